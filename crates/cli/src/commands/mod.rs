@@ -1,0 +1,39 @@
+//! One module per subcommand: a clap `Args` struct and an `exec`.
+
+pub mod scrub;
+pub mod serve;
+
+use std::path::PathBuf;
+
+use airlock_server::Config;
+use anyhow::Context as _;
+
+/// Flags shared by commands that open the server's configuration and data directory.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// Configuration file; `airlock.toml` in the working directory is read when present.
+    #[arg(long, short = 'c', env = "AIRLOCK_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (metadata database and blobs); overrides `data_dir` in the config.
+    #[arg(long, env = "AIRLOCK_DATA")]
+    pub data: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    /// Loads the config, applies the flags, and warns about unknown keys.
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let (mut config, unknown) = Config::load(self.config.as_deref()).context("cannot load configuration")?;
+        for key in unknown {
+            eprintln!("warning: unknown config key `{key}` ignored; see the README's configuration table");
+        }
+        if let Some(data) = &self.data {
+            config.data_dir = data.clone();
+        }
+        Ok(config)
+    }
+}
+
+/// A multi-threaded runtime for one command.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}

@@ -1,0 +1,50 @@
+//! The `airlock` binary: parses the command line and runs one subcommand.
+//!
+//! Exit codes: 0 success, 1 error, 2 usage, 3 denied by a gate or policy.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Airlock: a secure artifact promotion system and OCI registry.
+#[derive(Debug, Parser)]
+#[command(name = "airlock", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the registry server.
+    Serve(commands::serve::Args),
+    /// Re-hash every stored blob and quarantine any that no longer match their digest.
+    Scrub(commands::scrub::Args),
+}
+
+/// How a command prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Output {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => commands::serve::exec(args),
+        Command::Scrub(args) => commands::scrub::exec(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

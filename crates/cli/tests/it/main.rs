@@ -1,0 +1,38 @@
+//! End-to-end tests of the `airlock` binary: real registry clients (skopeo, podman, oras), a
+//! crash in the middle of an upload, graceful shutdown, and the `scrub` command.
+//!
+//! These need the tools `scripts/test` installs; run them through it.
+
+mod clients;
+mod crash;
+mod serve;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The binary under test.
+pub fn airlock() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_airlock"))
+}
+
+/// Runs a tool, failing the test with its output and a hint when it is missing or fails.
+pub fn run(cmd: &mut Command) -> Output {
+    let shown = format!("{cmd:?}");
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}; run the tests through `scripts/test`, which installs it"));
+    assert!(
+        output.status.success(),
+        "{shown} failed: {}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// The Python with the `oras` package, from `AIRLOCK_TEST_PYTHON` (set by `scripts/test`).
+pub fn python() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/venv/bin/python");
+    std::env::var_os("AIRLOCK_TEST_PYTHON").map(PathBuf::from).unwrap_or(venv)
+}

@@ -1,0 +1,12 @@
+//! The promotion system's decisions, free of IO: the stage model, the registry rules, and the
+//! `ports` through which every read and write of the outside world goes.
+//!
+//! Nothing here knows HTTP or SQL. The server turns requests into calls on [`Registry`] and its
+//! errors into status codes; the store and blob crates implement [`ports`].
+
+pub mod ports;
+pub mod registry;
+pub mod stage;
+
+pub use registry::{BlobBody, ByteRange, PutManifest, Registry, RegistryError, RegistryLimits};
+pub use stage::{Stage, StageError, Stages};

@@ -1,0 +1,534 @@
+//! The registry's rules: which stage may be written, what a manifest needs, how an upload ends.
+//!
+//! The server turns each OCI request into one call here; every refusal is a [`RegistryError`]
+//! variant, which the server's error table maps to an OCI code and status.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use airlock_model::manifest::{Manifest, ManifestError, ManifestLimits};
+use airlock_model::{Digest, Reference, RepoName, StageName, Tag, UploadId};
+use bytes::Bytes;
+
+use crate::ports::{
+    BlobError, BlobRecord, BlobStore, ByteStream, Clock, CommitOutcome, Committed, ManifestRecord, MetadataStore,
+    NewManifest, PutManifestOutcome, ReferrerRecord, StoreError, TagMode, UploadRecord,
+};
+use crate::stage::{Stage, Stages};
+
+/// Blobs at or below this size are kept inline in the metadata store.
+pub const INLINE_BLOB_MAX: u64 = 128 * 1024;
+/// Most upload sessions one client may hold open.
+pub const UPLOADS_PER_CLIENT_MAX: u64 = 128;
+/// Largest page of tags or repositories returned at once.
+pub const PAGE_MAX: u32 = 1000;
+/// Most referrers listed for one subject.
+pub const REFERRERS_MAX: u32 = 1000;
+
+/// Limits on attacker-controlled work in the registry. Each has a config key under `[limits]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistryLimits {
+    pub manifest: ManifestLimits,
+    pub inline_blob_max: u64,
+    pub uploads_per_client: u64,
+    pub page_max: u32,
+}
+
+impl Default for RegistryLimits {
+    fn default() -> Self {
+        RegistryLimits {
+            manifest: ManifestLimits::default(),
+            inline_blob_max: INLINE_BLOB_MAX,
+            uploads_per_client: UPLOADS_PER_CLIENT_MAX,
+            page_max: PAGE_MAX,
+        }
+    }
+}
+
+/// Why a registry operation was refused or failed. Exhaustive: the server maps each variant.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("stage `{stage}` is not configured; repository names start with one of: {known}")]
+    StageUnknown { stage: StageName, known: String },
+    #[error(
+        "stage `{stage}` is gated: artifacts reach `{repo}` only by promotion; push to a pushable stage and run `airlock promote`"
+    )]
+    StageGated { stage: StageName, repo: RepoName },
+    #[error("repository `{repo}` is not known to this registry")]
+    NameUnknown { repo: RepoName },
+    #[error("blob `{digest}` is not in repository `{repo}`")]
+    BlobUnknown { repo: RepoName, digest: Digest },
+    #[error("upload `{id}` is not open in repository `{repo}`; start a new upload with POST")]
+    UploadUnknown { repo: RepoName, id: UploadId },
+    #[error(
+        "too many open uploads ({open}) for this client; the limit is {max} (config key `limits.uploads_per_client`); finish or cancel some"
+    )]
+    TooManyUploads { open: u64, max: u64 },
+    #[error("content digest `{actual}` does not match `{expected}`; nothing was stored")]
+    DigestMismatch { expected: Digest, actual: Digest },
+    #[error("{0}")]
+    OutOfOrder(#[source] BlobError),
+    #[error("blob size {actual} does not match the declared {declared}")]
+    SizeMismatch { declared: u64, actual: u64 },
+    #[error("manifest `{reference}` is not in repository `{repo}`")]
+    ManifestUnknown { repo: RepoName, reference: String },
+    #[error("{0}")]
+    ManifestInvalid(#[source] ManifestError),
+    #[error("manifest references blob `{digest}`, which is not in repository `{repo}`; push the blob first")]
+    ManifestBlobUnknown { repo: RepoName, digest: Digest },
+    #[error("index references manifest `{digest}`, which is not in repository `{repo}`; push it first")]
+    ManifestChildUnknown { repo: RepoName, digest: Digest },
+    #[error("tag `{tag}` in gated stage `{stage}` already points at `{current}`; tags in gated stages are write-once")]
+    TagImmutable { tag: Tag, stage: StageName, current: Digest },
+    #[error("range {range} is not satisfiable for a blob of {size} bytes")]
+    RangeNotSatisfiable { range: String, size: u64 },
+    #[error("{0}")]
+    BodyTooLarge(#[source] BlobError),
+    #[error("{0}")]
+    Body(#[source] BlobError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Blob(BlobError),
+}
+
+impl From<BlobError> for RegistryError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::OutOfOrder { .. } => RegistryError::OutOfOrder(e),
+            BlobError::TooLarge { .. } => RegistryError::BodyTooLarge(e),
+            BlobError::Body(_) => RegistryError::Body(e),
+            other => RegistryError::Blob(other),
+        }
+    }
+}
+
+/// A requested byte range, as HTTP `Range: bytes=` expresses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `a-b`, both inclusive.
+    Inclusive(u64, u64),
+    /// `a-`, to the end.
+    From(u64),
+    /// `-n`, the last n bytes.
+    Suffix(u64),
+}
+
+impl ByteRange {
+    /// The half-open range within a blob of `size` bytes, or `None` when unsatisfiable.
+    pub fn resolve(self, size: u64) -> Option<Range<u64>> {
+        let range = match self {
+            ByteRange::Inclusive(a, b) if a <= b => a..b.saturating_add(1).min(size),
+            ByteRange::Inclusive(..) => return None,
+            ByteRange::From(a) => a..size,
+            ByteRange::Suffix(n) => size.saturating_sub(n)..size,
+        };
+        (range.start < range.end).then_some(range)
+    }
+}
+
+impl std::fmt::Display for ByteRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ByteRange::Inclusive(a, b) => write!(f, "bytes={a}-{b}"),
+            ByteRange::From(a) => write!(f, "bytes={a}-"),
+            ByteRange::Suffix(n) => write!(f, "bytes=-{n}"),
+        }
+    }
+}
+
+/// A manifest was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutManifest {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+}
+
+/// Where a blob's bytes are.
+pub enum BlobBody {
+    Inline(Bytes),
+    Stream(ByteStream),
+}
+
+impl std::fmt::Debug for BlobBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlobBody::Inline(b) => f.debug_tuple("Inline").field(&b.len()).finish(),
+            BlobBody::Stream(_) => f.write_str("Stream"),
+        }
+    }
+}
+
+/// The registry: rules over the metadata store, the blob store and the clock.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    stages: Stages,
+    limits: RegistryLimits,
+    store: Arc<dyn MetadataStore>,
+    blobs: Arc<dyn BlobStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Registry {
+    pub fn new(
+        stages: Stages,
+        limits: RegistryLimits,
+        store: Arc<dyn MetadataStore>,
+        blobs: Arc<dyn BlobStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Registry {
+        Registry { stages, limits, store, blobs, clock }
+    }
+
+    pub fn stages(&self) -> &Stages {
+        &self.stages
+    }
+
+    pub fn limits(&self) -> &RegistryLimits {
+        &self.limits
+    }
+
+    pub fn store(&self) -> &Arc<dyn MetadataStore> {
+        &self.store
+    }
+
+    /// The configured stage of `repo`.
+    pub fn stage_of(&self, repo: &RepoName) -> Result<&Stage, RegistryError> {
+        self.stages.get(repo.stage()).ok_or_else(|| RegistryError::StageUnknown {
+            stage: repo.stage().clone(),
+            known: self.stages.iter().map(|s| format!("`{}`", s.name())).collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// Refuses any client write into a gated stage. Promotion does not come through here.
+    pub fn ensure_pushable(&self, repo: &RepoName) -> Result<(), RegistryError> {
+        let stage = self.stage_of(repo)?;
+        if stage.pushable() {
+            Ok(())
+        } else {
+            Err(RegistryError::StageGated { stage: stage.name().clone(), repo: repo.clone() })
+        }
+    }
+
+    /// The tag rule of a stage: mutable where clients push, write-once where promotion writes.
+    pub fn tag_mode(&self, repo: &RepoName) -> Result<TagMode, RegistryError> {
+        Ok(if self.stage_of(repo)?.pushable() { TagMode::Mutable } else { TagMode::WriteOnce })
+    }
+
+    /// Clamps a client's page size to the configured maximum.
+    pub fn page_size(&self, requested: Option<u32>) -> u32 {
+        requested.map_or(self.limits.page_max, |n| n.min(self.limits.page_max))
+    }
+
+    // ---- blobs -------------------------------------------------------------------------------
+
+    /// A blob visible in `repo`. Quarantined blobs are reported as unknown: never wrong bytes.
+    pub async fn stat_blob(&self, repo: &RepoName, digest: &Digest) -> Result<BlobRecord, RegistryError> {
+        self.stage_of(repo)?;
+        match self.store.blob_in_repo(repo, digest).await? {
+            Some(record) if !record.quarantined => Ok(record),
+            _ => Err(RegistryError::BlobUnknown { repo: repo.clone(), digest: digest.clone() }),
+        }
+    }
+
+    /// Opens a blob for reading, whole or a validated byte range of it.
+    pub async fn read_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        range: Option<ByteRange>,
+    ) -> Result<(BlobRecord, Option<Range<u64>>, BlobBody), RegistryError> {
+        let record = self.stat_blob(repo, digest).await?;
+        let range = match range {
+            None => None,
+            Some(spec) => Some(
+                spec.resolve(record.size)
+                    .ok_or_else(|| RegistryError::RangeNotSatisfiable { range: spec.to_string(), size: record.size })?,
+            ),
+        };
+        let body = match &record.inline {
+            Some(bytes) => {
+                let slice = match &range {
+                    Some(r) => {
+                        let start = usize::try_from(r.start).unwrap_or(usize::MAX);
+                        let end = usize::try_from(r.end).unwrap_or(usize::MAX);
+                        if start <= end && end <= bytes.len() { bytes.slice(start..end) } else { Bytes::new() }
+                    }
+                    None => bytes.clone(),
+                };
+                BlobBody::Inline(slice)
+            }
+            None => BlobBody::Stream(self.blobs.read(digest, range.clone()).await?),
+        };
+        Ok((record, range, body))
+    }
+
+    /// Unlinks a blob from a pushable repository.
+    pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<(), RegistryError> {
+        self.ensure_pushable(repo)?;
+        if self.store.unlink_blob(repo, digest).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::BlobUnknown { repo: repo.clone(), digest: digest.clone() })
+        }
+    }
+
+    /// Cross-repository mount. Mounts only from a repository that holds the blob; `false` tells
+    /// the caller to fall back to a regular upload.
+    // FIXME(#6): once principals exist, also require that the caller may pull from `from`.
+    pub async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<bool, RegistryError> {
+        self.ensure_pushable(repo)?;
+        if self.stage_of(from).is_err() {
+            return Ok(false);
+        }
+        match self.store.blob_in_repo(from, digest).await? {
+            Some(record) if !record.quarantined => {
+                Ok(self.store.mount_blob(repo, from, digest, self.clock.now()).await?)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    // ---- uploads -----------------------------------------------------------------------------
+
+    /// Opens an upload session owned by `client`.
+    pub async fn start_upload(&self, repo: &RepoName, id: UploadId, client: &str) -> Result<UploadId, RegistryError> {
+        self.ensure_pushable(repo)?;
+        let open = self.store.uploads_by_client(client).await?;
+        if open >= self.limits.uploads_per_client {
+            return Err(RegistryError::TooManyUploads { open, max: self.limits.uploads_per_client });
+        }
+        let now = self.clock.now();
+        let record = UploadRecord {
+            id: id.clone(),
+            repo: repo.clone(),
+            client: client.to_owned(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_upload(&record).await?;
+        Ok(id)
+    }
+
+    async fn open_upload(&self, repo: &RepoName, id: &UploadId) -> Result<UploadRecord, RegistryError> {
+        self.ensure_pushable(repo)?;
+        match self.store.upload(id).await? {
+            Some(record) if &record.repo == repo => Ok(record),
+            _ => Err(RegistryError::UploadUnknown { repo: repo.clone(), id: id.clone() }),
+        }
+    }
+
+    /// Bytes received so far by an open upload.
+    pub async fn upload_status(&self, repo: &RepoName, id: &UploadId) -> Result<u64, RegistryError> {
+        self.open_upload(repo, id).await?;
+        Ok(self.blobs.upload_size(id).await?)
+    }
+
+    /// Appends a chunk. With `start`, the chunk must begin where the upload ends.
+    pub async fn append_upload(
+        &self,
+        repo: &RepoName,
+        id: &UploadId,
+        start: Option<u64>,
+        body: ByteStream,
+    ) -> Result<u64, RegistryError> {
+        self.open_upload(repo, id).await?;
+        let size = self.blobs.append(id, start, body).await?;
+        self.store.touch_upload(id, self.clock.now()).await?;
+        Ok(size)
+    }
+
+    /// Ends an upload: appends the last chunk if any, verifies the digest, stores and links.
+    pub async fn finish_upload(
+        &self,
+        repo: &RepoName,
+        id: &UploadId,
+        digest: &Digest,
+        last_chunk: Option<ByteStream>,
+    ) -> Result<u64, RegistryError> {
+        self.open_upload(repo, id).await?;
+        if let Some(body) = last_chunk {
+            self.blobs.append(id, None, body).await?;
+        }
+        let outcome = self.blobs.commit(id, digest, self.limits.inline_blob_max).await;
+        // The session ends whatever the outcome: a mismatch discarded the bytes already.
+        self.store.delete_upload(id).await?;
+        let (size, inline) = match outcome? {
+            CommitOutcome::Mismatch { actual, .. } => {
+                return Err(RegistryError::DigestMismatch { expected: digest.clone(), actual });
+            }
+            CommitOutcome::Committed(Committed::Inline(bytes)) => (bytes.len() as u64, Some(bytes)),
+            CommitOutcome::Committed(Committed::Stored { size }) => (size, None),
+        };
+        self.store.insert_blob(repo, digest, size, inline, self.clock.now()).await?;
+        Ok(size)
+    }
+
+    /// Stores a small blob already held in memory (a monolithic POST with a short body).
+    pub async fn put_small_blob(&self, repo: &RepoName, digest: &Digest, bytes: Bytes) -> Result<(), RegistryError> {
+        self.ensure_pushable(repo)?;
+        let actual = Digest::of(&bytes);
+        if &actual != digest {
+            return Err(RegistryError::DigestMismatch { expected: digest.clone(), actual });
+        }
+        if bytes.len() as u64 > self.limits.inline_blob_max {
+            return Err(RegistryError::BodyTooLarge(BlobError::TooLarge { max: self.limits.inline_blob_max }));
+        }
+        let size = bytes.len() as u64;
+        self.store.insert_blob(repo, digest, size, Some(bytes), self.clock.now()).await?;
+        Ok(())
+    }
+
+    /// Cancels an upload and drops its bytes.
+    pub async fn cancel_upload(&self, repo: &RepoName, id: &UploadId) -> Result<(), RegistryError> {
+        self.open_upload(repo, id).await?;
+        self.blobs.discard(id).await?;
+        self.store.delete_upload(id).await?;
+        Ok(())
+    }
+
+    /// Drops sessions idle for longer than `idle_millis`. Returns how many were dropped.
+    pub async fn expire_uploads(&self, idle_millis: u64) -> Result<usize, RegistryError> {
+        let now = self.clock.now();
+        let before = airlock_model::Timestamp::from_millis(
+            now.as_millis().saturating_sub(i64::try_from(idle_millis).unwrap_or(i64::MAX)),
+        );
+        let idle = self.store.idle_uploads(before, 1000).await?;
+        for id in &idle {
+            self.blobs.discard(id).await?;
+            self.store.delete_upload(id).await?;
+        }
+        Ok(idle.len())
+    }
+
+    // ---- manifests ---------------------------------------------------------------------------
+
+    /// Stores a manifest exactly as received, after checking it and everything it references.
+    pub async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> Result<PutManifest, RegistryError> {
+        self.ensure_pushable(repo)?;
+        let tag_mode = self.tag_mode(repo)?;
+        let manifest =
+            Manifest::parse(content_type, &body, &self.limits.manifest).map_err(RegistryError::ManifestInvalid)?;
+        let digest = Digest::of(&body);
+        let tag = match reference {
+            Reference::Digest(expected) if expected != &digest => {
+                return Err(RegistryError::DigestMismatch { expected: expected.clone(), actual: digest });
+            }
+            Reference::Digest(_) => None,
+            Reference::Tag(tag) => Some(tag),
+        };
+        let subject = manifest.subject.as_ref().map(|s| s.digest.clone());
+        let new = NewManifest {
+            digest: digest.clone(),
+            media_type: manifest.kind.media_type().to_owned(),
+            body,
+            artifact_type: manifest.effective_artifact_type().map(|t| t.as_str().to_owned()),
+            subject: subject.clone(),
+            annotations_json: annotations_json(&manifest),
+            required_blobs: manifest.required_blobs().cloned().collect(),
+            required_manifests: manifest.required_manifests().cloned().collect(),
+        };
+        let outcome = self.store.put_manifest(repo, &new, tag.map(|t| (t, tag_mode)), self.clock.now()).await?;
+        match outcome {
+            PutManifestOutcome::Stored => Ok(PutManifest { digest, subject }),
+            PutManifestOutcome::MissingBlob(digest) => {
+                Err(RegistryError::ManifestBlobUnknown { repo: repo.clone(), digest })
+            }
+            PutManifestOutcome::MissingManifest(digest) => {
+                Err(RegistryError::ManifestChildUnknown { repo: repo.clone(), digest })
+            }
+            PutManifestOutcome::TagImmutable { current } => Err(RegistryError::TagImmutable {
+                tag: tag.cloned().ok_or_else(|| RegistryError::ManifestUnknown {
+                    repo: repo.clone(),
+                    reference: reference.to_string(),
+                })?,
+                stage: repo.stage().clone(),
+                current,
+            }),
+        }
+    }
+
+    /// A manifest by tag or digest.
+    pub async fn get_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<ManifestRecord, RegistryError> {
+        self.stage_of(repo)?;
+        let found = match reference {
+            Reference::Tag(tag) => self.store.manifest_by_tag(repo, tag).await?,
+            Reference::Digest(digest) => self.store.manifest_by_digest(repo, digest).await?,
+        };
+        found.ok_or_else(|| RegistryError::ManifestUnknown { repo: repo.clone(), reference: reference.to_string() })
+    }
+
+    /// Deletes a manifest (by digest) or a tag (by tag) in a pushable repository.
+    pub async fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<(), RegistryError> {
+        self.ensure_pushable(repo)?;
+        let deleted = match reference {
+            Reference::Tag(tag) => self.store.delete_tag(repo, tag).await?,
+            Reference::Digest(digest) => self.store.delete_manifest(repo, digest).await?,
+        };
+        if deleted {
+            Ok(())
+        } else {
+            Err(RegistryError::ManifestUnknown { repo: repo.clone(), reference: reference.to_string() })
+        }
+    }
+
+    /// A page of tags.
+    pub async fn tags(
+        &self,
+        repo: &RepoName,
+        last: Option<&str>,
+        n: Option<u32>,
+    ) -> Result<Vec<String>, RegistryError> {
+        self.stage_of(repo)?;
+        self.store
+            .tags(repo, last, self.page_size(n))
+            .await?
+            .ok_or_else(|| RegistryError::NameUnknown { repo: repo.clone() })
+    }
+
+    /// A page of repository names.
+    pub async fn catalog(&self, last: Option<&str>, n: Option<u32>) -> Result<Vec<String>, RegistryError> {
+        Ok(self.store.catalog(last, self.page_size(n)).await?)
+    }
+
+    /// Manifests in `repo` whose subject is `digest`, optionally of one artifact type.
+    pub async fn referrers(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<ReferrerRecord>, RegistryError> {
+        self.stage_of(repo)?;
+        Ok(self.store.referrers(repo, digest, artifact_type).await?)
+    }
+}
+
+fn annotations_json(manifest: &Manifest) -> String {
+    // A map of strings always serializes; the fallback keeps this total.
+    serde_json::to_string(&manifest.annotations).unwrap_or_else(|_| String::from("{}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_ranges_resolve_within_the_blob() {
+        assert_eq!(ByteRange::Inclusive(0, 0).resolve(10), Some(0..1));
+        assert_eq!(ByteRange::Inclusive(5, 100).resolve(10), Some(5..10));
+        assert_eq!(ByteRange::Inclusive(10, 12).resolve(10), None);
+        assert_eq!(ByteRange::Inclusive(3, 2).resolve(10), None);
+        assert_eq!(ByteRange::From(7).resolve(10), Some(7..10));
+        assert_eq!(ByteRange::From(10).resolve(10), None);
+        assert_eq!(ByteRange::Suffix(3).resolve(10), Some(7..10));
+        assert_eq!(ByteRange::Suffix(30).resolve(10), Some(0..10));
+        assert_eq!(ByteRange::Suffix(0).resolve(10), None);
+        assert_eq!(ByteRange::Inclusive(u64::MAX, u64::MAX).resolve(10), None);
+    }
+}

@@ -1,0 +1,270 @@
+//! Wiring: opens the stores under the data directory, builds the router, runs the server and
+//! its background tasks until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use airlock_api::v1::{StageInfo, SystemInfo};
+use airlock_blob::FsBlobStore;
+use airlock_core::Registry;
+use airlock_core::ports::{BlobError, Clock};
+use airlock_store::{SqliteStore, SqliteStoreError};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Json, Router, middleware};
+use http::{StatusCode, header};
+use tokio::net::TcpListener;
+
+use crate::clock::SystemClock;
+use crate::config::{BodyLimits, Config};
+use crate::metrics::{self, Metrics};
+use crate::scrub::{self, ScrubError, ScrubReport};
+use crate::{telemetry, v2};
+
+/// The metadata database file inside the data directory.
+pub const DATABASE_FILE: &str = "metadata.db";
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create data directory `{path}`: {source}; check its permissions or pass `--data`")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] SqliteStoreError),
+    #[error("cannot open blob store under `{path}`: {source}")]
+    Blobs {
+        path: String,
+        #[source]
+        source: BlobError,
+    },
+    #[error("cannot listen on `{addr}`: {source}; is another server running there? pick another with `--listen`")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub registry: Registry,
+    pub metrics: Metrics,
+    pub body: BodyLimits,
+}
+
+/// The opened stores and the state built on them.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub state: AppState,
+    pub store: Arc<SqliteStore>,
+    pub blobs: Arc<FsBlobStore>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Config,
+}
+
+impl App {
+    /// Opens (creating) the data directory's metadata database and blob store.
+    pub async fn open(config: Config) -> Result<App, StartError> {
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir)
+            .map_err(|source| StartError::DataDir { path: dir.display().to_string(), source })?;
+        let store = Arc::new(SqliteStore::open(&dir.join(DATABASE_FILE)).await?);
+        let blobs = Arc::new(
+            FsBlobStore::open(dir).map_err(|source| StartError::Blobs { path: dir.display().to_string(), source })?,
+        );
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let registry = Registry::new(config.stages.clone(), config.limits, store.clone(), blobs.clone(), clock.clone());
+        let state = AppState { registry, metrics: Metrics::new(), body: config.body };
+        Ok(App { state, store, blobs, clock, config })
+    }
+
+    /// The HTTP surface.
+    pub fn router(&self) -> Router {
+        let metrics = self.state.metrics.clone();
+        Router::new()
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics_text))
+            .route("/api/v1/system", get(system))
+            .route("/v2", any(v2::dispatch))
+            .route("/v2/", any(v2::dispatch))
+            .route("/v2/{*rest}", any(v2::dispatch))
+            .fallback(not_found)
+            .with_state(self.state.clone())
+            .layer(middleware::from_fn_with_state(metrics, metrics::track))
+            .layer(middleware::from_fn(telemetry::request_id))
+    }
+
+    /// One scrub pass over every stored blob.
+    pub async fn scrub(
+        &self,
+        rate: Option<u64>,
+        progress: impl FnMut(&ScrubReport),
+    ) -> Result<ScrubReport, ScrubError> {
+        scrub::scrub(self.store.as_ref(), self.blobs.as_ref(), self.clock.as_ref(), &self.state.metrics, rate, progress)
+            .await
+    }
+
+    /// Closes the database cleanly.
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.registry.store().blob_totals().await {
+        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "metadata store unavailable\n").into_response()
+        }
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    if let Ok(totals) = state.registry.store().blob_totals().await {
+        state.metrics.set_stored(totals.count, totals.bytes);
+    }
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
+        .into_response()
+}
+
+async fn system(State(state): State<AppState>) -> Json<SystemInfo> {
+    let stages = state
+        .registry
+        .stages()
+        .iter()
+        .map(|s| StageInfo { name: s.name().to_string(), pushable: s.pushable() })
+        .collect();
+    Json(SystemInfo { version: env!("CARGO_PKG_VERSION").to_owned(), stages })
+}
+
+async fn not_found() -> Response {
+    let body = airlock_api::v1::ErrorBody {
+        error: airlock_api::v1::ApiError {
+            code: "NOT_FOUND".to_owned(),
+            message: "no such endpoint".to_owned(),
+            remediation: Some("the registry API is under `/v2/`; health under `/healthz` and `/readyz`".to_owned()),
+            doc: None,
+        },
+    };
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+/// A bound, ready-to-run server.
+#[derive(Debug)]
+pub struct Server {
+    app: App,
+    listener: TcpListener,
+}
+
+impl Server {
+    /// Opens the stores and binds the listen address.
+    pub async fn bind(config: Config) -> Result<Server, StartError> {
+        let addr = config.listen;
+        let app = App::open(config).await?;
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        Ok(Server { app, listener })
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr, StartError> {
+        self.listener.local_addr().map_err(StartError::Serve)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.app.config.data_dir
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Serves until `shutdown` completes, then drains open requests and closes the database.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+        let background = spawn_background(&self.app);
+        let router = self.app.router();
+        let served = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        for task in background {
+            task.abort();
+        }
+        self.app.close().await;
+        served.map_err(StartError::Serve)
+    }
+}
+
+fn spawn_background(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    let expiry = app.clone();
+    tasks.push(tokio::spawn(async move {
+        let idle = expiry.config.upload_idle_timeout;
+        let every = (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        loop {
+            tokio::time::sleep(every).await;
+            let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+            match expiry.state.registry.expire_uploads(idle_ms).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "dropped idle upload sessions"),
+                Err(e) => tracing::warn!(error = %e, "upload expiry failed; retrying later"),
+            }
+        }
+    }));
+    if app.config.scrub.enabled {
+        let scrubber = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let cfg = scrubber.config.scrub;
+            loop {
+                tokio::time::sleep(cfg.interval).await;
+                match scrubber.scrub(Some(cfg.rate_bytes_per_sec), |_| {}).await {
+                    Ok(r) => tracing::info!(
+                        checked = r.checked,
+                        bytes = r.bytes,
+                        quarantined = r.quarantined.len(),
+                        "scrub finished"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "scrub failed; retrying next interval"),
+                }
+            }
+        }));
+    }
+    tasks
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; draining requests");
+}

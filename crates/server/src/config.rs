@@ -1,0 +1,282 @@
+//! `airlock.toml`: every key optional with a default; unknown keys are reported, not fatal.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use airlock_core::registry::{INLINE_BLOB_MAX, PAGE_MAX, UPLOADS_PER_CLIENT_MAX};
+use airlock_core::{RegistryLimits, Stage, StageError, Stages};
+use airlock_model::manifest::{MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH, MANIFEST_MAX_DESCRIPTORS, ManifestLimits};
+use airlock_model::{NameError, StageName};
+use serde::Deserialize;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./airlock-data";
+/// Seconds a request body may go without sending a byte.
+pub const BODY_IDLE_TIMEOUT_SECS: u64 = 30;
+/// Slowest average body rate tolerated once the grace period is over, in bytes per second.
+pub const BODY_MIN_BYTES_PER_SEC: u64 = 1024;
+/// Seconds before the minimum body rate applies.
+pub const BODY_RATE_GRACE_SECS: u64 = 30;
+/// Seconds an upload session may sit idle before it is dropped.
+pub const UPLOAD_IDLE_TIMEOUT_SECS: u64 = 3600;
+/// Seconds between background scrubs.
+pub const SCRUB_INTERVAL_SECS: u64 = 6 * 3600;
+/// Bytes per second the background scrub may read.
+pub const SCRUB_RATE_BYTES_PER_SEC: u64 = 64 * 1024 * 1024;
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file `{path}`: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file `{path}` is invalid: {message}")]
+    Parse { path: String, message: String },
+    #[error("config file `{path}`: {source}")]
+    StageName {
+        path: String,
+        #[source]
+        source: NameError,
+    },
+    #[error("config file `{path}`: {source}")]
+    Stages {
+        path: String,
+        #[source]
+        source: StageError,
+    },
+    #[error("config file `{path}`: `listen` value `{value}` is not an address like `127.0.0.1:5000`")]
+    Listen { path: String, value: String },
+}
+
+/// The file as written. Every field has a default.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct RawConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    stages: Option<Vec<RawStage>>,
+    limits: RawLimits,
+    uploads: RawUploads,
+    scrub: RawScrub,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawStage {
+    name: String,
+    #[serde(default)]
+    pushable: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawLimits {
+    manifest_max_bytes: usize,
+    manifest_max_descriptors: usize,
+    manifest_max_depth: usize,
+    inline_blob_max_bytes: u64,
+    uploads_per_client: u64,
+    page_max: u32,
+    body_idle_timeout_secs: u64,
+    body_min_bytes_per_sec: u64,
+    body_rate_grace_secs: u64,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits {
+            manifest_max_bytes: MANIFEST_MAX_BYTES,
+            manifest_max_descriptors: MANIFEST_MAX_DESCRIPTORS,
+            manifest_max_depth: MANIFEST_MAX_DEPTH,
+            inline_blob_max_bytes: INLINE_BLOB_MAX,
+            uploads_per_client: UPLOADS_PER_CLIENT_MAX,
+            page_max: PAGE_MAX,
+            body_idle_timeout_secs: BODY_IDLE_TIMEOUT_SECS,
+            body_min_bytes_per_sec: BODY_MIN_BYTES_PER_SEC,
+            body_rate_grace_secs: BODY_RATE_GRACE_SECS,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawUploads {
+    idle_timeout_secs: u64,
+}
+
+impl Default for RawUploads {
+    fn default() -> Self {
+        RawUploads { idle_timeout_secs: UPLOAD_IDLE_TIMEOUT_SECS }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawScrub {
+    enabled: bool,
+    interval_secs: u64,
+    rate_bytes_per_sec: u64,
+}
+
+impl Default for RawScrub {
+    fn default() -> Self {
+        RawScrub { enabled: true, interval_secs: SCRUB_INTERVAL_SECS, rate_bytes_per_sec: SCRUB_RATE_BYTES_PER_SEC }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Limits on how a request body may arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    pub idle_timeout: Duration,
+    pub min_bytes_per_sec: u64,
+    pub rate_grace: Duration,
+}
+
+/// The background scrubber's schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScrubConfig {
+    pub enabled: bool,
+    pub interval: Duration,
+    pub rate_bytes_per_sec: u64,
+}
+
+/// The server's whole configuration, after defaults.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub log_format: LogFormat,
+    pub stages: Stages,
+    pub limits: RegistryLimits,
+    pub body: BodyLimits,
+    pub upload_idle_timeout: Duration,
+    pub scrub: ScrubConfig,
+}
+
+impl Config {
+    /// Loads `path` if it exists (an explicitly named file must exist). Returns the config and
+    /// the dotted paths of any unknown keys.
+    pub fn load(path: Option<&Path>) -> Result<(Config, Vec<String>), ConfigError> {
+        let (path, required) = match path {
+            Some(p) => (p.to_owned(), true),
+            None => (PathBuf::from("airlock.toml"), false),
+        };
+        let display = path.display().to_string();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Config::from_toml(&text, &display),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Config::from_toml("", "<defaults>"),
+            Err(source) => Err(ConfigError::Read { path: display, source }),
+        }
+    }
+
+    /// Parses a TOML document.
+    pub fn from_toml(text: &str, path: &str) -> Result<(Config, Vec<String>), ConfigError> {
+        let mut unknown = Vec::new();
+        let deserializer = toml::Deserializer::new(text);
+        let raw: RawConfig = serde_ignored::deserialize(deserializer, |p| unknown.push(p.to_string()))
+            .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.message().to_owned() })?;
+        let listen_text = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_text
+            .parse()
+            .map_err(|_| ConfigError::Listen { path: path.to_owned(), value: listen_text.clone() })?;
+        let stages = match raw.stages {
+            None => Stages::default(),
+            Some(list) => {
+                let mut stages = Vec::with_capacity(list.len());
+                for s in list {
+                    let name = StageName::parse(&s.name)
+                        .map_err(|source| ConfigError::StageName { path: path.to_owned(), source })?;
+                    stages.push(Stage::new(name, s.pushable));
+                }
+                Stages::new(stages).map_err(|source| ConfigError::Stages { path: path.to_owned(), source })?
+            }
+        };
+        let l = raw.limits;
+        let config = Config {
+            listen,
+            data_dir: raw.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            log_format: raw.log_format.unwrap_or_default(),
+            stages,
+            limits: RegistryLimits {
+                manifest: ManifestLimits {
+                    max_bytes: l.manifest_max_bytes,
+                    max_descriptors: l.manifest_max_descriptors,
+                    max_depth: l.manifest_max_depth,
+                },
+                inline_blob_max: l.inline_blob_max_bytes,
+                uploads_per_client: l.uploads_per_client,
+                page_max: l.page_max.max(1),
+            },
+            body: BodyLimits {
+                idle_timeout: Duration::from_secs(l.body_idle_timeout_secs.max(1)),
+                min_bytes_per_sec: l.body_min_bytes_per_sec,
+                rate_grace: Duration::from_secs(l.body_rate_grace_secs),
+            },
+            upload_idle_timeout: Duration::from_secs(raw.uploads.idle_timeout_secs.max(1)),
+            scrub: ScrubConfig {
+                enabled: raw.scrub.enabled,
+                interval: Duration::from_secs(raw.scrub.interval_secs.max(1)),
+                rate_bytes_per_sec: raw.scrub.rate_bytes_per_sec,
+            },
+        };
+        Ok((config, unknown))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let (config, unknown) = Config::from_toml("", "t").unwrap();
+        assert!(unknown.is_empty());
+        assert_eq!(config.listen.to_string(), "127.0.0.1:5000");
+        assert_eq!(config.stages.describe(), "dev (pushable) -> staging -> prod");
+        assert_eq!(config.limits.manifest.max_bytes, 4 * 1024 * 1024);
+        assert_eq!(config.data_dir, PathBuf::from("./airlock-data"));
+    }
+
+    #[test]
+    fn unknown_keys_are_reported() {
+        let text = "listen = \"0.0.0.0:6000\"\nlisten_port = 1\n[limits]\npage_max = 10\nbogus = true\n";
+        let (config, unknown) = Config::from_toml(text, "t").unwrap();
+        assert_eq!(config.limits.page_max, 10);
+        assert_eq!(unknown, vec!["listen_port".to_owned(), "limits.bogus".to_owned()]);
+    }
+
+    #[test]
+    fn bad_values_name_the_file_and_key() {
+        let err = Config::from_toml("listen = \"nowhere\"", "airlock.toml").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config file `airlock.toml`: `listen` value `nowhere` is not an address like `127.0.0.1:5000`"
+        );
+        let err = Config::from_toml("[[stages]]\nname = \"Dev\"", "airlock.toml").unwrap_err();
+        assert!(err.to_string().contains("stage name `Dev` is invalid"), "{err}");
+        let err = Config::from_toml("[[stages]]\nname = \"a\"\n[[stages]]\nname = \"a\"", "airlock.toml").unwrap_err();
+        assert!(err.to_string().contains("configured twice"), "{err}");
+    }
+
+    #[test]
+    fn stages_from_config() {
+        let text = "[[stages]]\nname = \"build\"\npushable = true\n[[stages]]\nname = \"live\"\n";
+        let (config, _) = Config::from_toml(text, "t").unwrap();
+        assert_eq!(config.stages.describe(), "build (pushable) -> live");
+    }
+}

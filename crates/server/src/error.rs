@@ -1,0 +1,154 @@
+//! The one error table: every failure a client can see maps here to an OCI code, a status and a
+//! public message. 5xx bodies say nothing internal; the detail goes to the log with the request id.
+
+use airlock_api::oci::{ErrorBody, ErrorEntry};
+use airlock_core::RegistryError;
+use airlock_core::ports::BlobError;
+use airlock_model::manifest::ManifestError;
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+
+/// A refusal that happens before the core is reached: a bad URL, header or query.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("{0}")]
+    NameInvalid(String),
+    #[error("{0}")]
+    DigestInvalid(String),
+    #[error("{0}")]
+    TagInvalid(String),
+    #[error("{0}")]
+    UploadInvalid(String),
+    #[error("{0}")]
+    PaginationInvalid(String),
+    #[error("{0}")]
+    RangeInvalid(String),
+    #[error("{0}")]
+    SizeInvalid(String),
+    #[error("no such endpoint `{path}`; the registry API lives under `/v2/`")]
+    NotFound { path: String },
+    #[error("method `{method}` is not supported on `{path}`")]
+    MethodNotAllowed { method: String, path: String },
+    #[error("manifest body is larger than {max} bytes (config key `limits.manifest_max_bytes`)")]
+    ManifestTooLarge { max: usize },
+    #[error("request body stalled: {0}")]
+    BodyTimeout(String),
+    #[error("reading the request body failed: {0}")]
+    Body(String),
+}
+
+/// Everything a `/v2` handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// One row of the table.
+struct Row {
+    code: &'static str,
+    status: StatusCode,
+}
+
+const fn row(code: &'static str, status: StatusCode) -> Row {
+    Row { code, status }
+}
+
+fn body_error_row(source: &std::io::Error) -> Row {
+    if source.kind() == std::io::ErrorKind::TimedOut {
+        row("BLOB_UPLOAD_INVALID", StatusCode::REQUEST_TIMEOUT)
+    } else {
+        row("BLOB_UPLOAD_INVALID", StatusCode::BAD_REQUEST)
+    }
+}
+
+fn classify(error: &ServerError) -> Row {
+    use RegistryError as R;
+    use RequestError as Q;
+    match error {
+        ServerError::Request(e) => match e {
+            Q::NameInvalid(_) => row("NAME_INVALID", StatusCode::BAD_REQUEST),
+            Q::DigestInvalid(_) => row("DIGEST_INVALID", StatusCode::BAD_REQUEST),
+            Q::TagInvalid(_) => row("TAG_INVALID", StatusCode::BAD_REQUEST),
+            Q::UploadInvalid(_) => row("BLOB_UPLOAD_INVALID", StatusCode::BAD_REQUEST),
+            Q::PaginationInvalid(_) => row("PAGINATION_NUMBER_INVALID", StatusCode::BAD_REQUEST),
+            Q::RangeInvalid(_) => row("RANGE_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),
+            Q::SizeInvalid(_) => row("SIZE_INVALID", StatusCode::BAD_REQUEST),
+            Q::NotFound { .. } => row("NOT_FOUND", StatusCode::NOT_FOUND),
+            Q::MethodNotAllowed { .. } => row("UNSUPPORTED", StatusCode::METHOD_NOT_ALLOWED),
+            Q::ManifestTooLarge { .. } => row("MANIFEST_INVALID", StatusCode::PAYLOAD_TOO_LARGE),
+            Q::BodyTimeout(_) => row("BLOB_UPLOAD_INVALID", StatusCode::REQUEST_TIMEOUT),
+            Q::Body(_) => row("BLOB_UPLOAD_INVALID", StatusCode::BAD_REQUEST),
+        },
+        ServerError::Registry(e) => match e {
+            R::StageUnknown { .. } => row("NAME_INVALID", StatusCode::BAD_REQUEST),
+            R::StageGated { .. } => row("DENIED", StatusCode::FORBIDDEN),
+            R::NameUnknown { .. } => row("NAME_UNKNOWN", StatusCode::NOT_FOUND),
+            R::BlobUnknown { .. } => row("BLOB_UNKNOWN", StatusCode::NOT_FOUND),
+            R::UploadUnknown { .. } => row("BLOB_UPLOAD_UNKNOWN", StatusCode::NOT_FOUND),
+            R::TooManyUploads { .. } => row("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS),
+            R::DigestMismatch { .. } => row("DIGEST_INVALID", StatusCode::BAD_REQUEST),
+            R::OutOfOrder(_) => row("BLOB_UPLOAD_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),
+            R::SizeMismatch { .. } => row("SIZE_INVALID", StatusCode::BAD_REQUEST),
+            R::ManifestUnknown { .. } => row("MANIFEST_UNKNOWN", StatusCode::NOT_FOUND),
+            R::ManifestInvalid(ManifestError::TooLarge { .. }) => {
+                row("MANIFEST_INVALID", StatusCode::PAYLOAD_TOO_LARGE)
+            }
+            R::ManifestInvalid(_) => row("MANIFEST_INVALID", StatusCode::BAD_REQUEST),
+            R::ManifestBlobUnknown { .. } | R::ManifestChildUnknown { .. } => {
+                row("MANIFEST_BLOB_UNKNOWN", StatusCode::BAD_REQUEST)
+            }
+            R::TagImmutable { .. } => row("DENIED", StatusCode::FORBIDDEN),
+            R::RangeNotSatisfiable { .. } => row("RANGE_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),
+            R::BodyTooLarge(_) => row("SIZE_INVALID", StatusCode::PAYLOAD_TOO_LARGE),
+            R::Body(BlobError::Body(source)) => body_error_row(source),
+            R::Body(_) => row("BLOB_UPLOAD_INVALID", StatusCode::BAD_REQUEST),
+            R::Store(_) | R::Blob(_) => row("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
+        },
+    }
+}
+
+/// The public message for an internal failure.
+pub const INTERNAL_MESSAGE: &str =
+    "internal error; the server log holds the detail under this response's `X-Request-Id`";
+
+impl IntoResponse for ServerError {
+    fn into_response(self) -> Response {
+        let row = classify(&self);
+        let message = if row.status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+            INTERNAL_MESSAGE.to_owned()
+        } else {
+            tracing::info!(code = row.code, status = row.status.as_u16(), error = %self, "request refused");
+            self.to_string()
+        };
+        let body = ErrorBody {
+            errors: vec![ErrorEntry { code: row.code.to_owned(), message, detail: serde_json::Value::Null }],
+        };
+        let mut response = (row.status, Json(body)).into_response();
+        if row.status == StatusCode::REQUEST_TIMEOUT {
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airlock_core::ports::StoreError;
+
+    #[tokio::test]
+    async fn internal_errors_say_nothing_internal() {
+        let inner = StoreError { operation: "blob lookup", source: "disk /var/secret on fire".into() };
+        let response = ServerError::Registry(RegistryError::Store(inner)).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(!text.contains("secret") && !text.contains("blob lookup"), "{text}");
+        assert!(text.contains("\"code\":\"INTERNAL\""), "{text}");
+    }
+}

@@ -1,0 +1,21 @@
+//! The HTTP server: the OCI `/v2` registry, `/api/v1`, `/metrics`, health, config and wiring.
+//!
+//! **Architecture Invariant:** this is the only crate that knows HTTP status codes and JSON wire
+//! shapes. Every error a client sees goes through the table in `error.rs`.
+
+mod app;
+mod body;
+mod clock;
+pub mod config;
+mod error;
+mod metrics;
+mod route;
+mod scrub;
+pub mod telemetry;
+mod v2;
+
+pub use app::{App, AppState, DATABASE_FILE, Server, StartError, shutdown_signal};
+pub use clock::SystemClock;
+pub use config::{Config, ConfigError, LogFormat};
+pub use error::INTERNAL_MESSAGE;
+pub use scrub::{ScrubError, ScrubReport};

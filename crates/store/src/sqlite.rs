@@ -1,0 +1,577 @@
+//! SQLite backend: WAL journal, `synchronous=FULL`, one writer connection and a pool of readers.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use airlock_core::ports::{
+    BlobIndex, BlobRecord, BlobTotals, ManifestIndex, ManifestRecord, NewManifest, PutManifestOutcome, ReferrerRecord,
+    StoreError, TagMode, UploadIndex, UploadRecord,
+};
+use airlock_model::{Digest, RepoName, Tag, Timestamp, UploadId};
+use async_trait::async_trait;
+use bytes::Bytes;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+/// How long a connection waits for SQLite's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Reader connections; SQLite in WAL mode serves readers concurrently with the one writer.
+const READERS: u32 = 8;
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SqliteStoreError {
+    #[error("cannot open metadata database `{path}`: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot migrate metadata database `{path}`: {source}; restore from backup or use a newer airlock")]
+    Migrate {
+        path: String,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+}
+
+/// The SQLite metadata store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+}
+
+fn err(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| StoreError { operation, source: Box::new(e) }
+}
+
+fn digest_col(row: &SqliteRow, col: &str, operation: &'static str) -> Result<Digest, StoreError> {
+    let text: String = row.try_get(col).map_err(err(operation))?;
+    Digest::parse(&text).map_err(|e| StoreError { operation, source: Box::new(e) })
+}
+
+fn size_col(row: &SqliteRow, col: &str, operation: &'static str) -> Result<u64, StoreError> {
+    let size: i64 = row.try_get(col).map_err(err(operation))?;
+    u64::try_from(size).map_err(|e| StoreError { operation, source: Box::new(e) })
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `path` and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<SqliteStore, SqliteStoreError> {
+        let display = path.display().to_string();
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(|source| SqliteStoreError::Open { path: display.clone(), source })?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(|source| SqliteStoreError::Open { path: display.clone(), source })?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(|source| SqliteStoreError::Migrate { path: display.clone(), source })?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(|source| SqliteStoreError::Open { path: display, source })?;
+        Ok(SqliteStore { writer, readers })
+    }
+
+    /// Runs `PRAGMA integrity_check` and returns its verdict (`ok` when healthy).
+    pub async fn integrity_check(&self) -> Result<String, StoreError> {
+        let row =
+            sqlx::query("PRAGMA integrity_check").fetch_one(&self.readers).await.map_err(err("integrity check"))?;
+        row.try_get(0).map_err(err("integrity check"))
+    }
+
+    /// Closes both pools, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.readers.close().await;
+        self.writer.close().await;
+    }
+
+    async fn begin(&self, operation: &'static str) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        // IMMEDIATE takes the write lock up front, so a transaction never fails mid-way on upgrade.
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(err(operation))
+    }
+
+    async fn repo_id(&self, repo: &RepoName) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(repo.as_str())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(err("repository lookup"))
+    }
+}
+
+async fn ensure_repo(
+    tx: &mut Transaction<'static, Sqlite>,
+    repo: &RepoName,
+    now: Timestamp,
+) -> Result<i64, StoreError> {
+    sqlx::query("INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
+        .bind(repo.as_str())
+        .bind(now.as_millis())
+        .execute(&mut **tx)
+        .await
+        .map_err(err("repository create"))?;
+    sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+        .bind(repo.as_str())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(err("repository create"))
+}
+
+fn blob_record(row: &SqliteRow, operation: &'static str) -> Result<BlobRecord, StoreError> {
+    let inline: Option<Vec<u8>> = row.try_get("inline_data").map_err(err(operation))?;
+    let quarantined: Option<i64> = row.try_get("quarantined_at").map_err(err(operation))?;
+    Ok(BlobRecord {
+        digest: digest_col(row, "digest", operation)?,
+        size: size_col(row, "size", operation)?,
+        inline: inline.map(Bytes::from),
+        quarantined: quarantined.is_some(),
+    })
+}
+
+#[async_trait]
+impl BlobIndex for SqliteStore {
+    async fn blob_in_repo(&self, repo: &RepoName, digest: &Digest) -> Result<Option<BlobRecord>, StoreError> {
+        const OP: &str = "blob lookup";
+        let row = sqlx::query(
+            "SELECT b.digest, b.size, b.inline_data, b.quarantined_at FROM blobs b \
+             JOIN repo_blobs rb ON rb.digest = b.digest \
+             JOIN repositories r ON r.id = rb.repo_id \
+             WHERE r.name = ? AND b.digest = ?",
+        )
+        .bind(repo.as_str())
+        .bind(digest.as_str())
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(err(OP))?;
+        row.map(|r| blob_record(&r, OP)).transpose()
+    }
+
+    async fn insert_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        size: u64,
+        inline: Option<Bytes>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "blob insert";
+        let mut tx = self.begin(OP).await?;
+        let repo_id = ensure_repo(&mut tx, repo, now).await?;
+        sqlx::query(
+            "INSERT INTO blobs (digest, size, inline_data, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (digest) DO UPDATE SET quarantined_at = NULL, inline_data = excluded.inline_data, size = excluded.size",
+        )
+        .bind(digest.as_str())
+        .bind(to_i64(size))
+        .bind(inline.as_deref())
+        .bind(now.as_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(err(OP))?;
+        sqlx::query("INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(repo_id)
+            .bind(digest.as_str())
+            .bind(now.as_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(err(OP))?;
+        tx.commit().await.map_err(err(OP))
+    }
+
+    async fn mount_blob(
+        &self,
+        repo: &RepoName,
+        from: &RepoName,
+        digest: &Digest,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        const OP: &str = "blob mount";
+        let mut tx = self.begin(OP).await?;
+        let held: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id \
+             JOIN blobs b ON b.digest = rb.digest \
+             WHERE r.name = ? AND rb.digest = ? AND b.quarantined_at IS NULL",
+        )
+        .bind(from.as_str())
+        .bind(digest.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(err(OP))?;
+        if held.is_none() {
+            return Ok(false);
+        }
+        let repo_id = ensure_repo(&mut tx, repo, now).await?;
+        sqlx::query("INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(repo_id)
+            .bind(digest.as_str())
+            .bind(now.as_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(err(OP))?;
+        tx.commit().await.map_err(err(OP))?;
+        Ok(true)
+    }
+
+    async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool, StoreError> {
+        const OP: &str = "blob unlink";
+        let done = sqlx::query(
+            "DELETE FROM repo_blobs WHERE digest = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
+        )
+        .bind(digest.as_str())
+        .bind(repo.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(err(OP))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn blobs_after(&self, after: Option<&Digest>, limit: u32) -> Result<Vec<BlobRecord>, StoreError> {
+        const OP: &str = "blob scan";
+        let rows = sqlx::query(
+            "SELECT digest, size, inline_data, quarantined_at FROM blobs \
+             WHERE digest > ? AND quarantined_at IS NULL ORDER BY digest LIMIT ?",
+        )
+        .bind(after.map_or("", |d| d.as_str()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(err(OP))?;
+        rows.iter().map(|r| blob_record(r, OP)).collect()
+    }
+
+    async fn quarantine_blob(&self, digest: &Digest, now: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("UPDATE blobs SET quarantined_at = ? WHERE digest = ?")
+            .bind(now.as_millis())
+            .bind(digest.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(err("blob quarantine"))?;
+        Ok(())
+    }
+
+    async fn blob_totals(&self) -> Result<BlobTotals, StoreError> {
+        const OP: &str = "blob totals";
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM blobs WHERE quarantined_at IS NULL",
+        )
+        .fetch_one(&self.readers)
+        .await
+        .map_err(err(OP))?;
+        Ok(BlobTotals { count: size_col(&row, "n", OP)?, bytes: size_col(&row, "bytes", OP)? })
+    }
+}
+
+fn manifest_record(row: &SqliteRow, operation: &'static str) -> Result<ManifestRecord, StoreError> {
+    let body: Vec<u8> = row.try_get("body").map_err(err(operation))?;
+    Ok(ManifestRecord {
+        digest: digest_col(row, "digest", operation)?,
+        media_type: row.try_get("media_type").map_err(err(operation))?,
+        body: Bytes::from(body),
+    })
+}
+
+#[async_trait]
+impl ManifestIndex for SqliteStore {
+    async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        manifest: &NewManifest,
+        tag: Option<(&Tag, TagMode)>,
+        now: Timestamp,
+    ) -> Result<PutManifestOutcome, StoreError> {
+        const OP: &str = "manifest put";
+        let mut tx = self.begin(OP).await?;
+        let repo_id = ensure_repo(&mut tx, repo, now).await?;
+        // The references are checked inside the transaction that stores the manifest.
+        for digest in &manifest.required_blobs {
+            let held: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest \
+                 WHERE rb.repo_id = ? AND rb.digest = ? AND b.quarantined_at IS NULL",
+            )
+            .bind(repo_id)
+            .bind(digest.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(err(OP))?;
+            if held.is_none() {
+                return Ok(PutManifestOutcome::MissingBlob(digest.clone()));
+            }
+        }
+        for digest in &manifest.required_manifests {
+            let held: Option<i64> = sqlx::query_scalar("SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?")
+                .bind(repo_id)
+                .bind(digest.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(err(OP))?;
+            if held.is_none() {
+                return Ok(PutManifestOutcome::MissingManifest(digest.clone()));
+            }
+        }
+        sqlx::query(
+            "INSERT INTO manifests (repo_id, digest, media_type, body, artifact_type, subject, annotations, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(repo_id)
+        .bind(manifest.digest.as_str())
+        .bind(&manifest.media_type)
+        .bind(manifest.body.as_ref())
+        .bind(manifest.artifact_type.as_deref())
+        .bind(manifest.subject.as_ref().map(Digest::as_str))
+        .bind(&manifest.annotations_json)
+        .bind(now.as_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(err(OP))?;
+        if let Some((tag, mode)) = tag {
+            let current: Option<String> = sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = ? AND name = ?")
+                .bind(repo_id)
+                .bind(tag.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(err(OP))?;
+            if let Some(current) = current
+                && mode == TagMode::WriteOnce
+                && current != manifest.digest.as_str()
+            {
+                let current = Digest::parse(&current).map_err(|e| StoreError { operation: OP, source: Box::new(e) })?;
+                return Ok(PutManifestOutcome::TagImmutable { current });
+            }
+            sqlx::query(
+                "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+            )
+            .bind(repo_id)
+            .bind(tag.as_str())
+            .bind(manifest.digest.as_str())
+            .bind(now.as_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(err(OP))?;
+        }
+        tx.commit().await.map_err(err(OP))?;
+        Ok(PutManifestOutcome::Stored)
+    }
+
+    async fn manifest_by_digest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>, StoreError> {
+        const OP: &str = "manifest lookup";
+        let row = sqlx::query(
+            "SELECT m.digest, m.media_type, m.body FROM manifests m JOIN repositories r ON r.id = m.repo_id \
+             WHERE r.name = ? AND m.digest = ?",
+        )
+        .bind(repo.as_str())
+        .bind(digest.as_str())
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(err(OP))?;
+        row.map(|r| manifest_record(&r, OP)).transpose()
+    }
+
+    async fn manifest_by_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Option<ManifestRecord>, StoreError> {
+        const OP: &str = "manifest lookup";
+        let row = sqlx::query(
+            "SELECT m.digest, m.media_type, m.body FROM tags t \
+             JOIN repositories r ON r.id = t.repo_id \
+             JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest \
+             WHERE r.name = ? AND t.name = ?",
+        )
+        .bind(repo.as_str())
+        .bind(tag.as_str())
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(err(OP))?;
+        row.map(|r| manifest_record(&r, OP)).transpose()
+    }
+
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool, StoreError> {
+        const OP: &str = "manifest delete";
+        let mut tx = self.begin(OP).await?;
+        let repo_id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(repo.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(err(OP))?;
+        let Some(repo_id) = repo_id else { return Ok(false) };
+        sqlx::query("DELETE FROM tags WHERE repo_id = ? AND digest = ?")
+            .bind(repo_id)
+            .bind(digest.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(err(OP))?;
+        let done = sqlx::query("DELETE FROM manifests WHERE repo_id = ? AND digest = ?")
+            .bind(repo_id)
+            .bind(digest.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(err(OP))?;
+        tx.commit().await.map_err(err(OP))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM tags WHERE name = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)")
+                .bind(tag.as_str())
+                .bind(repo.as_str())
+                .execute(&self.writer)
+                .await
+                .map_err(err("tag delete"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn tags(&self, repo: &RepoName, last: Option<&str>, n: u32) -> Result<Option<Vec<String>>, StoreError> {
+        let Some(repo_id) = self.repo_id(repo).await? else { return Ok(None) };
+        let tags = sqlx::query_scalar("SELECT name FROM tags WHERE repo_id = ? AND name > ? ORDER BY name LIMIT ?")
+            .bind(repo_id)
+            .bind(last.unwrap_or(""))
+            .bind(i64::from(n))
+            .fetch_all(&self.readers)
+            .await
+            .map_err(err("tag list"))?;
+        Ok(Some(tags))
+    }
+
+    async fn catalog(&self, last: Option<&str>, n: u32) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT name FROM repositories r WHERE name > ? AND (\
+               EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id) OR \
+               EXISTS (SELECT 1 FROM repo_blobs b WHERE b.repo_id = r.id)) \
+             ORDER BY name LIMIT ?",
+        )
+        .bind(last.unwrap_or(""))
+        .bind(i64::from(n))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(err("catalog"))
+    }
+
+    async fn referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<ReferrerRecord>, StoreError> {
+        const OP: &str = "referrers";
+        let rows = sqlx::query(
+            "SELECT m.digest, m.media_type, length(m.body) AS size, m.artifact_type, m.annotations \
+             FROM manifests m JOIN repositories r ON r.id = m.repo_id \
+             WHERE r.name = ? AND m.subject = ? AND (? IS NULL OR m.artifact_type = ?) \
+             ORDER BY m.created_at, m.digest LIMIT ?",
+        )
+        .bind(repo.as_str())
+        .bind(subject.as_str())
+        .bind(artifact_type)
+        .bind(artifact_type)
+        .bind(i64::from(airlock_core::registry::REFERRERS_MAX))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(err(OP))?;
+        rows.iter()
+            .map(|row| {
+                Ok(ReferrerRecord {
+                    digest: digest_col(row, "digest", OP)?,
+                    media_type: row.try_get("media_type").map_err(err(OP))?,
+                    size: size_col(row, "size", OP)?,
+                    artifact_type: row.try_get("artifact_type").map_err(err(OP))?,
+                    annotations_json: row.try_get("annotations").map_err(err(OP))?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl UploadIndex for SqliteStore {
+    async fn create_upload(&self, upload: &UploadRecord) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO uploads (id, repo, client, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(upload.id.as_str())
+            .bind(upload.repo.as_str())
+            .bind(&upload.client)
+            .bind(upload.created_at.as_millis())
+            .bind(upload.updated_at.as_millis())
+            .execute(&self.writer)
+            .await
+            .map_err(err("upload create"))?;
+        Ok(())
+    }
+
+    async fn upload(&self, id: &UploadId) -> Result<Option<UploadRecord>, StoreError> {
+        const OP: &str = "upload lookup";
+        let row = sqlx::query("SELECT id, repo, client, created_at, updated_at FROM uploads WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(err(OP))?;
+        let Some(row) = row else { return Ok(None) };
+        let repo: String = row.try_get("repo").map_err(err(OP))?;
+        Ok(Some(UploadRecord {
+            id: id.clone(),
+            repo: RepoName::parse(&repo).map_err(|e| StoreError { operation: OP, source: Box::new(e) })?,
+            client: row.try_get("client").map_err(err(OP))?,
+            created_at: Timestamp::from_millis(row.try_get("created_at").map_err(err(OP))?),
+            updated_at: Timestamp::from_millis(row.try_get("updated_at").map_err(err(OP))?),
+        }))
+    }
+
+    async fn touch_upload(&self, id: &UploadId, now: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("UPDATE uploads SET updated_at = ? WHERE id = ?")
+            .bind(now.as_millis())
+            .bind(id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(err("upload touch"))?;
+        Ok(())
+    }
+
+    async fn delete_upload(&self, id: &UploadId) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM uploads WHERE id = ?")
+            .bind(id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(err("upload delete"))?;
+        Ok(())
+    }
+
+    async fn uploads_by_client(&self, client: &str) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM uploads WHERE client = ?")
+            .bind(client)
+            .fetch_one(&self.writer)
+            .await
+            .map_err(err("upload count"))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn idle_uploads(&self, before: Timestamp, limit: u32) -> Result<Vec<UploadId>, StoreError> {
+        const OP: &str = "upload expiry scan";
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?")
+                .bind(before.as_millis())
+                .bind(i64::from(limit))
+                .fetch_all(&self.writer)
+                .await
+                .map_err(err(OP))?;
+        ids.iter()
+            .map(|id| UploadId::parse(id).map_err(|e| StoreError { operation: OP, source: Box::new(e) }))
+            .collect()
+    }
+}

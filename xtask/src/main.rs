@@ -1,0 +1,184 @@
+//! Project automation: `cargo xtask ci` runs every check CI runs; `cargo xtask tidy` checks the
+//! layering rules of DESIGN.md and the file-header rule of STYLE.md.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+fn main() -> anyhow::Result<()> {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let root = workspace_root();
+    match task.as_str() {
+        "ci" => ci(&root),
+        "tidy" => tidy(&root),
+        _ => bail!(
+            "usage: cargo xtask <ci|tidy>\n  ci    fmt, clippy -D warnings, tests, docs -D warnings, tidy\n  tidy  crate dependency edges and `//!` file headers"
+        ),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_owned).unwrap_or(manifest)
+}
+
+fn run(root: &Path, program: &str, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<()> {
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("cannot run `{program}`"))?;
+    if !status.success() {
+        bail!("`{program} {}` failed with {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+fn ci(root: &Path) -> anyhow::Result<()> {
+    run(root, "cargo", &["fmt", "--all", "--", "--check"], &[])?;
+    tidy(root)?;
+    run(root, "cargo", &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"], &[])?;
+    run(root, "cargo", &["test", "--workspace", "--locked"], &[])?;
+    run(root, "cargo", &["doc", "--workspace", "--no-deps", "--locked"], &[("RUSTDOCFLAGS", "-D warnings")])?;
+    Ok(())
+}
+
+/// Which internal crates each crate may depend on (DESIGN.md, "Crates and the direction of
+/// dependencies"). `airlock-test-support` is allowed as a dev-dependency anywhere.
+fn allowed_edges() -> BTreeMap<&'static str, &'static [&'static str]> {
+    let leaf: &'static [&'static str] = &["airlock-model"];
+    BTreeMap::from([
+        ("airlock-model", &[][..]),
+        ("airlock-api", leaf),
+        ("airlock-dsse", leaf),
+        ("airlock-tlog", leaf),
+        ("airlock-evidence", leaf),
+        ("airlock-trust", &["airlock-model", "airlock-dsse"][..]),
+        ("airlock-policy", &["airlock-model", "airlock-evidence"][..]),
+        ("airlock-access", &["airlock-model"][..]),
+        (
+            "airlock-core",
+            &[
+                "airlock-model",
+                "airlock-dsse",
+                "airlock-tlog",
+                "airlock-evidence",
+                "airlock-trust",
+                "airlock-policy",
+                "airlock-access",
+            ][..],
+        ),
+        ("airlock-store", &["airlock-core", "airlock-model"][..]),
+        ("airlock-blob", &["airlock-core", "airlock-model"][..]),
+        (
+            "airlock-server",
+            &[
+                "airlock-model",
+                "airlock-dsse",
+                "airlock-tlog",
+                "airlock-evidence",
+                "airlock-trust",
+                "airlock-policy",
+                "airlock-access",
+                "airlock-core",
+                "airlock-store",
+                "airlock-blob",
+                "airlock-api",
+            ][..],
+        ),
+        ("airlock-cli", &["airlock-server", "airlock-api", "airlock-model", "airlock-dsse", "airlock-tlog"][..]),
+        (
+            "airlock-test-support",
+            &[
+                "airlock-model",
+                "airlock-core",
+                "airlock-server",
+                "airlock-api",
+                "airlock-store",
+                "airlock-blob",
+                "airlock-dsse",
+                "airlock-tlog",
+            ][..],
+        ),
+    ])
+}
+
+fn tidy(root: &Path) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    check_edges(root, &mut problems)?;
+    check_headers(root, &mut problems)?;
+    if problems.is_empty() {
+        eprintln!("tidy: ok");
+        return Ok(());
+    }
+    for p in &problems {
+        eprintln!("tidy: {p}");
+    }
+    bail!("tidy found {} problem(s)", problems.len())
+}
+
+fn check_edges(root: &Path, problems: &mut Vec<String>) -> anyhow::Result<()> {
+    let edges = allowed_edges();
+    let crates = root.join("crates");
+    for entry in std::fs::read_dir(&crates).context("cannot list crates/")? {
+        let manifest_path = entry?.path().join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest_path)
+            .with_context(|| format!("cannot read `{}`", manifest_path.display()))?;
+        let manifest: toml::Table =
+            text.parse().with_context(|| format!("`{}` is not TOML", manifest_path.display()))?;
+        let name =
+            manifest.get("package").and_then(|p| p.get("name")).and_then(|n| n.as_str()).unwrap_or_default().to_owned();
+        let Some(allowed) = edges.get(name.as_str()) else {
+            problems
+                .push(format!("crate `{name}` has no entry in xtask's allowed dependency edges; add it per DESIGN.md"));
+            continue;
+        };
+        for (section, dev) in [("dependencies", false), ("build-dependencies", false), ("dev-dependencies", true)] {
+            let Some(deps) = manifest.get(section).and_then(|d| d.as_table()) else { continue };
+            for dep in deps.keys().filter(|d| d.starts_with("airlock-")) {
+                let ok = allowed.contains(&dep.as_str()) || (dev && dep == "airlock-test-support");
+                if !ok {
+                    problems.push(format!(
+                        "`{name}` depends on `{dep}` ({section}), which DESIGN.md's layering does not allow"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_headers(root: &Path, problems: &mut Vec<String>) -> anyhow::Result<()> {
+    let mut files = Vec::new();
+    for dir in ["crates", "xtask", "fuzz/fuzz_targets"] {
+        collect_rs(&root.join(dir), &mut files)?;
+    }
+    for file in files {
+        let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read `{}`", file.display()))?;
+        if !text.starts_with("//!") {
+            let shown = file.strip_prefix(root).unwrap_or(&file).display().to_string();
+            problems.push(format!("`{shown}` does not start with a `//!` line saying what it is for"));
+        }
+    }
+    Ok(())
+}
+
+fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    for entry in entries {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if path.is_dir() {
+            if name != "target" {
+                collect_rs(&path, out)?;
+            }
+        } else if name.ends_with(".rs") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
