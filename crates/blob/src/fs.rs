@@ -12,17 +12,17 @@ use std::sync::{Arc, Mutex};
 use airlock_core::ports::{BlobError, BlobStore, ByteStream, CommitOutcome, Committed};
 use airlock_model::{Digest, Sha256Hasher, UploadId};
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore};
 use tokio::sync::mpsc;
 
-/// Size of the batches handed to the writer thread.
-const WRITE_BATCH: usize = 1024 * 1024;
-/// Batches in flight between the receiving task and the writer thread.
-const WRITE_QUEUE: usize = 8;
+/// Chunks in flight between the receiving task and each of the hashing and writing threads.
+const PIPE_DEPTH: usize = 64;
+/// The writer flushes to disk after this many bytes, keeping the final fsync short.
+const SYNC_EVERY: usize = 16 * 1024 * 1024;
 /// Read size when re-hashing staged bytes after a restart.
 const REHASH_BUF: usize = 1024 * 1024;
 
@@ -117,23 +117,54 @@ impl FsBlobStore {
     }
 }
 
-/// Receives `body`, hashing on this task while a blocking thread writes 1 MiB batches, so the
-/// hash and the disk overlap. Returns the bytes received, or the first error of either side.
+/// Receives `body` and fans each chunk out to two blocking threads, one hashing and one writing,
+/// so the network, the hash and the disk all overlap. The writer flushes every
+/// [`SYNC_EVERY`] bytes, so the final fsync at commit has little left to do. Returns the bytes
+/// received, or the first error of any side; on error `hasher` is left untouched.
 async fn stream_to_file(
     file: std::fs::File,
     mut body: ByteStream,
     hasher: &mut Sha256Hasher,
 ) -> Result<u64, BlobError> {
-    let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
-    let writer = tokio::task::spawn_blocking(move || -> io::Result<std::fs::File> {
+    let (write_tx, mut write_rx) = mpsc::channel::<Bytes>(PIPE_DEPTH);
+    let (hash_tx, mut hash_rx) = mpsc::channel::<Bytes>(PIPE_DEPTH);
+    let writer = tokio::task::spawn_blocking(move || -> io::Result<()> {
+        // A third thread flushes behind the writer, so writing and flushing overlap.
+        let syncer_file = file.try_clone()?;
+        let (sync_tx, sync_rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let syncer = std::thread::spawn(move || -> io::Result<()> {
+            while sync_rx.recv().is_ok() {
+                syncer_file.sync_data()?;
+            }
+            Ok(())
+        });
         let mut file = file;
-        while let Some(batch) = rx.blocking_recv() {
-            file.write_all(&batch)?;
+        let mut unsynced = 0usize;
+        let mut result = Ok(());
+        while let Some(chunk) = write_rx.blocking_recv() {
+            if let Err(e) = file.write_all(&chunk) {
+                result = Err(e);
+                break;
+            }
+            unsynced = unsynced.saturating_add(chunk.len());
+            if unsynced >= SYNC_EVERY {
+                // A flush already queued covers these bytes too; never wait for the syncer here.
+                let _ = sync_tx.try_send(());
+                unsynced = 0;
+            }
         }
-        Ok(file)
+        drop(sync_tx);
+        let synced = syncer.join().unwrap_or_else(|_| Err(io::Error::other("syncer thread panicked")));
+        result.and(synced)
+    });
+    let mut running = hasher.clone();
+    let hashing = tokio::task::spawn_blocking(move || {
+        while let Some(chunk) = hash_rx.blocking_recv() {
+            running.update(&chunk);
+        }
+        running
     });
     let mut received = 0u64;
-    let mut batch = BytesMut::with_capacity(WRITE_BATCH);
     let mut failure = None;
     while let Some(chunk) = body.next().await {
         let chunk = match chunk {
@@ -143,26 +174,22 @@ async fn stream_to_file(
                 break;
             }
         };
-        hasher.update(&chunk);
         received = received.saturating_add(chunk.len() as u64);
-        batch.extend_from_slice(&chunk);
-        if batch.len() >= WRITE_BATCH {
-            let full = batch.split().freeze();
-            batch.reserve(WRITE_BATCH);
-            if tx.send(full).await.is_err() {
-                break; // The writer failed; its error is reported below.
-            }
+        // Either side hanging up means it failed; its error is reported below.
+        if hash_tx.send(chunk.clone()).await.is_err() || write_tx.send(chunk).await.is_err() {
+            break;
         }
     }
-    if failure.is_none() && !batch.is_empty() {
-        let _ = tx.send(batch.freeze()).await;
-    }
-    drop(tx);
+    drop(write_tx);
+    drop(hash_tx);
     let written = writer.await.map_err(join_err("write upload"))?.map_err(io_err("write upload"));
+    let hashed = hashing.await.map_err(join_err("hash upload"))?;
     match (failure, written) {
-        (Some(e), _) => Err(e),
-        (None, Err(e)) => Err(e),
-        (None, Ok(_file)) => Ok(received),
+        (Some(e), _) | (None, Err(e)) => Err(e),
+        (None, Ok(())) => {
+            *hasher = hashed;
+            Ok(received)
+        }
     }
 }
 
@@ -243,13 +270,25 @@ impl BlobStore for FsBlobStore {
             let _ = tokio::fs::remove_file(&file).await;
             return Ok(CommitOutcome::Committed(Committed::Inline(bytes)));
         }
+        let target = Self::blob_path(expected);
+        if let Ok(existing) = self.store.head(&target).await
+            && existing.size == state.size
+        {
+            // Content-addressed: the same bytes are already durable. Freeing the redundant copy
+            // can take long on a large file, so it happens off the request's path.
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = std::fs::remove_file(&file) {
+                    tracing::warn!(error = %e, path = %file.display(), "cannot remove a redundant staged upload");
+                }
+            });
+            return Ok(CommitOutcome::Committed(Committed::Stored { size: state.size }));
+        }
         // Durable before visible: sync the bytes, rename into place, sync the directory.
         let sync_path = file.clone();
         tokio::task::spawn_blocking(move || std::fs::File::open(sync_path)?.sync_all())
             .await
             .map_err(join_err("sync upload"))?
             .map_err(io_err("sync upload"))?;
-        let target = Self::blob_path(expected);
         self.store.rename(&Self::upload_path(id), &target).await.map_err(os_err("rename blob"))?;
         let dir = self.root.join(target.as_ref()).parent().map(FsPath::to_owned).unwrap_or_else(|| self.root.clone());
         tokio::task::spawn_blocking(move || sync_dir(&dir))
@@ -334,6 +373,13 @@ mod tests {
         assert_eq!(collect(store.read(&digest, Some(6..11)).await.unwrap()).await, b"world");
         assert_eq!(store.rehash(&digest).await.unwrap(), digest);
         assert!(!dir.path().join("uploads").join(id.as_str()).exists());
+
+        // The same bytes again are recognised as already stored.
+        let again = super::UploadId::parse(&"ab".repeat(16)).unwrap();
+        store.append(&again, None, body(&[b"hello world"])).await.unwrap();
+        let outcome = store.commit(&again, &digest, 0).await.unwrap();
+        assert_eq!(outcome, CommitOutcome::Committed(Committed::Stored { size: 11 }));
+        assert_eq!(store.rehash(&digest).await.unwrap(), digest);
     }
 
     #[tokio::test]

@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use sha2::Digest as _;
 
+use crate::echo::echo;
+
 /// Why a string is not a digest Airlock accepts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DigestError {
@@ -19,16 +21,6 @@ pub enum DigestError {
 /// A validated `sha256:` digest of some bytes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Digest(String);
-
-/// Longest input echoed back in an error, so an attacker cannot make errors huge.
-const ECHO_MAX: usize = 160;
-
-fn echo(input: &str) -> String {
-    match input.char_indices().nth(ECHO_MAX) {
-        Some((cut, _)) => format!("{}…", input.get(..cut).unwrap_or_default()),
-        None => input.to_owned(),
-    }
-}
 
 impl Digest {
     /// Parses `sha256:<hex>`; any other algorithm or encoding is refused.

@@ -13,6 +13,7 @@
 )]
 
 mod digest;
+mod echo;
 pub mod manifest;
 mod media_type;
 mod name;

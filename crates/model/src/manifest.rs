@@ -62,7 +62,7 @@ pub enum ManifestError {
     NoMediaType,
     #[error("`Content-Type` is `{header}` but the manifest's `mediaType` is `{body}`; make them agree")]
     MediaTypeMismatch { header: String, body: String },
-    #[error("manifest `schemaVersion` is {found:?}; only schema version 2 is supported")]
+    #[error("manifest `schemaVersion` is {}; only schema version 2 is supported", .found.map_or_else(|| "missing".to_owned(), |v| v.to_string()))]
     SchemaVersion { found: Option<i64> },
     #[error("manifest field `{field}` is missing")]
     MissingField { field: &'static str },
@@ -227,19 +227,22 @@ impl Manifest {
             .filter(|c| !c.is_empty() && ManifestKind::from_media_type(c).is_some());
         let kind_name = match (header, raw.media_type.as_deref()) {
             (Some(h), Some(b)) if h != b => {
-                return Err(ManifestError::MediaTypeMismatch { header: h.to_owned(), body: b.to_owned() });
+                return Err(ManifestError::MediaTypeMismatch {
+                    header: crate::echo::echo(h),
+                    body: crate::echo::echo(b),
+                });
             }
             (Some(h), _) => h,
             (None, Some(b)) => b,
             (None, None) => match content_type {
                 Some(c) if !c.trim().is_empty() => {
-                    return Err(ManifestError::Unsupported { media_type: c.to_owned() });
+                    return Err(ManifestError::Unsupported { media_type: crate::echo::echo(c) });
                 }
                 _ => return Err(ManifestError::NoMediaType),
             },
         };
         let kind = ManifestKind::from_media_type(kind_name)
-            .ok_or_else(|| ManifestError::Unsupported { media_type: kind_name.to_owned() })?;
+            .ok_or_else(|| ManifestError::Unsupported { media_type: crate::echo::echo(kind_name) })?;
         if raw.schema_version != Some(2) {
             return Err(ManifestError::SchemaVersion { found: raw.schema_version });
         }
@@ -402,7 +405,7 @@ mod tests {
         check(
             Some(OCI_MANIFEST),
             r#"{"schemaVersion":1}"#,
-            expect!["err manifest `schemaVersion` is Some(1); only schema version 2 is supported"],
+            expect!["err manifest `schemaVersion` is 1; only schema version 2 is supported"],
         );
         check(
             Some(OCI_MANIFEST),

@@ -32,12 +32,7 @@ impl MediaType {
         let essence = input.split(';').next().unwrap_or_default().trim();
         let ok = input.len() <= MEDIA_TYPE_MAX_LEN
             && essence.split_once('/').is_some_and(|(t, s)| restricted_name(t) && restricted_name(s));
-        if ok {
-            Ok(MediaType(input.to_owned()))
-        } else {
-            let input = input.chars().take(MEDIA_TYPE_MAX_LEN).collect();
-            Err(MediaTypeError { input })
-        }
+        if ok { Ok(MediaType(input.to_owned())) } else { Err(MediaTypeError { input: crate::echo::echo(input) }) }
     }
 
     /// The media type as given.

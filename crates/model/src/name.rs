@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::digest::{Digest, DigestError};
+use crate::echo::echo;
 
 /// Longest repository name Airlock accepts, in bytes (the distribution spec's practical limit).
 pub const REPO_NAME_MAX_LEN: usize = 255;
@@ -41,16 +42,6 @@ pub enum NameError {
         #[source]
         source: DigestError,
     },
-}
-
-/// Longest user input echoed back in an error message.
-const ECHO_MAX: usize = 160;
-
-fn echo(input: &str) -> String {
-    match input.char_indices().nth(ECHO_MAX) {
-        Some((cut, _)) => format!("{}…", input.get(..cut).unwrap_or_default()),
-        None => input.to_owned(),
-    }
 }
 
 /// One `/`-separated path component: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.

@@ -18,7 +18,7 @@ impl UploadId {
     pub fn parse(input: &str) -> Result<UploadId, UploadIdError> {
         let ok = (16..=64).contains(&input.len())
             && input.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-');
-        if ok { Ok(UploadId(input.to_owned())) } else { Err(UploadIdError { input: input.chars().take(80).collect() }) }
+        if ok { Ok(UploadId(input.to_owned())) } else { Err(UploadIdError { input: crate::echo::echo(input) }) }
     }
 
     /// The id as it appears in URLs and file names.

@@ -16,7 +16,8 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// Installs the global subscriber. `RUST_LOG` overrides the default `info` filter.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
     // A second init (tests) keeps the first subscriber; that is fine.
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -106,7 +106,7 @@ fn pagination(query: &BTreeMap<String, String>) -> Result<(Option<u32>, Option<S
         Some(text) => Some(text.parse::<u32>().map_err(|_| {
             RequestError::PaginationInvalid(format!(
                 "page size `n={}` is not a whole number from 0 to {}",
-                text.chars().take(40).collect::<String>(),
+                text.chars().take(40).flat_map(char::escape_default).collect::<String>(),
                 u32::MAX
             ))
         })?),

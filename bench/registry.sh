@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Airlock against Debian's docker-registry (distribution 2.8), side by side on loopback, in one
+# run. Prints each figure for both and the ratio (higher is better for Airlock, except RSS).
+#   bench/registry.sh            # 256 MiB image, 200 tiny images
+#   SIZE_MIB=64 TINY=50 bench/registry.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+SIZE_MIB=${SIZE_MIB:-256}
+TINY=${TINY:-200}
+RUNS=${RUNS:-3}
+
+missing=()
+for tool in skopeo docker-registry curl bc python3; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if ((${#missing[@]})); then
+  pkgs=("${missing[@]/docker-registry/docker-registry}")
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+fi
+echo "building airlock (release)" >&2
+cargo build --release --quiet --bin airlock
+
+work=$(mktemp -d /var/tmp/airlock-bench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+echo "making a ${SIZE_MIB} MiB single-layer image" >&2
+python3 bench/make_layout.py "$work/layout" "$SIZE_MIB"
+layer_digest=$(cat "$work/layout/layer.digest")
+cat "$work/layout/layer.bin" >/dev/null   # warm the page cache for both sides
+
+start_airlock() {
+  rm -rf "$work/airlock-data"
+  "$root/target/release/airlock" serve --listen 127.0.0.1:5101 --data "$work/airlock-data" >"$work/airlock.out" 2>"$work/airlock.log" &
+  pids+=($!); airlock_pid=$!
+  wait_up 5101
+}
+start_peer() {
+  rm -rf "$work/peer-data"
+  cat >"$work/peer.yml" <<YML
+version: 0.1
+log: {level: error}
+storage:
+  filesystem: {rootdirectory: $work/peer-data}
+  delete: {enabled: true}
+http: {addr: 127.0.0.1:5102}
+YML
+  docker-registry serve "$work/peer.yml" >"$work/peer.log" 2>&1 &
+  pids+=($!); peer_pid=$!
+  wait_up 5102
+}
+wait_up() { for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$1/v2/" >/dev/null 2>&1 && return; sleep 0.1; done; echo "server on $1 did not start" >&2; exit 1; }
+rss_kib() { awk -v k="$2" '$1==k":" {print $2}' "/proc/$1/status"; }
+now() { date +%s.%N; }
+best() { sort -g | head -1; }
+
+skopeo_push() { # port repo; a fresh blob-info cache so skopeo cannot mount from an earlier run
+  rm -f /var/lib/containers/cache/blob-info-cache-v1.* "${HOME:-/root}"/.local/share/containers/cache/blob-info-cache-v1.* 2>/dev/null || true
+  skopeo copy -q --dest-tls-verify=false --preserve-digests "oci:$work/layout:big" "docker://127.0.0.1:$1/$2:big"
+}
+skopeo_pull() {
+  rm -rf "$work/pulled"; skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$1/$2:big" "dir:$work/pulled"
+}
+curl_put() { # port repo: POST for a session, then one monolithic PUT of the whole layer
+  local loc; loc=$(curl -fsS -D - -o /dev/null -X POST "http://127.0.0.1:$1/v2/$2/blobs/uploads/" | awk 'tolower($1)=="location:" {print $2}' | tr -d '\r')
+  case "$loc" in http*) ;; *) loc="http://127.0.0.1:$1$loc" ;; esac
+  local sep='?'; case "$loc" in *\?*) sep='&' ;; esac
+  curl -fsS -o /dev/null -H 'Expect:' -H 'Content-Type: application/octet-stream' -T "$work/layout/layer.bin" "$loc${sep}digest=$layer_digest"
+}
+timed() { local t0; t0=$(now); "$@"; echo "$(now) - $t0" | bc -l; }
+
+declare -A result
+measure() { # name port pid repo-prefix
+  local name=$1 port=$2 pid=$3 repo=$4
+  result[$name.idle]=$(rss_kib "$pid" VmRSS)
+  local t
+  t=$(for i in $(seq "$RUNS"); do timed skopeo_push "$port" "$repo/push$i"; done | best); result[$name.push]=$t
+  t=$(for i in $(seq "$RUNS"); do timed skopeo_pull "$port" "$repo/push1"; done | best); result[$name.pull]=$t
+  t=$(for i in $(seq "$RUNS"); do timed curl_put "$port" "$repo/curl$i"; done | best); result[$name.put]=$t
+  t=$(python3 bench/tiny_push.py 127.0.0.1 "$port" "$repo/tiny" "$TINY"); result[$name.tiny]=$t
+  result[$name.peak]=$(rss_kib "$pid" VmHWM)
+}
+
+echo "measuring airlock" >&2
+start_airlock; measure airlock 5101 "$airlock_pid" dev/bench
+echo "measuring docker-registry" >&2
+start_peer; measure peer 5102 "$peer_pid" dev/bench
+
+mb=$((SIZE_MIB * 1048576))
+rate() { echo "$mb / $1 / 1000000" | bc -l; }
+row() { printf '%-34s %14.1f %16.1f %8.2fx\n' "$1" "$2" "$3" "$4"; }
+printf '%-34s %14s %16s %9s\n' "figure" "airlock" "docker-registry" "ratio"
+a=$(rate "${result[airlock.push]}"); p=$(rate "${result[peer.push]}"); row "skopeo push ${SIZE_MIB} MiB (MB/s)" "$a" "$p" "$(echo "$a / $p" | bc -l)"
+a=$(rate "${result[airlock.pull]}"); p=$(rate "${result[peer.pull]}"); row "skopeo pull ${SIZE_MIB} MiB (MB/s)" "$a" "$p" "$(echo "$a / $p" | bc -l)"
+a=$(rate "${result[airlock.put]}"); p=$(rate "${result[peer.put]}"); row "curl monolithic PUT (MB/s)" "$a" "$p" "$(echo "$a / $p" | bc -l)"
+a=$(echo "$TINY / ${result[airlock.tiny]}" | bc -l); p=$(echo "$TINY / ${result[peer.tiny]}" | bc -l); row "$TINY tiny images (images/s)" "$a" "$p" "$(echo "$a / $p" | bc -l)"
+a=$(echo "${result[airlock.idle]} / 1024" | bc -l); p=$(echo "${result[peer.idle]} / 1024" | bc -l); row "idle RSS (MiB, lower is better)" "$a" "$p" "$(echo "$p / $a" | bc -l)"
+a=$(echo "${result[airlock.peak]} / 1024" | bc -l); p=$(echo "${result[peer.peak]} / 1024" | bc -l); row "peak RSS (MiB, lower is better)" "$a" "$p" "$(echo "$p / $a" | bc -l)"
