@@ -67,6 +67,12 @@ curl_put() { # port repo: POST for a session, then one monolithic PUT of the who
   local sep='?'; case "$loc" in *\?*) sep='&' ;; esac
   curl -fsS -o /dev/null -H 'Expect:' -H 'Content-Type: application/octet-stream' -T "$work/layout/layer.bin" "$loc${sep}digest=$layer_digest"
 }
+curl_get() { # port repo
+  curl -fsS -o /dev/null "http://127.0.0.1:$1/v2/$2/blobs/$layer_digest"
+}
+skopeo_alone() { # the client's own ceiling: layout to directory, no registry involved
+  rm -rf "$work/alone"; skopeo copy -q --preserve-digests "oci:$work/layout:big" "dir:$work/alone"
+}
 timed() { local t0; t0=$(now); "$@"; echo "$(now) - $t0" | bc -l; }
 
 declare -A result
@@ -77,10 +83,13 @@ measure() { # name port pid repo-prefix
   t=$(for i in $(seq "$RUNS"); do timed skopeo_push "$port" "$repo/push$i"; done | best); result[$name.push]=$t
   t=$(for i in $(seq "$RUNS"); do timed skopeo_pull "$port" "$repo/push1"; done | best); result[$name.pull]=$t
   t=$(for i in $(seq "$RUNS"); do timed curl_put "$port" "$repo/curl$i"; done | best); result[$name.put]=$t
+  t=$(for i in $(seq "$RUNS"); do timed curl_get "$port" "$repo/curl1"; done | best); result[$name.get]=$t
   t=$(python3 bench/tiny_push.py 127.0.0.1 "$port" "$repo/tiny" "$TINY"); result[$name.tiny]=$t
   result[$name.peak]=$(rss_kib "$pid" VmHWM)
 }
 
+echo "measuring skopeo alone" >&2
+alone=$(for i in $(seq "$RUNS"); do timed skopeo_alone; done | best)
 echo "measuring airlock" >&2
 start_airlock; measure airlock 5101 "$airlock_pid" dev/bench
 echo "measuring docker-registry" >&2
@@ -90,9 +99,11 @@ mb=$((SIZE_MIB * 1048576))
 rate() { echo "$mb / $1 / 1000000" | bc -l; }
 row() { printf '%-34s %14.1f %16.1f %8.2fx\n' "$1" "$2" "$3" "$4"; }
 printf '%-34s %14s %16s %9s\n' "figure" "airlock" "docker-registry" "ratio"
+printf 'skopeo alone, layout to directory, no registry: %.1f MB/s (the client ceiling for push and pull)\n' "$(rate "$alone")"
 a=$(rate "${result[airlock.push]}"); p=$(rate "${result[peer.push]}"); row "skopeo push ${SIZE_MIB} MiB (MB/s)" "$a" "$p" "$(echo "$a / $p" | bc -l)"
 a=$(rate "${result[airlock.pull]}"); p=$(rate "${result[peer.pull]}"); row "skopeo pull ${SIZE_MIB} MiB (MB/s)" "$a" "$p" "$(echo "$a / $p" | bc -l)"
 a=$(rate "${result[airlock.put]}"); p=$(rate "${result[peer.put]}"); row "curl monolithic PUT (MB/s)" "$a" "$p" "$(echo "$a / $p" | bc -l)"
+a=$(rate "${result[airlock.get]}"); p=$(rate "${result[peer.get]}"); row "curl GET ${SIZE_MIB} MiB (MB/s)" "$a" "$p" "$(echo "$a / $p" | bc -l)"
 a=$(echo "$TINY / ${result[airlock.tiny]}" | bc -l); p=$(echo "$TINY / ${result[peer.tiny]}" | bc -l); row "$TINY tiny images (images/s)" "$a" "$p" "$(echo "$a / $p" | bc -l)"
 a=$(echo "${result[airlock.idle]} / 1024" | bc -l); p=$(echo "${result[peer.idle]} / 1024" | bc -l); row "idle RSS (MiB, lower is better)" "$a" "$p" "$(echo "$p / $a" | bc -l)"
 a=$(echo "${result[airlock.peak]} / 1024" | bc -l); p=$(echo "${result[peer.peak]} / 1024" | bc -l); row "peak RSS (MiB, lower is better)" "$a" "$p" "$(echo "$p / $a" | bc -l)"

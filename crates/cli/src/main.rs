@@ -8,11 +8,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// mimalloc reuses freed buffers instead of returning large ones to the OS, so streaming a
-/// blob does not page-fault on every fresh receive buffer.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Airlock: a secure artifact promotion system and OCI registry.
 #[derive(Debug, Parser)]
 #[command(name = "airlock", version, about, propagate_version = true)]

@@ -112,12 +112,15 @@ pub trait BlobIndex: Send + Sync {
     /// The blob if it is linked into `repo`, quarantined or not.
     async fn blob_in_repo(&self, repo: &RepoName, digest: &Digest) -> Result<Option<BlobRecord>, StoreError>;
     /// Records a blob (clearing any quarantine, since its bytes were just verified) and links it.
+    /// `closing` is the upload session this blob completes; it is deleted in the same
+    /// transaction.
     async fn insert_blob(
         &self,
         repo: &RepoName,
         digest: &Digest,
         size: u64,
         inline: Option<Bytes>,
+        closing: Option<&UploadId>,
         now: Timestamp,
     ) -> Result<(), StoreError>;
     /// Links a blob that `from` holds into `repo`; false when `from` does not hold it.

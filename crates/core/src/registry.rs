@@ -351,16 +351,47 @@ impl Registry {
             self.blobs.append(id, None, body).await?;
         }
         let outcome = self.blobs.commit(id, digest, self.limits.inline_blob_max).await;
-        // The session ends whatever the outcome: a mismatch discarded the bytes already.
-        self.store.delete_upload(id).await?;
-        let (size, inline) = match outcome? {
-            CommitOutcome::Mismatch { actual, .. } => {
+        let (size, inline) = match outcome {
+            Ok(CommitOutcome::Committed(Committed::Inline(bytes))) => (bytes.len() as u64, Some(bytes)),
+            Ok(CommitOutcome::Committed(Committed::Stored { size })) => (size, None),
+            Ok(CommitOutcome::Mismatch { actual, .. }) => {
+                // The session ends: a mismatch discarded the staged bytes already.
+                self.store.delete_upload(id).await?;
                 return Err(RegistryError::DigestMismatch { expected: digest.clone(), actual });
             }
-            CommitOutcome::Committed(Committed::Inline(bytes)) => (bytes.len() as u64, Some(bytes)),
-            CommitOutcome::Committed(Committed::Stored { size }) => (size, None),
+            Err(e) => {
+                self.store.delete_upload(id).await?;
+                return Err(e.into());
+            }
         };
-        self.store.insert_blob(repo, digest, size, inline, self.clock.now()).await?;
+        self.store.insert_blob(repo, digest, size, inline, Some(id), self.clock.now()).await?;
+        Ok(size)
+    }
+
+    /// Ends an upload whose last chunk is small and already in memory. When the session holds
+    /// nothing yet (the common POST-then-PUT of a small blob) the bytes go straight to the
+    /// metadata store and never touch a file.
+    pub async fn finish_upload_small(
+        &self,
+        repo: &RepoName,
+        id: &UploadId,
+        digest: &Digest,
+        last_chunk: Bytes,
+    ) -> Result<u64, RegistryError> {
+        self.open_upload(repo, id).await?;
+        let fits = last_chunk.len() as u64 <= self.limits.inline_blob_max;
+        if !fits || self.blobs.upload_size(id).await? != 0 {
+            let stream: ByteStream = Box::pin(futures::stream::iter([Ok(last_chunk)]));
+            return self.finish_upload(repo, id, digest, Some(stream)).await;
+        }
+        self.blobs.discard(id).await?;
+        let actual = Digest::of(&last_chunk);
+        if &actual != digest {
+            self.store.delete_upload(id).await?;
+            return Err(RegistryError::DigestMismatch { expected: digest.clone(), actual });
+        }
+        let size = last_chunk.len() as u64;
+        self.store.insert_blob(repo, digest, size, Some(last_chunk), Some(id), self.clock.now()).await?;
         Ok(size)
     }
 
@@ -375,7 +406,7 @@ impl Registry {
             return Err(RegistryError::BodyTooLarge(BlobError::TooLarge { max: self.limits.inline_blob_max }));
         }
         let size = bytes.len() as u64;
-        self.store.insert_blob(repo, digest, size, Some(bytes), self.clock.now()).await?;
+        self.store.insert_blob(repo, digest, size, Some(bytes), None, self.clock.now()).await?;
         Ok(())
     }
 

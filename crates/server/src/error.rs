@@ -36,6 +36,9 @@ pub enum RequestError {
     BodyTimeout(String),
     #[error("reading the request body failed: {0}")]
     Body(String),
+    /// A broken internal invariant; the detail is logged, never shown.
+    #[error("internal invariant broken: {0}")]
+    Internal(String),
 }
 
 /// Everything a `/v2` handler can fail with.
@@ -82,6 +85,7 @@ fn classify(error: &ServerError) -> Row {
             Q::ManifestTooLarge { .. } => row("MANIFEST_INVALID", StatusCode::PAYLOAD_TOO_LARGE),
             Q::BodyTimeout(_) => row("BLOB_UPLOAD_INVALID", StatusCode::REQUEST_TIMEOUT),
             Q::Body(_) => row("BLOB_UPLOAD_INVALID", StatusCode::BAD_REQUEST),
+            Q::Internal(_) => row("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
         },
         ServerError::Registry(e) => match e {
             R::StageUnknown { .. } => row("NAME_INVALID", StatusCode::BAD_REQUEST),

@@ -63,7 +63,11 @@ impl Metrics {
         let bytes_in = Counter::default();
         registry.register("http_received_bytes", "Request body bytes received", bytes_in.clone());
         let bytes_out = Counter::default();
-        registry.register("http_sent_bytes", "Response body bytes sent (by Content-Length)", bytes_out.clone());
+        registry.register(
+            "http_sent_bytes",
+            "Response body bytes sent (by Content-Length; HEAD sends none)",
+            bytes_out.clone(),
+        );
         let blobs = Gauge::default();
         registry.register("blobs_stored", "Blobs stored (not quarantined)", blobs.clone());
         let blob_bytes = Gauge::default();
@@ -99,6 +103,7 @@ impl Metrics {
 /// Middleware recording every request.
 pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
     let method = request.method().as_str().to_owned();
+    let head = request.method() == http::Method::HEAD;
     let started = Instant::now();
     let response = next.run(request).await;
     let route = response.extensions().get::<RouteLabel>().map_or("other", |r| r.0);
@@ -110,6 +115,7 @@ pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next)
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
+        .filter(|_| !head)
     {
         metrics.0.bytes_out.inc_by(len);
     }

@@ -271,10 +271,11 @@ fn blob_created(repo: &RepoName, digest: &Digest) -> Response {
     response
 }
 
-fn new_upload_id() -> UploadId {
-    // A v4 UUID's hyphenated form always satisfies the upload id grammar.
+fn new_upload_id() -> Result<UploadId> {
+    // A v4 UUID's hyphenated form always satisfies the upload id grammar; the error arm is
+    // there so that a broken invariant is a 500, never a panic.
     let text = uuid::Uuid::new_v4().hyphenated().to_string();
-    UploadId::parse(&text).unwrap_or_else(|_| new_upload_id())
+    UploadId::parse(&text).map_err(|e| RequestError::Internal(e.to_string()).into())
 }
 
 fn declared_length(headers: &HeaderMap) -> Result<Option<u64>> {
@@ -322,7 +323,7 @@ async fn start_upload(app: &AppState, client: &str, repo: &RepoName, request: Re
             Ok(blob_created(repo, &digest))
         }
         Some(digest) => {
-            let id = app.registry.start_upload(repo, new_upload_id(), client).await?;
+            let id = app.registry.start_upload(repo, new_upload_id()?, client).await?;
             let stream = body::guarded(request.into_body(), app.body, app.metrics.clone());
             let finished = app.registry.finish_upload(repo, &id, &digest, Some(stream)).await;
             if finished.is_err() {
@@ -333,7 +334,7 @@ async fn start_upload(app: &AppState, client: &str, repo: &RepoName, request: Re
             Ok(blob_created(repo, &digest))
         }
         None => {
-            let id = app.registry.start_upload(repo, new_upload_id(), client).await?;
+            let id = app.registry.start_upload(repo, new_upload_id()?, client).await?;
             Ok(upload_response(StatusCode::ACCEPTED, repo, &id, 0))
         }
     }
@@ -388,6 +389,19 @@ async fn put_upload(app: &AppState, repo: &RepoName, id: &UploadId, request: Req
     let query = query(&request)?;
     let digest = digest_param(&query, "digest")?
         .ok_or_else(|| RequestError::DigestInvalid("closing an upload needs `?digest=sha256:<hex>`".to_owned()))?;
+    let inline_max = app.registry.limits().inline_blob_max;
+    let length = declared_length(request.headers())?;
+    if let Some(len) = length.filter(|n| *n > 0 && *n <= inline_max) {
+        // A short last chunk is read into memory; small blobs then never touch a file.
+        let stream = body::guarded(request.into_body(), app.body, app.metrics.clone());
+        let max = usize::try_from(len).unwrap_or(usize::MAX);
+        let bytes = body::collect(stream, max)
+            .await
+            .map_err(body_error)?
+            .ok_or_else(|| RequestError::SizeInvalid("body is longer than its `Content-Length`".to_owned()))?;
+        app.registry.finish_upload_small(repo, id, &digest, bytes).await?;
+        return Ok(blob_created(repo, &digest));
+    }
     let last = if has_body(request.headers())? {
         Some(body::guarded(request.into_body(), app.body, app.metrics.clone()))
     } else {

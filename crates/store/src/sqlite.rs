@@ -172,6 +172,7 @@ impl BlobIndex for SqliteStore {
         digest: &Digest,
         size: u64,
         inline: Option<Bytes>,
+        closing: Option<&UploadId>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         const OP: &str = "blob insert";
@@ -195,6 +196,13 @@ impl BlobIndex for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(err(OP))?;
+        if let Some(id) = closing {
+            sqlx::query("DELETE FROM uploads WHERE id = ?")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(err(OP))?;
+        }
         tx.commit().await.map_err(err(OP))
     }
 

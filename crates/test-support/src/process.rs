@@ -18,12 +18,19 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `binary serve` on an OS-chosen port over `data`, waiting until it listens.
     pub fn start(binary: &Path, data: &Path) -> ServerProcess {
+        ServerProcess::start_with(binary, data, &[], "warn", Stdio::inherit())
+    }
+
+    /// Like [`ServerProcess::start`], with extra `serve` flags, a `RUST_LOG` filter and a
+    /// destination for the server's log lines.
+    pub fn start_with(binary: &Path, data: &Path, args: &[&str], log: &str, stderr: Stdio) -> ServerProcess {
         let mut child = Command::new(binary)
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
-            .env("RUST_LOG", "warn")
+            .args(args)
+            .env("RUST_LOG", log)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("airlock binary starts");
         let stdout = child.stdout.take().expect("stdout piped");

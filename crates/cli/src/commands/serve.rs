@@ -4,8 +4,10 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use airlock_server::{LogFormat, Server, shutdown_signal, telemetry};
+use serde::Serialize;
 
 use super::{ConfigArgs, runtime};
+use crate::Output;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -17,6 +19,23 @@ pub struct Args {
     /// Log line format; overrides `log_format` in the config.
     #[arg(long, value_enum)]
     log_format: Option<LogFormatArg>,
+    /// Format of the start-up report on stdout (logs go to stderr).
+    #[arg(long, value_enum, default_value_t)]
+    output: Output,
+}
+
+/// The start-up report, for `--output json`.
+#[derive(Debug, Serialize)]
+struct Started {
+    listen: String,
+    data: String,
+    stages: Vec<StageReport>,
+}
+
+#[derive(Debug, Serialize)]
+struct StageReport {
+    name: String,
+    pushable: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -37,16 +56,30 @@ pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
         };
     }
     telemetry::init(config.log_format);
+    let output = args.output;
     runtime()?.block_on(async move {
-        let stages = config.stages.describe();
+        let described = config.stages.describe();
+        let stages =
+            config.stages.iter().map(|s| StageReport { name: s.name().to_string(), pushable: s.pushable() }).collect();
         let server = Server::bind(config).await?;
         let addr = server.local_addr()?;
-        println!("airlock listening on http://{addr}");
-        println!("  data:   {}", server.data_dir().display());
-        println!("  stages: {stages}");
+        match output {
+            Output::Text => {
+                println!("airlock listening on http://{addr}");
+                println!("  data:   {}", server.data_dir().display());
+                println!("  stages: {described}");
+            }
+            Output::Json => {
+                let started =
+                    Started { listen: format!("http://{addr}"), data: server.data_dir().display().to_string(), stages };
+                println!("{}", serde_json::to_string(&started)?);
+            }
+        }
         tracing::info!(%addr, "serving");
         server.run(shutdown_signal()).await?;
-        println!("airlock stopped");
+        if output == Output::Text {
+            println!("airlock stopped");
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -18,6 +18,55 @@ fn serve_reports_and_stops_gracefully() {
 }
 
 #[test]
+fn json_logs_carry_the_request_id_of_the_response() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server =
+        ServerProcess::start_with(airlock(), &dir.path().join("data"), &["--log-format", "json"], "info", log.into());
+    let denied = request(server.addr, "POST", "/v2/prod/a/blobs/uploads/", &[], b"");
+    assert_eq!(denied.status, 403);
+    let id = denied.header("x-request-id").to_owned();
+    assert_eq!(server.terminate().code(), Some(0));
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    let refused = lines
+        .iter()
+        .find(|l| l["message"] == "request refused")
+        .unwrap_or_else(|| panic!("no `request refused` line in:\n{text}"));
+    assert_eq!(refused["span"]["request_id"], serde_json::json!(id));
+    assert_eq!(refused["code"], "DENIED");
+    assert_eq!(refused["status"], 403);
+}
+
+#[test]
+fn serve_reports_its_start_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(airlock())
+        .args(["serve", "--listen", "127.0.0.1:0", "--output", "json", "--data"])
+        .arg(dir.path().join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let started: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert!(started["listen"].as_str().unwrap().starts_with("http://127.0.0.1:"), "{started}");
+    assert_eq!(
+        started["stages"],
+        serde_json::json!([
+            {"name": "dev", "pushable": true},
+            {"name": "staging", "pushable": false},
+            {"name": "prod", "pushable": false}
+        ])
+    );
+}
+
+#[test]
 fn scrub_reports_json() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

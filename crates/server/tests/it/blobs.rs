@@ -241,3 +241,31 @@ async fn delete_unlinks_a_blob() {
     let again = app.send(Method::DELETE, &format!("/v2/dev/a/blobs/{d}"), &[], Bytes::new()).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_small_last_chunk_completes_earlier_chunks() {
+    let app = TestApp::new("").await;
+    let location = start(&app, "dev/a").await;
+    app.send(Method::PATCH, &location, &[], b"abc".to_vec()).await;
+    let d = digest(b"abcdef");
+    let put =
+        app.send(Method::PUT, &format!("{location}?digest={d}"), &[("content-length", "3")], b"def".to_vec()).await;
+    assert_eq!(put.status, StatusCode::CREATED, "{:?}", put.body);
+    assert_eq!(app.get(&format!("/v2/dev/a/blobs/{d}")).await.body.as_ref(), b"abcdef");
+}
+
+#[tokio::test]
+async fn a_small_put_with_the_wrong_digest_stores_nothing_and_ends_the_session() {
+    let app = TestApp::new("").await;
+    let location = start(&app, "dev/a").await;
+    let claimed = digest(b"other");
+    let put = app
+        .send(Method::PUT, &format!("{location}?digest={claimed}"), &[("content-length", "4")], b"real".to_vec())
+        .await;
+    assert_eq!(put.status, StatusCode::BAD_REQUEST);
+    assert_eq!(put.error_code(), "DIGEST_INVALID");
+    assert_eq!(app.get(&location).await.status, StatusCode::NOT_FOUND);
+    for d in [claimed, digest(b"real")] {
+        assert_eq!(app.get(&format!("/v2/dev/a/blobs/{d}")).await.status, StatusCode::NOT_FOUND);
+    }
+}

@@ -5,4 +5,5 @@ mod blobs;
 mod manifests;
 mod negative;
 mod observability;
+mod socket;
 mod storage;
