@@ -1,5 +1,6 @@
 //! Test-only helpers: OCI fixture builders, an in-process app, and `spawn_app` on port 0.
 
+pub mod conformance;
 pub mod oci;
 pub mod process;
 
