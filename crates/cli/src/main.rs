@@ -22,6 +22,8 @@ enum Command {
     Serve(commands::serve::Args),
     /// Re-hash every stored blob and quarantine any that no longer match their digest.
     Scrub(commands::scrub::Args),
+    /// Verify, export and follow the transparency log.
+    Audit(commands::audit::Args),
 }
 
 /// How a command prints its result.
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => commands::serve::exec(args),
         Command::Scrub(args) => commands::scrub::exec(args),
+        Command::Audit(args) => commands::audit::exec(args),
     };
     match result {
         Ok(code) => code,

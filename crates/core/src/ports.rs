@@ -8,12 +8,20 @@ use std::ops::Range;
 use std::pin::Pin;
 
 use airlock_model::{Digest, RepoName, Tag, Timestamp, UploadId};
+use airlock_tlog::{Hash, NodeId};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::Stream;
 
+use crate::audit::{Actor, Event};
+
 /// A stream of body bytes, from a client or from storage.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, io::Error>> + Send>>;
+
+/// Told after every commit that appended to the log, so a signed checkpoint can follow.
+pub trait LogObserver: Send + Sync + std::fmt::Debug {
+    fn appended(&self);
+}
 
 /// The only source of time for the core.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -73,10 +81,15 @@ pub enum TagMode {
 /// concurrent delete cannot leave a manifest pointing at nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutManifestOutcome {
-    Stored,
+    /// Stored; `log_index` is the durable index of its push event in the transparency log.
+    Stored {
+        log_index: u64,
+    },
     MissingBlob(Digest),
     MissingManifest(Digest),
-    TagImmutable { current: Digest },
+    TagImmutable {
+        current: Digest,
+    },
 }
 
 /// One entry of the referrers API.
@@ -131,8 +144,14 @@ pub trait BlobIndex: Send + Sync {
         digest: &Digest,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
-    /// Removes the link from `repo`; false when there was none.
-    async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool, StoreError>;
+    /// Removes the link from `repo` and logs it; false when there was none.
+    async fn unlink_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        actor: &Actor,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
     /// Stored blobs in digest order after `after`, for the scrubber.
     async fn blobs_after(&self, after: Option<&Digest>, limit: u32) -> Result<Vec<BlobRecord>, StoreError>;
     /// Marks a blob as corrupt; reads answer as if it did not exist.
@@ -140,21 +159,31 @@ pub trait BlobIndex: Send + Sync {
     async fn blob_totals(&self) -> Result<BlobTotals, StoreError>;
 }
 
-/// Manifests, tags and referrers.
+/// Manifests, tags and referrers. Every change is logged in the transaction that makes it.
 #[async_trait]
 pub trait ManifestIndex: Send + Sync {
+    /// Stores a manifest (and sets its tag) after checking its references, logging the push and
+    /// the tag's creation or move.
     async fn put_manifest(
         &self,
         repo: &RepoName,
         manifest: &NewManifest,
         tag: Option<(&Tag, TagMode)>,
+        actor: &Actor,
         now: Timestamp,
     ) -> Result<PutManifestOutcome, StoreError>;
     async fn manifest_by_digest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>, StoreError>;
     async fn manifest_by_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Option<ManifestRecord>, StoreError>;
-    /// Deletes a manifest and every tag pointing at it; false when absent.
-    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool, StoreError>;
-    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool, StoreError>;
+    /// Deletes a manifest and every tag pointing at it, and logs it; false when absent.
+    async fn delete_manifest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        actor: &Actor,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Deletes a tag and logs it; false when absent.
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag, actor: &Actor, now: Timestamp) -> Result<bool, StoreError>;
     /// Tags in lexical order after `last`; `None` when the repository holds nothing at all.
     async fn tags(&self, repo: &RepoName, last: Option<&str>, n: u32) -> Result<Option<Vec<String>>, StoreError>;
     /// Repository names in lexical order after `last`.
@@ -179,9 +208,44 @@ pub trait UploadIndex: Send + Sync {
     async fn idle_uploads(&self, before: Timestamp, limit: u32) -> Result<Vec<UploadId>, StoreError>;
 }
 
+/// One leaf of the transparency log as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLeaf {
+    pub index: u64,
+    pub data: Bytes,
+    /// The leaf hash recorded when the leaf was appended.
+    pub leaf_hash: Hash,
+}
+
+/// A stored signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub size: u64,
+    pub note: String,
+}
+
+/// The transparency log: append-only leaves and tree nodes, and the signed checkpoints.
+///
+/// **Architecture Invariant:** no backend ever updates or deletes a leaf, a node or a checkpoint.
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    /// Appends events in a transaction of their own; returns their durable indices.
+    async fn append_events(&self, events: &[Event]) -> Result<Vec<u64>, StoreError>;
+    /// Leaves in the log.
+    async fn log_size(&self) -> Result<u64, StoreError>;
+    /// The hashes of complete-subtree nodes, in the order asked; `None` for a node not stored.
+    async fn log_nodes(&self, ids: &[NodeId]) -> Result<Vec<Option<Hash>>, StoreError>;
+    /// Leaves with indices in `[start, end)`, in order.
+    async fn log_leaves(&self, start: u64, end: u64) -> Result<Vec<LogLeaf>, StoreError>;
+    /// Stores a signed checkpoint; storing one for a size already stored is a no-op.
+    async fn put_checkpoint(&self, checkpoint: &StoredCheckpoint, now: Timestamp) -> Result<(), StoreError>;
+    /// The checkpoint with the largest size.
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
+}
+
 /// The whole metadata store.
-pub trait MetadataStore: BlobIndex + ManifestIndex + UploadIndex + std::fmt::Debug {}
-impl<T: BlobIndex + ManifestIndex + UploadIndex + std::fmt::Debug> MetadataStore for T {}
+pub trait MetadataStore: BlobIndex + ManifestIndex + UploadIndex + LogStore + std::fmt::Debug {}
+impl<T: BlobIndex + ManifestIndex + UploadIndex + LogStore + std::fmt::Debug> MetadataStore for T {}
 
 /// A failure of the blob store or of reading a client's body.
 #[derive(Debug, thiserror::Error)]

@@ -10,9 +10,10 @@ use airlock_model::manifest::{Manifest, ManifestError, ManifestLimits};
 use airlock_model::{Digest, Reference, RepoName, StageName, Tag, UploadId};
 use bytes::Bytes;
 
+use crate::audit::{Actor, Event, EventKind, Outcome, Subject};
 use crate::ports::{
-    BlobError, BlobRecord, BlobStore, ByteStream, Clock, CommitOutcome, Committed, ManifestRecord, MetadataStore,
-    NewManifest, PutManifestOutcome, ReferrerRecord, StoreError, TagMode, UploadRecord,
+    BlobError, BlobRecord, BlobStore, ByteStream, Clock, CommitOutcome, Committed, LogObserver, ManifestRecord,
+    MetadataStore, NewManifest, PutManifestOutcome, ReferrerRecord, StoreError, TagMode, UploadRecord,
 };
 use crate::stage::{Stage, Stages};
 
@@ -54,6 +55,8 @@ pub enum RegistryError {
         "stage `{stage}` is gated: artifacts reach `{repo}` only by promotion; push to a pushable stage and run `airlock promote`"
     )]
     StageGated { stage: StageName, repo: RepoName },
+    #[error("writes are refused: {reason}")]
+    WritesRefused { reason: String },
     #[error("repository `{repo}` is not known to this registry")]
     NameUnknown { repo: RepoName },
     #[error("blob `{digest}` is not in repository `{repo}`")]
@@ -142,6 +145,8 @@ impl std::fmt::Display for ByteRange {
 pub struct PutManifest {
     pub digest: Digest,
     pub subject: Option<Digest>,
+    /// Index of the push event in the transparency log.
+    pub log_index: u64,
 }
 
 /// Where a blob's bytes are.
@@ -167,6 +172,9 @@ pub struct Registry {
     store: Arc<dyn MetadataStore>,
     blobs: Arc<dyn BlobStore>,
     clock: Arc<dyn Clock>,
+    log: Arc<dyn LogObserver>,
+    /// Set when the log failed its start-up check: every write is refused, with this reason.
+    writes_refused: Option<Arc<str>>,
 }
 
 impl Registry {
@@ -176,8 +184,31 @@ impl Registry {
         store: Arc<dyn MetadataStore>,
         blobs: Arc<dyn BlobStore>,
         clock: Arc<dyn Clock>,
+        log: Arc<dyn LogObserver>,
     ) -> Registry {
-        Registry { stages, limits, store, blobs, clock }
+        Registry { stages, limits, store, blobs, clock, log, writes_refused: None }
+    }
+
+    /// The same registry, refusing every write with `reason` (the log failed its check).
+    pub fn refusing_writes(mut self, reason: impl Into<String>) -> Registry {
+        self.writes_refused = Some(Arc::from(reason.into()));
+        self
+    }
+
+    /// Why writes are refused, if they are.
+    pub fn writes_refused(&self) -> Option<&str> {
+        self.writes_refused.as_deref()
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Appends events in a transaction of their own (events with no state change of their own).
+    pub async fn log_events(&self, events: &[Event]) -> Result<Vec<u64>, RegistryError> {
+        let indices = self.store.append_events(events).await?;
+        self.log.appended();
+        Ok(indices)
     }
 
     pub fn stages(&self) -> &Stages {
@@ -200,8 +231,39 @@ impl Registry {
         })
     }
 
-    /// Refuses any client write into a gated stage. Promotion does not come through here.
-    pub fn ensure_pushable(&self, repo: &RepoName) -> Result<(), RegistryError> {
+    /// Refuses any client write into a gated stage, and logs the refusal. Promotion does not come
+    /// through here. `action` names the attempted write in the log (`manifest.put`, ...).
+    pub async fn ensure_pushable(
+        &self,
+        actor: &Actor,
+        repo: &RepoName,
+        action: &'static str,
+        subject: Subject,
+    ) -> Result<(), RegistryError> {
+        if let Some(reason) = &self.writes_refused {
+            return Err(RegistryError::WritesRefused { reason: reason.to_string() });
+        }
+        let stage = self.stage_of(repo)?;
+        if stage.pushable() {
+            return Ok(());
+        }
+        let error = RegistryError::StageGated { stage: stage.name().clone(), repo: repo.clone() };
+        let subject = Subject { repository: Some(repo.clone()), ..subject };
+        let mut event = Event::allowed(EventKind::WriteDenied, actor, self.clock.now(), subject)
+            .with_detail("action", serde_json::Value::from(action));
+        event.outcome = Outcome::Denied { reasons: vec![error.to_string()] };
+        // The write is refused whether or not the refusal could be logged.
+        if let Err(e) = self.log_events(&[event]).await {
+            tracing::error!(error = %e, "cannot log a denied write");
+        }
+        Err(error)
+    }
+
+    /// Whether a write could go ahead, without logging: for checks before a body is read.
+    pub fn check_pushable(&self, repo: &RepoName) -> Result<(), RegistryError> {
+        if let Some(reason) = &self.writes_refused {
+            return Err(RegistryError::WritesRefused { reason: reason.to_string() });
+        }
         let stage = self.stage_of(repo)?;
         if stage.pushable() {
             Ok(())
@@ -264,9 +326,11 @@ impl Registry {
     }
 
     /// Unlinks a blob from a pushable repository.
-    pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<(), RegistryError> {
-        self.ensure_pushable(repo)?;
-        if self.store.unlink_blob(repo, digest).await? {
+    pub async fn delete_blob(&self, actor: &Actor, repo: &RepoName, digest: &Digest) -> Result<(), RegistryError> {
+        let subject = Subject { digest: Some(digest.clone()), ..Subject::default() };
+        self.ensure_pushable(actor, repo, "blob.delete", subject).await?;
+        if self.store.unlink_blob(repo, digest, actor, self.clock.now()).await? {
+            self.log.appended();
             Ok(())
         } else {
             Err(RegistryError::BlobUnknown { repo: repo.clone(), digest: digest.clone() })
@@ -276,8 +340,15 @@ impl Registry {
     /// Cross-repository mount. Mounts only from a repository that holds the blob; `false` tells
     /// the caller to fall back to a regular upload.
     // FIXME(#6): once principals exist, also require that the caller may pull from `from`.
-    pub async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<bool, RegistryError> {
-        self.ensure_pushable(repo)?;
+    pub async fn mount_blob(
+        &self,
+        actor: &Actor,
+        repo: &RepoName,
+        from: &RepoName,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
+        let subject = Subject { digest: Some(digest.clone()), ..Subject::default() };
+        self.ensure_pushable(actor, repo, "blob.mount", subject).await?;
         if self.stage_of(from).is_err() {
             return Ok(false);
         }
@@ -292,8 +363,14 @@ impl Registry {
     // ---- uploads -----------------------------------------------------------------------------
 
     /// Opens an upload session owned by `client`.
-    pub async fn start_upload(&self, repo: &RepoName, id: UploadId, client: &str) -> Result<UploadId, RegistryError> {
-        self.ensure_pushable(repo)?;
+    pub async fn start_upload(
+        &self,
+        actor: &Actor,
+        repo: &RepoName,
+        id: UploadId,
+        client: &str,
+    ) -> Result<UploadId, RegistryError> {
+        self.ensure_pushable(actor, repo, "blob.upload", Subject::default()).await?;
         let open = self.store.uploads_by_client(client).await?;
         if open >= self.limits.uploads_per_client {
             return Err(RegistryError::TooManyUploads { open, max: self.limits.uploads_per_client });
@@ -310,8 +387,8 @@ impl Registry {
         Ok(id)
     }
 
-    async fn open_upload(&self, repo: &RepoName, id: &UploadId) -> Result<UploadRecord, RegistryError> {
-        self.ensure_pushable(repo)?;
+    async fn open_upload(&self, actor: &Actor, repo: &RepoName, id: &UploadId) -> Result<UploadRecord, RegistryError> {
+        self.ensure_pushable(actor, repo, "blob.upload", Subject::default()).await?;
         match self.store.upload(id).await? {
             Some(record) if &record.repo == repo => Ok(record),
             _ => Err(RegistryError::UploadUnknown { repo: repo.clone(), id: id.clone() }),
@@ -319,20 +396,21 @@ impl Registry {
     }
 
     /// Bytes received so far by an open upload.
-    pub async fn upload_status(&self, repo: &RepoName, id: &UploadId) -> Result<u64, RegistryError> {
-        self.open_upload(repo, id).await?;
+    pub async fn upload_status(&self, actor: &Actor, repo: &RepoName, id: &UploadId) -> Result<u64, RegistryError> {
+        self.open_upload(actor, repo, id).await?;
         Ok(self.blobs.upload_size(id).await?)
     }
 
     /// Appends a chunk. With `start`, the chunk must begin where the upload ends.
     pub async fn append_upload(
         &self,
+        actor: &Actor,
         repo: &RepoName,
         id: &UploadId,
         start: Option<u64>,
         body: ByteStream,
     ) -> Result<u64, RegistryError> {
-        self.open_upload(repo, id).await?;
+        self.open_upload(actor, repo, id).await?;
         let size = self.blobs.append(id, start, body).await?;
         self.store.touch_upload(id, self.clock.now()).await?;
         Ok(size)
@@ -341,12 +419,13 @@ impl Registry {
     /// Ends an upload: appends the last chunk if any, verifies the digest, stores and links.
     pub async fn finish_upload(
         &self,
+        actor: &Actor,
         repo: &RepoName,
         id: &UploadId,
         digest: &Digest,
         last_chunk: Option<ByteStream>,
     ) -> Result<u64, RegistryError> {
-        self.open_upload(repo, id).await?;
+        self.open_upload(actor, repo, id).await?;
         if let Some(body) = last_chunk {
             self.blobs.append(id, None, body).await?;
         }
@@ -373,16 +452,17 @@ impl Registry {
     /// metadata store and never touch a file.
     pub async fn finish_upload_small(
         &self,
+        actor: &Actor,
         repo: &RepoName,
         id: &UploadId,
         digest: &Digest,
         last_chunk: Bytes,
     ) -> Result<u64, RegistryError> {
-        self.open_upload(repo, id).await?;
+        self.open_upload(actor, repo, id).await?;
         let fits = last_chunk.len() as u64 <= self.limits.inline_blob_max;
         if !fits || self.blobs.upload_size(id).await? != 0 {
             let stream: ByteStream = Box::pin(futures::stream::iter([Ok(last_chunk)]));
-            return self.finish_upload(repo, id, digest, Some(stream)).await;
+            return self.finish_upload(actor, repo, id, digest, Some(stream)).await;
         }
         self.blobs.discard(id).await?;
         let actual = Digest::of(&last_chunk);
@@ -396,8 +476,14 @@ impl Registry {
     }
 
     /// Stores a small blob already held in memory (a monolithic POST with a short body).
-    pub async fn put_small_blob(&self, repo: &RepoName, digest: &Digest, bytes: Bytes) -> Result<(), RegistryError> {
-        self.ensure_pushable(repo)?;
+    pub async fn put_small_blob(
+        &self,
+        actor: &Actor,
+        repo: &RepoName,
+        digest: &Digest,
+        bytes: Bytes,
+    ) -> Result<(), RegistryError> {
+        self.ensure_pushable(actor, repo, "blob.upload", Subject::default()).await?;
         let actual = Digest::of(&bytes);
         if &actual != digest {
             return Err(RegistryError::DigestMismatch { expected: digest.clone(), actual });
@@ -411,8 +497,8 @@ impl Registry {
     }
 
     /// Cancels an upload and drops its bytes.
-    pub async fn cancel_upload(&self, repo: &RepoName, id: &UploadId) -> Result<(), RegistryError> {
-        self.open_upload(repo, id).await?;
+    pub async fn cancel_upload(&self, actor: &Actor, repo: &RepoName, id: &UploadId) -> Result<(), RegistryError> {
+        self.open_upload(actor, repo, id).await?;
         self.blobs.discard(id).await?;
         self.store.delete_upload(id).await?;
         Ok(())
@@ -437,12 +523,17 @@ impl Registry {
     /// Stores a manifest exactly as received, after checking it and everything it references.
     pub async fn put_manifest(
         &self,
+        actor: &Actor,
         repo: &RepoName,
         reference: &Reference,
         content_type: Option<&str>,
         body: Bytes,
     ) -> Result<PutManifest, RegistryError> {
-        self.ensure_pushable(repo)?;
+        let subject = match reference {
+            Reference::Tag(t) => Subject { tag: Some(t.clone()), ..Subject::default() },
+            Reference::Digest(d) => Subject { digest: Some(d.clone()), ..Subject::default() },
+        };
+        self.ensure_pushable(actor, repo, "manifest.put", subject).await?;
         let tag_mode = self.tag_mode(repo)?;
         let manifest =
             Manifest::parse(content_type, &body, &self.limits.manifest).map_err(RegistryError::ManifestInvalid)?;
@@ -465,9 +556,12 @@ impl Registry {
             required_blobs: manifest.required_blobs().cloned().collect(),
             required_manifests: manifest.required_manifests().cloned().collect(),
         };
-        let outcome = self.store.put_manifest(repo, &new, tag.map(|t| (t, tag_mode)), self.clock.now()).await?;
+        let outcome = self.store.put_manifest(repo, &new, tag.map(|t| (t, tag_mode)), actor, self.clock.now()).await?;
         match outcome {
-            PutManifestOutcome::Stored => Ok(PutManifest { digest, subject }),
+            PutManifestOutcome::Stored { log_index } => {
+                self.log.appended();
+                Ok(PutManifest { digest, subject, log_index })
+            }
             PutManifestOutcome::MissingBlob(digest) => {
                 Err(RegistryError::ManifestBlobUnknown { repo: repo.clone(), digest })
             }
@@ -496,13 +590,24 @@ impl Registry {
     }
 
     /// Deletes a manifest (by digest) or a tag (by tag) in a pushable repository.
-    pub async fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<(), RegistryError> {
-        self.ensure_pushable(repo)?;
+    pub async fn delete_manifest(
+        &self,
+        actor: &Actor,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<(), RegistryError> {
+        let (action, subject) = match reference {
+            Reference::Tag(t) => ("tag.delete", Subject { tag: Some(t.clone()), ..Subject::default() }),
+            Reference::Digest(d) => ("manifest.delete", Subject { digest: Some(d.clone()), ..Subject::default() }),
+        };
+        self.ensure_pushable(actor, repo, action, subject).await?;
+        let now = self.clock.now();
         let deleted = match reference {
-            Reference::Tag(tag) => self.store.delete_tag(repo, tag).await?,
-            Reference::Digest(digest) => self.store.delete_manifest(repo, digest).await?,
+            Reference::Tag(tag) => self.store.delete_tag(repo, tag, actor, now).await?,
+            Reference::Digest(digest) => self.store.delete_manifest(repo, digest, actor, now).await?,
         };
         if deleted {
+            self.log.appended();
             Ok(())
         } else {
             Err(RegistryError::ManifestUnknown { repo: repo.clone(), reference: reference.to_string() })

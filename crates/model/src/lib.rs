@@ -14,6 +14,7 @@
 
 mod digest;
 mod echo;
+pub mod jcs;
 pub mod manifest;
 mod media_type;
 mod name;

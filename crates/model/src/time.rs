@@ -20,8 +20,28 @@ impl Timestamp {
         u64::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(0)
     }
 
+    /// RFC 3339 in UTC with milliseconds: `2026-11-26T05:00:00.000Z`.
+    pub fn to_rfc3339(self) -> String {
+        match chrono::DateTime::from_timestamp_millis(self.0) {
+            Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            // Out of chrono's range (hundreds of millennia away): the raw number still orders.
+            None => self.0.to_string(),
+        }
+    }
+
     /// This timestamp moved forward by `millis`, saturating.
     pub fn plus_millis(self, millis: u64) -> Timestamp {
         Timestamp(self.0.saturating_add(i64::try_from(millis).unwrap_or(i64::MAX)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Timestamp;
+
+    #[test]
+    fn rfc3339() {
+        assert_eq!(Timestamp::from_millis(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(Timestamp::from_millis(1_795_669_200_123).to_rfc3339(), "2026-11-26T05:00:00.123Z");
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use airlock_api::v1::{StageInfo, SystemInfo};
 use airlock_blob::FsBlobStore;
 use airlock_core::Registry;
+use airlock_core::audit::{Actor, Event, EventKind, Subject};
 use airlock_core::ports::{BlobError, Clock};
 use airlock_store::{SqliteStore, SqliteStoreError};
 use axum::extract::State;
@@ -21,9 +22,10 @@ use tokio::net::TcpListener;
 
 use crate::clock::SystemClock;
 use crate::config::{BodyLimits, Config};
+use crate::log::{LogKeyError, LogService};
 use crate::metrics::{self, Metrics};
 use crate::scrub::{self, ScrubError, ScrubReport};
-use crate::{telemetry, v2};
+use crate::{api_log, telemetry, v2};
 
 /// The metadata database file inside the data directory.
 pub const DATABASE_FILE: &str = "metadata.db";
@@ -51,6 +53,12 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    LogKey(#[from] LogKeyError),
+    #[error("cannot record the server start in the transparency log: {0}")]
+    LogAppend(#[source] airlock_core::RegistryError),
+    #[error("cannot check the transparency log: {0}")]
+    LogCheck(#[source] crate::log::LogError),
     #[error("server failed: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -61,6 +69,8 @@ pub struct AppState {
     pub registry: Registry,
     pub metrics: Metrics,
     pub body: BodyLimits,
+    pub log: LogService,
+    pub log_page_max: u64,
 }
 
 /// The opened stores and the state built on them.
@@ -84,9 +94,44 @@ impl App {
             FsBlobStore::open(dir).map_err(|source| StartError::Blobs { path: dir.display().to_string(), source })?,
         );
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let registry = Registry::new(config.stages.clone(), config.limits, store.clone(), blobs.clone(), clock.clone());
-        let state = AppState { registry, metrics: Metrics::new(), body: config.body };
+        let log = LogService::open(store.clone(), clock.clone(), dir, &config.log)?;
+        let mut registry = Registry::new(
+            config.stages.clone(),
+            config.limits,
+            store.clone(),
+            blobs.clone(),
+            clock.clone(),
+            log.trigger.clone(),
+        );
+        // The stored log must reproduce its last signed checkpoint, or nothing may be written.
+        if let Some(reason) = log.verify_stored().await.map_err(StartError::LogCheck)? {
+            tracing::error!(%reason, "transparency log check failed; refusing every write");
+            registry = registry.refusing_writes(format!(
+                "the transparency log failed its start-up check: {reason}; restore the data directory from a backup and see the runbook"
+            ));
+        }
+        let state = AppState {
+            registry,
+            metrics: Metrics::new(),
+            body: config.body,
+            log,
+            log_page_max: config.log.entries_page_max,
+        };
         Ok(App { state, store, blobs, clock, config })
+    }
+
+    /// Records the server start (with the effective config's digest) and signs a checkpoint.
+    /// Does nothing to a log that failed its check: writes are refused then.
+    pub async fn announce_start(&self) -> Result<(), StartError> {
+        if self.state.registry.writes_refused().is_some() {
+            return Ok(());
+        }
+        let event = Event::allowed(EventKind::ServerStart, &Actor::system(), self.clock.now(), Subject::default())
+            .with_detail("config_digest", serde_json::Value::from(self.config.digest().as_str()))
+            .with_detail("version", serde_json::Value::from(env!("CARGO_PKG_VERSION")));
+        self.state.registry.log_events(&[event]).await.map_err(StartError::LogAppend)?;
+        self.state.log.checkpoint().await.map_err(StartError::LogCheck)?;
+        Ok(())
     }
 
     /// The HTTP surface.
@@ -97,6 +142,11 @@ impl App {
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics_text))
             .route("/api/v1/system", get(system))
+            .route("/api/v1/log/checkpoint", get(api_log::checkpoint))
+            .route("/api/v1/log/key", get(api_log::key))
+            .route("/api/v1/log/entries", get(api_log::entries))
+            .route("/api/v1/log/proof/inclusion", get(api_log::inclusion))
+            .route("/api/v1/log/proof/consistency", get(api_log::consistency))
             .route("/v2", any(v2::dispatch))
             .route("/v2/", any(v2::dispatch))
             .route("/v2/{*rest}", any(v2::dispatch))
@@ -178,6 +228,7 @@ impl Server {
     pub async fn bind(config: Config) -> Result<Server, StartError> {
         let addr = config.listen;
         let app = App::open(config).await?;
+        app.announce_start().await?;
         let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
         Ok(Server { app, listener })
     }
@@ -211,6 +262,7 @@ impl Server {
 
 fn spawn_background(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(app.state.log.clone().run_checkpointer(app.config.log.checkpoint_delay)));
     let expiry = app.clone();
     tasks.push(tokio::spawn(async move {
         let idle = expiry.config.upload_idle_timeout;

@@ -26,6 +26,11 @@ pub const UPLOAD_IDLE_TIMEOUT_SECS: u64 = 3600;
 pub const SCRUB_INTERVAL_SECS: u64 = 6 * 3600;
 /// Bytes per second the background scrub may read.
 pub const SCRUB_RATE_BYTES_PER_SEC: u64 = 64 * 1024 * 1024;
+/// Milliseconds the checkpointer waits after a commit, so commits close together share one
+/// signed checkpoint.
+pub const CHECKPOINT_DELAY_MS: u64 = 5;
+/// Most log entries returned by one `GET /api/v1/log/entries`.
+pub const LOG_ENTRIES_PAGE_MAX: u64 = 1000;
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -59,12 +64,23 @@ pub enum ConfigError {
 #[serde(default)]
 struct RawConfig {
     listen: Option<String>,
+    public_url: Option<String>,
     data_dir: Option<PathBuf>,
     log_format: Option<LogFormat>,
     stages: Option<Vec<RawStage>>,
     limits: RawLimits,
     uploads: RawUploads,
     scrub: RawScrub,
+    log: RawLog,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct RawLog {
+    origin: Option<String>,
+    key_path: Option<PathBuf>,
+    checkpoint_delay_ms: Option<u64>,
+    entries_page_max: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,10 +171,23 @@ pub struct ScrubConfig {
     pub rate_bytes_per_sec: u64,
 }
 
+/// The transparency log's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// The checkpoint origin line; by default the public URL's host and path plus `/log`.
+    pub origin: String,
+    /// The Ed25519 log key; by default `log/key` under the data directory, created at first start.
+    pub key_path: Option<PathBuf>,
+    pub checkpoint_delay: Duration,
+    pub entries_page_max: u64,
+}
+
 /// The server's whole configuration, after defaults.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// How clients reach this server; used in the log origin and, later, token realms.
+    pub public_url: String,
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
     pub stages: Stages,
@@ -166,6 +195,7 @@ pub struct Config {
     pub body: BodyLimits,
     pub upload_idle_timeout: Duration,
     pub scrub: ScrubConfig,
+    pub log: LogConfig,
 }
 
 impl Config {
@@ -194,6 +224,8 @@ impl Config {
         let listen = listen_text
             .parse()
             .map_err(|_| ConfigError::Listen { path: path.to_owned(), value: listen_text.clone() })?;
+        let public_url = raw.public_url.unwrap_or_else(|| format!("http://{listen}"));
+        let origin = raw.log.origin.unwrap_or_else(|| default_origin(&public_url));
         let stages = match raw.stages {
             None => Stages::default(),
             Some(list) => {
@@ -209,6 +241,7 @@ impl Config {
         let l = raw.limits;
         let config = Config {
             listen,
+            public_url,
             data_dir: raw.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             log_format: raw.log_format.unwrap_or_default(),
             stages,
@@ -233,8 +266,61 @@ impl Config {
                 interval: Duration::from_secs(raw.scrub.interval_secs.max(1)),
                 rate_bytes_per_sec: raw.scrub.rate_bytes_per_sec,
             },
+            log: LogConfig {
+                origin,
+                key_path: raw.log.key_path,
+                checkpoint_delay: Duration::from_millis(raw.log.checkpoint_delay_ms.unwrap_or(CHECKPOINT_DELAY_MS)),
+                entries_page_max: raw.log.entries_page_max.unwrap_or(LOG_ENTRIES_PAGE_MAX).max(1),
+            },
         };
         Ok((config, unknown))
+    }
+}
+
+/// `http://registry.example:5000/` becomes `registry.example:5000/log`.
+fn default_origin(public_url: &str) -> String {
+    let rest = public_url.split_once("://").map_or(public_url, |(_, rest)| rest);
+    format!("{}/log", rest.trim_end_matches('/'))
+}
+
+impl Config {
+    /// The effective configuration (defaults included) as canonical JSON, hashed: logged at
+    /// start so an auditor can tell which settings were in force.
+    pub fn digest(&self) -> airlock_model::Digest {
+        let stages: Vec<_> = self
+            .stages
+            .iter()
+            .map(|s| serde_json::json!({"name": s.name().as_str(), "pushable": s.pushable()}))
+            .collect();
+        let l = &self.limits;
+        let value = serde_json::json!({
+            "listen": self.listen.to_string(),
+            "public_url": self.public_url,
+            "data_dir": self.data_dir.display().to_string(),
+            "stages": stages,
+            "limits": {
+                "manifest_max_bytes": l.manifest.max_bytes,
+                "manifest_max_descriptors": l.manifest.max_descriptors,
+                "manifest_max_depth": l.manifest.max_depth,
+                "inline_blob_max_bytes": l.inline_blob_max,
+                "uploads_per_client": l.uploads_per_client,
+                "page_max": l.page_max,
+                "body_idle_timeout_secs": self.body.idle_timeout.as_secs(),
+                "body_min_bytes_per_sec": self.body.min_bytes_per_sec,
+                "body_rate_grace_secs": self.body.rate_grace.as_secs(),
+            },
+            "uploads": {"idle_timeout_secs": self.upload_idle_timeout.as_secs()},
+            "scrub": {"enabled": self.scrub.enabled, "interval_secs": self.scrub.interval.as_secs(), "rate_bytes_per_sec": self.scrub.rate_bytes_per_sec},
+            "log": {
+                "origin": self.log.origin,
+                "key_path": self.log.key_path.as_ref().map(|p| p.display().to_string()),
+                "checkpoint_delay_ms": u64::try_from(self.log.checkpoint_delay.as_millis()).unwrap_or(u64::MAX),
+                "entries_page_max": self.log.entries_page_max,
+            },
+        });
+        // Every value above is a string, bool or integer far below 2^53: canonical by construction.
+        let bytes = airlock_model::jcs::canonicalize(&value).unwrap_or_default();
+        airlock_model::Digest::of(&bytes)
     }
 }
 
@@ -250,6 +336,8 @@ mod tests {
         assert_eq!(config.stages.describe(), "dev (pushable) -> staging -> prod");
         assert_eq!(config.limits.manifest.max_bytes, 4 * 1024 * 1024);
         assert_eq!(config.data_dir, PathBuf::from("./airlock-data"));
+        assert_eq!(config.public_url, "http://127.0.0.1:5000");
+        assert_eq!(config.log.origin, "127.0.0.1:5000/log");
     }
 
     #[test]
@@ -271,6 +359,22 @@ mod tests {
         assert!(err.to_string().contains("stage name `Dev` is invalid"), "{err}");
         let err = Config::from_toml("[[stages]]\nname = \"a\"\n[[stages]]\nname = \"a\"", "airlock.toml").unwrap_err();
         assert!(err.to_string().contains("configured twice"), "{err}");
+    }
+
+    #[test]
+    fn log_origin_follows_the_public_url() {
+        let (config, _) = Config::from_toml("public_url = \"https://registry.example.com/\"", "t").unwrap();
+        assert_eq!(config.log.origin, "registry.example.com/log");
+        let (config, _) = Config::from_toml("[log]\norigin = \"audit.example.com/airlock\"", "t").unwrap();
+        assert_eq!(config.log.origin, "audit.example.com/airlock");
+    }
+
+    #[test]
+    fn config_digest_changes_with_any_setting() {
+        let (a, _) = Config::from_toml("", "t").unwrap();
+        let (b, _) = Config::from_toml("[limits]\npage_max = 7", "t").unwrap();
+        assert_eq!(a.digest(), Config::from_toml("", "t").unwrap().0.digest());
+        assert_ne!(a.digest(), b.digest());
     }
 
     #[test]

@@ -90,6 +90,7 @@ fn classify(error: &ServerError) -> Row {
         ServerError::Registry(e) => match e {
             R::StageUnknown { .. } => row("NAME_INVALID", StatusCode::BAD_REQUEST),
             R::StageGated { .. } => row("DENIED", StatusCode::FORBIDDEN),
+            R::WritesRefused { .. } => row("UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
             R::NameUnknown { .. } => row("NAME_UNKNOWN", StatusCode::NOT_FOUND),
             R::BlobUnknown { .. } => row("BLOB_UNKNOWN", StatusCode::NOT_FOUND),
             R::UploadUnknown { .. } => row("BLOB_UPLOAD_UNKNOWN", StatusCode::NOT_FOUND),
@@ -122,7 +123,8 @@ pub const INTERNAL_MESSAGE: &str =
 impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
         let row = classify(&self);
-        let message = if row.status.is_server_error() {
+        // Internal failures say nothing; a deliberate 503 (writes refused) says why.
+        let message = if row.code == "INTERNAL" {
             tracing::error!(error = %self, "request failed");
             INTERNAL_MESSAGE.to_owned()
         } else {
@@ -154,5 +156,35 @@ mod tests {
         let text = String::from_utf8(body.to_vec()).unwrap();
         assert!(!text.contains("secret") && !text.contains("blob lookup"), "{text}");
         assert!(text.contains("\"code\":\"INTERNAL\""), "{text}");
+    }
+}
+
+/// Everything an `/api/v1` handler can fail with; mapped to `{"error":{...}}` bodies.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadParameter { message: String, remediation: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("internal failure: {0}")]
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, remediation) = match &self {
+            ApiError::BadParameter { message, remediation } => {
+                (StatusCode::BAD_REQUEST, "INVALID_PARAMETER", message.clone(), Some(remediation.clone()))
+            }
+            ApiError::NotFound(message) => (StatusCode::NOT_FOUND, "NOT_FOUND", message.clone(), None),
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "api request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", INTERNAL_MESSAGE.to_owned(), None)
+            }
+        };
+        let body = airlock_api::v1::ErrorBody {
+            error: airlock_api::v1::ApiError { code: code.to_owned(), message, remediation, doc: None },
+        };
+        (status, Json(body)).into_response()
     }
 }

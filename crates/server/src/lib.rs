@@ -3,11 +3,13 @@
 //! **Architecture Invariant:** this is the only crate that knows HTTP status codes and JSON wire
 //! shapes. Every error a client sees goes through the table in `error.rs`.
 
+mod api_log;
 mod app;
 mod body;
 mod clock;
 pub mod config;
 mod error;
+pub mod log;
 mod metrics;
 mod route;
 mod scrub;

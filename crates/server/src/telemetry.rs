@@ -25,9 +25,14 @@ pub fn init(format: LogFormat) {
     };
 }
 
+/// The request id, in the request's extensions for handlers that record it (audit events).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 /// Middleware: assigns a request id, logs the request in a span, returns the id as a header.
-pub async fn request_id(request: Request, next: Next) -> Response {
+pub async fn request_id(mut request: Request, next: Next) -> Response {
     let id = uuid::Uuid::new_v4().simple().to_string();
+    request.extensions_mut().insert(RequestId(id.clone()));
     let span =
         tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
     let mut response = next.run(request).instrument(span.clone()).await;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use airlock_api::oci::{Catalog, Descriptor, ImageIndex, TagList};
+use airlock_core::audit::{Actor, Subject};
 use airlock_core::ports::ByteStream;
 use airlock_core::{BlobBody, ByteRange, RegistryError};
 use airlock_model::manifest::OCI_INDEX;
@@ -23,6 +24,8 @@ use crate::route::{self, Route};
 const DIGEST_HEADER: &str = "docker-content-digest";
 const UPLOAD_UUID: &str = "docker-upload-uuid";
 const API_VERSION: &str = "docker-distribution-api-version";
+/// The transparency log index of the event a write recorded.
+const LOG_INDEX: &str = "airlock-log-index";
 
 type Result<T, E = ServerError> = std::result::Result<T, E>;
 
@@ -37,8 +40,11 @@ pub async fn dispatch(State(app): State<AppState>, request: Request) -> Response
     };
     let label = parsed.as_ref().map_or("invalid", Route::label);
     let client = connect.map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
+    let request_id =
+        request.extensions().get::<crate::telemetry::RequestId>().map_or_else(String::new, |r| r.0.clone());
+    let actor = Actor::anonymous(request_id);
     let mut response = match parsed {
-        Ok(route) => handle(&app, &client, route, request).await.unwrap_or_else(IntoResponse::into_response),
+        Ok(route) => handle(&app, &client, &actor, route, request).await.unwrap_or_else(IntoResponse::into_response),
         Err(e) => ServerError::from(e).into_response(),
     };
     response.extensions_mut().insert(RouteLabel(label));
@@ -50,7 +56,7 @@ fn not_allowed(method: &Method, route: &Route) -> ServerError {
     RequestError::MethodNotAllowed { method: method.to_string(), path: route.label().to_owned() }.into()
 }
 
-async fn handle(app: &AppState, client: &str, route: Route, request: Request) -> Result<Response> {
+async fn handle(app: &AppState, client: &str, actor: &Actor, route: Route, request: Request) -> Result<Response> {
     let method = request.method().clone();
     match (&method, route) {
         (&Method::GET | &Method::HEAD, Route::Base) => Ok(Json(serde_json::json!({})).into_response()),
@@ -59,9 +65,9 @@ async fn handle(app: &AppState, client: &str, route: Route, request: Request) ->
         (&Method::GET | &Method::HEAD, Route::Manifest(repo, reference)) => {
             get_manifest(app, &repo, &reference, method == Method::HEAD).await
         }
-        (&Method::PUT, Route::Manifest(repo, reference)) => put_manifest(app, &repo, &reference, request).await,
+        (&Method::PUT, Route::Manifest(repo, reference)) => put_manifest(app, actor, &repo, &reference, request).await,
         (&Method::DELETE, Route::Manifest(repo, reference)) => {
-            app.registry.delete_manifest(&repo, &reference).await?;
+            app.registry.delete_manifest(actor, &repo, &reference).await?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
         (&Method::GET | &Method::HEAD, Route::Blob(repo, digest)) => {
@@ -69,18 +75,18 @@ async fn handle(app: &AppState, client: &str, route: Route, request: Request) ->
             get_blob(app, &repo, &digest, range, method == Method::HEAD).await
         }
         (&Method::DELETE, Route::Blob(repo, digest)) => {
-            app.registry.delete_blob(&repo, &digest).await?;
+            app.registry.delete_blob(actor, &repo, &digest).await?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
-        (&Method::POST, Route::UploadStart(repo)) => start_upload(app, client, &repo, request).await,
+        (&Method::POST, Route::UploadStart(repo)) => start_upload(app, client, actor, &repo, request).await,
         (&Method::GET, Route::Upload(repo, id)) => {
-            let size = app.registry.upload_status(&repo, &id).await?;
+            let size = app.registry.upload_status(actor, &repo, &id).await?;
             Ok(upload_response(StatusCode::NO_CONTENT, &repo, &id, size))
         }
-        (&Method::PATCH, Route::Upload(repo, id)) => patch_upload(app, &repo, &id, request).await,
-        (&Method::PUT, Route::Upload(repo, id)) => put_upload(app, &repo, &id, request).await,
+        (&Method::PATCH, Route::Upload(repo, id)) => patch_upload(app, actor, &repo, &id, request).await,
+        (&Method::PUT, Route::Upload(repo, id)) => put_upload(app, actor, &repo, &id, request).await,
         (&Method::DELETE, Route::Upload(repo, id)) => {
-            app.registry.cancel_upload(&repo, &id).await?;
+            app.registry.cancel_upload(actor, &repo, &id).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         (&Method::GET, Route::Referrers(repo, digest)) => referrers(app, &repo, &digest, query(&request)?).await,
@@ -155,21 +161,32 @@ async fn get_manifest(app: &AppState, repo: &RepoName, reference: &Reference, he
     Ok(response)
 }
 
-async fn put_manifest(app: &AppState, repo: &RepoName, reference: &Reference, request: Request) -> Result<Response> {
+async fn put_manifest(
+    app: &AppState,
+    actor: &Actor,
+    repo: &RepoName,
+    reference: &Reference,
+    request: Request,
+) -> Result<Response> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let max = app.registry.limits().manifest.max_bytes;
     if declared_length(request.headers())?.is_some_and(|len| len > max as u64) {
         return Err(RequestError::ManifestTooLarge { max }.into());
     }
-    // Refuse before reading a byte when the repository cannot take writes.
-    app.registry.ensure_pushable(repo)?;
+    // Refuse (and log the refusal) before reading a byte when the repository cannot take writes.
+    let subject = match reference {
+        Reference::Tag(t) => Subject { tag: Some(t.clone()), ..Subject::default() },
+        Reference::Digest(d) => Subject { digest: Some(d.clone()), ..Subject::default() },
+    };
+    app.registry.ensure_pushable(actor, repo, "manifest.put", subject).await?;
     let stream = body::guarded(request.into_body(), app.body, app.metrics.clone());
     let bytes = body::collect(stream, max).await.map_err(body_error)?.ok_or(RequestError::ManifestTooLarge { max })?;
-    let stored = app.registry.put_manifest(repo, reference, content_type.as_deref(), bytes).await?;
+    let stored = app.registry.put_manifest(actor, repo, reference, content_type.as_deref(), bytes).await?;
     let mut response = StatusCode::CREATED.into_response();
     let headers = response.headers_mut();
     headers.insert(header::LOCATION, header_value(&format!("/v2/{repo}/manifests/{}", stored.digest)));
     headers.insert(DIGEST_HEADER, header_value(stored.digest.as_str()));
+    headers.insert(LOG_INDEX, HeaderValue::from(stored.log_index));
     if let Some(subject) = stored.subject {
         headers.insert("oci-subject", header_value(subject.as_str()));
     }
@@ -298,12 +315,18 @@ fn digest_param(query: &BTreeMap<String, String>, key: &str) -> Result<Option<Di
     query.get(key).map(|d| Digest::parse(d).map_err(|e| RequestError::DigestInvalid(e.to_string()).into())).transpose()
 }
 
-async fn start_upload(app: &AppState, client: &str, repo: &RepoName, request: Request) -> Result<Response> {
+async fn start_upload(
+    app: &AppState,
+    client: &str,
+    actor: &Actor,
+    repo: &RepoName,
+    request: Request,
+) -> Result<Response> {
     let query = query(&request)?;
-    app.registry.ensure_pushable(repo)?;
+    app.registry.ensure_pushable(actor, repo, "blob.upload", Subject::default()).await?;
     if let (Some(mount), Some(from)) = (digest_param(&query, "mount")?, query.get("from")) {
         let from = RepoName::parse(from).map_err(|e| RequestError::NameInvalid(e.to_string()))?;
-        if app.registry.mount_blob(repo, &from, &mount).await? {
+        if app.registry.mount_blob(actor, repo, &from, &mount).await? {
             return Ok(blob_created(repo, &mount));
         }
         // Not mountable: fall back to a regular upload session, as the spec asks.
@@ -319,22 +342,22 @@ async fn start_upload(app: &AppState, client: &str, repo: &RepoName, request: Re
                 .await
                 .map_err(body_error)?
                 .ok_or_else(|| RequestError::SizeInvalid("body is longer than its `Content-Length`".to_owned()))?;
-            app.registry.put_small_blob(repo, &digest, bytes).await?;
+            app.registry.put_small_blob(actor, repo, &digest, bytes).await?;
             Ok(blob_created(repo, &digest))
         }
         Some(digest) => {
-            let id = app.registry.start_upload(repo, new_upload_id()?, client).await?;
+            let id = app.registry.start_upload(actor, repo, new_upload_id()?, client).await?;
             let stream = body::guarded(request.into_body(), app.body, app.metrics.clone());
-            let finished = app.registry.finish_upload(repo, &id, &digest, Some(stream)).await;
+            let finished = app.registry.finish_upload(actor, repo, &id, &digest, Some(stream)).await;
             if finished.is_err() {
                 // The session is single-use; never leave it open after a failed monolithic push.
-                let _ = app.registry.cancel_upload(repo, &id).await;
+                let _ = app.registry.cancel_upload(actor, repo, &id).await;
             }
             finished?;
             Ok(blob_created(repo, &digest))
         }
         None => {
-            let id = app.registry.start_upload(repo, new_upload_id()?, client).await?;
+            let id = app.registry.start_upload(actor, repo, new_upload_id()?, client).await?;
             Ok(upload_response(StatusCode::ACCEPTED, repo, &id, 0))
         }
     }
@@ -356,7 +379,13 @@ fn content_range(headers: &HeaderMap) -> Result<Option<(u64, u64)>> {
     Ok(Some((a, b)))
 }
 
-async fn patch_upload(app: &AppState, repo: &RepoName, id: &UploadId, request: Request) -> Result<Response> {
+async fn patch_upload(
+    app: &AppState,
+    actor: &Actor,
+    repo: &RepoName,
+    id: &UploadId,
+    request: Request,
+) -> Result<Response> {
     let range = content_range(request.headers())?;
     if let (Some((a, b)), Some(len)) = (range, declared_length(request.headers())?)
         && b.saturating_sub(a).saturating_add(1) != len
@@ -367,11 +396,11 @@ async fn patch_upload(app: &AppState, repo: &RepoName, id: &UploadId, request: R
         .into());
     }
     let stream: ByteStream = body::guarded(request.into_body(), app.body, app.metrics.clone());
-    match app.registry.append_upload(repo, id, range.map(|r| r.0), stream).await {
+    match app.registry.append_upload(actor, repo, id, range.map(|r| r.0), stream).await {
         Ok(size) => Ok(upload_response(StatusCode::ACCEPTED, repo, id, size)),
         Err(RegistryError::OutOfOrder(e)) => {
             // 416 with the session's true state, so the client can resume where it really is.
-            let size = app.registry.upload_status(repo, id).await?;
+            let size = app.registry.upload_status(actor, repo, id).await?;
             let mut response = ServerError::from(RegistryError::OutOfOrder(e)).into_response();
             let status = upload_response(StatusCode::RANGE_NOT_SATISFIABLE, repo, id, size);
             for name in [header::LOCATION, header::RANGE] {
@@ -385,7 +414,13 @@ async fn patch_upload(app: &AppState, repo: &RepoName, id: &UploadId, request: R
     }
 }
 
-async fn put_upload(app: &AppState, repo: &RepoName, id: &UploadId, request: Request) -> Result<Response> {
+async fn put_upload(
+    app: &AppState,
+    actor: &Actor,
+    repo: &RepoName,
+    id: &UploadId,
+    request: Request,
+) -> Result<Response> {
     let query = query(&request)?;
     let digest = digest_param(&query, "digest")?
         .ok_or_else(|| RequestError::DigestInvalid("closing an upload needs `?digest=sha256:<hex>`".to_owned()))?;
@@ -399,7 +434,7 @@ async fn put_upload(app: &AppState, repo: &RepoName, id: &UploadId, request: Req
             .await
             .map_err(body_error)?
             .ok_or_else(|| RequestError::SizeInvalid("body is longer than its `Content-Length`".to_owned()))?;
-        app.registry.finish_upload_small(repo, id, &digest, bytes).await?;
+        app.registry.finish_upload_small(actor, repo, id, &digest, bytes).await?;
         return Ok(blob_created(repo, &digest));
     }
     let last = if has_body(request.headers())? {
@@ -407,7 +442,7 @@ async fn put_upload(app: &AppState, repo: &RepoName, id: &UploadId, request: Req
     } else {
         None
     };
-    app.registry.finish_upload(repo, id, &digest, last).await?;
+    app.registry.finish_upload(actor, repo, id, &digest, last).await?;
     Ok(blob_created(repo, &digest))
 }
 

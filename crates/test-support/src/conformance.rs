@@ -4,8 +4,10 @@
 //! The checks talk to the store only through `airlock_core::ports`, so they describe the
 //! contract, not an implementation.
 
-use airlock_core::ports::{MetadataStore, NewManifest, PutManifestOutcome, TagMode, UploadRecord};
+use airlock_core::audit::{Actor, Event, EventKind, Subject};
+use airlock_core::ports::{MetadataStore, NewManifest, PutManifestOutcome, StoredCheckpoint, TagMode, UploadRecord};
 use airlock_model::{Digest, RepoName, Tag, Timestamp, UploadId};
+use airlock_tlog::{CompactRange, leaf_hash};
 use bytes::Bytes;
 
 /// Instantiates every conformance check as a `#[tokio::test]`. `$make` is an expression that
@@ -26,6 +28,10 @@ macro_rules! store_conformance {
             uploads_live_until_deleted_or_idle,
             closing_an_upload_with_its_blob,
             blob_totals_count_live_blobs,
+            log_appends_are_sequential_and_durable,
+            state_changes_and_their_events_commit_together,
+            log_nodes_reproduce_the_root,
+            checkpoints_are_kept_by_size,
         );
     };
     (@cases $make:expr; $($name:ident),* $(,)?) => {
@@ -49,6 +55,18 @@ fn tag(name: &str) -> Tag {
 
 fn at(ms: i64) -> Timestamp {
     Timestamp::from_millis(ms)
+}
+
+fn actor() -> Actor {
+    Actor::anonymous("conformance")
+}
+
+/// A stored manifest's log index, or a panic naming what happened instead.
+fn stored(outcome: PutManifestOutcome) -> u64 {
+    match outcome {
+        PutManifestOutcome::Stored { log_index } => log_index,
+        other => panic!("expected the manifest to be stored, got {other:?}"),
+    }
 }
 
 fn manifest(body: &str, blobs: &[&Digest], subject: Option<&Digest>, artifact_type: Option<&str>) -> NewManifest {
@@ -78,8 +96,8 @@ pub async fn blobs_are_visible_only_where_linked(store: &dyn MetadataStore) {
     let found = store.blob_in_repo(&repo("dev/a"), &d).await.unwrap().expect("linked where pushed");
     assert_eq!((found.size, found.inline.as_deref(), found.quarantined), (3, Some(&b"one"[..]), false));
     assert_eq!(store.blob_in_repo(&repo("dev/b"), &d).await.unwrap(), None, "not linked elsewhere");
-    assert!(store.unlink_blob(&repo("dev/a"), &d).await.unwrap());
-    assert!(!store.unlink_blob(&repo("dev/a"), &d).await.unwrap(), "second unlink finds nothing");
+    assert!(store.unlink_blob(&repo("dev/a"), &d, &actor(), at(9)).await.unwrap());
+    assert!(!store.unlink_blob(&repo("dev/a"), &d, &actor(), at(9)).await.unwrap(), "second unlink finds nothing");
     assert_eq!(store.blob_in_repo(&repo("dev/a"), &d).await.unwrap(), None);
 }
 
@@ -106,21 +124,21 @@ pub async fn manifest_references_are_checked(store: &dyn MetadataStore) {
     let layer = blob(store, "dev/a", b"layer").await;
     let missing = Digest::of(b"never pushed");
     let m = manifest("m1", &[&layer, &missing], None, None);
-    let outcome = store.put_manifest(&repo("dev/a"), &m, None, at(3)).await.unwrap();
+    let outcome = store.put_manifest(&repo("dev/a"), &m, None, &actor(), at(3)).await.unwrap();
     assert_eq!(outcome, PutManifestOutcome::MissingBlob(missing));
     assert_eq!(store.manifest_by_digest(&repo("dev/a"), &m.digest).await.unwrap(), None, "nothing stored");
 
     let m = manifest("m2", &[&layer], None, None);
-    let outcome = store.put_manifest(&repo("dev/b"), &m, None, at(3)).await.unwrap();
+    let outcome = store.put_manifest(&repo("dev/b"), &m, None, &actor(), at(3)).await.unwrap();
     assert_eq!(outcome, PutManifestOutcome::MissingBlob(layer.clone()), "a blob in another repository does not count");
-    assert_eq!(store.put_manifest(&repo("dev/a"), &m, None, at(3)).await.unwrap(), PutManifestOutcome::Stored);
+    stored(store.put_manifest(&repo("dev/a"), &m, None, &actor(), at(3)).await.unwrap());
 
     let mut index = manifest("index", &[], None, None);
     index.required_manifests = vec![Digest::of(b"child")];
-    let outcome = store.put_manifest(&repo("dev/a"), &index, None, at(3)).await.unwrap();
+    let outcome = store.put_manifest(&repo("dev/a"), &index, None, &actor(), at(3)).await.unwrap();
     assert_eq!(outcome, PutManifestOutcome::MissingManifest(Digest::of(b"child")));
     index.required_manifests = vec![m.digest.clone()];
-    assert_eq!(store.put_manifest(&repo("dev/a"), &index, None, at(3)).await.unwrap(), PutManifestOutcome::Stored);
+    stored(store.put_manifest(&repo("dev/a"), &index, None, &actor(), at(3)).await.unwrap());
 }
 
 pub async fn tags_move_in_pushable_stages_only(store: &dyn MetadataStore) {
@@ -128,17 +146,14 @@ pub async fn tags_move_in_pushable_stages_only(store: &dyn MetadataStore) {
     let second = manifest("second", &[], None, None);
     for (r, mode) in [("dev/a", TagMode::Mutable), ("prod/a", TagMode::WriteOnce)] {
         let t = tag("1.0");
-        assert_eq!(
-            store.put_manifest(&repo(r), &first, Some((&t, mode)), at(1)).await.unwrap(),
-            PutManifestOutcome::Stored
-        );
-        let again = store.put_manifest(&repo(r), &first, Some((&t, mode)), at(2)).await.unwrap();
-        assert_eq!(again, PutManifestOutcome::Stored, "re-setting a tag to the same digest is idempotent");
-        let moved = store.put_manifest(&repo(r), &second, Some((&t, mode)), at(3)).await.unwrap();
+        stored(store.put_manifest(&repo(r), &first, Some((&t, mode)), &actor(), at(1)).await.unwrap());
+        // Re-setting a tag to the same digest is idempotent, in either mode.
+        stored(store.put_manifest(&repo(r), &first, Some((&t, mode)), &actor(), at(2)).await.unwrap());
+        let moved = store.put_manifest(&repo(r), &second, Some((&t, mode)), &actor(), at(3)).await.unwrap();
         let current = store.manifest_by_tag(&repo(r), &t).await.unwrap().unwrap().digest;
         match mode {
             TagMode::Mutable => {
-                assert_eq!(moved, PutManifestOutcome::Stored);
+                stored(moved);
                 assert_eq!(current, second.digest);
             }
             TagMode::WriteOnce => {
@@ -152,15 +167,15 @@ pub async fn tags_move_in_pushable_stages_only(store: &dyn MetadataStore) {
 pub async fn deleting_a_manifest_removes_its_tags(store: &dyn MetadataStore) {
     let m = manifest("doomed", &[], None, None);
     let r = repo("dev/a");
-    store.put_manifest(&r, &m, Some((&tag("a"), TagMode::Mutable)), at(1)).await.unwrap();
-    store.put_manifest(&r, &m, Some((&tag("b"), TagMode::Mutable)), at(1)).await.unwrap();
-    assert!(store.delete_tag(&r, &tag("a")).await.unwrap());
-    assert!(!store.delete_tag(&r, &tag("a")).await.unwrap());
+    store.put_manifest(&r, &m, Some((&tag("a"), TagMode::Mutable)), &actor(), at(1)).await.unwrap();
+    store.put_manifest(&r, &m, Some((&tag("b"), TagMode::Mutable)), &actor(), at(1)).await.unwrap();
+    assert!(store.delete_tag(&r, &tag("a"), &actor(), at(9)).await.unwrap());
+    assert!(!store.delete_tag(&r, &tag("a"), &actor(), at(9)).await.unwrap());
     assert!(store.manifest_by_digest(&r, &m.digest).await.unwrap().is_some(), "deleting a tag keeps the manifest");
-    assert!(store.delete_manifest(&r, &m.digest).await.unwrap());
+    assert!(store.delete_manifest(&r, &m.digest, &actor(), at(9)).await.unwrap());
     assert_eq!(store.manifest_by_tag(&r, &tag("b")).await.unwrap(), None);
-    assert!(!store.delete_manifest(&r, &m.digest).await.unwrap());
-    assert!(!store.delete_manifest(&repo("dev/none"), &m.digest).await.unwrap());
+    assert!(!store.delete_manifest(&r, &m.digest, &actor(), at(9)).await.unwrap());
+    assert!(!store.delete_manifest(&repo("dev/none"), &m.digest, &actor(), at(9)).await.unwrap());
 }
 
 pub async fn tags_and_catalog_paginate(store: &dyn MetadataStore) {
@@ -168,7 +183,7 @@ pub async fn tags_and_catalog_paginate(store: &dyn MetadataStore) {
     let r = repo("dev/a");
     assert_eq!(store.tags(&r, None, 10).await.unwrap(), None, "an unknown repository has no tag list");
     for t in ["c", "a", "b"] {
-        store.put_manifest(&r, &m, Some((&tag(t), TagMode::Mutable)), at(1)).await.unwrap();
+        store.put_manifest(&r, &m, Some((&tag(t), TagMode::Mutable)), &actor(), at(1)).await.unwrap();
     }
     assert_eq!(store.tags(&r, None, 2).await.unwrap(), Some(vec!["a".to_owned(), "b".to_owned()]));
     assert_eq!(store.tags(&r, Some("b"), 2).await.unwrap(), Some(vec!["c".to_owned()]));
@@ -185,7 +200,7 @@ pub async fn referrers_filter_by_artifact_type(store: &dyn MetadataStore) {
     let sig = manifest("sig", &[], Some(&subject), Some("application/vnd.dev.sigstore.bundle+json"));
     let other = manifest("other", &[], Some(&Digest::of(b"elsewhere")), Some("application/spdx+json"));
     for m in [&sbom, &sig, &other] {
-        store.put_manifest(&r, m, None, at(1)).await.unwrap();
+        store.put_manifest(&r, m, None, &actor(), at(1)).await.unwrap();
     }
     let all = store.referrers(&r, &subject, None).await.unwrap();
     assert_eq!(all.iter().map(|x| &x.digest).collect::<Vec<_>>().len(), 2);
@@ -240,4 +255,102 @@ pub async fn blob_totals_count_live_blobs(store: &dyn MetadataStore) {
     store.quarantine_blob(&d, at(9)).await.unwrap();
     let totals = store.blob_totals().await.unwrap();
     assert_eq!((totals.count, totals.bytes), (1, 5));
+}
+
+fn kinds(store_events: &[serde_json::Value]) -> Vec<String> {
+    store_events.iter().map(|e| e["type"].as_str().unwrap_or("?").to_owned()).collect()
+}
+
+async fn events(store: &dyn MetadataStore, from: u64) -> Vec<serde_json::Value> {
+    let size = store.log_size().await.unwrap();
+    store
+        .log_leaves(from, size)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| serde_json::from_slice(&l.data).expect("leaves are JSON"))
+        .collect()
+}
+
+pub async fn log_appends_are_sequential_and_durable(store: &dyn MetadataStore) {
+    assert_eq!(store.log_size().await.unwrap(), 0);
+    let event = |n: i64| Event::allowed(EventKind::ServerStart, &Actor::system(), at(n), Subject::default());
+    assert_eq!(store.append_events(&[event(1), event(2)]).await.unwrap(), vec![0, 1]);
+    assert_eq!(store.append_events(&[event(3)]).await.unwrap(), vec![2]);
+    assert_eq!(store.log_size().await.unwrap(), 3);
+    let leaves = store.log_leaves(1, 3).await.unwrap();
+    assert_eq!(leaves.iter().map(|l| l.index).collect::<Vec<_>>(), vec![1, 2]);
+    for leaf in &leaves {
+        assert_eq!(leaf.leaf_hash, leaf_hash(&leaf.data), "the recorded leaf hash matches the bytes");
+    }
+    assert_eq!(leaves[0].data.as_ref(), event(2).to_leaf().unwrap().as_slice(), "leaf bytes are the canonical event");
+}
+
+pub async fn state_changes_and_their_events_commit_together(store: &dyn MetadataStore) {
+    let r = repo("dev/a");
+    let layer = blob(store, "dev/a", b"layer").await;
+    let missing = Digest::of(b"missing");
+    let before = store.log_size().await.unwrap();
+    let refused =
+        store.put_manifest(&r, &manifest("bad", &[&missing], None, None), None, &actor(), at(1)).await.unwrap();
+    assert_eq!(refused, PutManifestOutcome::MissingBlob(missing));
+    assert_eq!(store.log_size().await.unwrap(), before, "a refused change logs nothing");
+
+    let first = manifest("first", &[&layer], None, None);
+    let index =
+        stored(store.put_manifest(&r, &first, Some((&tag("v1"), TagMode::Mutable)), &actor(), at(2)).await.unwrap());
+    assert_eq!(index, before);
+    let second = manifest("second", &[&layer], None, None);
+    stored(store.put_manifest(&r, &second, Some((&tag("v1"), TagMode::Mutable)), &actor(), at(3)).await.unwrap());
+    stored(store.put_manifest(&r, &second, Some((&tag("v1"), TagMode::Mutable)), &actor(), at(4)).await.unwrap());
+    assert!(store.delete_tag(&r, &tag("v1"), &actor(), at(5)).await.unwrap());
+    assert!(store.delete_manifest(&r, &first.digest, &actor(), at(6)).await.unwrap());
+    assert!(store.unlink_blob(&r, &layer, &actor(), at(7)).await.unwrap());
+    assert!(!store.unlink_blob(&r, &layer, &actor(), at(8)).await.unwrap());
+    let logged = events(store, before).await;
+    assert_eq!(
+        kinds(&logged),
+        [
+            "registry.manifest.push",
+            "registry.tag.create",
+            "registry.manifest.push",
+            "registry.tag.move",
+            "registry.manifest.push",
+            "registry.tag.delete",
+            "registry.manifest.delete",
+            "registry.blob.delete",
+        ],
+        "a re-push logs the push but no tag change; a no-op unlink logs nothing"
+    );
+    assert_eq!(logged[3]["details"]["previous"], serde_json::json!(first.digest.as_str()));
+    assert_eq!(logged[3]["subject"]["tag"], "v1");
+    assert_eq!(logged[5]["subject"]["digest"], serde_json::json!(second.digest.as_str()));
+    assert_eq!(logged[0]["request_id"], "conformance");
+}
+
+pub async fn log_nodes_reproduce_the_root(store: &dyn MetadataStore) {
+    let mut range = CompactRange::new();
+    for n in 0..37 {
+        let event = Event::allowed(EventKind::ServerStart, &Actor::system(), at(n), Subject::default());
+        store.append_events(std::slice::from_ref(&event)).await.unwrap();
+        range.push(leaf_hash(&event.to_leaf().unwrap()));
+        let size = range.size();
+        let ids = airlock_tlog::root_nodes(size);
+        let found = store.log_nodes(&ids).await.unwrap();
+        let lookup: std::collections::HashMap<_, _> =
+            ids.iter().zip(found).map(|(id, h)| (*id, h.expect("node stored"))).collect();
+        let root = airlock_tlog::root(size, |id| lookup.get(&id).copied()).unwrap();
+        assert_eq!(root, range.root(), "root at size {size}");
+    }
+    let missing = store.log_nodes(&[airlock_tlog::NodeId { level: 0, index: 1000 }]).await.unwrap();
+    assert_eq!(missing, vec![None]);
+}
+
+pub async fn checkpoints_are_kept_by_size(store: &dyn MetadataStore) {
+    assert_eq!(store.latest_checkpoint().await.unwrap(), None);
+    for (size, note) in [(3, "three"), (7, "seven"), (5, "five"), (7, "seven again")] {
+        store.put_checkpoint(&StoredCheckpoint { size, note: note.to_owned() }, at(1)).await.unwrap();
+    }
+    let latest = store.latest_checkpoint().await.unwrap().unwrap();
+    assert_eq!((latest.size, latest.note.as_str()), (7, "seven"), "the first checkpoint of a size stays");
 }

@@ -62,6 +62,7 @@ impl TestApp {
     pub async fn new(extra_toml: &str) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let app = App::open(test_config(dir.path(), extra_toml)).await.expect("app opens");
+        app.announce_start().await.expect("start is logged");
         let router = app.router();
         TestApp { app, router, dir }
     }
@@ -71,6 +72,7 @@ impl TestApp {
     pub async fn with_config(config: Config) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let app = App::open(config).await.expect("app opens");
+        app.announce_start().await.expect("start is logged");
         let router = app.router();
         TestApp { app, router, dir }
     }

@@ -1,5 +1,6 @@
 //! One module per subcommand: a clap `Args` struct and an `exec`.
 
+pub mod audit;
 pub mod scrub;
 pub mod serve;
 

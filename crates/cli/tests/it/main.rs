@@ -3,6 +3,7 @@
 //!
 //! These need the tools `scripts/test` installs; run them through it.
 
+mod audit;
 mod clients;
 mod crash;
 mod serve;

@@ -1,14 +1,19 @@
 //! SQLite backend: WAL journal, `synchronous=FULL`, one writer connection and a pool of readers.
 
+mod log;
+
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use airlock_core::audit::{Actor, Event, EventKind, Subject};
 use airlock_core::ports::{
     BlobIndex, BlobRecord, BlobTotals, ManifestIndex, ManifestRecord, NewManifest, PutManifestOutcome, ReferrerRecord,
     StoreError, TagMode, UploadIndex, UploadRecord,
 };
 use airlock_model::{Digest, RepoName, Tag, Timestamp, UploadId};
+use airlock_tlog::CompactRange;
 use async_trait::async_trait;
 use bytes::Bytes;
 use sqlx::sqlite::{
@@ -18,6 +23,9 @@ use sqlx::{Row, Sqlite, Transaction};
 
 /// How long a connection waits for SQLite's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// WAL pages between automatic checkpoints (SQLite's default is 1000): fewer, larger
+/// checkpoints keep per-commit latency flat under a stream of small log appends.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 16_384;
 /// Reader connections; SQLite in WAL mode serves readers concurrently with the one writer.
 const READERS: u32 = 8;
 
@@ -43,9 +51,13 @@ pub enum SqliteStoreError {
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    /// The log's right edge as of the last commit, so an append needs no O(log n) reads. Only
+    /// the single writer connection appends, so this is exact; any doubt resets it to `None`
+    /// and the next append reloads it from the nodes table.
+    log_tail: Arc<Mutex<Option<CompactRange>>>,
 }
 
-fn err(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn err(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| StoreError { operation, source: Box::new(e) }
 }
 
@@ -59,7 +71,7 @@ fn size_col(row: &SqliteRow, col: &str, operation: &'static str) -> Result<u64, 
     u64::try_from(size).map_err(|e| StoreError { operation, source: Box::new(e) })
 }
 
-fn to_i64(n: u64) -> i64 {
+pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
@@ -74,7 +86,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string());
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -89,7 +102,7 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(|source| SqliteStoreError::Open { path: display, source })?;
-        Ok(SqliteStore { writer, readers })
+        Ok(SqliteStore { writer, readers, log_tail: Arc::new(Mutex::new(None)) })
     }
 
     /// Runs `PRAGMA integrity_check` and returns its verdict (`ok` when healthy).
@@ -103,6 +116,34 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.readers.close().await;
         self.writer.close().await;
+    }
+
+    /// Takes the cached log tail; until it is put back, the next append reloads it.
+    fn take_log_tail(&self) -> Option<CompactRange> {
+        self.log_tail.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Keeps the log tail after a successful commit.
+    fn keep_log_tail(&self, tail: CompactRange) {
+        *self.log_tail.lock().unwrap_or_else(|p| p.into_inner()) = Some(tail);
+    }
+
+    /// Appends `events` to the log inside `tx` and commits it: the state change and its log
+    /// entries become durable together or not at all. Returns the events' indices.
+    async fn commit_with_log(
+        &self,
+        mut tx: Transaction<'static, Sqlite>,
+        events: &[Event],
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut tail = match self.take_log_tail() {
+            Some(tail) => tail,
+            None => log::load_tail(&mut tx).await?,
+        };
+        // Until the commit succeeds the cache stays empty, so a failure anywhere reloads it.
+        let indices = log::append_in(&mut tx, &mut tail, events).await?;
+        tx.commit().await.map_err(err("log commit"))?;
+        self.keep_log_tail(tail);
+        Ok(indices)
     }
 
     async fn begin(&self, operation: &'static str) -> Result<Transaction<'static, Sqlite>, StoreError> {
@@ -240,17 +281,29 @@ impl BlobIndex for SqliteStore {
         Ok(true)
     }
 
-    async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool, StoreError> {
+    async fn unlink_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        actor: &Actor,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         const OP: &str = "blob unlink";
+        let mut tx = self.begin(OP).await?;
         let done = sqlx::query(
             "DELETE FROM repo_blobs WHERE digest = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
         )
         .bind(digest.as_str())
         .bind(repo.as_str())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(err(OP))?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let subject = Subject { repository: Some(repo.clone()), digest: Some(digest.clone()), tag: None };
+        self.commit_with_log(tx, &[Event::allowed(EventKind::BlobDelete, actor, now, subject)]).await?;
+        Ok(true)
     }
 
     async fn blobs_after(&self, after: Option<&Digest>, limit: u32) -> Result<Vec<BlobRecord>, StoreError> {
@@ -305,6 +358,7 @@ impl ManifestIndex for SqliteStore {
         repo: &RepoName,
         manifest: &NewManifest,
         tag: Option<(&Tag, TagMode)>,
+        actor: &Actor,
         now: Timestamp,
     ) -> Result<PutManifestOutcome, StoreError> {
         const OP: &str = "manifest put";
@@ -351,6 +405,12 @@ impl ManifestIndex for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(err(OP))?;
+        let subject = |tag: Option<&Tag>| Subject {
+            repository: Some(repo.clone()),
+            digest: Some(manifest.digest.clone()),
+            tag: tag.cloned(),
+        };
+        let mut events = vec![Event::allowed(EventKind::ManifestPush, actor, now, subject(tag.map(|t| t.0)))];
         if let Some((tag, mode)) = tag {
             let current: Option<String> = sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = ? AND name = ?")
                 .bind(repo_id)
@@ -358,12 +418,18 @@ impl ManifestIndex for SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(err(OP))?;
-            if let Some(current) = current
-                && mode == TagMode::WriteOnce
-                && current != manifest.digest.as_str()
-            {
-                let current = Digest::parse(&current).map_err(|e| StoreError { operation: OP, source: Box::new(e) })?;
-                return Ok(PutManifestOutcome::TagImmutable { current });
+            let current = current
+                .map(|c| Digest::parse(&c))
+                .transpose()
+                .map_err(|e| StoreError { operation: OP, source: Box::new(e) })?;
+            match current {
+                Some(current) if current == manifest.digest => {}
+                Some(current) if mode == TagMode::WriteOnce => return Ok(PutManifestOutcome::TagImmutable { current }),
+                Some(current) => events.push(
+                    Event::allowed(EventKind::TagMove, actor, now, subject(Some(tag)))
+                        .with_detail("previous", serde_json::Value::from(current.as_str())),
+                ),
+                None => events.push(Event::allowed(EventKind::TagCreate, actor, now, subject(Some(tag)))),
             }
             sqlx::query(
                 "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES (?, ?, ?, ?) \
@@ -377,8 +443,10 @@ impl ManifestIndex for SqliteStore {
             .await
             .map_err(err(OP))?;
         }
-        tx.commit().await.map_err(err(OP))?;
-        Ok(PutManifestOutcome::Stored)
+        let indices = self.commit_with_log(tx, &events).await?;
+        let log_index =
+            indices.first().copied().ok_or_else(|| StoreError { operation: OP, source: "no log index".into() })?;
+        Ok(PutManifestOutcome::Stored { log_index })
     }
 
     async fn manifest_by_digest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>, StoreError> {
@@ -411,7 +479,13 @@ impl ManifestIndex for SqliteStore {
         row.map(|r| manifest_record(&r, OP)).transpose()
     }
 
-    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool, StoreError> {
+    async fn delete_manifest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        actor: &Actor,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         const OP: &str = "manifest delete";
         let mut tx = self.begin(OP).await?;
         let repo_id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
@@ -420,6 +494,13 @@ impl ManifestIndex for SqliteStore {
             .await
             .map_err(err(OP))?;
         let Some(repo_id) = repo_id else { return Ok(false) };
+        let tags: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM tags WHERE repo_id = ? AND digest = ? ORDER BY name")
+                .bind(repo_id)
+                .bind(digest.as_str())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(err(OP))?;
         sqlx::query("DELETE FROM tags WHERE repo_id = ? AND digest = ?")
             .bind(repo_id)
             .bind(digest.as_str())
@@ -432,19 +513,32 @@ impl ManifestIndex for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(err(OP))?;
-        tx.commit().await.map_err(err(OP))?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let subject = Subject { repository: Some(repo.clone()), digest: Some(digest.clone()), tag: None };
+        let event =
+            Event::allowed(EventKind::ManifestDelete, actor, now, subject).with_detail("tags", serde_json::json!(tags));
+        self.commit_with_log(tx, &[event]).await?;
+        Ok(true)
     }
 
-    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("DELETE FROM tags WHERE name = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)")
-                .bind(tag.as_str())
-                .bind(repo.as_str())
-                .execute(&self.writer)
-                .await
-                .map_err(err("tag delete"))?;
-        Ok(done.rows_affected() > 0)
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag, actor: &Actor, now: Timestamp) -> Result<bool, StoreError> {
+        const OP: &str = "tag delete";
+        let mut tx = self.begin(OP).await?;
+        let current: Option<String> = sqlx::query_scalar(
+            "DELETE FROM tags WHERE name = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?) RETURNING digest",
+        )
+        .bind(tag.as_str())
+        .bind(repo.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(err(OP))?;
+        let Some(current) = current else { return Ok(false) };
+        let digest = Digest::parse(&current).map_err(|e| StoreError { operation: OP, source: Box::new(e) })?;
+        let subject = Subject { repository: Some(repo.clone()), digest: Some(digest), tag: Some(tag.clone()) };
+        self.commit_with_log(tx, &[Event::allowed(EventKind::TagDelete, actor, now, subject)]).await?;
+        Ok(true)
     }
 
     async fn tags(&self, repo: &RepoName, last: Option<&str>, n: u32) -> Result<Option<Vec<String>>, StoreError> {

@@ -1,0 +1,296 @@
+//! The transparency log end to end: `airlock audit` against a real server, the independent
+//! Python verifier, and tampering with the database behind the server's back (with `sqlite3`,
+//! as an operator with database access would).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use airlock_test_support::oci::{Image, digest};
+use airlock_test_support::process::{ServerProcess, request};
+
+use crate::{airlock, python, run};
+
+/// Pushes a one-layer image as `repo:tag` over the raw HTTP API.
+fn push(server: &ServerProcess, repo: &str, tag: &str, contents: &[u8]) {
+    let image = Image::new(&[("file", contents)]);
+    for blob in image.blobs() {
+        let d = digest(blob);
+        let reply = request(server.addr, "POST", &format!("/v2/{repo}/blobs/uploads/?digest={d}"), &[], blob);
+        assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+    }
+    let reply = request(
+        server.addr,
+        "PUT",
+        &format!("/v2/{repo}/manifests/{tag}"),
+        &[("Content-Type", image.media_type())],
+        &image.manifest,
+    );
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+}
+
+fn log_size(server: &ServerProcess) -> u64 {
+    let reply = request(server.addr, "GET", "/api/v1/log/entries?start=0&end=0", &[], b"");
+    let page: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    page["size"].as_u64().unwrap()
+}
+
+/// Waits until the latest signed checkpoint covers the whole log.
+fn wait_for_checkpoint(server: &ServerProcess) -> u64 {
+    let size = log_size(server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = request(server.addr, "GET", "/api/v1/log/checkpoint", &[], b"");
+        let note = String::from_utf8_lossy(&reply.body).to_string();
+        if note.lines().nth(1).and_then(|l| l.parse::<u64>().ok()) == Some(size) {
+            return size;
+        }
+        assert!(Instant::now() < deadline, "no checkpoint of size {size} within 10 s; latest:\n{note}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn save_key(server: &ServerProcess, dir: &Path) -> PathBuf {
+    let reply = request(server.addr, "GET", "/api/v1/log/key", &[], b"");
+    assert_eq!(reply.status, 200);
+    let path = dir.join("log.vkey");
+    std::fs::write(&path, &reply.body).unwrap();
+    path
+}
+
+fn audit(args: &[&str]) -> Output {
+    Command::new(airlock()).arg("audit").args(args).output().expect("airlock runs")
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// Runs SQL against the data directory's database with the sqlite3 shell, dropping the log's
+/// append-only triggers first, as an attacker with database access would.
+fn tamper(data: &Path, sql: &str) {
+    let script = format!(
+        "DROP TRIGGER log_leaves_append_only_update; DROP TRIGGER log_leaves_append_only_delete; \
+         DROP TRIGGER log_nodes_append_only_delete; DROP TRIGGER log_checkpoints_append_only_delete; {sql}"
+    );
+    run(Command::new("sqlite3").arg(data.join("metadata.db")).arg(script));
+}
+
+fn url(server: &ServerProcess) -> String {
+    format!("http://{}", server.addr)
+}
+
+#[test]
+fn verify_export_and_independent_check_then_an_edited_leaf_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = ServerProcess::start(airlock(), &data);
+    push(&server, "dev/app", "v1", b"one");
+    push(&server, "dev/app", "v2", b"two");
+    push(&server, "dev/app", "v1", b"three");
+    let size = wait_for_checkpoint(&server);
+    assert!(size >= 7, "start, three pushes, two tag creations and a move: {size}");
+    let key = save_key(&server, dir.path());
+    let key = key.to_str().unwrap();
+    let server_url = url(&server);
+
+    let ok = audit(&["verify", "--server", &server_url, "--key", key, "--output", "json"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(json(&ok)["result"]["size"], size);
+
+    // Export, then check offline with airlock and with the independent Python verifier.
+    let export = dir.path().join("log.jsonl");
+    let checkpoint = dir.path().join("checkpoint");
+    let out = audit(&[
+        "export",
+        "--server",
+        &server_url,
+        "--out",
+        export.to_str().unwrap(),
+        "--checkpoint-out",
+        checkpoint.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let offline = audit(&[
+        "verify",
+        "--key",
+        key,
+        "--file",
+        export.to_str().unwrap(),
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+    ]);
+    assert_eq!(offline.status.code(), Some(0), "{}", String::from_utf8_lossy(&offline.stderr));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/verify_log.py");
+    let independent = run(Command::new(python()).arg(script).arg(&export).arg(&checkpoint).arg(key));
+    assert!(String::from_utf8_lossy(&independent.stdout).starts_with(&format!("ok {size} ")));
+
+    // An inclusion proof for every entry verifies.
+    for index in 0..size {
+        let proof =
+            audit(&["proof", "--server", &server_url, "--key", key, "--index", &index.to_string(), "--output", "json"]);
+        assert_eq!(proof.status.code(), Some(0), "entry {index}: {}", String::from_utf8_lossy(&proof.stderr));
+        assert_eq!(json(&proof)["verified"], true);
+    }
+
+    // Edit one old leaf behind the server's back.
+    tamper(
+        &data,
+        "UPDATE log_leaves SET data = CAST(replace(CAST(data AS TEXT), 'dev/app', 'dev/evil') AS BLOB) WHERE idx = 2;",
+    );
+    let bad = audit(&["verify", "--server", &server_url, "--key", key, "--output", "json"]);
+    assert_eq!(bad.status.code(), Some(3), "{}", String::from_utf8_lossy(&bad.stdout));
+    let report = json(&bad);
+    assert_eq!(report["verified"], false);
+    assert_eq!(report["failure"]["first_bad_index"], 2, "{report}");
+    let text = audit(&["verify", "--server", &server_url, "--key", key]);
+    assert!(
+        String::from_utf8_lossy(&text.stderr).contains("first bad index: 2"),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
+
+    // The independent verifier agrees once the edited leaf is exported.
+    let out = audit(&["export", "--server", &server_url, "--out", export.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/verify_log.py");
+    let independent = Command::new(python()).arg(script).arg(&export).arg(&checkpoint).arg(key).output().unwrap();
+    assert_eq!(independent.status.code(), Some(1), "{}", String::from_utf8_lossy(&independent.stdout));
+}
+
+#[test]
+fn removing_the_last_entries_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = ServerProcess::start(airlock(), &data);
+    push(&server, "dev/app", "v1", b"one");
+    let early = wait_for_checkpoint(&server);
+    push(&server, "dev/app", "v2", b"two");
+    let size = wait_for_checkpoint(&server);
+    let key = save_key(&server, dir.path());
+    let saved = dir.path().join("saved");
+    let out = audit(&[
+        "checkpoint",
+        "--server",
+        &url(&server),
+        "--key",
+        key.to_str().unwrap(),
+        "--out",
+        saved.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(server.terminate().success());
+
+    // Delete the newest entries and every checkpoint that covered them.
+    tamper(
+        &data,
+        &format!(
+            "DELETE FROM log_leaves WHERE idx >= {early}; DELETE FROM log_nodes WHERE (idx + 1) << level > {early}; \
+             DELETE FROM log_checkpoints WHERE size > {early};"
+        ),
+    );
+    let server = ServerProcess::start(airlock(), &data);
+    let bad = audit(&[
+        "verify",
+        "--server",
+        &url(&server),
+        "--key",
+        key.to_str().unwrap(),
+        "--checkpoint",
+        saved.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(bad.status.code(), Some(3), "{}", String::from_utf8_lossy(&bad.stdout));
+    let reason = json(&bad)["failure"]["reason"].as_str().unwrap().to_owned();
+    assert!(
+        reason.contains(&format!("covers {size} entries")) && reason.contains(&format!("only {early}")),
+        "{reason}"
+    );
+    // The server noticed too, from the checkpoint it keeps outside the database.
+    let write = request(server.addr, "POST", "/v2/dev/app/blobs/uploads/", &[], b"");
+    assert_eq!(write.status, 503, "{}", String::from_utf8_lossy(&write.body));
+}
+
+#[test]
+fn an_older_copy_of_the_database_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let backup = dir.path().join("backup.db");
+    let mut server = ServerProcess::start(airlock(), &data);
+    push(&server, "dev/app", "v1", b"one");
+    wait_for_checkpoint(&server);
+    run(Command::new("sqlite3").arg(data.join("metadata.db")).arg(format!(".backup '{}'", backup.display())));
+    push(&server, "dev/app", "v2", b"two");
+    push(&server, "dev/app", "v3", b"three");
+    let size = wait_for_checkpoint(&server);
+    let key = save_key(&server, dir.path());
+    let saved = dir.path().join("saved");
+    let out = audit(&[
+        "checkpoint",
+        "--server",
+        &url(&server),
+        "--key",
+        key.to_str().unwrap(),
+        "--out",
+        saved.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(server.terminate().success());
+
+    // Restore the older copy over the live database.
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(data.join(format!("metadata.db{suffix}")));
+    }
+    std::fs::copy(&backup, data.join("metadata.db")).unwrap();
+    let server = ServerProcess::start(airlock(), &data);
+    let bad = audit(&[
+        "verify",
+        "--server",
+        &url(&server),
+        "--key",
+        key.to_str().unwrap(),
+        "--checkpoint",
+        saved.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(bad.status.code(), Some(3), "{}", String::from_utf8_lossy(&bad.stdout));
+    let reason = json(&bad)["failure"]["reason"].as_str().unwrap().to_owned();
+    assert!(reason.contains("shrank") && reason.contains(&format!("covers {size} entries")), "{reason}");
+    let write = request(server.addr, "POST", "/v2/dev/app/blobs/uploads/", &[], b"");
+    assert_eq!(write.status, 503);
+    let body = String::from_utf8_lossy(&write.body);
+    assert!(body.contains("older copy"), "{body}");
+}
+
+#[test]
+fn a_restart_after_editing_a_leaf_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = ServerProcess::start(airlock(), &data);
+    push(&server, "dev/app", "v1", b"one");
+    wait_for_checkpoint(&server);
+    assert!(server.terminate().success());
+    tamper(
+        &data,
+        "UPDATE log_leaves SET data = CAST(replace(CAST(data AS TEXT), 'anonymous', 'anonymouz') AS BLOB) WHERE idx = 1;",
+    );
+
+    let server = ServerProcess::start(airlock(), &data);
+    let write = request(server.addr, "POST", "/v2/dev/app/blobs/uploads/", &[], b"");
+    assert_eq!(write.status, 503);
+    let body: serde_json::Value = serde_json::from_slice(&write.body).unwrap();
+    assert_eq!(body["errors"][0]["code"], "UNAVAILABLE");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("log entry 1 was altered"), "{message}");
+    // Reads still work, so the evidence can be examined.
+    let read = request(server.addr, "GET", "/v2/dev/app/tags/list", &[], b"");
+    assert_eq!(read.status, 200);
+}

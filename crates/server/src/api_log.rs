@@ -1,0 +1,130 @@
+//! `/api/v1/log/*`: the transparency log's public read API. Everything an auditor needs to
+//! verify the log offline comes through here and nowhere else.
+
+use std::collections::BTreeMap;
+
+use airlock_api::v1::{ConsistencyProof, InclusionProof, LogEntries, LogEntry};
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::header;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::log::LogError;
+
+impl From<LogError> for ApiError {
+    fn from(e: LogError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<airlock_core::ports::StoreError> for ApiError {
+    fn from(e: airlock_core::ports::StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+fn number(query: &BTreeMap<String, String>, key: &str) -> Result<Option<u64>, ApiError> {
+    query
+        .get(key)
+        .map(|v| {
+            v.parse::<u64>().map_err(|_| ApiError::BadParameter {
+                message: format!(
+                    "`{key}` must be a whole number, got `{}`",
+                    v.chars().take(40).flat_map(char::escape_default).collect::<String>()
+                ),
+                remediation: format!("pass `{key}` as a non-negative integer"),
+            })
+        })
+        .transpose()
+}
+
+fn required(query: &BTreeMap<String, String>, key: &str) -> Result<u64, ApiError> {
+    number(query, key)?.ok_or_else(|| ApiError::BadParameter {
+        message: format!("`{key}` is required"),
+        remediation: format!("add `?{key}=<n>` to the request"),
+    })
+}
+
+/// `GET /api/v1/log/checkpoint`: the latest signed checkpoint as a signed note.
+pub async fn checkpoint(State(app): State<AppState>) -> Result<Response, ApiError> {
+    let latest = app.log.store_latest().await?;
+    let Some(latest) = latest else {
+        return Err(ApiError::NotFound("no checkpoint has been signed yet".to_owned()));
+    };
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], latest.note).into_response())
+}
+
+/// `GET /api/v1/log/key`: the verifier key in `name+hash+base64` form.
+pub async fn key(State(app): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", app.log.verifier().to_vkey()))
+        .into_response()
+}
+
+/// `GET /api/v1/log/entries?start=&end=`: at most `log.entries_page_max` entries.
+pub async fn entries(
+    State(app): State<AppState>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Result<Json<LogEntries>, ApiError> {
+    let start = number(&query, "start")?.unwrap_or(0);
+    let size = app.log.store_size().await?;
+    let max = app.log_page_max;
+    let end = number(&query, "end")?.unwrap_or(size).min(size).min(start.saturating_add(max));
+    if start > size {
+        return Err(ApiError::BadParameter {
+            message: format!("`start` {start} is past the end of the log ({size} entries)"),
+            remediation: "ask for a `start` below the log size in the latest checkpoint".to_owned(),
+        });
+    }
+    let leaves = app.log.store_leaves(start, end).await?;
+    let entries = leaves
+        .into_iter()
+        .map(|leaf| LogEntry {
+            index: leaf.index,
+            leaf: STANDARD.encode(&leaf.data),
+            event: serde_json::from_slice(&leaf.data).unwrap_or(serde_json::Value::Null),
+        })
+        .collect();
+    Ok(Json(LogEntries { size, entries }))
+}
+
+/// `GET /api/v1/log/proof/inclusion?index=&size=`.
+pub async fn inclusion(
+    State(app): State<AppState>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Result<Json<InclusionProof>, ApiError> {
+    let index = required(&query, "index")?;
+    let current = app.log.store_size().await?;
+    let size = number(&query, "size")?.unwrap_or(current);
+    if size > current || index >= size {
+        return Err(ApiError::BadParameter {
+            message: format!("no inclusion proof for entry {index} in a tree of {size} (the log holds {current})"),
+            remediation: "use an `index` below `size`, and a `size` no larger than the latest checkpoint's".to_owned(),
+        });
+    }
+    let plan = airlock_tlog::inclusion_plan(index, size).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let hashes = app.log.assemble(&plan).await?;
+    Ok(Json(InclusionProof { index, size, hashes: hashes.iter().map(|h| h.to_base64()).collect() }))
+}
+
+/// `GET /api/v1/log/proof/consistency?from=&to=`.
+pub async fn consistency(
+    State(app): State<AppState>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Result<Json<ConsistencyProof>, ApiError> {
+    let from = required(&query, "from")?;
+    let current = app.log.store_size().await?;
+    let to = number(&query, "to")?.unwrap_or(current);
+    if from == 0 || from > to || to > current {
+        return Err(ApiError::BadParameter {
+            message: format!("no consistency proof from {from} to {to} (the log holds {current})"),
+            remediation: "use 0 < `from` <= `to` <= the latest checkpoint's size".to_owned(),
+        });
+    }
+    let plan = airlock_tlog::consistency_plan(from, to).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let hashes = app.log.assemble(&plan).await?;
+    Ok(Json(ConsistencyProof { from, to, hashes: hashes.iter().map(|h| h.to_base64()).collect() }))
+}

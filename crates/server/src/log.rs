@@ -1,0 +1,290 @@
+//! The transparency log's service side: the signing key, the checkpointer that signs a
+//! checkpoint after each group of commits, the start-up check that the stored tree still
+//! reproduces the last checkpoint, and the public read API under `/api/v1/log`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use airlock_core::ports::{Clock, LogObserver, MetadataStore, StoreError, StoredCheckpoint};
+use airlock_tlog::{Checkpoint, CompactRange, Hash, NodeId, Signer, Verifier, leaf_hash};
+use rand::RngCore;
+use tokio::sync::Notify;
+
+use crate::config::LogConfig;
+
+/// Leaves read per page when verifying the log at start-up.
+const VERIFY_PAGE: u64 = 10_000;
+
+/// Why the log service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LogKeyError {
+    #[error("cannot read log key `{path}`: {source}; restore it from backup, or point `log.key_path` at it")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write new log key `{path}`: {source}; check the data directory's permissions")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("log key `{path}` is not a signed-note private key: {source}")]
+    Parse {
+        path: String,
+        #[source]
+        source: airlock_tlog::NoteError,
+    },
+}
+
+/// A failure while checkpointing or reading the log. Never shown to clients verbatim.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("log tree is inconsistent: {0}")]
+    Tree(String),
+    #[error("cannot sign checkpoint: {0}")]
+    Sign(String),
+    #[error("cannot write checkpoint file `{path}`: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Wakes the checkpointer; the core calls it after each commit that appended to the log.
+#[derive(Debug, Default)]
+pub struct CheckpointTrigger(Notify);
+
+impl LogObserver for CheckpointTrigger {
+    fn appended(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// The log's signer and where its latest checkpoint is mirrored outside the database.
+#[derive(Debug, Clone)]
+pub struct LogService {
+    store: Arc<dyn MetadataStore>,
+    clock: Arc<dyn Clock>,
+    signer: Arc<Signer>,
+    verifier: Arc<Verifier>,
+    origin: String,
+    checkpoint_file: PathBuf,
+    pub trigger: Arc<CheckpointTrigger>,
+}
+
+fn read_or_create_key(path: &Path, origin: &str) -> Result<Signer, LogKeyError> {
+    let display = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            Signer::from_private_key(text.trim()).map_err(|source| LogKeyError::Parse { path: display, source })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut seed = [0u8; 32];
+            rand::rng().fill_bytes(&mut seed);
+            let signer = Signer::from_seed(origin, seed)
+                .map_err(|source| LogKeyError::Parse { path: display.clone(), source })?;
+            write_private(path, &signer.private_key())
+                .map_err(|source| LogKeyError::Write { path: display, source })?;
+            Ok(signer)
+        }
+        Err(source) => Err(LogKeyError::Read { path: display, source }),
+    }
+}
+
+/// Writes a secret file readable by its owner only (mode 0600 on Unix), durably.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+impl LogService {
+    /// Loads (or creates, at first start) the log key and prepares the checkpointer.
+    pub fn open(
+        store: Arc<dyn MetadataStore>,
+        clock: Arc<dyn Clock>,
+        data_dir: &Path,
+        config: &LogConfig,
+    ) -> Result<LogService, LogKeyError> {
+        let key_path = config.key_path.clone().unwrap_or_else(|| data_dir.join("log").join("key"));
+        let signer = read_or_create_key(&key_path, &config.origin)?;
+        let verifier = signer.verifier();
+        Ok(LogService {
+            store,
+            clock,
+            signer: Arc::new(signer),
+            verifier: Arc::new(verifier),
+            origin: config.origin.clone(),
+            checkpoint_file: data_dir.join("log").join("checkpoint"),
+            trigger: Arc::new(CheckpointTrigger::default()),
+        })
+    }
+
+    pub async fn store_latest(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        self.store.latest_checkpoint().await
+    }
+
+    pub async fn store_size(&self) -> Result<u64, StoreError> {
+        self.store.log_size().await
+    }
+
+    pub async fn store_leaves(&self, start: u64, end: u64) -> Result<Vec<airlock_core::ports::LogLeaf>, StoreError> {
+        self.store.log_leaves(start, end).await
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The root of the first `size` leaves, from O(log n) stored nodes.
+    pub async fn root(&self, size: u64) -> Result<Hash, LogError> {
+        let ids = airlock_tlog::root_nodes(size);
+        let found = self.store.log_nodes(&ids).await?;
+        let lookup: std::collections::HashMap<NodeId, Hash> =
+            ids.iter().zip(found).filter_map(|(id, h)| h.map(|h| (*id, h))).collect();
+        airlock_tlog::root(size, |id| lookup.get(&id).copied()).map_err(|e| LogError::Tree(e.to_string()))
+    }
+
+    /// The proof hashes for `plan`, fetched in one batch of O(log n) node reads.
+    pub async fn assemble(&self, plan: &[Vec<NodeId>]) -> Result<Vec<Hash>, LogError> {
+        let ids: Vec<NodeId> = plan.iter().flatten().copied().collect();
+        let found = self.store.log_nodes(&ids).await?;
+        let lookup: std::collections::HashMap<NodeId, Hash> =
+            ids.iter().zip(found).filter_map(|(id, h)| h.map(|h| (*id, h))).collect();
+        airlock_tlog::assemble(plan, |id| lookup.get(&id).copied()).map_err(|e| LogError::Tree(e.to_string()))
+    }
+
+    /// Signs and stores a checkpoint of the current tree, unless one of that size exists.
+    pub async fn checkpoint(&self) -> Result<StoredCheckpoint, LogError> {
+        let size = self.store.log_size().await?;
+        if let Some(latest) = self.store.latest_checkpoint().await?
+            && latest.size == size
+        {
+            return Ok(latest);
+        }
+        let root = self.root(size).await?;
+        let checkpoint = Checkpoint { origin: self.origin.clone(), size, root, extensions: Vec::new() };
+        let note = checkpoint.sign(&self.signer).map_err(|e| LogError::Sign(e.to_string()))?;
+        let stored = StoredCheckpoint { size, note };
+        self.store.put_checkpoint(&stored, self.clock.now()).await?;
+        self.mirror(&stored.note).await?;
+        Ok(stored)
+    }
+
+    /// Keeps the latest checkpoint in a file beside the key too, so a database restored from an
+    /// older copy is caught at the next start even though its own checkpoints look fine.
+    async fn mirror(&self, note: &str) -> Result<(), LogError> {
+        let path = self.checkpoint_file.clone();
+        let note = note.to_owned();
+        let display = path.display().to_string();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            use std::io::Write;
+            let dir = path.parent().map(Path::to_owned).unwrap_or_default();
+            std::fs::create_dir_all(&dir)?;
+            let tmp = dir.join("checkpoint.tmp");
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(note.as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(&dir)?.sync_all()
+        })
+        .await
+        .map_err(|e| LogError::File { path: display.clone(), source: std::io::Error::other(e) })?
+        .map_err(|source| LogError::File { path: display, source })
+    }
+
+    /// Runs until the task is dropped: after each trigger, waits `delay` to group commits,
+    /// then signs one checkpoint.
+    pub async fn run_checkpointer(self, delay: std::time::Duration) {
+        loop {
+            self.trigger.0.notified().await;
+            tokio::time::sleep(delay).await;
+            if let Err(e) = self.checkpoint().await {
+                tracing::error!(error = %e, "cannot sign a log checkpoint; retrying at the next commit");
+            }
+        }
+    }
+
+    /// Checks that the stored log reproduces its last checkpoint: the signature, every leaf's
+    /// hash, the root from the leaves and the root from the stored nodes. Returns why not.
+    pub async fn verify_stored(&self) -> Result<Option<String>, LogError> {
+        let from_db = self.store.latest_checkpoint().await?;
+        let from_file = match tokio::fs::read_to_string(&self.checkpoint_file).await {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => return Err(LogError::File { path: self.checkpoint_file.display().to_string(), source }),
+        };
+        let mut reference: Option<Checkpoint> = None;
+        for (source, note) in [("database", from_db.map(|c| c.note)), ("checkpoint file", from_file)] {
+            let Some(note) = note else { continue };
+            let checkpoint = match Checkpoint::open(note.as_bytes(), &self.verifier) {
+                Ok(c) => c,
+                Err(e) => {
+                    return Ok(Some(format!("the {source}'s latest checkpoint does not verify with the log key: {e}")));
+                }
+            };
+            if reference.as_ref().is_none_or(|r| checkpoint.size > r.size) {
+                reference = Some(checkpoint);
+            }
+        }
+        let Some(reference) = reference else { return Ok(None) };
+        let size = self.store.log_size().await?;
+        if size < reference.size {
+            return Ok(Some(format!(
+                "the log holds {size} entries but its last checkpoint covers {}: entries were removed or the database was restored from an older copy",
+                reference.size
+            )));
+        }
+        let mut range = CompactRange::new();
+        let mut start: u64 = 0;
+        while start < reference.size {
+            let end = start.saturating_add(VERIFY_PAGE).min(reference.size);
+            let leaves = self.store.log_leaves(start, end).await?;
+            for leaf in &leaves {
+                if leaf.index != range.size() {
+                    return Ok(Some(format!("log entry {} is missing", range.size())));
+                }
+                let computed = leaf_hash(&leaf.data);
+                if computed != leaf.leaf_hash {
+                    return Ok(Some(format!(
+                        "log entry {} was altered: its bytes no longer hash to its recorded leaf hash",
+                        leaf.index
+                    )));
+                }
+                range.push(computed);
+            }
+            if leaves.is_empty() {
+                return Ok(Some(format!("log entry {start} is missing")));
+            }
+            start = end;
+        }
+        if range.root() != reference.root {
+            return Ok(Some(format!(
+                "the log's first {} entries do not reproduce the root of the checkpoint of that size",
+                reference.size
+            )));
+        }
+        if self.root(reference.size).await? != reference.root {
+            return Ok(Some(format!("the log's stored tree nodes do not reproduce checkpoint {}", reference.size)));
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,108 @@
+//! Every event type the registry logs appears in the log through the public API, and each one
+//! has an inclusion proof that verifies against a signed checkpoint.
+
+use airlock_test_support::TestApp;
+use airlock_test_support::oci::Image;
+use airlock_tlog::{Checkpoint, Hash, Verifier, leaf_hash, verify_inclusion};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use http::{Method, StatusCode};
+
+#[tokio::test]
+async fn every_event_type_is_logged_with_a_verifying_inclusion_proof() {
+    let app = TestApp::new("").await;
+    let first = Image::new(&[("a", b"first")]);
+    let second = Image::new(&[("a", b"second")]);
+    app.push_image("dev/app", &first, "v1").await; // push + tag.create
+    app.push_image("dev/app", &second, "v1").await; // push + tag.move
+    let reply = app.send(Method::DELETE, "/v2/dev/app/manifests/v1", &[], Bytes::new()).await; // tag.delete
+    assert_eq!(reply.status, StatusCode::ACCEPTED);
+    let reply = app.send(Method::DELETE, &format!("/v2/dev/app/manifests/{}", first.digest()), &[], Bytes::new()).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED); // manifest.delete
+    let layer = airlock_test_support::oci::digest(&first.layers[0]);
+    let reply = app.send(Method::DELETE, &format!("/v2/dev/app/blobs/{layer}"), &[], Bytes::new()).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED); // blob.delete
+    let denied = app.send(Method::POST, "/v2/prod/app/blobs/uploads/", &[], Bytes::new()).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN); // write.denied
+    let denied_id = denied.header("x-request-id").to_owned();
+
+    app.app.state.log.checkpoint().await.unwrap();
+    let key = String::from_utf8(app.get("/api/v1/log/key").await.body.to_vec()).unwrap();
+    let verifier = Verifier::parse(key.trim()).unwrap();
+    let note = app.get("/api/v1/log/checkpoint").await;
+    assert_eq!(note.header("content-type"), "text/plain; charset=utf-8");
+    let checkpoint = Checkpoint::open(&note.body, &verifier).unwrap();
+    assert_eq!(checkpoint.origin, "127.0.0.1:0/log");
+
+    let entries = app.get(&format!("/api/v1/log/entries?start=0&end={}", checkpoint.size)).await.json();
+    let entries = entries["entries"].as_array().unwrap().clone();
+    assert_eq!(entries.len() as u64, checkpoint.size);
+    let kinds: Vec<&str> = entries.iter().map(|e| e["event"]["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "server.start",
+            "registry.manifest.push",
+            "registry.tag.create",
+            "registry.manifest.push",
+            "registry.tag.move",
+            "registry.tag.delete",
+            "registry.manifest.delete",
+            "registry.blob.delete",
+            "registry.write.denied",
+        ]
+    );
+    let denial = &entries[8]["event"];
+    assert_eq!(denial["outcome"]["decision"], "denied");
+    assert_eq!(denial["details"]["action"], "blob.upload");
+    assert_eq!(denial["request_id"], denied_id.as_str(), "the event carries the request id the client saw");
+    assert!(denial["outcome"]["reasons"][0].as_str().unwrap().contains("only by promotion"));
+    assert!(entries[0]["event"]["details"]["config_digest"].as_str().unwrap().starts_with("sha256:"));
+
+    for entry in &entries {
+        let index = entry["index"].as_u64().unwrap();
+        let leaf = STANDARD.decode(entry["leaf"].as_str().unwrap()).unwrap();
+        let proof =
+            app.get(&format!("/api/v1/log/proof/inclusion?index={index}&size={}", checkpoint.size)).await.json();
+        let hashes: Vec<Hash> = proof["hashes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| Hash::from_base64(h.as_str().unwrap()).unwrap())
+            .collect();
+        verify_inclusion(&leaf_hash(&leaf), index, checkpoint.size, &hashes, &checkpoint.root)
+            .unwrap_or_else(|e| panic!("entry {index}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn log_api_refuses_bad_parameters_clearly() {
+    let app = TestApp::new("").await;
+    for (uri, needle) in [
+        ("/api/v1/log/proof/inclusion?index=5&size=2", "no inclusion proof for entry 5"),
+        ("/api/v1/log/proof/inclusion", "`index` is required"),
+        ("/api/v1/log/proof/inclusion?index=-1", "`index` must be a whole number"),
+        ("/api/v1/log/proof/consistency?from=0&to=1", "no consistency proof from 0 to 1"),
+        ("/api/v1/log/entries?start=99", "`start` 99 is past the end of the log"),
+    ] {
+        let reply = app.get(uri).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{uri}");
+        let body = reply.json();
+        assert_eq!(body["error"]["code"], "INVALID_PARAMETER", "{uri}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(needle), "{uri}: {body}");
+        assert!(body["error"]["remediation"].is_string(), "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn entries_are_paged() {
+    let app = TestApp::new("[log]\nentries_page_max = 2\n").await;
+    let image = Image::new(&[("a", b"x")]);
+    app.push_image("dev/app", &image, "v1").await;
+    let page = app.get("/api/v1/log/entries?start=0").await.json();
+    assert_eq!(page["size"], 3);
+    assert_eq!(page["entries"].as_array().unwrap().len(), 2, "capped at `log.entries_page_max`");
+    let rest = app.get("/api/v1/log/entries?start=2").await.json();
+    assert_eq!(rest["entries"][0]["index"], 2);
+}

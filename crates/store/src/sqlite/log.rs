@@ -1,0 +1,185 @@
+//! The transparency log on SQLite: appends inside the caller's transaction, node lookups for
+//! roots and proofs, and checkpoints.
+
+use airlock_core::audit::Event;
+use airlock_core::ports::{LogLeaf, LogStore, StoreError, StoredCheckpoint};
+use airlock_model::Timestamp;
+use airlock_tlog::{CompactRange, Hash, NodeId, leaf_hash, root_nodes};
+use async_trait::async_trait;
+use bytes::Bytes;
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+
+use super::{SqliteStore, err, to_i64};
+
+/// Rows per multi-row INSERT, well under SQLite's bound on statement variables.
+const INSERT_BATCH: usize = 2000;
+/// Most node lookups in one query.
+const LOOKUP_BATCH: usize = 200;
+
+fn corrupt(operation: &'static str, what: String) -> StoreError {
+    StoreError { operation, source: what.into() }
+}
+
+fn hash_of(bytes: &[u8], operation: &'static str) -> Result<Hash, StoreError> {
+    Hash::from_slice(bytes).ok_or_else(|| corrupt(operation, format!("stored hash has {} bytes, not 32", bytes.len())))
+}
+
+/// The right edge of the stored tree, read from the nodes table: O(log n) lookups.
+pub(super) async fn load_tail(tx: &mut Transaction<'static, Sqlite>) -> Result<CompactRange, StoreError> {
+    const OP: &str = "log tail load";
+    let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves")
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(err(OP))?;
+    let size = u64::try_from(size).map_err(|e| StoreError { operation: OP, source: Box::new(e) })?;
+    let mut hashes = Vec::new();
+    for id in root_nodes(size) {
+        let hash: Option<Vec<u8>> = sqlx::query_scalar("SELECT hash FROM log_nodes WHERE level = ? AND idx = ?")
+            .bind(i64::from(id.level))
+            .bind(to_i64(id.index))
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(err(OP))?;
+        let hash = hash.ok_or_else(|| corrupt(OP, format!("log node {}/{} is missing", id.level, id.index)))?;
+        hashes.push(hash_of(&hash, OP)?);
+    }
+    CompactRange::from_parts(size, hashes).map_err(|e| StoreError { operation: OP, source: Box::new(e) })
+}
+
+/// A leaf row: index, canonical event bytes, leaf hash.
+type LeafRow = (u64, Vec<u8>, Hash);
+/// The rows one append adds: its leaves, and the tree nodes they complete.
+type Rows = (Vec<LeafRow>, Vec<(NodeId, Hash)>);
+
+/// The leaf and node rows for `events`, extending `tail`.
+fn rows(tail: &mut CompactRange, events: &[Event]) -> Result<Rows, StoreError> {
+    const OP: &str = "log append";
+    let mut leaves = Vec::with_capacity(events.len());
+    let mut nodes = Vec::with_capacity(events.len().saturating_mul(2));
+    for event in events {
+        let data = event.to_leaf().map_err(|e| StoreError { operation: OP, source: Box::new(e) })?;
+        let hash = leaf_hash(&data);
+        let index = tail.size();
+        nodes.extend(tail.push(hash));
+        leaves.push((index, data, hash));
+    }
+    Ok((leaves, nodes))
+}
+
+/// Appends `events` inside `tx`, extending `tail`. Returns their indices; the caller commits
+/// and, only then, keeps the extended tail.
+pub(super) async fn append_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    tail: &mut CompactRange,
+    events: &[Event],
+) -> Result<Vec<u64>, StoreError> {
+    const OP: &str = "log append";
+    let (leaves, nodes) = rows(tail, events)?;
+    let indices = leaves.iter().map(|l| l.0).collect();
+    for chunk in leaves.chunks(INSERT_BATCH) {
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO log_leaves (idx, data, leaf_hash) ");
+        q.push_values(chunk, |mut row, (index, data, hash)| {
+            row.push_bind(to_i64(*index)).push_bind(data.as_slice()).push_bind(hash.as_bytes().as_slice());
+        });
+        q.build().execute(&mut **tx).await.map_err(err(OP))?;
+    }
+    for chunk in nodes.chunks(INSERT_BATCH) {
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO log_nodes (level, idx, hash) ");
+        q.push_values(chunk, |mut row, (id, hash)| {
+            row.push_bind(i64::from(id.level)).push_bind(to_i64(id.index)).push_bind(hash.as_bytes().as_slice());
+        });
+        q.build().execute(&mut **tx).await.map_err(err(OP))?;
+    }
+    Ok(indices)
+}
+
+#[async_trait]
+impl LogStore for SqliteStore {
+    async fn append_events(&self, events: &[Event]) -> Result<Vec<u64>, StoreError> {
+        let tx = self.begin("log append").await?;
+        self.commit_with_log(tx, events).await
+    }
+
+    async fn log_size(&self) -> Result<u64, StoreError> {
+        const OP: &str = "log size";
+        let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(err(OP))?;
+        u64::try_from(size).map_err(|e| StoreError { operation: OP, source: Box::new(e) })
+    }
+
+    async fn log_nodes(&self, ids: &[NodeId]) -> Result<Vec<Option<Hash>>, StoreError> {
+        const OP: &str = "log node lookup";
+        let mut found = std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(LOOKUP_BATCH) {
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT level, idx, hash FROM log_nodes WHERE ");
+            for (i, id) in chunk.iter().enumerate() {
+                if i > 0 {
+                    q.push(" OR ");
+                }
+                q.push("(level = ")
+                    .push_bind(i64::from(id.level))
+                    .push(" AND idx = ")
+                    .push_bind(to_i64(id.index))
+                    .push(")");
+            }
+            let rows = q.build().fetch_all(&self.readers).await.map_err(err(OP))?;
+            for row in rows {
+                let level: i64 = row.try_get("level").map_err(err(OP))?;
+                let index: i64 = row.try_get("idx").map_err(err(OP))?;
+                let hash: Vec<u8> = row.try_get("hash").map_err(err(OP))?;
+                found.insert((level, index), hash_of(&hash, OP)?);
+            }
+        }
+        Ok(ids.iter().map(|id| found.get(&(i64::from(id.level), to_i64(id.index))).copied()).collect())
+    }
+
+    async fn log_leaves(&self, start: u64, end: u64) -> Result<Vec<LogLeaf>, StoreError> {
+        const OP: &str = "log leaves";
+        let rows = sqlx::query("SELECT idx, data, leaf_hash FROM log_leaves WHERE idx >= ? AND idx < ? ORDER BY idx")
+            .bind(to_i64(start))
+            .bind(to_i64(end))
+            .fetch_all(&self.readers)
+            .await
+            .map_err(err(OP))?;
+        rows.iter()
+            .map(|row| {
+                let index: i64 = row.try_get("idx").map_err(err(OP))?;
+                let data: Vec<u8> = row.try_get("data").map_err(err(OP))?;
+                let hash: Vec<u8> = row.try_get("leaf_hash").map_err(err(OP))?;
+                let index = u64::try_from(index).map_err(|e| StoreError { operation: OP, source: Box::new(e) })?;
+                Ok(LogLeaf { index, data: Bytes::from(data), leaf_hash: hash_of(&hash, OP)? })
+            })
+            .collect()
+    }
+
+    async fn put_checkpoint(&self, checkpoint: &StoredCheckpoint, now: Timestamp) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO log_checkpoints (size, note, created_at) VALUES (?, ?, ?) ON CONFLICT (size) DO NOTHING",
+        )
+        .bind(to_i64(checkpoint.size))
+        .bind(&checkpoint.note)
+        .bind(now.as_millis())
+        .execute(&self.writer)
+        .await
+        .map_err(err("checkpoint store"))?;
+        Ok(())
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        const OP: &str = "checkpoint lookup";
+        let row = sqlx::query("SELECT size, note FROM log_checkpoints ORDER BY size DESC LIMIT 1")
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(err(OP))?;
+        row.map(|row| {
+            let size: i64 = row.try_get("size").map_err(err(OP))?;
+            Ok(StoredCheckpoint {
+                size: u64::try_from(size).map_err(|e| StoreError { operation: OP, source: Box::new(e) })?,
+                note: row.try_get("note").map_err(err(OP))?,
+            })
+        })
+        .transpose()
+    }
+}
