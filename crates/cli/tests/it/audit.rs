@@ -294,3 +294,33 @@ fn a_restart_after_editing_a_leaf_refuses_writes() {
     let read = request(server.addr, "GET", "/v2/dev/app/tags/list", &[], b"");
     assert_eq!(read.status, 200);
 }
+
+#[test]
+fn tail_follows_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(airlock(), &dir.path().join("data"));
+    push(&server, "dev/app", "v1", b"one");
+    let out = audit(&["tail", "--server", &url(&server), "--from", "0", "--limit", "3", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l["event"]["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["server.start", "registry.manifest.push", "registry.tag.create"]);
+    let text = audit(&["tail", "--server", &url(&server), "--from", "1", "--limit", "1"]);
+    let line = String::from_utf8_lossy(&text.stdout).to_string();
+    assert!(line.contains("registry.manifest.push") && line.contains("dev/app:v1"), "{line}");
+}
+
+#[test]
+fn verification_needs_the_right_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(airlock(), &dir.path().join("data"));
+    wait_for_checkpoint(&server);
+    let other = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+    let out = audit(&["verify", "--server", &url(&server), "--key", other, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(json(&out)["failure"]["reason"].as_str().unwrap().contains("does not verify with the given key"));
+    let out = audit(&["verify", "--server", &url(&server), "--key", "not-a-key"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`--key` is not a verifier key"));
+}

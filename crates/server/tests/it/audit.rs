@@ -106,3 +106,15 @@ async fn entries_are_paged() {
     let rest = app.get("/api/v1/log/entries?start=2").await.json();
     assert_eq!(rest["entries"][0]["index"], 2);
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_log_key_is_created_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = TestApp::new("").await;
+    let key = app.app.config.data_dir.join("log/key");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", key.display());
+    let text = std::fs::read_to_string(&key).unwrap();
+    assert!(text.starts_with("PRIVATE+KEY+127.0.0.1:0/log+"), "the key is named after the log origin");
+}
