@@ -101,7 +101,11 @@ fn allowed_edges() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "airlock-api",
             ][..],
         ),
-        ("airlock-cli", &["airlock-server", "airlock-api", "airlock-model", "airlock-dsse", "airlock-tlog"][..]),
+        // `trust` too: `airlock attestation verify` decides offline, without a server.
+        (
+            "airlock-cli",
+            &["airlock-server", "airlock-api", "airlock-model", "airlock-dsse", "airlock-tlog", "airlock-trust"][..],
+        ),
         (
             "airlock-test-support",
             &[

@@ -66,3 +66,35 @@ pub struct ConsistencyProof {
     pub to: u64,
     pub hashes: Vec<String>,
 }
+
+/// `GET /api/v1/artifacts/{repo}/{digest}/evidence`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub repository: String,
+    pub digest: String,
+    /// The root the `current` verdicts were computed against; absent when none is configured.
+    pub trust_root_version: Option<u64>,
+    pub attestations: Vec<EvidenceItem>,
+}
+
+/// One attestation about an artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceItem {
+    /// The referrer manifest carrying the DSSE envelope.
+    pub referrer: String,
+    pub predicate_type: String,
+    /// `trusted` or `untrusted`, against the root in force now.
+    pub status: String,
+    pub current: VerdictDto,
+    pub at_ingest: VerdictDto,
+    pub created_at: String,
+}
+
+/// A verification verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerdictDto {
+    pub trusted: bool,
+    pub signers: Vec<String>,
+    pub reasons: Vec<String>,
+    pub root_version: u64,
+}

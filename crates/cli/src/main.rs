@@ -24,6 +24,14 @@ enum Command {
     Scrub(commands::scrub::Args),
     /// Verify, export and follow the transparency log.
     Audit(commands::audit::Args),
+    /// Sign an in-toto statement about an artifact and push it as a referrer.
+    Attest(commands::attest::Args),
+    /// Verify attestations offline.
+    Attestation(commands::attestation::Args),
+    /// Manage the trust root: init, show, propose, sign, apply.
+    Trust(commands::trust::Args),
+    /// Manage signing keys.
+    Key(commands::key::Args),
 }
 
 /// How a command prints its result.
@@ -42,6 +50,10 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::exec(args),
         Command::Scrub(args) => commands::scrub::exec(args),
         Command::Audit(args) => commands::audit::exec(args),
+        Command::Attest(args) => commands::attest::exec(args),
+        Command::Attestation(args) => commands::attestation::exec(args),
+        Command::Trust(args) => commands::trust::exec(args),
+        Command::Key(args) => commands::key::exec(args),
     };
     match result {
         Ok(code) => code,
@@ -49,5 +61,15 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -50,6 +50,10 @@ pub enum EventKind {
     BlobDelete,
     WriteDenied,
     ServerStart,
+    TrustRootBootstrap,
+    TrustRootUpdate,
+    TrustRootRefused,
+    AttestationIngest,
 }
 
 impl EventKind {
@@ -63,11 +67,15 @@ impl EventKind {
             EventKind::BlobDelete => "registry.blob.delete",
             EventKind::WriteDenied => "registry.write.denied",
             EventKind::ServerStart => "server.start",
+            EventKind::TrustRootBootstrap => "trust.root.bootstrap",
+            EventKind::TrustRootUpdate => "trust.root.update",
+            EventKind::TrustRootRefused => "trust.root.refused",
+            EventKind::AttestationIngest => "trust.attestation.ingest",
         }
     }
 
     /// Every kind, for documentation and exhaustive tests.
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::ManifestPush,
         EventKind::ManifestDelete,
         EventKind::TagCreate,
@@ -76,6 +84,10 @@ impl EventKind {
         EventKind::BlobDelete,
         EventKind::WriteDenied,
         EventKind::ServerStart,
+        EventKind::TrustRootBootstrap,
+        EventKind::TrustRootUpdate,
+        EventKind::TrustRootRefused,
+        EventKind::AttestationIngest,
     ];
 }
 

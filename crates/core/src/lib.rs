@@ -4,6 +4,7 @@
 //! Nothing here knows HTTP or SQL. The server turns requests into calls on [`Registry`] and its
 //! errors into status codes; the store and blob crates implement [`ports`].
 
+pub mod attest;
 pub mod audit;
 pub mod ports;
 pub mod registry;

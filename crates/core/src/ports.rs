@@ -67,6 +67,62 @@ pub struct NewManifest {
     pub annotations_json: String,
     pub required_blobs: Vec<Digest>,
     pub required_manifests: Vec<Digest>,
+    /// Set when the manifest carries a DSSE attestation, verified before the store is called.
+    pub attestation: Option<NewAttestation>,
+}
+
+/// What verifying an attestation against the trust root concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub trusted: bool,
+    /// Names of the signer rules the attestation satisfied.
+    pub signers: Vec<String>,
+    /// Why it is not trusted, one line each.
+    pub reasons: Vec<String>,
+    /// The trust root version it was checked against.
+    pub root_version: u64,
+}
+
+/// An attestation to record with its manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttestation {
+    pub subject: Digest,
+    pub predicate_type: String,
+    /// The DSSE envelope exactly as pushed.
+    pub envelope: Bytes,
+    pub verdict: Verdict,
+}
+
+/// A recorded attestation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttestationRecord {
+    /// The referrer manifest that carries it.
+    pub manifest: Digest,
+    pub subject: Digest,
+    pub predicate_type: String,
+    pub envelope: Bytes,
+    /// The verdict at ingest; callers re-verify against the current root.
+    pub verdict: Verdict,
+    pub created_at: Timestamp,
+}
+
+/// A stored trust root version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRoot {
+    pub version: u64,
+    pub document: Bytes,
+}
+
+/// The trust root's versions and the attestations verified against them.
+#[async_trait]
+pub trait TrustStore: Send + Sync {
+    async fn latest_root(&self) -> Result<Option<StoredRoot>, StoreError>;
+    async fn root_version(&self, version: u64) -> Result<Option<StoredRoot>, StoreError>;
+    /// Stores a root version that was verified against its predecessor, and logs `event` with
+    /// it. `false` when that version already exists (nothing stored, nothing logged).
+    async fn put_root(&self, root: &StoredRoot, event: &Event, now: Timestamp) -> Result<bool, StoreError>;
+    /// Attestations in `repo` about `subject`, oldest first.
+    async fn attestations(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<AttestationRecord>, StoreError>;
 }
 
 /// Whether a tag may move once set.
@@ -244,8 +300,8 @@ pub trait LogStore: Send + Sync {
 }
 
 /// The whole metadata store.
-pub trait MetadataStore: BlobIndex + ManifestIndex + UploadIndex + LogStore + std::fmt::Debug {}
-impl<T: BlobIndex + ManifestIndex + UploadIndex + LogStore + std::fmt::Debug> MetadataStore for T {}
+pub trait MetadataStore: BlobIndex + ManifestIndex + UploadIndex + LogStore + TrustStore + std::fmt::Debug {}
+impl<T: BlobIndex + ManifestIndex + UploadIndex + LogStore + TrustStore + std::fmt::Debug> MetadataStore for T {}
 
 /// A failure of the blob store or of reading a client's body.
 #[derive(Debug, thiserror::Error)]

@@ -57,6 +57,14 @@ pub enum RegistryError {
     StageGated { stage: StageName, repo: RepoName },
     #[error("writes are refused: {reason}")]
     WritesRefused { reason: String },
+    #[error("attestation refused: {reason}")]
+    AttestationInvalid { reason: String },
+    #[error(
+        "attestation is about {statement} but its manifest's subject is `{subject}`; attest the artifact the referrer points at"
+    )]
+    AttestationSubjectMismatch { subject: Digest, statement: String },
+    #[error("trust root refused: {reason}")]
+    TrustRootInvalid { reason: String },
     #[error("repository `{repo}` is not known to this registry")]
     NameUnknown { repo: RepoName },
     #[error("blob `{digest}` is not in repository `{repo}`")]
@@ -173,6 +181,7 @@ pub struct Registry {
     blobs: Arc<dyn BlobStore>,
     clock: Arc<dyn Clock>,
     log: Arc<dyn LogObserver>,
+    trust: Arc<crate::attest::TrustState>,
     /// Set when the log failed its start-up check: every write is refused, with this reason.
     writes_refused: Option<Arc<str>>,
 }
@@ -186,7 +195,7 @@ impl Registry {
         clock: Arc<dyn Clock>,
         log: Arc<dyn LogObserver>,
     ) -> Registry {
-        Registry { stages, limits, store, blobs, clock, log, writes_refused: None }
+        Registry { stages, limits, store, blobs, clock, log, trust: Arc::default(), writes_refused: None }
     }
 
     /// The same registry, refusing every write with `reason` (the log failed its check).
@@ -202,6 +211,16 @@ impl Registry {
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    /// The trust root in force.
+    pub fn trust(&self) -> &crate::attest::TrustState {
+        &self.trust
+    }
+
+    /// Wakes the checkpointer after a commit that appended to the log.
+    pub(crate) fn notify_log(&self) {
+        self.log.appended();
     }
 
     /// Appends events in a transaction of their own (events with no state change of their own).
@@ -546,6 +565,7 @@ impl Registry {
             Reference::Tag(tag) => Some(tag),
         };
         let subject = manifest.subject.as_ref().map(|s| s.digest.clone());
+        let attestation = self.verify_attestation(repo, &manifest).await?;
         let new = NewManifest {
             digest: digest.clone(),
             media_type: manifest.kind.media_type().to_owned(),
@@ -555,6 +575,7 @@ impl Registry {
             annotations_json: annotations_json(&manifest),
             required_blobs: manifest.required_blobs().cloned().collect(),
             required_manifests: manifest.required_manifests().cloned().collect(),
+            attestation,
         };
         let outcome = self.store.put_manifest(repo, &new, tag.map(|t| (t, tag_mode)), actor, self.clock.now()).await?;
         match outcome {

@@ -25,7 +25,7 @@ use crate::config::{BodyLimits, Config};
 use crate::log::{LogKeyError, LogService};
 use crate::metrics::{self, Metrics};
 use crate::scrub::{self, ScrubError, ScrubReport};
-use crate::{api_log, telemetry, v2};
+use crate::{api_log, api_trust, telemetry, v2};
 
 /// The metadata database file inside the data directory.
 pub const DATABASE_FILE: &str = "metadata.db";
@@ -55,6 +55,18 @@ pub enum StartError {
     },
     #[error(transparent)]
     LogKey(#[from] LogKeyError),
+    #[error("cannot read trust root `{path}`: {source}; fix `trust.root` in the config")]
+    TrustRootFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("trust root `{path}` was refused: {source}")]
+    TrustRoot {
+        path: String,
+        #[source]
+        source: airlock_core::RegistryError,
+    },
     #[error("cannot record the server start in the transparency log: {0}")]
     LogAppend(#[source] airlock_core::RegistryError),
     #[error("cannot check the transparency log: {0}")]
@@ -130,6 +142,19 @@ impl App {
             .with_detail("config_digest", serde_json::Value::from(self.config.digest().as_str()))
             .with_detail("version", serde_json::Value::from(env!("CARGO_PKG_VERSION")));
         self.state.registry.log_events(&[event]).await.map_err(StartError::LogAppend)?;
+        if let Some(path) = &self.config.trust_root
+            && self.state.registry.trust().current().is_none()
+        {
+            let document = std::fs::read(path)
+                .map_err(|source| StartError::TrustRootFile { path: path.display().to_string(), source })?;
+            let version = self
+                .state
+                .registry
+                .update_root(&Actor::system(), document.into())
+                .await
+                .map_err(|e| StartError::TrustRoot { path: path.display().to_string(), source: e })?;
+            tracing::info!(version, path = %path.display(), "trust root bootstrapped from config");
+        }
         self.state.log.checkpoint().await.map_err(StartError::LogCheck)?;
         Ok(())
     }
@@ -147,6 +172,8 @@ impl App {
             .route("/api/v1/log/entries", get(api_log::entries))
             .route("/api/v1/log/proof/inclusion", get(api_log::inclusion))
             .route("/api/v1/log/proof/consistency", get(api_log::consistency))
+            .route("/api/v1/trust/root", get(api_trust::get_root).put(api_trust::put_root))
+            .route("/api/v1/artifacts/{*rest}", get(api_trust::evidence))
             .route("/v2", any(v2::dispatch))
             .route("/v2/", any(v2::dispatch))
             .route("/v2/{*rest}", any(v2::dispatch))

@@ -72,6 +72,13 @@ struct RawConfig {
     uploads: RawUploads,
     scrub: RawScrub,
     log: RawLog,
+    trust: RawTrust,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct RawTrust {
+    root: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -196,6 +203,8 @@ pub struct Config {
     pub upload_idle_timeout: Duration,
     pub scrub: ScrubConfig,
     pub log: LogConfig,
+    /// A trust root document applied at start when none is stored yet (`airlock trust init`).
+    pub trust_root: Option<PathBuf>,
 }
 
 impl Config {
@@ -272,6 +281,7 @@ impl Config {
                 checkpoint_delay: Duration::from_millis(raw.log.checkpoint_delay_ms.unwrap_or(CHECKPOINT_DELAY_MS)),
                 entries_page_max: raw.log.entries_page_max.unwrap_or(LOG_ENTRIES_PAGE_MAX).max(1),
             },
+            trust_root: raw.trust.root,
         };
         Ok((config, unknown))
     }
@@ -317,6 +327,7 @@ impl Config {
                 "checkpoint_delay_ms": u64::try_from(self.log.checkpoint_delay.as_millis()).unwrap_or(u64::MAX),
                 "entries_page_max": self.log.entries_page_max,
             },
+            "trust": {"root": self.trust_root.as_ref().map(|p| p.display().to_string())},
         });
         // Every value above is a string, bool or integer far below 2^53: canonical by construction.
         let bytes = airlock_model::jcs::canonicalize(&value).unwrap_or_default();

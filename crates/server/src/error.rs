@@ -69,9 +69,9 @@ fn body_error_row(source: &std::io::Error) -> Row {
 }
 
 fn classify(error: &ServerError) -> Row {
-    use RegistryError as R;
     use RequestError as Q;
     match error {
+        ServerError::Registry(e) => classify_registry(e),
         ServerError::Request(e) => match e {
             Q::NameInvalid(_) => row("NAME_INVALID", StatusCode::BAD_REQUEST),
             Q::DigestInvalid(_) => row("DIGEST_INVALID", StatusCode::BAD_REQUEST),
@@ -87,10 +87,20 @@ fn classify(error: &ServerError) -> Row {
             Q::Body(_) => row("BLOB_UPLOAD_INVALID", StatusCode::BAD_REQUEST),
             Q::Internal(_) => row("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
         },
-        ServerError::Registry(e) => match e {
+    }
+}
+
+fn classify_registry(error: &RegistryError) -> Row {
+    use RegistryError as R;
+    {
+        match error {
             R::StageUnknown { .. } => row("NAME_INVALID", StatusCode::BAD_REQUEST),
             R::StageGated { .. } => row("DENIED", StatusCode::FORBIDDEN),
             R::WritesRefused { .. } => row("UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
+            R::AttestationInvalid { .. } | R::AttestationSubjectMismatch { .. } => {
+                row("MANIFEST_INVALID", StatusCode::BAD_REQUEST)
+            }
+            R::TrustRootInvalid { .. } => row("DENIED", StatusCode::BAD_REQUEST),
             R::NameUnknown { .. } => row("NAME_UNKNOWN", StatusCode::NOT_FOUND),
             R::BlobUnknown { .. } => row("BLOB_UNKNOWN", StatusCode::NOT_FOUND),
             R::UploadUnknown { .. } => row("BLOB_UPLOAD_UNKNOWN", StatusCode::NOT_FOUND),
@@ -112,7 +122,7 @@ fn classify(error: &ServerError) -> Row {
             R::Body(BlobError::Body(source)) => body_error_row(source),
             R::Body(_) => row("BLOB_UPLOAD_INVALID", StatusCode::BAD_REQUEST),
             R::Store(_) | R::Blob(_) => row("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
-        },
+        }
     }
 }
 
@@ -164,6 +174,12 @@ mod tests {
 pub enum ApiError {
     #[error("{message}")]
     BadParameter { message: String, remediation: String },
+    /// A well-formed request the rules refuse (a trust root that does not follow the current one).
+    #[error("{message}")]
+    Rejected { code: &'static str, message: String, remediation: String },
+    /// A registry failure surfacing through the API; mapped like the `/v2` error table.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     #[error("{0}")]
     NotFound(String),
     #[error("internal failure: {0}")]
@@ -177,6 +193,18 @@ impl IntoResponse for ApiError {
                 (StatusCode::BAD_REQUEST, "INVALID_PARAMETER", message.clone(), Some(remediation.clone()))
             }
             ApiError::NotFound(message) => (StatusCode::NOT_FOUND, "NOT_FOUND", message.clone(), None),
+            ApiError::Rejected { code, message, remediation } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, *code, message.clone(), Some(remediation.clone()))
+            }
+            ApiError::Registry(e) => {
+                let row = classify_registry(e);
+                if row.code == "INTERNAL" {
+                    tracing::error!(error = %e, "api request failed");
+                    (row.status, row.code, INTERNAL_MESSAGE.to_owned(), None)
+                } else {
+                    (row.status, row.code, e.to_string(), None)
+                }
+            }
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "api request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", INTERNAL_MESSAGE.to_owned(), None)

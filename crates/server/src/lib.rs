@@ -4,6 +4,7 @@
 //! shapes. Every error a client sees goes through the table in `error.rs`.
 
 mod api_log;
+mod api_trust;
 mod app;
 mod body;
 mod clock;

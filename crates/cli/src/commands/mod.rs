@@ -1,8 +1,12 @@
 //! One module per subcommand: a clap `Args` struct and an `exec`.
 
+pub mod attest;
+pub mod attestation;
 pub mod audit;
+pub mod key;
 pub mod scrub;
 pub mod serve;
+pub mod trust;
 
 use std::path::PathBuf;
 

@@ -7,6 +7,7 @@ mod audit;
 mod clients;
 mod crash;
 mod serve;
+mod trust;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

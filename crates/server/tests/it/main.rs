@@ -8,3 +8,4 @@ mod negative;
 mod observability;
 mod socket;
 mod storage;
+mod trust;

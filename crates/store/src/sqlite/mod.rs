@@ -1,6 +1,7 @@
 //! SQLite backend: WAL journal, `synchronous=FULL`, one writer connection and a pool of readers.
 
 mod log;
+mod trust;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -61,7 +62,7 @@ pub(crate) fn err(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreE
     move |e| StoreError { operation, source: Box::new(e) }
 }
 
-fn digest_col(row: &SqliteRow, col: &str, operation: &'static str) -> Result<Digest, StoreError> {
+pub(crate) fn digest_col(row: &SqliteRow, col: &str, operation: &'static str) -> Result<Digest, StoreError> {
     let text: String = row.try_get(col).map_err(err(operation))?;
     Digest::parse(&text).map_err(|e| StoreError { operation, source: Box::new(e) })
 }
@@ -351,6 +352,27 @@ fn manifest_record(row: &SqliteRow, operation: &'static str) -> Result<ManifestR
     })
 }
 
+/// The log event recording an attestation's verification at ingest.
+fn attestation_event(
+    repo: &RepoName,
+    manifest: &Digest,
+    attestation: &airlock_core::ports::NewAttestation,
+    actor: &Actor,
+    now: Timestamp,
+) -> Event {
+    let subject = Subject { repository: Some(repo.clone()), digest: Some(attestation.subject.clone()), tag: None };
+    let verdict = &attestation.verdict;
+    let mut event = Event::allowed(EventKind::AttestationIngest, actor, now, subject)
+        .with_detail("referrer", serde_json::Value::from(manifest.as_str()))
+        .with_detail("predicate_type", serde_json::Value::from(attestation.predicate_type.as_str()))
+        .with_detail("signers", serde_json::json!(verdict.signers))
+        .with_detail("root_version", serde_json::Value::from(verdict.root_version));
+    if !verdict.trusted {
+        event.outcome = airlock_core::audit::Outcome::Denied { reasons: verdict.reasons.clone() };
+    }
+    event
+}
+
 #[async_trait]
 impl ManifestIndex for SqliteStore {
     async fn put_manifest(
@@ -411,6 +433,10 @@ impl ManifestIndex for SqliteStore {
             tag: tag.cloned(),
         };
         let mut events = vec![Event::allowed(EventKind::ManifestPush, actor, now, subject(tag.map(|t| t.0)))];
+        if let Some(attestation) = &manifest.attestation {
+            trust::insert_attestation(&mut tx, repo_id, &manifest.digest, attestation, now).await?;
+            events.push(attestation_event(repo, &manifest.digest, attestation, actor, now));
+        }
         if let Some((tag, mode)) = tag {
             let current: Option<String> = sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = ? AND name = ?")
                 .bind(repo_id)

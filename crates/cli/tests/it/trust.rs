@@ -1,0 +1,259 @@
+//! Keys, the trust root ceremony and attestations through the `airlock` binary: init, apply,
+//! attest, offline verification, rotation with revocation, a refused lone-key root, and
+//! interoperability with Python's securesystemslib and in-toto on the envelopes `attest` pushed.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use airlock_test_support::oci::Image;
+use airlock_test_support::process::{ServerProcess, request};
+
+use crate::{airlock, python, run};
+
+fn airlock_cmd(args: &[&str]) -> Output {
+    Command::new(airlock()).args(args).output().expect("airlock runs")
+}
+
+fn ok(output: Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+fn push_image(server: &ServerProcess, repo: &str) -> String {
+    let image = Image::new(&[("app", b"release candidate")]);
+    for blob in image.blobs() {
+        let d = airlock_test_support::oci::digest(blob);
+        assert_eq!(
+            request(server.addr, "POST", &format!("/v2/{repo}/blobs/uploads/?digest={d}"), &[], blob).status,
+            201
+        );
+    }
+    let put = request(
+        server.addr,
+        "PUT",
+        &format!("/v2/{repo}/manifests/1.0"),
+        &[("Content-Type", image.media_type())],
+        &image.manifest,
+    );
+    assert_eq!(put.status, 201);
+    image.digest()
+}
+
+/// The envelope the registry holds for a referrer, written to `out`.
+fn fetch_envelope(server: &ServerProcess, repo: &str, referrer: &str, out: &Path) {
+    let manifest = request(server.addr, "GET", &format!("/v2/{repo}/manifests/{referrer}"), &[], b"");
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest.body).unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let blob = request(server.addr, "GET", &format!("/v2/{repo}/blobs/{layer}"), &[], b"");
+    assert_eq!(blob.status, 200);
+    std::fs::write(out, &blob.body).unwrap();
+}
+
+fn python_verifies(public: &Path, envelope: &Path) -> bool {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/dsse_interop.py");
+    let out = Command::new(python())
+        .arg(script)
+        .args(["verify", "--key"])
+        .arg(public)
+        .arg("--envelope")
+        .arg(envelope)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the Python verifier ({e}); run the tests through scripts/test"));
+    out.status.success()
+}
+
+#[test]
+fn the_trust_ceremony_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let server = ServerProcess::start(airlock(), &dir.path().join("data"));
+    let url = format!("http://{}", server.addr);
+    let digest = push_image(&server, "dev/app");
+
+    let ci = ok(airlock_cmd(&["key", "generate", "--algorithm", "ed25519", "--out", &d("ci"), "--output", "json"]));
+    let ci_keyid = ci["keyid"].as_str().unwrap().to_owned();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(d("ci.key")).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    ok(airlock_cmd(&[
+        "trust",
+        "init",
+        "--dir",
+        &d("root"),
+        "--root-keys",
+        "3",
+        "--threshold",
+        "2",
+        "--signer",
+        "ci",
+        "--signer-key",
+        &d("ci.pub"),
+        "--predicate-type",
+        "https://slsa.dev/provenance/*",
+        "--repository",
+        "dev/**",
+        "--output",
+        "json",
+    ]));
+    ok(airlock_cmd(&["trust", "apply", &d("root/root.json"), "--server", &url, "--output", "json"]));
+
+    // CI signs provenance; the registry trusts it at ingest.
+    std::fs::write(d("provenance.json"), r#"{"buildDefinition":{"buildType":"https://example.com/ci"}}"#).unwrap();
+    let attested = ok(airlock_cmd(&[
+        "attest",
+        &format!("dev/app@{digest}"),
+        "--predicate-type",
+        "https://slsa.dev/provenance/v1",
+        "--predicate",
+        &d("provenance.json"),
+        "--key",
+        &d("ci.key"),
+        "--server",
+        &url,
+        "--output",
+        "json",
+    ]));
+    assert_eq!(attested["evidence"]["status"], "trusted", "{attested}");
+    let referrer = attested["referrer"].as_str().unwrap().to_owned();
+
+    // The envelope as stored verifies in securesystemslib/in-toto and offline in airlock.
+    fetch_envelope(&server, "dev/app", &referrer, &dir.path().join("envelope.json"));
+    assert!(python_verifies(&dir.path().join("ci.pub"), &dir.path().join("envelope.json")));
+    let offline = airlock_cmd(&[
+        "attestation",
+        "verify",
+        &d("envelope.json"),
+        "--trust-root",
+        &d("root/root.json"),
+        "--subject",
+        &digest,
+        "--repository",
+        "dev/app",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(ok(offline)["signers"], serde_json::json!(["ci"]));
+    let wrong_subject = airlock_cmd(&[
+        "attestation",
+        "verify",
+        &d("envelope.json"),
+        "--trust-root",
+        &d("root/root.json"),
+        "--subject",
+        "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        "--repository",
+        "dev/app",
+    ]);
+    assert_eq!(wrong_subject.status.code(), Some(3));
+
+    // Rotate `ci` to a new key and revoke the old one: propose, two root keys sign, apply.
+    ok(airlock_cmd(&["key", "generate", "--out", &d("ci2"), "--output", "json"]));
+    ok(airlock_cmd(&[
+        "trust",
+        "propose",
+        "--server",
+        &url,
+        "--out",
+        &d("v2.json"),
+        "--rotate-signer",
+        "ci",
+        "--signer-key",
+        &d("ci2.pub"),
+        "--revoke",
+        &ci_keyid,
+        "--reason",
+        "rotated",
+        "--output",
+        "json",
+    ]));
+    let half = airlock_cmd(&["trust", "apply", &d("v2.json"), "--server", &url]);
+    assert_eq!(half.status.code(), Some(3), "an unsigned proposal is refused");
+    ok(airlock_cmd(&["trust", "sign", &d("v2.json"), "--key", &d("root/root-1.key"), "--output", "json"]));
+    ok(airlock_cmd(&["trust", "sign", &d("v2.json"), "--key", &d("root/root-3.key"), "--output", "json"]));
+    ok(airlock_cmd(&["trust", "apply", &d("v2.json"), "--server", &url, "--output", "json"]));
+
+    let evidence = request(server.addr, "GET", &format!("/api/v1/artifacts/dev/app/{digest}/evidence"), &[], b"");
+    let evidence: serde_json::Value = serde_json::from_slice(&evidence.body).unwrap();
+    assert_eq!(evidence["trust_root_version"], 2);
+    let old = &evidence["attestations"][0];
+    assert_eq!(old["status"], "untrusted", "{old}");
+    assert!(old["current"]["reasons"].to_string().contains("revoked"), "{old}");
+    let revoked = airlock_cmd(&[
+        "attestation",
+        "verify",
+        &d("envelope.json"),
+        "--trust-root",
+        &d("v2.json"),
+        "--subject",
+        &digest,
+        "--repository",
+        "dev/app",
+    ]);
+    assert_eq!(revoked.status.code(), Some(3), "{}", String::from_utf8_lossy(&revoked.stdout));
+    let fresh = ok(airlock_cmd(&[
+        "attest",
+        &format!("dev/app@{digest}"),
+        "--predicate-type",
+        "https://slsa.dev/provenance/v1",
+        "--predicate",
+        &d("provenance.json"),
+        "--key",
+        &d("ci2.key"),
+        "--server",
+        &url,
+        "--output",
+        "json",
+    ]));
+    assert_eq!(fresh["evidence"]["status"], "trusted");
+
+    // A v3 signed by a single root key is refused.
+    ok(airlock_cmd(&["trust", "propose", "--from", &d("v2.json"), "--out", &d("v3.json"), "--output", "json"]));
+    ok(airlock_cmd(&["trust", "sign", &d("v3.json"), "--key", &d("root/root-2.key"), "--output", "json"]));
+    let lone = airlock_cmd(&["trust", "apply", &d("v3.json"), "--server", &url, "--output", "json"]);
+    assert_eq!(lone.status.code(), Some(3));
+    let shown = ok(airlock_cmd(&["trust", "show", "--server", &url, "--output", "json"]));
+    assert_eq!(shown["signed"]["version"], 2);
+}
+
+#[test]
+fn p256_envelopes_interoperate_with_securesystemslib() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let server = ServerProcess::start(airlock(), &dir.path().join("data"));
+    let url = format!("http://{}", server.addr);
+    let digest = push_image(&server, "dev/app");
+    ok(airlock_cmd(&["key", "generate", "--algorithm", "p256", "--out", &d("scanner"), "--output", "json"]));
+    std::fs::write(d("scan.json"), r#"{"scanner":{"uri":"https://example.com/scanner"},"result":[]}"#).unwrap();
+    let attested = ok(airlock_cmd(&[
+        "attest",
+        &format!("dev/app@{digest}"),
+        "--predicate-type",
+        "https://cosign.sigstore.dev/attestation/vuln/v1",
+        "--predicate",
+        &d("scan.json"),
+        "--key",
+        &d("scanner.key"),
+        "--server",
+        &url,
+        "--output",
+        "json",
+    ]));
+    assert_eq!(attested["evidence"]["status"], "untrusted", "no root: recorded, not trusted");
+    let referrer = attested["referrer"].as_str().unwrap().to_owned();
+    fetch_envelope(&server, "dev/app", &referrer, &dir.path().join("envelope.json"));
+    assert!(python_verifies(&dir.path().join("scanner.pub"), &dir.path().join("envelope.json")));
+    // And a tampered copy fails there too.
+    let mut envelope: serde_json::Value = serde_json::from_slice(&std::fs::read(d("envelope.json")).unwrap()).unwrap();
+    envelope["payloadType"] = serde_json::json!("application/vnd.tampered+json");
+    std::fs::write(d("tampered.json"), serde_json::to_vec(&envelope).unwrap()).unwrap();
+    assert!(!python_verifies(&dir.path().join("scanner.pub"), &dir.path().join("tampered.json")));
+    let _ = run;
+}

@@ -1,0 +1,124 @@
+//! `/api/v1/trust/root` and `/api/v1/artifacts/{repo}/{digest}/evidence`: the trust root's
+//! versions, changing it (the document's root-key signatures are its authorization), and an
+//! artifact's attestations re-verified against the root in force.
+
+use std::collections::BTreeMap;
+
+use airlock_api::v1::{Evidence, EvidenceItem, VerdictDto};
+use airlock_core::audit::Actor;
+use airlock_core::ports::Verdict;
+use airlock_model::{Digest, RepoName};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::header;
+
+use crate::app::AppState;
+use crate::body;
+use crate::error::ApiError;
+use crate::telemetry::RequestId;
+
+/// Largest trust root document accepted by `PUT`.
+pub const TRUST_ROOT_MAX_BYTES: usize = 1024 * 1024;
+
+fn actor(request: &Request) -> Actor {
+    Actor::anonymous(request.extensions().get::<RequestId>().map_or_else(String::new, |r| r.0.clone()))
+}
+
+/// `GET /api/v1/trust/root[?version=N]`: the document exactly as applied.
+pub async fn get_root(
+    State(app): State<AppState>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let store = app.registry.store();
+    let stored = match query.get("version") {
+        Some(v) => {
+            let version = v.parse::<u64>().map_err(|_| ApiError::BadParameter {
+                message: format!("`version` must be a whole number, got `{}`", v.chars().take(40).collect::<String>()),
+                remediation: "pass `?version=<n>`, or leave it out for the current root".to_owned(),
+            })?;
+            store.root_version(version).await?
+        }
+        None => store.latest_root().await?,
+    };
+    let stored = stored.ok_or_else(|| {
+        ApiError::NotFound(
+            "no such trust root; create the first with `airlock trust init` and `airlock trust apply`".to_owned(),
+        )
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], Body::from(stored.document)).into_response())
+}
+
+/// `PUT /api/v1/trust/root`: apply version N+1 (or the first root).
+pub async fn put_root(State(app): State<AppState>, request: Request) -> Result<Json<serde_json::Value>, ApiError> {
+    let actor = actor(&request);
+    let stream = body::guarded(request.into_body(), app.body, app.metrics.clone());
+    let document = body::collect(stream, TRUST_ROOT_MAX_BYTES)
+        .await
+        .map_err(|e| ApiError::BadParameter {
+            message: format!("reading the body failed: {e}"),
+            remediation: "send the document again".to_owned(),
+        })?
+        .ok_or_else(|| ApiError::BadParameter {
+            message: format!("trust root document is larger than {TRUST_ROOT_MAX_BYTES} bytes"),
+            remediation: "remove unused signers and revocations older than every signer's validity".to_owned(),
+        })?;
+    match app.registry.update_root(&actor, document).await {
+        Ok(version) => Ok(Json(serde_json::json!({"version": version}))),
+        Err(airlock_core::RegistryError::TrustRootInvalid { reason }) => Err(ApiError::Rejected {
+            code: "TRUST_ROOT_REFUSED",
+            message: format!("trust root refused: {reason}"),
+            remediation: "propose version N+1 with `airlock trust propose`, sign it with a threshold of the current and the new root keys (`airlock trust sign`), then apply it".to_owned(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn verdict_dto(v: &Verdict) -> VerdictDto {
+    VerdictDto {
+        trusted: v.trusted,
+        signers: v.signers.clone(),
+        reasons: v.reasons.clone(),
+        root_version: v.root_version,
+    }
+}
+
+/// `GET /api/v1/artifacts/{repo}/{digest}/evidence`.
+pub async fn evidence(State(app): State<AppState>, Path(rest): Path<String>) -> Result<Json<Evidence>, ApiError> {
+    let invalid = || ApiError::BadParameter {
+        message: format!(
+            "`/api/v1/artifacts/{}` is not `<repository>/<digest>/evidence`",
+            rest.chars().take(200).collect::<String>()
+        ),
+        remediation: "ask for `/api/v1/artifacts/dev/payments/api/sha256:<hex>/evidence`".to_owned(),
+    };
+    let path = rest.strip_suffix("/evidence").ok_or_else(invalid)?;
+    let (repo, digest) = path.rsplit_once('/').ok_or_else(invalid)?;
+    let repo = RepoName::parse(repo).map_err(|e| ApiError::BadParameter {
+        message: e.to_string(),
+        remediation: "name the repository as `<stage>/<path>`".to_owned(),
+    })?;
+    let digest = Digest::parse(digest).map_err(|e| ApiError::BadParameter {
+        message: e.to_string(),
+        remediation: "give the artifact's `sha256:` digest".to_owned(),
+    })?;
+    let items = app.registry.evidence(&repo, &digest).await?;
+    let attestations = items
+        .iter()
+        .map(|i| EvidenceItem {
+            referrer: i.referrer.to_string(),
+            predicate_type: i.predicate_type.clone(),
+            status: if i.current.trusted { "trusted".to_owned() } else { "untrusted".to_owned() },
+            current: verdict_dto(&i.current),
+            at_ingest: verdict_dto(&i.at_ingest),
+            created_at: i.created_at.to_rfc3339(),
+        })
+        .collect();
+    Ok(Json(Evidence {
+        repository: repo.to_string(),
+        digest: digest.to_string(),
+        trust_root_version: app.registry.trust().current().map(|r| r.version()),
+        attestations,
+    }))
+}

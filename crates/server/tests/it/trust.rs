@@ -1,0 +1,192 @@
+//! Attestations as OCI referrers, verified at ingest against the trust root, and the root's
+//! rotation through the API: the evidence view re-verifies, so a revocation shows at once.
+
+use std::collections::BTreeMap;
+
+use airlock_dsse::{
+    Algorithm, DSSE_MEDIA_TYPE, Envelope, IN_TOTO_PAYLOAD_TYPE, PrivateKey, Statement, StatementSubject,
+};
+use airlock_model::Timestamp;
+use airlock_test_support::TestApp;
+use airlock_test_support::oci::{Image, OCI_MANIFEST, digest};
+use airlock_trust::{Pattern, Revocation, Root, SignerRule, sign_root};
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use serde_json::json;
+
+const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
+const DAY: u64 = 86_400_000;
+
+fn now() -> Timestamp {
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    Timestamp::from_millis(i64::try_from(ms).unwrap())
+}
+
+/// A value unique to each call, so two attestations never share bytes (Ed25519 is deterministic).
+fn uuid() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("run-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+fn key() -> PrivateKey {
+    PrivateKey::generate(Algorithm::Ed25519).unwrap()
+}
+
+fn root(version: u64, root_keys: &[&PrivateKey], threshold: u32, ci: &PrivateKey, revoked: &[&PrivateKey]) -> Root {
+    let mut keys = BTreeMap::new();
+    for k in root_keys.iter().chain([&ci]).chain(revoked.iter()) {
+        keys.insert(k.public_key().keyid().clone(), k.public_key().clone());
+    }
+    Root {
+        version,
+        expires: now().plus_millis(365 * DAY),
+        keys,
+        root_keyids: root_keys.iter().map(|k| k.public_key().keyid().clone()).collect(),
+        root_threshold: threshold,
+        signers: vec![SignerRule {
+            name: "ci".to_owned(),
+            keyids: vec![ci.public_key().keyid().clone()],
+            predicate_types: vec![Pattern::parse("https://slsa.dev/provenance/*").unwrap()],
+            repositories: vec![Pattern::parse("dev/**").unwrap()],
+            not_before: now().plus_millis(0).plus_millis(0),
+            not_after: now().plus_millis(30 * DAY),
+        }],
+        thresholds: Vec::new(),
+        revoked: revoked
+            .iter()
+            .map(|k| Revocation {
+                keyid: k.public_key().keyid().clone(),
+                revoked_at: now(),
+                reason: "rotated".to_owned(),
+            })
+            .collect(),
+    }
+}
+
+/// Pushes an envelope about `subject` as a referrer; returns the push reply and the referrer digest.
+async fn attest(
+    app: &TestApp,
+    repo: &str,
+    subject: &Image,
+    statement_about: &str,
+    key: &PrivateKey,
+) -> (airlock_test_support::Reply, String) {
+    let mut digests = BTreeMap::new();
+    digests.insert("sha256".to_owned(), statement_about.trim_start_matches("sha256:").to_owned());
+    let statement = Statement::new(
+        vec![StatementSubject { name: repo.to_owned(), digest: digests }],
+        PROVENANCE,
+        &json!({"buildDefinition": {"buildType": "https://example.com/build"}, "run": uuid()}),
+    );
+    let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &statement.to_json(), &[key]).unwrap().to_json();
+    let config = app.push_blob(repo, b"{}").await;
+    let layer = app.push_blob(repo, &envelope).await;
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": IN_TOTO_PAYLOAD_TYPE,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
+        "layers": [{"mediaType": DSSE_MEDIA_TYPE, "digest": layer, "size": envelope.len()}],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": subject.digest(), "size": subject.manifest.len()},
+    }))
+    .unwrap();
+    let referrer = digest(&manifest);
+    let reply = app
+        .send(Method::PUT, &format!("/v2/{repo}/manifests/{referrer}"), &[("content-type", OCI_MANIFEST)], manifest)
+        .await;
+    (reply, referrer)
+}
+
+async fn evidence(app: &TestApp, repo: &str, subject: &Image) -> serde_json::Value {
+    let reply = app.get(&format!("/api/v1/artifacts/{repo}/{}/evidence", subject.digest())).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    reply.json()
+}
+
+async fn put_root(app: &TestApp, document: Vec<u8>) -> airlock_test_support::Reply {
+    app.send(Method::PUT, "/api/v1/trust/root", &[], document).await
+}
+
+#[tokio::test]
+async fn attestations_are_verified_at_ingest_and_re_verified_after_rotation() {
+    let app = TestApp::new("").await;
+    let image = Image::new(&[("app", b"binary")]);
+    app.push_image("dev/payments/api", &image, "1.0").await;
+    let (r1, r2, r3) = (key(), key(), key());
+    let ci_old = key();
+
+    // Without a root, an attestation is recorded as untrusted.
+    let (reply, early) = attest(&app, "dev/payments/api", &image, &image.digest(), &ci_old).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+
+    // Root v1: 2 of 3 root keys, signer `ci`.
+    let v1 = sign_root(&root(1, &[&r1, &r2, &r3], 2, &ci_old, &[]), &[&r1, &r2]).unwrap();
+    let applied = put_root(&app, v1.clone()).await;
+    assert_eq!(applied.status, StatusCode::OK, "{:?}", applied.body);
+    assert_eq!(applied.json()["version"], 1);
+
+    let (reply, trusted) = attest(&app, "dev/payments/api", &image, &image.digest(), &ci_old).await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    let listed = evidence(&app, "dev/payments/api", &image).await;
+    assert_eq!(listed["trust_root_version"], 1);
+    let by_referrer = |listed: &serde_json::Value, d: &str| {
+        listed["attestations"].as_array().unwrap().iter().find(|a| a["referrer"] == d).cloned().unwrap()
+    };
+    let item = by_referrer(&listed, &trusted);
+    assert_eq!(item["status"], "trusted", "{item}");
+    assert_eq!(item["current"]["signers"], json!(["ci"]));
+    let early_item = by_referrer(&listed, &early);
+    assert_eq!(early_item["at_ingest"]["trusted"], false);
+    assert!(early_item["at_ingest"]["reasons"][0].as_str().unwrap().contains("no trust root"));
+    assert_eq!(early_item["status"], "trusted", "re-verified against the root now in force");
+
+    // A statement about another artifact is refused outright.
+    let (reply, _) = attest(&app, "dev/payments/api", &image, &digest(b"something else"), &ci_old).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.error_code(), "MANIFEST_INVALID");
+    assert!(
+        reply.json()["errors"][0]["message"].as_str().unwrap().contains("attest the artifact the referrer points at")
+    );
+
+    // v3 before v2: refused, and the refusal is logged.
+    let skip = sign_root(&root(3, &[&r1, &r2, &r3], 2, &ci_old, &[]), &[&r1, &r2, &r3]).unwrap();
+    let refused = put_root(&app, skip).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", refused.body);
+    assert_eq!(refused.json()["error"]["code"], "TRUST_ROOT_REFUSED");
+
+    // v2 rotates `ci` to a new key and revokes the old one.
+    let ci_new = key();
+    let v2 = sign_root(&root(2, &[&r1, &r2, &r3], 2, &ci_new, &[&ci_old]), &[&r2, &r3]).unwrap();
+    let applied = put_root(&app, v2).await;
+    assert_eq!(applied.status, StatusCode::OK, "{:?}", applied.body);
+    let (_, fresh) = attest(&app, "dev/payments/api", &image, &image.digest(), &ci_new).await;
+    let listed = evidence(&app, "dev/payments/api", &image).await;
+    let old = by_referrer(&listed, &trusted);
+    assert_eq!(old["at_ingest"]["trusted"], true);
+    assert_eq!(old["status"], "untrusted", "the revocation shows at once");
+    assert!(old["current"]["reasons"].to_string().contains("revoked"), "{old}");
+    assert_eq!(by_referrer(&listed, &fresh)["status"], "trusted");
+
+    // A v3 signed by one root key only is refused.
+    let lone = sign_root(&root(3, &[&r1, &r2, &r3], 2, &ci_new, &[&ci_old]), &[&r1]).unwrap();
+    assert_eq!(put_root(&app, lone).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Every version stays readable, byte for byte.
+    let first = app.get("/api/v1/trust/root?version=1").await;
+    assert_eq!(first.body, Bytes::from(v1));
+    assert_eq!(app.get("/api/v1/trust/root").await.json()["signed"]["version"], 2);
+
+    // The log holds the root changes, the refusals and every verdict.
+    app.app.state.log.checkpoint().await.unwrap();
+    let entries = app.get("/api/v1/log/entries?start=0").await.json();
+    let kinds: Vec<String> = entries["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"]["type"].as_str().unwrap().to_owned())
+        .collect();
+    for kind in ["trust.root.bootstrap", "trust.root.update", "trust.root.refused", "trust.attestation.ingest"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} missing from {kinds:?}");
+    }
+}

@@ -1,0 +1,184 @@
+//! Table tests of `TrustedRoot::evaluate` against the evaluation root of the fixtures: who counts
+//! for which predicate type and repository, and when.
+
+use airlock_model::{RepoName, Timestamp};
+use expect_test::{Expect, expect};
+
+use crate::fixtures::trusted;
+use crate::support::*;
+
+const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
+const SUMMARY: &str = "https://slsa.dev/verification_summary/v1";
+
+/// Evaluates an attestation of `predicate_type` for `repository`, signed by `signers`, at `now`.
+fn check_at(now: Timestamp, predicate_type: &str, repository: &str, signers: &[&str], expect: Expect) {
+    let root = trusted("valid/evaluate-root.json");
+    let repo = RepoName::parse(repository).unwrap();
+    let e = root.evaluate(&envelope(predicate_type, signers), predicate_type, &repo, now);
+    assert_eq!(e.root_version, 1);
+    let mut out = format!("{} [{}]", if e.trusted { "trusted" } else { "untrusted" }, e.signers.join(", "));
+    for reason in &e.reasons {
+        out.push_str(&format!("\n{}: {}", reason.code(), names(&reason.to_string())));
+    }
+    expect.assert_eq(&out);
+}
+
+fn check(predicate_type: &str, repository: &str, signers: &[&str], expect: Expect) {
+    check_at(now(), predicate_type, repository, signers, expect);
+}
+
+#[test]
+fn signers_within_their_rules_are_trusted() {
+    check(
+        PROVENANCE,
+        "dev/payments/api",
+        &["ci"],
+        expect![[r#"
+        trusted [ci]
+        predicate-type-not-allowed: signer `release` may not sign predicate type `https://slsa.dev/provenance/v1`"#]],
+    );
+    check(
+        PROVENANCE,
+        "dev/payments/api/v2",
+        &["ci"],
+        expect![[r#"
+        trusted [ci]
+        predicate-type-not-allowed: signer `release` may not sign predicate type `https://slsa.dev/provenance/v1`"#]],
+    );
+    check(
+        "https://slsa.dev/provenance/v0.2",
+        "dev/payments/api",
+        &["ci"],
+        expect![[r#"
+        trusted [ci]
+        predicate-type-not-allowed: signer `release` may not sign predicate type `https://slsa.dev/provenance/v0.2`"#]],
+    );
+    // Two distinct signers, each with its own key, meet the summary threshold of 2.
+    check(SUMMARY, "dev/payments/api", &["qa", "release"], expect!["trusted [qa, release]"]);
+    // Key `ci` serves rules `ci` and `release`; with `qa` that is two signers on two keys.
+    check(SUMMARY, "dev/payments/api", &["ci", "qa"], expect!["trusted [ci, qa, release]"]);
+    // A revoked key alongside a valid one: the valid one carries it; the record keeps the other.
+    check(
+        PROVENANCE,
+        "dev/payments/api",
+        &["ci", "stolen"],
+        expect![[r#"
+            trusted [ci]
+            revoked-key: signature by key `<stolen>` of signer `ci` does not count: the key is revoked (laptop stolen; compromised since 2026-05-01T00:00:00.000Z), and with no trusted timestamp to prove a signature older than that, every signature by a revoked key is rejected; sign again with a current key
+            predicate-type-not-allowed: signer `release` may not sign predicate type `https://slsa.dev/provenance/v1`"#]],
+    );
+    // The same key signing twice is one signature.
+    check(
+        SUMMARY,
+        "dev/payments/api",
+        &["qa", "qa"],
+        expect![[r#"
+        untrusted [qa]
+        below-threshold: predicate type `https://slsa.dev/verification_summary/v1` needs 2 distinct trusted signers, each with its own key; 1 counted"#]],
+    );
+}
+
+#[test]
+fn signatures_outside_their_rules_do_not_count() {
+    check(
+        PROVENANCE,
+        "dev/payments",
+        &["ci"],
+        expect![[r#"
+        untrusted []
+        repository-out-of-scope: signer `ci` may not sign for repository `dev/payments`
+        predicate-type-not-allowed: signer `release` may not sign predicate type `https://slsa.dev/provenance/v1`
+        below-threshold: predicate type `https://slsa.dev/provenance/v1` needs a signature by a trusted signer; none counted"#]],
+    );
+    check(
+        PROVENANCE,
+        "prod/payments/api",
+        &["ci"],
+        expect![[r#"
+        untrusted []
+        repository-out-of-scope: signer `ci` may not sign for repository `prod/payments/api`
+        predicate-type-not-allowed: signer `release` may not sign predicate type `https://slsa.dev/provenance/v1`
+        below-threshold: predicate type `https://slsa.dev/provenance/v1` needs a signature by a trusted signer; none counted"#]],
+    );
+    check(
+        "https://slsa.dev/provenance/v1/x",
+        "dev/payments/api",
+        &["ci"],
+        expect![[r#"
+        untrusted []
+        predicate-type-not-allowed: signer `ci` may not sign predicate type `https://slsa.dev/provenance/v1/x`
+        predicate-type-not-allowed: signer `release` may not sign predicate type `https://slsa.dev/provenance/v1/x`
+        below-threshold: predicate type `https://slsa.dev/provenance/v1/x` needs a signature by a trusted signer; none counted"#]],
+    );
+    check(
+        "https://evil.example/\u{1b}[31m",
+        "dev/payments/api",
+        &["qa"],
+        expect![[r#"
+        untrusted []
+        predicate-type-not-allowed: signer `qa` may not sign predicate type `https://evil.example/\u{1b}[31m`
+        below-threshold: predicate type `https://evil.example/\u{1b}[31m` needs a signature by a trusted signer; none counted"#]],
+    );
+    let long = format!("https://slsa.dev/provenance/{}", "v".repeat(airlock_trust::PREDICATE_TYPE_MAX_LEN));
+    check(
+        &long,
+        "dev/payments/api",
+        &["ci"],
+        expect![[r#"
+        untrusted []
+        predicate-type-too-long: predicate type is 1052 bytes long; the limit is 1024"#]],
+    );
+    check(
+        PROVENANCE,
+        "dev/payments/api",
+        &["ci-new", "root-1"],
+        expect![[r#"
+        untrusted []
+        no-signature-by-known-key: no signature verifies with a key of a signer in the trust root; sign with a key that a signer rule lists
+        below-threshold: predicate type `https://slsa.dev/provenance/v1` needs a signature by a trusted signer; none counted"#]],
+    );
+}
+
+#[test]
+fn time_windows() {
+    check_at(
+        at("2025-12-31T23:59:59.999Z"),
+        PROVENANCE,
+        "dev/payments/api",
+        &["ci"],
+        expect![[r#"
+        untrusted []
+        signer-not-yet-valid: signer `ci` is not valid before 2026-01-01T00:00:00.000Z
+        signer-not-yet-valid: signer `release` is not valid before 2026-01-01T00:00:00.000Z
+        below-threshold: predicate type `https://slsa.dev/provenance/v1` needs a signature by a trusted signer; none counted"#]],
+    );
+    // Both ends of a window are inside it.
+    check_at(
+        at("2026-01-01T00:00:00Z"),
+        PROVENANCE,
+        "dev/payments/api",
+        &["ci"],
+        expect![[r#"
+        trusted [ci]
+        predicate-type-not-allowed: signer `release` may not sign predicate type `https://slsa.dev/provenance/v1`"#]],
+    );
+    check_at(
+        at("2027-01-01T00:00:00Z"),
+        PROVENANCE,
+        "dev/payments/api",
+        &["ci"],
+        expect![[r#"
+        trusted [ci]
+        predicate-type-not-allowed: signer `release` may not sign predicate type `https://slsa.dev/provenance/v1`"#]],
+    );
+    check_at(at("2025-06-01T00:00:00Z"), PROVENANCE, "dev/payments/api", &["old-ci"], expect!["trusted [old-ci]"]);
+    check_at(
+        at("2027-11-26T00:00:00Z"),
+        PROVENANCE,
+        "dev/payments/api",
+        &["ci"],
+        expect![[r#"
+        untrusted []
+        expired-root: trust root version 1 expired at 2027-11-26T00:00:00.000Z; nothing is trusted until the root keys sign a new version and it is installed"#]],
+    );
+}
