@@ -190,3 +190,27 @@ async fn attestations_are_verified_at_ingest_and_re_verified_after_rotation() {
         assert!(kinds.iter().any(|k| k == kind), "{kind} missing from {kinds:?}");
     }
 }
+
+#[tokio::test]
+async fn the_first_root_can_come_from_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r1, ci) = (key(), key());
+    let path = dir.path().join("root.json");
+    std::fs::write(&path, sign_root(&root(1, &[&r1], 1, &ci, &[]), &[&r1]).unwrap()).unwrap();
+    let app = TestApp::new(&format!("[trust]\nroot = \"{}\"\n", path.display())).await;
+    let current = app.get("/api/v1/trust/root").await;
+    assert_eq!(current.status, StatusCode::OK);
+    assert_eq!(current.body, Bytes::from(std::fs::read(&path).unwrap()));
+    assert_eq!(app.app.state.registry.trust().current().map(|r| r.version()), Some(1));
+}
+
+#[tokio::test]
+async fn a_malformed_root_is_refused_clearly() {
+    let app = TestApp::new("").await;
+    let reply = put_root(&app, b"{\"signed\":{}}".to_vec()).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let body = reply.json();
+    assert_eq!(body["error"]["code"], "TRUST_ROOT_REFUSED");
+    assert!(body["error"]["remediation"].as_str().unwrap().contains("airlock trust propose"));
+    assert_eq!(app.get("/api/v1/trust/root").await.status, StatusCode::NOT_FOUND);
+}
