@@ -5,7 +5,7 @@ const ECHO_MAX: usize = 160;
 
 /// `input` cut to [`ECHO_MAX`] characters, with control characters escaped, so an error message
 /// stays one short line whatever a client sent.
-pub(crate) fn echo(input: &str) -> String {
+pub fn echo(input: &str) -> String {
     let mut out = String::with_capacity(input.len().min(ECHO_MAX));
     for (i, c) in input.chars().enumerate() {
         if i >= ECHO_MAX {

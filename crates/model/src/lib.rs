@@ -13,7 +13,7 @@
 )]
 
 mod digest;
-mod echo;
+pub mod echo;
 pub mod jcs;
 pub mod manifest;
 mod media_type;

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use crate::echo::echo;
+use airlock_model::echo::echo;
 use crate::error::TrustError;
 use crate::pattern::Pattern;
 use crate::time::{format_time, parse_time};

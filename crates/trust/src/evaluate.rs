@@ -8,7 +8,7 @@ use airlock_dsse::{Envelope, KeyId, PublicKey};
 use airlock_model::{RepoName, Timestamp};
 
 use crate::document::SignerRule;
-use crate::echo::echo;
+use airlock_model::echo::echo;
 use crate::verify::TrustedRoot;
 
 /// Longest predicate type [`TrustedRoot::evaluate`] considers, in bytes; a longer one is never

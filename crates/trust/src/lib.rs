@@ -103,7 +103,6 @@
 )]
 
 mod document;
-mod echo;
 mod error;
 mod evaluate;
 mod pattern;

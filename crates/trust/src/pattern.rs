@@ -14,7 +14,7 @@
 
 use std::fmt;
 
-use crate::echo::echo;
+use airlock_model::echo::echo;
 
 /// Longest pattern accepted, in bytes.
 pub const PATTERN_MAX_LEN: usize = 512;
