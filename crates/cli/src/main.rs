@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Run the registry server.
     Serve(commands::serve::Args),
+    /// Show Airlock's main job end to end on a fresh data directory, then exit.
+    Demo(commands::demo::Args),
     /// Re-hash every stored blob and quarantine any that no longer match their digest.
     Scrub(commands::scrub::Args),
     /// Verify, export and follow the transparency log.
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => commands::serve::exec(args),
+        Command::Demo(args) => commands::demo::exec(args),
         Command::Scrub(args) => commands::scrub::exec(args),
         Command::Audit(args) => commands::audit::exec(args),
         Command::Attest(args) => commands::attest::exec(args),

@@ -52,7 +52,7 @@ pub enum RegistryError {
     #[error("stage `{stage}` is not configured; repository names start with one of: {known}")]
     StageUnknown { stage: StageName, known: String },
     #[error(
-        "stage `{stage}` is gated: artifacts reach `{repo}` only by promotion; push to a pushable stage and run `airlock promote`"
+        "stage `{stage}` is gated: artifacts reach `{repo}` only by promotion; push to a pushable stage such as `dev` instead"
     )]
     StageGated { stage: StageName, repo: RepoName },
     #[error("writes are refused: {reason}")]

@@ -18,10 +18,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use airlock_model::echo::echo;
 use crate::error::TrustError;
 use crate::pattern::Pattern;
 use crate::time::{format_time, parse_time};
+use airlock_model::echo::echo;
 
 /// The `_type` of every trust root.
 pub const ROOT_TYPE: &str = "airlock-trust-root";

@@ -8,8 +8,8 @@ use airlock_dsse::{Envelope, KeyId, PublicKey};
 use airlock_model::{RepoName, Timestamp};
 
 use crate::document::SignerRule;
-use airlock_model::echo::echo;
 use crate::verify::TrustedRoot;
+use airlock_model::echo::echo;
 
 /// Longest predicate type [`TrustedRoot::evaluate`] considers, in bytes; a longer one is never
 /// trusted. It bounds the pattern matching an unauthenticated envelope can cause.

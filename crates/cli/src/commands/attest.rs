@@ -87,12 +87,42 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot read predicate `{}`", args.predicate.display()))?,
     )
     .with_context(|| format!("predicate `{}` is not JSON", args.predicate.display()))?;
-    let registry = Registry { base: args.server.trim_end_matches('/').to_owned(), http: reqwest::Client::new() };
+    let show = args.output == Output::Text;
     let progress = |step: &str| {
-        if args.output == Output::Text {
+        if show {
             eprintln!("{step}");
         }
     };
+    let (referrer, item) =
+        attest(&args.server, &repo, &subject, &args.predicate_type, &predicate, &key, progress).await?;
+    match args.output {
+        Output::Json => {
+            println!("{}", json!({"referrer": referrer.as_str(), "subject": subject.as_str(), "evidence": item}))
+        }
+        Output::Text => {
+            println!("attested {repo}@{subject}: referrer {referrer}");
+            match item["status"].as_str() {
+                Some("trusted") => println!("trusted: signed by {}", item["current"]["signers"]),
+                Some(_) => println!("NOT trusted: {}", item["current"]["reasons"]),
+                None => println!("the registry reported no verdict"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Signs a statement about `repo@subject` and pushes it as a referrer. Returns the referrer's
+/// digest and the registry's evidence entry for it (its verdict).
+pub async fn attest(
+    server: &str,
+    repo: &RepoName,
+    subject: &Digest,
+    predicate_type: &str,
+    predicate: &Value,
+    key: &PrivateKey,
+    progress: impl Fn(&str),
+) -> anyhow::Result<(Digest, Value)> {
+    let registry = Registry { base: server.trim_end_matches('/').to_owned(), http: reqwest::Client::new() };
 
     progress(&format!("[1/4] resolving {repo}@{subject}"));
     let url = format!("{}/v2/{repo}/manifests/{subject}", registry.base);
@@ -111,21 +141,18 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let size: u64 =
         head.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
 
-    progress(&format!("[2/4] signing a {} statement with key {}", args.predicate_type, key.public_key().keyid()));
+    progress(&format!("[2/4] signing a {predicate_type} statement with key {}", key.public_key().keyid()));
     let mut digests = std::collections::BTreeMap::new();
     digests.insert("sha256".to_owned(), subject.hex().to_owned());
-    let statement = Statement::new(
-        vec![StatementSubject { name: repo.to_string(), digest: digests }],
-        &args.predicate_type,
-        &predicate,
-    );
-    let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &statement.to_json(), &[&key])
+    let statement =
+        Statement::new(vec![StatementSubject { name: repo.to_string(), digest: digests }], predicate_type, predicate);
+    let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &statement.to_json(), &[key])
         .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
     let envelope_bytes = envelope.to_json();
 
     progress("[3/4] pushing the envelope");
-    let config = registry.push_blob(&repo, b"{}").await?;
-    let layer = registry.push_blob(&repo, &envelope_bytes).await?;
+    let config = registry.push_blob(repo, b"{}").await?;
+    let layer = registry.push_blob(repo, &envelope_bytes).await?;
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -133,7 +160,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "config": {"mediaType": OCI_EMPTY, "digest": config.as_str(), "size": 2},
         "layers": [{"mediaType": DSSE_MEDIA_TYPE, "digest": layer.as_str(), "size": envelope_bytes.len()}],
         "subject": {"mediaType": media_type, "digest": subject.as_str(), "size": size},
-        "annotations": {"dev.airlock.predicate-type": args.predicate_type},
+        "annotations": {"dev.airlock.predicate-type": predicate_type},
     });
     let manifest_bytes = serde_json::to_vec(&manifest)?;
     let referrer = Digest::of(&manifest_bytes);
@@ -150,7 +177,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot reach `{url}`"))?;
     check(response, &url).await?;
 
-    // Report what the registry concluded at ingest.
+    // The registry's verdict at ingest, from the evidence API.
     let url = format!("{}/api/v1/artifacts/{repo}/{subject}/evidence", registry.base);
     let evidence: Value = registry.http.get(&url).send().await?.json().await.unwrap_or(Value::Null);
     let item = evidence["attestations"]
@@ -158,18 +185,5 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .and_then(|a| a.iter().find(|i| i["referrer"] == referrer.as_str()))
         .cloned()
         .unwrap_or(Value::Null);
-    match args.output {
-        Output::Json => {
-            println!("{}", json!({"referrer": referrer.as_str(), "subject": subject.as_str(), "evidence": item}))
-        }
-        Output::Text => {
-            println!("attested {repo}@{subject}: referrer {referrer}");
-            match item["status"].as_str() {
-                Some("trusted") => println!("trusted: signed by {}", item["current"]["signers"]),
-                Some(_) => println!("NOT trusted: {}", item["current"]["reasons"]),
-                None => println!("the registry reported no verdict"),
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok((referrer, item))
 }

@@ -3,6 +3,7 @@
 pub mod attest;
 pub mod attestation;
 pub mod audit;
+pub mod demo;
 pub mod key;
 pub mod scrub;
 pub mod serve;

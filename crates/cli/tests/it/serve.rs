@@ -91,3 +91,23 @@ fn unknown_config_keys_are_warned_about() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unknown config key `limits.page_maximum`"), "{stderr}");
 }
+
+#[test]
+fn demo_runs_the_main_job_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out =
+        run(Command::new(airlock()).args(["demo", "--output", "json", "--data"]).arg(&data).env("RUST_LOG", "warn"));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let steps: Vec<&str> = report["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(steps.len(), 5, "{steps:?}");
+    assert!(steps[0].starts_with("created a trust root"));
+    assert_eq!(report["steps"][2]["detail"], "trusted: signed by [\"ci\"]");
+    assert!(steps[3].contains("403"));
+    assert!(steps[4].starts_with("verified the transparency log"));
+    // A second run on the same data keeps the root and still verifies.
+    let again =
+        run(Command::new(airlock()).args(["demo", "--output", "json", "--data"]).arg(&data).env("RUST_LOG", "warn"));
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(report["steps"][0]["step"], "a trust root is already in force; keeping it");
+}

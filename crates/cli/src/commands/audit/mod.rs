@@ -2,7 +2,7 @@
 //! verify an export offline. Exit code 3 when verification fails.
 
 mod client;
-mod verify;
+pub mod verify;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -205,13 +205,25 @@ async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         let outcome = verify::verify(&entries, &checkpoint, None, None).await?;
         return report(&outcome, args.output);
     }
-    let server = LogClient::new(&args.server.server)?;
+    let outcome = verify_online(&args.server.server, &key, saved.as_ref(), args.output == Output::Text).await?;
+    report(&outcome, args.output)
+}
+
+/// Fetches every entry up to the server's latest checkpoint and verifies it, and consistency
+/// with `saved` if given.
+pub async fn verify_online(
+    server: &str,
+    key: &Verifier,
+    saved: Option<&Checkpoint>,
+    show_progress: bool,
+) -> anyhow::Result<Outcome> {
+    let server = LogClient::new(server)?;
     let note = server.checkpoint().await?;
-    let checkpoint = match verify::open_checkpoint(&note, &key, "the server's checkpoint") {
+    let checkpoint = match verify::open_checkpoint(&note, key, "the server's checkpoint") {
         Ok(c) => c,
-        Err(f) => return report(&Err(f), args.output),
+        Err(f) => return Ok(Err(f)),
     };
-    let show = args.output == Output::Text && checkpoint.size > 10_000;
+    let show = show_progress && checkpoint.size > 10_000;
     let entries = server
         .entries(0, checkpoint.size, |n| {
             if show && n % 100_000 < 1000 {
@@ -219,8 +231,7 @@ async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             }
         })
         .await?;
-    let outcome = verify::verify(&entries, &checkpoint, saved.as_ref(), Some(&server)).await?;
-    report(&outcome, args.output)
+    verify::verify(&entries, &checkpoint, saved, Some(&server)).await
 }
 
 #[derive(Debug, Serialize, serde::Deserialize)]
