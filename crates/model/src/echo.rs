@@ -1,7 +1,7 @@
 //! How user input is quoted back in error messages: bounded and on one line.
 
 /// Longest user input echoed back in an error message, in characters.
-const ECHO_MAX: usize = 160;
+pub const ECHO_MAX: usize = 160;
 
 /// `input` cut to [`ECHO_MAX`] characters, with control characters escaped, so an error message
 /// stays one short line whatever a client sent.
