@@ -101,10 +101,20 @@ fn allowed_edges() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "airlock-api",
             ][..],
         ),
-        // `trust` too: `airlock attestation verify` decides offline, without a server.
+        // Also `trust`, `policy` and `evidence`: `airlock attestation verify`, `policy test|eval`
+        // and `evidence show` work offline, without a server.
         (
             "airlock-cli",
-            &["airlock-server", "airlock-api", "airlock-model", "airlock-dsse", "airlock-tlog", "airlock-trust"][..],
+            &[
+                "airlock-server",
+                "airlock-api",
+                "airlock-model",
+                "airlock-dsse",
+                "airlock-tlog",
+                "airlock-trust",
+                "airlock-policy",
+                "airlock-evidence",
+            ][..],
         ),
         (
             "airlock-test-support",

@@ -34,6 +34,10 @@ enum Command {
     Trust(commands::trust::Args),
     /// Manage signing keys.
     Key(commands::key::Args),
+    /// Test and evaluate policy bundles.
+    Policy(commands::policy::Args),
+    /// Show what Airlock reads from scanner reports, SBOMs and provenance.
+    Evidence(commands::evidence::Args),
 }
 
 /// How a command prints its result.
@@ -57,6 +61,8 @@ fn main() -> ExitCode {
         Command::Attestation(args) => commands::attestation::exec(args),
         Command::Trust(args) => commands::trust::exec(args),
         Command::Key(args) => commands::key::exec(args),
+        Command::Policy(args) => commands::policy::exec(args),
+        Command::Evidence(args) => commands::evidence::exec(args),
     };
     match result {
         Ok(code) => code,

@@ -54,6 +54,7 @@ pub enum EventKind {
     TrustRootUpdate,
     TrustRootRefused,
     AttestationIngest,
+    PolicyEvaluate,
 }
 
 impl EventKind {
@@ -71,11 +72,12 @@ impl EventKind {
             EventKind::TrustRootUpdate => "trust.root.update",
             EventKind::TrustRootRefused => "trust.root.refused",
             EventKind::AttestationIngest => "trust.attestation.ingest",
+            EventKind::PolicyEvaluate => "policy.evaluate",
         }
     }
 
     /// Every kind, for documentation and exhaustive tests.
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::ManifestPush,
         EventKind::ManifestDelete,
         EventKind::TagCreate,
@@ -88,6 +90,7 @@ impl EventKind {
         EventKind::TrustRootUpdate,
         EventKind::TrustRootRefused,
         EventKind::AttestationIngest,
+        EventKind::PolicyEvaluate,
     ];
 }
 

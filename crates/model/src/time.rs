@@ -29,6 +29,11 @@ impl Timestamp {
         }
     }
 
+    /// Parses an RFC 3339 time (any offset), as [`Timestamp::to_rfc3339`] writes it.
+    pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+        chrono::DateTime::parse_from_rfc3339(text).ok().map(|t| Timestamp(t.timestamp_millis()))
+    }
+
     /// This timestamp moved forward by `millis`, saturating.
     pub fn plus_millis(self, millis: u64) -> Timestamp {
         Timestamp(self.0.saturating_add(i64::try_from(millis).unwrap_or(i64::MAX)))
@@ -43,5 +48,9 @@ mod tests {
     fn rfc3339() {
         assert_eq!(Timestamp::from_millis(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
         assert_eq!(Timestamp::from_millis(1_795_669_200_123).to_rfc3339(), "2026-11-26T05:00:00.123Z");
+        let t = Timestamp::from_millis(1_795_669_200_123);
+        assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(t));
+        assert_eq!(Timestamp::parse_rfc3339("2026-11-26T06:00:00.123+01:00"), Some(t));
+        assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
     }
 }

@@ -85,15 +85,22 @@ fn verdict_dto(v: &Verdict) -> VerdictDto {
 }
 
 /// `GET /api/v1/artifacts/{repo}/{digest}/evidence`.
-pub async fn evidence(State(app): State<AppState>, Path(rest): Path<String>) -> Result<Json<Evidence>, ApiError> {
+/// `/api/v1/artifacts/{repo}/{digest}/{evidence|policy-input|evaluate}`.
+pub async fn artifacts(
+    State(app): State<AppState>,
+    method: http::Method,
+    Path(rest): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let invalid = || ApiError::BadParameter {
         message: format!(
-            "`/api/v1/artifacts/{}` is not `<repository>/<digest>/evidence`",
+            "`/api/v1/artifacts/{}` is not `<repository>/<digest>/evidence|policy-input|evaluate`",
             rest.chars().take(200).collect::<String>()
         ),
         remediation: "ask for `/api/v1/artifacts/dev/payments/api/sha256:<hex>/evidence`".to_owned(),
     };
-    let path = rest.strip_suffix("/evidence").ok_or_else(invalid)?;
+    let (path, action) = rest.rsplit_once('/').ok_or_else(invalid)?;
     let (repo, digest) = path.rsplit_once('/').ok_or_else(invalid)?;
     let repo = RepoName::parse(repo).map_err(|e| ApiError::BadParameter {
         message: e.to_string(),
@@ -103,7 +110,49 @@ pub async fn evidence(State(app): State<AppState>, Path(rest): Path<String>) -> 
         message: e.to_string(),
         remediation: "give the artifact's `sha256:` digest".to_owned(),
     })?;
-    let items = app.registry.evidence(&repo, &digest).await?;
+    match (method, action) {
+        (http::Method::GET, "evidence") => Ok(evidence(&app, &repo, &digest).await?.into_response()),
+        (http::Method::GET, "policy-input") => {
+            let target = target_stage(&app, &query)?;
+            let input = app.registry.policy_input(&repo, &digest, &target, &requester()).await?;
+            Ok(Json(input).into_response())
+        }
+        (http::Method::POST, "evaluate") => {
+            let target = target_stage(&app, &query)?;
+            let actor = actor(&request);
+            let decision = crate::policy::evaluate(&app, &actor, &repo, &digest, &target, &requester()).await?;
+            Ok(([(header::CONTENT_TYPE, "application/json")], decision).into_response())
+        }
+        _ => Err(invalid()),
+    }
+}
+
+// FIXME(#6): the authenticated principal, once access control identifies one.
+fn requester() -> airlock_core::policy_input::Requester {
+    airlock_core::policy_input::Requester { principal: "anonymous".to_owned(), kind: "anonymous".to_owned() }
+}
+
+fn target_stage(app: &AppState, query: &BTreeMap<String, String>) -> Result<airlock_model::StageName, ApiError> {
+    let to = query.get("to").ok_or_else(|| ApiError::BadParameter {
+        message: "`to` is required".to_owned(),
+        remediation: "add `?to=<stage>`, for example `?to=staging`".to_owned(),
+    })?;
+    let stage = airlock_model::StageName::parse(to).map_err(|e| ApiError::BadParameter {
+        message: e.to_string(),
+        remediation: "name a configured stage".to_owned(),
+    })?;
+    if app.registry.stages().get(&stage).is_none() {
+        return Err(ApiError::BadParameter {
+            message: format!("stage `{stage}` is not configured"),
+            remediation: format!("use one of: {}", app.registry.stages().describe()),
+        });
+    }
+    Ok(stage)
+}
+
+/// An artifact's attestations, re-verified against the root in force.
+async fn evidence(app: &AppState, repo: &RepoName, digest: &Digest) -> Result<Json<Evidence>, ApiError> {
+    let items = app.registry.evidence(repo, digest).await?;
     let attestations = items
         .iter()
         .map(|i| EvidenceItem {

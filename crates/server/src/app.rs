@@ -67,6 +67,8 @@ pub enum StartError {
         #[source]
         source: airlock_core::RegistryError,
     },
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyLoadError),
     #[error("cannot record the server start in the transparency log: {0}")]
     LogAppend(#[source] airlock_core::RegistryError),
     #[error("cannot check the transparency log: {0}")]
@@ -83,6 +85,7 @@ pub struct AppState {
     pub body: BodyLimits,
     pub log: LogService,
     pub log_page_max: u64,
+    pub policy: Arc<crate::policy::PolicyService>,
 }
 
 /// The opened stores and the state built on them.
@@ -122,12 +125,14 @@ impl App {
                 "the transparency log failed its start-up check: {reason}; restore the data directory from a backup and see the runbook"
             ));
         }
+        let policy = Arc::new(crate::policy::PolicyService::load(config.policy_bundle.as_deref())?);
         let state = AppState {
             registry,
             metrics: Metrics::new(),
             body: config.body,
             log,
             log_page_max: config.log.entries_page_max,
+            policy,
         };
         Ok(App { state, store, blobs, clock, config })
     }
@@ -173,7 +178,7 @@ impl App {
             .route("/api/v1/log/proof/inclusion", get(api_log::inclusion))
             .route("/api/v1/log/proof/consistency", get(api_log::consistency))
             .route("/api/v1/trust/root", get(api_trust::get_root).put(api_trust::put_root))
-            .route("/api/v1/artifacts/{*rest}", get(api_trust::evidence))
+            .route("/api/v1/artifacts/{*rest}", get(api_trust::artifacts).post(api_trust::artifacts))
             .route("/v2", any(v2::dispatch))
             .route("/v2/", any(v2::dispatch))
             .route("/v2/{*rest}", any(v2::dispatch))

@@ -73,6 +73,13 @@ struct RawConfig {
     scrub: RawScrub,
     log: RawLog,
     trust: RawTrust,
+    policy: RawPolicy,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct RawPolicy {
+    bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -205,6 +212,8 @@ pub struct Config {
     pub log: LogConfig,
     /// A trust root document applied at start when none is stored yet (`airlock trust init`).
     pub trust_root: Option<PathBuf>,
+    /// A policy bundle directory replacing the embedded default library.
+    pub policy_bundle: Option<PathBuf>,
 }
 
 impl Config {
@@ -282,6 +291,7 @@ impl Config {
                 entries_page_max: raw.log.entries_page_max.unwrap_or(LOG_ENTRIES_PAGE_MAX).max(1),
             },
             trust_root: raw.trust.root,
+            policy_bundle: raw.policy.bundle,
         };
         Ok((config, unknown))
     }
@@ -328,6 +338,7 @@ impl Config {
                 "entries_page_max": self.log.entries_page_max,
             },
             "trust": {"root": self.trust_root.as_ref().map(|p| p.display().to_string())},
+            "policy": {"bundle": self.policy_bundle.as_ref().map(|p| p.display().to_string())},
         });
         // Every value above is a string, bool or integer far below 2^53: canonical by construction.
         let bytes = airlock_model::jcs::canonicalize(&value).unwrap_or_default();

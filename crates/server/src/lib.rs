@@ -12,6 +12,7 @@ pub mod config;
 mod error;
 pub mod log;
 mod metrics;
+mod policy;
 mod route;
 mod scrub;
 pub mod telemetry;

@@ -257,3 +257,40 @@ fn p256_envelopes_interoperate_with_securesystemslib() {
     assert!(!python_verifies(&dir.path().join("scanner.pub"), &dir.path().join("tampered.json")));
     let _ = run;
 }
+
+#[test]
+fn policy_and_evidence_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(airlock(), &dir.path().join("data"));
+    let url = format!("http://{}", server.addr);
+    let digest = push_image(&server, "dev/app");
+    let artifact = format!("dev/app@{digest}");
+
+    let input = ok(airlock_cmd(&["policy", "input", "--artifact", &artifact, "--to", "staging", "--server", &url]));
+    assert_eq!(input["target_stage"], "staging");
+    assert_eq!(input["artifact"]["digest"], serde_json::json!(digest));
+
+    // Gathered from the server, evaluated locally with the default library: denied, with fixes.
+    let eval = airlock_cmd(&["policy", "eval", "--artifact", &artifact, "--to", "staging", "--server", &url]);
+    assert_eq!(eval.status.code(), Some(3), "{}", String::from_utf8_lossy(&eval.stderr));
+    let text = String::from_utf8_lossy(&eval.stdout);
+    assert!(text.starts_with("DENY") && text.contains("[provenance-required]") && text.contains("fix:"), "{text}");
+    let input_file = dir.path().join("input.json");
+    std::fs::write(&input_file, serde_json::to_vec(&input).unwrap()).unwrap();
+    let json_eval = airlock_cmd(&["policy", "eval", "--input", input_file.to_str().unwrap(), "--output", "json"]);
+    assert_eq!(json_eval.status.code(), Some(3));
+    let decision: serde_json::Value = serde_json::from_slice(&json_eval.stdout).unwrap();
+    assert_eq!(decision["outcome"], "deny");
+
+    let tests = airlock_cmd(&["policy", "test"]);
+    assert!(tests.status.success(), "{}", String::from_utf8_lossy(&tests.stdout));
+    assert!(String::from_utf8_lossy(&tests.stdout).contains("PASS:"));
+
+    let report = Path::new(env!("CARGO_MANIFEST_DIR")).join("../evidence/tests/data/trivy/payments-api.trivy.json");
+    let shown = ok(airlock_cmd(&["evidence", "show", report.to_str().unwrap(), "--output", "json"]));
+    assert_eq!(shown["format"], "trivy");
+    assert!(!shown["evidence"]["vulnerabilities"].as_array().unwrap().is_empty());
+    let not_evidence = airlock_cmd(&["evidence", "show", input_file.to_str().unwrap()]);
+    assert_eq!(not_evidence.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&not_evidence.stderr).contains("--format"));
+}

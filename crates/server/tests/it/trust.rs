@@ -214,3 +214,54 @@ async fn a_malformed_root_is_refused_clearly() {
     assert!(body["error"]["remediation"].as_str().unwrap().contains("airlock trust propose"));
     assert_eq!(app.get("/api/v1/trust/root").await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_policy_input_and_a_dry_run_decision() {
+    let app = TestApp::new("").await;
+    let image = Image::new(&[("app", b"binary")]);
+    app.push_image("dev/payments/api", &image, "1.0").await;
+    let (r1, ci) = (key(), key());
+    let v1 = sign_root(&root(1, &[&r1], 1, &ci, &[]), &[&r1]).unwrap();
+    assert_eq!(put_root(&app, v1).await.status, StatusCode::OK);
+    let (reply, referrer) = attest(&app, "dev/payments/api", &image, &image.digest(), &ci).await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+
+    let base = format!("/api/v1/artifacts/dev/payments/api/{}", image.digest());
+    let input = app.get(&format!("{base}/policy-input?to=staging")).await;
+    assert_eq!(input.status, StatusCode::OK, "{:?}", input.body);
+    let input = input.json();
+    assert_eq!(input["artifact"]["digest"], json!(image.digest()));
+    assert_eq!(input["source_stage"], "dev");
+    assert_eq!(input["target_stage"], "staging");
+    assert_eq!(input["attestations"][0]["referrer"], json!(referrer));
+    assert_eq!(input["attestations"][0]["trusted"], true);
+    assert_eq!(input["attestations"][0]["signers"], json!(["ci"]));
+    assert_eq!(input["evidence"]["provenance"].as_array().map(Vec::len), Some(1), "{}", input["evidence"]);
+
+    let missing = app.get(&format!("{base}/policy-input")).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert!(missing.json()["error"]["remediation"].as_str().unwrap().contains("?to="));
+    let unknown = app.get(&format!("{base}/policy-input?to=qa")).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+
+    // The default library denies staging without an SBOM and a scan, saying how to fix it.
+    let decision = app.send(Method::POST, &format!("{base}/evaluate?to=staging"), &[], Bytes::new()).await;
+    assert_eq!(decision.status, StatusCode::OK, "{:?}", decision.body);
+    let decision = decision.json();
+    assert_eq!(decision["outcome"], "deny", "{decision}");
+    let rules: Vec<&str> =
+        decision["violations"].as_array().unwrap().iter().filter_map(|v| v["rule"].as_str()).collect();
+    assert!(rules.contains(&"sbom-required"), "{rules:?}");
+    for v in decision["violations"].as_array().unwrap() {
+        assert!(
+            v["remediation"].is_string() && v["doc"].as_str().is_some_and(|d| d.starts_with("docs/policies/")),
+            "{v}"
+        );
+    }
+    app.app.state.log.checkpoint().await.unwrap();
+    let entries = app.get("/api/v1/log/entries?start=0").await.json();
+    let last = entries["entries"].as_array().unwrap().last().unwrap()["event"].clone();
+    assert_eq!(last["type"], "policy.evaluate");
+    assert_eq!(last["outcome"]["decision"], "denied");
+    assert_eq!(last["details"]["bundle_digest"], decision["bundle_digest"]);
+}

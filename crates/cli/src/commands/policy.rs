@@ -1,0 +1,197 @@
+//! `airlock policy test|eval|input`: run a bundle's tests like `opa test`, evaluate a bundle on
+//! an input (a file, or gathered by a server for an artifact and a target stage), and show the
+//! exact input document a gate would evaluate.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use airlock_model::Timestamp;
+use airlock_policy::{Bundle, Engine, EvalLimits, TestOutcome, default_bundle, run_tests};
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use serde_json::Value;
+
+use super::runtime;
+use crate::Output;
+
+/// Exit code when the policy denies.
+const DENIED: u8 = 3;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every `test_*` rule of a bundle's `*_test.rego` files.
+    Test(TestArgs),
+    /// Evaluate a bundle; exit 3 when it denies.
+    Eval(EvalArgs),
+    /// Print the input document a gate would evaluate for an artifact.
+    Input(InputArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TestArgs {
+    /// The bundle directory; without it, the embedded default library.
+    dir: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    output: Output,
+}
+
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// The artifact, `<repository>@sha256:<hex>`.
+    #[arg(long)]
+    artifact: Option<String>,
+    /// The stage it would be promoted to.
+    #[arg(long)]
+    to: Option<String>,
+    #[arg(long, env = "AIRLOCK_SERVER", default_value = "http://127.0.0.1:5000")]
+    server: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct EvalArgs {
+    /// The bundle directory; without it, the embedded default library.
+    #[arg(long)]
+    bundle: Option<PathBuf>,
+    /// An input document (JSON); or use `--artifact` and `--to` to gather one from a server.
+    #[arg(long, conflicts_with = "artifact")]
+    input: Option<PathBuf>,
+    #[command(flatten)]
+    target: Target,
+    #[arg(long, value_enum, default_value_t)]
+    output: Output,
+}
+
+#[derive(Debug, clap::Args)]
+struct InputArgs {
+    #[command(flatten)]
+    target: Target,
+}
+
+pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Test(a) => test(a),
+        Command::Eval(a) => runtime()?.block_on(eval(a)),
+        Command::Input(a) => runtime()?.block_on(async {
+            let input = gather(&a.target).await?;
+            println!("{}", serde_json::to_string_pretty(&input)?);
+            Ok(ExitCode::SUCCESS)
+        }),
+    }
+}
+
+fn load_bundle(dir: Option<&PathBuf>) -> anyhow::Result<Bundle> {
+    match dir {
+        Some(dir) => Bundle::load_dir(dir).map_err(|e| anyhow::anyhow!("bundle `{}`: {e}", dir.display())),
+        None => default_bundle().map_err(|e| anyhow::anyhow!("the embedded default library: {e}")),
+    }
+}
+
+fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
+    let bundle = load_bundle(args.dir.as_ref())?;
+    let report = run_tests(&bundle);
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Output::Text => {
+            if let Some(e) = &report.compile_error {
+                println!("{}: compile error: {e}", report.bundle_digest);
+            }
+            for r in &report.results {
+                let word = match r.outcome {
+                    TestOutcome::Pass => "PASS",
+                    TestOutcome::Fail => "FAIL",
+                    _ => "ERROR",
+                };
+                println!("{}: {} ({})", r.file, r.name, word);
+                if let Some(m) = &r.message {
+                    println!("  {m}");
+                }
+            }
+            let passed = report.results.iter().filter(|r| r.outcome == TestOutcome::Pass).count();
+            println!("--------------------------------------------------------------------------------");
+            println!("PASS: {passed}/{}", report.results.len());
+        }
+    }
+    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The input document the server would evaluate for `--artifact` and `--to`.
+async fn gather(target: &Target) -> anyhow::Result<Value> {
+    let (Some(artifact), Some(to)) = (&target.artifact, &target.to) else {
+        bail!("name the artifact and the stage: `--artifact <repository>@sha256:<hex> --to <stage>`");
+    };
+    let (repo, digest) = super::attest::parse_reference(artifact)?;
+    let url = format!("{}/api/v1/artifacts/{repo}/{digest}/policy-input?to={to}", target.server.trim_end_matches('/'));
+    let response = reqwest::get(&url).await.with_context(|| format!("cannot reach `{url}`"))?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("`{url}` answered {status}: {}", body["error"]["message"].as_str().unwrap_or("no detail"));
+    }
+    Ok(body)
+}
+
+async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let bundle = load_bundle(args.bundle.as_ref())?;
+    let input: Value = match &args.input {
+        Some(path) => {
+            serde_json::from_slice(&std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?)
+                .with_context(|| format!("input `{}` is not JSON", path.display()))?
+        }
+        None => gather(&args.target).await?,
+    };
+    // A gathered or stored input carries its decision time; replaying it gives the same decision.
+    let at: Timestamp = input["time"].as_str().and_then(Timestamp::parse_rfc3339).unwrap_or_else(super::trust::now);
+    let decision = Engine::new().evaluate(&bundle, &input, at, &EvalLimits::default());
+    match args.output {
+        Output::Json => println!("{}", String::from_utf8(decision.to_canonical_json())?),
+        Output::Text => print_decision(&serde_json::to_value(&decision)?),
+    }
+    Ok(if decision.allowed() { ExitCode::SUCCESS } else { ExitCode::from(DENIED) })
+}
+
+/// A decision for people: outcome, each violation with its remediation, warnings, waivers.
+pub fn print_decision(d: &Value) {
+    let outcome = d["outcome"].as_str().unwrap_or("deny");
+    println!(
+        "{} (bundle {}, input {})",
+        outcome.to_uppercase(),
+        d["bundle_digest"].as_str().unwrap_or("?"),
+        d["input_digest"].as_str().unwrap_or("?")
+    );
+    for e in d["errors"].as_array().into_iter().flatten() {
+        println!("  error: {}", e["message"].as_str().unwrap_or(&e.to_string()));
+    }
+    for v in d["violations"].as_array().into_iter().flatten() {
+        println!("  ✗ [{}] {}", v["rule"].as_str().unwrap_or("?"), v["message"].as_str().unwrap_or(""));
+        if let Some(r) = v["remediation"].as_str() {
+            println!("      fix: {r}");
+        }
+        if let Some(doc) = v["doc"].as_str() {
+            println!("      see: {doc}");
+        }
+    }
+    for w in d["warnings"].as_array().into_iter().flatten() {
+        println!("  ! [{}] {}", w["rule"].as_str().unwrap_or("?"), w["message"].as_str().unwrap_or(""));
+    }
+    for w in d["waivers_applied"].as_array().into_iter().flatten() {
+        println!(
+            "  waived by {}: {}",
+            w["id"].as_str().or(w["waiver"].as_str()).unwrap_or("?"),
+            w["justification"].as_str().unwrap_or("")
+        );
+    }
+    for v in d["vex_applied"].as_array().into_iter().flatten() {
+        println!(
+            "  VEX {} {}: {}",
+            v["vulnerability"].as_str().unwrap_or("?"),
+            v["status"].as_str().unwrap_or("?"),
+            v["justification"].as_str().unwrap_or("")
+        );
+    }
+}

@@ -1,0 +1,3 @@
+package airlock.rules
+
+deny contains "never read" if true

@@ -1,0 +1,3 @@
+package airlock
+
+deny := {"x"} if input.target_stage == "never"

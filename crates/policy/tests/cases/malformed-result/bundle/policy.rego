@@ -1,0 +1,3 @@
+package airlock
+
+deny contains 42 if true

@@ -1,0 +1,3 @@
+package airlock
+
+deny contains {"rule": "r", "msg": ["a"]} if true

@@ -1,0 +1,3 @@
+package airlock
+
+warn contains "only a warning" if true

@@ -1,0 +1,5 @@
+package airlock
+
+deny contains msg if {
+	msg := "unterminated
+}
