@@ -1,10 +1,11 @@
 //! `cargo bench -p airlock-policy`: one default-library decision for a promotion to `prod` over a
-//! realistic input: four trusted attestations (SLSA provenance, a CycloneDX SBOM of 400
-//! components with SPDX expressions, a cosign vulnerability scan and a Grype report with 120
-//! findings between them), the site's `data.json` naming the source repository. Every prod rule
-//! runs in full and the decision allows. Measured warm (the engine has compiled the bundle, as a
-//! server's does after its first decision: about 5.8 ms on the development machine, against a
-//! 250 ms budget) and cold (a new engine compiles it first: about 8.3 ms).
+//! realistic input: four trusted attestations (SLSA provenance, a CycloneDX SBOM with SPDX
+//! expressions, a cosign vulnerability scan and a Grype report splitting the findings between
+//! them), the site's `data.json` naming the source repository. Every prod rule runs in full and
+//! the decision allows. Two sizes: `typical` (50 components, 20 findings, the target
+//! input) and `large` (400 components, 120 findings). Measured warm (the engine has compiled the
+//! bundle, as a server's does after its first decision) and cold (a new engine compiles it
+//! first). Figures are in `bench/README.md`.
 
 use std::hint::black_box;
 
@@ -21,10 +22,10 @@ fn evidence(provenance: Vec<Value>, components: Vec<Value>, vulnerabilities: Vec
            "vex": [], "tests": [], "unread": []})
 }
 
-fn input() -> Value {
+fn input(component_count: usize, finding_count: usize) -> Value {
     let licenses =
         ["MIT", "Apache-2.0", "BSD-3-Clause", "ISC", "MIT OR Apache-2.0", "(MIT OR Apache-2.0) AND BSD-2-Clause"];
-    let components: Vec<Value> = (0..400)
+    let components: Vec<Value> = (0..component_count)
         .map(|i| {
             let expression = licenses[i % licenses.len()];
             json!({"name": format!("package-{i}"), "version": format!("1.{}.{}", i % 7, i % 13),
@@ -33,20 +34,20 @@ fn input() -> Value {
         })
         .collect();
     let severities = ["low", "medium", "medium", "low", "high"];
-    let vulnerabilities: Vec<Value> = (0..120)
+    let vulnerabilities: Vec<Value> = (0..finding_count)
         .map(|i| {
             let severity = severities[i % severities.len()];
             // Highs have no fix yet, so the decision allows and every rule runs to the end.
             let fix = severity != "high" && i % 3 == 0;
             json!({"id": format!("CVE-2026-{:04}", 1000 + i), "aliases": [format!("GHSA-{i:04}")],
                    "severity": severity, "cvss_score": 2.0 + (i % 60) as f64 / 10.0,
-                   "package_purl": format!("pkg:npm/package-{}@1.{}.{}", i * 3 % 400, i * 3 % 400 % 7, i * 3 % 400 % 13),
-                   "package_name": format!("package-{}", i * 3 % 400), "installed_version": "1.0.0",
+                   "package_purl": format!("pkg:npm/package-{}@1.{}.{}", i * 3 % component_count, i * 3 % component_count % 7, i * 3 % component_count % 13),
+                   "package_name": format!("package-{}", i * 3 % component_count), "installed_version": "1.0.0",
                    "fixed_version": if fix { json!("1.0.1") } else { Value::Null }, "fix_available": fix,
                    "scanner": "grype", "scanner_version": "0.86.1", "scanned_at": "2026-11-25T05:00:00Z"})
         })
         .collect();
-    let (scan_findings, report_findings) = vulnerabilities.split_at(60);
+    let (scan_findings, report_findings) = vulnerabilities.split_at(finding_count / 2);
     let provenance = json!({
         "slsa_version": "v1", "builder_id": "https://github.com/actions/runner/github-hosted",
         "build_type": "https://actions.github.io/buildtypes/workflow/v1",
@@ -109,21 +110,23 @@ fn bundle() -> Bundle {
 }
 
 fn decision(c: &mut Criterion) {
-    let input = input();
     let bundle = bundle();
     let limits = EvalLimits::default();
-    let engine = Engine::new();
-    let first = engine.evaluate(&bundle, &input, AT, &limits);
-    assert!(first.allowed(), "{first:#?}");
-    eprintln!("input of {} bytes", serde_json::to_vec(&input).unwrap().len());
     let mut group = c.benchmark_group("policy_decision");
     group.sample_size(30);
-    group.bench_function("default_library_prod_warm", |b| {
-        b.iter(|| engine.evaluate(black_box(&bundle), black_box(&input), AT, &limits))
-    });
-    group.bench_function("default_library_prod_cold", |b| {
-        b.iter(|| Engine::new().evaluate(black_box(&bundle), black_box(&input), AT, &limits))
-    });
+    for (name, components, findings) in [("typical", 50, 20), ("large", 400, 120)] {
+        let input = input(components, findings);
+        let engine = Engine::new();
+        let first = engine.evaluate(&bundle, &input, AT, &limits);
+        assert!(first.allowed(), "{first:#?}");
+        eprintln!("{name}: input of {} bytes", serde_json::to_vec(&input).unwrap().len());
+        group.bench_function(format!("default_library_prod_{name}_warm"), |b| {
+            b.iter(|| engine.evaluate(black_box(&bundle), black_box(&input), AT, &limits))
+        });
+        group.bench_function(format!("default_library_prod_{name}_cold"), |b| {
+            b.iter(|| Engine::new().evaluate(black_box(&bundle), black_box(&input), AT, &limits))
+        });
+    }
     group.finish();
 }
 

@@ -37,16 +37,28 @@ is_or_under(uri, prefix) if startswith(uri, concat("", [prefix, "/"]))
 # The signers of `a` allowed to vouch for `type`.
 vouching_signers(a, type) := {s | some s in a.signers; s in object.get(data.airlock.allowed_signers, type, [])}
 
-# The trusted attestations of `type` signed by a signer allowed for it.
-qualifying(type) := [a |
+# The attestation types the library knows.
+attestation_types := ["provenance", "sbom", "vulnerability-scan"]
+
+# For each type, the trusted attestations of that type signed by a signer allowed for it. A rule,
+# so it is worked out once per decision; functions are evaluated at every call.
+qualifying_by_type := {type: [a |
 	some a in input.attestations
 	a.trusted == true
 	is_type(a, type)
 	count(vouching_signers(a, type)) > 0
-]
+] | some type in attestation_types}
+
+# The trusted attestations of `type` signed by a signer allowed for it.
+qualifying(type) := object.get(qualifying_by_type, type, [])
+
+# For each type, the allowed signers vouching for it.
+signers_by_type := {type: {s | some a in qualifying_by_type[type]; some s in vouching_signers(a, type)} |
+	some type in attestation_types
+}
 
 # The allowed signers vouching for `type`.
-signers_of(type) := {s | some a in qualifying(type); some s in vouching_signers(a, type)}
+signers_of(type) := object.get(signers_by_type, type, set())
 
 # Why no attestation of `type` qualifies.
 why_missing(type) := "none is attached" if {

@@ -14,17 +14,40 @@ acceptable(choice) if {
 	}
 }
 
-# The distinct `license_choices` that offer no acceptable choice: components mostly share a few
-# licenses, so each distinct set is judged once.
-rejected_choices := {choices |
-	some choices in {c.license_choices | some c in input.evidence.components}
-	count(choices) > 0
-	not some_choice_acceptable(choices)
+# The distinct readings of the components' licenses (`license_error` and `license_choices`):
+# components mostly share a few licenses, so each distinct reading is judged once, and the
+# components are looked at one by one only when some reading fails.
+license_readings := {[object.get(c, "license_error", null), object.get(c, "license_choices", [])] |
+	some c in input.evidence.components
 }
 
-some_choice_acceptable(choices) if {
+# The readings that fail: unreadable, naming no license (unless allowed), or offering no
+# acceptable choice.
+failing_readings := {r |
+	some r in license_readings
+	not reading_passes(r)
+}
+
+reading_passes([error, choices]) if {
+	error == null
+	count(choices) == 0
+	data.airlock.allow_unlicensed_components == true
+}
+
+reading_passes([error, choices]) if {
+	error == null
 	some choice in choices
 	acceptable(choice)
+}
+
+# The components whose reading fails; none are looked at when every reading passes.
+default failing_components := []
+
+failing_components := [c |
+	some c in input.evidence.components
+	[object.get(c, "license_error", null), object.get(c, "license_choices", [])] in failing_readings
+] if {
+	count(failing_readings) > 0
 }
 
 component_label(c) := sprintf("`%v`", [c.purl]) if {
@@ -43,7 +66,7 @@ license_finding(c, msg, remediation) := object.union(finding("license-allowed", 
 
 deny contains f if {
 	enabled("license-allowed")
-	some c in input.evidence.components
+	some c in failing_components
 	is_string(c.license_error)
 	f := license_finding(
 		c,
@@ -54,7 +77,7 @@ deny contains f if {
 
 deny contains f if {
 	enabled("license-allowed")
-	some c in input.evidence.components
+	some c in failing_components
 	not is_string(c.license_error)
 	count(c.license_choices) == 0
 	not data.airlock.allow_unlicensed_components
@@ -67,9 +90,9 @@ deny contains f if {
 
 deny contains f if {
 	enabled("license-allowed")
-	some c in input.evidence.components
+	some c in failing_components
 	not is_string(c.license_error)
-	c.license_choices in rejected_choices
+	count(c.license_choices) > 0
 	f := license_finding(
 		c,
 		sprintf("license `%v` of %s is not allowed: none of the choices it offers lies within `data.airlock.allowed_licenses`", [license_text(c), component_label(c)]),

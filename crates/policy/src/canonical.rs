@@ -62,27 +62,40 @@ fn write_value(value: &Value, out: &mut Vec<u8>, depth: usize, max: usize) -> Re
         }
         Value::Object(map) => {
             // RFC 8785 §3.2.3: members sorted by their names as UTF-16 code unit sequences.
-            let mut members: Vec<(&String, &Value)> = map.iter().collect();
-            members.sort_by(|a, b| {
-                if a.0.is_ascii() && b.0.is_ascii() {
-                    a.0.as_bytes().cmp(b.0.as_bytes())
-                } else {
-                    a.0.encode_utf16().cmp(b.0.encode_utf16())
-                }
-            });
+            // serde_json's map iterates in UTF-8 byte order, which is the same order unless a
+            // name holds characters beyond U+FFFF; only then are the members sorted again.
             out.push(b'{');
-            for (i, (key, item)) in members.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
+            if map.keys().all(|k| k.is_ascii()) {
+                for (i, (key, item)) in map.iter().enumerate() {
+                    write_member(i, key, item, out, deeper, max)?;
                 }
-                write_string(key, out);
-                out.push(b':');
-                write_value(item, out, deeper, max)?;
+            } else {
+                let mut members: Vec<(&String, &Value)> = map.iter().collect();
+                members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+                for (i, (key, item)) in members.into_iter().enumerate() {
+                    write_member(i, key, item, out, deeper, max)?;
+                }
             }
             out.push(b'}');
         }
     }
     Ok(())
+}
+
+fn write_member(
+    i: usize,
+    key: &str,
+    item: &Value,
+    out: &mut Vec<u8>,
+    depth: usize,
+    max: usize,
+) -> Result<(), CanonicalError> {
+    if i > 0 {
+        out.push(b',');
+    }
+    write_string(key, out);
+    out.push(b':');
+    write_value(item, out, depth, max)
 }
 
 /// ECMAScript `Number::toString(x)` (ECMA-262 §6.1.6.1.20), which RFC 8785 adopts.

@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use airlock_model::Timestamp;
 use airlock_model::echo::echo;
 use regorus::Value as RegoValue;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::canonical::{CanonicalError, canonicalize};
@@ -102,18 +101,9 @@ pub(crate) fn prepare(input: &Value, at: Timestamp, limits: &EvalLimits) -> Prep
         }
     }
     if out.errors.is_empty() {
-        // Converted from a borrow, without regorus' `From<serde_json::Value>`, which turns a
-        // failure into `undefined`: an undefined input would silence every `deny` body.
-        match RegoValue::deserialize(input) {
-            Ok(mut value) => {
-                enrich(&mut value);
-                out.value = Some(value);
-            }
-            Err(e) => out.errors.push(EvalError::new(
-                ErrorCode::InputInvalid,
-                format!("policy input cannot be handed to the policy engine: {e}"),
-            )),
-        }
+        // Built from the borrowed JSON, not through regorus' `From<serde_json::Value>`, which
+        // turns a failure into `undefined`: an undefined input would silence every `deny` body.
+        out.value = Some(Converter::default().root(input));
     }
     out
 }
@@ -122,85 +112,121 @@ fn str_at<'a>(root: &'a Map<String, Value>, object: &str, key: &str) -> Option<&
     root.get(object)?.as_object()?.get(key)?.as_str()
 }
 
+/// Where a value sits in the input, written out only when it is reported.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root(&'a str),
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl<'a> Path<'a> {
+    fn key(&'a self, key: &'a str) -> Path<'a> {
+        Path::Key(self, key)
+    }
+
+    fn index(&'a self, i: usize) -> Path<'a> {
+        Path::Index(self, i)
+    }
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root(name) => f.write_str(name),
+            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
 /// The first problem with the input's shape, as `` `path`: what is wrong ``.
 fn check_shape(input: &Value) -> Result<(), String> {
-    let root = object(input, "input")?;
-    let artifact = object(required(root, "input", "artifact")?, "input.artifact")?;
-    string(required(artifact, "input.artifact", "repository")?, "input.artifact.repository")?;
-    string(required(artifact, "input.artifact", "digest")?, "input.artifact.digest")?;
+    let path = Path::Root("input");
+    let root = object(input, &path)?;
+    let artifact_path = path.key("artifact");
+    let artifact = object(required(root, &path, "artifact")?, &artifact_path)?;
+    string(required(artifact, &artifact_path, "repository")?, &artifact_path.key("repository"))?;
+    string(required(artifact, &artifact_path, "digest")?, &artifact_path.key("digest"))?;
     for key in ["source_stage", "target_stage", "time"] {
-        string(required(root, "input", key)?, &format!("input.{key}"))?;
+        string(required(root, &path, key)?, &path.key(key))?;
     }
-    let attestations = array(required(root, "input", "attestations")?, "input.attestations")?;
+    let attestations_path = path.key("attestations");
+    let attestations = array(required(root, &path, "attestations")?, &attestations_path)?;
     for (i, a) in attestations.iter().enumerate() {
-        let path = format!("input.attestations[{i}]");
+        let path = attestations_path.index(i);
         let a = object(a, &path)?;
-        string(required(a, &path, "predicate_type")?, &format!("{path}.predicate_type"))?;
-        let signers = array(required(a, &path, "signers")?, &format!("{path}.signers"))?;
+        string(required(a, &path, "predicate_type")?, &path.key("predicate_type"))?;
+        let signers_path = path.key("signers");
+        let signers = array(required(a, &path, "signers")?, &signers_path)?;
         for (j, s) in signers.iter().enumerate() {
-            string(s, &format!("{path}.signers[{j}]"))?;
+            string(s, &signers_path.index(j))?;
         }
         if !required(a, &path, "trusted")?.is_boolean() {
-            return Err(format!("`{path}.trusted` is not a boolean"));
+            return Err(format!("`{}` is not a boolean", path.key("trusted")));
         }
         if let Some(evidence) = a.get("evidence") {
-            check_evidence(evidence, &format!("{path}.evidence"))?;
+            check_evidence(evidence, &path.key("evidence"))?;
         }
     }
-    check_evidence(required(root, "input", "evidence")?, "input.evidence")?;
+    check_evidence(required(root, &path, "evidence")?, &path.key("evidence"))?;
     for key in ["vex_applied", "approvals", "waivers"] {
         if let Some(v) = root.get(key) {
-            array(v, &format!("input.{key}"))?;
+            array(v, &path.key(key))?;
         }
     }
     if let Some(v) = root.get("requester") {
-        object(v, "input.requester")?;
+        object(v, &path.key("requester"))?;
     }
     Ok(())
 }
 
-fn check_evidence(value: &Value, path: &str) -> Result<(), String> {
+fn check_evidence(value: &Value, path: &Path<'_>) -> Result<(), String> {
     let evidence = object(value, path)?;
     for list in EVIDENCE_LISTS {
-        let items = array(required(evidence, path, list)?, &format!("{path}.{list}"))?;
+        let list_path = path.key(list);
+        let items = array(required(evidence, path, list)?, &list_path)?;
         for (i, item) in items.iter().enumerate() {
-            let item_path = format!("{path}.{list}[{i}]");
-            let item = object(item, &item_path)?;
+            let item_path = list_path.index(i);
+            let p = &item_path;
+            let item = object(item, p)?;
             match list {
                 "components" => {
-                    string(required(item, &item_path, "name")?, &format!("{item_path}.name"))?;
+                    string(required(item, p, "name")?, &p.key("name"))?;
                     if let Some(licenses) = item.get("licenses") {
-                        for (j, l) in array(licenses, &format!("{item_path}.licenses"))?.iter().enumerate() {
-                            string(l, &format!("{item_path}.licenses[{j}]"))?;
+                        let licenses_path = p.key("licenses");
+                        for (j, l) in array(licenses, &licenses_path)?.iter().enumerate() {
+                            string(l, &licenses_path.index(j))?;
                         }
                     }
-                    optional_string(item, &item_path, "license_expression")?;
-                    optional_string(item, &item_path, "purl")?;
+                    optional_string(item, p, "license_expression")?;
+                    optional_string(item, p, "purl")?;
                 }
                 "vulnerabilities" => {
-                    let id = string(required(item, &item_path, "id")?, &format!("{item_path}.id"))?;
+                    let id = string(required(item, p, "id")?, &p.key("id"))?;
                     if id.is_empty() {
-                        return Err(format!("`{item_path}.id` is empty"));
+                        return Err(format!("`{}` is empty", p.key("id")));
                     }
-                    let severity = string(required(item, &item_path, "severity")?, &format!("{item_path}.severity"))?;
+                    let severity = string(required(item, p, "severity")?, &p.key("severity"))?;
                     if !SEVERITIES.contains(&severity) {
                         return Err(format!(
-                            "`{item_path}.severity` is `{}`; it is one of `critical`, `high`, `medium`, `low`, `unknown`",
+                            "`{}` is `{}`; it is one of `critical`, `high`, `medium`, `low`, `unknown`",
+                            p.key("severity"),
                             echo(severity)
                         ));
                     }
-                    if !required(item, &item_path, "fix_available")?.is_boolean() {
-                        return Err(format!("`{item_path}.fix_available` is not a boolean"));
+                    if !required(item, p, "fix_available")?.is_boolean() {
+                        return Err(format!("`{}` is not a boolean", p.key("fix_available")));
                     }
                     if item.get("cvss_score").is_some_and(|s| !s.is_null() && !s.is_number()) {
-                        return Err(format!("`{item_path}.cvss_score` is not a number or null"));
+                        return Err(format!("`{}` is not a number or null", p.key("cvss_score")));
                     }
-                    optional_string(item, &item_path, "package_purl")?;
-                    optional_string(item, &item_path, "scanned_at")?;
+                    optional_string(item, p, "package_purl")?;
+                    optional_string(item, p, "scanned_at")?;
                 }
                 "provenance" => {
-                    optional_string(item, &item_path, "builder_id")?;
-                    optional_string(item, &item_path, "source_repository")?;
+                    optional_string(item, p, "builder_id")?;
+                    optional_string(item, p, "source_repository")?;
                 }
                 _ => {}
             }
@@ -209,82 +235,126 @@ fn check_evidence(value: &Value, path: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn required<'a>(object: &'a Map<String, Value>, path: &str, key: &str) -> Result<&'a Value, String> {
+fn required<'a>(object: &'a Map<String, Value>, path: &Path<'_>, key: &str) -> Result<&'a Value, String> {
     object.get(key).ok_or_else(|| format!("`{path}.{key}` is missing"))
 }
 
-fn object<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>, String> {
+fn object<'a>(value: &'a Value, path: &Path<'_>) -> Result<&'a Map<String, Value>, String> {
     value.as_object().ok_or_else(|| format!("`{path}` is not an object"))
 }
 
-fn array<'a>(value: &'a Value, path: &str) -> Result<&'a Vec<Value>, String> {
+fn array<'a>(value: &'a Value, path: &Path<'_>) -> Result<&'a Vec<Value>, String> {
     value.as_array().ok_or_else(|| format!("`{path}` is not an array"))
 }
 
-fn string<'a>(value: &'a Value, path: &str) -> Result<&'a str, String> {
+fn string<'a>(value: &'a Value, path: &Path<'_>) -> Result<&'a str, String> {
     value.as_str().ok_or_else(|| format!("`{path}` is not a string"))
 }
 
-fn optional_string(object: &Map<String, Value>, path: &str, key: &str) -> Result<(), String> {
+fn optional_string(object: &Map<String, Value>, path: &Path<'_>, key: &str) -> Result<(), String> {
     match object.get(key) {
         None | Some(Value::Null | Value::String(_)) => Ok(()),
         Some(_) => Err(format!("`{path}.{key}` is not a string or null")),
     }
 }
 
-/// Adds `license_choices` and `license_error` to every component, replacing any the caller set:
+/// Builds the regorus value of an input, adding `license_choices` and `license_error` to every
+/// component of `evidence` and of each attestation's `evidence` (replacing any the caller set):
 /// Rego has no recursion to evaluate SPDX expressions (see [`crate::license`]). Components that
-/// state the same licenses share one reading.
-fn enrich(input: &mut RegoValue) {
-    let mut seen = BTreeMap::new();
-    let Ok(root) = input.as_object_mut() else { return };
-    if let Some(evidence) = member(root, "evidence") {
-        enrich_evidence(evidence, &mut seen);
-    }
-    if let Some(attestations) = member(root, "attestations").and_then(|a| a.as_array_mut().ok()) {
-        for attestation in attestations.iter_mut() {
-            if let Ok(a) = attestation.as_object_mut()
-                && let Some(evidence) = member(a, "evidence")
-            {
-                enrich_evidence(evidence, &mut seen);
-            }
-        }
-    }
-}
-
-/// The member `key` of `object`, if it has one.
-fn member<'a>(object: &'a mut regorus::value::Object, key: &str) -> Option<&'a mut RegoValue> {
-    let key = RegoValue::from(key);
-    object.get(&key)?;
-    Some(object.get_or_insert_with(key, || RegoValue::Undefined))
+/// state the same licenses share one reading. The input's depth is already bounded.
+#[derive(Default)]
+struct Converter {
+    seen: BTreeMap<(Option<String>, Vec<String>), Derived>,
 }
 
 type Derived = (RegoValue, RegoValue);
 
-fn enrich_evidence(evidence: &mut RegoValue, seen: &mut BTreeMap<(Option<String>, Vec<String>), Derived>) {
-    let Ok(evidence) = evidence.as_object_mut() else { return };
-    let Some(components) = member(evidence, "components").and_then(|c| c.as_array_mut().ok()) else { return };
-    for component in components.iter_mut() {
-        let Ok(c) = component.as_object_mut() else { continue };
-        let text = |v: &RegoValue| v.as_string().ok().map(|s| s.to_string());
-        let expression = c.get(&RegoValue::from("license_expression")).and_then(text);
-        let licenses: Vec<String> = c
-            .get(&RegoValue::from("licenses"))
-            .and_then(|l| l.as_array().ok())
-            .map(|l| l.iter().filter_map(text).collect())
+/// Where a value sits in the input, as far as enrichment cares.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Root,
+    Attestations,
+    Attestation,
+    Evidence,
+    Components,
+    Component,
+    Other,
+}
+
+impl Place {
+    /// The place of member `key` of an object at `self`, or of an item of an array at `self`.
+    fn child(self, key: Option<&str>) -> Place {
+        match (self, key) {
+            (Place::Root, Some("evidence")) | (Place::Attestation, Some("evidence")) => Place::Evidence,
+            (Place::Root, Some("attestations")) => Place::Attestations,
+            (Place::Attestations, None) => Place::Attestation,
+            (Place::Evidence, Some("components")) => Place::Components,
+            (Place::Components, None) => Place::Component,
+            _ => Place::Other,
+        }
+    }
+}
+
+impl Converter {
+    fn root(&mut self, value: &Value) -> RegoValue {
+        self.convert(value, Place::Root)
+    }
+
+    fn convert(&mut self, value: &Value, place: Place) -> RegoValue {
+        match value {
+            Value::Null => RegoValue::Null,
+            Value::Bool(b) => RegoValue::Bool(*b),
+            Value::Number(n) => number(n),
+            Value::String(s) => RegoValue::String(s.as_str().into()),
+            Value::Array(items) => {
+                let place = place.child(None);
+                RegoValue::from(items.iter().map(|item| self.convert(item, place)).collect::<Vec<_>>())
+            }
+            Value::Object(map) => {
+                let mut object: BTreeMap<RegoValue, RegoValue> = map
+                    .iter()
+                    .map(|(key, item)| {
+                        (RegoValue::String(key.as_str().into()), self.convert(item, place.child(Some(key))))
+                    })
+                    .collect();
+                if place == Place::Component {
+                    let (choices, error) = self.licenses(map);
+                    object.insert(RegoValue::from("license_choices"), choices);
+                    object.insert(RegoValue::from("license_error"), error);
+                }
+                RegoValue::from(object)
+            }
+        }
+    }
+
+    /// The reading of a component's licenses, worked out once per distinct statement.
+    fn licenses(&mut self, component: &Map<String, Value>) -> Derived {
+        let expression = component.get("license_expression").and_then(Value::as_str).map(str::to_owned);
+        let licenses: Vec<String> = component
+            .get("licenses")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(Value::as_str).map(str::to_owned).collect())
             .unwrap_or_default();
         let key = (expression, licenses);
-        let (choices, error) = match seen.get(&key) {
-            Some(derived) => derived.clone(),
-            None => {
-                let borrowed: Vec<&str> = key.1.iter().map(String::as_str).collect();
-                let derived = derive(component_choices(key.0.as_deref(), &borrowed));
-                seen.insert(key, derived.clone());
-                derived
-            }
-        };
-        c.insert(RegoValue::from("license_choices"), choices);
-        c.insert(RegoValue::from("license_error"), error);
+        if let Some(derived) = self.seen.get(&key) {
+            return derived.clone();
+        }
+        let borrowed: Vec<&str> = key.1.iter().map(String::as_str).collect();
+        let derived = derive(component_choices(key.0.as_deref(), &borrowed));
+        self.seen.insert(key, derived.clone());
+        derived
+    }
+}
+
+/// A JSON number as regorus holds it: integers exactly, others as the double serde_json read
+/// (always finite: JSON has no other).
+fn number(n: &serde_json::Number) -> RegoValue {
+    if let Some(i) = n.as_i64() {
+        RegoValue::from(i)
+    } else if let Some(u) = n.as_u64() {
+        RegoValue::from(u)
+    } else {
+        RegoValue::from(n.as_f64().unwrap_or_default())
     }
 }
 
@@ -298,5 +368,58 @@ fn derive(result: Result<Vec<crate::license::Choice>, crate::license::LicenseErr
             (RegoValue::from(choices), RegoValue::Null)
         }
         Err(e) => (RegoValue::from(Vec::new()), RegoValue::from(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn evidence(components: Value) -> Value {
+        json!({"provenance": [], "components": components, "vulnerabilities": [], "vex": [], "tests": [], "unread": []})
+    }
+
+    #[test]
+    fn conversion_keeps_values_and_derives_licenses_wherever_evidence_is() {
+        let component = json!({"name": "a", "license_expression": "MIT OR GPL-3.0-only", "license_choices": "forged"});
+        let input = json!({
+            "artifact": {"repository": "dev/app", "digest": "sha256:00", "size": 18_446_744_073_709_551_615u64,
+                         "annotations": {"score": 9.8, "negative": -3, "none": null, "yes": true}},
+            "source_stage": "dev", "target_stage": "staging", "time": "2026-11-26T05:00:00Z",
+            "attestations": [{"predicate_type": "x", "signers": [], "trusted": true, "evidence": evidence(json!([component.clone()]))}],
+            "evidence": evidence(json!([component, {"name": "b", "license_expression": "MIT AND ("}])),
+        });
+        let at = crate::time::parse_time("2026-11-26T05:00:00Z").unwrap();
+        let prepared = prepare(&input, at, &EvalLimits::default());
+        assert!(prepared.errors.is_empty(), "{:?}", prepared.errors);
+        let value = prepared.value.unwrap();
+        let json: Value = serde_json::from_str(&value.to_json_str().unwrap()).unwrap();
+        assert_eq!(json["artifact"], input["artifact"]);
+        let choices = json!([["GPL-3.0-only"], ["MIT"]]);
+        assert_eq!(json["evidence"]["components"][0]["license_choices"], choices);
+        assert_eq!(json["evidence"]["components"][0]["license_error"], Value::Null);
+        assert_eq!(json["attestations"][0]["evidence"]["components"][0]["license_choices"], choices);
+        assert_eq!(json["evidence"]["components"][1]["license_choices"], json!([]));
+        assert!(json["evidence"]["components"][1]["license_error"].is_string());
+        // Anything outside a component keeps what the caller wrote.
+        assert_eq!(json["evidence"]["license_choices"], Value::Null);
+    }
+
+    #[test]
+    fn shape_errors_name_the_full_path() {
+        let input = json!({
+            "artifact": {"repository": "dev/app", "digest": "sha256:00"},
+            "source_stage": "dev", "target_stage": "staging", "time": "2026-11-26T05:00:00Z",
+            "attestations": [{"predicate_type": "x", "signers": [], "trusted": true,
+                              "evidence": evidence(json!([{"name": "a", "licenses": ["MIT", 7]}]))}],
+            "evidence": evidence(json!([])),
+        });
+        assert_eq!(
+            check_shape(&input).unwrap_err(),
+            "`input.attestations[0].evidence.components[0].licenses[1]` is not a string"
+        );
     }
 }
