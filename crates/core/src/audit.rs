@@ -55,6 +55,10 @@ pub enum EventKind {
     TrustRootRefused,
     AttestationIngest,
     PolicyEvaluate,
+    PrincipalCreate,
+    PrincipalChange,
+    LoginFailed,
+    AccessDenied,
 }
 
 impl EventKind {
@@ -73,11 +77,15 @@ impl EventKind {
             EventKind::TrustRootRefused => "trust.root.refused",
             EventKind::AttestationIngest => "trust.attestation.ingest",
             EventKind::PolicyEvaluate => "policy.evaluate",
+            EventKind::PrincipalCreate => "access.principal.create",
+            EventKind::PrincipalChange => "access.principal.change",
+            EventKind::LoginFailed => "access.login.failed",
+            EventKind::AccessDenied => "access.denied",
         }
     }
 
     /// Every kind, for documentation and exhaustive tests.
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::ManifestPush,
         EventKind::ManifestDelete,
         EventKind::TagCreate,
@@ -91,6 +99,10 @@ impl EventKind {
         EventKind::TrustRootRefused,
         EventKind::AttestationIngest,
         EventKind::PolicyEvaluate,
+        EventKind::PrincipalCreate,
+        EventKind::PrincipalChange,
+        EventKind::LoginFailed,
+        EventKind::AccessDenied,
     ];
 }
 

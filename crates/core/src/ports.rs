@@ -7,7 +7,7 @@ use std::io;
 use std::ops::Range;
 use std::pin::Pin;
 
-use airlock_model::{Digest, RepoName, Tag, Timestamp, UploadId};
+use airlock_model::{Digest, PrincipalId, PrincipalKind, RepoName, Tag, Timestamp, UploadId};
 use airlock_tlog::{Hash, NodeId};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -299,9 +299,66 @@ pub trait LogStore: Send + Sync {
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
 }
 
+/// A user or service account as stored. Secrets are stored only as hashes (an Argon2id PHC
+/// string for passwords, hex SHA-256 for API keys); the TOTP seed is the one secret kept, since
+/// verifying a code needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalRecord {
+    pub id: PrincipalId,
+    pub kind: PrincipalKind,
+    /// Bumped by every change to what the principal may do (disabled, roles, credentials); a
+    /// token carries the epoch it was issued at and dies when they differ.
+    pub epoch: u64,
+    pub disabled: bool,
+    pub password_hash: Option<String>,
+    pub totp_secret: Option<String>,
+    pub api_key_hash: Option<String>,
+    pub api_key_expires_at: Option<Timestamp>,
+    /// Roles bound to the principal, sorted.
+    pub roles: Vec<String>,
+    pub created_at: Timestamp,
+}
+
+/// One change to a principal. Every change bumps its epoch, so tokens issued before it die.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalChange {
+    Disable,
+    Enable,
+    SetPassword { hash: String },
+    SetTotp { secret: Option<String> },
+    SetApiKey { hash: String, expires_at: Timestamp },
+    GrantRole { role: String },
+    RevokeRole { role: String },
+}
+
+/// Users, service accounts and their role bindings.
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    async fn principal(&self, id: &PrincipalId) -> Result<Option<PrincipalRecord>, StoreError>;
+    /// Every principal, by name.
+    async fn principals(&self) -> Result<Vec<PrincipalRecord>, StoreError>;
+    /// Stores a new principal (with its roles) and logs `event` with it; `false` when the name
+    /// is taken (nothing stored, nothing logged).
+    async fn create_principal(&self, record: &PrincipalRecord, event: &Event) -> Result<bool, StoreError>;
+    /// Applies `change`, bumps the epoch and logs `event` in the same transaction; `None` when
+    /// there is no such principal (nothing logged).
+    async fn change_principal(
+        &self,
+        id: &PrincipalId,
+        change: &PrincipalChange,
+        event: &Event,
+    ) -> Result<Option<PrincipalRecord>, StoreError>;
+}
+
 /// The whole metadata store.
-pub trait MetadataStore: BlobIndex + ManifestIndex + UploadIndex + LogStore + TrustStore + std::fmt::Debug {}
-impl<T: BlobIndex + ManifestIndex + UploadIndex + LogStore + TrustStore + std::fmt::Debug> MetadataStore for T {}
+pub trait MetadataStore:
+    BlobIndex + ManifestIndex + UploadIndex + LogStore + TrustStore + IdentityStore + std::fmt::Debug
+{
+}
+impl<T: BlobIndex + ManifestIndex + UploadIndex + LogStore + TrustStore + IdentityStore + std::fmt::Debug> MetadataStore
+    for T
+{
+}
 
 /// A failure of the blob store or of reading a client's body.
 #[derive(Debug, thiserror::Error)]

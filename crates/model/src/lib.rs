@@ -18,11 +18,13 @@ pub mod jcs;
 pub mod manifest;
 mod media_type;
 mod name;
+mod principal;
 mod time;
 
 pub use digest::{Digest, DigestError, Sha256Hasher};
 pub use media_type::{MediaType, MediaTypeError};
 pub use name::{NameError, Reference, RepoName, StageName, Tag};
+pub use principal::{PRINCIPAL_NAME_MAX_LEN, PrincipalId, PrincipalIdError, PrincipalKind};
 pub use time::Timestamp;
 pub use upload::{UploadId, UploadIdError};
 mod upload;

@@ -6,10 +6,10 @@
 
 use airlock_core::audit::{Actor, Event, EventKind, Subject};
 use airlock_core::ports::{
-    MetadataStore, NewAttestation, NewManifest, PutManifestOutcome, StoredCheckpoint, StoredRoot, TagMode,
-    UploadRecord, Verdict,
+    MetadataStore, NewAttestation, NewManifest, PrincipalChange, PrincipalRecord, PutManifestOutcome, StoredCheckpoint,
+    StoredRoot, TagMode, UploadRecord, Verdict,
 };
-use airlock_model::{Digest, RepoName, Tag, Timestamp, UploadId};
+use airlock_model::{Digest, PrincipalId, PrincipalKind, RepoName, Tag, Timestamp, UploadId};
 use airlock_tlog::{CompactRange, leaf_hash};
 use bytes::Bytes;
 
@@ -37,6 +37,7 @@ macro_rules! store_conformance {
             checkpoints_are_kept_by_size,
             trust_roots_keep_every_version,
             attestations_are_recorded_with_their_manifest,
+            principals_change_with_their_epoch,
         );
     };
     (@cases $make:expr; $($name:ident),* $(,)?) => {
@@ -406,4 +407,66 @@ pub async fn attestations_are_recorded_with_their_manifest(store: &dyn MetadataS
     assert!(store.attestations(&repo("dev/b"), &subject).await.unwrap().is_empty());
     assert!(store.delete_manifest(&r, &m.digest, &actor(), at(6)).await.unwrap());
     assert!(store.attestations(&r, &subject).await.unwrap().is_empty(), "deleting the referrer drops its attestation");
+}
+
+pub async fn principals_change_with_their_epoch(store: &dyn MetadataStore) {
+    let alice = PrincipalId::parse("alice").unwrap();
+    assert_eq!(store.principal(&alice).await.unwrap(), None);
+    let record = PrincipalRecord {
+        id: alice.clone(),
+        kind: PrincipalKind::User,
+        epoch: 1,
+        disabled: false,
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned()),
+        totp_secret: None,
+        api_key_hash: None,
+        api_key_expires_at: None,
+        roles: vec!["developer".to_owned()],
+        created_at: at(1),
+    };
+    let event = |kind| Event::allowed(kind, &actor(), at(2), Subject::default());
+    let before = store.log_size().await.unwrap();
+    assert!(store.create_principal(&record, &event(EventKind::PrincipalCreate)).await.unwrap());
+    assert!(
+        !store.create_principal(&record, &event(EventKind::PrincipalCreate)).await.unwrap(),
+        "a name is taken once"
+    );
+    assert_eq!(store.principal(&alice).await.unwrap().as_ref(), Some(&record));
+    let changes = [
+        PrincipalChange::GrantRole { role: "auditor".to_owned() },
+        PrincipalChange::RevokeRole { role: "developer".to_owned() },
+        PrincipalChange::SetTotp { secret: Some("JBSWY3DPEHPK3PXP".to_owned()) },
+        PrincipalChange::Disable,
+    ];
+    for (i, change) in changes.iter().enumerate() {
+        let changed =
+            store.change_principal(&alice, change, &event(EventKind::PrincipalChange)).await.unwrap().unwrap();
+        assert_eq!(changed.epoch, 2 + i as u64, "every change bumps the epoch: {change:?}");
+    }
+    let now = store.principal(&alice).await.unwrap().unwrap();
+    assert_eq!(now.roles, vec!["auditor".to_owned()]);
+    assert_eq!(now.totp_secret.as_deref(), Some("JBSWY3DPEHPK3PXP"));
+    assert!(now.disabled);
+    let ghost = PrincipalId::parse("ghost").unwrap();
+    assert_eq!(
+        store.change_principal(&ghost, &PrincipalChange::Enable, &event(EventKind::PrincipalChange)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.log_size().await.unwrap(),
+        before + 5,
+        "the creation and each change are logged, the refusals are not"
+    );
+    let sa = PrincipalRecord {
+        id: PrincipalId::parse("ci-payments").unwrap(),
+        kind: PrincipalKind::ServiceAccount,
+        password_hash: None,
+        api_key_hash: Some("ab".repeat(32)),
+        api_key_expires_at: Some(at(90)),
+        roles: vec!["ci".to_owned()],
+        ..record
+    };
+    assert!(store.create_principal(&sa, &event(EventKind::PrincipalCreate)).await.unwrap());
+    let all: Vec<String> = store.principals().await.unwrap().into_iter().map(|p| p.id.to_string()).collect();
+    assert_eq!(all, ["alice", "ci-payments"]);
 }

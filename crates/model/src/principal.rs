@@ -1,0 +1,118 @@
+//! Who acts: the names of users and service accounts.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::echo::echo;
+
+/// Longest principal name, in bytes.
+pub const PRINCIPAL_NAME_MAX_LEN: usize = 64;
+
+/// The name of a user or service account: `alice`, `ci-payments`. One namespace holds both, so
+/// a name never means two principals.
+///
+/// The grammar is `[a-z][a-z0-9._-]*`, at most 64 bytes: lowercase only, so `Alice` and `alice`
+/// can never be two principals or one principal seen two ways, and no `:` or `/`, so a name
+/// cannot be confused with a scope, a repository or a Cedar entity reference.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PrincipalId(String);
+
+impl PrincipalId {
+    /// Parses a principal name.
+    pub fn parse(input: &str) -> Result<PrincipalId, PrincipalIdError> {
+        let mut bytes = input.bytes();
+        let first_ok = bytes.next().is_some_and(|b| b.is_ascii_lowercase());
+        let rest_ok = bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+        if first_ok && rest_ok && input.len() <= PRINCIPAL_NAME_MAX_LEN {
+            Ok(PrincipalId(input.to_owned()))
+        } else {
+            Err(PrincipalIdError { name: echo(input) })
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PrincipalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for PrincipalId {
+    type Err = PrincipalIdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        PrincipalId::parse(s)
+    }
+}
+
+/// A name that is not a valid principal name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "principal name `{name}` is invalid: use 1 to 64 lowercase letters, digits, `.`, `_` and `-`, starting with a letter, for example `alice` or `ci-payments`"
+)]
+pub struct PrincipalIdError {
+    name: String,
+}
+
+/// What kind of principal a name belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PrincipalKind {
+    /// A person: password, second factor.
+    User,
+    /// A machine identity: API keys, or CI workload identity mapped onto it.
+    ServiceAccount,
+}
+
+impl PrincipalKind {
+    /// `user` or `service_account`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::User => "user",
+            PrincipalKind::ServiceAccount => "service_account",
+        }
+    }
+
+    /// The kind named by [`PrincipalKind::as_str`].
+    pub fn parse(s: &str) -> Option<PrincipalKind> {
+        match s {
+            "user" => Some(PrincipalKind::User),
+            "service_account" => Some(PrincipalKind::ServiceAccount),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for PrincipalKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grammar() {
+        for ok in ["alice", "ci-payments", "a", "bob.smith_2", &"a".repeat(64)] {
+            assert_eq!(PrincipalId::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in ["", "Alice", "1alice", "-a", "alice:admin", "dev/app", "al ice", "é", &"a".repeat(65)] {
+            let error = PrincipalId::parse(bad).unwrap_err().to_string();
+            assert!(error.starts_with("principal name `"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for kind in [PrincipalKind::User, PrincipalKind::ServiceAccount] {
+            assert_eq!(PrincipalKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(PrincipalKind::parse("admin"), None);
+    }
+}

@@ -1,0 +1,183 @@
+//! Users, service accounts and role bindings on SQLite.
+
+use airlock_core::audit::Event;
+use airlock_core::ports::{IdentityStore, PrincipalChange, PrincipalRecord, StoreError};
+use airlock_model::{PrincipalId, PrincipalKind, Timestamp};
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{SqliteStore, err, to_i64};
+
+const COLUMNS: &str =
+    "id, kind, epoch, disabled, password_hash, totp_secret, api_key_hash, api_key_expires_at, created_at";
+
+fn invalid(operation: &'static str, what: String) -> StoreError {
+    StoreError { operation, source: what.into() }
+}
+
+fn principal_row(row: &SqliteRow, roles: Vec<String>, operation: &'static str) -> Result<PrincipalRecord, StoreError> {
+    let id: String = row.try_get("id").map_err(err(operation))?;
+    let kind: String = row.try_get("kind").map_err(err(operation))?;
+    let epoch: i64 = row.try_get("epoch").map_err(err(operation))?;
+    let disabled: i64 = row.try_get("disabled").map_err(err(operation))?;
+    let expires: Option<i64> = row.try_get("api_key_expires_at").map_err(err(operation))?;
+    Ok(PrincipalRecord {
+        id: PrincipalId::parse(&id).map_err(|e| invalid(operation, e.to_string()))?,
+        kind: PrincipalKind::parse(&kind)
+            .ok_or_else(|| invalid(operation, format!("unknown principal kind `{kind}`")))?,
+        epoch: u64::try_from(epoch).map_err(|e| StoreError { operation, source: Box::new(e) })?,
+        disabled: disabled != 0,
+        password_hash: row.try_get("password_hash").map_err(err(operation))?,
+        totp_secret: row.try_get("totp_secret").map_err(err(operation))?,
+        api_key_hash: row.try_get("api_key_hash").map_err(err(operation))?,
+        api_key_expires_at: expires.map(Timestamp::from_millis),
+        roles,
+        created_at: Timestamp::from_millis(row.try_get("created_at").map_err(err(operation))?),
+    })
+}
+
+async fn roles_in(
+    executor: impl sqlx::Executor<'_, Database = Sqlite>,
+    id: &str,
+    operation: &'static str,
+) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query("SELECT role FROM role_bindings WHERE principal = ? ORDER BY role")
+        .bind(id)
+        .fetch_all(executor)
+        .await
+        .map_err(err(operation))?;
+    rows.iter().map(|r| r.try_get::<String, _>("role").map_err(err(operation))).collect()
+}
+
+async fn load(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: &str,
+    operation: &'static str,
+) -> Result<Option<PrincipalRecord>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM principals WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(err(operation))?;
+    let Some(row) = row else { return Ok(None) };
+    let roles = roles_in(&mut **tx, id, operation).await?;
+    principal_row(&row, roles, operation).map(Some)
+}
+
+#[async_trait]
+impl IdentityStore for SqliteStore {
+    async fn principal(&self, id: &PrincipalId) -> Result<Option<PrincipalRecord>, StoreError> {
+        const OP: &str = "principal lookup";
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM principals WHERE id = ?"))
+            .bind(id.as_str())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(err(OP))?;
+        let Some(row) = row else { return Ok(None) };
+        let roles = roles_in(&self.readers, id.as_str(), OP).await?;
+        principal_row(&row, roles, OP).map(Some)
+    }
+
+    async fn principals(&self) -> Result<Vec<PrincipalRecord>, StoreError> {
+        const OP: &str = "principal list";
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM principals ORDER BY id"))
+            .fetch_all(&self.readers)
+            .await
+            .map_err(err(OP))?;
+        let bindings = sqlx::query("SELECT principal, role FROM role_bindings ORDER BY principal, role")
+            .fetch_all(&self.readers)
+            .await
+            .map_err(err(OP))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row.try_get("id").map_err(err(OP))?;
+            let mut roles = Vec::new();
+            for binding in &bindings {
+                let principal: String = binding.try_get("principal").map_err(err(OP))?;
+                if principal == id {
+                    roles.push(binding.try_get("role").map_err(err(OP))?);
+                }
+            }
+            out.push(principal_row(row, roles, OP)?);
+        }
+        Ok(out)
+    }
+
+    async fn create_principal(&self, record: &PrincipalRecord, event: &Event) -> Result<bool, StoreError> {
+        const OP: &str = "principal create";
+        let mut tx = self.begin(OP).await?;
+        let done = sqlx::query(&format!(
+            "INSERT INTO principals ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        ))
+        .bind(record.id.as_str())
+        .bind(record.kind.as_str())
+        .bind(to_i64(record.epoch.max(1)))
+        .bind(i64::from(record.disabled))
+        .bind(&record.password_hash)
+        .bind(&record.totp_secret)
+        .bind(&record.api_key_hash)
+        .bind(record.api_key_expires_at.map(Timestamp::as_millis))
+        .bind(record.created_at.as_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(err(OP))?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for role in &record.roles {
+            sqlx::query("INSERT INTO role_bindings (principal, role) VALUES (?, ?) ON CONFLICT DO NOTHING")
+                .bind(record.id.as_str())
+                .bind(role)
+                .execute(&mut *tx)
+                .await
+                .map_err(err(OP))?;
+        }
+        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
+        Ok(true)
+    }
+
+    async fn change_principal(
+        &self,
+        id: &PrincipalId,
+        change: &PrincipalChange,
+        event: &Event,
+    ) -> Result<Option<PrincipalRecord>, StoreError> {
+        const OP: &str = "principal change";
+        let mut tx = self.begin(OP).await?;
+        let bumped = sqlx::query("UPDATE principals SET epoch = epoch + 1 WHERE id = ?")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(err(OP))?;
+        if bumped.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let query = match change {
+            PrincipalChange::Disable => sqlx::query("UPDATE principals SET disabled = 1 WHERE id = ?"),
+            PrincipalChange::Enable => sqlx::query("UPDATE principals SET disabled = 0 WHERE id = ?"),
+            PrincipalChange::SetPassword { hash } => {
+                sqlx::query("UPDATE principals SET password_hash = ? WHERE id = ?").bind(hash.as_str())
+            }
+            PrincipalChange::SetTotp { secret } => {
+                sqlx::query("UPDATE principals SET totp_secret = ? WHERE id = ?").bind(secret.as_deref())
+            }
+            PrincipalChange::SetApiKey { hash, expires_at } => {
+                sqlx::query("UPDATE principals SET api_key_hash = ?, api_key_expires_at = ? WHERE id = ?")
+                    .bind(hash.as_str())
+                    .bind(expires_at.as_millis())
+            }
+            PrincipalChange::GrantRole { role } => {
+                sqlx::query("INSERT INTO role_bindings (role, principal) VALUES (?, ?) ON CONFLICT DO NOTHING")
+                    .bind(role.as_str())
+            }
+            PrincipalChange::RevokeRole { role } => {
+                sqlx::query("DELETE FROM role_bindings WHERE role = ? AND principal = ?").bind(role.as_str())
+            }
+        };
+        query.bind(id.as_str()).execute(&mut *tx).await.map_err(err(OP))?;
+        let record = load(&mut tx, id.as_str(), OP).await?;
+        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
+        Ok(record)
+    }
+}
