@@ -101,8 +101,8 @@ fn allowed_edges() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "airlock-api",
             ][..],
         ),
-        // Also `trust`, `policy` and `evidence`: `airlock attestation verify`, `policy test|eval`
-        // and `evidence show` work offline, without a server.
+        // Also `trust`, `policy`, `evidence` and `access`: `airlock attestation verify`,
+        // `policy test|eval|authz check` and `evidence show` work offline, without a server.
         (
             "airlock-cli",
             &[
@@ -114,6 +114,7 @@ fn allowed_edges() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "airlock-trust",
                 "airlock-policy",
                 "airlock-evidence",
+                "airlock-access",
             ][..],
         ),
         (
@@ -127,6 +128,7 @@ fn allowed_edges() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "airlock-blob",
                 "airlock-dsse",
                 "airlock-tlog",
+                "airlock-access",
             ][..],
         ),
     ])

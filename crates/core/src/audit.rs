@@ -25,6 +25,11 @@ impl Actor {
         Actor { principal: ANONYMOUS.to_owned(), request_id: Some(request_id.into()) }
     }
 
+    /// An authenticated principal's request.
+    pub fn authenticated(principal: &airlock_model::PrincipalId, request_id: impl Into<String>) -> Actor {
+        Actor { principal: principal.to_string(), request_id: Some(request_id.into()) }
+    }
+
     /// Airlock itself, outside any request.
     pub fn system() -> Actor {
         Actor { principal: SYSTEM.to_owned(), request_id: None }

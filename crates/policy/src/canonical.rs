@@ -62,19 +62,18 @@ fn write_value(value: &Value, out: &mut Vec<u8>, depth: usize, max: usize) -> Re
         }
         Value::Object(map) => {
             // RFC 8785 §3.2.3: members sorted by their names as UTF-16 code unit sequences.
-            // serde_json's map iterates in UTF-8 byte order, which is the same order unless a
-            // name holds characters beyond U+FFFF; only then are the members sorted again.
+            // serde_json's map may keep insertion order (another crate can switch on its
+            // `preserve_order`), so the members are always sorted here; for ASCII names byte
+            // order is the same order, and cheaper.
             out.push(b'{');
-            if map.keys().all(|k| k.is_ascii()) {
-                for (i, (key, item)) in map.iter().enumerate() {
-                    write_member(i, key, item, out, deeper, max)?;
-                }
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            if members.iter().all(|(k, _)| k.is_ascii()) {
+                members.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
             } else {
-                let mut members: Vec<(&String, &Value)> = map.iter().collect();
                 members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-                for (i, (key, item)) in members.into_iter().enumerate() {
-                    write_member(i, key, item, out, deeper, max)?;
-                }
+            }
+            for (i, (key, item)) in members.into_iter().enumerate() {
+                write_member(i, key, item, out, deeper, max)?;
             }
             out.push(b'}');
         }

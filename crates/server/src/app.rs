@@ -15,7 +15,7 @@ use airlock_core::ports::{BlobError, Clock};
 use airlock_store::{SqliteStore, SqliteStoreError};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, delete, get, post};
 use axum::{Json, Router, middleware};
 use http::{StatusCode, header};
 use tokio::net::TcpListener;
@@ -69,6 +69,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Policy(#[from] crate::policy::PolicyLoadError),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthStartError),
     #[error("cannot record the server start in the transparency log: {0}")]
     LogAppend(#[source] airlock_core::RegistryError),
     #[error("cannot check the transparency log: {0}")]
@@ -86,6 +88,7 @@ pub struct AppState {
     pub log: LogService,
     pub log_page_max: u64,
     pub policy: Arc<crate::policy::PolicyService>,
+    pub auth: crate::auth::AuthService,
 }
 
 /// The opened stores and the state built on them.
@@ -126,6 +129,13 @@ impl App {
             ));
         }
         let policy = Arc::new(crate::policy::PolicyService::load(config.policy_bundle.as_deref())?);
+        let auth = crate::auth::AuthService::open(
+            store.clone(),
+            log.trigger.clone(),
+            clock.clone(),
+            registry.writes_refused().map(str::to_owned),
+            &config,
+        )?;
         let state = AppState {
             registry,
             metrics: Metrics::new(),
@@ -133,15 +143,18 @@ impl App {
             log,
             log_page_max: config.log.entries_page_max,
             policy,
+            auth,
         };
         Ok(App { state, store, blobs, clock, config })
     }
 
-    /// Records the server start (with the effective config's digest) and signs a checkpoint.
-    /// Does nothing to a log that failed its check: writes are refused then.
-    pub async fn announce_start(&self) -> Result<(), StartError> {
+    /// Records the server start (with the effective config's digest), creates the bootstrap
+    /// administrator at the first start, and signs a checkpoint. Returns the administrator's
+    /// generated password, to be shown once, when one was generated. Does nothing to a log that
+    /// failed its check: writes are refused then.
+    pub async fn announce_start(&self) -> Result<Option<String>, StartError> {
         if self.state.registry.writes_refused().is_some() {
-            return Ok(());
+            return Ok(None);
         }
         let event = Event::allowed(EventKind::ServerStart, &Actor::system(), self.clock.now(), Subject::default())
             .with_detail("config_digest", serde_json::Value::from(self.config.digest().as_str()))
@@ -160,8 +173,9 @@ impl App {
                 .map_err(|e| StartError::TrustRoot { path: path.display().to_string(), source: e })?;
             tracing::info!(version, path = %path.display(), "trust root bootstrapped from config");
         }
+        let generated = self.state.auth.bootstrap(self.config.bootstrap_password.clone()).await?;
         self.state.log.checkpoint().await.map_err(StartError::LogCheck)?;
-        Ok(())
+        Ok(generated)
     }
 
     /// The HTTP surface.
@@ -179,6 +193,15 @@ impl App {
             .route("/api/v1/log/proof/consistency", get(api_log::consistency))
             .route("/api/v1/trust/root", get(api_trust::get_root).put(api_trust::put_root))
             .route("/api/v1/artifacts/{*rest}", get(api_trust::artifacts).post(api_trust::artifacts))
+            .route("/token", get(crate::api_auth::token))
+            .route("/api/v1/auth/token", post(crate::api_auth::api_token))
+            .route("/api/v1/auth/whoami", get(crate::api_auth::whoami))
+            .route("/api/v1/principals", get(crate::api_auth::list).post(crate::api_auth::create))
+            .route("/api/v1/principals/{name}/roles", post(crate::api_auth::grant))
+            .route("/api/v1/principals/{name}/roles/{role}", delete(crate::api_auth::revoke))
+            .route("/api/v1/principals/{name}/disable", post(crate::api_auth::disable))
+            .route("/api/v1/principals/{name}/enable", post(crate::api_auth::enable))
+            .route("/api/v1/principals/{name}/api-key", post(crate::api_auth::rotate_key))
             .route("/v2", any(v2::dispatch))
             .route("/v2/", any(v2::dispatch))
             .route("/v2/{*rest}", any(v2::dispatch))
@@ -253,16 +276,23 @@ async fn not_found() -> Response {
 pub struct Server {
     app: App,
     listener: TcpListener,
+    bootstrap_password: Option<String>,
 }
 
 impl Server {
     /// Opens the stores and binds the listen address.
-    pub async fn bind(config: Config) -> Result<Server, StartError> {
+    pub async fn bind(mut config: Config) -> Result<Server, StartError> {
         let addr = config.listen;
-        let app = App::open(config).await?;
-        app.announce_start().await?;
         let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
-        Ok(Server { app, listener })
+        // Token challenges name `public_url`; unconfigured, it is the address actually bound
+        // (port 0 included), never anything a request says.
+        if !config.public_url_configured {
+            let bound = listener.local_addr().map_err(StartError::Serve)?;
+            config.public_url = format!("http://{bound}");
+        }
+        let app = App::open(config).await?;
+        let bootstrap_password = app.announce_start().await?;
+        Ok(Server { app, listener, bootstrap_password })
     }
 
     pub fn local_addr(&self) -> Result<SocketAddr, StartError> {
@@ -275,6 +305,12 @@ impl Server {
 
     pub fn app(&self) -> &App {
         &self.app
+    }
+
+    /// The bootstrap administrator's password, when this start created `admin` and generated
+    /// one: show it once.
+    pub fn bootstrap_password(&self) -> Option<&str> {
+        self.bootstrap_password.as_deref()
     }
 
     /// Serves until `shutdown` completes, then drains open requests and closes the database.

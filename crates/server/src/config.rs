@@ -32,6 +32,13 @@ pub const CHECKPOINT_DELAY_MS: u64 = 5;
 /// Most log entries returned by one `GET /api/v1/log/entries`.
 pub const LOG_ENTRIES_PAGE_MAX: u64 = 1000;
 
+/// The `service` named in token challenges and tokens' audience, by default.
+pub const DEFAULT_SERVICE: &str = "airlock";
+/// Seconds a registry token lives, by default and at most (Airlock tokens never live longer).
+pub use airlock_access::token::{API_TOKEN_TTL_SECS, REGISTRY_TOKEN_TTL_SECS};
+/// Days a service account's API key lives, by default and at most.
+pub const API_KEY_MAX_DAYS: u64 = 90;
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -57,6 +64,8 @@ pub enum ConfigError {
     },
     #[error("config file `{path}`: `listen` value `{value}` is not an address like `127.0.0.1:5000`")]
     Listen { path: String, value: String },
+    #[error("config file `{path}`: `access`: {message}")]
+    Access { path: String, message: String },
 }
 
 /// The file as written. Every field has a default.
@@ -74,6 +83,33 @@ struct RawConfig {
     log: RawLog,
     trust: RawTrust,
     policy: RawPolicy,
+    access: RawAccess,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawAccess {
+    service: String,
+    registry_token_ttl_secs: u64,
+    api_token_ttl_secs: u64,
+    api_key_max_days: u64,
+    policies: Option<PathBuf>,
+    conflicts: Option<Vec<[String; 2]>>,
+    roles: std::collections::BTreeMap<String, airlock_access::authz::RoleDefinition>,
+}
+
+impl Default for RawAccess {
+    fn default() -> Self {
+        RawAccess {
+            service: DEFAULT_SERVICE.to_owned(),
+            registry_token_ttl_secs: REGISTRY_TOKEN_TTL_SECS,
+            api_token_ttl_secs: API_TOKEN_TTL_SECS,
+            api_key_max_days: API_KEY_MAX_DAYS,
+            policies: None,
+            conflicts: None,
+            roles: std::collections::BTreeMap::new(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -214,6 +250,33 @@ pub struct Config {
     pub trust_root: Option<PathBuf>,
     /// A policy bundle directory replacing the embedded default library.
     pub policy_bundle: Option<PathBuf>,
+    /// Who may do what: tokens, roles, separation of duties.
+    pub access: AccessConfig,
+    /// The bootstrap administrator's password, from `AIRLOCK_BOOTSTRAP_PASSWORD` (never from
+    /// the file); used only when no principal exists yet.
+    pub bootstrap_password: Option<String>,
+    /// Whether `public_url` was configured; when not, the server uses the address it bound.
+    pub public_url_configured: bool,
+}
+
+/// `[access]`: token lifetimes, roles and the Cedar policies beside them.
+#[derive(Debug, Clone)]
+pub struct AccessConfig {
+    /// The `service` of token challenges, and the audience of Airlock's tokens.
+    pub service: String,
+    /// Seconds a registry token lives (at most [`REGISTRY_TOKEN_TTL_SECS`]).
+    pub registry_token_ttl_secs: u64,
+    /// Seconds an API token lives (at most [`API_TOKEN_TTL_SECS`]).
+    pub api_token_ttl_secs: u64,
+    /// Days a service account's API key lives, at most.
+    pub api_key_max_days: u64,
+    /// The roles: the defaults, each replaced or joined by the roles `[access.roles.<name>]`
+    /// defines.
+    pub roles: Vec<airlock_access::authz::RoleDefinition>,
+    /// A file of custom Cedar policies, validated against the schema at start.
+    pub policies: Option<PathBuf>,
+    /// Role pairs no principal may hold together.
+    pub conflicts: Vec<(String, String)>,
 }
 
 impl Config {
@@ -225,11 +288,13 @@ impl Config {
             None => (PathBuf::from("airlock.toml"), false),
         };
         let display = path.display().to_string();
-        match std::fs::read_to_string(&path) {
+        let (mut config, unknown) = match std::fs::read_to_string(&path) {
             Ok(text) => Config::from_toml(&text, &display),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Config::from_toml("", "<defaults>"),
             Err(source) => Err(ConfigError::Read { path: display, source }),
-        }
+        }?;
+        config.bootstrap_password = std::env::var(crate::auth::BOOTSTRAP_PASSWORD_ENV).ok().filter(|p| !p.is_empty());
+        Ok((config, unknown))
     }
 
     /// Parses a TOML document.
@@ -242,6 +307,7 @@ impl Config {
         let listen = listen_text
             .parse()
             .map_err(|_| ConfigError::Listen { path: path.to_owned(), value: listen_text.clone() })?;
+        let public_url_configured = raw.public_url.is_some();
         let public_url = raw.public_url.unwrap_or_else(|| format!("http://{listen}"));
         let origin = raw.log.origin.unwrap_or_else(|| default_origin(&public_url));
         let stages = match raw.stages {
@@ -292,9 +358,39 @@ impl Config {
             },
             trust_root: raw.trust.root,
             policy_bundle: raw.policy.bundle,
+            access: access_config(raw.access, path)?,
+            bootstrap_password: None,
+            public_url_configured,
         };
         Ok((config, unknown))
     }
+}
+
+fn access_config(raw: RawAccess, path: &str) -> Result<AccessConfig, ConfigError> {
+    let invalid = |message: String| ConfigError::Access { path: path.to_owned(), message };
+    let defined = airlock_access::authz::roles_from_table(raw.roles).map_err(|e| invalid(e.to_string()))?;
+    let mut roles = airlock_access::authz::default_roles();
+    for role in defined {
+        match roles.iter_mut().find(|r| r.name == role.name) {
+            Some(existing) => *existing = role,
+            None => roles.push(role),
+        }
+    }
+    if raw.service.is_empty() || raw.service.contains('"') || raw.service.contains(char::is_whitespace) {
+        return Err(invalid(format!("`service` `{}` must be a non-empty word without quotes", raw.service)));
+    }
+    Ok(AccessConfig {
+        service: raw.service,
+        registry_token_ttl_secs: raw.registry_token_ttl_secs.clamp(1, REGISTRY_TOKEN_TTL_SECS),
+        api_token_ttl_secs: raw.api_token_ttl_secs.clamp(1, API_TOKEN_TTL_SECS),
+        api_key_max_days: raw.api_key_max_days.clamp(1, 365),
+        roles,
+        policies: raw.policies,
+        conflicts: match raw.conflicts {
+            Some(pairs) => pairs.into_iter().map(|[a, b]| (a, b)).collect(),
+            None => airlock_access::authz::default_conflicts(),
+        },
+    })
 }
 
 /// `http://registry.example:5000/` becomes `registry.example:5000/log`.

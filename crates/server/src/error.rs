@@ -1,6 +1,7 @@
 //! The one error table: every failure a client can see maps here to an OCI code, a status and a
 //! public message. 5xx bodies say nothing internal; the detail goes to the log with the request id.
 
+use crate::auth::AuthError;
 use airlock_api::oci::{ErrorBody, ErrorEntry};
 use airlock_core::RegistryError;
 use airlock_core::ports::BlobError;
@@ -48,10 +49,12 @@ pub enum ServerError {
     Request(#[from] RequestError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 /// One row of the table.
-struct Row {
+pub(crate) struct Row {
     code: &'static str,
     status: StatusCode,
 }
@@ -68,10 +71,27 @@ fn body_error_row(source: &std::io::Error) -> Row {
     }
 }
 
+/// The row of an access failure, for the registry and the API alike.
+pub(crate) fn classify_auth(error: &AuthError) -> Row {
+    match error {
+        AuthError::Missing { .. }
+        | AuthError::InvalidToken { .. }
+        | AuthError::BadCredentials
+        | AuthError::Malformed(_) => row("UNAUTHORIZED", StatusCode::UNAUTHORIZED),
+        // RFC 6750 §3.1: a valid token without the scope is 403, with a challenge naming it, so
+        // clients ask for a token with that scope.
+        AuthError::InsufficientScope { .. } | AuthError::Denied(_) => row("DENIED", StatusCode::FORBIDDEN),
+        AuthError::Invalid(_) => row("UNSUPPORTED", StatusCode::BAD_REQUEST),
+        AuthError::Unavailable(_) => row("UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
+        AuthError::Store(_) | AuthError::Internal(_) => row("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
 fn classify(error: &ServerError) -> Row {
     use RequestError as Q;
     match error {
         ServerError::Registry(e) => classify_registry(e),
+        ServerError::Auth(e) => classify_auth(e),
         ServerError::Request(e) => match e {
             Q::NameInvalid(_) => row("NAME_INVALID", StatusCode::BAD_REQUEST),
             Q::DigestInvalid(_) => row("DIGEST_INVALID", StatusCode::BAD_REQUEST),
@@ -145,6 +165,12 @@ impl IntoResponse for ServerError {
             errors: vec![ErrorEntry { code: row.code.to_owned(), message, detail: serde_json::Value::Null }],
         };
         let mut response = (row.status, Json(body)).into_response();
+        if let ServerError::Auth(e) = &self
+            && let Some(challenge) = e.challenge()
+            && let Ok(value) = HeaderValue::from_str(challenge)
+        {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        }
         if row.status == StatusCode::REQUEST_TIMEOUT {
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
@@ -182,6 +208,9 @@ pub enum ApiError {
     Registry(#[from] RegistryError),
     #[error("{0}")]
     NotFound(String),
+    /// An access failure: credentials, tokens, authorization.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     #[error("internal failure: {0}")]
     Internal(String),
 }
@@ -205,6 +234,15 @@ impl IntoResponse for ApiError {
                     (row.status, row.code, e.to_string(), None)
                 }
             }
+            ApiError::Auth(e) => {
+                let row = classify_auth(e);
+                if row.code == "INTERNAL" {
+                    tracing::error!(error = %e, "api request failed");
+                    (row.status, row.code, INTERNAL_MESSAGE.to_owned(), None)
+                } else {
+                    (row.status, row.code, e.to_string(), None)
+                }
+            }
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "api request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", INTERNAL_MESSAGE.to_owned(), None)
@@ -213,6 +251,13 @@ impl IntoResponse for ApiError {
         let body = airlock_api::v1::ErrorBody {
             error: airlock_api::v1::ApiError { code: code.to_owned(), message, remediation, doc: None },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let ApiError::Auth(e) = &self
+            && let Some(challenge) = e.challenge()
+            && let Ok(value) = HeaderValue::from_str(challenge)
+        {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
     }
 }

@@ -3,9 +3,11 @@
 //! **Architecture Invariant:** this is the only crate that knows HTTP status codes and JSON wire
 //! shapes. Every error a client sees goes through the table in `error.rs`.
 
+mod api_auth;
 mod api_log;
 mod api_trust;
 mod app;
+pub mod auth;
 mod body;
 mod clock;
 pub mod config;
@@ -18,6 +20,7 @@ mod scrub;
 pub mod telemetry;
 mod v2;
 
+pub use airlock_core::audit::Actor;
 pub use app::{App, AppState, DATABASE_FILE, Server, StartError, shutdown_signal};
 pub use clock::SystemClock;
 pub use config::{Config, ConfigError, LogFormat};

@@ -97,7 +97,7 @@ fn read_or_create_key(path: &Path, origin: &str) -> Result<Signer, LogKeyError> 
 }
 
 /// Writes a secret file readable by its owner only (mode 0600 on Unix), durably.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

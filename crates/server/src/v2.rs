@@ -16,10 +16,13 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
 use crate::app::AppState;
+use crate::auth::{AuthError, Caller};
 use crate::body;
 use crate::error::{RequestError, ServerError};
 use crate::metrics::RouteLabel;
 use crate::route::{self, Route};
+use airlock_access::scope::{RepoAction, Scope};
+use airlock_access::token::TokenKind;
 
 const DIGEST_HEADER: &str = "docker-content-digest";
 const UPLOAD_UUID: &str = "docker-upload-uuid";
@@ -42,9 +45,14 @@ pub async fn dispatch(State(app): State<AppState>, request: Request) -> Response
     let client = connect.map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
     let request_id =
         request.extensions().get::<crate::telemetry::RequestId>().map_or_else(String::new, |r| r.0.clone());
-    let actor = Actor::anonymous(request_id);
     let mut response = match parsed {
-        Ok(route) => handle(&app, &client, &actor, route, request).await.unwrap_or_else(IntoResponse::into_response),
+        Ok(route) => match authorize(&app, &route, request.method(), request.headers()).await {
+            Ok(caller) => {
+                let actor = caller.actor(&request_id);
+                handle(&app, &client, &actor, &caller, route, request).await.unwrap_or_else(IntoResponse::into_response)
+            }
+            Err(e) => e.into_response(),
+        },
         Err(e) => ServerError::from(e).into_response(),
     };
     response.extensions_mut().insert(RouteLabel(label));
@@ -52,15 +60,65 @@ pub async fn dispatch(State(app): State<AppState>, request: Request) -> Response
     response
 }
 
+/// The repository action a request needs, if it names a repository.
+fn needs(route: &Route, method: &Method) -> Option<(RepoName, RepoAction)> {
+    let action = match *method {
+        Method::GET | Method::HEAD => RepoAction::Pull,
+        Method::DELETE if !matches!(route, Route::Upload(..)) => RepoAction::Delete,
+        _ => RepoAction::Push,
+    };
+    match route {
+        Route::Base | Route::Catalog => None,
+        Route::Tags(repo) | Route::Manifest(repo, _) | Route::Blob(repo, _) | Route::Referrers(repo, _) => {
+            Some((repo.clone(), action))
+        }
+        // Every upload request, even a status `GET`, is part of pushing.
+        Route::UploadStart(repo) | Route::Upload(repo, _) => Some((repo.clone(), RepoAction::Push)),
+    }
+}
+
+/// The caller, if its registry token grants what the request needs. `/v2/` and the catalog
+/// need only a valid token; the catalog then lists what the caller may pull.
+async fn authorize(app: &AppState, route: &Route, method: &Method, headers: &HeaderMap) -> Result<Caller> {
+    let need = needs(route, method);
+    // An unknown stage is a naming mistake, said as such to anyone: the stages are no secret.
+    if let Some((repo, _)) = &need {
+        app.registry.stage_of(repo)?;
+    }
+    let scope = match (&need, route) {
+        (Some((repo, action)), _) => Some(Scope::repository(repo.clone(), [*action]).to_string()),
+        (None, Route::Catalog) => Some(Scope::Catalog.to_string()),
+        (None, _) => None,
+    };
+    let caller = app.auth.caller(headers, TokenKind::Registry, scope.as_deref()).await?;
+    if let (Some((repo, action)), Some(scope)) = (&need, &scope)
+        && !caller.may(repo, *action)
+    {
+        return Err(AuthError::InsufficientScope {
+            scope: scope.clone(),
+            challenge: app.auth.challenge(Some(scope), Some("insufficient_scope")),
+        }
+        .into());
+    }
+    Ok(caller)
+}
+
 fn not_allowed(method: &Method, route: &Route) -> ServerError {
     RequestError::MethodNotAllowed { method: method.to_string(), path: route.label().to_owned() }.into()
 }
 
-async fn handle(app: &AppState, client: &str, actor: &Actor, route: Route, request: Request) -> Result<Response> {
+async fn handle(
+    app: &AppState,
+    client: &str,
+    actor: &Actor,
+    caller: &Caller,
+    route: Route,
+    request: Request,
+) -> Result<Response> {
     let method = request.method().clone();
     match (&method, route) {
         (&Method::GET | &Method::HEAD, Route::Base) => Ok(Json(serde_json::json!({})).into_response()),
-        (&Method::GET, Route::Catalog) => catalog(app, query(&request)?).await,
+        (&Method::GET, Route::Catalog) => catalog(app, caller, client, query(&request)?).await,
         (&Method::GET, Route::Tags(repo)) => tags(app, &repo, query(&request)?).await,
         (&Method::GET | &Method::HEAD, Route::Manifest(repo, reference)) => {
             get_manifest(app, &repo, &reference, method == Method::HEAD).await
@@ -78,7 +136,7 @@ async fn handle(app: &AppState, client: &str, actor: &Actor, route: Route, reque
             app.registry.delete_blob(actor, &repo, &digest).await?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
-        (&Method::POST, Route::UploadStart(repo)) => start_upload(app, client, actor, &repo, request).await,
+        (&Method::POST, Route::UploadStart(repo)) => start_upload(app, client, actor, caller, &repo, request).await,
         (&Method::GET, Route::Upload(repo, id)) => {
             let size = app.registry.upload_status(actor, &repo, &id).await?;
             Ok(upload_response(StatusCode::NO_CONTENT, &repo, &id, size))
@@ -127,12 +185,22 @@ fn next_link(response: &mut Response, base: &str, n: u32, last: Option<&String>)
     }
 }
 
-async fn catalog(app: &AppState, query: BTreeMap<String, String>) -> Result<Response> {
+async fn catalog(app: &AppState, caller: &Caller, client: &str, query: BTreeMap<String, String>) -> Result<Response> {
     let (n, last) = pagination(&query)?;
     let page = app.registry.page_size(n);
     let repositories = app.registry.catalog(last.as_deref(), n).await?;
     let full = page > 0 && repositories.len() == page as usize;
     let last = if full { repositories.last().cloned() } else { None };
+    // Only what the caller may pull is listed; a page may come back shorter than `n`.
+    let record = app.auth.record(&caller.id).await.map_err(AuthError::from)?;
+    let repositories = repositories
+        .into_iter()
+        .filter(|name| {
+            RepoName::parse(name).is_ok_and(|repo| {
+                record.as_ref().is_some_and(|r| app.auth.allowed_actions(r, &repo, client).contains(&RepoAction::Pull))
+            })
+        })
+        .collect();
     let mut response = Json(Catalog { repositories }).into_response();
     next_link(&mut response, "/v2/_catalog", page, last.as_ref());
     Ok(response)
@@ -319,6 +387,7 @@ async fn start_upload(
     app: &AppState,
     client: &str,
     actor: &Actor,
+    caller: &Caller,
     repo: &RepoName,
     request: Request,
 ) -> Result<Response> {
@@ -326,7 +395,9 @@ async fn start_upload(
     app.registry.ensure_pushable(actor, repo, "blob.upload", Subject::default()).await?;
     if let (Some(mount), Some(from)) = (digest_param(&query, "mount")?, query.get("from")) {
         let from = RepoName::parse(from).map_err(|e| RequestError::NameInvalid(e.to_string()))?;
-        if app.registry.mount_blob(actor, repo, &from, &mount).await? {
+        // Mounting reads the source: without pull there, it is a plain upload, and the caller
+        // learns nothing about what the source holds.
+        if caller.may(&from, RepoAction::Pull) && app.registry.mount_blob(actor, repo, &from, &mount).await? {
             return Ok(blob_created(repo, &mount));
         }
         // Not mountable: fall back to a regular upload session, as the spec asks.

@@ -24,12 +24,62 @@ pub fn test_config(dir: &Path, extra_toml: &str) -> Config {
     config
 }
 
-/// An in-process app over a fresh data directory.
+/// The service account every [`TestApp`] creates, and the roles it holds: push and pull in
+/// `dev`, pull everywhere.
+pub const TESTER: &str = "tester";
+pub const TESTER_ROLES: [&str; 2] = ["developer", "auditor"];
+/// The bootstrap administrator's password in tests.
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
+/// An in-process app over a fresh data directory. Requests to `/v2` carry a registry token of
+/// the `tester` service account for the repository they name (fetched from `/token` and
+/// cached), unless they set their own `Authorization`; [`TestApp::send_anonymous`] sends none.
 #[derive(Debug)]
 pub struct TestApp {
     pub app: App,
     pub router: Router,
     pub dir: tempfile::TempDir,
+    /// The `tester` service account's API key.
+    pub tester_key: String,
+    tokens: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+/// Creates the `tester` service account, returning its API key.
+pub async fn create_tester(app: &App) -> String {
+    let id = airlock_model::PrincipalId::parse(TESTER).expect("tester name");
+    let roles: Vec<String> = TESTER_ROLES.iter().map(|r| (*r).to_owned()).collect();
+    let (_, key, _) = app
+        .state
+        .auth
+        .create_service_account(&airlock_core::audit::Actor::system(), &id, &roles, None)
+        .await
+        .expect("tester service account");
+    key
+}
+
+/// `Authorization: Basic ...` for `name` and `secret`.
+pub fn basic(name: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{name}:{secret}")))
+}
+
+/// The scopes a `/v2` request needs, as the token request would name them: every action on the
+/// repository in its path (and pull on a mount's source); the catalog for `/v2/_catalog`.
+pub fn scopes_for(uri: &http::Uri) -> Vec<String> {
+    let path = uri.path();
+    let Some(rest) = path.strip_prefix("/v2/") else { return Vec::new() };
+    if rest.starts_with("_catalog") {
+        return vec!["registry:catalog:*".to_owned()];
+    }
+    let end = ["/blobs/", "/manifests/", "/tags/", "/referrers/"].iter().filter_map(|m| rest.find(m)).min();
+    let Some(end) = end else { return Vec::new() };
+    let mut scopes = vec![format!("repository:{}:pull,push,delete", &rest[..end])];
+    if let Some(query) = uri.query()
+        && let Some(from) = query.split('&').find_map(|kv| kv.strip_prefix("from="))
+    {
+        scopes.push(format!("repository:{from}:pull"));
+    }
+    scopes
 }
 
 /// A response, fully read.
@@ -61,20 +111,94 @@ impl TestApp {
     /// A fresh app with default config plus `extra_toml`.
     pub async fn new(extra_toml: &str) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let app = App::open(test_config(dir.path(), extra_toml)).await.expect("app opens");
-        app.announce_start().await.expect("start is logged");
-        let router = app.router();
-        TestApp { app, router, dir }
+        let mut config = test_config(dir.path(), extra_toml);
+        config.bootstrap_password = Some(ADMIN_PASSWORD.to_owned());
+        TestApp::with_config_in(config, dir).await
     }
 
     /// An app over an existing configuration (to reopen a data directory, say). The temp dir
     /// it holds is unrelated to `config.data_dir`.
     pub async fn with_config(config: Config) -> TestApp {
-        let dir = tempfile::tempdir().expect("temp dir");
+        TestApp::with_config_in(config, tempfile::tempdir().expect("temp dir")).await
+    }
+
+    async fn with_config_in(mut config: Config, dir: tempfile::TempDir) -> TestApp {
+        if config.bootstrap_password.is_none() {
+            config.bootstrap_password = Some(ADMIN_PASSWORD.to_owned());
+        }
         let app = App::open(config).await.expect("app opens");
         app.announce_start().await.expect("start is logged");
+        // A reopened data directory already holds the tester; its key is then unknown here,
+        // so it gets a new one.
+        let tester = airlock_model::PrincipalId::parse(TESTER).expect("tester name");
+        let tester_key = match app.state.auth.record(&tester).await.expect("principal lookup") {
+            None => create_tester(&app).await,
+            Some(_) => {
+                app.state
+                    .auth
+                    .rotate_key(&airlock_core::audit::Actor::system(), &tester, None)
+                    .await
+                    .expect("tester key rotates")
+                    .expect("tester exists")
+                    .0
+            }
+        };
         let router = app.router();
-        TestApp { app, router, dir }
+        TestApp { app, router, dir, tester_key, tokens: Default::default() }
+    }
+
+    /// A registry token for `tester` granting `access` (`(repository, actions)`), signed with
+    /// the server's own key and bypassing `/token`: what a stolen signing key could forge. For
+    /// testing the registry's own refusals behind the token check.
+    pub async fn forge_token(&self, access: &[(&str, &[&str])]) -> String {
+        use airlock_access::token::{Access, Claims, PrincipalKind, TokenKey, TokenKind, mint};
+        use base64::Engine as _;
+        let text = std::fs::read_to_string(self.app.config.data_dir.join("auth/token.key")).expect("token key");
+        let der = base64::engine::general_purpose::STANDARD.decode(text.trim()).expect("token key is base64");
+        let key = TokenKey::from_pkcs8_der(&der).expect("token key parses");
+        let tester = airlock_model::PrincipalId::parse(TESTER).expect("tester name");
+        let record = self.app.state.auth.record(&tester).await.expect("lookup").expect("tester exists");
+        let now = u64::try_from(self.app.clock.now().as_millis() / 1000).expect("clock after 1970");
+        let mut claims = Claims::new(
+            self.app.config.public_url.trim_end_matches('/'),
+            "airlock",
+            TESTER,
+            PrincipalKind::ServiceAccount,
+            record.epoch,
+            TokenKind::Registry,
+            now,
+        );
+        claims.access = access
+            .iter()
+            .map(|(name, actions)| Access {
+                kind: "repository".to_owned(),
+                name: (*name).to_owned(),
+                actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+            })
+            .collect();
+        mint(&key, &claims).expect("token mints")
+    }
+
+    /// A registry token of `tester` for `scopes`, from `/token`; empty when `/token` refuses.
+    pub async fn token(&self, scopes: &[String]) -> String {
+        let key = scopes.join(" ");
+        if let Some(token) = self.tokens.lock().expect("token cache").get(&key) {
+            return token.clone();
+        }
+        let query: Vec<String> = scopes.iter().map(|s| format!("scope={s}")).collect();
+        let request = Request::get(format!("/token?service=airlock&{}", query.join("&")))
+            .header("authorization", basic(TESTER, &self.tester_key))
+            .body(Body::empty())
+            .expect("token request builds");
+        let reply = self.send_anonymous(request).await;
+        // A scope `/token` refuses (an invalid name) gets no token: the request then goes
+        // without one, and the registry says what is wrong with it.
+        if reply.status != StatusCode::OK {
+            return String::new();
+        }
+        let token = reply.json()["token"].as_str().expect("token in reply").to_owned();
+        self.tokens.lock().expect("token cache").insert(key, token.clone());
+        token
     }
 
     /// Sends one request through the router.
@@ -87,8 +211,23 @@ impl TestApp {
         self.send_request(request).await
     }
 
-    /// Sends a prepared request.
-    pub async fn send_request(&self, request: Request<Body>) -> Reply {
+    /// Sends a prepared request, with `tester`'s token for what it names (see [`TestApp`]).
+    pub async fn send_request(&self, mut request: Request<Body>) -> Reply {
+        if !request.headers().contains_key(http::header::AUTHORIZATION) {
+            let scopes = scopes_for(request.uri());
+            if !scopes.is_empty() || request.uri().path().trim_end_matches('/') == "/v2" {
+                let token = self.token(&scopes).await;
+                if !token.is_empty() {
+                    let value = http::HeaderValue::from_str(&format!("Bearer {token}")).expect("token is ASCII");
+                    request.headers_mut().insert(http::header::AUTHORIZATION, value);
+                }
+            }
+        }
+        self.send_anonymous(request).await
+    }
+
+    /// Sends a prepared request as it is, adding no credentials.
+    pub async fn send_anonymous(&self, request: Request<Body>) -> Reply {
         let response = self.router.clone().oneshot(request).await.expect("router is infallible");
         let (parts, body) = response.into_parts();
         let body = body.collect().await.expect("body reads").to_bytes();
@@ -137,6 +276,8 @@ impl TestApp {
 pub struct SpawnedApp {
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
+    /// The `tester` service account's API key.
+    pub tester_key: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -161,7 +302,10 @@ impl SpawnedApp {
 /// Starts a server on port 0 over a fresh data directory.
 pub async fn spawn_app(extra_toml: &str) -> SpawnedApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::bind(test_config(dir.path(), extra_toml)).await.expect("server binds");
+    let mut config = test_config(dir.path(), extra_toml);
+    config.bootstrap_password = Some(ADMIN_PASSWORD.to_owned());
+    let server = Server::bind(config).await.expect("server binds");
+    let tester_key = create_tester(server.app()).await;
     let addr = server.local_addr().expect("bound address");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -171,5 +315,5 @@ pub async fn spawn_app(extra_toml: &str) -> SpawnedApp {
             })
             .await;
     });
-    SpawnedApp { addr, dir, stop: Some(stop), task: Some(task) }
+    SpawnedApp { addr, dir, tester_key, stop: Some(stop), task: Some(task) }
 }

@@ -7,12 +7,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A running `airlock serve`.
+/// A running `airlock serve`, started with the bootstrap administrator's password set to
+/// [`crate::ADMIN_PASSWORD`] and with a `tester` service account ([`crate::TESTER_ROLES`]).
 #[derive(Debug)]
 pub struct ServerProcess {
     pub child: Child,
     pub addr: SocketAddr,
     pub data: PathBuf,
+    /// The `tester` service account's API key.
+    pub tester_key: String,
 }
 
 impl ServerProcess {
@@ -29,6 +32,7 @@ impl ServerProcess {
             .arg(data)
             .args(args)
             .env("RUST_LOG", log)
+            .env("AIRLOCK_BOOTSTRAP_PASSWORD", crate::ADMIN_PASSWORD)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -42,7 +46,90 @@ impl ServerProcess {
             .unwrap_or_else(|| panic!("unexpected first line from airlock serve: {first:?}"));
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        ServerProcess { child, addr, data: data.to_owned() }
+        let mut server = ServerProcess { child, addr, data: data.to_owned(), tester_key: String::new() };
+        // The key is kept beside the data directory, so a server restarted over the same data
+        // (even one refusing writes) serves the same tester.
+        let key_file = data.with_extension("tester-key");
+        server.tester_key = match std::fs::read_to_string(&key_file) {
+            Ok(key) => key,
+            Err(_) => {
+                let key = server.service_account(crate::TESTER, &crate::TESTER_ROLES);
+                std::fs::write(&key_file, &key).expect("tester key saved");
+                key
+            }
+        };
+        server
+    }
+
+    /// An API token of the bootstrap administrator.
+    pub fn admin_token(&self) -> String {
+        let basic = crate::basic("admin", crate::ADMIN_PASSWORD);
+        let reply = request(self.addr, "POST", "/api/v1/auth/token", &[("authorization", &basic)], b"");
+        assert_eq!(reply.status, 200, "admin login: {}", String::from_utf8_lossy(&reply.body));
+        let body: serde_json::Value = serde_json::from_slice(&reply.body).expect("token JSON");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Creates service account `name` holding `roles` (or gives an existing one a new key, for a
+    /// server restarted over the same data) through the API, as the administrator; returns its
+    /// API key.
+    pub fn service_account(&self, name: &str, roles: &[&str]) -> String {
+        let bearer = format!("Bearer {}", self.admin_token());
+        let body = serde_json::json!({"name": name, "kind": "service_account", "roles": roles}).to_string();
+        let headers = [("authorization", bearer.as_str()), ("content-type", "application/json")];
+        let mut reply = request(self.addr, "POST", "/api/v1/principals", &headers, body.as_bytes());
+        if reply.status == 400 {
+            reply = request(self.addr, "POST", &format!("/api/v1/principals/{name}/api-key"), &headers, b"");
+        }
+        assert!(
+            reply.status == 200 || reply.status == 201,
+            "service account: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let body: serde_json::Value = serde_json::from_slice(&reply.body).expect("principal JSON");
+        body["api_key"].as_str().expect("api key").to_owned()
+    }
+
+    /// A registry token of `tester` for `scopes`.
+    pub fn registry_token(&self, scopes: &[String]) -> String {
+        let basic = crate::basic(crate::TESTER, &self.tester_key);
+        let query: Vec<String> = scopes.iter().map(|s| format!("scope={s}")).collect();
+        let reply = request(
+            self.addr,
+            "GET",
+            &format!("/token?service=airlock&{}", query.join("&")),
+            &[("authorization", &basic)],
+            b"",
+        );
+        assert_eq!(reply.status, 200, "token: {}", String::from_utf8_lossy(&reply.body));
+        let body: serde_json::Value = serde_json::from_slice(&reply.body).expect("token JSON");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// The headers plus `tester`'s bearer token for what `path` names, when it is under `/v2`.
+    fn with_token<'a>(&self, path: &str, headers: &[(&'a str, &'a str)]) -> (Vec<(&'a str, String)>, bool) {
+        let mut out: Vec<(&'a str, String)> = headers.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        let uri: http::Uri = path.parse().expect("path parses");
+        let scopes = crate::scopes_for(&uri);
+        let base = uri.path().trim_end_matches('/') == "/v2";
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) && (!scopes.is_empty() || base) {
+            out.push(("authorization", format!("Bearer {}", self.registry_token(&scopes))));
+        }
+        (out, base)
+    }
+
+    /// [`request`] to this server, as `tester` for `/v2` paths.
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> RawReply {
+        let (headers, _) = self.with_token(path, headers);
+        let borrowed: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        request(self.addr, method, path, &borrowed, body)
+    }
+
+    /// [`start_request`] to this server, as `tester` for `/v2` paths.
+    pub fn start_request(&self, method: &str, path: &str, headers: &[(&str, &str)], content_length: u64) -> TcpStream {
+        let (headers, _) = self.with_token(path, headers);
+        let borrowed: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        start_request(self.addr, method, path, &borrowed, content_length)
     }
 
     /// `host:port`, as registry clients want it.

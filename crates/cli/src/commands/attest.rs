@@ -30,6 +30,8 @@ pub struct Args {
     /// The signer's private key (PKCS#8 PEM, from `airlock key generate`).
     #[arg(long)]
     key: PathBuf,
+    /// The server. Credentials come from `AIRLOCK_USERNAME` and `AIRLOCK_PASSWORD` (a service
+    /// account and its API key, or a user and password) and need `push` on the repository.
     #[arg(long, env = "AIRLOCK_SERVER", default_value = "http://127.0.0.1:5000")]
     server: String,
     #[arg(long, value_enum, default_value_t)]
@@ -93,8 +95,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("{step}");
         }
     };
+    let credentials = super::client::Credentials::from_env()?;
     let (referrer, item) =
-        attest(&args.server, &repo, &subject, &args.predicate_type, &predicate, &key, progress).await?;
+        attest(&args.server, &credentials, &repo, &subject, &args.predicate_type, &predicate, &key, progress).await?;
     match args.output {
         Output::Json => {
             println!("{}", json!({"referrer": referrer.as_str(), "subject": subject.as_str(), "evidence": item}))
@@ -113,8 +116,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Signs a statement about `repo@subject` and pushes it as a referrer. Returns the referrer's
 /// digest and the registry's evidence entry for it (its verdict).
+#[allow(clippy::too_many_arguments)]
 pub async fn attest(
     server: &str,
+    credentials: &super::client::Credentials,
     repo: &RepoName,
     subject: &Digest,
     predicate_type: &str,
@@ -122,7 +127,9 @@ pub async fn attest(
     key: &PrivateKey,
     progress: impl Fn(&str),
 ) -> anyhow::Result<(Digest, Value)> {
-    let registry = Registry { base: server.trim_end_matches('/').to_owned(), http: reqwest::Client::new() };
+    let scope = format!("repository:{repo}:pull,push");
+    let http = super::client::registry_client(server, credentials, &[scope]).await?;
+    let registry = Registry { base: server.trim_end_matches('/').to_owned(), http };
 
     progress(&format!("[1/4] resolving {repo}@{subject}"));
     let url = format!("{}/v2/{repo}/manifests/{subject}", registry.base);

@@ -57,6 +57,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (mut config, _) = Config::from_toml("listen = \"127.0.0.1:0\"", "<demo>").context("demo config")?;
     config.data_dir = args.data.clone();
     let server = Server::bind(config).await.context("cannot start the demo server")?;
+    let admin_password = server.bootstrap_password().map(str::to_owned);
+    let ci = ci_account(server.app()).await?;
     let addr = server.local_addr()?;
     let url = format!("http://{addr}");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -64,7 +66,14 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let _ = stopped.await;
     }));
     let mut steps = Steps { text: args.output == Output::Text, report: Vec::new() };
-    let result = demo(&url, &args.data, &mut steps).await;
+    if let Some(password) = &admin_password {
+        steps.say("created user `admin` (role access-admin); its one-time password is shown only now", json!(password));
+    }
+    steps.say(
+        &format!("service account `{DEMO_CI}` (role ci) pushes to dev; its API key is shown only now"),
+        json!(ci.secret),
+    );
+    let result = demo(&url, &args.data, &ci, &mut steps).await;
     let _ = stop.send(());
     let _ = task.await;
     result?;
@@ -78,14 +87,38 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "next: `cargo run --release -- serve` (or `airlock serve --data {}`) and look around:",
                 args.data.display()
             );
-            println!("  curl -s http://127.0.0.1:5000/v2/_catalog");
             println!("  curl -s http://127.0.0.1:5000/api/v1/log/entries | head -c 600");
+            println!("  curl -s -u {DEMO_CI}:{} 'http://127.0.0.1:5000/token?scope=repository:{REPO}:pull'", ci.secret);
+            println!(
+                "  skopeo inspect --tls-verify=false --creds {DEMO_CI}:{} docker://127.0.0.1:5000/{REPO}:latest",
+                ci.secret
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn demo(url: &str, data: &std::path::Path, steps: &mut Steps) -> anyhow::Result<()> {
+/// The demo's CI service account.
+const DEMO_CI: &str = "demo-ci";
+
+/// Creates the demo's CI service account, or gives it a new key when a previous demo made it.
+async fn ci_account(app: &airlock_server::App) -> anyhow::Result<super::client::Credentials> {
+    let id = airlock_model::PrincipalId::parse(DEMO_CI).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let actor = airlock_server::Actor::system();
+    let auth = &app.state.auth;
+    let secret = match auth.record(&id).await? {
+        None => auth.create_service_account(&actor, &id, &["ci".to_owned()], None).await?.1,
+        Some(_) => auth.rotate_key(&actor, &id, None).await?.context("the demo service account vanished")?.0,
+    };
+    Ok(super::client::Credentials { name: DEMO_CI.to_owned(), secret })
+}
+
+async fn demo(
+    url: &str,
+    data: &std::path::Path,
+    ci_account: &super::client::Credentials,
+    steps: &mut Steps,
+) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let keys = data.join("demo-keys");
     std::fs::create_dir_all(&keys).with_context(|| format!("cannot create `{}`", keys.display()))?;
@@ -122,7 +155,8 @@ async fn demo(url: &str, data: &std::path::Path, steps: &mut Steps) -> anyhow::R
     // 2. An artifact in `dev`.
     let repo = RepoName::parse(REPO).map_err(|e| anyhow::anyhow!("{e}"))?;
     let notes = format!("hello from the airlock demo at {}\n", super::trust::now().to_rfc3339());
-    let subject = push_artifact(&http, url, &repo, notes.as_bytes()).await?;
+    let pusher = super::client::registry_client(url, ci_account, &[format!("repository:{repo}:pull,push")]).await?;
+    let subject = push_artifact(&pusher, url, &repo, notes.as_bytes()).await?;
     steps.say(&format!("pushed {repo}@{subject} into dev"), Value::Null);
 
     // 3. CI attests its provenance; the registry verifies it at ingest.
@@ -130,7 +164,8 @@ async fn demo(url: &str, data: &std::path::Path, steps: &mut Steps) -> anyhow::R
         "buildDefinition": {"buildType": "https://airlock.dev/demo/build@v1", "externalParameters": {"repository": "https://github.com/example/hello"}},
         "runDetails": {"builder": {"id": "https://github.com/actions/runner"}}
     });
-    let (referrer, item) = super::attest::attest(url, &repo, &subject, PROVENANCE, &predicate, &ci, |_| {}).await?;
+    let (referrer, item) =
+        super::attest::attest(url, ci_account, &repo, &subject, PROVENANCE, &predicate, &ci, |_| {}).await?;
     let verdict = match item["status"].as_str() {
         Some("trusted") => format!("trusted: signed by {}", item["current"]["signers"]),
         _ => format!("not trusted: {}", item["current"]["reasons"]),
@@ -138,7 +173,9 @@ async fn demo(url: &str, data: &std::path::Path, steps: &mut Steps) -> anyhow::R
     steps.say(&format!("attested SLSA provenance as referrer {referrer}"), json!(verdict));
 
     // 4. `prod` accepts nothing but promotion.
-    let denied = http.post(format!("{url}/v2/prod/demo/hello/blobs/uploads/")).send().await?;
+    let prod =
+        super::client::registry_client(url, ci_account, &["repository:prod/demo/hello:pull,push".to_owned()]).await?;
+    let denied = prod.post(format!("{url}/v2/prod/demo/hello/blobs/uploads/")).send().await?;
     let status = denied.status();
     let body: Value = denied.json().await.unwrap_or(Value::Null);
     steps.say(

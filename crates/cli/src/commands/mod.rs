@@ -3,6 +3,7 @@
 pub mod attest;
 pub mod attestation;
 pub mod audit;
+pub mod client;
 pub mod demo;
 pub mod evidence;
 pub mod key;

@@ -30,6 +30,9 @@ struct Started {
     listen: String,
     data: String,
     stages: Vec<StageReport>,
+    /// Set only at the first start, when `admin` was created with a generated password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bootstrap_password: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,10 +71,18 @@ pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
                 println!("airlock listening on http://{addr}");
                 println!("  data:   {}", server.data_dir().display());
                 println!("  stages: {described}");
+                if let Some(password) = server.bootstrap_password() {
+                    println!("  created user `admin` (role access-admin) with one-time password: {password}");
+                    println!("  it is shown only now; log in with `airlock login` and change it");
+                }
             }
             Output::Json => {
-                let started =
-                    Started { listen: format!("http://{addr}"), data: server.data_dir().display().to_string(), stages };
+                let started = Started {
+                    listen: format!("http://{addr}"),
+                    data: server.data_dir().display().to_string(),
+                    stages,
+                    bootstrap_password: server.bootstrap_password().map(str::to_owned),
+                };
                 println!("{}", serde_json::to_string(&started)?);
             }
         }

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use airlock_test_support::oci::{Image, digest};
-use airlock_test_support::process::{ServerProcess, request};
+use airlock_test_support::process::ServerProcess;
 
 use crate::{airlock, python, run};
 
@@ -16,11 +16,10 @@ fn push(server: &ServerProcess, repo: &str, tag: &str, contents: &[u8]) {
     let image = Image::new(&[("file", contents)]);
     for blob in image.blobs() {
         let d = digest(blob);
-        let reply = request(server.addr, "POST", &format!("/v2/{repo}/blobs/uploads/?digest={d}"), &[], blob);
+        let reply = server.request("POST", &format!("/v2/{repo}/blobs/uploads/?digest={d}"), &[], blob);
         assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
     }
-    let reply = request(
-        server.addr,
+    let reply = server.request(
         "PUT",
         &format!("/v2/{repo}/manifests/{tag}"),
         &[("Content-Type", image.media_type())],
@@ -30,7 +29,7 @@ fn push(server: &ServerProcess, repo: &str, tag: &str, contents: &[u8]) {
 }
 
 fn log_size(server: &ServerProcess) -> u64 {
-    let reply = request(server.addr, "GET", "/api/v1/log/entries?start=0&end=0", &[], b"");
+    let reply = server.request("GET", "/api/v1/log/entries?start=0&end=0", &[], b"");
     let page: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
     page["size"].as_u64().unwrap()
 }
@@ -40,7 +39,7 @@ fn wait_for_checkpoint(server: &ServerProcess) -> u64 {
     let size = log_size(server);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let reply = request(server.addr, "GET", "/api/v1/log/checkpoint", &[], b"");
+        let reply = server.request("GET", "/api/v1/log/checkpoint", &[], b"");
         let note = String::from_utf8_lossy(&reply.body).to_string();
         if note.lines().nth(1).and_then(|l| l.parse::<u64>().ok()) == Some(size) {
             return size;
@@ -51,7 +50,7 @@ fn wait_for_checkpoint(server: &ServerProcess) -> u64 {
 }
 
 fn save_key(server: &ServerProcess, dir: &Path) -> PathBuf {
-    let reply = request(server.addr, "GET", "/api/v1/log/key", &[], b"");
+    let reply = server.request("GET", "/api/v1/log/key", &[], b"");
     assert_eq!(reply.status, 200);
     let path = dir.join("log.vkey");
     std::fs::write(&path, &reply.body).unwrap();
@@ -142,16 +141,16 @@ fn verify_export_and_independent_check_then_an_edited_leaf_is_named() {
     // Edit one old leaf behind the server's back.
     tamper(
         &data,
-        "UPDATE log_leaves SET data = CAST(replace(CAST(data AS TEXT), 'dev/app', 'dev/evil') AS BLOB) WHERE idx = 2;",
+        "UPDATE log_leaves SET data = CAST(replace(CAST(data AS TEXT), 'dev/app', 'dev/evil') AS BLOB) WHERE idx = 4;",
     );
     let bad = audit(&["verify", "--server", &server_url, "--key", key, "--output", "json"]);
     assert_eq!(bad.status.code(), Some(3), "{}", String::from_utf8_lossy(&bad.stdout));
     let report = json(&bad);
     assert_eq!(report["verified"], false);
-    assert_eq!(report["failure"]["first_bad_index"], 2, "{report}");
+    assert_eq!(report["failure"]["first_bad_index"], 4, "{report}");
     let text = audit(&["verify", "--server", &server_url, "--key", key]);
     assert!(
-        String::from_utf8_lossy(&text.stderr).contains("first bad index: 2"),
+        String::from_utf8_lossy(&text.stderr).contains("first bad index: 4"),
         "{}",
         String::from_utf8_lossy(&text.stderr)
     );
@@ -214,7 +213,7 @@ fn removing_the_last_entries_is_caught() {
         "{reason}"
     );
     // The server noticed too, from the checkpoint it keeps outside the database.
-    let write = request(server.addr, "POST", "/v2/dev/app/blobs/uploads/", &[], b"");
+    let write = server.request("POST", "/v2/dev/app/blobs/uploads/", &[], b"");
     assert_eq!(write.status, 503, "{}", String::from_utf8_lossy(&write.body));
 }
 
@@ -264,7 +263,7 @@ fn an_older_copy_of_the_database_is_caught() {
     assert_eq!(bad.status.code(), Some(3), "{}", String::from_utf8_lossy(&bad.stdout));
     let reason = json(&bad)["failure"]["reason"].as_str().unwrap().to_owned();
     assert!(reason.contains("shrank") && reason.contains(&format!("covers {size} entries")), "{reason}");
-    let write = request(server.addr, "POST", "/v2/dev/app/blobs/uploads/", &[], b"");
+    let write = server.request("POST", "/v2/dev/app/blobs/uploads/", &[], b"");
     assert_eq!(write.status, 503);
     let body = String::from_utf8_lossy(&write.body);
     assert!(body.contains("older copy"), "{body}");
@@ -280,18 +279,18 @@ fn a_restart_after_editing_a_leaf_refuses_writes() {
     assert!(server.terminate().success());
     tamper(
         &data,
-        "UPDATE log_leaves SET data = CAST(replace(CAST(data AS TEXT), 'anonymous', 'anonymouz') AS BLOB) WHERE idx = 1;",
+        "UPDATE log_leaves SET data = CAST(replace(CAST(data AS TEXT), 'admin', 'admib') AS BLOB) WHERE idx = 1;",
     );
 
     let server = ServerProcess::start(airlock(), &data);
-    let write = request(server.addr, "POST", "/v2/dev/app/blobs/uploads/", &[], b"");
+    let write = server.request("POST", "/v2/dev/app/blobs/uploads/", &[], b"");
     assert_eq!(write.status, 503);
     let body: serde_json::Value = serde_json::from_slice(&write.body).unwrap();
     assert_eq!(body["errors"][0]["code"], "UNAVAILABLE");
     let message = body["errors"][0]["message"].as_str().unwrap();
     assert!(message.contains("log entry 1 was altered"), "{message}");
     // Reads still work, so the evidence can be examined.
-    let read = request(server.addr, "GET", "/v2/dev/app/tags/list", &[], b"");
+    let read = server.request("GET", "/v2/dev/app/tags/list", &[], b"");
     assert_eq!(read.status, 200);
 }
 
@@ -300,13 +299,22 @@ fn tail_follows_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(airlock(), &dir.path().join("data"));
     push(&server, "dev/app", "v1", b"one");
-    let out = audit(&["tail", "--server", &url(&server), "--from", "0", "--limit", "3", "--output", "json"]);
+    let out = audit(&["tail", "--server", &url(&server), "--from", "0", "--limit", "5", "--output", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<serde_json::Value> =
         String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let kinds: Vec<&str> = lines.iter().map(|l| l["event"]["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["server.start", "registry.manifest.push", "registry.tag.create"]);
-    let text = audit(&["tail", "--server", &url(&server), "--from", "1", "--limit", "1"]);
+    assert_eq!(
+        kinds,
+        [
+            "server.start",
+            "access.principal.create", // admin
+            "access.principal.create", // tester
+            "registry.manifest.push",
+            "registry.tag.create"
+        ]
+    );
+    let text = audit(&["tail", "--server", &url(&server), "--from", "3", "--limit", "1"]);
     let line = String::from_utf8_lossy(&text.stdout).to_string();
     assert!(line.contains("registry.manifest.push") && line.contains("dev/app:v1"), "{line}");
 }

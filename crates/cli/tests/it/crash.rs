@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use airlock_model::Sha256Hasher;
-use airlock_test_support::process::{ServerProcess, finish_request, integrity_check, request, start_request};
+use airlock_test_support::process::{ServerProcess, finish_request, integrity_check};
 
 use crate::airlock;
 
@@ -29,10 +29,10 @@ async fn kill_9_mid_upload_then_restart() {
     let digest = hasher.finish().to_string();
 
     let mut server = ServerProcess::start(airlock(), &data);
-    let start = request(server.addr, "POST", "/v2/dev/big/blob/blobs/uploads/", &[], b"");
+    let start = server.request("POST", "/v2/dev/big/blob/blobs/uploads/", &[], b"");
     assert_eq!(start.status, 202);
     let location = start.header("location").to_owned();
-    let mut stream = start_request(server.addr, "PUT", &format!("{location}?digest={digest}"), &[], SIZE as u64);
+    let mut stream = server.start_request("PUT", &format!("{location}?digest={digest}"), &[], SIZE as u64);
     for i in 0..100 {
         stream.write_all(&block(&base, i)).unwrap();
     }
@@ -40,26 +40,21 @@ async fn kill_9_mid_upload_then_restart() {
     drop(stream);
 
     let mut server = ServerProcess::start(airlock(), &data);
-    let head = request(server.addr, "HEAD", &format!("/v2/dev/big/blob/blobs/{digest}"), &[], b"");
+    let head = server.request("HEAD", &format!("/v2/dev/big/blob/blobs/{digest}"), &[], b"");
     assert_eq!(head.status, 404, "the partial blob is not visible");
     let blobs_dir = data.join("blobs/sha256");
     let stored = walk_files(&blobs_dir);
     assert!(stored.is_empty(), "nothing reached the content-addressed store: {stored:?}");
 
     // A fresh upload of the same blob succeeds.
-    let mut stream = start_request(
-        server.addr,
-        "POST",
-        &format!("/v2/dev/big/blob/blobs/uploads/?digest={digest}"),
-        &[],
-        SIZE as u64,
-    );
+    let mut stream =
+        server.start_request("POST", &format!("/v2/dev/big/blob/blobs/uploads/?digest={digest}"), &[], SIZE as u64);
     for i in 0..SIZE / MIB {
         stream.write_all(&block(&base, i)).unwrap();
     }
     let done = finish_request(stream);
     assert_eq!(done.status, 201, "{}", String::from_utf8_lossy(&done.body));
-    let head = request(server.addr, "HEAD", &format!("/v2/dev/big/blob/blobs/{digest}"), &[], b"");
+    let head = server.request("HEAD", &format!("/v2/dev/big/blob/blobs/{digest}"), &[], b"");
     assert_eq!(head.status, 200);
     assert_eq!(head.header("content-length"), SIZE.to_string());
 

@@ -10,12 +10,14 @@ import oras.oci
 import requests
 
 host, repo = sys.argv[1], sys.argv[2]
+user, key = os.environ["AIRLOCK_USERNAME"], os.environ["AIRLOCK_PASSWORD"]
 with open("chart.tgz", "w") as f:
     f.write("helm chart bytes\n")
 with open("sbom.spdx.json", "w") as f:
     json.dump({"spdxVersion": "SPDX-2.3", "name": "web"}, f)
 
 client = oras.client.OrasClient(hostname=host, insecure=True)
+client.auth.set_basic_auth(user, key)
 pushed = client.push(
     target=f"{host}/{repo}:1.0.0",
     files=["chart.tgz:application/vnd.cncf.helm.chart.content.v1.tar+gzip"],
@@ -23,9 +25,12 @@ pushed = client.push(
 )
 assert pushed.status_code == 201, pushed.text
 
+token = requests.get(
+    f"http://{host}/token", params={"service": "airlock", "scope": f"repository:{repo}:pull"}, auth=(user, key)
+).json()["token"]
 head = requests.head(
     f"http://{host}/v2/{repo}/manifests/1.0.0",
-    headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+    headers={"Accept": "application/vnd.oci.image.manifest.v1+json", "Authorization": f"Bearer {token}"},
 )
 subject = oras.oci.Subject(
     mediaType="application/vnd.oci.image.manifest.v1+json",

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use airlock_test_support::process::{ServerProcess, request};
+use airlock_test_support::process::ServerProcess;
 
 use crate::{airlock, run};
 
@@ -10,7 +10,7 @@ use crate::{airlock, run};
 fn serve_reports_and_stops_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = ServerProcess::start(airlock(), &dir.path().join("data"));
-    let health = request(server.addr, "GET", "/healthz", &[], b"");
+    let health = server.request("GET", "/healthz", &[], b"");
     assert_eq!(health.status, 200);
     assert!(!health.header("x-request-id").is_empty());
     let status = server.terminate();
@@ -24,7 +24,7 @@ fn json_logs_carry_the_request_id_of_the_response() {
     let log = std::fs::File::create(&log_path).unwrap();
     let mut server =
         ServerProcess::start_with(airlock(), &dir.path().join("data"), &["--log-format", "json"], "info", log.into());
-    let denied = request(server.addr, "POST", "/v2/prod/a/blobs/uploads/", &[], b"");
+    let denied = server.request("POST", "/v2/prod/a/blobs/uploads/", &[], b"");
     assert_eq!(denied.status, 403);
     let id = denied.header("x-request-id").to_owned();
     assert_eq!(server.terminate().code(), Some(0));
@@ -73,7 +73,7 @@ fn scrub_reports_json() {
     {
         let server = ServerProcess::start(airlock(), &data);
         let d = airlock_test_support::oci::digest(b"scrub me");
-        let put = request(server.addr, "POST", &format!("/v2/dev/a/blobs/uploads/?digest={d}"), &[], b"scrub me");
+        let put = server.request("POST", &format!("/v2/dev/a/blobs/uploads/?digest={d}"), &[], b"scrub me");
         assert_eq!(put.status, 201);
     }
     let out = run(Command::new(airlock()).args(["scrub", "--output", "json", "--data"]).arg(&data));
@@ -100,14 +100,19 @@ fn demo_runs_the_main_job_end_to_end() {
         run(Command::new(airlock()).args(["demo", "--output", "json", "--data"]).arg(&data).env("RUST_LOG", "warn"));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let steps: Vec<&str> = report["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
-    assert_eq!(steps.len(), 5, "{steps:?}");
-    assert!(steps[0].starts_with("created a trust root"));
-    assert_eq!(report["steps"][2]["detail"], "trusted: signed by [\"ci\"]");
-    assert!(steps[3].contains("403"));
-    assert!(steps[4].starts_with("verified the transparency log"));
+    assert_eq!(steps.len(), 7, "{steps:?}");
+    assert!(steps[0].starts_with("created user `admin`"));
+    assert!(report["steps"][0]["detail"].as_str().unwrap().len() >= 12, "a one-time password is shown");
+    assert!(report["steps"][1]["detail"].as_str().unwrap().starts_with("alk_"), "the CI account's key is shown");
+    assert!(steps[2].starts_with("created a trust root"));
+    assert_eq!(report["steps"][4]["detail"], "trusted: signed by [\"ci\"]");
+    assert!(steps[5].contains("403"));
+    assert!(steps[6].starts_with("verified the transparency log"));
     // A second run on the same data keeps the root and still verifies.
     let again =
         run(Command::new(airlock()).args(["demo", "--output", "json", "--data"]).arg(&data).env("RUST_LOG", "warn"));
     let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
-    assert_eq!(report["steps"][0]["step"], "a trust root is already in force; keeping it");
+    let steps: Vec<&str> = report["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert!(!steps[0].starts_with("created user `admin`"), "the administrator is created once: {steps:?}");
+    assert_eq!(report["steps"][1]["step"], "a trust root is already in force; keeping it");
 }

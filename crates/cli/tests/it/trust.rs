@@ -6,12 +6,22 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use airlock_test_support::oci::Image;
-use airlock_test_support::process::{ServerProcess, request};
+use airlock_test_support::process::ServerProcess;
 
 use crate::{airlock, python, run};
 
 fn airlock_cmd(args: &[&str]) -> Output {
     Command::new(airlock()).args(args).output().expect("airlock runs")
+}
+
+/// The binary with the `tester` service account's credentials, as CI would run it.
+fn airlock_as(server: &ServerProcess, args: &[&str]) -> Output {
+    Command::new(airlock())
+        .args(args)
+        .env("AIRLOCK_USERNAME", "tester")
+        .env("AIRLOCK_PASSWORD", &server.tester_key)
+        .output()
+        .expect("airlock runs")
 }
 
 fn ok(output: Output) -> serde_json::Value {
@@ -29,13 +39,9 @@ fn push_image(server: &ServerProcess, repo: &str) -> String {
     let image = Image::new(&[("app", b"release candidate")]);
     for blob in image.blobs() {
         let d = airlock_test_support::oci::digest(blob);
-        assert_eq!(
-            request(server.addr, "POST", &format!("/v2/{repo}/blobs/uploads/?digest={d}"), &[], blob).status,
-            201
-        );
+        assert_eq!(server.request("POST", &format!("/v2/{repo}/blobs/uploads/?digest={d}"), &[], blob).status, 201);
     }
-    let put = request(
-        server.addr,
+    let put = server.request(
         "PUT",
         &format!("/v2/{repo}/manifests/1.0"),
         &[("Content-Type", image.media_type())],
@@ -47,10 +53,10 @@ fn push_image(server: &ServerProcess, repo: &str) -> String {
 
 /// The envelope the registry holds for a referrer, written to `out`.
 fn fetch_envelope(server: &ServerProcess, repo: &str, referrer: &str, out: &Path) {
-    let manifest = request(server.addr, "GET", &format!("/v2/{repo}/manifests/{referrer}"), &[], b"");
+    let manifest = server.request("GET", &format!("/v2/{repo}/manifests/{referrer}"), &[], b"");
     let manifest: serde_json::Value = serde_json::from_slice(&manifest.body).unwrap();
     let layer = manifest["layers"][0]["digest"].as_str().unwrap();
-    let blob = request(server.addr, "GET", &format!("/v2/{repo}/blobs/{layer}"), &[], b"");
+    let blob = server.request("GET", &format!("/v2/{repo}/blobs/{layer}"), &[], b"");
     assert_eq!(blob.status, 200);
     std::fs::write(out, &blob.body).unwrap();
 }
@@ -107,20 +113,23 @@ fn the_trust_ceremony_end_to_end() {
 
     // CI signs provenance; the registry trusts it at ingest.
     std::fs::write(d("provenance.json"), r#"{"buildDefinition":{"buildType":"https://example.com/ci"}}"#).unwrap();
-    let attested = ok(airlock_cmd(&[
-        "attest",
-        &format!("dev/app@{digest}"),
-        "--predicate-type",
-        "https://slsa.dev/provenance/v1",
-        "--predicate",
-        &d("provenance.json"),
-        "--key",
-        &d("ci.key"),
-        "--server",
-        &url,
-        "--output",
-        "json",
-    ]));
+    let attested = ok(airlock_as(
+        &server,
+        &[
+            "attest",
+            &format!("dev/app@{digest}"),
+            "--predicate-type",
+            "https://slsa.dev/provenance/v1",
+            "--predicate",
+            &d("provenance.json"),
+            "--key",
+            &d("ci.key"),
+            "--server",
+            &url,
+            "--output",
+            "json",
+        ],
+    ));
     assert_eq!(attested["evidence"]["status"], "trusted", "{attested}");
     let referrer = attested["referrer"].as_str().unwrap().to_owned();
 
@@ -180,7 +189,7 @@ fn the_trust_ceremony_end_to_end() {
     ok(airlock_cmd(&["trust", "sign", &d("v2.json"), "--key", &d("root/root-3.key"), "--output", "json"]));
     ok(airlock_cmd(&["trust", "apply", &d("v2.json"), "--server", &url, "--output", "json"]));
 
-    let evidence = request(server.addr, "GET", &format!("/api/v1/artifacts/dev/app/{digest}/evidence"), &[], b"");
+    let evidence = server.request("GET", &format!("/api/v1/artifacts/dev/app/{digest}/evidence"), &[], b"");
     let evidence: serde_json::Value = serde_json::from_slice(&evidence.body).unwrap();
     assert_eq!(evidence["trust_root_version"], 2);
     let old = &evidence["attestations"][0];
@@ -198,20 +207,23 @@ fn the_trust_ceremony_end_to_end() {
         "dev/app",
     ]);
     assert_eq!(revoked.status.code(), Some(3), "{}", String::from_utf8_lossy(&revoked.stdout));
-    let fresh = ok(airlock_cmd(&[
-        "attest",
-        &format!("dev/app@{digest}"),
-        "--predicate-type",
-        "https://slsa.dev/provenance/v1",
-        "--predicate",
-        &d("provenance.json"),
-        "--key",
-        &d("ci2.key"),
-        "--server",
-        &url,
-        "--output",
-        "json",
-    ]));
+    let fresh = ok(airlock_as(
+        &server,
+        &[
+            "attest",
+            &format!("dev/app@{digest}"),
+            "--predicate-type",
+            "https://slsa.dev/provenance/v1",
+            "--predicate",
+            &d("provenance.json"),
+            "--key",
+            &d("ci2.key"),
+            "--server",
+            &url,
+            "--output",
+            "json",
+        ],
+    ));
     assert_eq!(fresh["evidence"]["status"], "trusted");
 
     // A v3 signed by a single root key is refused.
@@ -232,20 +244,23 @@ fn p256_envelopes_interoperate_with_securesystemslib() {
     let digest = push_image(&server, "dev/app");
     ok(airlock_cmd(&["key", "generate", "--algorithm", "p256", "--out", &d("scanner"), "--output", "json"]));
     std::fs::write(d("scan.json"), r#"{"scanner":{"uri":"https://example.com/scanner"},"result":[]}"#).unwrap();
-    let attested = ok(airlock_cmd(&[
-        "attest",
-        &format!("dev/app@{digest}"),
-        "--predicate-type",
-        "https://cosign.sigstore.dev/attestation/vuln/v1",
-        "--predicate",
-        &d("scan.json"),
-        "--key",
-        &d("scanner.key"),
-        "--server",
-        &url,
-        "--output",
-        "json",
-    ]));
+    let attested = ok(airlock_as(
+        &server,
+        &[
+            "attest",
+            &format!("dev/app@{digest}"),
+            "--predicate-type",
+            "https://cosign.sigstore.dev/attestation/vuln/v1",
+            "--predicate",
+            &d("scan.json"),
+            "--key",
+            &d("scanner.key"),
+            "--server",
+            &url,
+            "--output",
+            "json",
+        ],
+    ));
     assert_eq!(attested["evidence"]["status"], "untrusted", "no root: recorded, not trusted");
     let referrer = attested["referrer"].as_str().unwrap().to_owned();
     fetch_envelope(&server, "dev/app", &referrer, &dir.path().join("envelope.json"));

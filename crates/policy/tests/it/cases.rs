@@ -63,7 +63,10 @@ pub(crate) fn run(engine: &Engine, case: &Path) -> String {
         Err(_) => input["time"].as_str().unwrap().to_owned(),
     };
     let decision = engine.evaluate(&bundle, &input, at(&time), &limits(case));
-    format!("{}\n", serde_json::to_string_pretty(&decision).unwrap())
+    // From the canonical bytes, so members come out sorted whatever order serde_json's maps
+    // keep in this build.
+    let canonical: serde_json::Value = serde_json::from_slice(&decision.to_canonical_json()).unwrap();
+    format!("{}\n", serde_json::to_string_pretty(&canonical).unwrap())
 }
 
 fn cases() -> Vec<PathBuf> {

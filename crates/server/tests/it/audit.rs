@@ -23,9 +23,30 @@ async fn every_event_type_is_logged_with_a_verifying_inclusion_proof() {
     let layer = airlock_test_support::oci::digest(&first.layers[0]);
     let reply = app.send(Method::DELETE, &format!("/v2/dev/app/blobs/{layer}"), &[], Bytes::new()).await;
     assert_eq!(reply.status, StatusCode::ACCEPTED); // blob.delete
-    let denied = app.send(Method::POST, "/v2/prod/app/blobs/uploads/", &[], Bytes::new()).await;
+    // A forged token claiming a write in `prod` gets past the token check; the registry refuses.
+    let forged = format!("Bearer {}", app.forge_token(&[("prod/app", &["push"])]).await);
+    let denied =
+        app.send(Method::POST, "/v2/prod/app/blobs/uploads/", &[("authorization", &forged)], Bytes::new()).await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN); // write.denied
     let denied_id = denied.header("x-request-id").to_owned();
+    // Asking `/token` for a write in `prod` grants only the read.
+    app.token(&["repository:prod/app:pull,push".to_owned()]).await; // access.denied
+    let bad = http::Request::get("/token?scope=repository:dev/app:pull")
+        .header("authorization", airlock_test_support::basic("tester", "alk_wrong"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(app.send_anonymous(bad).await.status, StatusCode::UNAUTHORIZED); // login.failed
+    let tester = airlock_model::PrincipalId::parse("tester").unwrap();
+    app.app
+        .state
+        .auth
+        .change(
+            &airlock_core::audit::Actor::system(),
+            &tester,
+            airlock_core::ports::PrincipalChange::GrantRole { role: "ci".to_owned() },
+        )
+        .await
+        .unwrap(); // principal.change
 
     app.app.state.log.checkpoint().await.unwrap();
     let key = String::from_utf8(app.get("/api/v1/log/key").await.body.to_vec()).unwrap();
@@ -43,6 +64,8 @@ async fn every_event_type_is_logged_with_a_verifying_inclusion_proof() {
         kinds,
         [
             "server.start",
+            "access.principal.create",
+            "access.principal.create",
             "registry.manifest.push",
             "registry.tag.create",
             "registry.manifest.push",
@@ -51,9 +74,14 @@ async fn every_event_type_is_logged_with_a_verifying_inclusion_proof() {
             "registry.manifest.delete",
             "registry.blob.delete",
             "registry.write.denied",
+            "access.denied",
+            "access.login.failed",
+            "access.principal.change",
         ]
     );
-    let denial = &entries[8]["event"];
+    assert_eq!(entries[1]["event"]["details"]["principal"], "admin", "the first start creates `admin`");
+    assert_eq!(entries[2]["event"]["details"]["principal"], "tester");
+    let denial = &entries[10]["event"];
     assert_eq!(denial["outcome"]["decision"], "denied");
     assert_eq!(denial["details"]["action"], "blob.upload");
     assert_eq!(denial["request_id"], denied_id.as_str(), "the event carries the request id the client saw");
@@ -101,7 +129,7 @@ async fn entries_are_paged() {
     let image = Image::new(&[("a", b"x")]);
     app.push_image("dev/app", &image, "v1").await;
     let page = app.get("/api/v1/log/entries?start=0").await.json();
-    assert_eq!(page["size"], 3);
+    assert_eq!(page["size"], 5, "start, admin, tester, push, tag");
     assert_eq!(page["entries"].as_array().unwrap().len(), 2, "capped at `log.entries_page_max`");
     let rest = app.get("/api/v1/log/entries?start=2").await.json();
     assert_eq!(rest["entries"][0]["index"], 2);

@@ -1,6 +1,7 @@
 //! In-process integration tests of the HTTP surface: the OCI `/v2` API, limits, errors, health,
 //! metrics and the scrubber, each against a fresh data directory.
 
+mod access;
 mod audit;
 mod blobs;
 mod manifests;

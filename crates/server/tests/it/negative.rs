@@ -25,8 +25,22 @@ async fn writes_to_gated_stages_are_denied() {
             (Method::DELETE, format!("/v2/{stage}/a/blobs/{b}"), Bytes::new()),
             (Method::PATCH, format!("/v2/{stage}/a/blobs/uploads/0123456789abcdef0123"), Bytes::new()),
         ];
-        for (method, uri, body) in attempts {
+        // `/token` never grants a write in a gated stage, so the token check refuses first.
+        for (method, uri, body) in attempts.clone() {
             let reply = app.send(method.clone(), &uri, &[("content-type", OCI_MANIFEST)], body).await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{method} {uri}");
+            assert_eq!(reply.error_code(), "DENIED", "{method} {uri}");
+            assert!(reply.header("www-authenticate").contains("error=\"insufficient_scope\""), "{method} {uri}");
+        }
+        // Behind it, the registry refuses them too, even with a token that claims the write
+        // (what a stolen signing key could forge).
+        let name = format!("{stage}/a");
+        let forged =
+            format!("Bearer {}", app.forge_token(&[(&name, &["pull", "push", "delete"]), ("dev/a", &["pull"])]).await);
+        for (method, uri, body) in attempts {
+            let reply = app
+                .send(method.clone(), &uri, &[("content-type", OCI_MANIFEST), ("authorization", &forged)], body)
+                .await;
             assert_eq!(reply.status, StatusCode::FORBIDDEN, "{method} {uri}");
             assert_eq!(reply.error_code(), "DENIED", "{method} {uri}");
             let message = reply.json()["errors"][0]["message"].as_str().unwrap().to_owned();

@@ -1,0 +1,361 @@
+//! `GET /token` (Docker token authentication) and the identity API under `/api/v1`: API tokens,
+//! `whoami`, and principals (users and service accounts, their roles and keys).
+
+use std::net::SocketAddr;
+
+use airlock_access::authz::{Action, Resource};
+use airlock_access::scope::Scope;
+use airlock_access::token::TokenKind;
+use airlock_core::audit::{Actor, Event, EventKind, Outcome, Subject};
+use airlock_core::ports::{PrincipalChange, PrincipalRecord};
+use airlock_model::{PrincipalId, PrincipalKind};
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::auth::{AuthError, Caller};
+use crate::error::{ApiError, ServerError};
+
+/// The client address and request id of a request.
+fn origin(request: &Request) -> (String, String) {
+    let source = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
+    let request_id =
+        request.extensions().get::<crate::telemetry::RequestId>().map_or_else(String::new, |r| r.0.clone());
+    (source, request_id)
+}
+
+/// `GET /token?service=...&scope=...`: a registry token for the scopes asked, granted as far as
+/// the caller may.
+pub async fn token(State(app): State<AppState>, request: Request) -> Response {
+    let (source, request_id) = origin(&request);
+    let (parts, _) = request.into_parts();
+    let result = async {
+        let params = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map_err(|e| AuthError::Invalid(format!("token request query is malformed: {e}")))?
+            .0;
+        if let Some((_, service)) = params.iter().find(|(k, _)| k == "service")
+            && service != app.auth.service()
+        {
+            return Err(AuthError::Invalid(format!(
+                "token request names service `{}`; this registry is `{}`",
+                airlock_model::echo::echo(service),
+                app.auth.service()
+            )));
+        }
+        let scopes = Scope::parse_all(params.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.as_str()))
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let record = app.auth.authenticate(&parts.headers, &source, &request_id).await?;
+        app.auth.issue_registry_token(&record, &scopes, &source, &request_id).await
+    }
+    .await;
+    match result {
+        Ok(issued) => Json(issued).into_response(),
+        Err(e) => ServerError::from(e).into_response(),
+    }
+}
+
+/// What `POST /api/v1/auth/token` returns.
+#[derive(Debug, Serialize)]
+struct ApiToken {
+    token: String,
+    expires_in: u64,
+    issued_at: String,
+    principal: String,
+    kind: &'static str,
+    roles: Vec<String>,
+}
+
+/// `POST /api/v1/auth/token`: an API token for Basic credentials.
+pub async fn api_token(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (source, request_id) = origin(&request);
+    let record = app.auth.authenticate(request.headers(), &source, &request_id).await?;
+    let issued = app.auth.issue_api_token(&record)?;
+    Ok(Json(ApiToken {
+        token: issued.token,
+        expires_in: issued.expires_in,
+        issued_at: issued.issued_at,
+        principal: record.id.to_string(),
+        kind: record.kind.as_str(),
+        roles: record.roles,
+    })
+    .into_response())
+}
+
+/// A principal as the API shows it: never a secret, never a hash.
+#[derive(Debug, Serialize)]
+struct PrincipalView {
+    name: String,
+    kind: &'static str,
+    roles: Vec<String>,
+    disabled: bool,
+    epoch: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_key_expires_at: Option<String>,
+    mfa_enrolled: bool,
+    created_at: String,
+}
+
+impl From<&PrincipalRecord> for PrincipalView {
+    fn from(r: &PrincipalRecord) -> PrincipalView {
+        PrincipalView {
+            name: r.id.to_string(),
+            kind: r.kind.as_str(),
+            roles: r.roles.clone(),
+            disabled: r.disabled,
+            epoch: r.epoch,
+            api_key_expires_at: r.api_key_expires_at.map(|t| t.to_rfc3339()),
+            mfa_enrolled: r.totp_secret.is_some(),
+            created_at: r.created_at.to_rfc3339(),
+        }
+    }
+}
+
+/// The caller of an API request, from its API token.
+async fn api_caller(app: &AppState, headers: &HeaderMap) -> Result<(Caller, PrincipalRecord), ApiError> {
+    let caller = app.auth.caller(headers, TokenKind::Api, None).await?;
+    let record = app
+        .auth
+        .record(&caller.id)
+        .await
+        .map_err(AuthError::from)?
+        .ok_or_else(|| AuthError::Denied("the principal no longer exists".to_owned()))?;
+    Ok((caller, record))
+}
+
+/// `GET /api/v1/auth/whoami`.
+pub async fn whoami(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let (_, record) = api_caller(&app, &headers).await?;
+    Ok(Json(PrincipalView::from(&record)).into_response())
+}
+
+/// Refuses (and logs) a principal-management request Cedar does not allow.
+async fn require_grant(
+    app: &AppState,
+    record: &PrincipalRecord,
+    target: &str,
+    role: &str,
+    source: &str,
+    request_id: &str,
+) -> Result<Actor, ApiError> {
+    let actor = Actor::authenticated(&record.id, request_id);
+    let resource = Resource::AccessGrant {
+        id: format!("{target}/{role}"),
+        requester_id: target.to_owned(),
+        role: role.to_owned(),
+    };
+    let decision = app.auth.decide(record, Action::AccessGrant, &resource, source);
+    let own = record.id.as_str() == target;
+    if decision.allowed && !own {
+        return Ok(actor);
+    }
+    let mut reasons = decision.reasons.clone();
+    reasons.extend(decision.errors.iter().cloned());
+    if own {
+        reasons.push("principals cannot change their own roles, keys or status".to_owned());
+    } else if reasons.is_empty() {
+        reasons.push("no policy permits `access.grant`".to_owned());
+    }
+    let event = Event {
+        kind: EventKind::AccessDenied,
+        time: app.auth.now(),
+        actor,
+        subject: Subject::default(),
+        outcome: Outcome::Denied { reasons: reasons.clone() },
+        details: Default::default(),
+    }
+    .with_detail("principal", json!(record.id.as_str()))
+    .with_detail("action", json!(Action::AccessGrant.as_str()))
+    .with_detail("resource", json!(target));
+    app.registry.log_events(&[event]).await?;
+    Err(AuthError::Denied(format!(
+        "`{}` may not manage `{target}` ({}); ask a principal holding `access-admin`",
+        record.id,
+        reasons.join("; ")
+    ))
+    .into())
+}
+
+/// `GET /api/v1/principals`.
+pub async fn list(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (source, request_id) = origin(&request);
+    let (_, record) = api_caller(&app, request.headers()).await?;
+    require_grant(&app, &record, "*", "*", &source, &request_id).await?;
+    let all = app.auth.principals().await.map_err(AuthError::from)?;
+    Ok(Json(all.iter().map(PrincipalView::from).collect::<Vec<_>>()).into_response())
+}
+
+/// `POST /api/v1/principals`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPrincipal {
+    name: String,
+    kind: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    /// Users: the initial password; generated (and returned once) when absent.
+    password: Option<String>,
+    /// Service accounts: days the API key lives.
+    days: Option<u64>,
+}
+
+fn principal_id(name: &str) -> Result<PrincipalId, ApiError> {
+    PrincipalId::parse(name).map_err(|e| ApiError::BadParameter {
+        message: e.to_string(),
+        remediation: "choose a lowercase name like `alice` or `ci-payments`".to_owned(),
+    })
+}
+
+/// Creates a user or a service account; a service account's API key (and a generated password)
+/// appear in this response only.
+pub async fn create(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (source, request_id) = origin(&request);
+    let (_, caller) = api_caller(&app, request.headers()).await?;
+    let body = axum::body::to_bytes(request.into_body(), 64 * 1024).await.map_err(|e| ApiError::BadParameter {
+        message: format!("cannot read the body: {e}"),
+        remediation: "send at most 64 KiB of JSON".to_owned(),
+    })?;
+    let new: NewPrincipal = serde_json::from_slice(&body).map_err(|e| ApiError::BadParameter {
+        message: format!("principal is not valid JSON: {e}"),
+        remediation: "send `{\"name\": \"ci-payments\", \"kind\": \"service_account\", \"roles\": [\"ci\"]}`"
+            .to_owned(),
+    })?;
+    let id = principal_id(&new.name)?;
+    let actor = require_grant(&app, &caller, id.as_str(), &new.roles.join(","), &source, &request_id).await?;
+    match PrincipalKind::parse(&new.kind) {
+        Some(PrincipalKind::ServiceAccount) => {
+            let (record, key, expires) = app.auth.create_service_account(&actor, &id, &new.roles, new.days).await?;
+            Ok((
+                http::StatusCode::CREATED,
+                Json(json!({"principal": PrincipalView::from(&record), "api_key": key, "api_key_expires_at": expires.to_rfc3339()})),
+            )
+                .into_response())
+        }
+        Some(PrincipalKind::User) => {
+            let generated = new.password.is_none();
+            let password = new.password.unwrap_or_else(crate::auth::generate_password);
+            let record = app.auth.create_user(&actor, &id, &new.roles, password.clone()).await?;
+            let mut body = json!({"principal": PrincipalView::from(&record)});
+            if generated {
+                body["password"] = json!(password);
+            }
+            Ok((http::StatusCode::CREATED, Json(body)).into_response())
+        }
+        None => Err(ApiError::BadParameter {
+            message: format!("kind `{}` is not a principal kind", airlock_model::echo::echo(&new.kind)),
+            remediation: "use `user` or `service_account`".to_owned(),
+        }),
+    }
+}
+
+/// A role to grant.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBody {
+    role: String,
+}
+
+/// Days for a new API key.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct KeyBody {
+    days: Option<u64>,
+}
+
+async fn apply(
+    app: &AppState,
+    request_parts: (&HeaderMap, String, String),
+    name: &str,
+    role: &str,
+    change: PrincipalChange,
+) -> Result<Response, ApiError> {
+    let (headers, source, request_id) = request_parts;
+    let (_, caller) = api_caller(app, headers).await?;
+    let id = principal_id(name)?;
+    let actor = require_grant(app, &caller, id.as_str(), role, &source, &request_id).await?;
+    match app.auth.change(&actor, &id, change).await? {
+        Some(record) => Ok(Json(PrincipalView::from(&record)).into_response()),
+        None => Err(ApiError::NotFound(format!("no principal `{id}`"))),
+    }
+}
+
+/// `POST /api/v1/principals/{name}/roles`: grants a role, unless separation of duties forbids.
+pub async fn grant(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (source, request_id) = origin(&request);
+    let headers = request.headers().clone();
+    let body = axum::body::to_bytes(request.into_body(), 4096).await.unwrap_or_default();
+    let RoleBody { role } = serde_json::from_slice(&body).map_err(|e| ApiError::BadParameter {
+        message: format!("role is not valid JSON: {e}"),
+        remediation: "send `{\"role\": \"deployer\"}`".to_owned(),
+    })?;
+    apply(&app, (&headers, source, request_id), &name, &role.clone(), PrincipalChange::GrantRole { role }).await
+}
+
+/// `DELETE /api/v1/principals/{name}/roles/{role}`.
+pub async fn revoke(
+    State(app): State<AppState>,
+    Path((name, role)): Path<(String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (source, request_id) = origin(&request);
+    apply(&app, (request.headers(), source, request_id), &name, &role.clone(), PrincipalChange::RevokeRole { role })
+        .await
+}
+
+/// `POST /api/v1/principals/{name}/disable`: every token of the principal dies at once.
+pub async fn disable(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (source, request_id) = origin(&request);
+    apply(&app, (request.headers(), source, request_id), &name, "*", PrincipalChange::Disable).await
+}
+
+/// `POST /api/v1/principals/{name}/enable`.
+pub async fn enable(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (source, request_id) = origin(&request);
+    apply(&app, (request.headers(), source, request_id), &name, "*", PrincipalChange::Enable).await
+}
+
+/// `POST /api/v1/principals/{name}/api-key`: rotates a service account's key, returned once.
+pub async fn rotate_key(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (source, request_id) = origin(&request);
+    let (_, caller) = api_caller(&app, request.headers()).await?;
+    let id = principal_id(&name)?;
+    let actor = require_grant(&app, &caller, id.as_str(), "*", &source, &request_id).await?;
+    let body = axum::body::to_bytes(request.into_body(), 4096).await.unwrap_or_default();
+    let KeyBody { days } = if body.is_empty() {
+        KeyBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadParameter {
+            message: format!("body is not valid JSON: {e}"),
+            remediation: "send `{\"days\": 30}` or nothing".to_owned(),
+        })?
+    };
+    match app.auth.rotate_key(&actor, &id, days).await? {
+        Some((key, expires)) => {
+            Ok(Json(json!({"principal": id.as_str(), "api_key": key, "api_key_expires_at": expires.to_rfc3339()}))
+                .into_response())
+        }
+        None => Err(ApiError::NotFound(format!("no principal `{id}`"))),
+    }
+}

@@ -1,0 +1,836 @@
+//! Who is asking, and what they may do: credentials, Airlock's tokens, and Cedar decisions.
+//!
+//! - `GET /token` (Docker token authentication) takes Basic credentials (a user's password or a
+//!   service account's API key), parses the scopes asked for, grants the intersection of what was
+//!   asked and what Cedar allows, and returns a registry token of minutes.
+//! - `POST /api/v1/auth/token` takes the same credentials and returns an API token.
+//! - Every `/v2` request must carry a registry token naming the repository and action it needs;
+//!   without one the answer is 401 with a challenge whose realm comes from `public_url`, never
+//!   from the request.
+//!
+//! Tokens carry the principal's epoch; every change to a principal raises it, so disabling a
+//! principal or changing its roles kills its tokens at once.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use airlock_access::authz::{
+    Action, Authorizer, AuthzConfig, AuthzContext, AuthzDecision, Principal, PrincipalKind as AuthzKind, Resource,
+};
+use airlock_access::scope::{RepoAction, Scope};
+use airlock_access::token::{
+    self, Access, Claims, PrincipalKind as TokenPrincipalKind, TokenError, TokenKey, TokenKind, Verifier, VerifyingKeys,
+};
+use airlock_core::Stages;
+use airlock_core::audit::{Actor, Event, EventKind, Outcome, Subject};
+use airlock_core::ports::{Clock, LogObserver, MetadataStore, PrincipalChange, PrincipalRecord, StoreError};
+use airlock_model::{PrincipalId, PrincipalKind, RepoName, Timestamp};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use http::HeaderMap;
+use rand::RngCore;
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+use crate::config::AccessConfig;
+
+/// The bootstrap administrator's name.
+pub const ADMIN: &str = "admin";
+/// The roles the bootstrap administrator holds.
+pub const ADMIN_ROLES: [&str; 1] = ["access-admin"];
+/// Environment variable holding the bootstrap administrator's password.
+pub const BOOTSTRAP_PASSWORD_ENV: &str = "AIRLOCK_BOOTSTRAP_PASSWORD";
+/// Prefix of every API key, so a leaked key is recognisable by secret scanners.
+pub const API_KEY_PREFIX: &str = "alk_";
+/// Longest secret accepted in Basic credentials, in bytes.
+pub const SECRET_MAX_BYTES: usize = 1024;
+/// Shortest password accepted for a user.
+pub const PASSWORD_MIN_CHARS: usize = 12;
+/// The token signing key, under the data directory.
+const KEY_FILE: &str = "auth/token.key";
+
+/// Why a request was not let through. Messages are safe to show the caller: they never say
+/// whether a principal or a repository exists.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No credentials where they are needed.
+    #[error("authentication required; log in, or ask `{realm}` for a token")]
+    Missing { realm: String, challenge: String },
+    /// A token that does not verify.
+    #[error("{reason}")]
+    InvalidToken { reason: String, challenge: String },
+    /// A valid token without the access this request needs.
+    #[error("token does not grant `{scope}`; ask for a token with that scope")]
+    InsufficientScope { scope: String, challenge: String },
+    /// Credentials that do not match (or name no principal, or a disabled one).
+    #[error("invalid credentials: unknown principal, wrong secret, expired key or disabled principal")]
+    BadCredentials,
+    /// The credentials' form is wrong.
+    #[error("{0}")]
+    Malformed(String),
+    /// Authenticated, but Cedar denied.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// A request the caller may make but that cannot be done as asked.
+    #[error("{0}")]
+    Invalid(String),
+    /// Writes are refused (the transparency log failed its check).
+    #[error("writes are refused: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl AuthError {
+    /// The `WWW-Authenticate` value to send with a 401, if any.
+    pub fn challenge(&self) -> Option<&str> {
+        match self {
+            AuthError::Missing { challenge, .. }
+            | AuthError::InvalidToken { challenge, .. }
+            | AuthError::InsufficientScope { challenge, .. } => Some(challenge),
+            AuthError::BadCredentials => Some("Basic realm=\"airlock\""),
+            _ => None,
+        }
+    }
+}
+
+/// Why the access service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthStartError {
+    #[error("cannot read token key `{path}`: {source}; restore it from backup, or delete it to issue new tokens")]
+    KeyRead {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write token key `{path}`: {source}")]
+    KeyWrite {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("token key `{path}` is unusable: {source}; restore it from backup, or delete it to issue new tokens")]
+    KeyParse {
+        path: String,
+        #[source]
+        source: TokenError,
+    },
+    #[error("cannot read access policies `{path}`: {source}; fix `access.policies` in the config")]
+    PoliciesRead {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("access control is misconfigured: {0}")]
+    Authz(String),
+    #[error("cannot create the bootstrap administrator: {0}")]
+    Bootstrap(String),
+}
+
+/// An authenticated caller and what its token grants.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub id: PrincipalId,
+    pub kind: PrincipalKind,
+    pub roles: Vec<String>,
+    /// The token's registry access (empty for API tokens).
+    pub access: Vec<Access>,
+}
+
+impl Caller {
+    /// The audit actor for this caller's request.
+    pub fn actor(&self, request_id: &str) -> Actor {
+        Actor::authenticated(&self.id, request_id)
+    }
+
+    /// Whether the token grants `action` on `repo`.
+    pub fn may(&self, repo: &RepoName, action: RepoAction) -> bool {
+        self.access.iter().any(|a| {
+            a.kind == "repository" && a.name == repo.as_str() && a.actions.iter().any(|x| x == action.as_str())
+        })
+    }
+}
+
+/// A registry token as `GET /token` returns it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IssuedToken {
+    pub token: String,
+    pub access_token: String,
+    pub expires_in: u64,
+    pub issued_at: String,
+}
+
+/// Credentials, Airlock's tokens and authorization.
+#[derive(Clone)]
+pub struct AuthService {
+    store: Arc<dyn MetadataStore>,
+    observer: Arc<dyn LogObserver>,
+    /// Why writes are refused (the log failed its start-up check), if they are: no principal
+    /// changes then, and refusals are not logged.
+    refused: Option<String>,
+    clock: Arc<dyn Clock>,
+    key: Arc<TokenKey>,
+    verifier: Arc<Verifier>,
+    authorizer: Arc<Authorizer>,
+    config: AccessConfig,
+    stages: Stages,
+    realm: String,
+    issuer: String,
+}
+
+impl std::fmt::Debug for AuthService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService").field("kid", &self.key.kid()).field("realm", &self.realm).finish()
+    }
+}
+
+impl AuthService {
+    /// Loads (or creates, at first start) the token key and compiles the roles and policies.
+    pub fn open(
+        store: Arc<dyn MetadataStore>,
+        observer: Arc<dyn LogObserver>,
+        clock: Arc<dyn Clock>,
+        refused: Option<String>,
+        config: &crate::Config,
+    ) -> Result<AuthService, AuthStartError> {
+        let (data_dir, public_url, stages) = (&config.data_dir, config.public_url.as_str(), config.stages.clone());
+        let config = &config.access;
+        let key = read_or_create_key(&data_dir.join(KEY_FILE))?;
+        let custom_policies = match &config.policies {
+            None => None,
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|source| AuthStartError::PoliciesRead { path: path.display().to_string(), source })?,
+            ),
+        };
+        let authorizer = Authorizer::new(&AuthzConfig {
+            roles: config.roles.clone(),
+            custom_policies,
+            conflicts: config.conflicts.clone(),
+        })
+        .map_err(|e| AuthStartError::Authz(e.to_string()))?;
+        let public_url = public_url.trim_end_matches('/');
+        let issuer = public_url.to_owned();
+        let keys: VerifyingKeys = [key.public().clone()].into_iter().collect();
+        let verifier = Verifier::new(keys, issuer.clone(), config.service.clone());
+        Ok(AuthService {
+            store,
+            observer,
+            refused,
+            clock,
+            key: Arc::new(key),
+            verifier: Arc::new(verifier),
+            authorizer: Arc::new(authorizer),
+            config: config.clone(),
+            stages,
+            realm: format!("{public_url}/token"),
+            issuer,
+        })
+    }
+
+    /// Logs `events` (refusals), unless writes are refused.
+    async fn log(&self, events: &[Event]) -> Result<(), AuthError> {
+        if self.refused.is_none() {
+            self.store.append_events(events).await?;
+            self.observer.appended();
+        }
+        Ok(())
+    }
+
+    fn writable(&self) -> Result<(), AuthError> {
+        match &self.refused {
+            Some(reason) => Err(AuthError::Unavailable(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// The `service` of challenges and the audience of tokens.
+    pub fn service(&self) -> &str {
+        &self.config.service
+    }
+
+    /// Now, from the server's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Every principal.
+    pub async fn principals(&self) -> Result<Vec<PrincipalRecord>, StoreError> {
+        self.store.principals().await
+    }
+
+    /// The stored principal, if any.
+    pub async fn record(&self, id: &PrincipalId) -> Result<Option<PrincipalRecord>, StoreError> {
+        self.store.principal(id).await
+    }
+
+    /// The authorizer, for decisions outside the registry.
+    pub fn authorizer(&self) -> &Authorizer {
+        &self.authorizer
+    }
+
+    fn now_secs(&self) -> u64 {
+        u64::try_from(self.clock.now().as_millis() / 1000).unwrap_or(0)
+    }
+
+    /// At the first start (no principal stored), creates `admin` holding [`ADMIN_ROLES`] with
+    /// `password`, or a generated one that is returned so it can be shown once.
+    pub async fn bootstrap(&self, password: Option<String>) -> Result<Option<String>, AuthStartError> {
+        let failed = |e: String| AuthStartError::Bootstrap(e);
+        if !self.store.principals().await.map_err(|e| failed(e.to_string()))?.is_empty() {
+            return Ok(None);
+        }
+        let generated = password.is_none();
+        let password = password.unwrap_or_else(|| random_secret(18));
+        if password.chars().count() < PASSWORD_MIN_CHARS {
+            return Err(failed(format!(
+                "`{BOOTSTRAP_PASSWORD_ENV}` is shorter than {PASSWORD_MIN_CHARS} characters; choose a longer one"
+            )));
+        }
+        let hash = hash_password(password.clone()).await.map_err(failed)?;
+        let id = PrincipalId::parse(ADMIN).map_err(|e| failed(e.to_string()))?;
+        let roles: Vec<String> = ADMIN_ROLES.iter().map(|r| (*r).to_owned()).collect();
+        let record = PrincipalRecord {
+            id: id.clone(),
+            kind: PrincipalKind::User,
+            epoch: 1,
+            disabled: false,
+            password_hash: Some(hash),
+            totp_secret: None,
+            api_key_hash: None,
+            api_key_expires_at: None,
+            roles: roles.clone(),
+            created_at: self.clock.now(),
+        };
+        let event = principal_event(EventKind::PrincipalCreate, &Actor::system(), self.clock.now(), &id)
+            .with_detail("kind", json!(PrincipalKind::User.as_str()))
+            .with_detail("roles", json!(roles));
+        self.store.create_principal(&record, &event).await.map_err(|e| failed(e.to_string()))?;
+        self.observer.appended();
+        Ok(generated.then_some(password))
+    }
+
+    /// Checks Basic credentials: a user's password, or a service account's API key.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        source: &str,
+        request_id: &str,
+    ) -> Result<PrincipalRecord, AuthError> {
+        let (name, secret) = basic_credentials(headers)?;
+        let failure = |reason: &str| {
+            let actor = Actor::anonymous(request_id);
+            Event {
+                kind: EventKind::LoginFailed,
+                time: self.clock.now(),
+                actor,
+                subject: Subject::default(),
+                outcome: Outcome::Denied { reasons: vec![reason.to_owned()] },
+                details: Default::default(),
+            }
+            .with_detail("principal", json!(airlock_model::echo::echo(&name)))
+            .with_detail("source", json!(source))
+            .with_detail("method", json!("basic"))
+        };
+        let record = match PrincipalId::parse(&name) {
+            Ok(id) => self.store.principal(&id).await?,
+            Err(_) => None,
+        };
+        let verdict = match &record {
+            None => Err("unknown principal"),
+            Some(r) if r.disabled => Err("principal disabled"),
+            Some(r) => match r.kind {
+                PrincipalKind::ServiceAccount => self.check_api_key(r, &secret),
+                PrincipalKind::User => match &r.password_hash {
+                    None => Err("no password set"),
+                    Some(hash) => {
+                        if verify_password(hash.clone(), secret).await {
+                            Ok(())
+                        } else {
+                            Err("wrong password")
+                        }
+                    }
+                },
+            },
+        };
+        match (verdict, record) {
+            (Ok(()), Some(record)) => Ok(record),
+            (verdict, _) => {
+                let reason = verdict.err().unwrap_or("unknown principal");
+                self.log(&[failure(reason)]).await?;
+                Err(AuthError::BadCredentials)
+            }
+        }
+    }
+
+    fn check_api_key(&self, record: &PrincipalRecord, secret: &str) -> Result<(), &'static str> {
+        let (Some(stored), Some(expires)) = (&record.api_key_hash, record.api_key_expires_at) else {
+            return Err("no api key set");
+        };
+        if !constant_time_eq(api_key_hash(secret).as_bytes(), stored.as_bytes()) {
+            return Err("wrong api key");
+        }
+        if self.clock.now() >= expires {
+            return Err("api key expired");
+        }
+        Ok(())
+    }
+
+    fn authz_principal(record: &PrincipalRecord) -> Principal {
+        Principal {
+            kind: match record.kind {
+                PrincipalKind::User => AuthzKind::User,
+                PrincipalKind::ServiceAccount => AuthzKind::ServiceAccount,
+            },
+            id: record.id.to_string(),
+            roles: record.roles.clone(),
+        }
+    }
+
+    fn context(&self, source: &str) -> AuthzContext {
+        AuthzContext {
+            now: self.clock.now().as_millis() / 1000,
+            source_ip: source.to_owned(),
+            mfa_fresh: false,
+            stage_frozen: false,
+            incident_mode: false,
+        }
+    }
+
+    fn repository(&self, repo: &RepoName) -> Option<Resource> {
+        let stage = self.stages.get(repo.stage())?;
+        Some(Resource::Repository {
+            stage: repo.stage().to_string(),
+            path: repo.path().to_owned(),
+            gated: !stage.pushable(),
+        })
+    }
+
+    /// The repository actions Cedar allows `record` on `repo` (none in an unknown stage).
+    pub fn allowed_actions(&self, record: &PrincipalRecord, repo: &RepoName, source: &str) -> Vec<RepoAction> {
+        let Some(resource) = self.repository(repo) else { return Vec::new() };
+        let principal = Self::authz_principal(record);
+        let context = self.context(source);
+        RepoAction::ALL
+            .into_iter()
+            .filter(|a| self.authorizer.authorize(&principal, repo_action(*a), &resource, &context).allowed)
+            .collect()
+    }
+
+    /// Decides a non-registry action for `record`.
+    pub fn decide(&self, record: &PrincipalRecord, action: Action, resource: &Resource, source: &str) -> AuthzDecision {
+        self.authorizer.authorize(&Self::authz_principal(record), action, resource, &self.context(source))
+    }
+
+    /// Issues a registry token for `scopes`: the intersection of what was asked and what Cedar
+    /// allows, possibly empty. What was asked for and not granted is logged as a denial.
+    pub async fn issue_registry_token(
+        &self,
+        record: &PrincipalRecord,
+        scopes: &[Scope],
+        source: &str,
+        request_id: &str,
+    ) -> Result<IssuedToken, AuthError> {
+        let mut access = Vec::new();
+        let mut refused = Vec::new();
+        for scope in scopes {
+            match scope {
+                Scope::Repository { name, actions } => {
+                    let allowed = self.allowed_actions(record, name, source);
+                    let granted: Vec<String> =
+                        actions.iter().filter(|a| allowed.contains(a)).map(|a| a.as_str().to_owned()).collect();
+                    if granted.len() < actions.len() {
+                        refused.push(scope.to_string());
+                    }
+                    if !granted.is_empty() {
+                        access.push(Access { kind: "repository".to_owned(), name: name.to_string(), actions: granted });
+                    }
+                }
+                Scope::Catalog => access.push(Access {
+                    kind: "registry".to_owned(),
+                    name: "catalog".to_owned(),
+                    actions: vec!["*".to_owned()],
+                }),
+            }
+        }
+        if !refused.is_empty() {
+            let event = Event {
+                kind: EventKind::AccessDenied,
+                time: self.clock.now(),
+                actor: Actor::authenticated(&record.id, request_id),
+                subject: Subject::default(),
+                outcome: Outcome::Denied {
+                    reasons: refused.iter().map(|s| format!("`{s}` not granted in full")).collect(),
+                },
+                details: Default::default(),
+            }
+            .with_detail("principal", json!(record.id.as_str()))
+            .with_detail("action", json!("token"))
+            .with_detail("resource", json!(refused));
+            self.log(&[event]).await?;
+        }
+        let now = self.now_secs();
+        let mut claims = Claims::new(
+            self.issuer.clone(),
+            self.config.service.clone(),
+            record.id.to_string(),
+            token_principal_kind(record.kind),
+            record.epoch,
+            TokenKind::Registry,
+            now,
+        );
+        let ttl = self.config.registry_token_ttl_secs;
+        claims.exp = now.saturating_add(ttl);
+        claims.access = access;
+        let token = token::mint(&self.key, &claims).map_err(|e| AuthError::Internal(e.to_string()))?;
+        Ok(IssuedToken {
+            access_token: token.clone(),
+            token,
+            expires_in: ttl,
+            issued_at: Timestamp::from_millis(i64::try_from(now).unwrap_or(i64::MAX).saturating_mul(1000)).to_rfc3339(),
+        })
+    }
+
+    /// Issues an API token for `record`.
+    pub fn issue_api_token(&self, record: &PrincipalRecord) -> Result<IssuedToken, AuthError> {
+        let now = self.now_secs();
+        let mut claims = Claims::new(
+            self.issuer.clone(),
+            self.config.service.clone(),
+            record.id.to_string(),
+            token_principal_kind(record.kind),
+            record.epoch,
+            TokenKind::Api,
+            now,
+        );
+        let ttl = self.config.api_token_ttl_secs;
+        claims.exp = now.saturating_add(ttl);
+        let token = token::mint(&self.key, &claims).map_err(|e| AuthError::Internal(e.to_string()))?;
+        Ok(IssuedToken {
+            access_token: token.clone(),
+            token,
+            expires_in: ttl,
+            issued_at: Timestamp::from_millis(i64::try_from(now).unwrap_or(i64::MAX).saturating_mul(1000)).to_rfc3339(),
+        })
+    }
+
+    /// The challenge for a request needing `scope` (none for `/v2/` itself).
+    pub fn challenge(&self, scope: Option<&str>, error: Option<&str>) -> String {
+        let mut out = format!("Bearer realm=\"{}\",service=\"{}\"", self.realm, self.config.service);
+        if let Some(scope) = scope {
+            out.push_str(&format!(",scope=\"{scope}\""));
+        }
+        if let Some(error) = error {
+            out.push_str(&format!(",error=\"{error}\""));
+        }
+        out
+    }
+
+    /// Verifies the bearer token of a request, of `kind`, against the principal's live epoch.
+    /// `scope` is what the request needs, named in the challenge when it fails.
+    pub async fn caller(&self, headers: &HeaderMap, kind: TokenKind, scope: Option<&str>) -> Result<Caller, AuthError> {
+        let Some(token) = bearer(headers) else {
+            return Err(AuthError::Missing { realm: self.realm.clone(), challenge: self.challenge(scope, None) });
+        };
+        let invalid = |reason: String| AuthError::InvalidToken {
+            reason,
+            challenge: self.challenge(scope, Some("invalid_token")),
+        };
+        // The subject picks whose epoch to compare; the signature is checked before anything
+        // in the token is believed.
+        let subject = unverified_subject(token)
+            .ok_or_else(|| invalid("token is malformed; send the token exactly as it was issued".to_owned()))?;
+        let record = match PrincipalId::parse(&subject) {
+            Ok(id) => self.store.principal(&id).await?,
+            Err(_) => None,
+        };
+        let epochs = LiveEpoch(record.as_ref().filter(|r| !r.disabled).map(|r| (r.id.to_string(), r.epoch)));
+        let claims = self.verifier.verify(token, kind, self.now_secs(), &epochs).map_err(|e| invalid(e.to_string()))?;
+        let Some(record) = record else {
+            return Err(invalid("token names an unknown principal; request a new token".to_owned()));
+        };
+        Ok(Caller { id: record.id, kind: record.kind, roles: record.roles, access: claims.access })
+    }
+
+    /// Creates a service account holding `roles`, with an API key valid for `days` (at most
+    /// `access.api_key_max_days`). Returns the record and the key, shown once.
+    pub async fn create_service_account(
+        &self,
+        actor: &Actor,
+        id: &PrincipalId,
+        roles: &[String],
+        days: Option<u64>,
+    ) -> Result<(PrincipalRecord, String, Timestamp), AuthError> {
+        self.writable()?;
+        self.authorizer.check_held(roles).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let days = days.unwrap_or(self.config.api_key_max_days);
+        if days == 0 || days > self.config.api_key_max_days {
+            return Err(AuthError::Invalid(format!(
+                "an api key lives 1 to {} days (`access.api_key_max_days`); ask for fewer days",
+                self.config.api_key_max_days
+            )));
+        }
+        let key = new_api_key();
+        let now = self.clock.now();
+        let expires = now.plus_millis(days.saturating_mul(86_400_000));
+        let record = PrincipalRecord {
+            id: id.clone(),
+            kind: PrincipalKind::ServiceAccount,
+            epoch: 1,
+            disabled: false,
+            password_hash: None,
+            totp_secret: None,
+            api_key_hash: Some(api_key_hash(&key)),
+            api_key_expires_at: Some(expires),
+            roles: roles.to_vec(),
+            created_at: now,
+        };
+        let event = principal_event(EventKind::PrincipalCreate, actor, now, id)
+            .with_detail("kind", json!(PrincipalKind::ServiceAccount.as_str()))
+            .with_detail("roles", json!(roles))
+            .with_detail("key_expires_at", json!(expires.to_rfc3339()));
+        if !self.store.create_principal(&record, &event).await? {
+            return Err(AuthError::Invalid(format!("principal `{id}` already exists; choose another name")));
+        }
+        self.observer.appended();
+        Ok((record, key, expires))
+    }
+
+    /// Creates a user holding `roles` with `password`.
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        id: &PrincipalId,
+        roles: &[String],
+        password: String,
+    ) -> Result<PrincipalRecord, AuthError> {
+        self.writable()?;
+        self.authorizer.check_held(roles).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        if password.chars().count() < PASSWORD_MIN_CHARS {
+            return Err(AuthError::Invalid(format!(
+                "password is shorter than {PASSWORD_MIN_CHARS} characters; choose a longer one"
+            )));
+        }
+        let hash = hash_password(password).await.map_err(AuthError::Internal)?;
+        let now = self.clock.now();
+        let record = PrincipalRecord {
+            id: id.clone(),
+            kind: PrincipalKind::User,
+            epoch: 1,
+            disabled: false,
+            password_hash: Some(hash),
+            totp_secret: None,
+            api_key_hash: None,
+            api_key_expires_at: None,
+            roles: roles.to_vec(),
+            created_at: now,
+        };
+        let event = principal_event(EventKind::PrincipalCreate, actor, now, id)
+            .with_detail("kind", json!(PrincipalKind::User.as_str()))
+            .with_detail("roles", json!(roles));
+        if !self.store.create_principal(&record, &event).await? {
+            return Err(AuthError::Invalid(format!("principal `{id}` already exists; choose another name")));
+        }
+        self.observer.appended();
+        Ok(record)
+    }
+
+    /// Applies `change` to `id` (a role grant is checked against separation of duties first),
+    /// raising its epoch. `None` when there is no such principal.
+    pub async fn change(
+        &self,
+        actor: &Actor,
+        id: &PrincipalId,
+        change: PrincipalChange,
+    ) -> Result<Option<PrincipalRecord>, AuthError> {
+        self.writable()?;
+        let Some(current) = self.store.principal(id).await? else { return Ok(None) };
+        if let PrincipalChange::GrantRole { role } = &change {
+            self.authorizer.check_grant(&current.roles, role).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        }
+        let what = match &change {
+            PrincipalChange::Disable => json!({"disable": true}),
+            PrincipalChange::Enable => json!({"enable": true}),
+            PrincipalChange::SetPassword { .. } => json!({"password": "set"}),
+            PrincipalChange::SetTotp { secret } => json!({"totp": if secret.is_some() { "set" } else { "removed" }}),
+            PrincipalChange::SetApiKey { expires_at, .. } => {
+                json!({"api_key": "rotated", "expires_at": expires_at.to_rfc3339()})
+            }
+            PrincipalChange::GrantRole { role } => json!({"grant": role}),
+            PrincipalChange::RevokeRole { role } => json!({"revoke": role}),
+        };
+        let event = principal_event(EventKind::PrincipalChange, actor, self.clock.now(), id)
+            .with_detail("change", what)
+            .with_detail("epoch", json!(current.epoch.saturating_add(1)));
+        let changed = self.store.change_principal(id, &change, &event).await?;
+        self.observer.appended();
+        Ok(changed)
+    }
+
+    /// Rotates a service account's API key; the old key and every token die with the epoch.
+    pub async fn rotate_key(
+        &self,
+        actor: &Actor,
+        id: &PrincipalId,
+        days: Option<u64>,
+    ) -> Result<Option<(String, Timestamp)>, AuthError> {
+        let days = days.unwrap_or(self.config.api_key_max_days);
+        if days == 0 || days > self.config.api_key_max_days {
+            return Err(AuthError::Invalid(format!(
+                "an api key lives 1 to {} days (`access.api_key_max_days`); ask for fewer days",
+                self.config.api_key_max_days
+            )));
+        }
+        match self.store.principal(id).await? {
+            Some(r) if r.kind == PrincipalKind::ServiceAccount => {}
+            Some(_) => return Err(AuthError::Invalid(format!("`{id}` is a user; users have passwords, not api keys"))),
+            None => return Ok(None),
+        }
+        let key = new_api_key();
+        let expires = self.clock.now().plus_millis(days.saturating_mul(86_400_000));
+        let change = PrincipalChange::SetApiKey { hash: api_key_hash(&key), expires_at: expires };
+        Ok(self.change(actor, id, change).await?.map(|_| (key, expires)))
+    }
+}
+
+fn principal_event(kind: EventKind, actor: &Actor, time: Timestamp, id: &PrincipalId) -> Event {
+    Event::allowed(kind, actor, time, Subject::default()).with_detail("principal", json!(id.as_str()))
+}
+
+fn token_principal_kind(kind: PrincipalKind) -> TokenPrincipalKind {
+    match kind {
+        PrincipalKind::User => TokenPrincipalKind::User,
+        PrincipalKind::ServiceAccount => TokenPrincipalKind::ServiceAccount,
+    }
+}
+
+/// The Cedar action of a registry action.
+pub fn repo_action(action: RepoAction) -> Action {
+    match action {
+        RepoAction::Pull => Action::Pull,
+        RepoAction::Push => Action::Push,
+        RepoAction::Delete => Action::Delete,
+    }
+}
+
+/// The one principal whose epoch a token may be checked against.
+struct LiveEpoch(Option<(String, u64)>);
+
+impl token::EpochSource for LiveEpoch {
+    fn live_epoch(&self, subject: &str) -> Option<u64> {
+        self.0.as_ref().filter(|(id, _)| id == subject).map(|(_, epoch)| *epoch)
+    }
+}
+
+/// The `sub` of a token, read without verifying it, only to find whose epoch to check.
+fn unverified_subject(token: &str) -> Option<String> {
+    if token.len() > token::MAX_TOKEN_BYTES {
+        return None;
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    value.get("sub")?.as_str().map(str::to_owned)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The name and secret of a `Basic` authorization header.
+pub fn basic_credentials(headers: &HeaderMap) -> Result<(String, String), AuthError> {
+    let malformed = |why: &str| AuthError::Malformed(format!("{why}; send `Authorization: Basic base64(name:secret)`"));
+    let Some(value) = headers.get(http::header::AUTHORIZATION) else {
+        return Err(AuthError::BadCredentials);
+    };
+    let value = value.to_str().map_err(|_| malformed("authorization header is not ASCII"))?;
+    let (scheme, encoded) = value.split_once(' ').ok_or_else(|| malformed("authorization header has no scheme"))?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(malformed("credentials must use the Basic scheme"));
+    }
+    if encoded.len() > SECRET_MAX_BYTES.saturating_mul(2) {
+        return Err(malformed("credentials are too long"));
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed("credentials are not base64"))?;
+    let text = String::from_utf8(decoded).map_err(|_| malformed("credentials are not UTF-8"))?;
+    let (name, secret) = text.split_once(':').ok_or_else(|| malformed("credentials have no `:`"))?;
+    Ok((name.to_owned(), secret.to_owned()))
+}
+
+fn read_or_create_key(path: &Path) -> Result<TokenKey, AuthStartError> {
+    let display = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let der = STANDARD.decode(text.trim()).map_err(|e| AuthStartError::KeyRead {
+                path: display.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+            })?;
+            TokenKey::from_pkcs8_der(&der).map_err(|source| AuthStartError::KeyParse { path: display, source })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = TokenKey::generate();
+            let der =
+                key.to_pkcs8_der().map_err(|source| AuthStartError::KeyParse { path: display.clone(), source })?;
+            crate::log::write_private(path, &STANDARD.encode(der.as_bytes()))
+                .map_err(|source| AuthStartError::KeyWrite { path: display, source })?;
+            Ok(key)
+        }
+        Err(source) => Err(AuthStartError::KeyRead { path: display, source }),
+    }
+}
+
+/// A random secret of `bytes` random bytes, URL-safe base64.
+fn random_secret(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A generated password: 144 random bits.
+pub fn generate_password() -> String {
+    random_secret(18)
+}
+
+/// A new API key: the prefix and 256 random bits.
+fn new_api_key() -> String {
+    format!("{API_KEY_PREFIX}{}", random_secret(32))
+}
+
+/// How an API key is stored: hex SHA-256 (the key has 256 bits of entropy, so a fast hash is
+/// enough; Argon2 is for the low entropy of human passwords).
+fn api_key_hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Argon2id (the crate's defaults: 19 MiB, 2 passes), on a blocking thread.
+async fn hash_password(password: String) -> Result<String, String> {
+    tokio::task::spawn_blocking(move || {
+        let mut salt = [0u8; 16];
+        rand::rng().fill_bytes(&mut salt);
+        let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+        argon2::Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+async fn verify_password(hash: String, password: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .is_ok_and(|parsed| argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    })
+    .await
+    .unwrap_or(false)
+}
