@@ -29,11 +29,24 @@ python3 bench/make_layout.py "$work/layout" "$SIZE_MIB"
 layer_digest=$(cat "$work/layout/layer.digest")
 cat "$work/layout/layer.bin" >/dev/null   # warm the page cache for both sides
 
+BENCH_ADMIN_PASSWORD=bench-admin-password
 start_airlock() {
   rm -rf "$work/airlock-data"
-  "$root/target/release/airlock" serve --listen 127.0.0.1:5101 --data "$work/airlock-data" >"$work/airlock.out" 2>"$work/airlock.log" &
+  AIRLOCK_BOOTSTRAP_PASSWORD=$BENCH_ADMIN_PASSWORD "$root/target/release/airlock" serve --listen 127.0.0.1:5101 --data "$work/airlock-data" >"$work/airlock.out" 2>"$work/airlock.log" &
   pids+=($!); airlock_pid=$!
   wait_up 5101
+  # A service account that pushes to dev, as CI would; skopeo and curl authenticate as it.
+  local api; api=$(curl -fsS -X POST -u "admin:$BENCH_ADMIN_PASSWORD" http://127.0.0.1:5101/api/v1/auth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  airlock_key=$(curl -fsS -H "Authorization: Bearer $api" -H 'Content-Type: application/json' \
+    -d '{"name":"bench","kind":"service_account","roles":["developer"]}' http://127.0.0.1:5101/api/v1/principals |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
+}
+creds() { [ "$1" = 5101 ] && echo "bench:$airlock_key" || true; }
+bearer() { # port repo: an Authorization header for Airlock, nothing for the peer
+  [ "$1" = 5101 ] || return 0
+  local t; t=$(curl -fsS -u "$(creds 5101)" "http://127.0.0.1:5101/token?service=airlock&scope=repository:$2:pull,push" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  echo "Authorization: Bearer $t"
 }
 start_peer() {
   rm -rf "$work/peer-data"
@@ -49,26 +62,30 @@ YML
   pids+=($!); peer_pid=$!
   wait_up 5102
 }
-wait_up() { for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$1/v2/" >/dev/null 2>&1 && return; sleep 0.1; done; echo "server on $1 did not start" >&2; exit 1; }
+wait_up() { for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 || curl -fsS "http://127.0.0.1:$1/v2/" >/dev/null 2>&1 && return; sleep 0.1; done; echo "server on $1 did not start" >&2; exit 1; }
 rss_kib() { awk -v k="$2" '$1==k":" {print $2}' "/proc/$1/status"; }
 now() { date +%s.%N; }
 best() { sort -g | head -1; }
 
 skopeo_push() { # port repo; a fresh blob-info cache so skopeo cannot mount from an earlier run
   rm -f /var/lib/containers/cache/blob-info-cache-v1.* "${HOME:-/root}"/.local/share/containers/cache/blob-info-cache-v1.* 2>/dev/null || true
-  skopeo copy -q --dest-tls-verify=false --preserve-digests "oci:$work/layout:big" "docker://127.0.0.1:$1/$2:big"
+  local c; c=$(creds "$1")
+  skopeo copy -q --dest-tls-verify=false --preserve-digests ${c:+--dest-creds "$c"} "oci:$work/layout:big" "docker://127.0.0.1:$1/$2:big"
 }
 skopeo_pull() {
-  rm -rf "$work/pulled"; skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$1/$2:big" "dir:$work/pulled"
+  local c; c=$(creds "$1")
+  rm -rf "$work/pulled"; skopeo copy -q --src-tls-verify=false ${c:+--src-creds "$c"} "docker://127.0.0.1:$1/$2:big" "dir:$work/pulled"
 }
 curl_put() { # port repo: POST for a session, then one monolithic PUT of the whole layer
-  local loc; loc=$(curl -fsS -D - -o /dev/null -X POST "http://127.0.0.1:$1/v2/$2/blobs/uploads/" | awk 'tolower($1)=="location:" {print $2}' | tr -d '\r')
+  local auth; auth=$(bearer "$1" "$2")
+  local loc; loc=$(curl -fsS -D - -o /dev/null ${auth:+-H "$auth"} -X POST "http://127.0.0.1:$1/v2/$2/blobs/uploads/" | awk 'tolower($1)=="location:" {print $2}' | tr -d '\r')
   case "$loc" in http*) ;; *) loc="http://127.0.0.1:$1$loc" ;; esac
   local sep='?'; case "$loc" in *\?*) sep='&' ;; esac
-  curl -fsS -o /dev/null -H 'Expect:' -H 'Content-Type: application/octet-stream' -T "$work/layout/layer.bin" "$loc${sep}digest=$layer_digest"
+  curl -fsS -o /dev/null ${auth:+-H "$auth"} -H 'Expect:' -H 'Content-Type: application/octet-stream' -T "$work/layout/layer.bin" "$loc${sep}digest=$layer_digest"
 }
 curl_get() { # port repo
-  curl -fsS -o /dev/null "http://127.0.0.1:$1/v2/$2/blobs/$layer_digest"
+  local auth; auth=$(bearer "$1" "$2")
+  curl -fsS -o /dev/null ${auth:+-H "$auth"} "http://127.0.0.1:$1/v2/$2/blobs/$layer_digest"
 }
 skopeo_alone() { # the client's own ceiling: layout to directory, no registry involved
   rm -rf "$work/alone"; skopeo copy -q --preserve-digests "oci:$work/layout:big" "dir:$work/alone"
@@ -84,7 +101,8 @@ measure() { # name port pid repo-prefix
   t=$(for i in $(seq "$RUNS"); do timed skopeo_pull "$port" "$repo/push1"; done | best); result[$name.pull]=$t
   t=$(for i in $(seq "$RUNS"); do timed curl_put "$port" "$repo/curl$i"; done | best); result[$name.put]=$t
   t=$(for i in $(seq "$RUNS"); do timed curl_get "$port" "$repo/curl1"; done | best); result[$name.get]=$t
-  t=$(python3 bench/tiny_push.py 127.0.0.1 "$port" "$repo/tiny" "$TINY"); result[$name.tiny]=$t
+  local token=""; [ "$port" = 5101 ] && token=$(bearer 5101 "$repo/tiny" | sed 's/^Authorization: Bearer //')
+  t=$(python3 bench/tiny_push.py 127.0.0.1 "$port" "$repo/tiny" "$TINY" $token); result[$name.tiny]=$t
   result[$name.peak]=$(rss_kib "$pid" VmHWM)
 }
 

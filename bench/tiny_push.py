@@ -1,6 +1,7 @@
 """Pushes N tiny images (one config blob, one layer blob, one manifest each) over one
 keep-alive HTTP connection, the way a CI job pushing many small artifacts does. Prints the
-elapsed seconds. Used by bench/registry.sh against Airlock and the peer alike."""
+elapsed seconds. Used by bench/registry.sh against Airlock and the peer alike; an optional fifth
+argument is a registry token to send."""
 
 import hashlib
 import http.client
@@ -9,11 +10,16 @@ import sys
 import time
 
 host, port, repo, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+# A registry token, when the registry needs one (Airlock); the peer runs without auth.
+token = sys.argv[5] if len(sys.argv) > 5 else ""
 conn = http.client.HTTPConnection(host, port)
 
 
 def call(method, path, body=b"", headers=None):
-    conn.request(method, path, body=body, headers=headers or {})
+    headers = dict(headers or {})
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    conn.request(method, path, body=body, headers=headers)
     resp = conn.getresponse()
     resp.read()
     if resp.status >= 300:

@@ -5,6 +5,7 @@
 //! - [`token`]: Airlock-signed tokens (EdDSA JWTs) and their strict verification.
 //! - [`authz`]: Cedar authorization: the schema, roles compiled to `permit` policies, the shipped
 //!   separation-of-duties `forbid` policies, and decisions with their reasons.
+//! - [`totp`]: time-based one-time passwords (RFC 6238), the second factor of users.
 
 #![deny(
     clippy::unwrap_used,
@@ -17,3 +18,4 @@
 pub mod authz;
 pub mod scope;
 pub mod token;
+pub mod totp;

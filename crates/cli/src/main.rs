@@ -34,10 +34,22 @@ enum Command {
     Trust(commands::trust::Args),
     /// Manage signing keys.
     Key(commands::key::Args),
-    /// Test and evaluate policy bundles.
+    /// Test and evaluate policy bundles, and decide access requests offline.
     Policy(commands::policy::Args),
     /// Show what Airlock reads from scanner reports, SBOMs and provenance.
     Evidence(commands::evidence::Args),
+    /// Log in to a server and store the session the identity commands use.
+    Login(commands::login::Args),
+    /// Show who the stored session acts as.
+    Whoami(commands::whoami::Args),
+    /// Manage users: add, disable, enable, list.
+    User(commands::user::Args),
+    /// Manage service accounts and their API keys: create, rotate-key, list.
+    Sa(commands::sa::Args),
+    /// List, grant and revoke roles.
+    Role(commands::role::Args),
+    /// Just-in-time elevation: request a role for a while, approve, revoke, list.
+    Access(commands::access::Args),
 }
 
 /// How a command prints its result.
@@ -63,6 +75,12 @@ fn main() -> ExitCode {
         Command::Key(args) => commands::key::exec(args),
         Command::Policy(args) => commands::policy::exec(args),
         Command::Evidence(args) => commands::evidence::exec(args),
+        Command::Login(args) => commands::login::exec(args),
+        Command::Whoami(args) => commands::whoami::exec(args),
+        Command::User(args) => commands::user::exec(args),
+        Command::Sa(args) => commands::sa::exec(args),
+        Command::Role(args) => commands::role::exec(args),
+        Command::Access(args) => commands::access::exec(args),
     };
     match result {
         Ok(code) => code,

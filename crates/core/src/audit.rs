@@ -64,6 +64,9 @@ pub enum EventKind {
     PrincipalChange,
     LoginFailed,
     AccessDenied,
+    AccessRequest,
+    AccessApprove,
+    AccessRevoke,
 }
 
 impl EventKind {
@@ -86,11 +89,14 @@ impl EventKind {
             EventKind::PrincipalChange => "access.principal.change",
             EventKind::LoginFailed => "access.login.failed",
             EventKind::AccessDenied => "access.denied",
+            EventKind::AccessRequest => "access.grant.request",
+            EventKind::AccessApprove => "access.grant.approve",
+            EventKind::AccessRevoke => "access.grant.revoke",
         }
     }
 
     /// Every kind, for documentation and exhaustive tests.
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 20] = [
         EventKind::ManifestPush,
         EventKind::ManifestDelete,
         EventKind::TagCreate,
@@ -108,6 +114,9 @@ impl EventKind {
         EventKind::PrincipalChange,
         EventKind::LoginFailed,
         EventKind::AccessDenied,
+        EventKind::AccessRequest,
+        EventKind::AccessApprove,
+        EventKind::AccessRevoke,
     ];
 }
 

@@ -331,6 +331,56 @@ pub enum PrincipalChange {
     RevokeRole { role: String },
 }
 
+/// Where a just-in-time grant stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantStatus {
+    Pending,
+    /// Approved; in force until `expires_at`.
+    Active,
+    Revoked,
+    Denied,
+}
+
+impl GrantStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantStatus::Pending => "pending",
+            GrantStatus::Active => "active",
+            GrantStatus::Revoked => "revoked",
+            GrantStatus::Denied => "denied",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GrantStatus> {
+        [GrantStatus::Pending, GrantStatus::Active, GrantStatus::Revoked, GrantStatus::Denied]
+            .into_iter()
+            .find(|g| g.as_str() == s)
+    }
+}
+
+/// A just-in-time elevation: a role asked for a while.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRecord {
+    pub id: String,
+    pub principal: PrincipalId,
+    pub role: String,
+    pub reason: String,
+    pub duration_secs: u64,
+    pub status: GrantStatus,
+    pub requested_at: Timestamp,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<Timestamp>,
+    /// Set when approved.
+    pub expires_at: Option<Timestamp>,
+}
+
+impl GrantRecord {
+    /// Whether the grant gives its role at `now`.
+    pub fn in_force(&self, now: Timestamp) -> bool {
+        self.status == GrantStatus::Active && self.expires_at.is_some_and(|e| now < e)
+    }
+}
+
 /// Users, service accounts and their role bindings.
 #[async_trait]
 pub trait IdentityStore: Send + Sync {
@@ -348,6 +398,20 @@ pub trait IdentityStore: Send + Sync {
         change: &PrincipalChange,
         event: &Event,
     ) -> Result<Option<PrincipalRecord>, StoreError>;
+    /// Stores a new (pending) grant and logs `event` with it.
+    async fn create_grant(&self, grant: &GrantRecord, event: &Event) -> Result<(), StoreError>;
+    async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError>;
+    /// Grants of `principal` (every principal's when `None`), newest first.
+    async fn grants(&self, principal: Option<&PrincipalId>) -> Result<Vec<GrantRecord>, StoreError>;
+    /// Moves grant `id` from `from` to `grant.status` with its decision fields, logging `event`;
+    /// a revocation also raises the principal's epoch, so tokens carrying the role die. `None`
+    /// when the grant is not in `from` any more (a concurrent decision won; nothing logged).
+    async fn decide_grant(
+        &self,
+        grant: &GrantRecord,
+        from: GrantStatus,
+        event: &Event,
+    ) -> Result<Option<GrantRecord>, StoreError>;
 }
 
 /// The whole metadata store.

@@ -20,6 +20,9 @@ use crate::app::AppState;
 use crate::auth::{AuthError, Caller};
 use crate::error::{ApiError, ServerError};
 
+/// The header carrying a TOTP code at login.
+pub const OTP_HEADER: &str = "x-airlock-otp";
+
 /// The client address and request id of a request.
 fn origin(request: &Request) -> (String, String) {
     let source = request
@@ -51,8 +54,8 @@ pub async fn token(State(app): State<AppState>, request: Request) -> Response {
         }
         let scopes = Scope::parse_all(params.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.as_str()))
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
-        let record = app.auth.authenticate(&parts.headers, &source, &request_id).await?;
-        app.auth.issue_registry_token(&record, &scopes, &source, &request_id).await
+        let who = app.auth.authenticate(&parts.headers, &source, &request_id).await?;
+        app.auth.issue_registry_token(&who.record, &who.limit, &scopes, &source, &request_id).await
     }
     .await;
     match result {
@@ -75,8 +78,20 @@ struct ApiToken {
 /// `POST /api/v1/auth/token`: an API token for Basic credentials.
 pub async fn api_token(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
-    let record = app.auth.authenticate(request.headers(), &source, &request_id).await?;
-    let issued = app.auth.issue_api_token(&record)?;
+    let record = app.auth.authenticate(request.headers(), &source, &request_id).await?.record;
+    // A user with a second factor proves it with `X-Airlock-OTP`; the token then says when.
+    let otp = request
+        .headers()
+        .get(OTP_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned);
+    let mfa_at = match otp {
+        Some(code) => Some(app.auth.verify_otp(&record, &code, &source, &request_id).await?),
+        None => None,
+    };
+    let issued = app.auth.issue_api_token(&record, mfa_at)?;
     Ok(Json(ApiToken {
         token: issued.token,
         expires_in: issued.expires_in,
@@ -86,6 +101,44 @@ pub async fn api_token(State(app): State<AppState>, request: Request) -> Result<
         roles: record.roles,
     })
     .into_response())
+}
+
+/// `POST /api/v1/auth/refresh`: a new API token for a still-valid one, against the live epoch.
+pub async fn refresh(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let (caller, record) = api_caller(&app, &headers).await?;
+    // A refresh keeps the time the second factor was proved; it does not renew it.
+    let issued = app.auth.issue_api_token(&record, caller.mfa_at)?;
+    Ok(Json(ApiToken {
+        token: issued.token,
+        expires_in: issued.expires_in,
+        issued_at: issued.issued_at,
+        principal: record.id.to_string(),
+        kind: record.kind.as_str(),
+        roles: record.roles,
+    })
+    .into_response())
+}
+
+/// `GET /api/v1/roles`: the roles in force, for any authenticated principal.
+pub async fn roles(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    api_caller(&app, &headers).await?;
+    let roles: Vec<serde_json::Value> = app
+        .auth
+        .roles()
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.name,
+                "description": r.description,
+                "permissions": r.permissions.iter().map(|p| json!({
+                    "actions": p.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+                    "stages": p.stages,
+                    "repositories": p.repositories,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(roles).into_response())
 }
 
 /// A principal as the API shows it: never a secret, never a hash.
@@ -358,4 +411,115 @@ pub async fn rotate_key(
         }
         None => Err(ApiError::NotFound(format!("no principal `{id}`"))),
     }
+}
+
+/// `POST /api/v1/auth/mfa`: enrolls a TOTP second factor for the user whose password (and, when
+/// one is enrolled already, current code) the request carries. The secret is shown once.
+pub async fn enroll_mfa(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (source, request_id) = origin(&request);
+    let record = app.auth.authenticate(request.headers(), &source, &request_id).await?.record;
+    if record.totp_secret.is_some() {
+        let code = request.headers().get(OTP_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        if code.is_empty() {
+            return Err(AuthError::Invalid(format!(
+                "`{}` has a second factor already; send its current code in `X-Airlock-OTP` to replace it",
+                record.id
+            ))
+            .into());
+        }
+        app.auth.verify_otp(&record, &code, &source, &request_id).await?;
+    }
+    let (secret, uri) = app.auth.enroll_totp(&record).await?;
+    Ok(Json(json!({"principal": record.id.as_str(), "secret": secret, "otpauth_uri": uri})).into_response())
+}
+
+/// `POST /api/v1/access/requests` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessRequestBody {
+    role: String,
+    /// Seconds, or a duration like `30m`, `2h`.
+    duration: serde_json::Value,
+    reason: String,
+}
+
+/// `30m`, `2h`, `90s`, or a number of seconds.
+fn duration_secs(value: &serde_json::Value) -> Option<u64> {
+    if let Some(n) = value.as_u64() {
+        return Some(n);
+    }
+    let text = value.as_str()?.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = number.parse().ok()?;
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+fn grant_view(grant: &airlock_core::ports::GrantRecord) -> serde_json::Value {
+    json!({
+        "id": grant.id,
+        "principal": grant.principal.as_str(),
+        "role": grant.role,
+        "reason": grant.reason,
+        "duration_secs": grant.duration_secs,
+        "status": grant.status.as_str(),
+        "requested_at": grant.requested_at.to_rfc3339(),
+        "decided_by": grant.decided_by,
+        "decided_at": grant.decided_at.map(|t| t.to_rfc3339()),
+        "expires_at": grant.expires_at.map(|t| t.to_rfc3339()),
+    })
+}
+
+/// `POST /api/v1/access/requests`: asks for a role for a while (just-in-time elevation).
+pub async fn request_access(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (source, request_id) = origin(&request);
+    let (caller, _) = api_caller(&app, request.headers()).await?;
+    let body = axum::body::to_bytes(request.into_body(), 8 * 1024).await.unwrap_or_default();
+    let new: AccessRequestBody = serde_json::from_slice(&body).map_err(|e| ApiError::BadParameter {
+        message: format!("access request is not valid JSON: {e}"),
+        remediation: "send `{\"role\": \"deployer\", \"duration\": \"30m\", \"reason\": \"incident 42\"}`".to_owned(),
+    })?;
+    let secs = duration_secs(&new.duration).ok_or_else(|| ApiError::BadParameter {
+        message: format!("duration `{}` is not a number of seconds or like `30m`, `2h`", new.duration),
+        remediation: "send `\"duration\": \"30m\"`".to_owned(),
+    })?;
+    let grant = app.auth.request_grant(&caller, &new.role, secs, &new.reason, &source, &request_id).await?;
+    Ok((http::StatusCode::CREATED, Json(grant_view(&grant))).into_response())
+}
+
+/// `POST /api/v1/access/requests/{id}/approve`.
+pub async fn approve_access(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (source, request_id) = origin(&request);
+    let (caller, _) = api_caller(&app, request.headers()).await?;
+    let grant = app.auth.approve_grant(&caller, &id, &source, &request_id).await?;
+    Ok(Json(grant_view(&grant)).into_response())
+}
+
+/// `POST /api/v1/access/requests/{id}/revoke`.
+pub async fn revoke_access(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (source, request_id) = origin(&request);
+    let (caller, _) = api_caller(&app, request.headers()).await?;
+    let grant = app.auth.revoke_grant(&caller, &id, &source, &request_id).await?;
+    Ok(Json(grant_view(&grant)).into_response())
+}
+
+/// `GET /api/v1/access/requests`: the caller's, or everyone's for an access admin.
+pub async fn list_access(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (source, _) = origin(&request);
+    let (caller, _) = api_caller(&app, request.headers()).await?;
+    let grants = app.auth.list_grants(&caller, &source).await?;
+    Ok(Json(grants.iter().map(grant_view).collect::<Vec<_>>()).into_response())
 }

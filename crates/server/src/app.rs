@@ -104,6 +104,11 @@ pub struct App {
 impl App {
     /// Opens (creating) the data directory's metadata database and blob store.
     pub async fn open(config: Config) -> Result<App, StartError> {
+        App::open_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`App::open`], reading time from `clock` (tests move it by hand).
+    pub async fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir)
             .map_err(|source| StartError::DataDir { path: dir.display().to_string(), source })?;
@@ -111,7 +116,6 @@ impl App {
         let blobs = Arc::new(
             FsBlobStore::open(dir).map_err(|source| StartError::Blobs { path: dir.display().to_string(), source })?,
         );
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let log = LogService::open(store.clone(), clock.clone(), dir, &config.log)?;
         let mut registry = Registry::new(
             config.stages.clone(),
@@ -196,6 +200,12 @@ impl App {
             .route("/token", get(crate::api_auth::token))
             .route("/api/v1/auth/token", post(crate::api_auth::api_token))
             .route("/api/v1/auth/whoami", get(crate::api_auth::whoami))
+            .route("/api/v1/auth/refresh", post(crate::api_auth::refresh))
+            .route("/api/v1/auth/mfa", post(crate::api_auth::enroll_mfa))
+            .route("/api/v1/access/requests", get(crate::api_auth::list_access).post(crate::api_auth::request_access))
+            .route("/api/v1/access/requests/{id}/approve", post(crate::api_auth::approve_access))
+            .route("/api/v1/access/requests/{id}/revoke", post(crate::api_auth::revoke_access))
+            .route("/api/v1/roles", get(crate::api_auth::roles))
             .route("/api/v1/principals", get(crate::api_auth::list).post(crate::api_auth::create))
             .route("/api/v1/principals/{name}/roles", post(crate::api_auth::grant))
             .route("/api/v1/principals/{name}/roles/{role}", delete(crate::api_auth::revoke))

@@ -23,7 +23,9 @@ use airlock_access::token::{
 };
 use airlock_core::Stages;
 use airlock_core::audit::{Actor, Event, EventKind, Outcome, Subject};
-use airlock_core::ports::{Clock, LogObserver, MetadataStore, PrincipalChange, PrincipalRecord, StoreError};
+use airlock_core::ports::{
+    Clock, GrantRecord, GrantStatus, LogObserver, MetadataStore, PrincipalChange, PrincipalRecord, StoreError,
+};
 use airlock_model::{PrincipalId, PrincipalKind, RepoName, Timestamp};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
@@ -47,6 +49,12 @@ pub const API_KEY_PREFIX: &str = "alk_";
 pub const SECRET_MAX_BYTES: usize = 1024;
 /// Shortest password accepted for a user.
 pub const PASSWORD_MIN_CHARS: usize = 12;
+/// Failed logins (per principal name and per source address) before backoff starts.
+pub const LOGIN_FAILURES_BEFORE_BACKOFF: u32 = 5;
+/// Longest backoff after repeated failed logins.
+pub const LOGIN_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(900);
+/// Most principals and addresses tracked for failed logins; past it, the quietest are forgotten.
+const THROTTLE_ENTRIES_MAX: usize = 100_000;
 /// The token signing key, under the data directory.
 const KEY_FILE: &str = "auth/token.key";
 
@@ -75,6 +83,12 @@ pub enum AuthError {
     /// A request the caller may make but that cannot be done as asked.
     #[error("{0}")]
     Invalid(String),
+    /// Too many failed logins for this principal or from this address.
+    #[error("too many failed logins; try again in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
+    /// No such thing.
+    #[error("{0}")]
+    NotFound(String),
     /// Writes are refused (the transparency log failed its check).
     #[error("writes are refused: {0}")]
     Unavailable(String),
@@ -126,6 +140,8 @@ pub enum AuthStartError {
     },
     #[error("access control is misconfigured: {0}")]
     Authz(String),
+    #[error("cannot read the jwks of oidc issuer `{issuer}` from `{path}`: {reason}; fix `access.oidc`")]
+    Oidc { issuer: String, path: String, reason: String },
     #[error("cannot create the bootstrap administrator: {0}")]
     Bootstrap(String),
 }
@@ -135,7 +151,10 @@ pub enum AuthStartError {
 pub struct Caller {
     pub id: PrincipalId,
     pub kind: PrincipalKind,
+    /// Roles in force now: bindings plus active just-in-time grants.
     pub roles: Vec<String>,
+    /// When the caller last proved a second factor, if its token says.
+    pub mfa_at: Option<u64>,
     /// The token's registry access (empty for API tokens).
     pub access: Vec<Access>,
 }
@@ -153,6 +172,66 @@ impl Caller {
         })
     }
 }
+
+/// Failed logins per principal name and per source address, with exponential backoff: after
+/// [`LOGIN_FAILURES_BEFORE_BACKOFF`] failures in a row, each further attempt waits 1 s, 2 s, 4 s,
+/// ... up to [`LOGIN_BACKOFF_MAX`]. Kept in memory, per process.
+#[derive(Debug, Default)]
+struct Throttle {
+    entries: std::sync::Mutex<std::collections::HashMap<String, Strikes>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Strikes {
+    failures: u32,
+    blocked_until: std::time::Instant,
+}
+
+impl Throttle {
+    /// How long the first blocked key must still wait, if any is blocked.
+    fn blocked(&self, keys: &[String], now: std::time::Instant) -> Option<std::time::Duration> {
+        let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        keys.iter()
+            .filter_map(|k| entries.get(k))
+            .map(|s| s.blocked_until.saturating_duration_since(now))
+            .find(|d| !d.is_zero())
+    }
+
+    fn fail(&self, keys: &[String], now: std::time::Instant) {
+        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= THROTTLE_ENTRIES_MAX {
+            entries.retain(|_, s| s.blocked_until > now);
+            if entries.len() >= THROTTLE_ENTRIES_MAX {
+                entries.clear();
+            }
+        }
+        for key in keys {
+            let strikes = entries.entry(key.clone()).or_insert(Strikes { failures: 0, blocked_until: now });
+            strikes.failures = strikes.failures.saturating_add(1);
+            if let Some(over) = strikes.failures.checked_sub(LOGIN_FAILURES_BEFORE_BACKOFF) {
+                let secs = 1u64.checked_shl(over.min(20)).unwrap_or(u64::MAX);
+                let wait = std::time::Duration::from_secs(secs).min(LOGIN_BACKOFF_MAX);
+                strikes.blocked_until = now.checked_add(wait).unwrap_or(now);
+            }
+        }
+    }
+
+    fn succeed(&self, key: &str) {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key);
+    }
+}
+
+/// A principal whose credentials checked out, and what its credentials limit it to.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub record: PrincipalRecord,
+    /// For CI tokens, the scopes the matching claim rule allows (`repository:<glob>:<actions>`);
+    /// empty means the principal's roles alone decide.
+    pub limit: Vec<String>,
+}
+
+/// The user name under which `/token` takes a CI provider's JWT as the password.
+pub const OIDC_USERNAME: &str = "oidc";
 
 /// A registry token as `GET /token` returns it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -179,6 +258,10 @@ pub struct AuthService {
     stages: Stages,
     realm: String,
     issuer: String,
+    throttle: Arc<Throttle>,
+    oidc: Arc<Vec<airlock_access::token::oidc::OidcIssuer>>,
+    /// The last TOTP step each user spent, so a code is accepted once (per process).
+    totp_steps: Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -212,6 +295,18 @@ impl AuthService {
             conflicts: config.conflicts.clone(),
         })
         .map_err(|e| AuthStartError::Authz(e.to_string()))?;
+        let mut oidc = Vec::with_capacity(config.oidc.len());
+        for provider in &config.oidc {
+            let failed = |reason: String| AuthStartError::Oidc {
+                issuer: provider.issuer.clone(),
+                path: provider.jwks.display().to_string(),
+                reason,
+            };
+            let bytes = std::fs::read(&provider.jwks).map_err(|e| failed(e.to_string()))?;
+            let issuer = airlock_access::token::oidc::OidcIssuer::new(&provider.issuer, &provider.audience, &bytes)
+                .map_err(|e| failed(e.to_string()))?;
+            oidc.push(issuer);
+        }
         let public_url = public_url.trim_end_matches('/');
         let issuer = public_url.to_owned();
         let keys: VerifyingKeys = [key.public().clone()].into_iter().collect();
@@ -228,6 +323,9 @@ impl AuthService {
             stages,
             realm: format!("{public_url}/token"),
             issuer,
+            throttle: Arc::default(),
+            oidc: Arc::new(oidc),
+            totp_steps: Arc::default(),
         })
     }
 
@@ -245,6 +343,68 @@ impl AuthService {
             Some(reason) => Err(AuthError::Unavailable(reason.clone())),
             None => Ok(()),
         }
+    }
+
+    /// Checks a user's TOTP code; the step is spent. Returns when the factor was proved.
+    pub async fn verify_otp(
+        &self,
+        record: &PrincipalRecord,
+        code: &str,
+        source: &str,
+        request_id: &str,
+    ) -> Result<u64, AuthError> {
+        let secret = record.totp_secret.as_deref().and_then(|h| hex::decode(h).ok());
+        let Some(secret) = secret else {
+            return Err(AuthError::Invalid(format!(
+                "`{}` has no second factor enrolled; enroll one with `POST /api/v1/auth/mfa`",
+                record.id
+            )));
+        };
+        let now = self.now_secs();
+        let key = record.id.to_string();
+        let last = self.totp_steps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).copied();
+        match airlock_access::totp::verify(&secret, code.trim(), now, last) {
+            Some(step) => {
+                self.totp_steps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, step);
+                Ok(now)
+            }
+            None => {
+                let keys = [format!("principal:{}", record.id), format!("source:{source}")];
+                self.throttle.fail(&keys, std::time::Instant::now());
+                let event = Event {
+                    kind: EventKind::LoginFailed,
+                    time: self.clock.now(),
+                    actor: Actor::anonymous(request_id),
+                    subject: Subject::default(),
+                    outcome: Outcome::Denied { reasons: vec!["wrong or reused one-time code".to_owned()] },
+                    details: Default::default(),
+                }
+                .with_detail("principal", json!(record.id.as_str()))
+                .with_detail("source", json!(source))
+                .with_detail("method", json!("totp"));
+                self.log(&[event]).await?;
+                Err(AuthError::BadCredentials)
+            }
+        }
+    }
+
+    /// Enrolls (or replaces) a user's TOTP second factor; returns the secret (base32) and the
+    /// `otpauth://` URI, shown once. Raises the epoch: tokens from before die.
+    pub async fn enroll_totp(&self, record: &PrincipalRecord) -> Result<(String, String), AuthError> {
+        if record.kind != PrincipalKind::User {
+            return Err(AuthError::Invalid(
+                "service accounts have no second factor; they use API keys or CI tokens".to_owned(),
+            ));
+        }
+        let secret = airlock_access::totp::generate_secret();
+        let actor = Actor::authenticated(&record.id, "");
+        let changed =
+            self.change(&actor, &record.id, PrincipalChange::SetTotp { secret: Some(hex::encode(secret)) }).await?;
+        if changed.is_none() {
+            return Err(AuthError::Invalid(format!("no principal `{}`", record.id)));
+        }
+        let uri = airlock_access::totp::otpauth_uri(&self.config.service, record.id.as_str(), &secret);
+        Ok((airlock_access::totp::base32(&secret), uri))
     }
 
     /// The `service` of challenges and the audience of tokens.
@@ -265,6 +425,11 @@ impl AuthService {
     /// The stored principal, if any.
     pub async fn record(&self, id: &PrincipalId) -> Result<Option<PrincipalRecord>, StoreError> {
         self.store.principal(id).await
+    }
+
+    /// The roles in force.
+    pub fn roles(&self) -> &[airlock_access::authz::RoleDefinition] {
+        &self.config.roles
     }
 
     /// The authorizer, for decisions outside the registry.
@@ -319,8 +484,13 @@ impl AuthService {
         headers: &HeaderMap,
         source: &str,
         request_id: &str,
-    ) -> Result<PrincipalRecord, AuthError> {
+    ) -> Result<Authenticated, AuthError> {
         let (name, secret) = basic_credentials(headers)?;
+        let keys = [format!("principal:{}", name.to_ascii_lowercase()), format!("source:{source}")];
+        if let Some(wait) = self.throttle.blocked(&keys, std::time::Instant::now()) {
+            return Err(AuthError::Throttled { retry_after_secs: wait.as_secs().max(1) });
+        }
+        let mut limit = Vec::new();
         let failure = |reason: &str| {
             let actor = Actor::anonymous(request_id);
             Event {
@@ -335,12 +505,37 @@ impl AuthService {
             .with_detail("source", json!(source))
             .with_detail("method", json!("basic"))
         };
-        let record = match PrincipalId::parse(&name) {
-            Ok(id) => self.store.principal(&id).await?,
-            Err(_) => None,
+        let (record, ci_failure) = if name == OIDC_USERNAME {
+            match airlock_access::token::oidc::verify_ci_token(
+                &secret,
+                &self.oidc,
+                &self.config.claim_rules,
+                self.now_secs(),
+                token::MAX_LEEWAY_SECS,
+            ) {
+                Ok(identity) => {
+                    limit = identity.scopes;
+                    let record = match PrincipalId::parse(&identity.service_account) {
+                        Ok(id) => self.store.principal(&id).await?,
+                        Err(_) => None,
+                    };
+                    (record.filter(|r| r.kind == PrincipalKind::ServiceAccount), None)
+                }
+                Err(e) => (None, Some(e.to_string())),
+            }
+        } else {
+            let record = match PrincipalId::parse(&name) {
+                Ok(id) => self.store.principal(&id).await?,
+                Err(_) => None,
+            };
+            (record, None)
         };
+        let ci = name == OIDC_USERNAME;
         let verdict = match &record {
+            None if ci => Err("ci token refused or mapped to no service account"),
             None => Err("unknown principal"),
+            Some(r) if r.disabled => Err("principal disabled"),
+            Some(_) if ci => Ok(()),
             Some(r) if r.disabled => Err("principal disabled"),
             Some(r) => match r.kind {
                 PrincipalKind::ServiceAccount => self.check_api_key(r, &secret),
@@ -357,10 +552,18 @@ impl AuthService {
             },
         };
         match (verdict, record) {
-            (Ok(()), Some(record)) => Ok(record),
+            (Ok(()), Some(record)) => {
+                self.throttle.succeed(&keys[0]);
+                Ok(Authenticated { record, limit })
+            }
             (verdict, _) => {
-                let reason = verdict.err().unwrap_or("unknown principal");
-                self.log(&[failure(reason)]).await?;
+                self.throttle.fail(&keys, std::time::Instant::now());
+                let reason = match (&ci_failure, verdict) {
+                    (Some(why), _) => why.clone(),
+                    (None, verdict) => verdict.err().unwrap_or("unknown principal").to_owned(),
+                };
+                let method = if ci { "oidc" } else { "basic" };
+                self.log(&[failure(&reason).with_detail("method", json!(method))]).await?;
                 Err(AuthError::BadCredentials)
             }
         }
@@ -377,6 +580,89 @@ impl AuthService {
             return Err("api key expired");
         }
         Ok(())
+    }
+
+    /// `record` with the roles of its grants in force now added, and when the first of those
+    /// grants ends.
+    pub async fn with_grants(
+        &self,
+        mut record: PrincipalRecord,
+    ) -> Result<(PrincipalRecord, Option<Timestamp>), AuthError> {
+        let now = self.clock.now();
+        let mut ends: Option<Timestamp> = None;
+        for grant in self.store.grants(Some(&record.id)).await? {
+            if grant.in_force(now) {
+                if !record.roles.contains(&grant.role) {
+                    record.roles.push(grant.role.clone());
+                }
+                ends = match (ends, grant.expires_at) {
+                    (Some(a), Some(b)) => Some(if b < a { b } else { a }),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        record.roles.sort();
+        Ok((record, ends))
+    }
+
+    /// The context of a request by `caller`: its second factor is fresh when proved within
+    /// `access.mfa_window_minutes`.
+    pub fn context_for(&self, caller: &Caller, source: &str) -> AuthzContext {
+        let window = self.config.mfa_window_minutes.saturating_mul(60);
+        let now = self.now_secs();
+        AuthzContext {
+            mfa_fresh: caller.mfa_at.is_some_and(|at| at <= now.saturating_add(60) && now.saturating_sub(at) <= window),
+            ..self.context(source)
+        }
+    }
+
+    /// Decides `action` on `resource` for a caller, with its second factor's freshness.
+    pub fn decide_caller(&self, caller: &Caller, action: Action, resource: &Resource, source: &str) -> AuthzDecision {
+        let principal = Principal {
+            kind: match caller.kind {
+                PrincipalKind::User => AuthzKind::User,
+                PrincipalKind::ServiceAccount => AuthzKind::ServiceAccount,
+            },
+            id: caller.id.to_string(),
+            roles: caller.roles.clone(),
+        };
+        self.authorizer.authorize(&principal, action, resource, &self.context_for(caller, source))
+    }
+
+    /// Logs that `caller` presented a token for `action` on `repo` that its roles in force no
+    /// longer allow.
+    pub async fn log_denied(
+        &self,
+        caller: &Caller,
+        repo: &RepoName,
+        action: RepoAction,
+        request_id: &str,
+    ) -> Result<(), AuthError> {
+        let event = Event {
+            kind: EventKind::AccessDenied,
+            time: self.clock.now(),
+            actor: caller.actor(request_id),
+            subject: Subject { repository: Some(repo.clone()), ..Subject::default() },
+            outcome: Outcome::Denied {
+                reasons: vec![format!(
+                    "the roles of `{}` in force now do not allow `{}` on `{repo}`",
+                    caller.id,
+                    action.as_str()
+                )],
+            },
+            details: Default::default(),
+        }
+        .with_detail("principal", json!(caller.id.as_str()))
+        .with_detail("action", json!(action.as_str()))
+        .with_detail("resource", json!(repo.as_str()));
+        self.log(&[event]).await
+    }
+
+    /// Whether the caller's roles in force now still allow `action` on `repo`: a token outlives
+    /// neither a grant's expiry nor a role change.
+    pub fn still_allowed(&self, caller: &Caller, repo: &RepoName, action: RepoAction, source: &str) -> bool {
+        self.repository(repo)
+            .is_some_and(|resource| self.decide_caller(caller, repo_action(action), &resource, source).allowed)
     }
 
     fn authz_principal(record: &PrincipalRecord) -> Principal {
@@ -430,18 +716,24 @@ impl AuthService {
     pub async fn issue_registry_token(
         &self,
         record: &PrincipalRecord,
+        limit: &[String],
         scopes: &[Scope],
         source: &str,
         request_id: &str,
     ) -> Result<IssuedToken, AuthError> {
+        let (effective, grant_ends) = self.with_grants(record.clone()).await?;
+        let record = &effective;
         let mut access = Vec::new();
         let mut refused = Vec::new();
         for scope in scopes {
             match scope {
                 Scope::Repository { name, actions } => {
                     let allowed = self.allowed_actions(record, name, source);
-                    let granted: Vec<String> =
-                        actions.iter().filter(|a| allowed.contains(a)).map(|a| a.as_str().to_owned()).collect();
+                    let granted: Vec<String> = actions
+                        .iter()
+                        .filter(|a| allowed.contains(a) && within(limit, name, **a))
+                        .map(|a| a.as_str().to_owned())
+                        .collect();
                     if granted.len() < actions.len() {
                         refused.push(scope.to_string());
                     }
@@ -482,7 +774,12 @@ impl AuthService {
             TokenKind::Registry,
             now,
         );
-        let ttl = self.config.registry_token_ttl_secs;
+        let mut ttl = self.config.registry_token_ttl_secs;
+        // A token dies no later than the elevation it may rest on.
+        if let Some(ends) = grant_ends {
+            let ends = u64::try_from(ends.as_millis() / 1000).unwrap_or(0);
+            ttl = ttl.min(ends.saturating_sub(now).max(1));
+        }
         claims.exp = now.saturating_add(ttl);
         claims.access = access;
         let token = token::mint(&self.key, &claims).map_err(|e| AuthError::Internal(e.to_string()))?;
@@ -495,7 +792,7 @@ impl AuthService {
     }
 
     /// Issues an API token for `record`.
-    pub fn issue_api_token(&self, record: &PrincipalRecord) -> Result<IssuedToken, AuthError> {
+    pub fn issue_api_token(&self, record: &PrincipalRecord, mfa_at: Option<u64>) -> Result<IssuedToken, AuthError> {
         let now = self.now_secs();
         let mut claims = Claims::new(
             self.issuer.clone(),
@@ -508,6 +805,7 @@ impl AuthService {
         );
         let ttl = self.config.api_token_ttl_secs;
         claims.exp = now.saturating_add(ttl);
+        claims.mfa_at = mfa_at;
         let token = token::mint(&self.key, &claims).map_err(|e| AuthError::Internal(e.to_string()))?;
         Ok(IssuedToken {
             access_token: token.clone(),
@@ -552,7 +850,14 @@ impl AuthService {
         let Some(record) = record else {
             return Err(invalid("token names an unknown principal; request a new token".to_owned()));
         };
-        Ok(Caller { id: record.id, kind: record.kind, roles: record.roles, access: claims.access })
+        let (record, _) = self.with_grants(record).await?;
+        Ok(Caller {
+            id: record.id,
+            kind: record.kind,
+            roles: record.roles,
+            mfa_at: claims.mfa_at,
+            access: claims.access,
+        })
     }
 
     /// Creates a service account holding `roles`, with an API key valid for `days` (at most
@@ -565,6 +870,7 @@ impl AuthService {
         days: Option<u64>,
     ) -> Result<(PrincipalRecord, String, Timestamp), AuthError> {
         self.writable()?;
+        reserved(id)?;
         self.authorizer.check_held(roles).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let days = days.unwrap_or(self.config.api_key_max_days);
         if days == 0 || days > self.config.api_key_max_days {
@@ -608,6 +914,7 @@ impl AuthService {
         password: String,
     ) -> Result<PrincipalRecord, AuthError> {
         self.writable()?;
+        reserved(id)?;
         self.authorizer.check_held(roles).map_err(|e| AuthError::Invalid(e.to_string()))?;
         if password.chars().count() < PASSWORD_MIN_CHARS {
             return Err(AuthError::Invalid(format!(
@@ -670,6 +977,181 @@ impl AuthService {
         Ok(changed)
     }
 
+    /// Asks for `role` for `duration_secs` (at most `access.jit_max_duration_secs`), for the
+    /// caller itself. Needs `access.request`; a role that would join conflicting duties with the
+    /// caller's roles is refused.
+    pub async fn request_grant(
+        &self,
+        caller: &Caller,
+        role: &str,
+        duration_secs: u64,
+        reason: &str,
+        source: &str,
+        request_id: &str,
+    ) -> Result<GrantRecord, AuthError> {
+        self.writable()?;
+        if duration_secs == 0 || duration_secs > self.config.jit_max_duration_secs {
+            return Err(AuthError::Invalid(format!(
+                "an elevation lasts 1 to {} seconds (`access.jit_max_duration_secs`); ask for less",
+                self.config.jit_max_duration_secs
+            )));
+        }
+        if reason.trim().is_empty() || reason.len() > 1024 {
+            return Err(AuthError::Invalid("say why, in 1 to 1024 bytes of `reason`".to_owned()));
+        }
+        self.authorizer.check_grant(&caller.roles, role).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let id = format!("g-{}", token::new_jti());
+        let resource =
+            Resource::AccessGrant { id: id.clone(), requester_id: caller.id.to_string(), role: role.to_owned() };
+        self.require(caller, Action::AccessRequest, &resource, source, request_id).await?;
+        let grant = GrantRecord {
+            id,
+            principal: caller.id.clone(),
+            role: role.to_owned(),
+            reason: reason.to_owned(),
+            duration_secs,
+            status: GrantStatus::Pending,
+            requested_at: self.clock.now(),
+            decided_by: None,
+            decided_at: None,
+            expires_at: None,
+        };
+        let event = grant_event(EventKind::AccessRequest, &caller.actor(request_id), self.clock.now(), &grant)
+            .with_detail("duration_secs", json!(duration_secs))
+            .with_detail("reason", json!(reason));
+        self.store.create_grant(&grant, &event).await?;
+        self.observer.appended();
+        Ok(grant)
+    }
+
+    /// Approves a pending grant: another principal holding `access.approve`, with a fresh second
+    /// factor (the shipped policies). The role is in force from now for the grant's duration.
+    pub async fn approve_grant(
+        &self,
+        caller: &Caller,
+        id: &str,
+        source: &str,
+        request_id: &str,
+    ) -> Result<GrantRecord, AuthError> {
+        self.writable()?;
+        let grant =
+            self.store.grant(id).await?.ok_or_else(|| AuthError::NotFound(format!("no access request `{id}`")))?;
+        let resource = Resource::AccessGrant {
+            id: grant.id.clone(),
+            requester_id: grant.principal.to_string(),
+            role: grant.role.clone(),
+        };
+        self.require(caller, Action::AccessApprove, &resource, source, request_id).await?;
+        if grant.status != GrantStatus::Pending {
+            return Err(AuthError::Invalid(format!("access request `{id}` is {}, not pending", grant.status.as_str())));
+        }
+        // Duties may have changed since the request.
+        let holder = self
+            .store
+            .principal(&grant.principal)
+            .await?
+            .ok_or_else(|| AuthError::NotFound(format!("no principal `{}`", grant.principal)))?;
+        let (holder, _) = self.with_grants(holder).await?;
+        self.authorizer.check_grant(&holder.roles, &grant.role).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let now = self.clock.now();
+        let active = GrantRecord {
+            status: GrantStatus::Active,
+            decided_by: Some(caller.id.to_string()),
+            decided_at: Some(now),
+            expires_at: Some(now.plus_millis(grant.duration_secs.saturating_mul(1000))),
+            ..grant
+        };
+        let event = grant_event(EventKind::AccessApprove, &caller.actor(request_id), now, &active)
+            .with_detail("expires_at", json!(active.expires_at.map(|t| t.to_rfc3339())));
+        let stored = self
+            .store
+            .decide_grant(&active, GrantStatus::Pending, &event)
+            .await?
+            .ok_or_else(|| AuthError::Invalid(format!("access request `{id}` was decided meanwhile")))?;
+        self.observer.appended();
+        Ok(stored)
+    }
+
+    /// Revokes a grant early (its holder, or a principal holding `access.grant`); the holder's
+    /// tokens die with the raised epoch.
+    pub async fn revoke_grant(
+        &self,
+        caller: &Caller,
+        id: &str,
+        source: &str,
+        request_id: &str,
+    ) -> Result<GrantRecord, AuthError> {
+        self.writable()?;
+        let grant =
+            self.store.grant(id).await?.ok_or_else(|| AuthError::NotFound(format!("no access request `{id}`")))?;
+        if grant.principal != caller.id {
+            let resource = Resource::AccessGrant {
+                id: grant.id.clone(),
+                requester_id: grant.principal.to_string(),
+                role: grant.role.clone(),
+            };
+            self.require(caller, Action::AccessGrant, &resource, source, request_id).await?;
+        }
+        let from = grant.status;
+        if !matches!(from, GrantStatus::Pending | GrantStatus::Active) {
+            return Err(AuthError::Invalid(format!("access request `{id}` is {} already", from.as_str())));
+        }
+        let now = self.clock.now();
+        let revoked = GrantRecord {
+            status: GrantStatus::Revoked,
+            decided_by: Some(caller.id.to_string()),
+            decided_at: Some(now),
+            ..grant
+        };
+        let event = grant_event(EventKind::AccessRevoke, &caller.actor(request_id), now, &revoked);
+        let stored = self
+            .store
+            .decide_grant(&revoked, from, &event)
+            .await?
+            .ok_or_else(|| AuthError::Invalid(format!("access request `{id}` was decided meanwhile")))?;
+        self.observer.appended();
+        Ok(stored)
+    }
+
+    /// Grants visible to the caller: its own, or everyone's for a holder of `access.grant`.
+    pub async fn list_grants(&self, caller: &Caller, source: &str) -> Result<Vec<GrantRecord>, AuthError> {
+        let everyone = Resource::AccessGrant { id: "*".to_owned(), requester_id: "*".to_owned(), role: "*".to_owned() };
+        let all = self.decide_caller(caller, Action::AccessGrant, &everyone, source).allowed;
+        Ok(self.store.grants(if all { None } else { Some(&caller.id) }).await?)
+    }
+
+    /// Refuses, and logs, what Cedar does not allow the caller.
+    async fn require(
+        &self,
+        caller: &Caller,
+        action: Action,
+        resource: &Resource,
+        source: &str,
+        request_id: &str,
+    ) -> Result<(), AuthError> {
+        let decision = self.decide_caller(caller, action, resource, source);
+        if decision.allowed {
+            return Ok(());
+        }
+        let mut reasons = decision.reasons.clone();
+        reasons.extend(decision.errors);
+        if reasons.is_empty() {
+            reasons.push(format!("no policy permits `{}`", action.as_str()));
+        }
+        let event = Event {
+            kind: EventKind::AccessDenied,
+            time: self.clock.now(),
+            actor: caller.actor(request_id),
+            subject: Subject::default(),
+            outcome: Outcome::Denied { reasons: reasons.clone() },
+            details: Default::default(),
+        }
+        .with_detail("principal", json!(caller.id.as_str()))
+        .with_detail("action", json!(action.as_str()));
+        self.log(&[event]).await?;
+        Err(AuthError::Denied(format!("`{}` may not `{}` here ({})", caller.id, action.as_str(), reasons.join("; "))))
+    }
+
     /// Rotates a service account's API key; the old key and every token die with the epoch.
     pub async fn rotate_key(
         &self,
@@ -696,6 +1178,23 @@ impl AuthService {
     }
 }
 
+/// Refuses the names `/token` gives a meaning of its own.
+fn reserved(id: &PrincipalId) -> Result<(), AuthError> {
+    if id.as_str() == OIDC_USERNAME {
+        return Err(AuthError::Invalid(format!(
+            "`{OIDC_USERNAME}` is reserved for CI tokens at `/token`; choose another name"
+        )));
+    }
+    Ok(())
+}
+
+fn grant_event(kind: EventKind, actor: &Actor, time: Timestamp, grant: &GrantRecord) -> Event {
+    Event::allowed(kind, actor, time, Subject::default())
+        .with_detail("principal", json!(grant.principal.as_str()))
+        .with_detail("grant", json!(grant.id))
+        .with_detail("role", json!(grant.role))
+}
+
 fn principal_event(kind: EventKind, actor: &Actor, time: Timestamp, id: &PrincipalId) -> Event {
     Event::allowed(kind, actor, time, Subject::default()).with_detail("principal", json!(id.as_str()))
 }
@@ -705,6 +1204,18 @@ fn token_principal_kind(kind: PrincipalKind) -> TokenPrincipalKind {
         PrincipalKind::User => TokenPrincipalKind::User,
         PrincipalKind::ServiceAccount => TokenPrincipalKind::ServiceAccount,
     }
+}
+
+/// Whether a claim rule's scopes (`repository:<glob>:<actions>`, the glob matching within
+/// `/`-segments) allow `action` on `repo`; no scopes means no limit beyond the roles.
+fn within(limit: &[String], repo: &RepoName, action: RepoAction) -> bool {
+    limit.is_empty()
+        || limit.iter().any(|scope| {
+            let Some(rest) = scope.strip_prefix("repository:") else { return false };
+            let Some((pattern, actions)) = rest.rsplit_once(':') else { return false };
+            airlock_access::token::oidc::glob_matches(pattern, repo.as_str())
+                && actions.split(',').any(|a| a == "*" || a == action.as_str())
+        })
 }
 
 /// The Cedar action of a registry action.

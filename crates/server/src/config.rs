@@ -96,6 +96,28 @@ struct RawAccess {
     policies: Option<PathBuf>,
     conflicts: Option<Vec<[String; 2]>>,
     roles: std::collections::BTreeMap<String, airlock_access::authz::RoleDefinition>,
+    oidc: Vec<OidcIssuerConfig>,
+    claim_rules: Vec<airlock_access::token::oidc::ClaimRule>,
+    mfa_window_minutes: u64,
+    jit_max_duration_secs: u64,
+}
+
+/// Minutes a second factor counts as fresh for approvals, by default.
+pub const MFA_WINDOW_MINUTES: u64 = 15;
+/// Longest just-in-time elevation, by default, in seconds.
+pub const JIT_MAX_DURATION_SECS: u64 = 8 * 3600;
+
+/// `[[access.oidc]]`: a CI identity provider whose tokens `/token` accepts (user name `oidc`,
+/// the provider's JWT as the password).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcIssuerConfig {
+    /// The `iss` of its tokens, `https://token.actions.githubusercontent.com`.
+    pub issuer: String,
+    /// The `aud` its tokens must carry for this registry.
+    pub audience: String,
+    /// A file holding the provider's JWKS (its `jwks_uri` document).
+    pub jwks: PathBuf,
 }
 
 impl Default for RawAccess {
@@ -108,6 +130,10 @@ impl Default for RawAccess {
             policies: None,
             conflicts: None,
             roles: std::collections::BTreeMap::new(),
+            oidc: Vec::new(),
+            claim_rules: Vec::new(),
+            mfa_window_minutes: MFA_WINDOW_MINUTES,
+            jit_max_duration_secs: JIT_MAX_DURATION_SECS,
         }
     }
 }
@@ -277,6 +303,14 @@ pub struct AccessConfig {
     pub policies: Option<PathBuf>,
     /// Role pairs no principal may hold together.
     pub conflicts: Vec<(String, String)>,
+    /// CI identity providers.
+    pub oidc: Vec<OidcIssuerConfig>,
+    /// Which CI tokens map to which service account, and the scopes they may get.
+    pub claim_rules: Vec<airlock_access::token::oidc::ClaimRule>,
+    /// Minutes a verified second factor counts as fresh for approvals and elevations.
+    pub mfa_window_minutes: u64,
+    /// Longest just-in-time elevation, in seconds.
+    pub jit_max_duration_secs: u64,
 }
 
 impl Config {
@@ -390,6 +424,10 @@ fn access_config(raw: RawAccess, path: &str) -> Result<AccessConfig, ConfigError
             Some(pairs) => pairs.into_iter().map(|[a, b]| (a, b)).collect(),
             None => airlock_access::authz::default_conflicts(),
         },
+        oidc: raw.oidc,
+        claim_rules: raw.claim_rules,
+        mfa_window_minutes: raw.mfa_window_minutes.clamp(1, 24 * 60),
+        jit_max_duration_secs: raw.jit_max_duration_secs.clamp(60, 7 * 24 * 3600),
     })
 }
 

@@ -71,6 +71,18 @@ fn body_error_row(source: &std::io::Error) -> Row {
     }
 }
 
+/// The challenge of a 401, and `Retry-After` of a throttled login.
+fn auth_headers(error: &AuthError, response: &mut Response) {
+    if let Some(challenge) = error.challenge()
+        && let Ok(value) = HeaderValue::from_str(challenge)
+    {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    if let AuthError::Throttled { retry_after_secs } = error {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+    }
+}
+
 /// The row of an access failure, for the registry and the API alike.
 pub(crate) fn classify_auth(error: &AuthError) -> Row {
     match error {
@@ -83,6 +95,8 @@ pub(crate) fn classify_auth(error: &AuthError) -> Row {
         AuthError::InsufficientScope { .. } | AuthError::Denied(_) => row("DENIED", StatusCode::FORBIDDEN),
         AuthError::Invalid(_) => row("UNSUPPORTED", StatusCode::BAD_REQUEST),
         AuthError::Unavailable(_) => row("UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
+        AuthError::Throttled { .. } => row("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS),
+        AuthError::NotFound(_) => row("NOT_FOUND", StatusCode::NOT_FOUND),
         AuthError::Store(_) | AuthError::Internal(_) => row("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
     }
 }
@@ -165,11 +179,8 @@ impl IntoResponse for ServerError {
             errors: vec![ErrorEntry { code: row.code.to_owned(), message, detail: serde_json::Value::Null }],
         };
         let mut response = (row.status, Json(body)).into_response();
-        if let ServerError::Auth(e) = &self
-            && let Some(challenge) = e.challenge()
-            && let Ok(value) = HeaderValue::from_str(challenge)
-        {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        if let ServerError::Auth(e) = &self {
+            auth_headers(e, &mut response);
         }
         if row.status == StatusCode::REQUEST_TIMEOUT {
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -252,11 +263,8 @@ impl IntoResponse for ApiError {
             error: airlock_api::v1::ApiError { code: code.to_owned(), message, remediation, doc: None },
         };
         let mut response = (status, Json(body)).into_response();
-        if let ApiError::Auth(e) = &self
-            && let Some(challenge) = e.challenge()
-            && let Ok(value) = HeaderValue::from_str(challenge)
-        {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        if let ApiError::Auth(e) = &self {
+            auth_headers(e, &mut response);
         }
         response
     }

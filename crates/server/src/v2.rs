@@ -46,7 +46,7 @@ pub async fn dispatch(State(app): State<AppState>, request: Request) -> Response
     let request_id =
         request.extensions().get::<crate::telemetry::RequestId>().map_or_else(String::new, |r| r.0.clone());
     let mut response = match parsed {
-        Ok(route) => match authorize(&app, &route, request.method(), request.headers()).await {
+        Ok(route) => match authorize(&app, &route, request.method(), request.headers(), &client, &request_id).await {
             Ok(caller) => {
                 let actor = caller.actor(&request_id);
                 handle(&app, &client, &actor, &caller, route, request).await.unwrap_or_else(IntoResponse::into_response)
@@ -79,7 +79,14 @@ fn needs(route: &Route, method: &Method) -> Option<(RepoName, RepoAction)> {
 
 /// The caller, if its registry token grants what the request needs. `/v2/` and the catalog
 /// need only a valid token; the catalog then lists what the caller may pull.
-async fn authorize(app: &AppState, route: &Route, method: &Method, headers: &HeaderMap) -> Result<Caller> {
+async fn authorize(
+    app: &AppState,
+    route: &Route,
+    method: &Method,
+    headers: &HeaderMap,
+    client: &str,
+    request_id: &str,
+) -> Result<Caller> {
     let need = needs(route, method);
     // An unknown stage is a naming mistake, said as such to anyone: the stages are no secret.
     if let Some((repo, _)) = &need {
@@ -91,6 +98,20 @@ async fn authorize(app: &AppState, route: &Route, method: &Method, headers: &Hea
         (None, _) => None,
     };
     let caller = app.auth.caller(headers, TokenKind::Registry, scope.as_deref()).await?;
+    // The token must name the access, and the caller's roles in force now must still allow it:
+    // an expired elevation or a revoked role ends access at once, not when the token expires.
+    // A token naming access its holder does not have (any more) is logged.
+    if let (Some((repo, action)), Some(scope)) = (&need, &scope)
+        && caller.may(repo, *action)
+        && !app.auth.still_allowed(&caller, repo, *action, client)
+    {
+        app.auth.log_denied(&caller, repo, *action, request_id).await?;
+        return Err(AuthError::InsufficientScope {
+            scope: scope.clone(),
+            challenge: app.auth.challenge(Some(scope), Some("insufficient_scope")),
+        }
+        .into());
+    }
     if let (Some((repo, action)), Some(scope)) = (&need, &scope)
         && !caller.may(repo, *action)
     {

@@ -6,8 +6,8 @@
 
 use airlock_core::audit::{Actor, Event, EventKind, Subject};
 use airlock_core::ports::{
-    MetadataStore, NewAttestation, NewManifest, PrincipalChange, PrincipalRecord, PutManifestOutcome, StoredCheckpoint,
-    StoredRoot, TagMode, UploadRecord, Verdict,
+    GrantRecord, GrantStatus, MetadataStore, NewAttestation, NewManifest, PrincipalChange, PrincipalRecord,
+    PutManifestOutcome, StoredCheckpoint, StoredRoot, TagMode, UploadRecord, Verdict,
 };
 use airlock_model::{Digest, PrincipalId, PrincipalKind, RepoName, Tag, Timestamp, UploadId};
 use airlock_tlog::{CompactRange, leaf_hash};
@@ -38,6 +38,7 @@ macro_rules! store_conformance {
             trust_roots_keep_every_version,
             attestations_are_recorded_with_their_manifest,
             principals_change_with_their_epoch,
+            grants_move_once_and_revocation_raises_the_epoch,
         );
     };
     (@cases $make:expr; $($name:ident),* $(,)?) => {
@@ -469,4 +470,56 @@ pub async fn principals_change_with_their_epoch(store: &dyn MetadataStore) {
     assert!(store.create_principal(&sa, &event(EventKind::PrincipalCreate)).await.unwrap());
     let all: Vec<String> = store.principals().await.unwrap().into_iter().map(|p| p.id.to_string()).collect();
     assert_eq!(all, ["alice", "ci-payments"]);
+}
+
+pub async fn grants_move_once_and_revocation_raises_the_epoch(store: &dyn MetadataStore) {
+    let bob = PrincipalId::parse("bob").unwrap();
+    let record = PrincipalRecord {
+        id: bob.clone(),
+        kind: PrincipalKind::User,
+        epoch: 1,
+        disabled: false,
+        password_hash: None,
+        totp_secret: None,
+        api_key_hash: None,
+        api_key_expires_at: None,
+        roles: vec![],
+        created_at: at(1),
+    };
+    let event = |kind| Event::allowed(kind, &actor(), at(2), Subject::default());
+    assert!(store.create_principal(&record, &event(EventKind::PrincipalCreate)).await.unwrap());
+    let pending = GrantRecord {
+        id: "g-1".to_owned(),
+        principal: bob.clone(),
+        role: "deployer".to_owned(),
+        reason: "incident 42".to_owned(),
+        duration_secs: 1800,
+        status: GrantStatus::Pending,
+        requested_at: at(3),
+        decided_by: None,
+        decided_at: None,
+        expires_at: None,
+    };
+    store.create_grant(&pending, &event(EventKind::AccessRequest)).await.unwrap();
+    assert_eq!(store.grant("g-1").await.unwrap().as_ref(), Some(&pending));
+    let active = GrantRecord {
+        status: GrantStatus::Active,
+        decided_by: Some("alice".to_owned()),
+        decided_at: Some(at(4)),
+        expires_at: Some(at(4 + 1_800_000)),
+        ..pending.clone()
+    };
+    let stored = store.decide_grant(&active, GrantStatus::Pending, &event(EventKind::AccessApprove)).await.unwrap();
+    assert_eq!(stored.as_ref(), Some(&active));
+    assert!(active.in_force(at(5)) && !active.in_force(at(4 + 1_800_000)));
+    assert_eq!(
+        store.decide_grant(&active, GrantStatus::Pending, &event(EventKind::AccessApprove)).await.unwrap(),
+        None,
+        "a grant is decided once"
+    );
+    let revoked = GrantRecord { status: GrantStatus::Revoked, ..active };
+    store.decide_grant(&revoked, GrantStatus::Active, &event(EventKind::AccessRevoke)).await.unwrap().unwrap();
+    assert_eq!(store.principal(&bob).await.unwrap().unwrap().epoch, 2, "revoking kills the principal's tokens");
+    assert_eq!(store.grants(Some(&bob)).await.unwrap().len(), 1);
+    assert_eq!(store.grants(None).await.unwrap().len(), 1);
 }

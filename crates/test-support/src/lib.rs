@@ -44,6 +44,28 @@ pub struct TestApp {
     tokens: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
+/// A clock tests move by hand.
+#[derive(Debug, Clone)]
+pub struct ManualClock(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl ManualClock {
+    /// A clock standing at `millis` since the Unix epoch.
+    pub fn at(millis: i64) -> ManualClock {
+        ManualClock(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(millis)))
+    }
+
+    /// Moves the clock forward by `millis`.
+    pub fn advance(&self, millis: i64) {
+        self.0.fetch_add(millis, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl airlock_core::ports::Clock for ManualClock {
+    fn now(&self) -> airlock_model::Timestamp {
+        airlock_model::Timestamp::from_millis(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
 /// Creates the `tester` service account, returning its API key.
 pub async fn create_tester(app: &App) -> String {
     let id = airlock_model::PrincipalId::parse(TESTER).expect("tester name");
@@ -122,11 +144,26 @@ impl TestApp {
         TestApp::with_config_in(config, tempfile::tempdir().expect("temp dir")).await
     }
 
-    async fn with_config_in(mut config: Config, dir: tempfile::TempDir) -> TestApp {
+    /// A fresh app whose clock the test moves.
+    pub async fn with_clock(extra_toml: &str, clock: ManualClock) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = test_config(dir.path(), extra_toml);
+        TestApp::open_in(config, dir, std::sync::Arc::new(clock)).await
+    }
+
+    async fn with_config_in(config: Config, dir: tempfile::TempDir) -> TestApp {
+        TestApp::open_in(config, dir, std::sync::Arc::new(airlock_server::SystemClock)).await
+    }
+
+    async fn open_in(
+        mut config: Config,
+        dir: tempfile::TempDir,
+        clock: std::sync::Arc<dyn airlock_core::ports::Clock>,
+    ) -> TestApp {
         if config.bootstrap_password.is_none() {
             config.bootstrap_password = Some(ADMIN_PASSWORD.to_owned());
         }
-        let app = App::open(config).await.expect("app opens");
+        let app = App::open_with_clock(config, clock).await.expect("app opens");
         app.announce_start().await.expect("start is logged");
         // A reopened data directory already holds the tester; its key is then unknown here,
         // so it gets a new one.

@@ -147,6 +147,10 @@ pub struct Claims {
     /// API scopes granted; may be empty.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// When the principal last proved a second factor (Unix seconds), for API tokens issued
+    /// after one; decisions that need a fresh second factor compare it with their window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_at: Option<u64>,
 }
 
 impl Claims {
@@ -174,6 +178,7 @@ impl Claims {
             epoch,
             access: Vec::new(),
             scopes: Vec::new(),
+            mfa_at: None,
         }
     }
 }
@@ -201,6 +206,8 @@ struct ReceivedClaims {
     access: Vec<Access>,
     #[serde(default)]
     scopes: Vec<String>,
+    #[serde(default)]
+    mfa_at: Option<u64>,
 }
 
 /// The JOSE header Airlock writes: `{"alg":"EdDSA","typ":"JWT","kid":...}`.
@@ -368,6 +375,7 @@ impl Verifier {
             epoch: claims.epoch,
             access: claims.access,
             scopes: claims.scopes,
+            mfa_at: claims.mfa_at,
         })
     }
 }

@@ -356,7 +356,7 @@ fn key_type(parameters: &AlgorithmParameters) -> String {
 
 /// Whether `value` matches `pattern`: segment by segment on `/`, the same number of segments, a
 /// `*` matching any run of characters within its segment.
-fn glob_matches(pattern: &str, value: &str) -> bool {
+pub fn glob_matches(pattern: &str, value: &str) -> bool {
     let mut patterns = pattern.split('/');
     let mut values = value.split('/');
     loop {

@@ -1,16 +1,24 @@
 //! One module per subcommand: a clap `Args` struct and an `exec`.
 
+pub mod access;
 pub mod attest;
 pub mod attestation;
 pub mod audit;
+pub mod authz;
 pub mod client;
 pub mod demo;
 pub mod evidence;
 pub mod key;
+pub mod login;
 pub mod policy;
+pub mod role;
+pub mod sa;
 pub mod scrub;
 pub mod serve;
+pub mod session;
 pub mod trust;
+pub mod user;
+pub mod whoami;
 
 use std::path::PathBuf;
 

@@ -1,6 +1,7 @@
-//! `airlock policy test|eval|input`: run a bundle's tests like `opa test`, evaluate a bundle on
+//! `airlock policy test|eval|input|authz`: run a bundle's tests like `opa test`, evaluate a bundle on
 //! an input (a file, or gathered by a server for an artifact and a target stage), and show the
-//! exact input document a gate would evaluate.
+//! exact input document a gate would evaluate; `airlock policy authz check` decides an access
+//! request offline (see `authz.rs`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +32,8 @@ enum Command {
     Eval(EvalArgs),
     /// Print the input document a gate would evaluate for an artifact.
     Input(InputArgs),
+    /// Decide access requests offline with a configuration's roles and Cedar policies.
+    Authz(super::authz::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -82,6 +85,7 @@ pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&input)?);
             Ok(ExitCode::SUCCESS)
         }),
+        Command::Authz(a) => super::authz::exec(a),
     }
 }
 

@@ -6,6 +6,7 @@
 mod audit;
 mod clients;
 mod crash;
+mod identity;
 mod serve;
 mod trust;
 

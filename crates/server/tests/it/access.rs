@@ -309,3 +309,303 @@ async fn principal_management_follows_separation_of_duties() {
     assert_eq!(denials.len(), 2, "{entries}");
     assert_eq!(denials[1]["event"]["actor"], "carol");
 }
+
+#[tokio::test]
+async fn repeated_failed_logins_back_off() {
+    let app = TestApp::new("").await;
+    for _ in 0..airlock_server::auth::LOGIN_FAILURES_BEFORE_BACKOFF {
+        let refused = token_as(&app, "tester", "alk_guess", &["repository:dev/app:pull"]).await.unwrap_err();
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    }
+    // Now even the right key waits: the principal and the address are both backing off.
+    let throttled = token_as(&app, "tester", &app.tester_key, &["repository:dev/app:pull"]).await.unwrap_err();
+    assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(throttled.error_code(), "TOOMANYREQUESTS");
+    assert_eq!(throttled.header("retry-after"), "1");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(token_as(&app, "tester", &app.tester_key, &["repository:dev/app:pull"]).await.is_ok());
+    let entries = app.get("/api/v1/log/entries?start=0").await.json();
+    let failures =
+        entries["entries"].as_array().unwrap().iter().filter(|e| e["event"]["type"] == "access.login.failed").count();
+    assert_eq!(failures, 5, "each failure is logged; throttled attempts are refused before any check");
+}
+
+/// A CI provider in a test: an Ed25519 key and its JWKS written to `dir`.
+fn ci_provider(dir: &std::path::Path) -> (airlock_access::token::TokenKey, std::path::PathBuf) {
+    let key = airlock_access::token::TokenKey::generate();
+    let jwks = serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": "ci-1",
+        "x": URL_SAFE_NO_PAD.encode(key.public().as_bytes())}]});
+    let path = dir.join("jwks.json");
+    std::fs::write(&path, jwks.to_string()).unwrap();
+    (key, path)
+}
+
+fn ci_token(key: &airlock_access::token::TokenKey, claims: serde_json::Value) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some("ci-1".into());
+    let encoding = jsonwebtoken::EncodingKey::from_ed_der(key.to_pkcs8_der().unwrap().as_bytes());
+    jsonwebtoken::encode(&header, &claims, &encoding).unwrap()
+}
+
+#[tokio::test]
+async fn ci_tokens_map_to_a_service_account_and_its_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, jwks) = ci_provider(dir.path());
+    let config = format!(
+        r#"
+[[access.oidc]]
+issuer = "https://ci.example"
+audience = "airlock"
+jwks = "{}"
+[[access.claim_rules]]
+issuer = "https://ci.example"
+claims = {{ repository = "acme/payments-api", ref = "refs/heads/main" }}
+service_account = "ci-payments"
+scopes = ["repository:dev/payments/*:pull,push"]
+"#,
+        jwks.display()
+    );
+    let app = TestApp::new(&config).await;
+    let admin = admin_api_token(&app).await;
+    let created = api(
+        &app,
+        Method::POST,
+        "/api/v1/principals",
+        &admin,
+        serde_json::json!({"name": "ci-payments", "kind": "service_account", "roles": ["ci"]}),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = |repository: &str, git_ref: &str, aud: &str, exp: u64| {
+        serde_json::json!({"iss": "https://ci.example", "aud": aud, "sub": format!("repo:{repository}:ref:{git_ref}"),
+            "repository": repository, "ref": git_ref, "iat": now, "nbf": now, "exp": exp})
+    };
+    // The rule's scopes narrow what the service account's role (`ci`: all of `dev`) allows.
+    let jwt = ci_token(&key, claims("acme/payments-api", "refs/heads/main", "airlock", now + 300));
+    let token = token_as(&app, "oidc", &jwt, &["repository:dev/payments/api:pull,push", "repository:dev/other:pull"])
+        .await
+        .unwrap();
+    assert_eq!(
+        granted(&token),
+        serde_json::json!([{"type": "repository", "name": "dev/payments/api", "actions": ["pull", "push"]}])
+    );
+    // Near misses, another audience, an expired token, another key: refused, and logged.
+    let stranger = airlock_access::token::TokenKey::generate();
+    for (what, jwt) in [
+        (
+            "repository near miss",
+            ci_token(&key, claims("acme/payments-api-evil", "refs/heads/main", "airlock", now + 300)),
+        ),
+        ("ref near miss", ci_token(&key, claims("acme/payments-api", "refs/heads/main2", "airlock", now + 300))),
+        ("audience", ci_token(&key, claims("acme/payments-api", "refs/heads/main", "other", now + 300))),
+        ("expired", ci_token(&key, claims("acme/payments-api", "refs/heads/main", "airlock", now - 120))),
+        ("another key", ci_token(&stranger, claims("acme/payments-api", "refs/heads/main", "airlock", now + 300))),
+    ] {
+        let refused = token_as(&app, "oidc", &jwt, &["repository:dev/payments/api:pull"]).await.unwrap_err();
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{what}");
+    }
+    // `oidc` is no principal's name.
+    let reserved = api(
+        &app,
+        Method::POST,
+        "/api/v1/principals",
+        &admin,
+        serde_json::json!({"name": "oidc", "kind": "service_account", "roles": ["ci"]}),
+    )
+    .await;
+    assert_eq!(reserved.status, StatusCode::BAD_REQUEST);
+}
+
+/// An API token for `name`, with a TOTP code when `secret` (base32-less raw bytes) is given.
+async fn login(app: &TestApp, name: &str, password: &str, otp: Option<String>) -> Reply {
+    let mut request = Request::post("/api/v1/auth/token").header("authorization", basic(name, password));
+    if let Some(code) = otp {
+        request = request.header("x-airlock-otp", code);
+    }
+    app.send_anonymous(request.body(Body::empty()).unwrap()).await
+}
+
+fn base32_decode(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for c in text.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => panic!("not base32: {c}"),
+        };
+        buffer = (buffer << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn just_in_time_elevation_is_approved_by_another_and_ends_on_time() {
+    const START: i64 = 1_795_669_200_000; // 2026-11-26T05:00:00Z
+    let clock = airlock_test_support::ManualClock::at(START);
+    let app = TestApp::with_clock("", clock.clone()).await;
+    let now = |clock: &airlock_test_support::ManualClock| {
+        use airlock_core::ports::Clock as _;
+        (clock.now().as_millis() / 1000) as u64
+    };
+
+    // The administrator enrolls a second factor; approvals need it fresh.
+    let enrolled = app
+        .send_anonymous(
+            Request::post("/api/v1/auth/mfa")
+                .header("authorization", basic("admin", ADMIN_PASSWORD))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(enrolled.status, StatusCode::OK, "{:?}", enrolled.body);
+    let secret = base32_decode(enrolled.json()["secret"].as_str().unwrap());
+    assert!(enrolled.json()["otpauth_uri"].as_str().unwrap().starts_with("otpauth://totp/airlock:admin?"));
+    let admin_plain = login(&app, "admin", ADMIN_PASSWORD, None).await.json()["token"].as_str().unwrap().to_owned();
+    let code = airlock_access::totp::code_at(&secret, now(&clock));
+    let admin = login(&app, "admin", ADMIN_PASSWORD, Some(code.clone())).await;
+    assert_eq!(admin.status, StatusCode::OK, "{:?}", admin.body);
+    let admin = admin.json()["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        login(&app, "admin", ADMIN_PASSWORD, Some(code)).await.status,
+        StatusCode::UNAUTHORIZED,
+        "a code is spent once"
+    );
+
+    // A developer's service account asks to deploy for 30 minutes.
+    let created = api(
+        &app,
+        Method::POST,
+        "/api/v1/principals",
+        &admin,
+        serde_json::json!({"name": "dev-bot", "kind": "service_account", "roles": ["developer"]}),
+    )
+    .await;
+    let key = created.json()["api_key"].as_str().unwrap().to_owned();
+    let bot = login(&app, "dev-bot", &key, None).await.json()["token"].as_str().unwrap().to_owned();
+    let asked = api(
+        &app,
+        Method::POST,
+        "/api/v1/access/requests",
+        &bot,
+        serde_json::json!({"role": "deployer", "duration": "30m", "reason": "hotfix rollout"}),
+    )
+    .await;
+    assert_eq!(asked.status, StatusCode::CREATED, "{:?}", asked.body);
+    let id = asked.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(asked.json()["status"], "pending");
+    assert_eq!(granted(&prod_pull(&app, &key).await), serde_json::json!([]), "nothing before approval");
+
+    // Nobody approves alone: not the requester, not a service account, not without a fresh factor.
+    let own =
+        api(&app, Method::POST, &format!("/api/v1/access/requests/{id}/approve"), &bot, serde_json::json!(null)).await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN);
+    let stale = api(
+        &app,
+        Method::POST,
+        &format!("/api/v1/access/requests/{id}/approve"),
+        &admin_plain,
+        serde_json::json!(null),
+    )
+    .await;
+    assert_eq!(stale.status, StatusCode::FORBIDDEN, "{:?}", stale.body);
+    assert!(String::from_utf8_lossy(&stale.body).contains("mfa"), "{:?}", stale.body);
+    let approved =
+        api(&app, Method::POST, &format!("/api/v1/access/requests/{id}/approve"), &admin, serde_json::json!(null))
+            .await;
+    assert_eq!(approved.status, StatusCode::OK, "{:?}", approved.body);
+    assert_eq!(approved.json()["status"], "active");
+    assert_eq!(approved.json()["decided_by"], "admin");
+
+    // In force until the second it ends, and not one second after.
+    let bearer = format!("Bearer {}", prod_pull(&app, &key).await);
+    assert_eq!(
+        get_with(&app, "/v2/prod/app/tags/list", &bearer).await.status,
+        StatusCode::NOT_FOUND,
+        "allowed: nothing there yet"
+    );
+    clock.advance(30 * 60 * 1000 - 1000);
+    // (A registry token lives 5 minutes; a fresh one, which the grant's end cuts short.)
+    let bearer = format!("Bearer {}", prod_pull(&app, &key).await);
+    assert_eq!(
+        get_with(&app, "/v2/prod/app/tags/list", &bearer).await.status,
+        StatusCode::NOT_FOUND,
+        "one second before the end"
+    );
+    clock.advance(2000);
+    let after = get_with(&app, "/v2/prod/app/tags/list", &bearer).await;
+    assert_eq!(after.status, StatusCode::FORBIDDEN, "one second after, though the token is within its leeway");
+    assert_eq!(granted(&prod_pull(&app, &key).await), serde_json::json!([]), "no new token grants it either");
+
+    // A revoked grant ends at once.
+    let bot = login(&app, "dev-bot", &key, None).await.json()["token"].as_str().unwrap().to_owned();
+    let asked = api(
+        &app,
+        Method::POST,
+        "/api/v1/access/requests",
+        &bot,
+        serde_json::json!({"role": "deployer", "duration": 3600, "reason": "second rollout"}),
+    )
+    .await;
+    let id = asked.json()["id"].as_str().unwrap().to_owned();
+    let code = airlock_access::totp::code_at(&secret, now(&clock));
+    let admin = login(&app, "admin", ADMIN_PASSWORD, Some(code)).await.json()["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        api(&app, Method::POST, &format!("/api/v1/access/requests/{id}/approve"), &admin, serde_json::json!(null))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let bearer = format!("Bearer {}", prod_pull(&app, &key).await);
+    assert_eq!(get_with(&app, "/v2/prod/app/tags/list", &bearer).await.status, StatusCode::NOT_FOUND);
+    let revoked =
+        api(&app, Method::POST, &format!("/api/v1/access/requests/{id}/revoke"), &admin, serde_json::json!(null)).await;
+    assert_eq!(revoked.status, StatusCode::OK, "{:?}", revoked.body);
+    assert_eq!(
+        get_with(&app, "/v2/prod/app/tags/list", &bearer).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the epoch moved"
+    );
+
+    // Elevation cannot join conflicting duties, nor outlast the configured maximum.
+    let bot = login(&app, "dev-bot", &key, None).await.json()["token"].as_str().unwrap().to_owned();
+    let long = api(
+        &app,
+        Method::POST,
+        "/api/v1/access/requests",
+        &bot,
+        serde_json::json!({"role": "auditor", "duration": "9h", "reason": "audit"}),
+    )
+    .await;
+    assert_eq!(long.status, StatusCode::BAD_REQUEST);
+    let listed = api(&app, Method::GET, "/api/v1/access/requests", &admin, serde_json::json!(null)).await;
+    assert_eq!(listed.json().as_array().unwrap().len(), 2);
+    let kinds: Vec<String> = app.get("/api/v1/log/entries?start=0").await.json()["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"]["type"].as_str().unwrap().to_owned())
+        .filter(|k| k.starts_with("access.grant"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "access.grant.request",
+            "access.grant.approve",
+            "access.grant.request",
+            "access.grant.approve",
+            "access.grant.revoke"
+        ]
+    );
+}
+
+async fn prod_pull(app: &TestApp, key: &str) -> String {
+    token_as(app, "dev-bot", key, &["repository:prod/app:pull"]).await.unwrap()
+}

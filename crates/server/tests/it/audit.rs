@@ -73,7 +73,7 @@ async fn every_event_type_is_logged_with_a_verifying_inclusion_proof() {
             "registry.tag.delete",
             "registry.manifest.delete",
             "registry.blob.delete",
-            "registry.write.denied",
+            "access.denied",
             "access.denied",
             "access.login.failed",
             "access.principal.change",
@@ -83,9 +83,10 @@ async fn every_event_type_is_logged_with_a_verifying_inclusion_proof() {
     assert_eq!(entries[2]["event"]["details"]["principal"], "tester");
     let denial = &entries[10]["event"];
     assert_eq!(denial["outcome"]["decision"], "denied");
-    assert_eq!(denial["details"]["action"], "blob.upload");
+    assert_eq!(denial["details"]["action"], "push");
+    assert_eq!(denial["subject"]["repository"], "prod/app");
     assert_eq!(denial["request_id"], denied_id.as_str(), "the event carries the request id the client saw");
-    assert!(denial["outcome"]["reasons"][0].as_str().unwrap().contains("only by promotion"));
+    assert!(denial["outcome"]["reasons"][0].as_str().unwrap().contains("do not allow `push` on `prod/app`"));
     assert!(entries[0]["event"]["details"]["config_digest"].as_str().unwrap().starts_with("sha256:"));
 
     for entry in &entries {

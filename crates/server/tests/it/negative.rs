@@ -32,8 +32,8 @@ async fn writes_to_gated_stages_are_denied() {
             assert_eq!(reply.error_code(), "DENIED", "{method} {uri}");
             assert!(reply.header("www-authenticate").contains("error=\"insufficient_scope\""), "{method} {uri}");
         }
-        // Behind it, the registry refuses them too, even with a token that claims the write
-        // (what a stolen signing key could forge).
+        // A token claiming the write (what a stolen signing key could forge) is refused too:
+        // every request is decided again against the roles in force, and no role writes here.
         let name = format!("{stage}/a");
         let forged =
             format!("Bearer {}", app.forge_token(&[(&name, &["pull", "push", "delete"]), ("dev/a", &["pull"])]).await);
@@ -43,8 +43,7 @@ async fn writes_to_gated_stages_are_denied() {
                 .await;
             assert_eq!(reply.status, StatusCode::FORBIDDEN, "{method} {uri}");
             assert_eq!(reply.error_code(), "DENIED", "{method} {uri}");
-            let message = reply.json()["errors"][0]["message"].as_str().unwrap().to_owned();
-            assert!(message.contains("only by promotion"), "{message}");
+            assert!(reply.header("www-authenticate").contains("error=\"insufficient_scope\""), "{method} {uri}");
         }
         // Nothing leaked into the gated stage.
         assert_eq!(app.get(&format!("/v2/{stage}/a/blobs/{b}")).await.status, StatusCode::NOT_FOUND);

@@ -1,7 +1,7 @@
 //! Users, service accounts and role bindings on SQLite.
 
 use airlock_core::audit::Event;
-use airlock_core::ports::{IdentityStore, PrincipalChange, PrincipalRecord, StoreError};
+use airlock_core::ports::{GrantRecord, GrantStatus, IdentityStore, PrincipalChange, PrincipalRecord, StoreError};
 use airlock_model::{PrincipalId, PrincipalKind, Timestamp};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -179,5 +179,144 @@ impl IdentityStore for SqliteStore {
         let record = load(&mut tx, id.as_str(), OP).await?;
         self.commit_with_log(tx, std::slice::from_ref(event)).await?;
         Ok(record)
+    }
+
+    async fn create_grant(&self, grant: &GrantRecord, event: &Event) -> Result<(), StoreError> {
+        self.grant_create(grant, event).await
+    }
+
+    async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError> {
+        self.grant_get(id).await
+    }
+
+    async fn grants(&self, principal: Option<&PrincipalId>) -> Result<Vec<GrantRecord>, StoreError> {
+        self.grant_list(principal).await
+    }
+
+    async fn decide_grant(
+        &self,
+        grant: &GrantRecord,
+        from: GrantStatus,
+        event: &Event,
+    ) -> Result<Option<GrantRecord>, StoreError> {
+        self.grant_decide(grant, from, event).await
+    }
+}
+
+const GRANT_COLUMNS: &str =
+    "id, principal, role, reason, duration_secs, status, requested_at, decided_by, decided_at, expires_at";
+
+fn grant_row(row: &SqliteRow, operation: &'static str) -> Result<GrantRecord, StoreError> {
+    let principal: String = row.try_get("principal").map_err(err(operation))?;
+    let status: String = row.try_get("status").map_err(err(operation))?;
+    let duration: i64 = row.try_get("duration_secs").map_err(err(operation))?;
+    let decided_at: Option<i64> = row.try_get("decided_at").map_err(err(operation))?;
+    let expires_at: Option<i64> = row.try_get("expires_at").map_err(err(operation))?;
+    Ok(GrantRecord {
+        id: row.try_get("id").map_err(err(operation))?,
+        principal: PrincipalId::parse(&principal).map_err(|e| invalid(operation, e.to_string()))?,
+        role: row.try_get("role").map_err(err(operation))?,
+        reason: row.try_get("reason").map_err(err(operation))?,
+        duration_secs: u64::try_from(duration).map_err(|e| StoreError { operation, source: Box::new(e) })?,
+        status: GrantStatus::parse(&status)
+            .ok_or_else(|| invalid(operation, format!("unknown grant status `{status}`")))?,
+        requested_at: Timestamp::from_millis(row.try_get("requested_at").map_err(err(operation))?),
+        decided_by: row.try_get("decided_by").map_err(err(operation))?,
+        decided_at: decided_at.map(Timestamp::from_millis),
+        expires_at: expires_at.map(Timestamp::from_millis),
+    })
+}
+
+impl SqliteStore {
+    pub(super) async fn grant_create(&self, grant: &GrantRecord, event: &Event) -> Result<(), StoreError> {
+        const OP: &str = "grant create";
+        let mut tx = self.begin(OP).await?;
+        sqlx::query(&format!("INSERT INTO access_grants ({GRANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+            .bind(&grant.id)
+            .bind(grant.principal.as_str())
+            .bind(&grant.role)
+            .bind(&grant.reason)
+            .bind(to_i64(grant.duration_secs))
+            .bind(grant.status.as_str())
+            .bind(grant.requested_at.as_millis())
+            .bind(&grant.decided_by)
+            .bind(grant.decided_at.map(Timestamp::as_millis))
+            .bind(grant.expires_at.map(Timestamp::as_millis))
+            .execute(&mut *tx)
+            .await
+            .map_err(err(OP))?;
+        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
+        Ok(())
+    }
+
+    pub(super) async fn grant_get(&self, id: &str) -> Result<Option<GrantRecord>, StoreError> {
+        const OP: &str = "grant lookup";
+        let row = sqlx::query(&format!("SELECT {GRANT_COLUMNS} FROM access_grants WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(err(OP))?;
+        row.map(|r| grant_row(&r, OP)).transpose()
+    }
+
+    pub(super) async fn grant_list(&self, principal: Option<&PrincipalId>) -> Result<Vec<GrantRecord>, StoreError> {
+        const OP: &str = "grant list";
+        let rows = match principal {
+            Some(p) => {
+                sqlx::query(&format!(
+                    "SELECT {GRANT_COLUMNS} FROM access_grants WHERE principal = ? ORDER BY requested_at DESC, id"
+                ))
+                .bind(p.as_str())
+                .fetch_all(&self.readers)
+                .await
+            }
+            None => {
+                sqlx::query(&format!("SELECT {GRANT_COLUMNS} FROM access_grants ORDER BY requested_at DESC, id"))
+                    .fetch_all(&self.readers)
+                    .await
+            }
+        }
+        .map_err(err(OP))?;
+        rows.iter().map(|r| grant_row(r, OP)).collect()
+    }
+
+    pub(super) async fn grant_decide(
+        &self,
+        grant: &GrantRecord,
+        from: GrantStatus,
+        event: &Event,
+    ) -> Result<Option<GrantRecord>, StoreError> {
+        const OP: &str = "grant decision";
+        let mut tx = self.begin(OP).await?;
+        let done = sqlx::query(
+            "UPDATE access_grants SET status = ?, decided_by = ?, decided_at = ?, expires_at = ? WHERE id = ? AND status = ?",
+        )
+        .bind(grant.status.as_str())
+        .bind(&grant.decided_by)
+        .bind(grant.decided_at.map(Timestamp::as_millis))
+        .bind(grant.expires_at.map(Timestamp::as_millis))
+        .bind(&grant.id)
+        .bind(from.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(err(OP))?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        if grant.status == GrantStatus::Revoked {
+            sqlx::query("UPDATE principals SET epoch = epoch + 1 WHERE id = ?")
+                .bind(grant.principal.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(err(OP))?;
+        }
+        let row = sqlx::query(&format!("SELECT {GRANT_COLUMNS} FROM access_grants WHERE id = ?"))
+            .bind(&grant.id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(err(OP))?;
+        let stored = grant_row(&row, OP)?;
+        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
+        Ok(Some(stored))
     }
 }

@@ -1,0 +1,117 @@
+//! `airlock role list|grant|revoke`: the roles in force, and granting or revoking them through
+//! the identity API. The server refuses a grant that breaks separation of duties (two
+//! conflicting roles held together) and any change to one's own roles.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use super::runtime;
+use super::session::{self, Api};
+use super::user::Common;
+use crate::Output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the roles in force and what each permits.
+    List(ListArgs),
+    /// Grant a role to a user or service account; its current tokens stop working.
+    Grant(ChangeArgs),
+    /// Revoke a role from a user or service account; its current tokens stop working.
+    Revoke(ChangeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ListArgs {
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, clap::Args)]
+struct ChangeArgs {
+    /// The user or service account.
+    principal: String,
+    /// The role; `airlock role list` shows the roles.
+    role: String,
+    #[command(flatten)]
+    common: Common,
+}
+
+pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        match args.command {
+            Command::List(a) => list(a).await,
+            Command::Grant(a) => change(a, true).await,
+            Command::Revoke(a) => change(a, false).await,
+        }
+    })
+}
+
+async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let api = Api::connect(args.common.server.as_deref()).await?;
+    let roles = api.get("/api/v1/roles", "cannot list roles").await?;
+    match args.common.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&roles)?),
+        Output::Text => {
+            for role in roles.as_array().into_iter().flatten() {
+                println!("{}: {}", role["name"].as_str().unwrap_or("?"), role["description"].as_str().unwrap_or(""));
+                for p in role["permissions"].as_array().into_iter().flatten() {
+                    println!("  {}", permission(p));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pull, push in dev on *`: a permission's actions, and the stages and repositories they cover.
+fn permission(p: &Value) -> String {
+    let mut line = session::join_or_dash(session::strings(&p["actions"]));
+    let stages = session::strings(&p["stages"]);
+    if !stages.is_empty() {
+        line.push_str(&format!(" in stages {}", stages.join(", ")));
+    }
+    let repositories = session::strings(&p["repositories"]);
+    if !repositories.is_empty() {
+        line.push_str(&format!(" on repositories {}", repositories.join(", ")));
+    }
+    line
+}
+
+async fn change(args: ChangeArgs, grant: bool) -> anyhow::Result<ExitCode> {
+    let name = session::principal_name(&args.principal)?;
+    let role = session::role_name(&args.role)?;
+    let api = Api::connect(args.common.server.as_deref()).await?;
+    let record = if grant {
+        let body = json!({"role": role});
+        api.post(
+            &format!("/api/v1/principals/{name}/roles"),
+            Some(&body),
+            &format!("cannot grant role `{role}` to `{name}`"),
+        )
+        .await?
+    } else {
+        api.delete(
+            &format!("/api/v1/principals/{name}/roles/{role}"),
+            &format!("cannot revoke role `{role}` from `{name}`"),
+        )
+        .await?
+    };
+    match args.common.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&record)?),
+        Output::Text => {
+            let done =
+                if grant { format!("granted `{role}` to `{name}`") } else { format!("revoked `{role}` from `{name}`") };
+            println!("{done}; roles now: {}", session::join_or_dash(session::strings(&record["roles"])));
+            println!("tokens issued to `{name}` before the change no longer work");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,133 @@
+//! `airlock sa create|rotate-key|list`: manage service accounts (machine identities such as CI
+//! jobs) and their API keys, as the logged-in principal (which needs the `access-admin` role).
+//! An API key is shown once, when it is created or rotated; the server keeps only its hash.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use super::runtime;
+use super::session::{self, Api};
+use super::user::{Common, list};
+use crate::Output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a service account and print its API key, once.
+    Create(CreateArgs),
+    /// Replace a service account's API key; the old key and every token issued with it stop
+    /// working at once.
+    RotateKey(RotateArgs),
+    /// List the service accounts.
+    List(ListArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CreateArgs {
+    /// The service account's name: lowercase letters, digits, `.`, `_` and `-`, like `ci-payments`.
+    name: String,
+    /// A role to give it (repeatable); `airlock role list` shows the roles.
+    #[arg(long = "role", value_name = "ROLE")]
+    roles: Vec<String>,
+    /// Days the API key lives; the server's `access.api_key_max_days` when not given, and at most
+    /// that.
+    #[arg(long)]
+    days: Option<u64>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, clap::Args)]
+struct RotateArgs {
+    /// The service account's name.
+    name: String,
+    /// Days the new API key lives; the server's `access.api_key_max_days` when not given, and at
+    /// most that.
+    #[arg(long)]
+    days: Option<u64>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, clap::Args)]
+struct ListArgs {
+    #[command(flatten)]
+    common: Common,
+}
+
+pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        match args.command {
+            Command::Create(a) => create(a).await,
+            Command::RotateKey(a) => rotate(a).await,
+            Command::List(a) => list(&a.common, "service_account").await,
+        }
+    })
+}
+
+/// Warns on stderr, in every output format, that a new API key is shown only once.
+fn warn_once(name: &str) {
+    eprintln!("warning: the api key of `{name}` is shown only this once and cannot be retrieved again; store it now");
+}
+
+/// Prints a new API key and its expiry.
+fn print_key(reply: &Value) {
+    println!("api key: {}", reply["api_key"].as_str().unwrap_or("?"));
+    println!("expires at {}", reply["api_key_expires_at"].as_str().unwrap_or("?"));
+}
+
+async fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
+    let name = session::principal_name(&args.name)?;
+    for role in &args.roles {
+        session::role_name(role)?;
+    }
+    let api = Api::connect(args.common.server.as_deref()).await?;
+    let mut body = json!({"name": name.as_str(), "kind": "service_account", "roles": args.roles});
+    if let Some(days) = args.days {
+        body["days"] = json!(days);
+    }
+    let created =
+        api.post("/api/v1/principals", Some(&body), &format!("cannot create service account `{name}`")).await?;
+    warn_once(name.as_str());
+    match args.common.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&created)?),
+        Output::Text => {
+            println!(
+                "created service account `{name}` with roles {}",
+                session::join_or_dash(session::strings(&created["principal"]["roles"]))
+            );
+            print_key(&created);
+            println!("use it as `AIRLOCK_USERNAME={name}` and `AIRLOCK_PASSWORD=<api key>`, or with `docker login`");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn rotate(args: RotateArgs) -> anyhow::Result<ExitCode> {
+    let name = session::principal_name(&args.name)?;
+    let api = Api::connect(args.common.server.as_deref()).await?;
+    let body = args.days.map(|days| json!({"days": days}));
+    let rotated = api
+        .post(
+            &format!("/api/v1/principals/{name}/api-key"),
+            body.as_ref(),
+            &format!("cannot rotate the api key of `{name}`"),
+        )
+        .await?;
+    warn_once(name.as_str());
+    match args.common.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&rotated)?),
+        Output::Text => {
+            println!("rotated the api key of `{name}`; the old key and its tokens no longer work");
+            print_key(&rotated);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

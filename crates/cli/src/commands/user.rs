@@ -1,0 +1,219 @@
+//! `airlock user add|disable|enable|list`: manage the people who use Airlock, through the
+//! identity API, as the logged-in principal (which needs the `access-admin` role).
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use super::runtime;
+use super::session::{self, Api};
+use crate::Output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a user; without `--password-stdin` the server generates a password, shown once.
+    Add(AddArgs),
+    /// Disable a user: every token of theirs stops working at once.
+    Disable(NameArgs),
+    /// Enable a disabled user again.
+    Enable(NameArgs),
+    /// List the users.
+    List(ListArgs),
+    /// Second factors: `airlock user mfa enroll`.
+    Mfa(MfaArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MfaArgs {
+    #[command(subcommand)]
+    command: MfaCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum MfaCommand {
+    /// Enroll (or replace) your TOTP authenticator: prints the secret and an `otpauth://` URI
+    /// once. Authenticates with your password (`AIRLOCK_PASSWORD` or `--password-stdin`), and
+    /// with the current code (`--otp`) when replacing one.
+    Enroll(EnrollArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct EnrollArgs {
+    /// The server's base URL.
+    #[arg(long, env = "AIRLOCK_SERVER", default_value = "http://127.0.0.1:5000")]
+    server: String,
+    /// Your user name.
+    #[arg(long, short = 'u', env = "AIRLOCK_USERNAME")]
+    username: String,
+    /// Read the password from the first line of stdin instead of `AIRLOCK_PASSWORD`.
+    #[arg(long)]
+    password_stdin: bool,
+    /// The current code of the authenticator being replaced.
+    #[arg(long, env = "AIRLOCK_OTP")]
+    otp: Option<String>,
+    /// Print the result as text or as one JSON document.
+    #[arg(long, value_enum, default_value_t)]
+    output: Output,
+}
+
+async fn enroll(args: EnrollArgs) -> anyhow::Result<ExitCode> {
+    let secret = if args.password_stdin {
+        session::read_secret_line()?
+    } else {
+        std::env::var("AIRLOCK_PASSWORD")
+            .map_err(|_| anyhow::anyhow!("no password: set `AIRLOCK_PASSWORD` or pass `--password-stdin`"))?
+    };
+    let server = session::normalize_server(&args.server)?;
+    let mut request =
+        session::http_client(None)?.post(format!("{server}/api/v1/auth/mfa")).basic_auth(&args.username, Some(&secret));
+    if let Some(code) = args.otp.as_deref().filter(|c| !c.trim().is_empty()) {
+        request = request.header("X-Airlock-OTP", code.trim());
+    }
+    let response = request.send().await.map_err(|e| anyhow::anyhow!("cannot reach `{server}`: {e}"))?;
+    let value = session::check(response, "cannot enroll a second factor").await?;
+    eprintln!("warning: the secret is shown only this once; add it to your authenticator now");
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string(&value)?),
+        Output::Text => {
+            println!("secret: {}", value["secret"].as_str().unwrap_or_default());
+            println!("uri:    {}", value["otpauth_uri"].as_str().unwrap_or_default());
+            println!("log in with `airlock login {server} --otp CODE` to approve");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Flags every subcommand takes.
+#[derive(Debug, clap::Args)]
+pub struct Common {
+    /// The server; defaults to the stored session's, and must match it when given.
+    #[arg(long, env = "AIRLOCK_SERVER")]
+    pub server: Option<String>,
+    /// Print the result as text or as one JSON document.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+#[derive(Debug, clap::Args)]
+struct AddArgs {
+    /// The user's name: lowercase letters, digits, `.`, `_` and `-`, like `alice`.
+    name: String,
+    /// A role to give the user (repeatable); `airlock role list` shows the roles.
+    #[arg(long = "role", value_name = "ROLE")]
+    roles: Vec<String>,
+    /// Read the initial password from the first line of stdin instead of having the server
+    /// generate one.
+    #[arg(long)]
+    password_stdin: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, clap::Args)]
+struct NameArgs {
+    /// The user's name.
+    name: String,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, clap::Args)]
+struct ListArgs {
+    #[command(flatten)]
+    common: Common,
+}
+
+pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        match args.command {
+            Command::Add(a) => add(a).await,
+            Command::Disable(a) => status(a, false).await,
+            Command::Enable(a) => status(a, true).await,
+            Command::List(a) => list(&a.common, "user").await,
+            Command::Mfa(MfaArgs { command: MfaCommand::Enroll(a) }) => enroll(a).await,
+        }
+    })
+}
+
+async fn add(args: AddArgs) -> anyhow::Result<ExitCode> {
+    let name = session::principal_name(&args.name)?;
+    for role in &args.roles {
+        session::role_name(role)?;
+    }
+    let password = if args.password_stdin { Some(session::read_secret_line()?) } else { None };
+    let api = Api::connect(args.common.server.as_deref()).await?;
+    let mut body = json!({"name": name.as_str(), "kind": "user", "roles": args.roles});
+    if let Some(password) = password {
+        body["password"] = json!(password);
+    }
+    let created = api.post("/api/v1/principals", Some(&body), &format!("cannot create user `{name}`")).await?;
+    match args.common.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&created)?),
+        Output::Text => {
+            println!(
+                "created user `{name}` with roles {}",
+                session::join_or_dash(session::strings(&created["principal"]["roles"]))
+            );
+            if let Some(password) = created["password"].as_str() {
+                eprintln!("warning: the generated password is shown only this once; hand it to `{name}` securely");
+                println!("password: {password}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status(args: NameArgs, enable: bool) -> anyhow::Result<ExitCode> {
+    let name = session::principal_name(&args.name)?;
+    let api = Api::connect(args.common.server.as_deref()).await?;
+    let (verb, done) = if enable { ("enable", "enabled") } else { ("disable", "disabled") };
+    let record =
+        api.post(&format!("/api/v1/principals/{name}/{verb}"), None, &format!("cannot {verb} `{name}`")).await?;
+    match args.common.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&record)?),
+        Output::Text if enable => println!("{done} `{name}`; they can log in again"),
+        Output::Text => println!("{done} `{name}`; every token of theirs stopped working"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Lists the principals of `kind` (`user` or `service_account`).
+pub async fn list(common: &Common, kind: &str) -> anyhow::Result<ExitCode> {
+    let api = Api::connect(common.server.as_deref()).await?;
+    let all = api.get("/api/v1/principals", "cannot list principals").await?;
+    let chosen: Vec<&Value> = all.as_array().into_iter().flatten().filter(|p| p["kind"] == kind).collect();
+    match common.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&chosen)?),
+        Output::Text => print_table(&chosen, kind == "service_account"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line per principal: name, status, roles and, for service accounts, key expiry.
+fn print_table(principals: &[&Value], keys: bool) {
+    let width = principals.iter().filter_map(|p| p["name"].as_str()).map(str::len).max().unwrap_or(4).max(4);
+    let last = if keys { "KEY EXPIRES" } else { "MFA" };
+    println!("{:<width$}  {:<8}  {:<40}  {last}", "NAME", "STATUS", "ROLES");
+    for p in principals {
+        let status = if p["disabled"] == true { "disabled" } else { "active" };
+        let last = if keys {
+            p["api_key_expires_at"].as_str().unwrap_or("-").to_owned()
+        } else if p["mfa_enrolled"] == true {
+            "yes".to_owned()
+        } else {
+            "no".to_owned()
+        };
+        println!(
+            "{:<width$}  {status:<8}  {:<40}  {last}",
+            p["name"].as_str().unwrap_or("?"),
+            session::join_or_dash(session::strings(&p["roles"]))
+        );
+    }
+}
