@@ -357,8 +357,8 @@ impl Registry {
     }
 
     /// Cross-repository mount. Mounts only from a repository that holds the blob; `false` tells
-    /// the caller to fall back to a regular upload.
-    // FIXME(#6): once principals exist, also require that the caller may pull from `from`.
+    /// the caller to fall back to a regular upload. The server mounts only when the caller's token
+    /// grants pull on `from`.
     pub async fn mount_blob(
         &self,
         actor: &Actor,

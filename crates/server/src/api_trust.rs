@@ -110,26 +110,34 @@ pub async fn artifacts(
         message: e.to_string(),
         remediation: "give the artifact's `sha256:` digest".to_owned(),
     })?;
+    app.registry.stage_of(&repo)?;
+    // What an artifact holds is read by whoever may pull it, with either kind of token.
+    let source = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
+    let caller = app.auth.reader(request.headers(), &repo, &source).await?;
+    let requester = airlock_core::policy_input::Requester {
+        principal: caller.id.to_string(),
+        kind: caller.kind.as_str().to_owned(),
+    };
     match (method, action) {
         (http::Method::GET, "evidence") => Ok(evidence(&app, &repo, &digest).await?.into_response()),
         (http::Method::GET, "policy-input") => {
             let target = target_stage(&app, &query)?;
-            let input = app.registry.policy_input(&repo, &digest, &target, &requester()).await?;
+            let input = app.registry.policy_input(&repo, &digest, &target, &requester).await?;
             Ok(Json(input).into_response())
         }
         (http::Method::POST, "evaluate") => {
             let target = target_stage(&app, &query)?;
-            let actor = actor(&request);
-            let decision = crate::policy::evaluate(&app, &actor, &repo, &digest, &target, &requester()).await?;
+            let request_id =
+                request.extensions().get::<crate::telemetry::RequestId>().map_or_else(String::new, |r| r.0.clone());
+            let actor = caller.actor(&request_id);
+            let decision = crate::policy::evaluate(&app, &actor, &repo, &digest, &target, &requester).await?;
             Ok(([(header::CONTENT_TYPE, "application/json")], decision).into_response())
         }
         _ => Err(invalid()),
     }
-}
-
-// FIXME(#6): the authenticated principal, once access control identifies one.
-fn requester() -> airlock_core::policy_input::Requester {
-    airlock_core::policy_input::Requester { principal: "anonymous".to_owned(), kind: "anonymous".to_owned() }
 }
 
 fn target_stage(app: &AppState, query: &BTreeMap<String, String>) -> Result<airlock_model::StageName, ApiError> {

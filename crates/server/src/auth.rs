@@ -860,6 +860,19 @@ impl AuthService {
         })
     }
 
+    /// A caller that may read `repo`: a registry token granting pull there, or an API token of a
+    /// principal whose roles in force allow pulling it.
+    pub async fn reader(&self, headers: &HeaderMap, repo: &RepoName, source: &str) -> Result<Caller, AuthError> {
+        let scope = Scope::repository(repo.clone(), [RepoAction::Pull]).to_string();
+        let kind = bearer(headers).and_then(unverified_kind).unwrap_or(TokenKind::Registry);
+        let caller = self.caller(headers, kind, Some(&scope)).await?;
+        let named = kind == TokenKind::Api || caller.may(repo, RepoAction::Pull);
+        if named && self.still_allowed(&caller, repo, RepoAction::Pull, source) {
+            return Ok(caller);
+        }
+        Err(AuthError::InsufficientScope { challenge: self.challenge(Some(&scope), Some("insufficient_scope")), scope })
+    }
+
     /// Creates a service account holding `roles`, with an API key valid for `days` (at most
     /// `access.api_key_max_days`). Returns the record and the key, shown once.
     pub async fn create_service_account(
@@ -1245,6 +1258,20 @@ fn unverified_subject(token: &str) -> Option<String> {
     let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     value.get("sub")?.as_str().map(str::to_owned)
+}
+
+/// The `kind` of a token, read without verifying it, only to pick how to verify it.
+fn unverified_kind(token: &str) -> Option<TokenKind> {
+    if token.len() > token::MAX_TOKEN_BYTES {
+        return None;
+    }
+    let payload = token.split('.').nth(1)?;
+    let value: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    match value.get("kind")?.as_str()? {
+        "api" => Some(TokenKind::Api),
+        "registry" => Some(TokenKind::Registry),
+        _ => None,
+    }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

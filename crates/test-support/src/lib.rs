@@ -89,6 +89,12 @@ pub fn basic(name: &str, secret: &str) -> String {
 /// repository in its path (and pull on a mount's source); the catalog for `/v2/_catalog`.
 pub fn scopes_for(uri: &http::Uri) -> Vec<String> {
     let path = uri.path();
+    // What an artifact holds is read with pull on its repository.
+    if let Some(rest) = path.strip_prefix("/api/v1/artifacts/")
+        && let Some(end) = rest.find("/sha256:")
+    {
+        return vec![format!("repository:{}:pull", &rest[..end])];
+    }
     let Some(rest) = path.strip_prefix("/v2/") else { return Vec::new() };
     if rest.starts_with("_catalog") {
         return vec!["registry:catalog:*".to_owned()];

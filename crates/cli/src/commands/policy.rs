@@ -52,6 +52,8 @@ struct Target {
     /// The stage it would be promoted to.
     #[arg(long)]
     to: Option<String>,
+    /// The server that gathers the input; credentials with `pull` on the repository come from
+    /// `AIRLOCK_USERNAME` and `AIRLOCK_PASSWORD`.
     #[arg(long, env = "AIRLOCK_SERVER", default_value = "http://127.0.0.1:5000")]
     server: String,
 }
@@ -131,7 +133,11 @@ async fn gather(target: &Target) -> anyhow::Result<Value> {
     };
     let (repo, digest) = super::attest::parse_reference(artifact)?;
     let url = format!("{}/api/v1/artifacts/{repo}/{digest}/policy-input?to={to}", target.server.trim_end_matches('/'));
-    let response = reqwest::get(&url).await.with_context(|| format!("cannot reach `{url}`"))?;
+    // Reading what an artifact holds needs pull on its repository.
+    let credentials = super::client::Credentials::from_env()?;
+    let http =
+        super::client::registry_client(&target.server, &credentials, &[format!("repository:{repo}:pull")]).await?;
+    let response = http.get(&url).send().await.with_context(|| format!("cannot reach `{url}`"))?;
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     if !status.is_success() {

@@ -281,12 +281,13 @@ fn policy_and_evidence_commands() {
     let digest = push_image(&server, "dev/app");
     let artifact = format!("dev/app@{digest}");
 
-    let input = ok(airlock_cmd(&["policy", "input", "--artifact", &artifact, "--to", "staging", "--server", &url]));
+    let input =
+        ok(airlock_as(&server, &["policy", "input", "--artifact", &artifact, "--to", "staging", "--server", &url]));
     assert_eq!(input["target_stage"], "staging");
     assert_eq!(input["artifact"]["digest"], serde_json::json!(digest));
 
     // Gathered from the server, evaluated locally with the default library: denied, with fixes.
-    let eval = airlock_cmd(&["policy", "eval", "--artifact", &artifact, "--to", "staging", "--server", &url]);
+    let eval = airlock_as(&server, &["policy", "eval", "--artifact", &artifact, "--to", "staging", "--server", &url]);
     assert_eq!(eval.status.code(), Some(3), "{}", String::from_utf8_lossy(&eval.stderr));
     let text = String::from_utf8_lossy(&eval.stdout);
     assert!(text.starts_with("DENY") && text.contains("[provenance-required]") && text.contains("fix:"), "{text}");

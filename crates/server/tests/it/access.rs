@@ -609,3 +609,23 @@ async fn just_in_time_elevation_is_approved_by_another_and_ends_on_time() {
 async fn prod_pull(app: &TestApp, key: &str) -> String {
     token_as(app, "dev-bot", key, &["repository:prod/app:pull"]).await.unwrap()
 }
+
+#[tokio::test]
+async fn what_an_artifact_holds_is_read_only_by_who_may_pull_it() {
+    let app = TestApp::new("").await;
+    let image = Image::new(&[("a", b"app")]);
+    app.push_image("dev/app", &image, "v1").await;
+    let uri = format!("/api/v1/artifacts/dev/app/{}/evidence", image.digest());
+    let anonymous = app.send_anonymous(Request::get(&uri).body(Body::empty()).unwrap()).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    let elsewhere =
+        format!("Bearer {}", token_as(&app, "tester", &app.tester_key, &["repository:dev/other:pull"]).await.unwrap());
+    assert_eq!(get_with(&app, &uri, &elsewhere).await.status, StatusCode::FORBIDDEN);
+    let here =
+        format!("Bearer {}", token_as(&app, "tester", &app.tester_key, &["repository:dev/app:pull"]).await.unwrap());
+    assert_eq!(get_with(&app, &uri, &here).await.status, StatusCode::OK);
+    // An API token works for a principal whose roles allow the pull; the administrator's
+    // (access-admin) do not.
+    let admin = format!("Bearer {}", admin_api_token(&app).await);
+    assert_eq!(get_with(&app, &uri, &admin).await.status, StatusCode::FORBIDDEN);
+}
