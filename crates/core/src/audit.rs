@@ -67,6 +67,7 @@ pub enum EventKind {
     AccessRequest,
     AccessApprove,
     AccessRevoke,
+    RoleDefine,
 }
 
 impl EventKind {
@@ -92,11 +93,12 @@ impl EventKind {
             EventKind::AccessRequest => "access.grant.request",
             EventKind::AccessApprove => "access.grant.approve",
             EventKind::AccessRevoke => "access.grant.revoke",
+            EventKind::RoleDefine => "access.role.define",
         }
     }
 
     /// Every kind, for documentation and exhaustive tests.
-    pub const ALL: [EventKind; 20] = [
+    pub const ALL: [EventKind; 21] = [
         EventKind::ManifestPush,
         EventKind::ManifestDelete,
         EventKind::TagCreate,
@@ -117,6 +119,7 @@ impl EventKind {
         EventKind::AccessRequest,
         EventKind::AccessApprove,
         EventKind::AccessRevoke,
+        EventKind::RoleDefine,
     ];
 }
 

@@ -412,6 +412,10 @@ pub trait IdentityStore: Send + Sync {
         from: GrantStatus,
         event: &Event,
     ) -> Result<Option<GrantRecord>, StoreError>;
+    /// Roles defined through the API: `(name, definition JSON)`, by name.
+    async fn defined_roles(&self) -> Result<Vec<(String, String)>, StoreError>;
+    /// Stores a role definition and logs `event` with it; `false` when the name is taken.
+    async fn define_role(&self, name: &str, definition: &str, event: &Event) -> Result<bool, StoreError>;
 }
 
 /// The whole metadata store.

@@ -523,3 +523,17 @@ pub async fn list_access(State(app): State<AppState>, request: Request) -> Resul
     let grants = app.auth.list_grants(&caller, &source).await?;
     Ok(Json(grants.iter().map(grant_view).collect::<Vec<_>>()).into_response())
 }
+
+/// `POST /api/v1/roles`: defines a role (`{"name","description","permissions"}`), compiled to
+/// Cedar and validated before it is stored; needs `access.grant`.
+pub async fn define_role(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (source, request_id) = origin(&request);
+    let (caller, _) = api_caller(&app, request.headers()).await?;
+    let body = axum::body::to_bytes(request.into_body(), 64 * 1024).await.unwrap_or_default();
+    let definition: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadParameter {
+        message: format!("role is not valid JSON: {e}"),
+        remediation: "send `{\"name\": \"payments-reader\", \"permissions\": [{\"actions\": [\"pull\"], \"stages\": [\"*\"], \"repositories\": [\"payments/*\"]}]}`".to_owned(),
+    })?;
+    let role = app.auth.define_role(&caller, definition, &source, &request_id).await?;
+    Ok((http::StatusCode::CREATED, Json(json!({"name": role.name, "description": role.description}))).into_response())
+}

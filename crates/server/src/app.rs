@@ -140,6 +140,7 @@ impl App {
             registry.writes_refused().map(str::to_owned),
             &config,
         )?;
+        auth.load_defined_roles().await?;
         let state = AppState {
             registry,
             metrics: Metrics::new(),
@@ -205,7 +206,7 @@ impl App {
             .route("/api/v1/access/requests", get(crate::api_auth::list_access).post(crate::api_auth::request_access))
             .route("/api/v1/access/requests/{id}/approve", post(crate::api_auth::approve_access))
             .route("/api/v1/access/requests/{id}/revoke", post(crate::api_auth::revoke_access))
-            .route("/api/v1/roles", get(crate::api_auth::roles))
+            .route("/api/v1/roles", get(crate::api_auth::roles).post(crate::api_auth::define_role))
             .route("/api/v1/principals", get(crate::api_auth::list).post(crate::api_auth::create))
             .route("/api/v1/principals/{name}/roles", post(crate::api_auth::grant))
             .route("/api/v1/principals/{name}/roles/{role}", delete(crate::api_auth::revoke))

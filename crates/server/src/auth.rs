@@ -221,6 +221,14 @@ impl Throttle {
     }
 }
 
+/// The roles in force and the authorizer compiled from them.
+#[derive(Debug)]
+struct Authz {
+    authorizer: Arc<Authorizer>,
+    roles: Vec<airlock_access::authz::RoleDefinition>,
+    custom_policies: Option<String>,
+}
+
 /// A principal whose credentials checked out, and what its credentials limit it to.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
@@ -253,7 +261,8 @@ pub struct AuthService {
     clock: Arc<dyn Clock>,
     key: Arc<TokenKey>,
     verifier: Arc<Verifier>,
-    authorizer: Arc<Authorizer>,
+    /// The roles and policies in force; replaced whole when a role is defined.
+    authz: Arc<std::sync::RwLock<Authz>>,
     config: AccessConfig,
     stages: Stages,
     realm: String,
@@ -291,7 +300,7 @@ impl AuthService {
         };
         let authorizer = Authorizer::new(&AuthzConfig {
             roles: config.roles.clone(),
-            custom_policies,
+            custom_policies: custom_policies.clone(),
             conflicts: config.conflicts.clone(),
         })
         .map_err(|e| AuthStartError::Authz(e.to_string()))?;
@@ -318,7 +327,11 @@ impl AuthService {
             clock,
             key: Arc::new(key),
             verifier: Arc::new(verifier),
-            authorizer: Arc::new(authorizer),
+            authz: Arc::new(std::sync::RwLock::new(Authz {
+                authorizer: Arc::new(authorizer),
+                roles: config.roles.clone(),
+                custom_policies,
+            })),
             config: config.clone(),
             stages,
             realm: format!("{public_url}/token"),
@@ -427,14 +440,95 @@ impl AuthService {
         self.store.principal(id).await
     }
 
-    /// The roles in force.
-    pub fn roles(&self) -> &[airlock_access::authz::RoleDefinition] {
-        &self.config.roles
+    /// The roles in force: the configured ones and those defined through the API.
+    pub fn roles(&self) -> Vec<airlock_access::authz::RoleDefinition> {
+        self.authz.read().unwrap_or_else(std::sync::PoisonError::into_inner).roles.clone()
     }
 
-    /// The authorizer, for decisions outside the registry.
-    pub fn authorizer(&self) -> &Authorizer {
-        &self.authorizer
+    /// The authorizer in force, for decisions outside the registry.
+    pub fn authorizer(&self) -> Arc<Authorizer> {
+        self.authz.read().unwrap_or_else(std::sync::PoisonError::into_inner).authorizer.clone()
+    }
+
+    /// Adds the roles defined through the API (at start).
+    pub async fn load_defined_roles(&self) -> Result<(), AuthStartError> {
+        let stored = self.store.defined_roles().await.map_err(|e| AuthStartError::Authz(e.to_string()))?;
+        let mut defined = Vec::with_capacity(stored.len());
+        for (name, json) in stored {
+            let role: airlock_access::authz::RoleDefinition = serde_json::from_str(&json)
+                .map_err(|e| AuthStartError::Authz(format!("stored role `{name}` does not read: {e}")))?;
+            defined.push(role);
+        }
+        if defined.is_empty() {
+            return Ok(());
+        }
+        self.install(defined).map_err(|e| AuthStartError::Authz(e.to_string()))
+    }
+
+    /// Compiles the roles in force plus `added` and, if they validate, puts them in force.
+    fn install(&self, added: Vec<airlock_access::authz::RoleDefinition>) -> Result<(), AuthError> {
+        let mut authz = self.authz.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut roles = authz.roles.clone();
+        for role in added {
+            if roles.iter().any(|r| r.name == role.name) {
+                return Err(AuthError::Invalid(format!("role `{}` exists already; choose another name", role.name)));
+            }
+            roles.push(role);
+        }
+        let authorizer = Authorizer::new(&AuthzConfig {
+            roles: roles.clone(),
+            custom_policies: authz.custom_policies.clone(),
+            conflicts: self.config.conflicts.clone(),
+        })
+        .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        *authz = Authz { authorizer: Arc::new(authorizer), roles, custom_policies: authz.custom_policies.clone() };
+        Ok(())
+    }
+
+    /// Defines a role from its JSON (`{"name","description","permissions"}`): needs
+    /// `access.grant`; the role must be new and compile to valid Cedar. Logged.
+    pub async fn define_role(
+        &self,
+        caller: &Caller,
+        definition: serde_json::Value,
+        source: &str,
+        request_id: &str,
+    ) -> Result<airlock_access::authz::RoleDefinition, AuthError> {
+        self.writable()?;
+        let role: airlock_access::authz::RoleDefinition = serde_json::from_value(definition.clone())
+            .map_err(|e| AuthError::Invalid(format!("role definition is invalid: {e}")))?;
+        let resource = Resource::AccessGrant {
+            id: format!("role/{}", role.name),
+            requester_id: "*".to_owned(),
+            role: role.name.clone(),
+        };
+        self.require(caller, Action::AccessGrant, &resource, source, request_id).await?;
+        // Validate by compiling with every role in force, before anything is stored.
+        {
+            let authz = self.authz.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if authz.roles.iter().any(|r| r.name == role.name) {
+                return Err(AuthError::Invalid(format!("role `{}` exists already; choose another name", role.name)));
+            }
+            let mut roles = authz.roles.clone();
+            roles.push(role.clone());
+            Authorizer::new(&AuthzConfig {
+                roles,
+                custom_policies: authz.custom_policies.clone(),
+                conflicts: self.config.conflicts.clone(),
+            })
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        }
+        let text = definition.to_string();
+        let event =
+            Event::allowed(EventKind::RoleDefine, &caller.actor(request_id), self.clock.now(), Subject::default())
+                .with_detail("role", json!(role.name))
+                .with_detail("definition", definition);
+        if !self.store.define_role(&role.name, &text, &event).await? {
+            return Err(AuthError::Invalid(format!("role `{}` exists already; choose another name", role.name)));
+        }
+        self.observer.appended();
+        self.install(vec![role.clone()])?;
+        Ok(role)
     }
 
     fn now_secs(&self) -> u64 {
@@ -626,7 +720,7 @@ impl AuthService {
             id: caller.id.to_string(),
             roles: caller.roles.clone(),
         };
-        self.authorizer.authorize(&principal, action, resource, &self.context_for(caller, source))
+        self.authorizer().authorize(&principal, action, resource, &self.context_for(caller, source))
     }
 
     /// Logs that `caller` presented a token for `action` on `repo` that its roles in force no
@@ -702,13 +796,13 @@ impl AuthService {
         let context = self.context(source);
         RepoAction::ALL
             .into_iter()
-            .filter(|a| self.authorizer.authorize(&principal, repo_action(*a), &resource, &context).allowed)
+            .filter(|a| self.authorizer().authorize(&principal, repo_action(*a), &resource, &context).allowed)
             .collect()
     }
 
     /// Decides a non-registry action for `record`.
     pub fn decide(&self, record: &PrincipalRecord, action: Action, resource: &Resource, source: &str) -> AuthzDecision {
-        self.authorizer.authorize(&Self::authz_principal(record), action, resource, &self.context(source))
+        self.authorizer().authorize(&Self::authz_principal(record), action, resource, &self.context(source))
     }
 
     /// Issues a registry token for `scopes`: the intersection of what was asked and what Cedar
@@ -884,7 +978,7 @@ impl AuthService {
     ) -> Result<(PrincipalRecord, String, Timestamp), AuthError> {
         self.writable()?;
         reserved(id)?;
-        self.authorizer.check_held(roles).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        self.authorizer().check_held(roles).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let days = days.unwrap_or(self.config.api_key_max_days);
         if days == 0 || days > self.config.api_key_max_days {
             return Err(AuthError::Invalid(format!(
@@ -928,7 +1022,7 @@ impl AuthService {
     ) -> Result<PrincipalRecord, AuthError> {
         self.writable()?;
         reserved(id)?;
-        self.authorizer.check_held(roles).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        self.authorizer().check_held(roles).map_err(|e| AuthError::Invalid(e.to_string()))?;
         if password.chars().count() < PASSWORD_MIN_CHARS {
             return Err(AuthError::Invalid(format!(
                 "password is shorter than {PASSWORD_MIN_CHARS} characters; choose a longer one"
@@ -969,7 +1063,7 @@ impl AuthService {
         self.writable()?;
         let Some(current) = self.store.principal(id).await? else { return Ok(None) };
         if let PrincipalChange::GrantRole { role } = &change {
-            self.authorizer.check_grant(&current.roles, role).map_err(|e| AuthError::Invalid(e.to_string()))?;
+            self.authorizer().check_grant(&current.roles, role).map_err(|e| AuthError::Invalid(e.to_string()))?;
         }
         let what = match &change {
             PrincipalChange::Disable => json!({"disable": true}),
@@ -1012,7 +1106,7 @@ impl AuthService {
         if reason.trim().is_empty() || reason.len() > 1024 {
             return Err(AuthError::Invalid("say why, in 1 to 1024 bytes of `reason`".to_owned()));
         }
-        self.authorizer.check_grant(&caller.roles, role).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        self.authorizer().check_grant(&caller.roles, role).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let id = format!("g-{}", token::new_jti());
         let resource =
             Resource::AccessGrant { id: id.clone(), requester_id: caller.id.to_string(), role: role.to_owned() };
@@ -1065,7 +1159,7 @@ impl AuthService {
             .await?
             .ok_or_else(|| AuthError::NotFound(format!("no principal `{}`", grant.principal)))?;
         let (holder, _) = self.with_grants(holder).await?;
-        self.authorizer.check_grant(&holder.roles, &grant.role).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        self.authorizer().check_grant(&holder.roles, &grant.role).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let now = self.clock.now();
         let active = GrantRecord {
             status: GrantStatus::Active,

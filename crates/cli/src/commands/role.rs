@@ -26,6 +26,48 @@ enum Command {
     Grant(ChangeArgs),
     /// Revoke a role from a user or service account; its current tokens stop working.
     Revoke(ChangeArgs),
+    /// Define a new role (needs `access-admin`); the server compiles it to Cedar and refuses it
+    /// if it does not validate.
+    Define(DefineArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DefineArgs {
+    /// The role's name: lowercase letters, digits and `-`, like `payments-reader`.
+    name: String,
+    /// What the role is for.
+    #[arg(long, default_value = "")]
+    description: String,
+    /// One permission as `ACTIONS:STAGES:REPOSITORIES`, each a comma-separated list, for example
+    /// `pull:*:payments/*` or `audit.read::`; repeat for more. `*` in stages is every stage; in
+    /// repositories it matches any characters, `/` included.
+    #[arg(long = "permission", required = true)]
+    permissions: Vec<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn parse_permission(text: &str) -> anyhow::Result<Value> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let [actions, stages, repositories] = parts.as_slice() else {
+        anyhow::bail!("permission `{text}` is not `ACTIONS:STAGES:REPOSITORIES`, like `pull:*:payments/*`");
+    };
+    let list =
+        |s: &str| -> Vec<String> { s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_owned).collect() };
+    Ok(json!({"actions": list(actions), "stages": list(stages), "repositories": list(repositories)}))
+}
+
+async fn define(args: DefineArgs) -> anyhow::Result<ExitCode> {
+    let role = session::role_name(&args.name)?;
+    let permissions = args.permissions.iter().map(|p| parse_permission(p)).collect::<anyhow::Result<Vec<_>>>()?;
+    let api = Api::connect(args.common.server.as_deref()).await?;
+    let body = json!({"name": role, "description": args.description, "permissions": permissions});
+    let defined = api.post("/api/v1/roles", Some(&body), &format!("cannot define role `{role}`")).await?;
+    match args.common.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&defined)?),
+        Output::Text => println!("defined role `{role}`; grant it with `airlock role grant PRINCIPAL {role}`"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Debug, clap::Args)]
@@ -50,6 +92,7 @@ pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
             Command::List(a) => list(a).await,
             Command::Grant(a) => change(a, true).await,
             Command::Revoke(a) => change(a, false).await,
+            Command::Define(a) => define(a).await,
         }
     })
 }

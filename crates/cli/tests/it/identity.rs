@@ -453,3 +453,32 @@ fn access_requests_through_the_binary() {
     let revoked = ok(run(&home, &["access", "revoke", &id, "--output", "json"]));
     assert_eq!(revoked["status"], "revoked");
 }
+
+#[test]
+fn roles_are_defined_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("config");
+    let server = ServerProcess::start(airlock(), &dir.path().join("data"));
+    login_admin(&home, &format!("http://{}", server.addr));
+    ok(run(
+        &home,
+        &[
+            "role",
+            "define",
+            "payments-reader",
+            "--description",
+            "reads payments",
+            "--permission",
+            "pull:*:payments/*",
+            "--output",
+            "json",
+        ],
+    ));
+    let roles = ok(run(&home, &["role", "list", "--output", "json"]));
+    let names: Vec<&str> = roles.as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect();
+    assert!(names.contains(&"payments-reader") && names.contains(&"deployer"), "{names:?}");
+    let refused = fails(run(&home, &["role", "define", "broken", "--permission", "fly:*:*"]), 1);
+    assert!(refused.contains("fly"), "{refused}");
+    let malformed = fails(run(&home, &["role", "define", "broken", "--permission", "pull"]), 1);
+    assert!(malformed.contains("ACTIONS:STAGES:REPOSITORIES"), "{malformed}");
+}

@@ -629,3 +629,61 @@ async fn what_an_artifact_holds_is_read_only_by_who_may_pull_it() {
     let admin = format!("Bearer {}", admin_api_token(&app).await);
     assert_eq!(get_with(&app, &uri, &admin).await.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn roles_defined_through_the_api_compile_to_cedar_and_survive_a_restart() {
+    let app = TestApp::new("").await;
+    let admin = admin_api_token(&app).await;
+    let role = serde_json::json!({"name": "payments-reader", "description": "reads payments everywhere",
+        "permissions": [{"actions": ["pull"], "stages": ["*"], "repositories": ["payments/*"]}]});
+    let defined = api(&app, Method::POST, "/api/v1/roles", &admin, role.clone()).await;
+    assert_eq!(defined.status, StatusCode::CREATED, "{:?}", defined.body);
+    assert_eq!(
+        api(&app, Method::POST, "/api/v1/roles", &admin, role).await.status,
+        StatusCode::BAD_REQUEST,
+        "defined once"
+    );
+    for bad in [
+        serde_json::json!({"name": "deployer", "permissions": []}),
+        serde_json::json!({"name": "Bad Name", "permissions": []}),
+        serde_json::json!({"name": "sneaky", "permissions": [{"actions": ["pull"], "stages": ["*"], "repositories": ["a\" || true || \""]}]}),
+        serde_json::json!({"name": "wrong", "permissions": [{"actions": ["fly"], "stages": ["*"], "repositories": ["*"]}]}),
+    ] {
+        let refused = api(&app, Method::POST, "/api/v1/roles", &admin, bad.clone()).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", refused.body);
+    }
+    // Granted, it works like any role.
+    let created = api(
+        &app,
+        Method::POST,
+        "/api/v1/principals",
+        &admin,
+        serde_json::json!({"name": "reader", "kind": "service_account", "roles": ["payments-reader"]}),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let key = created.json()["api_key"].as_str().unwrap().to_owned();
+    let token =
+        token_as(&app, "reader", &key, &["repository:prod/payments/api:pull", "repository:prod/other/api:pull"])
+            .await
+            .unwrap();
+    assert_eq!(
+        granted(&token),
+        serde_json::json!([{"type": "repository", "name": "prod/payments/api", "actions": ["pull"]}])
+    );
+    // Not everyone may define roles.
+    let tester_api = {
+        let request = Request::post("/api/v1/auth/token")
+            .header("authorization", basic("tester", &app.tester_key))
+            .body(Body::empty())
+            .unwrap();
+        app.send_anonymous(request).await.json()["token"].as_str().unwrap().to_owned()
+    };
+    let role = serde_json::json!({"name": "mine", "permissions": [{"actions": ["push"], "stages": ["dev"], "repositories": ["*"]}]});
+    assert_eq!(api(&app, Method::POST, "/api/v1/roles", &tester_api, role).await.status, StatusCode::FORBIDDEN);
+    // The definition is in the store: a restart over the same data still has it.
+    let config = app.app.config.clone();
+    let reopened = TestApp::with_config(config).await;
+    let token = token_as(&reopened, "reader", &key, &["repository:prod/payments/api:pull"]).await.unwrap();
+    assert_eq!(granted(&token).as_array().unwrap().len(), 1);
+}

@@ -201,6 +201,35 @@ impl IdentityStore for SqliteStore {
     ) -> Result<Option<GrantRecord>, StoreError> {
         self.grant_decide(grant, from, event).await
     }
+
+    async fn defined_roles(&self) -> Result<Vec<(String, String)>, StoreError> {
+        const OP: &str = "role list";
+        let rows = sqlx::query("SELECT name, definition FROM roles ORDER BY name")
+            .fetch_all(&self.readers)
+            .await
+            .map_err(err(OP))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("name").map_err(err(OP))?, r.try_get("definition").map_err(err(OP))?)))
+            .collect()
+    }
+
+    async fn define_role(&self, name: &str, definition: &str, event: &Event) -> Result<bool, StoreError> {
+        const OP: &str = "role define";
+        let mut tx = self.begin(OP).await?;
+        let done =
+            sqlx::query("INSERT INTO roles (name, definition, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                .bind(name)
+                .bind(definition)
+                .bind(event.time.as_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(err(OP))?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
+        Ok(true)
+    }
 }
 
 const GRANT_COLUMNS: &str =
