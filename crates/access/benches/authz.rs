@@ -81,6 +81,7 @@ fn authz(c: &mut Criterion) {
         mfa_fresh: true,
         stage_frozen: false,
         incident_mode: false,
+        origin: None,
     };
     let app = Resource::Repository { stage: "prod".into(), path: "team-42/app".into(), gated: true };
     let other = Resource::Repository { stage: "prod".into(), path: "team-43/app".into(), gated: true };

@@ -37,6 +37,7 @@ fn context() -> AuthzContext {
         mfa_fresh: true,
         stage_frozen: false,
         incident_mode: false,
+        origin: None,
     }
 }
 

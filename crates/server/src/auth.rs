@@ -777,6 +777,7 @@ impl AuthService {
             mfa_fresh: false,
             stage_frozen: false,
             incident_mode: false,
+            origin: None,
         }
     }
 

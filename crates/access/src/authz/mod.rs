@@ -14,6 +14,7 @@
 //!     mfa_fresh: true,
 //!     stage_frozen: false,
 //!     incident_mode: false,
+//!     origin: None,
 //! };
 //! let app = |stage: &str| Resource::Repository {
 //!     stage: stage.into(),
@@ -87,7 +88,8 @@ pub use error::{AuthzError, RolePatternError, SodError};
 pub use index::POLICY_CACHE_MAX;
 pub use policies::{CUSTOM_ID_MAX_LEN, CUSTOM_POLICIES_MAX_BYTES, SHIPPED_POLICY_IDS, SHIPPED_SOURCE};
 pub use request::{
-    AuthzContext, LOG_ID, Principal, PrincipalKind, REQUEST_PUSHERS_MAX, REQUEST_ROLES_MAX, Resource, TRUST_ROOT_ID,
+    AuthzContext, LOG_ID, Origin, Principal, PrincipalKind, REQUEST_PUSHERS_MAX, REQUEST_ROLES_MAX, Resource,
+    TRUST_ROOT_ID,
 };
 pub use roles::{
     PERMISSION_ENTRIES_MAX, Permission, ROLE_NAME_MAX_LEN, ROLE_PATTERN_MAX_LEN, ROLE_PERMISSIONS_MAX, ROLES_MAX,

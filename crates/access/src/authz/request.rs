@@ -137,6 +137,17 @@ pub struct AuthzContext {
     pub stage_frozen: bool,
     /// Whether an incident is declared.
     pub incident_mode: bool,
+    /// For requests about an artifact: where its trusted provenance says it came from.
+    pub origin: Option<Origin>,
+}
+
+/// Where an artifact came from, by its trusted provenance.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Origin {
+    /// The builder id, `https://github.com/actions/runner/github-hosted`.
+    pub builder: Option<String>,
+    /// The source repository, normalized, `github.com/acme/payments-api`.
+    pub source: Option<String>,
 }
 
 /// A Cedar string value.
@@ -284,14 +295,23 @@ fn build(
     };
 
     // 4. The context and the request, checked against the schema.
-    let context = Context::from_pairs([
+    let mut pairs = vec![
         ("now".to_owned(), RestrictedExpression::new_long(context.now)),
         ("source_ip".to_owned(), string(&context.source_ip)),
         ("mfa_fresh".to_owned(), RestrictedExpression::new_bool(context.mfa_fresh)),
         ("stage_frozen".to_owned(), RestrictedExpression::new_bool(context.stage_frozen)),
         ("incident_mode".to_owned(), RestrictedExpression::new_bool(context.incident_mode)),
-    ])
-    .map_err(|e| format!("request context is invalid: {}", one_line(&e.to_string())))?;
+    ];
+    if let Some(origin) = &context.origin {
+        if let Some(builder) = &origin.builder {
+            pairs.push(("origin_builder".to_owned(), string(builder)));
+        }
+        if let Some(source) = &origin.source {
+            pairs.push(("origin_source".to_owned(), string(source)));
+        }
+    }
+    let context =
+        Context::from_pairs(pairs).map_err(|e| format!("request context is invalid: {}", one_line(&e.to_string())))?;
     let request = Request::new(principal_uid, action_uid, resource_uid, context, Some(schema))
         .map_err(|e| format!("request does not match the schema: {}", one_line(&e.to_string())))?;
     Ok((request, entities))
@@ -334,6 +354,7 @@ mod tests {
                 mfa_fresh: flag,
                 stage_frozen: !flag,
                 incident_mode: flag,
+                origin: flag.then(|| Origin { builder: Some(c.clone()), source: Some(a.clone()) }),
             };
             let resources = [
                 Resource::Stage { name: a.clone(), gated: flag },

@@ -67,6 +67,12 @@ struct CheckArgs {
     /// The stage the request concerns is frozen.
     #[arg(long)]
     frozen: bool,
+    /// The builder id the artifact's trusted provenance names (`context.origin_builder`).
+    #[arg(long)]
+    origin_builder: Option<String>,
+    /// The source repository the artifact's trusted provenance names (`context.origin_source`).
+    #[arg(long)]
+    origin_source: Option<String>,
     /// An incident is declared.
     #[arg(long)]
     incident: bool,
@@ -140,6 +146,9 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         mfa_fresh: args.mfa_fresh,
         stage_frozen: args.frozen,
         incident_mode: args.incident,
+        origin: (args.origin_builder.is_some() || args.origin_source.is_some()).then(|| {
+            airlock_access::authz::Origin { builder: args.origin_builder.clone(), source: args.origin_source.clone() }
+        }),
     };
     let decision = authorizer.authorize(&principal, action, &resource, &context);
     match args.output {

@@ -482,3 +482,51 @@ fn roles_are_defined_through_the_binary() {
     let malformed = fails(run(&home, &["role", "define", "broken", "--permission", "pull"]), 1);
     assert!(malformed.contains("ACTIONS:STAGES:REPOSITORIES"), "{malformed}");
 }
+
+#[test]
+fn policies_read_where_an_artifact_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("origin.cedar"),
+        "@id(\"custom.approve-only-our-source\")\nforbid (principal, action == Airlock::Action::\"promote.approve\", resource)\nunless { context has origin_source && context.origin_source == \"github.com/acme/payments-api\" };\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("airlock.toml"), "[access]\npolicies = \"origin.cedar\"\n").unwrap();
+    let home = dir.path().join("config");
+    let decide = |origin: &[&str]| {
+        let mut args = vec![
+            "policy",
+            "authz",
+            "check",
+            "--config",
+            "airlock.toml",
+            "--principal",
+            "user:carol",
+            "--role",
+            "release-approver",
+            "--action",
+            "promote.approve",
+            "--resource",
+            "promotion:prod/payments/api",
+            "--requester",
+            "alice",
+            "--mfa-fresh",
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(origin);
+        cmd(&home, &args).current_dir(dir.path()).output().unwrap()
+    };
+    let ours = decide(&[
+        "--origin-source",
+        "github.com/acme/payments-api",
+        "--origin-builder",
+        "https://github.com/actions/runner",
+    ]);
+    assert_eq!(ours.status.code(), Some(0), "{}", show(&ours));
+    let theirs = decide(&["--origin-source", "github.com/acme/payments-api-evil"]);
+    assert_eq!(theirs.status.code(), Some(3), "{}", show(&theirs));
+    assert!(String::from_utf8_lossy(&theirs.stdout).contains("custom.approve-only-our-source"), "{}", show(&theirs));
+    let unknown = decide(&[]);
+    assert_eq!(unknown.status.code(), Some(3), "no provenance, no approval: {}", show(&unknown));
+}
