@@ -63,6 +63,8 @@ pub enum Output {
 }
 
 fn main() -> ExitCode {
+    // HTTPS clients (reqwest over rustls) use ring, which the workspace builds anyway.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => commands::serve::exec(args),

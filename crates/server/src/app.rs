@@ -141,6 +141,9 @@ impl App {
             &config,
         )?;
         auth.load_defined_roles().await?;
+        for failure in auth.refresh_jwks().await {
+            tracing::error!(%failure, "cannot fetch a CI provider's keys; its tokens are refused until a fetch succeeds");
+        }
         let state = AppState {
             registry,
             metrics: Metrics::new(),
@@ -356,6 +359,17 @@ fn spawn_background(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
             }
         }
     }));
+    if let Some(every) = app.state.auth.jwks_refresh() {
+        let auth = app.state.auth.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                for failure in auth.refresh_jwks().await {
+                    tracing::warn!(%failure, "cannot refresh a CI provider's keys; keeping the ones in force");
+                }
+            }
+        }));
+    }
     if app.config.scrub.enabled {
         let scrubber = app.clone();
         tasks.push(tokio::spawn(async move {

@@ -268,7 +268,7 @@ pub struct AuthService {
     realm: String,
     issuer: String,
     throttle: Arc<Throttle>,
-    oidc: Arc<Vec<airlock_access::token::oidc::OidcIssuer>>,
+    oidc: Arc<std::sync::RwLock<Vec<airlock_access::token::oidc::OidcIssuer>>>,
     /// The last TOTP step each user spent, so a code is accepted once (per process).
     totp_steps: Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
 }
@@ -306,14 +306,24 @@ impl AuthService {
         .map_err(|e| AuthStartError::Authz(e.to_string()))?;
         let mut oidc = Vec::with_capacity(config.oidc.len());
         for provider in &config.oidc {
-            let failed = |reason: String| AuthStartError::Oidc {
-                issuer: provider.issuer.clone(),
-                path: provider.jwks.display().to_string(),
-                reason,
+            let (source, bytes) = match (&provider.jwks, &provider.jwks_url) {
+                (Some(path), _) => {
+                    let source = path.display().to_string();
+                    let bytes = std::fs::read(path).map_err(|e| AuthStartError::Oidc {
+                        issuer: provider.issuer.clone(),
+                        path: source.clone(),
+                        reason: e.to_string(),
+                    })?;
+                    (source, bytes)
+                }
+                // Until the first fetch succeeds the issuer has no keys: its tokens are refused.
+                (None, Some(url)) => (url.clone(), br#"{"keys":[]}"#.to_vec()),
+                (None, None) => (String::new(), br#"{"keys":[]}"#.to_vec()),
             };
-            let bytes = std::fs::read(&provider.jwks).map_err(|e| failed(e.to_string()))?;
-            let issuer = airlock_access::token::oidc::OidcIssuer::new(&provider.issuer, &provider.audience, &bytes)
-                .map_err(|e| failed(e.to_string()))?;
+            let issuer =
+                airlock_access::token::oidc::OidcIssuer::new(&provider.issuer, &provider.audience, &bytes).map_err(
+                    |e| AuthStartError::Oidc { issuer: provider.issuer.clone(), path: source, reason: e.to_string() },
+                )?;
             oidc.push(issuer);
         }
         let public_url = public_url.trim_end_matches('/');
@@ -337,9 +347,52 @@ impl AuthService {
             realm: format!("{public_url}/token"),
             issuer,
             throttle: Arc::default(),
-            oidc: Arc::new(oidc),
+            oidc: Arc::new(std::sync::RwLock::new(oidc)),
             totp_steps: Arc::default(),
         })
+    }
+
+    /// Fetches the JWKS of every CI provider configured by URL and puts the keys in force; a
+    /// provider whose fetch fails keeps the keys it had. Returns the failures, one line each.
+    pub async fn refresh_jwks(&self) -> Vec<String> {
+        let mut failures = Vec::new();
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = match reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build() {
+            Ok(client) => client,
+            Err(e) => return vec![format!("cannot build an http client: {e}")],
+        };
+        for provider in &self.config.oidc {
+            let Some(url) = &provider.jwks_url else { continue };
+            let fetched = async {
+                let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+                if !response.status().is_success() {
+                    return Err(format!("answered {}", response.status()));
+                }
+                let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+                airlock_access::token::oidc::OidcIssuer::new(&provider.issuer, &provider.audience, &bytes)
+                    .map_err(|e| e.to_string())
+            }
+            .await;
+            match fetched {
+                Ok(issuer) => {
+                    let mut issuers = self.oidc.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if let Some(slot) = issuers.iter_mut().find(|i| i.issuer() == provider.issuer) {
+                        *slot = issuer;
+                    }
+                }
+                Err(reason) => failures.push(format!("jwks of `{}` from `{url}`: {reason}", provider.issuer)),
+            }
+        }
+        failures
+    }
+
+    /// Seconds between JWKS fetches, when any provider is configured by URL.
+    pub fn jwks_refresh(&self) -> Option<std::time::Duration> {
+        self.config
+            .oidc
+            .iter()
+            .any(|p| p.jwks_url.is_some())
+            .then(|| std::time::Duration::from_secs(self.config.jwks_refresh_secs))
     }
 
     /// Logs `events` (refusals), unless writes are refused.
@@ -600,9 +653,10 @@ impl AuthService {
             .with_detail("method", json!("basic"))
         };
         let (record, ci_failure) = if name == OIDC_USERNAME {
+            let issuers = self.oidc.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
             match airlock_access::token::oidc::verify_ci_token(
                 &secret,
-                &self.oidc,
+                &issuers,
                 &self.config.claim_rules,
                 self.now_secs(),
                 token::MAX_LEEWAY_SECS,

@@ -100,7 +100,11 @@ struct RawAccess {
     claim_rules: Vec<airlock_access::token::oidc::ClaimRule>,
     mfa_window_minutes: u64,
     jit_max_duration_secs: u64,
+    jwks_refresh_secs: u64,
 }
+
+/// Seconds between fetches of CI providers' JWKS from their URLs, by default.
+pub const JWKS_REFRESH_SECS: u64 = 3600;
 
 /// Minutes a second factor counts as fresh for approvals, by default.
 pub const MFA_WINDOW_MINUTES: u64 = 15;
@@ -116,8 +120,10 @@ pub struct OidcIssuerConfig {
     pub issuer: String,
     /// The `aud` its tokens must carry for this registry.
     pub audience: String,
-    /// A file holding the provider's JWKS (its `jwks_uri` document).
-    pub jwks: PathBuf,
+    /// A file holding the provider's JWKS (its `jwks_uri` document); or use `jwks_url`.
+    pub jwks: Option<PathBuf>,
+    /// The provider's `jwks_uri`, fetched at start and every `access.jwks_refresh_secs`.
+    pub jwks_url: Option<String>,
 }
 
 impl Default for RawAccess {
@@ -134,6 +140,7 @@ impl Default for RawAccess {
             claim_rules: Vec::new(),
             mfa_window_minutes: MFA_WINDOW_MINUTES,
             jit_max_duration_secs: JIT_MAX_DURATION_SECS,
+            jwks_refresh_secs: JWKS_REFRESH_SECS,
         }
     }
 }
@@ -311,6 +318,8 @@ pub struct AccessConfig {
     pub mfa_window_minutes: u64,
     /// Longest just-in-time elevation, in seconds.
     pub jit_max_duration_secs: u64,
+    /// Seconds between fetches of JWKS given by URL.
+    pub jwks_refresh_secs: u64,
 }
 
 impl Config {
@@ -413,6 +422,14 @@ fn access_config(raw: RawAccess, path: &str) -> Result<AccessConfig, ConfigError
     if raw.service.is_empty() || raw.service.contains('"') || raw.service.contains(char::is_whitespace) {
         return Err(invalid(format!("`service` `{}` must be a non-empty word without quotes", raw.service)));
     }
+    for provider in &raw.oidc {
+        if provider.jwks.is_some() == provider.jwks_url.is_some() {
+            return Err(invalid(format!(
+                "oidc issuer `{}` needs exactly one of `jwks` (a file) and `jwks_url`",
+                provider.issuer
+            )));
+        }
+    }
     Ok(AccessConfig {
         service: raw.service,
         registry_token_ttl_secs: raw.registry_token_ttl_secs.clamp(1, REGISTRY_TOKEN_TTL_SECS),
@@ -428,6 +445,7 @@ fn access_config(raw: RawAccess, path: &str) -> Result<AccessConfig, ConfigError
         claim_rules: raw.claim_rules,
         mfa_window_minutes: raw.mfa_window_minutes.clamp(1, 24 * 60),
         jit_max_duration_secs: raw.jit_max_duration_secs.clamp(60, 7 * 24 * 3600),
+        jwks_refresh_secs: raw.jwks_refresh_secs.clamp(60, 7 * 24 * 3600),
     })
 }
 

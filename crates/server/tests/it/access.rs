@@ -687,3 +687,65 @@ async fn roles_defined_through_the_api_compile_to_cedar_and_survive_a_restart() 
     let token = token_as(&reopened, "reader", &key, &["repository:prod/payments/api:pull"]).await.unwrap();
     assert_eq!(granted(&token).as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn ci_provider_keys_are_fetched_from_their_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, jwks_path) = ci_provider(dir.path());
+    let jwks = std::fs::read_to_string(&jwks_path).unwrap();
+    // The provider's `jwks_uri`, served on loopback.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new().route("/jwks", axum::routing::get(move || async move { jwks }));
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let rules = r#"
+[[access.claim_rules]]
+issuer = "https://ci.example"
+claims = { repository = "acme/payments-api" }
+service_account = "ci-payments"
+"#;
+    let config = format!(
+        "[[access.oidc]]\nissuer = \"https://ci.example\"\naudience = \"airlock\"\njwks_url = \"http://{addr}/jwks\"\n{rules}"
+    );
+    let app = TestApp::new(&config).await;
+    let admin = admin_api_token(&app).await;
+    api(
+        &app,
+        Method::POST,
+        "/api/v1/principals",
+        &admin,
+        serde_json::json!({"name": "ci-payments", "kind": "service_account", "roles": ["ci"]}),
+    )
+    .await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = serde_json::json!({"iss": "https://ci.example", "aud": "airlock", "sub": "ci", "repository": "acme/payments-api",
+        "iat": now, "nbf": now, "exp": now + 300});
+    let jwt = ci_token(&key, claims.clone());
+    let token = token_as(&app, "oidc", &jwt, &["repository:dev/payments/api:pull"]).await.unwrap();
+    assert_eq!(granted(&token).as_array().unwrap().len(), 1);
+
+    // A provider that cannot be reached leaves its tokens refused; the server still starts.
+    let config = format!(
+        "[[access.oidc]]\nissuer = \"https://ci.example\"\naudience = \"airlock\"\njwks_url = \"http://127.0.0.1:9/jwks\"\n{rules}"
+    );
+    let cut_off = TestApp::new(&config).await;
+    let admin = admin_api_token(&cut_off).await;
+    api(
+        &cut_off,
+        Method::POST,
+        "/api/v1/principals",
+        &admin,
+        serde_json::json!({"name": "ci-payments", "kind": "service_account", "roles": ["ci"]}),
+    )
+    .await;
+    assert_eq!(
+        token_as(&cut_off, "oidc", &jwt, &["repository:dev/payments/api:pull"]).await.unwrap_err().status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Exactly one source of keys per provider.
+    let both = format!(
+        "[[access.oidc]]\nissuer = \"x\"\naudience = \"a\"\njwks = \"{}\"\njwks_url = \"http://{addr}/jwks\"\n",
+        jwks_path.display()
+    );
+    assert!(airlock_server::Config::from_toml(&both, "test").is_err());
+}
