@@ -197,3 +197,42 @@ async fn a_dripping_body_is_cut_off() {
     assert!(reply.json()["errors"][0]["message"].as_str().unwrap().contains("slower than 1000 bytes/s"));
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// Behind the token and Cedar checks, the registry itself refuses gated writes and logs them:
+/// the last line if both layers above were ever wrong.
+#[tokio::test]
+async fn the_registry_refuses_gated_writes_on_its_own() {
+    let app = TestApp::new("").await;
+    let registry = &app.app.state.registry;
+    let prod = airlock_model::RepoName::parse("prod/a").unwrap();
+    let refused = registry
+        .ensure_pushable(
+            &airlock_core::audit::Actor::system(),
+            &prod,
+            "blob.upload",
+            airlock_core::audit::Subject::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("only by promotion"), "{refused}");
+    let dev = airlock_model::RepoName::parse("dev/a").unwrap();
+    registry
+        .ensure_pushable(
+            &airlock_core::audit::Actor::system(),
+            &dev,
+            "blob.upload",
+            airlock_core::audit::Subject::default(),
+        )
+        .await
+        .unwrap();
+    app.app.state.log.checkpoint().await.unwrap();
+    let entries = app.get("/api/v1/log/entries?start=0").await.json();
+    let denied: Vec<&serde_json::Value> = entries["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["type"] == "registry.write.denied")
+        .collect();
+    assert_eq!(denied.len(), 1);
+    assert_eq!(denied[0]["event"]["details"]["action"], "blob.upload");
+}
