@@ -368,7 +368,18 @@ impl AuthService {
                 if !response.status().is_success() {
                     return Err(format!("answered {}", response.status()));
                 }
-                let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+                // Read at most one byte past the JWKS limit, whatever the server sends.
+                let mut response = response;
+                let mut bytes = Vec::new();
+                while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+                    bytes.extend_from_slice(&chunk);
+                    if bytes.len() > airlock_access::token::oidc::MAX_JWKS_BYTES {
+                        return Err(format!(
+                            "the document is over {} bytes",
+                            airlock_access::token::oidc::MAX_JWKS_BYTES
+                        ));
+                    }
+                }
                 airlock_access::token::oidc::OidcIssuer::new(&provider.issuer, &provider.audience, &bytes)
                     .map_err(|e| e.to_string())
             }
@@ -602,26 +613,9 @@ impl AuthService {
                 "`{BOOTSTRAP_PASSWORD_ENV}` is shorter than {PASSWORD_MIN_CHARS} characters; choose a longer one"
             )));
         }
-        let hash = hash_password(password.clone()).await.map_err(failed)?;
         let id = PrincipalId::parse(ADMIN).map_err(|e| failed(e.to_string()))?;
         let roles: Vec<String> = ADMIN_ROLES.iter().map(|r| (*r).to_owned()).collect();
-        let record = PrincipalRecord {
-            id: id.clone(),
-            kind: PrincipalKind::User,
-            epoch: 1,
-            disabled: false,
-            password_hash: Some(hash),
-            totp_secret: None,
-            api_key_hash: None,
-            api_key_expires_at: None,
-            roles: roles.clone(),
-            created_at: self.clock.now(),
-        };
-        let event = principal_event(EventKind::PrincipalCreate, &Actor::system(), self.clock.now(), &id)
-            .with_detail("kind", json!(PrincipalKind::User.as_str()))
-            .with_detail("roles", json!(roles));
-        self.store.create_principal(&record, &event).await.map_err(|e| failed(e.to_string()))?;
-        self.observer.appended();
+        self.create_user(&Actor::system(), &id, &roles, password.clone()).await.map_err(|e| failed(e.to_string()))?;
         Ok(generated.then_some(password))
     }
 
