@@ -50,6 +50,14 @@ enum Command {
     Role(commands::role::Args),
     /// Just-in-time elevation: request a role for a while, approve, revoke, list.
     Access(commands::access::Args),
+    /// Promote an artifact to the next stage through its gates (exit 3 when denied).
+    Promote(commands::promote::PromoteArgs),
+    /// Approve a pending promotion (a person holding the stage's approver role).
+    Approve(commands::promote::ApproveArgs),
+    /// Reject a pending promotion, with the reason.
+    Reject(commands::promote::RejectArgs),
+    /// List promotions and show one.
+    Promotion(commands::promote::PromotionArgs),
 }
 
 /// How a command prints its result.
@@ -83,6 +91,10 @@ fn main() -> ExitCode {
         Command::Sa(args) => commands::sa::exec(args),
         Command::Role(args) => commands::role::exec(args),
         Command::Access(args) => commands::access::exec(args),
+        Command::Promote(args) => commands::promote::promote(args),
+        Command::Approve(args) => commands::promote::approve(args),
+        Command::Reject(args) => commands::promote::reject(args),
+        Command::Promotion(args) => commands::promote::promotion(args),
     };
     match result {
         Ok(code) => code,

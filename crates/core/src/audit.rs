@@ -68,6 +68,11 @@ pub enum EventKind {
     AccessApprove,
     AccessRevoke,
     RoleDefine,
+    PromotionRequest,
+    PromotionDeny,
+    PromotionApprove,
+    PromotionReject,
+    PromotionCommit,
 }
 
 impl EventKind {
@@ -94,11 +99,16 @@ impl EventKind {
             EventKind::AccessApprove => "access.grant.approve",
             EventKind::AccessRevoke => "access.grant.revoke",
             EventKind::RoleDefine => "access.role.define",
+            EventKind::PromotionRequest => "promotion.request",
+            EventKind::PromotionDeny => "promotion.deny",
+            EventKind::PromotionApprove => "promotion.approve",
+            EventKind::PromotionReject => "promotion.reject",
+            EventKind::PromotionCommit => "promotion.commit",
         }
     }
 
     /// Every kind, for documentation and exhaustive tests.
-    pub const ALL: [EventKind; 21] = [
+    pub const ALL: [EventKind; 26] = [
         EventKind::ManifestPush,
         EventKind::ManifestDelete,
         EventKind::TagCreate,
@@ -120,6 +130,11 @@ impl EventKind {
         EventKind::AccessApprove,
         EventKind::AccessRevoke,
         EventKind::RoleDefine,
+        EventKind::PromotionRequest,
+        EventKind::PromotionDeny,
+        EventKind::PromotionApprove,
+        EventKind::PromotionReject,
+        EventKind::PromotionCommit,
     ];
 }
 

@@ -8,6 +8,7 @@ pub mod attest;
 pub mod audit;
 pub mod policy_input;
 pub mod ports;
+pub mod promotion;
 pub mod registry;
 pub mod stage;
 

@@ -418,13 +418,206 @@ pub trait IdentityStore: Send + Sync {
     async fn define_role(&self, name: &str, definition: &str, event: &Event) -> Result<bool, StoreError>;
 }
 
+/// Where a promotion stands. `Pending` is the only state that moves; the others are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PromotionStatus {
+    /// Every automatic gate passed; waiting for approvals.
+    Pending,
+    Promoted,
+    /// An automatic gate failed.
+    Denied,
+    Rejected,
+    /// Closed unpromoted because its approvals ran out or the artifact changed under it.
+    Expired,
+    Cancelled,
+}
+
+impl PromotionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PromotionStatus::Pending => "pending",
+            PromotionStatus::Promoted => "promoted",
+            PromotionStatus::Denied => "denied",
+            PromotionStatus::Rejected => "rejected",
+            PromotionStatus::Expired => "expired",
+            PromotionStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PromotionStatus> {
+        [
+            PromotionStatus::Pending,
+            PromotionStatus::Promoted,
+            PromotionStatus::Denied,
+            PromotionStatus::Rejected,
+            PromotionStatus::Expired,
+            PromotionStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+/// One promotion request as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromotionRecord {
+    pub id: String,
+    /// The repository it is promoted from, `dev/app`.
+    pub source: RepoName,
+    /// The repository it is promoted into, `staging/app`.
+    pub target: RepoName,
+    /// The digest, resolved once when the request was made.
+    pub digest: Digest,
+    pub tag: Option<Tag>,
+    pub requester: String,
+    pub reason: String,
+    pub status: PromotionStatus,
+    /// The policy bundle digest of the latest evaluation.
+    pub policy_digest: String,
+    /// The digest of the evidence the latest evaluation saw (attestations and their verdicts).
+    pub evidence_digest: String,
+    /// The latest gate report, canonical JSON.
+    pub report: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Why it was closed, for rejected, expired and cancelled promotions.
+    pub closed_reason: Option<String>,
+    /// The release record's manifest in the target repository, once promoted.
+    pub release_digest: Option<Digest>,
+    /// The log index of the commit event, once promoted.
+    pub log_index: Option<u64>,
+}
+
+/// One approval, bound to exactly what was evaluated when it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRecord {
+    pub promotion: String,
+    pub approver: String,
+    /// The person behind the account (OIDC subject or email when known, else the principal):
+    /// two accounts of one person approve once.
+    pub identity: String,
+    pub digest: Digest,
+    pub source: RepoName,
+    pub target: RepoName,
+    pub policy_digest: String,
+    pub evidence_digest: String,
+    pub comment: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A manifest written by the promotion engine itself (the release record and its summary),
+/// with the small blobs it references, all stored inline.
+#[derive(Debug, Clone)]
+pub struct EngineManifest {
+    pub manifest: NewManifest,
+    pub blobs: Vec<(Digest, Bytes)>,
+}
+
+/// What the engine writes when a promotion commits, and the events that record it. Built by
+/// [`PromotionStore::commit_promotion`]'s `seal` once the log index is known.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    pub release: Vec<EngineManifest>,
+    /// The release record's manifest digest.
+    pub release_digest: Digest,
+    /// The events, the first of which lands at the index `seal` was given.
+    pub events: Vec<Event>,
+}
+
+/// Builds what a commit writes once the index of its first log event is known: the release
+/// record names that index, and the commit event names the record.
+pub type Seal<'a> = &'a (dyn Fn(u64) -> Result<Sealed, String> + Send + Sync);
+
+/// One promotion's commit: what to link into the target repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromotionCommit {
+    pub promotion: PromotionRecord,
+    /// Manifests to link from the source repository, children before parents, referrers last.
+    pub manifests: Vec<Digest>,
+    /// Blobs to link from the source repository.
+    pub blobs: Vec<Digest>,
+    /// Approvals consumed by this commit (their approvers), recorded with it.
+    pub approvers: Vec<String>,
+    /// Whether the tag, if any, may replace another digest (an audited rollback).
+    pub tag_mode: TagMode,
+}
+
+/// What committing a promotion came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromotionCommitOutcome {
+    /// Linked, tagged, recorded; `log_index` is the commit event's.
+    Committed { log_index: u64, release_digest: Digest },
+    /// The promotion is not pending any more (a reject or another commit won).
+    NotPending { status: PromotionStatus },
+    /// The tag already points elsewhere in the target repository.
+    TagImmutable { current: Digest },
+    /// Something to link is missing from the source repository.
+    Missing { digest: Digest },
+}
+
+/// Which promotions to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PromotionFilter {
+    pub status: Option<PromotionStatus>,
+    /// Promotions into this repository.
+    pub target: Option<RepoName>,
+    pub digest: Option<Digest>,
+    pub limit: u32,
+}
+
+/// Promotions and approvals. Every change is logged in the transaction that makes it.
+#[async_trait]
+pub trait PromotionStore: Send + Sync {
+    /// Stores a new pending or denied promotion with `event`, unless an open or promoted one
+    /// exists for the same (source, digest, target, tag): then that one is returned and nothing
+    /// is stored or logged.
+    async fn open_promotion(
+        &self,
+        promotion: &PromotionRecord,
+        event: &Event,
+    ) -> Result<Result<(), PromotionRecord>, StoreError>;
+    async fn promotion(&self, id: &str) -> Result<Option<PromotionRecord>, StoreError>;
+    /// Newest first.
+    async fn promotions(&self, filter: &PromotionFilter) -> Result<Vec<PromotionRecord>, StoreError>;
+    /// The approvals of a promotion, oldest first.
+    async fn approvals(&self, promotion: &str) -> Result<Vec<ApprovalRecord>, StoreError>;
+    /// Records an approval with `event` while the promotion is pending. `false` when it is not
+    /// pending, or this approver (or this identity) already approved: nothing logged.
+    async fn add_approval(&self, approval: &ApprovalRecord, event: &Event) -> Result<bool, StoreError>;
+    /// Updates a pending promotion's evaluation (policy and evidence digests, report).
+    async fn update_evaluation(&self, promotion: &PromotionRecord) -> Result<(), StoreError>;
+    /// Closes a pending promotion as `status` with `reason` and `event`; `None` when it was not
+    /// pending (nothing logged).
+    async fn close_promotion(
+        &self,
+        id: &str,
+        status: PromotionStatus,
+        reason: &str,
+        event: &Event,
+        now: Timestamp,
+    ) -> Result<Option<PromotionRecord>, StoreError>;
+    /// In one transaction: checks the promotion is pending, links its manifests and blobs into
+    /// the target repository, sets its tag, stores the release record `seal` builds, marks it
+    /// promoted and appends the events.
+    async fn commit_promotion(
+        &self,
+        commit: &PromotionCommit,
+        seal: Seal<'_>,
+        now: Timestamp,
+    ) -> Result<PromotionCommitOutcome, StoreError>;
+    /// Who pushed `digest` into `repo`, when known.
+    async fn pusher(&self, repo: &RepoName, digest: &Digest) -> Result<Option<String>, StoreError>;
+}
+
 /// The whole metadata store.
 pub trait MetadataStore:
-    BlobIndex + ManifestIndex + UploadIndex + LogStore + TrustStore + IdentityStore + std::fmt::Debug
+    BlobIndex + ManifestIndex + UploadIndex + LogStore + TrustStore + IdentityStore + PromotionStore + std::fmt::Debug
 {
 }
-impl<T: BlobIndex + ManifestIndex + UploadIndex + LogStore + TrustStore + IdentityStore + std::fmt::Debug> MetadataStore
-    for T
+impl<
+    T: BlobIndex + ManifestIndex + UploadIndex + LogStore + TrustStore + IdentityStore + PromotionStore + std::fmt::Debug,
+> MetadataStore for T
 {
 }
 

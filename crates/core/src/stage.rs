@@ -2,17 +2,31 @@
 
 use airlock_model::StageName;
 
+use crate::promotion::pipeline::Gates;
+
 /// One stage and what it allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stage {
     name: StageName,
     pushable: bool,
+    gates: Option<Gates>,
 }
 
 impl Stage {
     /// A stage; `pushable` stages accept writes from clients, the others only from promotion.
     pub fn new(name: StageName, pushable: bool) -> Stage {
-        Stage { name, pushable }
+        Stage { name, pushable, gates: None }
+    }
+
+    /// The stage reached by promotion through `gates`.
+    pub fn with_gates(mut self, gates: Gates) -> Stage {
+        self.gates = Some(gates);
+        self
+    }
+
+    /// The gates promotions into this stage pass; `None` for a stage nothing is promoted into.
+    pub fn gates(&self) -> Option<&Gates> {
+        self.gates.as_ref()
     }
 
     pub fn name(&self) -> &StageName {
@@ -79,11 +93,17 @@ impl Stages {
 
 impl Default for Stages {
     fn default() -> Self {
-        let stage = |name: &str, pushable| StageName::parse(name).map(|n| Stage::new(n, pushable));
         // The three built-in names are valid by construction; the fallback keeps this panic-free.
-        let stages =
-            [stage("dev", true), stage("staging", false), stage("prod", false)].into_iter().flatten().collect();
-        Stages(stages)
+        let (Ok(dev), Ok(staging), Ok(prod)) =
+            (StageName::parse("dev"), StageName::parse("staging"), StageName::parse("prod"))
+        else {
+            return Stages(Vec::new());
+        };
+        Stages(vec![
+            Stage::new(dev.clone(), true),
+            Stage::new(staging.clone(), false).with_gates(Gates::default_staging(dev)),
+            Stage::new(prod, false).with_gates(Gates::default_prod(staging)),
+        ])
     }
 }
 

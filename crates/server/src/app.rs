@@ -71,6 +71,8 @@ pub enum StartError {
     Policy(#[from] crate::policy::PolicyLoadError),
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthStartError),
+    #[error(transparent)]
+    Promotion(#[from] crate::promotion::PromotionStartError),
     #[error("cannot record the server start in the transparency log: {0}")]
     LogAppend(#[source] airlock_core::RegistryError),
     #[error("cannot check the transparency log: {0}")]
@@ -89,6 +91,7 @@ pub struct AppState {
     pub log_page_max: u64,
     pub policy: Arc<crate::policy::PolicyService>,
     pub auth: crate::auth::AuthService,
+    pub promoter: airlock_core::promotion::Promoter,
 }
 
 /// The opened stores and the state built on them.
@@ -144,7 +147,16 @@ impl App {
         for failure in auth.refresh_jwks().await {
             tracing::error!(%failure, "cannot fetch a CI provider's keys; its tokens are refused until a fetch succeeds");
         }
+        let promoter = crate::promotion::open(
+            registry.clone(),
+            &config.stages,
+            policy.bundle.clone(),
+            dir,
+            &config.log.origin,
+            &config.public_url,
+        )?;
         let state = AppState {
+            promoter,
             registry,
             metrics: Metrics::new(),
             body: config.body,
@@ -201,6 +213,11 @@ impl App {
             .route("/api/v1/log/proof/consistency", get(api_log::consistency))
             .route("/api/v1/trust/root", get(api_trust::get_root).put(api_trust::put_root))
             .route("/api/v1/artifacts/{*rest}", get(api_trust::artifacts).post(api_trust::artifacts))
+            .route("/api/v1/promotions", get(crate::api_promotion::list).post(crate::api_promotion::request))
+            .route("/api/v1/promotions/{id}", get(crate::api_promotion::get))
+            .route("/api/v1/promotions/{id}/approve", post(crate::api_promotion::approve))
+            .route("/api/v1/promotions/{id}/reject", post(crate::api_promotion::reject))
+            .route("/api/v1/release-key", get(crate::api_promotion::release_key))
             .route("/token", get(crate::api_auth::token))
             .route("/api/v1/auth/token", post(crate::api_auth::api_token))
             .route("/api/v1/auth/whoami", get(crate::api_auth::whoami))

@@ -1277,7 +1277,7 @@ impl AuthService {
     }
 
     /// Refuses, and logs, what Cedar does not allow the caller.
-    async fn require(
+    pub(crate) async fn require(
         &self,
         caller: &Caller,
         action: Action,

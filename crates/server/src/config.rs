@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use airlock_core::promotion::pipeline::{DEFAULT_POLICY, Gates};
+use airlock_core::promotion::window::ChangeWindow;
 use airlock_core::registry::{INLINE_BLOB_MAX, PAGE_MAX, UPLOADS_PER_CLIENT_MAX};
 use airlock_core::{RegistryLimits, Stage, StageError, Stages};
 use airlock_model::manifest::{MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH, MANIFEST_MAX_DESCRIPTORS, ManifestLimits};
@@ -64,6 +66,8 @@ pub enum ConfigError {
     },
     #[error("config file `{path}`: `listen` value `{value}` is not an address like `127.0.0.1:5000`")]
     Listen { path: String, value: String },
+    #[error("config file `{path}`: `stages`: {message}")]
+    Gates { path: String, message: String },
     #[error("config file `{path}`: `access`: {message}")]
     Access { path: String, message: String },
 }
@@ -171,6 +175,19 @@ struct RawStage {
     name: String,
     #[serde(default)]
     pushable: bool,
+    /// The stage promotions into this one come from; the previous stage by default.
+    from: Option<String>,
+    /// Attestations a promotion into this stage needs.
+    #[serde(default)]
+    attestations: Vec<airlock_core::promotion::pipeline::RequiredAttestation>,
+    /// A policy bundle directory for this stage; `policy.bundle` (or the default library) when
+    /// unset.
+    policy: Option<PathBuf>,
+    approvals: Option<airlock_core::promotion::pipeline::ApprovalRule>,
+    #[serde(default)]
+    windows: Vec<airlock_core::promotion::window::WindowSpec>,
+    #[serde(default)]
+    freeze: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -356,11 +373,40 @@ impl Config {
         let stages = match raw.stages {
             None => Stages::default(),
             Some(list) => {
-                let mut stages = Vec::with_capacity(list.len());
+                let mut stages: Vec<Stage> = Vec::with_capacity(list.len());
                 for s in list {
                     let name = StageName::parse(&s.name)
                         .map_err(|source| ConfigError::StageName { path: path.to_owned(), source })?;
-                    stages.push(Stage::new(name, s.pushable));
+                    let stage = Stage::new(name.clone(), s.pushable);
+                    let Some(previous) = stages.last() else {
+                        stages.push(stage);
+                        continue;
+                    };
+                    let gate_error = |message: String| ConfigError::Gates { path: path.to_owned(), message };
+                    let from = match &s.from {
+                        None => previous.name().clone(),
+                        Some(f) => {
+                            StageName::parse(f).map_err(|e| gate_error(format!("stage `{name}`: `from`: {e}")))?
+                        }
+                    };
+                    let mut windows = Vec::with_capacity(s.windows.len());
+                    for spec in &s.windows {
+                        windows.push(
+                            ChangeWindow::parse(spec)
+                                .map_err(|e| gate_error(format!("stage `{name}`: `windows`: {e}")))?,
+                        );
+                    }
+                    let gates = Gates {
+                        from,
+                        attestations: s.attestations,
+                        policy: s.policy.map_or_else(|| DEFAULT_POLICY.to_owned(), |p| p.display().to_string()),
+                        approvals: s.approvals,
+                        windows,
+                        freeze: s.freeze,
+                    };
+                    let earlier: Vec<&StageName> = stages.iter().map(Stage::name).collect();
+                    gates.validate(&name, &earlier).map_err(|e| gate_error(e.to_string()))?;
+                    stages.push(stage.with_gates(gates));
                 }
                 Stages::new(stages).map_err(|source| ConfigError::Stages { path: path.to_owned(), source })?
             }
@@ -462,7 +508,19 @@ impl Config {
         let stages: Vec<_> = self
             .stages
             .iter()
-            .map(|s| serde_json::json!({"name": s.name().as_str(), "pushable": s.pushable()}))
+            .map(|s| {
+                let gates = s.gates().map(|g| {
+                    serde_json::json!({
+                        "from": g.from.as_str(),
+                        "attestations": g.attestations,
+                        "policy": g.policy,
+                        "approvals": g.approvals,
+                        "windows": g.windows.iter().map(|w| w.describe()).collect::<Vec<_>>(),
+                        "freeze": g.freeze,
+                    })
+                });
+                serde_json::json!({"name": s.name().as_str(), "pushable": s.pushable(), "gates": gates})
+            })
             .collect();
         let l = &self.limits;
         let value = serde_json::json!({

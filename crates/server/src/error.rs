@@ -219,6 +219,9 @@ pub enum ApiError {
     Registry(#[from] RegistryError),
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with the current state (a promotion already decided).
+    #[error("{message}")]
+    Conflict { message: String, remediation: String },
     /// An access failure: credentials, tokens, authorization.
     #[error(transparent)]
     Auth(#[from] AuthError),
@@ -233,6 +236,9 @@ impl IntoResponse for ApiError {
                 (StatusCode::BAD_REQUEST, "INVALID_PARAMETER", message.clone(), Some(remediation.clone()))
             }
             ApiError::NotFound(message) => (StatusCode::NOT_FOUND, "NOT_FOUND", message.clone(), None),
+            ApiError::Conflict { message, remediation } => {
+                (StatusCode::CONFLICT, "CONFLICT", message.clone(), Some(remediation.clone()))
+            }
             ApiError::Rejected { code, message, remediation } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, *code, message.clone(), Some(remediation.clone()))
             }

@@ -5,6 +5,7 @@
 
 mod api_auth;
 mod api_log;
+mod api_promotion;
 mod api_trust;
 mod app;
 pub mod auth;
@@ -15,6 +16,7 @@ mod error;
 pub mod log;
 mod metrics;
 mod policy;
+pub mod promotion;
 mod route;
 mod scrub;
 pub mod telemetry;

@@ -133,6 +133,11 @@ impl Reply {
     pub fn error_code(&self) -> String {
         self.json()["errors"][0]["code"].as_str().unwrap_or("").to_owned()
     }
+
+    /// The message of an `/api/v1` error body.
+    pub fn error_message(&self) -> String {
+        self.json()["error"]["message"].as_str().unwrap_or("").to_owned()
+    }
 }
 
 impl TestApp {

@@ -11,6 +11,7 @@ pub mod evidence;
 pub mod key;
 pub mod login;
 pub mod policy;
+pub mod promote;
 pub mod role;
 pub mod sa;
 pub mod scrub;

@@ -7,6 +7,7 @@ mod blobs;
 mod manifests;
 mod negative;
 mod observability;
+mod promotion;
 mod socket;
 mod storage;
 mod trust;

@@ -2,6 +2,7 @@
 
 mod identity;
 mod log;
+mod promotion;
 mod trust;
 
 use std::path::Path;
@@ -414,8 +415,8 @@ impl ManifestIndex for SqliteStore {
             }
         }
         sqlx::query(
-            "INSERT INTO manifests (repo_id, digest, media_type, body, artifact_type, subject, annotations, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO manifests (repo_id, digest, media_type, body, artifact_type, subject, annotations, created_at, pushed_by) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(repo_id)
         .bind(manifest.digest.as_str())
@@ -425,6 +426,7 @@ impl ManifestIndex for SqliteStore {
         .bind(manifest.subject.as_ref().map(Digest::as_str))
         .bind(&manifest.annotations_json)
         .bind(now.as_millis())
+        .bind(actor.principal())
         .execute(&mut *tx)
         .await
         .map_err(err(OP))?;

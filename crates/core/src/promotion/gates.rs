@@ -1,0 +1,311 @@
+//! The automatic gates: trusted attestations, the policy decision, freeze and change windows.
+//! One evaluation gathers everything once; its findings are data, each with its remediation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use airlock_model::{Digest, RepoName, StageName, Timestamp};
+use airlock_policy::{Bundle, Decision, Engine, EvalLimits};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::policy_input::Requester;
+use crate::promotion::pipeline::Gates;
+use crate::promotion::window;
+use crate::registry::{Registry, RegistryError};
+
+/// The policy bundles the gates name, compiled once by one engine.
+#[derive(Debug)]
+pub struct PolicySet {
+    engine: Engine,
+    bundles: BTreeMap<String, Bundle>,
+    limits: EvalLimits,
+}
+
+impl PolicySet {
+    /// `bundles` by label; [`crate::promotion::pipeline::DEFAULT_POLICY`] must be among them.
+    pub fn new(bundles: BTreeMap<String, Bundle>) -> PolicySet {
+        PolicySet { engine: Engine::new(), bundles, limits: EvalLimits::default() }
+    }
+
+    pub fn bundle(&self, label: &str) -> Option<&Bundle> {
+        self.bundles.get(label)
+    }
+
+    fn evaluate(&self, label: &str, input: &Value, at: Timestamp) -> Option<Decision> {
+        let bundle = self.bundles.get(label)?;
+        Some(self.engine.evaluate(bundle, input, at, &self.limits))
+    }
+}
+
+/// One reason a gate refuses, with what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// `attestation`, `policy`, `freeze` or `window`.
+    pub gate: &'static str,
+    /// The rule or requirement: `provenance`, `no-critical-vulnerabilities`.
+    pub rule: String,
+    pub message: String,
+    pub remediation: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
+}
+
+/// One attestation the gates looked at, as the evidence digest binds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeenAttestation {
+    pub referrer: String,
+    pub predicate_type: String,
+    pub trusted: bool,
+    pub signers: Vec<String>,
+}
+
+/// What one evaluation of the automatic gates concluded.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub findings: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+    /// The policy bundle's digest.
+    pub policy_digest: String,
+    /// The policy input's digest.
+    pub input_digest: String,
+    /// The digest of the attestations seen and their verdicts against the root in force.
+    pub evidence_digest: String,
+    pub attestations: Vec<SeenAttestation>,
+    /// Who pushed the artifact and who triggered its build, per its trusted provenance.
+    pub pusher: Option<String>,
+    pub triggers: Vec<String>,
+    /// Whether trusted provenance was among the evidence.
+    pub has_provenance: bool,
+    /// The policy decision, canonical JSON.
+    pub decision: Value,
+}
+
+impl Evaluation {
+    pub fn passed(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+fn finding(gate: &'static str, rule: &str, message: String, remediation: impl Into<String>) -> Finding {
+    Finding { gate, rule: rule.to_owned(), message, remediation: remediation.into(), doc: None }
+}
+
+/// The digest binding approvals to the evidence: every attestation's referrer, type and verdict
+/// against the trust root in force, sorted.
+fn evidence_digest(seen: &[SeenAttestation]) -> String {
+    let mut lines: Vec<String> = seen
+        .iter()
+        .map(|a| format!("{} {} {} {}", a.referrer, a.predicate_type, a.trusted, a.signers.join(",")))
+        .collect();
+    lines.sort();
+    Digest::of(lines.join("\n").as_bytes()).to_string()
+}
+
+/// Evaluates the automatic gates for promoting `source@digest` into `target`.
+#[allow(clippy::too_many_arguments)]
+pub async fn evaluate(
+    registry: &Registry,
+    policies: &Arc<PolicySet>,
+    gates: &Gates,
+    source: &RepoName,
+    target: &StageName,
+    digest: &Digest,
+    requester: &Requester,
+    frozen: Option<&str>,
+) -> Result<Evaluation, RegistryError> {
+    let input = registry.policy_input(source, digest, target, requester).await?;
+    let now = input["time"].as_str().and_then(Timestamp::parse_rfc3339).unwrap_or_else(|| registry.clock().now());
+    let mut findings = Vec::new();
+
+    // Freeze and change windows first: they are why nothing else matters today.
+    if gates.freeze {
+        findings.push(finding(
+            "freeze",
+            "stage-frozen",
+            format!("stage `{target}` is frozen by configuration (`freeze = true`)"),
+            "wait for the freeze to end, or have an operator remove `freeze` from the stage in `airlock.toml`",
+        ));
+    } else if let Some(reason) = frozen {
+        findings.push(finding(
+            "freeze",
+            "stage-frozen",
+            format!("stage `{target}` is frozen: {reason}"),
+            format!("wait for `airlock unfreeze {target}`, or use `--break-glass` for an emergency"),
+        ));
+    }
+    if !window::open_at(&gates.windows, now) {
+        let described: Vec<String> = gates.windows.iter().map(window::ChangeWindow::describe).collect();
+        let next = window::next_open(&gates.windows, now).map_or_else(|| "unknown".to_owned(), Timestamp::to_rfc3339);
+        findings.push(finding(
+            "window",
+            "change-window",
+            format!(
+                "promotions into `{target}` commit only during {}; the next window opens at {next}",
+                described.join("; ")
+            ),
+            format!("promote again after {next}"),
+        ));
+    }
+
+    // Attestations, re-verified against the root in force (the policy input did that).
+    let records = registry.store().attestations(source, digest).await?;
+    let created: BTreeMap<String, Timestamp> = records.iter().map(|r| (r.manifest.to_string(), r.created_at)).collect();
+    let attestations: Vec<SeenAttestation> = input["attestations"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|a| SeenAttestation {
+                    referrer: a["referrer"].as_str().unwrap_or_default().to_owned(),
+                    predicate_type: a["predicate_type"].as_str().unwrap_or_default().to_owned(),
+                    trusted: a["trusted"].as_bool() == Some(true),
+                    signers: a["signers"]
+                        .as_array()
+                        .map(|s| s.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                        .unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for required in &gates.attestations {
+        let mut signers = BTreeSet::new();
+        let mut stale = 0usize;
+        let mut untrusted = 0usize;
+        for a in attestations.iter().filter(|a| required.matches(&a.predicate_type)) {
+            if !a.trusted {
+                untrusted = untrusted.saturating_add(1);
+                continue;
+            }
+            let fresh = match (required.max_age_secs, created.get(&a.referrer)) {
+                (Some(max), Some(at)) => now.millis_since(*at) <= max.saturating_mul(1000),
+                (Some(_), None) => false,
+                (None, _) => true,
+            };
+            if !fresh {
+                stale = stale.saturating_add(1);
+                continue;
+            }
+            for s in &a.signers {
+                if required.signers.is_empty() || required.signers.contains(s) {
+                    signers.insert(s.clone());
+                }
+            }
+        }
+        if signers.len() < required.threshold as usize {
+            let mut why = Vec::new();
+            if untrusted > 0 {
+                why.push(format!("{untrusted} attached do not verify against the trust root"));
+            }
+            if stale > 0 {
+                let hours = required.max_age_secs.unwrap_or(0) / 3600;
+                why.push(format!("{stale} are older than {hours} h"));
+            }
+            if why.is_empty() && signers.is_empty() {
+                why.push("none is attached".to_owned());
+            }
+            let from = if required.signers.is_empty() {
+                "trusted signers".to_owned()
+            } else {
+                format!("signers {}", required.signers.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "))
+            };
+            findings.push(finding(
+                "attestation",
+                &required.name,
+                format!(
+                    "`{}` needs {} distinct {from}, found {}{}",
+                    required.name,
+                    required.threshold,
+                    signers.len(),
+                    if why.is_empty() { String::new() } else { format!(" ({})", why.join("; ")) }
+                ),
+                format!(
+                    "attach a {} attestation ({}) signed by a key the trust root names, then promote again",
+                    required.name,
+                    required.predicate_types.join(" or ")
+                ),
+            ));
+        }
+    }
+
+    // The policy decision over the same input.
+    let decision = policies.evaluate(&gates.policy, &input, now);
+    let (policy_digest, input_digest, decision_json, warnings) = match decision {
+        None => {
+            findings.push(finding(
+                "policy",
+                "policy-missing",
+                format!("the policy bundle `{}` is not loaded", gates.policy),
+                "fix the stage's `policy` in `airlock.toml` and restart",
+            ));
+            (String::new(), String::new(), Value::Null, Vec::new())
+        }
+        Some(decision) => {
+            for v in &decision.violations {
+                findings.push(Finding {
+                    gate: "policy",
+                    rule: v.rule.clone().unwrap_or_else(|| "policy".to_owned()),
+                    message: v.message.clone(),
+                    remediation: v.remediation.clone().unwrap_or_else(|| "see the rule's documentation".to_owned()),
+                    doc: v.doc.clone(),
+                });
+            }
+            for e in &decision.errors {
+                findings.push(finding(
+                    "policy",
+                    e.code.as_str(),
+                    e.message.clone(),
+                    "fix the policy bundle; an evaluation error always denies",
+                ));
+            }
+            let warnings = decision
+                .warnings
+                .iter()
+                .map(|v| Finding {
+                    gate: "policy",
+                    rule: v.rule.clone().unwrap_or_else(|| "policy".to_owned()),
+                    message: v.message.clone(),
+                    remediation: v.remediation.clone().unwrap_or_default(),
+                    doc: v.doc.clone(),
+                })
+                .collect();
+            let json = serde_json::from_slice(&decision.to_canonical_json()).unwrap_or(Value::Null);
+            (decision.bundle_digest.clone(), decision.input_digest.clone().unwrap_or_default(), json, warnings)
+        }
+    };
+
+    let provenance = input["evidence"]["provenance"].as_array().cloned().unwrap_or_default();
+    let mut triggers = BTreeSet::new();
+    for p in &provenance {
+        for key in ["trigger", "trigger_id"] {
+            if let Some(t) = p[key].as_str() {
+                triggers.insert(t.to_owned());
+            }
+        }
+    }
+    let pusher = registry.store().pusher(source, digest).await?;
+    Ok(Evaluation {
+        findings,
+        warnings,
+        policy_digest,
+        input_digest,
+        evidence_digest: evidence_digest(&attestations),
+        has_provenance: !provenance.is_empty(),
+        attestations,
+        pusher,
+        triggers: triggers.into_iter().collect(),
+        decision: decision_json,
+    })
+}
+
+/// The report stored with a promotion and shown to its users.
+pub fn report(evaluation: &Evaluation, approvals_needed: Option<Value>) -> Value {
+    json!({
+        "findings": evaluation.findings,
+        "warnings": evaluation.warnings,
+        "policy_digest": evaluation.policy_digest,
+        "input_digest": evaluation.input_digest,
+        "evidence_digest": evaluation.evidence_digest,
+        "attestations": evaluation.attestations,
+        "approvals": approvals_needed,
+    })
+}

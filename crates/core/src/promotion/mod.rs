@@ -1,0 +1,730 @@
+//! The promotion engine: one digest from one stage's repository into the next stage's, only
+//! when every gate passes and the quorum of distinct, eligible approvers holds, committed in one
+//! transaction with its release record and log events.
+//!
+//! The states are those of [`PromotionStatus`]: a request whose automatic gates fail is
+//! `denied` at once; one that needs approvals waits `pending`; when its quorum is met the engine
+//! re-evaluates everything and commits (`promoted`), or closes it. Only `pending` moves, and
+//! every move is a conditional update in the store, so a reject and a final approval racing
+//! each other cannot both win.
+
+pub mod gates;
+pub mod pipeline;
+pub mod record;
+pub mod window;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use airlock_dsse::PrivateKey;
+use airlock_model::manifest::{Manifest, ManifestLimits};
+use airlock_model::{Digest, PrincipalId, PrincipalKind, Reference, RepoName, StageName, Tag, Timestamp};
+use serde_json::{Value, json};
+
+use crate::audit::{Actor, Event, EventKind, Outcome, Subject};
+use crate::policy_input::Requester;
+use crate::ports::{
+    ApprovalRecord, PromotionCommit, PromotionCommitOutcome, PromotionFilter, PromotionRecord, PromotionStatus, Sealed,
+    StoreError, TagMode,
+};
+use crate::registry::{Registry, RegistryError};
+use gates::{Evaluation, PolicySet};
+use pipeline::{ApprovalRule, Gates};
+use record::{PROMOTION_PREDICATE, SubjectDescriptor, VSA_PREDICATE};
+
+/// Most manifests one promotion links (the artifact, its children and its referrer graph).
+pub const GRAPH_MAX: usize = 4096;
+/// How deep the referrer graph is followed (referrers of referrers, ...).
+pub const REFERRER_DEPTH_MAX: usize = 4;
+
+/// Why a promotion request or decision was refused. Gate failures are not errors: they are a
+/// `denied` promotion with its findings.
+#[derive(Debug, thiserror::Error)]
+pub enum PromotionError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stage `{stage}` is not reached by promotion; promote into one of: {known}")]
+    NotPromotable { stage: StageName, known: String },
+    #[error("stage `{target}` is promoted from `{expected}`, not `{source_stage}`; promote into `{next}` first")]
+    WrongSource { source_stage: StageName, target: StageName, expected: StageName, next: String },
+    #[error("promotion `{id}` does not exist; list promotions with `airlock promotion list`")]
+    Unknown { id: String },
+    #[error("promotion `{id}` is {status}, so it can no longer be decided")]
+    NotPending { id: String, status: &'static str },
+    #[error("promotions into `{stage}` need no approval")]
+    NoApprovalNeeded { stage: StageName },
+    #[error("cannot approve promotion `{id}`: {reason}")]
+    ApprovalRefused { id: String, reason: String },
+    #[error(
+        "promotion `{id}` cannot commit: tag `{tag}` in `{repo}` already points at `{current}`; tags in gated stages are write-once, use another tag or `airlock rollback`"
+    )]
+    TagImmutable { id: String, tag: String, repo: RepoName, current: Digest },
+    #[error("promotion `{id}` cannot commit: `{digest}` is gone from `{repo}`")]
+    Missing { id: String, repo: RepoName, digest: Digest },
+    #[error("the artifact graph of `{digest}` has more than {GRAPH_MAX} manifests; it cannot be promoted")]
+    GraphTooLarge { digest: Digest },
+    #[error("cannot seal the release record: {0}")]
+    Seal(String),
+}
+
+/// Who is asking, as the server authenticated them.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: PrincipalId,
+    pub kind: PrincipalKind,
+    pub actor: Actor,
+    /// Whether they verified a second factor within the configured window.
+    pub mfa_fresh: bool,
+}
+
+impl Caller {
+    fn requester(&self) -> Requester {
+        Requester {
+            principal: self.principal.to_string(),
+            kind: match self.kind {
+                PrincipalKind::User => "user".to_owned(),
+                PrincipalKind::ServiceAccount => "service".to_owned(),
+            },
+        }
+    }
+}
+
+/// A request to promote.
+#[derive(Debug, Clone)]
+pub struct PromoteRequest {
+    /// The repository the artifact is in, `dev/app`.
+    pub source: RepoName,
+    /// Resolved to a digest once, here.
+    pub reference: Reference,
+    pub target: StageName,
+    pub tag: Option<Tag>,
+    pub reason: String,
+}
+
+/// A promotion with its approvals, as callers see it.
+#[derive(Debug, Clone)]
+pub struct PromotionView {
+    pub record: PromotionRecord,
+    pub approvals: Vec<ApprovalRecord>,
+    /// The latest gate report.
+    pub report: Value,
+    /// False when an existing promotion with the same key was returned.
+    pub created: bool,
+}
+
+/// The engine's fixed parts.
+#[derive(Debug)]
+pub struct PromoterConfig {
+    pub policies: Arc<PolicySet>,
+    /// Signs release records.
+    pub release_key: PrivateKey,
+    /// The log's origin line, named in release records.
+    pub log_origin: String,
+    /// This Airlock's public URL, the VSA's verifier id.
+    pub verifier_id: String,
+}
+
+/// The promotion engine.
+#[derive(Debug, Clone)]
+pub struct Promoter {
+    registry: Registry,
+    config: Arc<PromoterConfig>,
+    counter: Arc<AtomicU64>,
+}
+
+impl Promoter {
+    pub fn new(registry: Registry, config: PromoterConfig) -> Promoter {
+        Promoter { registry, config: Arc::new(config), counter: Arc::default() }
+    }
+
+    pub fn release_key(&self) -> &airlock_dsse::PublicKey {
+        self.config.release_key.public_key()
+    }
+
+    fn gates_of(&self, stage: &StageName) -> Result<&Gates, PromotionError> {
+        self.registry.stages().get(stage).and_then(|s| s.gates()).ok_or_else(|| PromotionError::NotPromotable {
+            stage: stage.clone(),
+            known: self
+                .registry
+                .stages()
+                .iter()
+                .filter(|s| s.gates().is_some())
+                .map(|s| format!("`{}`", s.name()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    fn new_id(&self, source: &RepoName, digest: &Digest, target: &StageName, now: Timestamp) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let seed = format!("{source}\n{digest}\n{target}\n{}\n{n}\n{}", now.as_millis(), std::process::id());
+        let d = Digest::of(seed.as_bytes());
+        format!("prm-{}", d.hex().get(..20).unwrap_or_default())
+    }
+
+    async fn evaluate(
+        &self,
+        gates: &Gates,
+        source: &RepoName,
+        target: &StageName,
+        digest: &Digest,
+        requester: &Requester,
+    ) -> Result<Evaluation, PromotionError> {
+        Ok(gates::evaluate(&self.registry, &self.config.policies, gates, source, target, digest, requester, None)
+            .await?)
+    }
+
+    /// Opens a promotion: resolves the digest once, evaluates the automatic gates, and denies at
+    /// once, waits for approvals, or commits.
+    pub async fn request(&self, caller: &Caller, request: &PromoteRequest) -> Result<PromotionView, PromotionError> {
+        if let Some(reason) = self.registry.writes_refused() {
+            return Err(RegistryError::WritesRefused { reason: reason.to_owned() }.into());
+        }
+        self.registry.stage_of(&request.source)?;
+        let gates = self.gates_of(&request.target)?;
+        let source_stage = request.source.stage();
+        if &gates.from != source_stage {
+            let next = self
+                .registry
+                .stages()
+                .iter()
+                .find(|s| s.gates().is_some_and(|g| &g.from == source_stage))
+                .map_or_else(|| "an earlier stage".to_owned(), |s| format!("`{}`", s.name()));
+            return Err(PromotionError::WrongSource {
+                source_stage: source_stage.clone(),
+                target: request.target.clone(),
+                expected: gates.from.clone(),
+                next,
+            });
+        }
+        let digest = self.resolve(&request.source, &request.reference).await?;
+        let target = request.source.in_stage(&request.target);
+        let now = self.registry.clock().now();
+        let requester = caller.requester();
+        let evaluation = self.evaluate(gates, &request.source, &request.target, &digest, &requester).await?;
+        let approvals_needed = gates.approvals.as_ref().map(|r| approvals_json(r, &[]));
+        let report = gates::report(&evaluation, approvals_needed);
+        let status = if evaluation.passed() { PromotionStatus::Pending } else { PromotionStatus::Denied };
+        let record = PromotionRecord {
+            id: self.new_id(&request.source, &digest, &request.target, now),
+            source: request.source.clone(),
+            target: target.clone(),
+            digest: digest.clone(),
+            tag: request.tag.clone(),
+            requester: caller.principal.to_string(),
+            reason: request.reason.clone(),
+            status,
+            policy_digest: evaluation.policy_digest.clone(),
+            evidence_digest: evaluation.evidence_digest.clone(),
+            report: report.to_string(),
+            created_at: now,
+            updated_at: now,
+            closed_reason: None,
+            release_digest: None,
+            log_index: None,
+        };
+        let kind = if evaluation.passed() { EventKind::PromotionRequest } else { EventKind::PromotionDeny };
+        let mut event = promotion_event(kind, &caller.actor, now, &record)
+            .with_detail("policy_digest", json!(evaluation.policy_digest))
+            .with_detail("input_digest", json!(evaluation.input_digest))
+            .with_detail("evidence_digest", json!(evaluation.evidence_digest))
+            .with_detail("reason", json!(request.reason));
+        if !evaluation.passed() {
+            event.outcome = Outcome::Denied { reasons: evaluation.findings.iter().map(finding_line).collect() };
+        }
+        let record = match self.registry.store().open_promotion(&record, &event).await? {
+            Ok(()) => {
+                self.registry.notify_log();
+                record
+            }
+            Err(existing) => {
+                // Idempotent: the same request returns the promotion already open or done.
+                let view = self.view(existing).await?;
+                return Ok(PromotionView { created: false, ..view });
+            }
+        };
+        if record.status == PromotionStatus::Pending && gates.approvals.is_none() {
+            return self.commit(record, evaluation, Vec::new()).await;
+        }
+        self.view(record).await
+    }
+
+    async fn resolve(&self, repo: &RepoName, reference: &Reference) -> Result<Digest, PromotionError> {
+        let record = match reference {
+            Reference::Digest(d) => self.registry.store().manifest_by_digest(repo, d).await?,
+            Reference::Tag(t) => self.registry.store().manifest_by_tag(repo, t).await?,
+        };
+        record.map(|r| r.digest).ok_or_else(|| {
+            RegistryError::ManifestUnknown { repo: repo.clone(), reference: reference.to_string() }.into()
+        })
+    }
+
+    /// A promotion with its approvals.
+    pub async fn get(&self, id: &str) -> Result<PromotionView, PromotionError> {
+        let record =
+            self.registry.store().promotion(id).await?.ok_or_else(|| PromotionError::Unknown { id: id.to_owned() })?;
+        self.view(record).await
+    }
+
+    /// Promotions, newest first.
+    pub async fn list(&self, filter: &PromotionFilter) -> Result<Vec<PromotionRecord>, PromotionError> {
+        Ok(self.registry.store().promotions(filter).await?)
+    }
+
+    async fn view(&self, record: PromotionRecord) -> Result<PromotionView, PromotionError> {
+        let approvals = self.registry.store().approvals(&record.id).await?;
+        let report = serde_json::from_str(&record.report).unwrap_or(Value::Null);
+        Ok(PromotionView { record, approvals, report, created: true })
+    }
+
+    /// Approves a pending promotion, then commits it if the quorum is met.
+    pub async fn approve(&self, caller: &Caller, id: &str, comment: &str) -> Result<PromotionView, PromotionError> {
+        let record = self.pending(id).await?;
+        let stage = record.target.stage().clone();
+        let gates = self.gates_of(&stage)?;
+        let rule = gates.approvals.as_ref().ok_or(PromotionError::NoApprovalNeeded { stage: stage.clone() })?;
+        let now = self.registry.clock().now();
+        let refuse = |reason: String| PromotionError::ApprovalRefused { id: id.to_owned(), reason };
+
+        // Evaluate again: the approval binds what is true now.
+        let requester = Requester { principal: record.requester.clone(), kind: String::new() };
+        let evaluation = self.evaluate(gates, &record.source, &stage, &record.digest, &requester).await?;
+        if let Some(reason) =
+            self.ineligible(caller.principal.as_str(), caller.kind, &record, &evaluation, rule, now).await?
+        {
+            return Err(refuse(reason));
+        }
+        if rule.mfa && !caller.mfa_fresh {
+            return Err(refuse(
+                "this stage requires a second factor verified recently; run `airlock login URL --otp CODE` and approve again"
+                    .to_owned(),
+            ));
+        }
+        if !evaluation.passed() {
+            let view = self.close_denied(&record, &evaluation, &caller.actor, now).await?;
+            return Err(refuse(format!(
+                "its gates no longer pass, so it was denied: {}",
+                view.record.closed_reason.unwrap_or_default()
+            )));
+        }
+        let record = self.refresh(record, &evaluation, rule).await?;
+        let approval = ApprovalRecord {
+            promotion: record.id.clone(),
+            approver: caller.principal.to_string(),
+            identity: caller.principal.to_string(),
+            digest: record.digest.clone(),
+            source: record.source.clone(),
+            target: record.target.clone(),
+            policy_digest: evaluation.policy_digest.clone(),
+            evidence_digest: evaluation.evidence_digest.clone(),
+            comment: comment.to_owned(),
+            created_at: now,
+            expires_at: now.plus_millis(rule.ttl_secs.saturating_mul(1000)),
+        };
+        let event = promotion_event(EventKind::PromotionApprove, &caller.actor, now, &record)
+            .with_detail("policy_digest", json!(approval.policy_digest))
+            .with_detail("evidence_digest", json!(approval.evidence_digest))
+            .with_detail("comment", json!(comment))
+            .with_detail("expires_at", json!(approval.expires_at.to_rfc3339()));
+        if !self.registry.store().add_approval(&approval, &event).await? {
+            return match self.registry.store().promotion(id).await? {
+                Some(p) if p.status != PromotionStatus::Pending => {
+                    Err(PromotionError::NotPending { id: id.to_owned(), status: p.status.as_str() })
+                }
+                _ => Err(refuse(format!("`{}` already approved it", caller.principal))),
+            };
+        }
+        self.registry.notify_log();
+        self.advance(record, evaluation, rule).await
+    }
+
+    /// Commits a pending promotion whose quorum is met now; otherwise returns it as it stands.
+    async fn advance(
+        &self,
+        record: PromotionRecord,
+        evaluation: Evaluation,
+        rule: &ApprovalRule,
+    ) -> Result<PromotionView, PromotionError> {
+        let now = self.registry.clock().now();
+        let approvals = self.registry.store().approvals(&record.id).await?;
+        let counted = self.counted(&record, &evaluation, rule, &approvals, now).await?;
+        if counted.len() >= rule.count as usize {
+            return self.commit(record, evaluation, counted).await;
+        }
+        let mut record = record;
+        record.report = gates::report(&evaluation, Some(approvals_json(rule, &counted))).to_string();
+        record.updated_at = now;
+        self.registry.store().update_evaluation(&record).await?;
+        self.view(record).await
+    }
+
+    /// The approvals that count now: bound to this evaluation, unexpired, from distinct people
+    /// who are still eligible and hold the role.
+    async fn counted(
+        &self,
+        record: &PromotionRecord,
+        evaluation: &Evaluation,
+        rule: &ApprovalRule,
+        approvals: &[ApprovalRecord],
+        now: Timestamp,
+    ) -> Result<Vec<ApprovalRecord>, PromotionError> {
+        let mut identities = BTreeSet::new();
+        let mut counted = Vec::new();
+        for a in approvals {
+            let bound = a.digest == record.digest
+                && a.source == record.source
+                && a.target == record.target
+                && a.policy_digest == evaluation.policy_digest
+                && a.evidence_digest == evaluation.evidence_digest;
+            if !bound || now >= a.expires_at || identities.contains(&a.identity) {
+                continue;
+            }
+            let Ok(kind) = self.kind_of(&a.approver).await else { continue };
+            if self.ineligible(&a.approver, kind, record, evaluation, rule, now).await?.is_some() {
+                continue;
+            }
+            identities.insert(a.identity.clone());
+            counted.push(a.clone());
+        }
+        Ok(counted)
+    }
+
+    async fn kind_of(&self, principal: &str) -> Result<PrincipalKind, ()> {
+        let id = PrincipalId::parse(principal).map_err(|_| ())?;
+        match self.registry.store().principal(&id).await {
+            Ok(Some(p)) => Ok(p.kind),
+            _ => Err(()),
+        }
+    }
+
+    /// Why `principal` may not approve this promotion now, if they may not. Checked when they
+    /// approve and again when the approval is counted.
+    async fn ineligible(
+        &self,
+        principal: &str,
+        kind: PrincipalKind,
+        record: &PromotionRecord,
+        evaluation: &Evaluation,
+        rule: &ApprovalRule,
+        now: Timestamp,
+    ) -> Result<Option<String>, PromotionError> {
+        if kind != PrincipalKind::User {
+            return Ok(Some("service accounts do not approve; approvals are a person's judgement".to_owned()));
+        }
+        if principal == record.requester {
+            return Ok(Some(format!("`{principal}` requested it; someone else must approve")));
+        }
+        if evaluation.pusher.as_deref() == Some(principal) {
+            return Ok(Some(format!("`{principal}` pushed this artifact; someone else must approve")));
+        }
+        if evaluation.triggers.iter().any(|t| t == principal) {
+            return Ok(Some(format!(
+                "`{principal}` triggered the build, per its provenance; someone else must approve"
+            )));
+        }
+        let Ok(id) = PrincipalId::parse(principal) else {
+            return Ok(Some(format!("`{principal}` is not a valid principal")));
+        };
+        let Some(p) = self.registry.store().principal(&id).await? else {
+            return Ok(Some(format!("`{principal}` no longer exists")));
+        };
+        if p.disabled {
+            return Ok(Some(format!("`{principal}` is disabled")));
+        }
+        let mut roles: BTreeSet<String> = p.roles.into_iter().collect();
+        for grant in self.registry.store().grants(Some(&id)).await? {
+            if grant.in_force(now) {
+                roles.insert(grant.role);
+            }
+        }
+        if !roles.contains(&rule.role) {
+            return Ok(Some(format!(
+                "approvals into `{}` need the `{}` role, which `{principal}` does not hold",
+                record.target.stage(),
+                rule.role
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Rejects a pending promotion. A reject and a final approval race on the same conditional
+    /// update; whichever lands first decides.
+    pub async fn reject(&self, caller: &Caller, id: &str, reason: &str) -> Result<PromotionView, PromotionError> {
+        let record = self.pending(id).await?;
+        let now = self.registry.clock().now();
+        let mut event = promotion_event(EventKind::PromotionReject, &caller.actor, now, &record)
+            .with_detail("reason", json!(reason));
+        event.outcome = Outcome::Denied { reasons: vec![format!("rejected by `{}`: {reason}", caller.principal)] };
+        self.close(&record, PromotionStatus::Rejected, reason, &event, now).await
+    }
+
+    async fn close(
+        &self,
+        record: &PromotionRecord,
+        status: PromotionStatus,
+        reason: &str,
+        event: &Event,
+        now: Timestamp,
+    ) -> Result<PromotionView, PromotionError> {
+        match self.registry.store().close_promotion(&record.id, status, reason, event, now).await? {
+            Some(closed) => {
+                self.registry.notify_log();
+                self.view(closed).await
+            }
+            None => {
+                let status = self.registry.store().promotion(&record.id).await?.map_or("gone", |p| p.status.as_str());
+                Err(PromotionError::NotPending { id: record.id.clone(), status })
+            }
+        }
+    }
+
+    async fn close_denied(
+        &self,
+        record: &PromotionRecord,
+        evaluation: &Evaluation,
+        actor: &Actor,
+        now: Timestamp,
+    ) -> Result<PromotionView, PromotionError> {
+        let reasons: Vec<String> = evaluation.findings.iter().map(finding_line).collect();
+        let mut event = promotion_event(EventKind::PromotionDeny, actor, now, record)
+            .with_detail("policy_digest", json!(evaluation.policy_digest))
+            .with_detail("evidence_digest", json!(evaluation.evidence_digest));
+        event.outcome = Outcome::Denied { reasons: reasons.clone() };
+        self.close(record, PromotionStatus::Denied, &reasons.join("; "), &event, now).await
+    }
+
+    async fn pending(&self, id: &str) -> Result<PromotionRecord, PromotionError> {
+        let record =
+            self.registry.store().promotion(id).await?.ok_or_else(|| PromotionError::Unknown { id: id.to_owned() })?;
+        if record.status != PromotionStatus::Pending {
+            return Err(PromotionError::NotPending { id: id.to_owned(), status: record.status.as_str() });
+        }
+        Ok(record)
+    }
+
+    /// Stores the latest evaluation on a pending promotion, so the report shows what is true now.
+    async fn refresh(
+        &self,
+        mut record: PromotionRecord,
+        evaluation: &Evaluation,
+        rule: &ApprovalRule,
+    ) -> Result<PromotionRecord, PromotionError> {
+        let approvals = self.registry.store().approvals(&record.id).await?;
+        let now = self.registry.clock().now();
+        let counted = self.counted(&record, evaluation, rule, &approvals, now).await?;
+        record.policy_digest = evaluation.policy_digest.clone();
+        record.evidence_digest = evaluation.evidence_digest.clone();
+        record.report = gates::report(evaluation, Some(approvals_json(rule, &counted))).to_string();
+        record.updated_at = now;
+        self.registry.store().update_evaluation(&record).await?;
+        Ok(record)
+    }
+
+    /// Links the artifact's graph into the target repository, sets the tag and attaches the
+    /// signed release record, in one transaction with the log events.
+    async fn commit(
+        &self,
+        mut record: PromotionRecord,
+        evaluation: Evaluation,
+        approvals: Vec<ApprovalRecord>,
+    ) -> Result<PromotionView, PromotionError> {
+        let now = self.registry.clock().now();
+        let (manifests, blobs, subject) = self.graph(&record.source, &record.digest).await?;
+        let rule = self.gates_of(record.target.stage())?.approvals.clone();
+        let approvals_report = rule.as_ref().map(|r| approvals_json(r, &approvals));
+        record.policy_digest = evaluation.policy_digest.clone();
+        record.evidence_digest = evaluation.evidence_digest.clone();
+        record.report = gates::report(&evaluation, approvals_report).to_string();
+        let commit = PromotionCommit {
+            promotion: record.clone(),
+            manifests,
+            blobs,
+            approvers: approvals.iter().map(|a| a.approver.clone()).collect(),
+            tag_mode: TagMode::WriteOnce,
+        };
+        let seal = |index: u64| -> Result<Sealed, String> {
+            self.seal(&record, &evaluation, &approvals, &subject, index, now)
+        };
+        match self.registry.store().commit_promotion(&commit, &seal, now).await? {
+            PromotionCommitOutcome::Committed { .. } => {
+                self.registry.notify_log();
+                self.get(&record.id).await
+            }
+            PromotionCommitOutcome::NotPending { status } => {
+                Err(PromotionError::NotPending { id: record.id.clone(), status: status.as_str() })
+            }
+            PromotionCommitOutcome::TagImmutable { current } => Err(PromotionError::TagImmutable {
+                id: record.id.clone(),
+                tag: record.tag.as_ref().map_or_else(String::new, |t| t.to_string()),
+                repo: record.target.clone(),
+                current,
+            }),
+            PromotionCommitOutcome::Missing { digest } => {
+                Err(PromotionError::Missing { id: record.id.clone(), repo: record.source.clone(), digest })
+            }
+        }
+    }
+
+    /// The manifests (children first, the artifact, then its referrers level by level) and the
+    /// blobs they need.
+    async fn graph(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<(Vec<Digest>, Vec<Digest>, SubjectDescriptor), PromotionError> {
+        let store = self.registry.store();
+        let limits = ManifestLimits::default();
+        let mut manifests: Vec<Digest> = Vec::new();
+        let mut blobs: BTreeSet<Digest> = BTreeSet::new();
+        let missing = || PromotionError::Missing { id: String::new(), repo: repo.clone(), digest: digest.clone() };
+        let root = store.manifest_by_digest(repo, digest).await?.ok_or_else(missing)?;
+        let subject = SubjectDescriptor {
+            media_type: root.media_type.clone(),
+            digest: digest.clone(),
+            size: root.body.len() as u64,
+        };
+
+        // The artifact and, for an index, its children (children first).
+        let mut stack = vec![(root, false)];
+        while let Some((record, expanded)) = stack.pop() {
+            let parsed = Manifest::parse(Some(&record.media_type), &record.body, &limits).map_err(|e| {
+                PromotionError::Seal(format!("stored manifest `{}` no longer parses: {e}", record.digest))
+            })?;
+            if expanded || parsed.required_manifests().next().is_none() {
+                blobs.extend(parsed.required_blobs().cloned());
+                if !manifests.contains(&record.digest) {
+                    manifests.push(record.digest.clone());
+                }
+                continue;
+            }
+            let children: Vec<Digest> = parsed.required_manifests().cloned().collect();
+            stack.push((record, true));
+            for child in children {
+                if manifests.len().saturating_add(stack.len()) > GRAPH_MAX {
+                    return Err(PromotionError::GraphTooLarge { digest: digest.clone() });
+                }
+                let child = store.manifest_by_digest(repo, &child).await?.ok_or_else(missing)?;
+                stack.push((child, false));
+            }
+        }
+
+        // Referrers, level by level: signatures, attestations, SBOMs, and what refers to them.
+        let mut level = vec![digest.clone()];
+        for _ in 0..REFERRER_DEPTH_MAX {
+            let mut next = Vec::new();
+            for subject in &level {
+                for referrer in store.referrers(repo, subject, None).await? {
+                    if manifests.contains(&referrer.digest) {
+                        continue;
+                    }
+                    if manifests.len() >= GRAPH_MAX {
+                        return Err(PromotionError::GraphTooLarge { digest: digest.clone() });
+                    }
+                    let Some(record) = store.manifest_by_digest(repo, &referrer.digest).await? else { continue };
+                    if let Ok(parsed) = Manifest::parse(Some(&record.media_type), &record.body, &limits) {
+                        blobs.extend(parsed.required_blobs().cloned());
+                    }
+                    manifests.push(referrer.digest.clone());
+                    next.push(referrer.digest);
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            level = next;
+        }
+        Ok((manifests, blobs.into_iter().collect(), subject))
+    }
+
+    /// The signed release record and VSA naming log index `index`, and the commit event.
+    fn seal(
+        &self,
+        record: &PromotionRecord,
+        evaluation: &Evaluation,
+        approvals: &[ApprovalRecord],
+        subject: &SubjectDescriptor,
+        index: u64,
+        now: Timestamp,
+    ) -> Result<Sealed, String> {
+        let created = now.to_rfc3339();
+        let predicate = json!({
+            "promotion": record.id,
+            "digest": record.digest.as_str(),
+            "source": {"repository": record.source.as_str(), "stage": record.source.stage().as_str()},
+            "target": {
+                "repository": record.target.as_str(),
+                "stage": record.target.stage().as_str(),
+                "tag": record.tag.as_ref().map(Tag::as_str),
+            },
+            "decision": "allow",
+            "break_glass": false,
+            "requester": record.requester,
+            "reason": record.reason,
+            "policy": {"digest": evaluation.policy_digest, "input_digest": evaluation.input_digest},
+            "evidence": {
+                "digest": evaluation.evidence_digest,
+                "attestations": evaluation.attestations.iter().filter(|a| a.trusted).collect::<Vec<_>>(),
+            },
+            "approvals": approvals.iter().map(|a| json!({
+                "approver": a.approver,
+                "at": a.created_at.to_rfc3339(),
+                "comment": a.comment,
+            })).collect::<Vec<_>>(),
+            "log": {"origin": self.config.log_origin, "index": index},
+            "promoted_at": created,
+        });
+        let key = &self.config.release_key;
+        let release = record::attach(key, &record.target, subject, PROMOTION_PREDICATE, &predicate, &created)?;
+        let levels: Vec<&str> = if evaluation.has_provenance { vec!["SLSA_BUILD_LEVEL_1"] } else { Vec::new() };
+        let vsa = json!({
+            "verifier": {"id": self.config.verifier_id},
+            "timeVerified": created,
+            "resourceUri": format!("{}@{}", record.target, record.digest),
+            "policy": {
+                "uri": format!("{}/policy", self.config.verifier_id),
+                "digest": {"sha256": evaluation.policy_digest.strip_prefix("sha256:").unwrap_or(&evaluation.policy_digest)},
+            },
+            "inputAttestations": evaluation.attestations.iter().filter(|a| a.trusted).map(|a| json!({
+                "uri": format!("{}@{}", record.source, a.referrer),
+                "digest": {"sha256": a.referrer.strip_prefix("sha256:").unwrap_or(&a.referrer)},
+            })).collect::<Vec<_>>(),
+            "verificationResult": "PASSED",
+            "verifiedLevels": levels,
+            "slsaVersion": "1.0",
+        });
+        let summary = record::attach(key, &record.target, subject, VSA_PREDICATE, &vsa, &created)?;
+        let release_digest = release.manifest.digest.clone();
+        let event = promotion_event(EventKind::PromotionCommit, &Actor::system(), now, record)
+            .with_detail("release_record", json!(release_digest.as_str()))
+            .with_detail("summary", json!(summary.manifest.digest.as_str()))
+            .with_detail("policy_digest", json!(evaluation.policy_digest))
+            .with_detail("evidence_digest", json!(evaluation.evidence_digest))
+            .with_detail("approvers", json!(approvals.iter().map(|a| a.approver.as_str()).collect::<Vec<_>>()));
+        Ok(Sealed { release: vec![release, summary], release_digest, events: vec![event] })
+    }
+}
+
+fn finding_line(f: &gates::Finding) -> String {
+    format!("{}: {}", f.rule, f.message)
+}
+
+fn approvals_json(rule: &ApprovalRule, counted: &[ApprovalRecord]) -> Value {
+    json!({
+        "required": rule.count,
+        "role": rule.role,
+        "mfa": rule.mfa,
+        "counted": counted.iter().map(|a| a.approver.as_str()).collect::<Vec<_>>(),
+        "missing": (rule.count as usize).saturating_sub(counted.len()),
+    })
+}
+
+fn promotion_event(kind: EventKind, actor: &Actor, now: Timestamp, record: &PromotionRecord) -> Event {
+    let subject = Subject { repository: Some(record.source.clone()), digest: Some(record.digest.clone()), tag: None };
+    Event::allowed(kind, actor, now, subject)
+        .with_detail("promotion", json!(record.id))
+        .with_detail("target", json!(record.target.as_str()))
+        .with_detail("tag", json!(record.tag.as_ref().map(Tag::as_str)))
+}

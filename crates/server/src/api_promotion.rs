@@ -1,0 +1,295 @@
+//! `/api/v1/promotions`: request a promotion, approve or reject it, and read where it stands;
+//! `/api/v1/release-key`, the public key release records verify with. Cedar decides who may ask
+//! (`promote.request`, `promote.approve`, `promote.reject`); the engine in `core` decides the
+//! rest and re-checks separation of duties itself.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use airlock_access::authz::{Action, Resource};
+use airlock_access::token::TokenKind;
+use airlock_core::ports::{ApprovalRecord, PromotionFilter, PromotionRecord, PromotionStatus};
+use airlock_core::promotion::{Caller as EngineCaller, PromoteRequest, PromotionError, PromotionView};
+use airlock_model::{Digest, Reference, RepoName, StageName, Tag};
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::auth::{AuthError, Caller};
+use crate::error::ApiError;
+
+/// Largest promotion, approval or rejection body accepted.
+pub const PROMOTION_BODY_MAX: usize = 16 * 1024;
+/// Most promotions one list returns.
+pub const PROMOTIONS_PAGE_MAX: u32 = 500;
+
+impl From<PromotionError> for ApiError {
+    fn from(e: PromotionError) -> Self {
+        let message = e.to_string();
+        match e {
+            PromotionError::Registry(e) => ApiError::Registry(e),
+            PromotionError::Store(e) => ApiError::Internal(e.to_string()),
+            PromotionError::Seal(detail) => ApiError::Internal(detail),
+            PromotionError::Unknown { .. } => ApiError::NotFound(message),
+            PromotionError::NotPromotable { .. }
+            | PromotionError::WrongSource { .. }
+            | PromotionError::NoApprovalNeeded { .. }
+            | PromotionError::GraphTooLarge { .. } => ApiError::BadParameter {
+                message,
+                remediation: "see `airlock promote --help` and the stages in `GET /api/v1/system`".to_owned(),
+            },
+            PromotionError::ApprovalRefused { .. } => ApiError::Rejected {
+                code: "APPROVAL_REFUSED",
+                message,
+                remediation: "ask another eligible approver; `airlock promotion show ID` lists what is missing"
+                    .to_owned(),
+            },
+            PromotionError::NotPending { .. }
+            | PromotionError::TagImmutable { .. }
+            | PromotionError::Missing { .. } => {
+                ApiError::Conflict { message, remediation: "show it with `airlock promotion show ID`".to_owned() }
+            }
+        }
+    }
+}
+
+fn source_of(request: &Request) -> (String, String) {
+    let source = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
+    let request_id =
+        request.extensions().get::<crate::telemetry::RequestId>().map_or_else(String::new, |r| r.0.clone());
+    (source, request_id)
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(request: Request, example: &str) -> Result<T, ApiError> {
+    let body =
+        axum::body::to_bytes(request.into_body(), PROMOTION_BODY_MAX).await.map_err(|_| ApiError::BadParameter {
+            message: format!("the body is larger than {PROMOTION_BODY_MAX} bytes"),
+            remediation: format!("send `{example}`"),
+        })?;
+    serde_json::from_slice(&body).map_err(|e| ApiError::BadParameter {
+        message: format!("the body is not valid JSON for this request: {e}"),
+        remediation: format!("send `{example}`"),
+    })
+}
+
+fn bad(message: String, remediation: &str) -> ApiError {
+    ApiError::BadParameter { message, remediation: remediation.to_owned() }
+}
+
+fn engine_caller(app: &AppState, caller: &Caller, source: &str, request_id: &str) -> EngineCaller {
+    EngineCaller {
+        principal: caller.id.clone(),
+        kind: caller.kind,
+        actor: caller.actor(request_id),
+        mfa_fresh: app.auth.context_for(caller, source).mfa_fresh,
+    }
+}
+
+fn resource(record: &PromotionRecord, pusher: Option<String>) -> Resource {
+    Resource::Promotion {
+        id: record.id.clone(),
+        repository: record.target.path().to_owned(),
+        stage: record.target.stage().to_string(),
+        requester_id: record.requester.clone(),
+        pushers: pusher.into_iter().collect(),
+    }
+}
+
+/// The promotion as the API shows it.
+pub fn view_json(view: &PromotionView) -> Value {
+    let r = &view.record;
+    json!({
+        "id": r.id,
+        "status": r.status.as_str(),
+        "source": r.source.as_str(),
+        "target": r.target.as_str(),
+        "digest": r.digest.as_str(),
+        "tag": r.tag.as_ref().map(Tag::as_str),
+        "requester": r.requester,
+        "reason": r.reason,
+        "policy_digest": r.policy_digest,
+        "evidence_digest": r.evidence_digest,
+        "created_at": r.created_at.to_rfc3339(),
+        "updated_at": r.updated_at.to_rfc3339(),
+        "closed_reason": r.closed_reason,
+        "release_record": r.release_digest.as_ref().map(Digest::as_str),
+        "log_index": r.log_index,
+        "report": view.report,
+        "approvals": view.approvals.iter().map(approval_json).collect::<Vec<_>>(),
+        "created": view.created,
+    })
+}
+
+fn approval_json(a: &ApprovalRecord) -> Value {
+    json!({
+        "approver": a.approver,
+        "comment": a.comment,
+        "created_at": a.created_at.to_rfc3339(),
+        "expires_at": a.expires_at.to_rfc3339(),
+        "policy_digest": a.policy_digest,
+        "evidence_digest": a.evidence_digest,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestBody {
+    /// `dev/app`.
+    repository: String,
+    /// A tag or a digest in that repository.
+    reference: String,
+    /// The target stage.
+    to: String,
+    /// The tag to set in the target repository.
+    tag: Option<String>,
+    #[serde(default)]
+    reason: String,
+}
+
+const REQUEST_EXAMPLE: &str = r#"{"repository": "dev/app", "reference": "sha256:<hex>", "to": "staging", "tag": "1.4.2", "reason": "release 1.4.2"}"#;
+
+/// `POST /api/v1/promotions`.
+pub async fn request(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (source, request_id) = source_of(&request);
+    let caller = app.auth.caller(request.headers(), TokenKind::Api, None).await?;
+    let body: RequestBody = read_json(request, REQUEST_EXAMPLE).await?;
+    let repo = RepoName::parse(&body.repository)
+        .map_err(|e| bad(format!("`repository`: {e}"), "name the repository as `<stage>/<path>`, `dev/app`"))?;
+    let reference = Reference::parse(&body.reference)
+        .map_err(|e| bad(format!("`reference`: {e}"), "give a tag (`1.4.2`) or a digest (`sha256:<hex>`)"))?;
+    let target = StageName::parse(&body.to).map_err(|e| bad(format!("`to`: {e}"), "name a stage, `staging`"))?;
+    let tag = body
+        .tag
+        .as_deref()
+        .map(Tag::parse)
+        .transpose()
+        .map_err(|e| bad(format!("`tag`: {e}"), "use a tag like `1.4.2`"))?;
+    let target_repo = repo.in_stage(&target);
+    let pending = Resource::Promotion {
+        id: String::new(),
+        repository: target_repo.path().to_owned(),
+        stage: target.to_string(),
+        requester_id: caller.id.to_string(),
+        pushers: Vec::new(),
+    };
+    app.auth.require(&caller, Action::PromoteRequest, &pending, &source, &request_id).await?;
+    let engine_caller = engine_caller(&app, &caller, &source, &request_id);
+    let view = app
+        .promoter
+        .request(&engine_caller, &PromoteRequest { source: repo, reference, target, tag, reason: body.reason })
+        .await?;
+    let status = if view.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(view_json(&view))).into_response())
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    #[serde(default)]
+    comment: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /api/v1/promotions/{id}/approve`.
+pub async fn approve(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    decide(app, id, request, Action::PromoteApprove).await
+}
+
+/// `POST /api/v1/promotions/{id}/reject`.
+pub async fn reject(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    decide(app, id, request, Action::PromoteReject).await
+}
+
+async fn decide(app: AppState, id: String, request: Request, action: Action) -> Result<Response, ApiError> {
+    let (source, request_id) = source_of(&request);
+    let caller = app.auth.caller(request.headers(), TokenKind::Api, None).await?;
+    let body: DecisionBody = read_json(request, r#"{"comment": "looks good"} or {"reason": "..."}"#).await?;
+    let current = app.promoter.get(&id).await?;
+    let pusher =
+        app.registry.store().pusher(&current.record.source, &current.record.digest).await.map_err(AuthError::from)?;
+    app.auth.require(&caller, action, &resource(&current.record, pusher), &source, &request_id).await?;
+    let engine_caller = engine_caller(&app, &caller, &source, &request_id);
+    let view = if action == Action::PromoteApprove {
+        app.promoter.approve(&engine_caller, &id, &body.comment).await?
+    } else {
+        if body.reason.trim().is_empty() {
+            return Err(bad(
+                "a rejection needs a `reason`".to_owned(),
+                r#"send `{"reason": "CVE-2026-1234 is exploitable here"}`"#,
+            ));
+        }
+        app.promoter.reject(&engine_caller, &id, &body.reason).await?
+    };
+    Ok(Json(view_json(&view)).into_response())
+}
+
+/// `GET /api/v1/promotions/{id}`.
+pub async fn get(State(app): State<AppState>, Path(id): Path<String>, request: Request) -> Result<Response, ApiError> {
+    app.auth.caller(request.headers(), TokenKind::Api, None).await?;
+    let view = app.promoter.get(&id).await?;
+    Ok(Json(view_json(&view)).into_response())
+}
+
+/// `GET /api/v1/promotions[?status=pending&target=prod/app&digest=sha256:...&limit=50]`.
+pub async fn list(
+    State(app): State<AppState>,
+    Query(query): Query<BTreeMap<String, String>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    app.auth.caller(request.headers(), TokenKind::Api, None).await?;
+    let status = query
+        .get("status")
+        .map(|s| {
+            PromotionStatus::parse(s).ok_or_else(|| {
+                bad(
+                    format!("`status` `{}` is not a promotion status", airlock_model::echo::echo(s)),
+                    "use pending, promoted, denied, rejected, expired or cancelled",
+                )
+            })
+        })
+        .transpose()?;
+    let target = query
+        .get("target")
+        .map(|t| RepoName::parse(t).map_err(|e| bad(format!("`target`: {e}"), "name a repository, `prod/app`")))
+        .transpose()?;
+    let digest = query
+        .get("digest")
+        .map(|d| Digest::parse(d).map_err(|e| bad(format!("`digest`: {e}"), "give a `sha256:<hex>` digest")))
+        .transpose()?;
+    let limit = match query.get("limit") {
+        None => 100,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=PROMOTIONS_PAGE_MAX).contains(n))
+            .ok_or_else(|| bad(format!("`limit` must be 1 to {PROMOTIONS_PAGE_MAX}"), "pass `?limit=50`"))?,
+    };
+    let records = app.promoter.list(&PromotionFilter { status, target, digest, limit }).await?;
+    let views: Vec<Value> = records
+        .into_iter()
+        .map(|record| view_json(&PromotionView { report: Value::Null, approvals: Vec::new(), created: true, record }))
+        .collect();
+    Ok(Json(views).into_response())
+}
+
+/// `GET /api/v1/release-key`: the public key release records are signed with, PEM.
+pub async fn release_key(State(app): State<AppState>) -> Response {
+    let key = app.promoter.release_key();
+    Json(json!({"keyid": key.keyid().as_str(), "pem": key.to_pem()})).into_response()
+}

@@ -1,0 +1,92 @@
+//! The promotion engine's wiring: the release key (created at first start, like the log key)
+//! and the policy bundles the stages name, compiled once.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use airlock_core::promotion::gates::PolicySet;
+use airlock_core::promotion::pipeline::DEFAULT_POLICY;
+use airlock_core::promotion::{Promoter, PromoterConfig};
+use airlock_core::{Registry, Stages};
+use airlock_dsse::{Algorithm, PrivateKey};
+use airlock_policy::Bundle;
+
+/// Where the release key lives under the data directory.
+pub const RELEASE_KEY_FILE: &str = "keys/release.key";
+
+/// Why the promotion engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PromotionStartError {
+    #[error(
+        "cannot read release key `{path}`: {source}; restore it from backup, or delete it to sign new records with a new key"
+    )]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write new release key `{path}`: {source}; check the data directory's permissions")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("release key `{path}` is not a PKCS#8 private key: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("cannot load policy bundle `{path}` named by stage `{stage}`: {reason}; fix the stage's `policy`")]
+    Bundle { stage: String, path: String, reason: String },
+}
+
+fn read_or_create_key(path: &Path) -> Result<PrivateKey, PromotionStartError> {
+    let display = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => PrivateKey::from_pkcs8_pem(&text)
+            .map_err(|e| PromotionStartError::Parse { path: display, reason: e.to_string() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = PrivateKey::generate(Algorithm::Ed25519)
+                .map_err(|e| PromotionStartError::Parse { path: display.clone(), reason: e.to_string() })?;
+            let pem = key
+                .to_pkcs8_pem()
+                .map_err(|e| PromotionStartError::Parse { path: display.clone(), reason: e.to_string() })?;
+            crate::log::write_private(path, &pem)
+                .map_err(|source| PromotionStartError::Write { path: display, source })?;
+            Ok(key)
+        }
+        Err(source) => Err(PromotionStartError::Read { path: display, source }),
+    }
+}
+
+/// The engine over `registry`, with `default` as the policy of stages that name none.
+pub fn open(
+    registry: Registry,
+    stages: &Stages,
+    default: Bundle,
+    data_dir: &Path,
+    log_origin: &str,
+    public_url: &str,
+) -> Result<Promoter, PromotionStartError> {
+    let release_key = read_or_create_key(&data_dir.join(RELEASE_KEY_FILE))?;
+    let mut bundles = BTreeMap::from([(DEFAULT_POLICY.to_owned(), default)]);
+    for stage in stages.iter() {
+        let Some(gates) = stage.gates() else { continue };
+        if bundles.contains_key(&gates.policy) {
+            continue;
+        }
+        let bundle = Bundle::load_dir(&PathBuf::from(&gates.policy)).map_err(|e| PromotionStartError::Bundle {
+            stage: stage.name().to_string(),
+            path: gates.policy.clone(),
+            reason: e.to_string(),
+        })?;
+        bundles.insert(gates.policy.clone(), bundle);
+    }
+    Ok(Promoter::new(
+        registry,
+        PromoterConfig {
+            policies: Arc::new(PolicySet::new(bundles)),
+            release_key,
+            log_origin: log_origin.to_owned(),
+            verifier_id: public_url.trim_end_matches('/').to_owned(),
+        },
+    ))
+}

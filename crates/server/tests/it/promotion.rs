@@ -1,0 +1,500 @@
+//! The promotion engine over HTTP: gates that deny with their findings, approvals bound to what
+//! was evaluated, separation of duties, and the commit that links the artifact's whole graph
+//! into the next stage with a signed release record.
+
+use std::collections::BTreeMap;
+
+use airlock_core::ports::Clock as _;
+use airlock_dsse::{
+    Algorithm, DSSE_MEDIA_TYPE, Envelope, IN_TOTO_PAYLOAD_TYPE, PrivateKey, PublicKey, Statement, StatementSubject,
+};
+use airlock_model::{Digest, Timestamp};
+use airlock_test_support::oci::{Image, OCI_MANIFEST, digest};
+use airlock_test_support::{ADMIN_PASSWORD, ManualClock, Reply, TestApp, basic};
+use airlock_trust::{Pattern, Root, SignerRule, sign_root};
+use axum::body::Body;
+use http::{Method, Request, StatusCode};
+use serde_json::{Value, json};
+
+const START: i64 = 1_795_669_200_000; // 2026-11-26T05:00:00Z, a Thursday
+const DAY: u64 = 86_400_000;
+const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
+const SCAN: &str = "https://cosign.sigstore.dev/attestation/vuln/v1";
+const REPO: &str = "dev/payments/api";
+
+/// A policy denying critical vulnerabilities, so scans decide.
+const POLICY: &str = r#"package airlock
+import rego.v1
+
+deny contains {"rule": "no-critical", "msg": sprintf("`%s` is critical", [v.id]), "remediation": "upgrade the package, or attach a VEX"} if {
+	some v in input.evidence.vulnerabilities
+	v.severity == "critical"
+}
+"#;
+
+struct Fixture {
+    app: TestApp,
+    clock: ManualClock,
+    ci: PrivateKey,
+    _policy: tempfile::TempDir,
+}
+
+fn stages_toml(policy: &std::path::Path, prod_extra: &str) -> String {
+    format!(
+        r#"
+[policy]
+bundle = "{}"
+
+[[stages]]
+name = "dev"
+pushable = true
+
+[[stages]]
+name = "staging"
+[[stages.attestations]]
+name = "provenance"
+predicate_types = ["https://slsa.dev/provenance/*"]
+signers = ["ci"]
+
+[[stages]]
+name = "prod"
+{prod_extra}
+[stages.approvals]
+count = 2
+role = "release-approver"
+ttl_secs = 3600
+"#,
+        policy.display()
+    )
+}
+
+impl Fixture {
+    async fn new(prod_extra: &str) -> Fixture {
+        let policy = tempfile::tempdir().unwrap();
+        std::fs::write(policy.path().join("policy.rego"), POLICY).unwrap();
+        let clock = ManualClock::at(START);
+        let app = TestApp::with_clock(&stages_toml(policy.path(), prod_extra), clock.clone()).await;
+        let root_key = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+        let ci = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+        let start = Timestamp::from_millis(START);
+        let mut keys = BTreeMap::new();
+        for k in [&root_key, &ci] {
+            keys.insert(k.public_key().keyid().clone(), k.public_key().clone());
+        }
+        let root = Root {
+            version: 1,
+            expires: start.plus_millis(365 * DAY),
+            keys,
+            root_keyids: vec![root_key.public_key().keyid().clone()],
+            root_threshold: 1,
+            signers: vec![SignerRule {
+                name: "ci".to_owned(),
+                keyids: vec![ci.public_key().keyid().clone()],
+                predicate_types: vec![Pattern::parse("https://**").unwrap()],
+                repositories: vec![Pattern::parse("**").unwrap()],
+                not_before: start,
+                not_after: start.plus_millis(300 * DAY),
+            }],
+            thresholds: Vec::new(),
+            revoked: Vec::new(),
+        };
+        let document = sign_root(&root, &[&root_key]).unwrap();
+        let applied = app.send(Method::PUT, "/api/v1/trust/root", &[], document).await;
+        assert_eq!(applied.status, StatusCode::OK, "{:?}", applied.body);
+        Fixture { app, clock, ci, _policy: policy }
+    }
+
+    fn now_secs(&self) -> u64 {
+        (self.clock.now().as_millis() / 1000) as u64
+    }
+
+    /// Attaches a statement about `subject` in `repo`, signed by `key`.
+    async fn attest(
+        &self,
+        repo: &str,
+        subject: &Image,
+        predicate_type: &str,
+        predicate: Value,
+        key: &PrivateKey,
+    ) -> String {
+        let digests =
+            BTreeMap::from([("sha256".to_owned(), subject.digest().trim_start_matches("sha256:").to_owned())]);
+        let statement = Statement::new(
+            vec![StatementSubject { name: repo.to_owned(), digest: digests }],
+            predicate_type,
+            &predicate,
+        );
+        let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &statement.to_json(), &[key]).unwrap().to_json();
+        let config = self.app.push_blob(repo, b"{}").await;
+        let layer = self.app.push_blob(repo, &envelope).await;
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": IN_TOTO_PAYLOAD_TYPE,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
+            "layers": [{"mediaType": DSSE_MEDIA_TYPE, "digest": layer, "size": envelope.len()}],
+            "subject": {"mediaType": OCI_MANIFEST, "digest": subject.digest(), "size": subject.manifest.len()},
+        }))
+        .unwrap();
+        let referrer = digest(&manifest);
+        let reply = self
+            .app
+            .send(Method::PUT, &format!("/v2/{repo}/manifests/{referrer}"), &[("content-type", OCI_MANIFEST)], manifest)
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+        referrer
+    }
+
+    async fn provenance(&self, subject: &Image, trigger: &str) -> String {
+        let predicate = json!({
+            "buildDefinition": {
+                "buildType": "https://actions.github.io/buildtypes/workflow/v1",
+                "externalParameters": {"workflow": {"ref": "refs/heads/main", "repository": "https://github.com/acme/payments", "path": ".github/workflows/release.yml"}},
+                "internalParameters": {"github": {"actor": trigger, "event_name": "push"}},
+            },
+            "runDetails": {"builder": {"id": "https://github.com/actions/runner/github-hosted"}, "metadata": {"invocationId": format!("run-{}", subject.digest())}},
+        });
+        self.attest(REPO, subject, PROVENANCE, predicate, &self.ci).await
+    }
+
+    async fn scan(&self, subject: &Image, critical: &[&str]) -> String {
+        let results: Vec<Value> = critical
+            .iter()
+            .map(|id| json!({"VulnerabilityID": id, "PkgName": "openssl", "InstalledVersion": "3.0.1", "Severity": "CRITICAL"}))
+            .collect();
+        let predicate = json!({
+            "invocation": {"uri": "https://github.com/aquasecurity/trivy", "event_id": subject.digest()},
+            "scanner": {"uri": "pkg:github/aquasecurity/trivy@0.50.0", "version": "0.50.0", "result": {"SchemaVersion": 2, "Results": [{"Target": "app", "Vulnerabilities": results}]}},
+            "metadata": {"scanStartedOn": "2026-11-26T04:00:00Z", "scanFinishedOn": "2026-11-26T04:01:00Z"},
+        });
+        self.attest(REPO, subject, SCAN, predicate, &self.ci).await
+    }
+
+    /// Creates a user with `roles` and a second factor; returns its TOTP secret.
+    async fn user(&self, name: &str, roles: &[&str]) -> Vec<u8> {
+        let admin = self.token("admin", ADMIN_PASSWORD, None).await;
+        let created = self
+            .api(
+                Method::POST,
+                "/api/v1/principals",
+                &admin,
+                json!({"name": name, "kind": "user", "roles": roles, "password": format!("{name}-password-123")}),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        let enrolled = self
+            .app
+            .send_anonymous(
+                Request::post("/api/v1/auth/mfa")
+                    .header("authorization", basic(name, &format!("{name}-password-123")))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(enrolled.status, StatusCode::OK, "{:?}", enrolled.body);
+        base32_decode(enrolled.json()["secret"].as_str().unwrap())
+    }
+
+    /// An API token; with a fresh second factor when `secret` is given.
+    async fn token(&self, name: &str, password: &str, secret: Option<&[u8]>) -> String {
+        let mut request = Request::post("/api/v1/auth/token").header("authorization", basic(name, password));
+        if let Some(secret) = secret {
+            request = request.header("x-airlock-otp", airlock_access::totp::code_at(secret, self.now_secs()));
+        }
+        let reply = self.app.send_anonymous(request.body(Body::empty()).unwrap()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        reply.json()["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn user_token(&self, name: &str, secret: &[u8]) -> String {
+        self.token(name, &format!("{name}-password-123"), Some(secret)).await
+    }
+
+    async fn tester_token(&self) -> String {
+        self.token(airlock_test_support::TESTER, &self.app.tester_key.clone(), None).await
+    }
+
+    async fn api(&self, method: Method, uri: &str, token: &str, body: Value) -> Reply {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.app.send_anonymous(request).await
+    }
+
+    async fn promote(&self, token: &str, repo: &str, reference: &str, to: &str, tag: Option<&str>) -> Reply {
+        self.api(
+            Method::POST,
+            "/api/v1/promotions",
+            token,
+            json!({"repository": repo, "reference": reference, "to": to, "tag": tag, "reason": "release"}),
+        )
+        .await
+    }
+
+    async fn approve(&self, token: &str, id: &str) -> Reply {
+        self.api(Method::POST, &format!("/api/v1/promotions/{id}/approve"), token, json!({"comment": "ok"})).await
+    }
+
+    async fn log_types(&self) -> Vec<String> {
+        self.app.get("/api/v1/log/entries?start=0").await.json()["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"]["type"].as_str().unwrap().to_owned())
+            .filter(|t| t.starts_with("promotion."))
+            .collect()
+    }
+}
+
+fn base32_decode(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for c in text.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => panic!("not base32: {c}"),
+        };
+        buffer = (buffer << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+fn findings(reply: &Reply) -> Vec<String> {
+    reply.json()["report"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_artifact_moves_through_its_gates_with_two_approvals_and_a_release_record() {
+    let f = Fixture::new("").await;
+    let image = Image::new(&[("app", b"payments 1.4.2")]);
+    assert_eq!(f.app.push_image(REPO, &image, "1.4.2").await.status, StatusCode::CREATED);
+    let ci = f.tester_token().await;
+
+    // No provenance yet: denied at once, with the finding and its remediation.
+    let denied = f.promote(&ci, REPO, "1.4.2", "staging", Some("1.4.2")).await;
+    assert_eq!(denied.status, StatusCode::CREATED, "{:?}", denied.body);
+    assert_eq!(denied.json()["status"], "denied");
+    assert_eq!(findings(&denied), ["provenance"]);
+    assert!(denied.json()["report"]["findings"][0]["remediation"].as_str().unwrap().contains("attach"));
+
+    // Provenance and a scan with a critical CVE: the policy denies.
+    f.provenance(&image, "dave").await;
+    f.scan(&image, &["CVE-2026-0001"]).await;
+    let denied = f.promote(&ci, REPO, "1.4.2", "staging", Some("1.4.2")).await;
+    assert_eq!(findings(&denied), ["no-critical"], "{:?}", denied.json());
+
+    // A clean image passes into staging with no approval; the whole graph travels.
+    let fixed = Image::new(&[("app", b"payments 1.4.3")]);
+    assert_eq!(f.app.push_image(REPO, &fixed, "1.4.3").await.status, StatusCode::CREATED);
+    let provenance = f.provenance(&fixed, "dave").await;
+    f.scan(&fixed, &[]).await;
+    let staged = f.promote(&ci, REPO, &fixed.digest(), "staging", Some("1.4.3")).await;
+    assert_eq!(staged.json()["status"], "promoted", "{:?}", staged.json());
+    let tagged = f.app.get("/v2/staging/payments/api/manifests/1.4.3").await;
+    assert_eq!(tagged.status, StatusCode::OK);
+    assert_eq!(tagged.header("docker-content-digest"), fixed.digest());
+    let referrers = f.app.get(&format!("/v2/staging/payments/api/referrers/{}", fixed.digest())).await.json();
+    let listed: Vec<&str> =
+        referrers["manifests"].as_array().unwrap().iter().map(|m| m["digest"].as_str().unwrap()).collect();
+    assert!(listed.contains(&provenance.as_str()), "the provenance travels: {listed:?}");
+    let release = staged.json()["release_record"].as_str().unwrap().to_owned();
+    assert!(listed.contains(&release.as_str()), "the release record is a referrer: {listed:?}");
+
+    // The same request again returns the same promotion.
+    let again = f.promote(&ci, REPO, &fixed.digest(), "staging", Some("1.4.3")).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.json()["id"], staged.json()["id"]);
+
+    // Prod waits for two release approvers.
+    let alice = f.user("alice", &["release-approver"]).await;
+    let bob = f.user("bob", &["release-approver"]).await;
+    let carol = f.user("carol", &["developer"]).await;
+    let dave = f.user("dave", &["release-approver"]).await;
+    let pending = f.promote(&ci, "staging/payments/api", "1.4.3", "prod", Some("1.4.3")).await;
+    assert_eq!(pending.json()["status"], "pending", "{:?}", pending.json());
+    assert_eq!(pending.json()["report"]["approvals"]["missing"], 2);
+    let id = pending.json()["id"].as_str().unwrap().to_owned();
+
+    // The build's trigger, someone without the role, and an approver without a fresh second
+    // factor are all refused.
+    let refused = f.approve(&f.user_token("dave", &dave).await, &id).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", refused.body);
+    assert!(refused.error_message().contains("triggered the build"), "{:?}", refused.body);
+    let refused = f.approve(&f.user_token("carol", &carol).await, &id).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.body);
+    let stale = f.token("alice", "alice-password-123", None).await;
+    assert_eq!(f.approve(&stale, &id).await.status, StatusCode::FORBIDDEN);
+
+    let one = f.approve(&f.user_token("alice", &alice).await, &id).await;
+    assert_eq!(one.status, StatusCode::OK, "{:?}", one.body);
+    assert_eq!(one.json()["status"], "pending");
+    assert_eq!(one.json()["report"]["approvals"]["missing"], 1);
+    // Approving twice counts once.
+    f.clock.advance(31_000);
+    let twice = f.approve(&f.user_token("alice", &alice).await, &id).await;
+    assert_eq!(twice.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", twice.body);
+
+    let done = f.approve(&f.user_token("bob", &bob).await, &id).await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+    assert_eq!(done.json()["status"], "promoted", "{:?}", done.json());
+    let prod = f.app.get("/v2/prod/payments/api/manifests/1.4.3").await;
+    assert_eq!(prod.header("docker-content-digest"), fixed.digest());
+
+    // The release record verifies with the release key and names the commit's log index.
+    let key = f.app.get("/api/v1/release-key").await.json();
+    let key = PublicKey::from_pem(key["pem"].as_str().unwrap()).unwrap();
+    let record = done.json()["release_record"].as_str().unwrap().to_owned();
+    let manifest = f.app.get(&format!("/v2/prod/payments/api/manifests/{record}")).await.json();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let envelope = f.app.get(&format!("/v2/prod/payments/api/blobs/{layer}")).await.body;
+    let verified = airlock_core::promotion::record::verify_record(
+        &envelope,
+        &key,
+        &Digest::parse(&fixed.digest()).unwrap(),
+        "prod",
+    )
+    .unwrap();
+    assert_eq!(verified.log_index, done.json()["log_index"].as_u64().unwrap());
+    assert_eq!(verified.predicate["approvals"].as_array().unwrap().len(), 2);
+    let entry =
+        f.app.get(&format!("/api/v1/log/entries?start={}&end={}", verified.log_index, verified.log_index + 1)).await;
+    assert_eq!(entry.json()["entries"][0]["event"]["type"], "promotion.commit");
+    assert_eq!(entry.json()["entries"][0]["event"]["details"]["release_record"], record);
+
+    // A tag in prod is write-once: another digest cannot take it.
+    assert_eq!(
+        f.log_types().await,
+        [
+            "promotion.deny",
+            "promotion.deny",
+            "promotion.request",
+            "promotion.commit",
+            "promotion.request",
+            "promotion.approve",
+            "promotion.approve",
+            "promotion.commit"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn approvals_expire_and_stop_counting_when_the_role_is_lost_and_a_reject_ends_it() {
+    let f = Fixture::new("").await;
+    let image = Image::new(&[("app", b"payments 2.0")]);
+    f.app.push_image(REPO, &image, "2.0").await;
+    f.provenance(&image, "ci-bot").await;
+    let ci = f.tester_token().await;
+    assert_eq!(f.promote(&ci, REPO, "2.0", "staging", Some("2.0")).await.json()["status"], "promoted");
+    let alice = f.user("alice", &["release-approver"]).await;
+    let bob = f.user("bob", &["release-approver"]).await;
+    let erin = f.user("erin", &["release-approver"]).await;
+    let id = f.promote(&ci, "staging/payments/api", "2.0", "prod", Some("2.0")).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(f.approve(&f.user_token("alice", &alice).await, &id).await.json()["report"]["approvals"]["missing"], 1);
+
+    // The approval lives an hour (`ttl_secs = 3600`): after that, bob's alone is not a quorum.
+    f.clock.advance(3_601_000);
+    let after = f.approve(&f.user_token("bob", &bob).await, &id).await;
+    assert_eq!(after.status, StatusCode::OK, "{:?}", after.body);
+    assert_eq!(after.json()["status"], "pending");
+    assert_eq!(after.json()["report"]["approvals"]["counted"], json!(["bob"]));
+
+    // Bob loses the role: his approval stops counting, so erin's does not complete the quorum.
+    let admin = f.token("admin", ADMIN_PASSWORD, None).await;
+    let revoked = f.api(Method::DELETE, "/api/v1/principals/bob/roles/release-approver", &admin, Value::Null).await;
+    assert_eq!(revoked.status, StatusCode::OK, "{:?}", revoked.body);
+    let third = f.approve(&f.user_token("erin", &erin).await, &id).await;
+    assert_eq!(third.json()["status"], "pending", "{:?}", third.json());
+    assert_eq!(third.json()["report"]["approvals"]["counted"], json!(["erin"]));
+
+    // A reject closes it; nobody can approve it afterwards.
+    f.clock.advance(31_000);
+    let rejected = f
+        .api(
+            Method::POST,
+            &format!("/api/v1/promotions/{id}/reject"),
+            &f.user_token("alice", &alice).await,
+            json!({"reason": "not this week"}),
+        )
+        .await;
+    assert_eq!(rejected.status, StatusCode::OK, "{:?}", rejected.body);
+    assert_eq!(rejected.json()["status"], "rejected");
+    f.clock.advance(31_000);
+    let late = f.approve(&f.user_token("alice", &alice).await, &id).await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{:?}", late.body);
+}
+
+#[tokio::test]
+async fn a_frozen_stage_and_a_closed_window_deny_with_when_to_retry() {
+    let f = Fixture::new("freeze = true").await;
+    let image = Image::new(&[("app", b"payments 3.0")]);
+    f.app.push_image(REPO, &image, "3.0").await;
+    f.provenance(&image, "ci-bot").await;
+    let ci = f.tester_token().await;
+    assert_eq!(f.promote(&ci, REPO, "3.0", "staging", None).await.json()["status"], "promoted");
+    let frozen = f.promote(&ci, "staging/payments/api", &image.digest(), "prod", None).await;
+    assert_eq!(findings(&frozen), ["stage-frozen"]);
+
+    // Thursday 05:00 UTC is outside a Monday-to-Wednesday window.
+    let windowed = Fixture::new("[[stages.windows]]\ndays = [\"mon\", \"tue\", \"wed\"]\nstart = \"09:00\"\nend = \"17:00\"\ntimezone = \"Europe/Berlin\"").await;
+    windowed.app.push_image(REPO, &image, "3.0").await;
+    windowed.provenance(&image, "ci-bot").await;
+    let ci = windowed.tester_token().await;
+    assert_eq!(windowed.promote(&ci, REPO, "3.0", "staging", None).await.json()["status"], "promoted");
+    let closed = windowed.promote(&ci, "staging/payments/api", &image.digest(), "prod", None).await;
+    assert_eq!(findings(&closed), ["change-window"]);
+    let message = closed.json()["report"]["findings"][0]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("2026-11-30T08:00:00.000Z"), "the next window opens Monday 09:00 Berlin: {message}");
+}
+
+#[tokio::test]
+async fn promotion_requests_refuse_bad_input_without_a_500() {
+    let f = Fixture::new("").await;
+    let ci = f.tester_token().await;
+    let image = Image::new(&[("app", b"x")]);
+    f.app.push_image(REPO, &image, "1").await;
+    for (body, status) in [
+        (json!({"repository": "dev/payments/api", "reference": "1", "to": "prod"}), StatusCode::BAD_REQUEST),
+        (json!({"repository": "dev/payments/api", "reference": "1", "to": "dev"}), StatusCode::BAD_REQUEST),
+        (json!({"repository": "dev/payments/api", "reference": "nope", "to": "staging"}), StatusCode::NOT_FOUND),
+        (json!({"repository": "Dev/x", "reference": "1", "to": "staging"}), StatusCode::BAD_REQUEST),
+        (
+            json!({"repository": "dev/payments/api", "reference": "1", "to": "staging", "extra": 1}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"repository": "dev/payments/api", "reference": "1", "to": "staging", "tag": "bad tag"}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let reply = f.api(Method::POST, "/api/v1/promotions", &ci, body.clone()).await;
+        assert_eq!(reply.status, status, "{body}: {:?}", reply.body);
+    }
+    let oversized = f.api(Method::POST, "/api/v1/promotions", &ci, json!({"reason": "x".repeat(20_000)})).await;
+    assert_eq!(oversized.status, StatusCode::BAD_REQUEST);
+    assert_eq!(f.api(Method::GET, "/api/v1/promotions/prm-nope", &ci, Value::Null).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        f.api(Method::POST, "/api/v1/promotions/prm-nope/approve", &ci, json!({})).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let anonymous = f.app.send_anonymous(Request::get("/api/v1/promotions").body(Body::empty()).unwrap()).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}

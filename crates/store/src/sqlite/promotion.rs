@@ -1,0 +1,505 @@
+//! Promotions, approvals and the promotion commit on SQLite.
+
+use airlock_core::audit::{Event, EventKind, Subject};
+use airlock_core::ports::{
+    ApprovalRecord, PromotionCommit, PromotionCommitOutcome, PromotionFilter, PromotionRecord, PromotionStatus,
+    PromotionStore, Seal, StoreError, TagMode,
+};
+use airlock_model::{Digest, RepoName, Tag, Timestamp};
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{SqliteStore, digest_col, ensure_repo, err, log, to_i64};
+
+const COLUMNS: &str = "id, source, target, digest, tag, requester, reason, status, policy_digest, evidence_digest, \
+                       report, created_at, updated_at, closed_reason, release_digest, log_index";
+
+fn invalid(operation: &'static str, what: String) -> StoreError {
+    StoreError { operation, source: what.into() }
+}
+
+fn repo_col(row: &SqliteRow, col: &str, operation: &'static str) -> Result<RepoName, StoreError> {
+    let text: String = row.try_get(col).map_err(err(operation))?;
+    RepoName::parse(&text).map_err(|e| invalid(operation, e.to_string()))
+}
+
+fn promotion_row(row: &SqliteRow, operation: &'static str) -> Result<PromotionRecord, StoreError> {
+    let tag: Option<String> = row.try_get("tag").map_err(err(operation))?;
+    let status: String = row.try_get("status").map_err(err(operation))?;
+    let release: Option<String> = row.try_get("release_digest").map_err(err(operation))?;
+    let log_index: Option<i64> = row.try_get("log_index").map_err(err(operation))?;
+    Ok(PromotionRecord {
+        id: row.try_get("id").map_err(err(operation))?,
+        source: repo_col(row, "source", operation)?,
+        target: repo_col(row, "target", operation)?,
+        digest: digest_col(row, "digest", operation)?,
+        tag: tag.map(|t| Tag::parse(&t)).transpose().map_err(|e| invalid(operation, e.to_string()))?,
+        requester: row.try_get("requester").map_err(err(operation))?,
+        reason: row.try_get("reason").map_err(err(operation))?,
+        status: PromotionStatus::parse(&status)
+            .ok_or_else(|| invalid(operation, format!("unknown promotion status `{status}`")))?,
+        policy_digest: row.try_get("policy_digest").map_err(err(operation))?,
+        evidence_digest: row.try_get("evidence_digest").map_err(err(operation))?,
+        report: row.try_get("report").map_err(err(operation))?,
+        created_at: Timestamp::from_millis(row.try_get("created_at").map_err(err(operation))?),
+        updated_at: Timestamp::from_millis(row.try_get("updated_at").map_err(err(operation))?),
+        closed_reason: row.try_get("closed_reason").map_err(err(operation))?,
+        release_digest: release
+            .map(|d| Digest::parse(&d))
+            .transpose()
+            .map_err(|e| invalid(operation, e.to_string()))?,
+        log_index: log_index.map(|i| u64::try_from(i).unwrap_or(0)),
+    })
+}
+
+fn approval_row(row: &SqliteRow, operation: &'static str) -> Result<ApprovalRecord, StoreError> {
+    Ok(ApprovalRecord {
+        promotion: row.try_get("promotion").map_err(err(operation))?,
+        approver: row.try_get("approver").map_err(err(operation))?,
+        identity: row.try_get("identity").map_err(err(operation))?,
+        digest: digest_col(row, "digest", operation)?,
+        source: repo_col(row, "source", operation)?,
+        target: repo_col(row, "target", operation)?,
+        policy_digest: row.try_get("policy_digest").map_err(err(operation))?,
+        evidence_digest: row.try_get("evidence_digest").map_err(err(operation))?,
+        comment: row.try_get("comment").map_err(err(operation))?,
+        created_at: Timestamp::from_millis(row.try_get("created_at").map_err(err(operation))?),
+        expires_at: Timestamp::from_millis(row.try_get("expires_at").map_err(err(operation))?),
+    })
+}
+
+async fn load(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: &str,
+    operation: &'static str,
+) -> Result<Option<PromotionRecord>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM promotions WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(err(operation))?;
+    row.map(|r| promotion_row(&r, operation)).transpose()
+}
+
+/// The open or promoted promotion with the same idempotency key, if any.
+async fn same_key(
+    tx: &mut Transaction<'static, Sqlite>,
+    p: &PromotionRecord,
+    operation: &'static str,
+) -> Result<Option<PromotionRecord>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM promotions WHERE source = ? AND digest = ? AND target = ? \
+         AND COALESCE(tag, '') = ? AND status IN ('pending', 'promoted')"
+    ))
+    .bind(p.source.as_str())
+    .bind(p.digest.as_str())
+    .bind(p.target.as_str())
+    .bind(p.tag.as_ref().map_or("", Tag::as_str))
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(err(operation))?;
+    row.map(|r| promotion_row(&r, operation)).transpose()
+}
+
+/// Links one manifest (and its attestation, if it carries one) from `source` into `target`;
+/// false when `source` does not hold it.
+async fn link_manifest(
+    tx: &mut Transaction<'static, Sqlite>,
+    source: i64,
+    target: i64,
+    digest: &Digest,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    const OP: &str = "promotion link manifest";
+    let held: Option<i64> = sqlx::query_scalar("SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?")
+        .bind(source)
+        .bind(digest.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(err(OP))?;
+    if held.is_none() {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO manifests (repo_id, digest, media_type, body, artifact_type, subject, annotations, created_at, pushed_by) \
+         SELECT ?, digest, media_type, body, artifact_type, subject, annotations, ?, pushed_by \
+         FROM manifests WHERE repo_id = ? AND digest = ? ON CONFLICT DO NOTHING",
+    )
+    .bind(target)
+    .bind(now.as_millis())
+    .bind(source)
+    .bind(digest.as_str())
+    .execute(&mut **tx)
+    .await
+    .map_err(err(OP))?;
+    sqlx::query(
+        "INSERT INTO attestations (repo_id, manifest, subject, predicate_type, envelope, verdict, root_version, created_at) \
+         SELECT ?, manifest, subject, predicate_type, envelope, verdict, root_version, created_at \
+         FROM attestations WHERE repo_id = ? AND manifest = ? ON CONFLICT DO NOTHING",
+    )
+    .bind(target)
+    .bind(source)
+    .bind(digest.as_str())
+    .execute(&mut **tx)
+    .await
+    .map_err(err(OP))?;
+    Ok(true)
+}
+
+/// Links one blob from `source` into `target`; false when `source` does not hold it (or it is
+/// quarantined).
+async fn link_blob(
+    tx: &mut Transaction<'static, Sqlite>,
+    source: i64,
+    target: i64,
+    digest: &Digest,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    const OP: &str = "promotion link blob";
+    let held: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest \
+         WHERE rb.repo_id = ? AND rb.digest = ? AND b.quarantined_at IS NULL",
+    )
+    .bind(source)
+    .bind(digest.as_str())
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(err(OP))?;
+    if held.is_none() {
+        return Ok(false);
+    }
+    sqlx::query("INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+        .bind(target)
+        .bind(digest.as_str())
+        .bind(now.as_millis())
+        .execute(&mut **tx)
+        .await
+        .map_err(err(OP))?;
+    Ok(true)
+}
+
+#[async_trait]
+impl PromotionStore for SqliteStore {
+    async fn open_promotion(
+        &self,
+        promotion: &PromotionRecord,
+        event: &Event,
+    ) -> Result<Result<(), PromotionRecord>, StoreError> {
+        const OP: &str = "promotion open";
+        let mut tx = self.begin(OP).await?;
+        if promotion.status == PromotionStatus::Pending
+            && let Some(existing) = same_key(&mut tx, promotion, OP).await?
+        {
+            return Ok(Err(existing));
+        }
+        sqlx::query(&format!(
+            "INSERT INTO promotions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&promotion.id)
+        .bind(promotion.source.as_str())
+        .bind(promotion.target.as_str())
+        .bind(promotion.digest.as_str())
+        .bind(promotion.tag.as_ref().map(Tag::as_str))
+        .bind(&promotion.requester)
+        .bind(&promotion.reason)
+        .bind(promotion.status.as_str())
+        .bind(&promotion.policy_digest)
+        .bind(&promotion.evidence_digest)
+        .bind(&promotion.report)
+        .bind(promotion.created_at.as_millis())
+        .bind(promotion.updated_at.as_millis())
+        .bind(promotion.closed_reason.as_deref())
+        .bind(promotion.release_digest.as_ref().map(Digest::as_str))
+        .bind(promotion.log_index.map(to_i64))
+        .execute(&mut *tx)
+        .await
+        .map_err(err(OP))?;
+        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
+        Ok(Ok(()))
+    }
+
+    async fn promotion(&self, id: &str) -> Result<Option<PromotionRecord>, StoreError> {
+        const OP: &str = "promotion lookup";
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM promotions WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(err(OP))?;
+        row.map(|r| promotion_row(&r, OP)).transpose()
+    }
+
+    async fn promotions(&self, filter: &PromotionFilter) -> Result<Vec<PromotionRecord>, StoreError> {
+        const OP: &str = "promotion list";
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM promotions WHERE (? IS NULL OR status = ?) AND (? IS NULL OR target = ?) \
+             AND (? IS NULL OR digest = ?) ORDER BY created_at DESC, id LIMIT ?"
+        ))
+        .bind(filter.status.map(PromotionStatus::as_str))
+        .bind(filter.status.map(PromotionStatus::as_str))
+        .bind(filter.target.as_ref().map(RepoName::as_str))
+        .bind(filter.target.as_ref().map(RepoName::as_str))
+        .bind(filter.digest.as_ref().map(Digest::as_str))
+        .bind(filter.digest.as_ref().map(Digest::as_str))
+        .bind(i64::from(filter.limit.max(1)))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(err(OP))?;
+        rows.iter().map(|r| promotion_row(r, OP)).collect()
+    }
+
+    async fn approvals(&self, promotion: &str) -> Result<Vec<ApprovalRecord>, StoreError> {
+        const OP: &str = "approval list";
+        let rows = sqlx::query(
+            "SELECT promotion, approver, identity, digest, source, target, policy_digest, evidence_digest, \
+             comment, created_at, expires_at FROM approvals WHERE promotion = ? ORDER BY created_at, approver",
+        )
+        .bind(promotion)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(err(OP))?;
+        rows.iter().map(|r| approval_row(r, OP)).collect()
+    }
+
+    async fn add_approval(&self, approval: &ApprovalRecord, event: &Event) -> Result<bool, StoreError> {
+        const OP: &str = "approval add";
+        let mut tx = self.begin(OP).await?;
+        match load(&mut tx, &approval.promotion, OP).await? {
+            Some(p) if p.status == PromotionStatus::Pending => {}
+            _ => return Ok(false),
+        }
+        let done = sqlx::query(
+            "INSERT INTO approvals (promotion, approver, identity, digest, source, target, policy_digest, \
+             evidence_digest, comment, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&approval.promotion)
+        .bind(&approval.approver)
+        .bind(&approval.identity)
+        .bind(approval.digest.as_str())
+        .bind(approval.source.as_str())
+        .bind(approval.target.as_str())
+        .bind(&approval.policy_digest)
+        .bind(&approval.evidence_digest)
+        .bind(&approval.comment)
+        .bind(approval.created_at.as_millis())
+        .bind(approval.expires_at.as_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(err(OP))?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
+        Ok(true)
+    }
+
+    async fn update_evaluation(&self, promotion: &PromotionRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE promotions SET policy_digest = ?, evidence_digest = ?, report = ?, updated_at = ? \
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(&promotion.policy_digest)
+        .bind(&promotion.evidence_digest)
+        .bind(&promotion.report)
+        .bind(promotion.updated_at.as_millis())
+        .bind(&promotion.id)
+        .execute(&self.writer)
+        .await
+        .map_err(err("promotion update"))?;
+        Ok(())
+    }
+
+    async fn close_promotion(
+        &self,
+        id: &str,
+        status: PromotionStatus,
+        reason: &str,
+        event: &Event,
+        now: Timestamp,
+    ) -> Result<Option<PromotionRecord>, StoreError> {
+        const OP: &str = "promotion close";
+        let mut tx = self.begin(OP).await?;
+        let done = sqlx::query(
+            "UPDATE promotions SET status = ?, closed_reason = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(now.as_millis())
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(err(OP))?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let record = load(&mut tx, id, OP).await?;
+        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
+        Ok(record)
+    }
+
+    async fn commit_promotion(
+        &self,
+        commit: &PromotionCommit,
+        seal: Seal<'_>,
+        now: Timestamp,
+    ) -> Result<PromotionCommitOutcome, StoreError> {
+        const OP: &str = "promotion commit";
+        let p = &commit.promotion;
+        let mut tx = self.begin(OP).await?;
+        match load(&mut tx, &p.id, OP).await? {
+            Some(current) if current.status == PromotionStatus::Pending => {}
+            Some(current) => return Ok(PromotionCommitOutcome::NotPending { status: current.status }),
+            None => return Err(invalid(OP, format!("promotion `{}` is not stored", p.id))),
+        }
+        let source = ensure_repo(&mut tx, &p.source, now).await?;
+        let target = ensure_repo(&mut tx, &p.target, now).await?;
+        // Blobs first, then manifests children before parents, so every reference resolves.
+        for digest in &commit.blobs {
+            if !link_blob(&mut tx, source, target, digest, now).await? {
+                return Ok(PromotionCommitOutcome::Missing { digest: digest.clone() });
+            }
+        }
+        for digest in &commit.manifests {
+            if !link_manifest(&mut tx, source, target, digest, now).await? {
+                return Ok(PromotionCommitOutcome::Missing { digest: digest.clone() });
+            }
+        }
+        let mut tag_event = None;
+        if let Some(tag) = &p.tag {
+            let current: Option<String> = sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = ? AND name = ?")
+                .bind(target)
+                .bind(tag.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(err(OP))?;
+            let current = current.map(|c| Digest::parse(&c)).transpose().map_err(|e| invalid(OP, e.to_string()))?;
+            let subject =
+                Subject { repository: Some(p.target.clone()), digest: Some(p.digest.clone()), tag: Some(tag.clone()) };
+            let actor = airlock_core::audit::Actor::system();
+            match current {
+                Some(current) if current == p.digest => {}
+                Some(current) if commit.tag_mode == TagMode::WriteOnce => {
+                    return Ok(PromotionCommitOutcome::TagImmutable { current });
+                }
+                Some(current) => {
+                    tag_event = Some(
+                        Event::allowed(EventKind::TagMove, &actor, now, subject)
+                            .with_detail("previous", serde_json::Value::from(current.as_str()))
+                            .with_detail("promotion", serde_json::Value::from(p.id.as_str())),
+                    );
+                }
+                None => {
+                    tag_event = Some(
+                        Event::allowed(EventKind::TagCreate, &actor, now, subject)
+                            .with_detail("promotion", serde_json::Value::from(p.id.as_str())),
+                    );
+                }
+            }
+            sqlx::query(
+                "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+            )
+            .bind(target)
+            .bind(tag.as_str())
+            .bind(p.digest.as_str())
+            .bind(now.as_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(err(OP))?;
+        }
+
+        // The release record names the index its commit event lands at.
+        let mut tail = match self.take_log_tail() {
+            Some(tail) => tail,
+            None => log::load_tail(&mut tx).await?,
+        };
+        let sealed = seal(tail.size()).map_err(|e| invalid(OP, e))?;
+        for engine_manifest in &sealed.release {
+            for (digest, bytes) in &engine_manifest.blobs {
+                sqlx::query(
+                    "INSERT INTO blobs (digest, size, inline_data, created_at) VALUES (?, ?, ?, ?) \
+                     ON CONFLICT (digest) DO NOTHING",
+                )
+                .bind(digest.as_str())
+                .bind(to_i64(bytes.len() as u64))
+                .bind(bytes.as_ref())
+                .bind(now.as_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(err(OP))?;
+                sqlx::query(
+                    "INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                )
+                .bind(target)
+                .bind(digest.as_str())
+                .bind(now.as_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(err(OP))?;
+            }
+            let m = &engine_manifest.manifest;
+            sqlx::query(
+                "INSERT INTO manifests (repo_id, digest, media_type, body, artifact_type, subject, annotations, created_at, pushed_by) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(target)
+            .bind(m.digest.as_str())
+            .bind(&m.media_type)
+            .bind(m.body.as_ref())
+            .bind(m.artifact_type.as_deref())
+            .bind(m.subject.as_ref().map(Digest::as_str))
+            .bind(&m.annotations_json)
+            .bind(now.as_millis())
+            .bind(airlock_core::audit::SYSTEM)
+            .execute(&mut *tx)
+            .await
+            .map_err(err(OP))?;
+        }
+        let first_index = tail.size();
+        sqlx::query(
+            "UPDATE promotions SET status = 'promoted', release_digest = ?, log_index = ?, updated_at = ?, \
+             policy_digest = ?, evidence_digest = ?, report = ? WHERE id = ? AND status = 'pending'",
+        )
+        .bind(sealed.release_digest.as_str())
+        .bind(to_i64(first_index))
+        .bind(now.as_millis())
+        .bind(&p.policy_digest)
+        .bind(&p.evidence_digest)
+        .bind(&p.report)
+        .bind(&p.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(err(OP))?;
+        for approver in &commit.approvers {
+            sqlx::query("UPDATE approvals SET consumed_at = ? WHERE promotion = ? AND approver = ?")
+                .bind(now.as_millis())
+                .bind(&p.id)
+                .bind(approver)
+                .execute(&mut *tx)
+                .await
+                .map_err(err(OP))?;
+        }
+        let mut events = sealed.events.clone();
+        events.extend(tag_event);
+        // Until the commit succeeds the cached tail stays empty, so a failure reloads it.
+        log::append_in(&mut tx, &mut tail, &events).await?;
+        tx.commit().await.map_err(err(OP))?;
+        self.keep_log_tail(tail);
+        Ok(PromotionCommitOutcome::Committed { log_index: first_index, release_digest: sealed.release_digest })
+    }
+
+    async fn pusher(&self, repo: &RepoName, digest: &Digest) -> Result<Option<String>, StoreError> {
+        const OP: &str = "pusher lookup";
+        let pusher: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT m.pushed_by FROM manifests m JOIN repositories r ON r.id = m.repo_id \
+             WHERE r.name = ? AND m.digest = ?",
+        )
+        .bind(repo.as_str())
+        .bind(digest.as_str())
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(err(OP))?;
+        Ok(pusher.flatten())
+    }
+}
