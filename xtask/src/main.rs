@@ -102,11 +102,13 @@ fn allowed_edges() -> BTreeMap<&'static str, &'static [&'static str]> {
             ][..],
         ),
         // Also `trust`, `policy`, `evidence` and `access`: `airlock attestation verify`,
-        // `policy test|eval|authz check` and `evidence show` work offline, without a server.
+        // `policy test|eval|authz check` and `evidence show` work offline, without a server;
+        // and `core`, whose release-record verifier `airlock verify` runs on the client.
         (
             "airlock-cli",
             &[
                 "airlock-server",
+                "airlock-core",
                 "airlock-api",
                 "airlock-model",
                 "airlock-dsse",

@@ -58,6 +58,8 @@ enum Command {
     Reject(commands::promote::RejectArgs),
     /// List promotions and show one.
     Promotion(commands::promote::PromotionArgs),
+    /// Check that a digest was promoted into a stage: release record, summary and log proof.
+    Verify(commands::verify::Args),
 }
 
 /// How a command prints its result.
@@ -95,6 +97,7 @@ fn main() -> ExitCode {
         Command::Approve(args) => commands::promote::approve(args),
         Command::Reject(args) => commands::promote::reject(args),
         Command::Promotion(args) => commands::promote::promotion(args),
+        Command::Verify(args) => commands::verify::exec(args),
     };
     match result {
         Ok(code) => code,

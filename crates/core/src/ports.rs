@@ -484,6 +484,8 @@ pub struct PromotionRecord {
     pub closed_reason: Option<String>,
     /// The release record's manifest in the target repository, once promoted.
     pub release_digest: Option<Digest>,
+    /// The verification summary (VSA) manifest beside it.
+    pub summary_digest: Option<Digest>,
     /// The log index of the commit event, once promoted.
     pub log_index: Option<u64>,
 }
@@ -521,6 +523,8 @@ pub struct Sealed {
     pub release: Vec<EngineManifest>,
     /// The release record's manifest digest.
     pub release_digest: Digest,
+    /// The verification summary's manifest digest.
+    pub summary_digest: Digest,
     /// The events, the first of which lands at the index `seal` was given.
     pub events: Vec<Event>,
 }

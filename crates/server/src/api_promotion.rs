@@ -293,3 +293,47 @@ pub async fn release_key(State(app): State<AppState>) -> Response {
     let key = app.promoter.release_key();
     Json(json!({"keyid": key.keyid().as_str(), "pem": key.to_pem()})).into_response()
 }
+
+/// `GET /api/v1/artifacts/{repo}/{digest}/promotions`: whether `digest` was promoted into
+/// `repo`, each promotion with its signed release record and summary (base64 DSSE envelopes,
+/// for clients to verify with their own copy of the release key) and the server's own check.
+pub fn history_json(
+    app: &AppState,
+    repo: &RepoName,
+    digest: &Digest,
+    proofs: &[airlock_core::promotion::history::ReleaseProof],
+) -> Value {
+    use base64::Engine as _;
+    let b64 = |b: &Option<bytes::Bytes>| b.as_ref().map(|b| base64::engine::general_purpose::STANDARD.encode(b));
+    let promoted = proofs.iter().any(|p| p.verified.is_ok());
+    let reason = if promoted {
+        None
+    } else if proofs.is_empty() {
+        Some(format!("`{digest}` was never promoted into `{repo}`"))
+    } else {
+        proofs.iter().find_map(|p| p.verified.as_ref().err().cloned())
+    };
+    let key = app.promoter.release_key();
+    json!({
+        "repository": repo.as_str(),
+        "stage": repo.stage().as_str(),
+        "digest": digest.as_str(),
+        "promoted": promoted,
+        "reason": reason,
+        "release_key": {"keyid": key.keyid().as_str()},
+        "promotions": proofs.iter().map(|p| json!({
+            "id": p.promotion.id,
+            "source": p.promotion.source.as_str(),
+            "tag": p.promotion.tag.as_ref().map(Tag::as_str),
+            "requester": p.promotion.requester,
+            "promoted_at": p.promotion.updated_at.to_rfc3339(),
+            "log_index": p.promotion.log_index,
+            "release_record": p.promotion.release_digest.as_ref().map(Digest::as_str),
+            "summary": p.promotion.summary_digest.as_ref().map(Digest::as_str),
+            "record_envelope": b64(&p.record),
+            "summary_envelope": b64(&p.summary),
+            "verified": p.verified.is_ok(),
+            "reason": p.verified.as_ref().err(),
+        })).collect::<Vec<_>>(),
+    })
+}

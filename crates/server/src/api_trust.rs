@@ -95,7 +95,7 @@ pub async fn artifacts(
 ) -> Result<Response, ApiError> {
     let invalid = || ApiError::BadParameter {
         message: format!(
-            "`/api/v1/artifacts/{}` is not `<repository>/<digest>/evidence|policy-input|evaluate`",
+            "`/api/v1/artifacts/{}` is not `<repository>/<digest>/evidence|policy-input|evaluate|promotions`",
             rest.chars().take(200).collect::<String>()
         ),
         remediation: "ask for `/api/v1/artifacts/dev/payments/api/sha256:<hex>/evidence`".to_owned(),
@@ -123,6 +123,10 @@ pub async fn artifacts(
     };
     match (method, action) {
         (http::Method::GET, "evidence") => Ok(evidence(&app, &repo, &digest).await?.into_response()),
+        (http::Method::GET, "promotions") => {
+            let proofs = app.promoter.history(&repo, &digest).await?;
+            Ok(Json(crate::api_promotion::history_json(&app, &repo, &digest, &proofs)).into_response())
+        }
         (http::Method::GET, "policy-input") => {
             let target = target_stage(&app, &query)?;
             let input = app.registry.policy_input(&repo, &digest, &target, &requester).await?;

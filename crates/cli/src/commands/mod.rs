@@ -19,6 +19,7 @@ pub mod serve;
 pub mod session;
 pub mod trust;
 pub mod user;
+pub mod verify;
 pub mod whoami;
 
 use std::path::PathBuf;

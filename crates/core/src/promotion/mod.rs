@@ -9,6 +9,7 @@
 //! each other cannot both win.
 
 pub mod gates;
+pub mod history;
 pub mod pipeline;
 pub mod record;
 pub mod window;
@@ -224,6 +225,7 @@ impl Promoter {
             updated_at: now,
             closed_reason: None,
             release_digest: None,
+            summary_digest: None,
             log_index: None,
         };
         let kind = if evaluation.passed() { EventKind::PromotionRequest } else { EventKind::PromotionDeny };
@@ -697,13 +699,14 @@ impl Promoter {
         });
         let summary = record::attach(key, &record.target, subject, VSA_PREDICATE, &vsa, &created)?;
         let release_digest = release.manifest.digest.clone();
+        let summary_digest = summary.manifest.digest.clone();
         let event = promotion_event(EventKind::PromotionCommit, &Actor::system(), now, record)
             .with_detail("release_record", json!(release_digest.as_str()))
             .with_detail("summary", json!(summary.manifest.digest.as_str()))
             .with_detail("policy_digest", json!(evaluation.policy_digest))
             .with_detail("evidence_digest", json!(evaluation.evidence_digest))
             .with_detail("approvers", json!(approvals.iter().map(|a| a.approver.as_str()).collect::<Vec<_>>()));
-        Ok(Sealed { release: vec![release, summary], release_digest, events: vec![event] })
+        Ok(Sealed { release: vec![release, summary], release_digest, summary_digest, events: vec![event] })
     }
 }
 

@@ -377,7 +377,15 @@ async fn an_artifact_moves_through_its_gates_with_two_approvals_and_a_release_re
     assert_eq!(entry.json()["entries"][0]["event"]["type"], "promotion.commit");
     assert_eq!(entry.json()["entries"][0]["event"]["details"]["release_record"], record);
 
-    // A tag in prod is write-once: another digest cannot take it.
+    // The artifact API serves the same result, for the promoted digest and for one never promoted.
+    let history = f.app.get(&format!("/api/v1/artifacts/prod/payments/api/{}/promotions", fixed.digest())).await;
+    assert_eq!(history.status, StatusCode::OK, "{:?}", history.body);
+    assert_eq!(history.json()["promoted"], true, "{}", history.json());
+    assert_eq!(history.json()["promotions"][0]["release_record"], record);
+    let never = f.app.get(&format!("/api/v1/artifacts/prod/payments/api/{}/promotions", image.digest())).await;
+    assert_eq!(never.json()["promoted"], false);
+    assert!(never.json()["reason"].as_str().unwrap().contains("never promoted"));
+
     assert_eq!(
         f.log_types().await,
         [

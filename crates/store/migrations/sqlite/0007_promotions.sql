@@ -20,6 +20,7 @@ CREATE TABLE promotions (
     updated_at      INTEGER NOT NULL,
     closed_reason   TEXT,
     release_digest  TEXT,
+    summary_digest  TEXT,
     log_index       INTEGER
 ) STRICT;
 

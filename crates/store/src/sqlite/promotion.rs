@@ -13,7 +13,7 @@ use sqlx::{Row, Sqlite, Transaction};
 use super::{SqliteStore, digest_col, ensure_repo, err, log, to_i64};
 
 const COLUMNS: &str = "id, source, target, digest, tag, requester, reason, status, policy_digest, evidence_digest, \
-                       report, created_at, updated_at, closed_reason, release_digest, log_index";
+                       report, created_at, updated_at, closed_reason, release_digest, summary_digest, log_index";
 
 fn invalid(operation: &'static str, what: String) -> StoreError {
     StoreError { operation, source: what.into() }
@@ -28,6 +28,7 @@ fn promotion_row(row: &SqliteRow, operation: &'static str) -> Result<PromotionRe
     let tag: Option<String> = row.try_get("tag").map_err(err(operation))?;
     let status: String = row.try_get("status").map_err(err(operation))?;
     let release: Option<String> = row.try_get("release_digest").map_err(err(operation))?;
+    let summary: Option<String> = row.try_get("summary_digest").map_err(err(operation))?;
     let log_index: Option<i64> = row.try_get("log_index").map_err(err(operation))?;
     Ok(PromotionRecord {
         id: row.try_get("id").map_err(err(operation))?,
@@ -45,6 +46,10 @@ fn promotion_row(row: &SqliteRow, operation: &'static str) -> Result<PromotionRe
         created_at: Timestamp::from_millis(row.try_get("created_at").map_err(err(operation))?),
         updated_at: Timestamp::from_millis(row.try_get("updated_at").map_err(err(operation))?),
         closed_reason: row.try_get("closed_reason").map_err(err(operation))?,
+        summary_digest: summary
+            .map(|d| Digest::parse(&d))
+            .transpose()
+            .map_err(|e| invalid(operation, e.to_string()))?,
         release_digest: release
             .map(|d| Digest::parse(&d))
             .transpose()
@@ -194,7 +199,7 @@ impl PromotionStore for SqliteStore {
             return Ok(Err(existing));
         }
         sqlx::query(&format!(
-            "INSERT INTO promotions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO promotions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&promotion.id)
         .bind(promotion.source.as_str())
@@ -458,10 +463,11 @@ impl PromotionStore for SqliteStore {
         }
         let first_index = tail.size();
         sqlx::query(
-            "UPDATE promotions SET status = 'promoted', release_digest = ?, log_index = ?, updated_at = ?, \
+            "UPDATE promotions SET status = 'promoted', release_digest = ?, summary_digest = ?, log_index = ?, updated_at = ?, \
              policy_digest = ?, evidence_digest = ?, report = ? WHERE id = ? AND status = 'pending'",
         )
         .bind(sealed.release_digest.as_str())
+        .bind(sealed.summary_digest.as_str())
         .bind(to_i64(first_index))
         .bind(now.as_millis())
         .bind(&p.policy_digest)

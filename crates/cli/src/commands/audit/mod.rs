@@ -1,7 +1,7 @@
 //! `airlock audit`: verify, export and follow the transparency log through its public API, or
 //! verify an export offline. Exit code 3 when verification fails.
 
-mod client;
+pub mod client;
 pub mod verify;
 
 use std::io::Write as _;
