@@ -223,8 +223,17 @@ async fn decide(app: AppState, id: String, request: Request, action: Action) -> 
     let current = app.promoter.get(&id).await?;
     let pusher =
         app.registry.store().pusher(&current.record.source, &current.record.digest).await.map_err(AuthError::from)?;
-    app.auth.require(&caller, action, &resource(&current.record, pusher), &source, &request_id).await?;
     let engine_caller = engine_caller(&app, &caller, &source, &request_id);
+    app.auth.require(&caller, action, &resource(&current.record, pusher), &source, &request_id).await.map_err(|e| {
+        match e {
+            AuthError::Denied(message) if action == Action::PromoteApprove && !engine_caller.mfa_fresh => {
+                AuthError::Denied(format!(
+                    "{message}; approving needs a second factor verified recently: run `airlock login URL --otp CODE` and approve again"
+                ))
+            }
+            other => other,
+        }
+    })?;
     let view = if action == Action::PromoteApprove {
         app.promoter.approve(&engine_caller, &id, &body.comment).await?
     } else {

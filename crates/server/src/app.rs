@@ -135,6 +135,15 @@ impl App {
                 "the transparency log failed its start-up check: {reason}; restore the data directory from a backup and see the runbook"
             ));
         }
+        // The trust root in force survives restarts; an invalid or expired one stays out, and
+        // attestations are untrusted until a valid one is applied.
+        match registry.load_trust_root().await {
+            Ok(Some(version)) => tracing::info!(version, "trust root loaded"),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "the stored trust root is not usable; attestations are untrusted until a valid root is applied")
+            }
+        }
         let policy = Arc::new(crate::policy::PolicyService::load(config.policy_bundle.as_deref())?);
         let auth = crate::auth::AuthService::open(
             store.clone(),

@@ -1,20 +1,22 @@
 //! `airlock demo`: Airlock's main job on its embedded defaults, in one command. It starts a
-//! server, creates a trust root with offline-style root keys and a CI signer, pushes an artifact
-//! into `dev`, attests its provenance, shows the registry's verdict, shows that `prod` refuses a
-//! direct push, and verifies the transparency log. Then `airlock serve` on the same data
-//! directory shows the result.
+//! server, creates a trust root, people and a CI identity, builds and pushes a small image with
+//! signed provenance, an SBOM and a scan carrying a critical CVE, shows the gate's denial and its
+//! fix (a signed VEX), promotes to staging, asks for prod, refuses a self-approval, takes two
+//! approvals, verifies the release record and the whole log. `airlock serve` on the same data
+//! directory then shows the result.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use airlock_dsse::{Algorithm, PrivateKey};
-use airlock_model::{Digest, RepoName};
+use airlock_dsse::{Algorithm, PrivateKey, PublicKey};
+use airlock_model::{Digest, PrincipalId, RepoName};
 use airlock_server::{Config, Server};
 use airlock_tlog::Verifier;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
+use super::client::{Credentials, registry_client};
 use super::runtime;
 use crate::Output;
 
@@ -29,6 +31,16 @@ pub struct Args {
 
 const REPO: &str = "dev/demo/hello";
 const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
+const SBOM: &str = "https://cyclonedx.org/bom";
+const SCAN: &str = "https://cosign.sigstore.dev/attestation/vuln/v1";
+const VEX: &str = "https://openvex.dev/ns/v0.2.0";
+const SOURCE: &str = "https://github.com/example/hello";
+const CVE: &str = "CVE-2026-1000";
+/// The demo's CI service account.
+const DEMO_CI: &str = "demo-ci";
+/// The developer who asks for prod, and the two release approvers.
+const DEVELOPER: &str = "dana";
+const APPROVERS: [&str; 2] = ["alex", "sam"];
 
 pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(run(args))
@@ -53,12 +65,27 @@ impl Steps {
     }
 }
 
+/// A person of the demo: name, password and TOTP secret.
+struct Person {
+    name: String,
+    password: String,
+    totp: Vec<u8>,
+}
+
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (mut config, _) = Config::from_toml("listen = \"127.0.0.1:0\"", "<demo>").context("demo config")?;
+    std::fs::create_dir_all(&args.data).with_context(|| format!("cannot create `{}`", args.data.display()))?;
+    // The embedded default library, with the demo's source repository allowed into prod.
+    let bundle = args.data.join("demo-policy");
+    write_demo_bundle(&bundle)?;
+    let text = format!("listen = \"127.0.0.1:0\"\n[policy]\nbundle = {}\n", toml_string(&bundle.display().to_string()));
+    let (mut config, _) = Config::from_toml(&text, "<demo>").context("demo config")?;
     config.data_dir = args.data.clone();
     let server = Server::bind(config).await.context("cannot start the demo server")?;
     let admin_password = server.bootstrap_password().map(str::to_owned);
+    let keys = args.data.join("demo-keys");
+    std::fs::create_dir_all(&keys).with_context(|| format!("cannot create `{}`", keys.display()))?;
     let ci = ci_account(server.app()).await?;
+    let people = people(server.app(), &keys).await?;
     let addr = server.local_addr()?;
     let url = format!("http://{addr}");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -70,134 +97,454 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         steps.say("created user `admin` (role access-admin); its one-time password is shown only now", json!(password));
     }
     steps.say(
-        &format!("service account `{DEMO_CI}` (role ci) pushes to dev; its API key is shown only now"),
+        &format!("service account `{DEMO_CI}` (role ci) builds and pushes to dev; its API key is shown only now"),
         json!(ci.secret),
     );
-    let result = demo(&url, &args.data, &ci, &mut steps).await;
+    steps.say(
+        &format!(
+            "people: `{DEVELOPER}` (developer), `{}` and `{}` (release-approver, with TOTP second factors)",
+            APPROVERS[0], APPROVERS[1]
+        ),
+        json!(format!("passwords and TOTP secrets in {}", keys.join("people.json").display())),
+    );
+    let result = demo(&url, &keys, &ci, &people, &mut steps).await;
     let _ = stop.send(());
     let _ = task.await;
-    result?;
+    let summary = result?;
     match args.output {
-        Output::Json => {
-            println!("{}", serde_json::to_string_pretty(&json!({"data": args.data, "steps": steps.report}))?)
-        }
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"data": args.data, "steps": steps.report, "summary": summary}))?
+        ),
         Output::Text => {
             println!();
-            println!(
-                "next: `cargo run --release -- serve` (or `airlock serve --data {}`) and look around:",
-                args.data.display()
-            );
-            println!("  curl -s http://127.0.0.1:5000/api/v1/log/entries | head -c 600");
-            println!("  curl -s -u {DEMO_CI}:{} 'http://127.0.0.1:5000/token?scope=repository:{REPO}:pull'", ci.secret);
-            println!(
-                "  skopeo inspect --tls-verify=false --creds {DEMO_CI}:{} docker://127.0.0.1:5000/{REPO}:latest",
-                ci.secret
-            );
+            println!("{}", summary["text"].as_str().unwrap_or_default());
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The demo's CI service account.
-const DEMO_CI: &str = "demo-ci";
+/// A TOML basic string.
+fn toml_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Writes the embedded default library, allowing the demo's source repository into prod.
+fn write_demo_bundle(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    for (name, bytes) in airlock_policy::default_bundle_files() {
+        let bytes = if name == "data.json" {
+            let mut data: Value = serde_json::from_slice(&bytes).context("the default library's data.json")?;
+            data["airlock"]["allowed_source_repositories"] = json!(["github.com/example/hello"]);
+            serde_json::to_vec_pretty(&data)?
+        } else {
+            bytes
+        };
+        let path = dir.join(&name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write `{}`", path.display()))?;
+    }
+    Ok(())
+}
 
 /// Creates the demo's CI service account, or gives it a new key when a previous demo made it.
-async fn ci_account(app: &airlock_server::App) -> anyhow::Result<super::client::Credentials> {
-    let id = airlock_model::PrincipalId::parse(DEMO_CI).map_err(|e| anyhow::anyhow!("{e}"))?;
+async fn ci_account(app: &airlock_server::App) -> anyhow::Result<Credentials> {
+    let id = PrincipalId::parse(DEMO_CI).map_err(|e| anyhow::anyhow!("{e}"))?;
     let actor = airlock_server::Actor::system();
     let auth = &app.state.auth;
     let secret = match auth.record(&id).await? {
         None => auth.create_service_account(&actor, &id, &["ci".to_owned()], None).await?.1,
         Some(_) => auth.rotate_key(&actor, &id, None).await?.context("the demo service account vanished")?.0,
     };
-    Ok(super::client::Credentials { name: DEMO_CI.to_owned(), secret })
+    Ok(Credentials { name: DEMO_CI.to_owned(), secret })
+}
+
+/// The demo's people: created at the first run, each with a new TOTP secret every run; their
+/// passwords and secrets are kept in `people.json` (mode 0600) for trying things by hand.
+async fn people(app: &airlock_server::App, keys: &Path) -> anyhow::Result<Vec<Person>> {
+    let file = keys.join("people.json");
+    let mut passwords: serde_json::Map<String, Value> = match std::fs::read(&file) {
+        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("`{}` is not JSON", file.display()))?,
+        Err(_) => serde_json::Map::new(),
+    };
+    let actor = airlock_server::Actor::system();
+    let auth = &app.state.auth;
+    let mut people = Vec::new();
+    let wanted = std::iter::once((DEVELOPER, "developer")).chain(APPROVERS.iter().map(|a| (*a, "release-approver")));
+    for (name, role) in wanted {
+        let id = PrincipalId::parse(name).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let known = passwords.get(name).and_then(|p| p["password"].as_str()).map(str::to_owned);
+        let password = match (auth.record(&id).await?, known) {
+            (Some(_), Some(p)) => p,
+            (Some(_), None) => bail!(
+                "user `{name}` exists but `{}` has no password for it; run the demo on a fresh `--data` directory",
+                file.display()
+            ),
+            (None, _) => {
+                let password = hex::encode(airlock_access::totp::generate_secret());
+                auth.create_user(&actor, &id, &[role.to_owned()], password.clone()).await?;
+                password
+            }
+        };
+        let totp = airlock_access::totp::generate_secret().to_vec();
+        auth.change(&actor, &id, airlock_core::ports::PrincipalChange::SetTotp { secret: Some(hex::encode(&totp)) })
+            .await?;
+        passwords.insert(
+            name.to_owned(),
+            json!({
+                "password": password,
+                "role": role,
+                "totp_secret": airlock_access::totp::base32(&totp),
+                "otpauth_uri": airlock_access::totp::otpauth_uri("airlock", name, &totp),
+            }),
+        );
+        people.push(Person { name: name.to_owned(), password, totp });
+    }
+    let text = serde_json::to_string_pretty(&Value::Object(passwords))?;
+    let _ = std::fs::remove_file(&file);
+    write_private(&file, &text)?;
+    Ok(people)
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path).with_context(|| format!("cannot write `{}`", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// An API token for `name`, with a fresh second factor when `totp` is given.
+async fn api_token(
+    http: &reqwest::Client,
+    url: &str,
+    name: &str,
+    secret: &str,
+    totp: Option<&[u8]>,
+) -> anyhow::Result<String> {
+    let mut request = http.post(format!("{url}/api/v1/auth/token")).basic_auth(name, Some(secret));
+    if let Some(totp) = totp {
+        request = request.header("x-airlock-otp", airlock_access::totp::code_at(totp, now_secs()));
+    }
+    let response = request.send().await?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("`{name}` cannot log in ({status}): {}", body["error"]["message"]);
+    }
+    Ok(body["token"].as_str().context("no token")?.to_owned())
+}
+
+async fn call(
+    http: &reqwest::Client,
+    url: &str,
+    path: &str,
+    token: &str,
+    body: &Value,
+) -> anyhow::Result<(u16, Value)> {
+    let response = http.post(format!("{url}{path}")).bearer_auth(token).json(body).send().await?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().await.unwrap_or(Value::Null)))
+}
+
+fn findings(promotion: &Value) -> String {
+    promotion["report"]["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            format!(
+                "✗ {}: {}\n  fix: {}",
+                f["rule"].as_str().unwrap_or("?"),
+                f["message"].as_str().unwrap_or(""),
+                f["remediation"].as_str().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 async fn demo(
     url: &str,
-    data: &std::path::Path,
-    ci_account: &super::client::Credentials,
+    keys: &Path,
+    ci_account: &Credentials,
+    people: &[Person],
     steps: &mut Steps,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Value> {
     let http = reqwest::Client::new();
-    let keys = data.join("demo-keys");
-    std::fs::create_dir_all(&keys).with_context(|| format!("cannot create `{}`", keys.display()))?;
+    let (Some(dana), Some(alex), Some(sam)) = (people.first(), people.get(1), people.get(2)) else {
+        bail!("the demo's people are missing");
+    };
 
-    // 1. A CI signing key and a trust root signed by 2 of 3 root keys.
-    let root = http.get(format!("{url}/api/v1/trust/root")).send().await?;
+    // 1. Signing keys for CI and the scanner, and a trust root signed by 2 of 3 root keys.
     let ci = load_or_generate(&keys.join("ci"))?;
+    let scanner = load_or_generate(&keys.join("scanner"))?;
+    let root = http.get(format!("{url}/api/v1/trust/root")).send().await?;
     if root.status().is_success() {
         steps.say("a trust root is already in force; keeping it", Value::Null);
     } else {
-        let init = std::process::Command::new(std::env::current_exe()?)
-            .args(["trust", "init", "--root-keys", "3", "--threshold", "2", "--signer", "ci"])
-            .arg("--dir")
-            .arg(keys.join("root"))
-            .arg("--signer-key")
-            .arg(keys.join("ci.pub"))
-            .args(["--predicate-type", "https://slsa.dev/provenance/*", "--repository", "dev/**", "--output", "json"])
-            .output()
-            .context("cannot run `airlock trust init`")?;
-        if !init.status.success() {
-            bail!("`airlock trust init` failed: {}", String::from_utf8_lossy(&init.stderr));
-        }
-        let document = std::fs::read(keys.join("root/root.json"))?;
+        let document = trust_root(keys, &ci, &scanner)?;
         let applied = http.put(format!("{url}/api/v1/trust/root")).body(document).send().await?;
         if !applied.status().is_success() {
             bail!("the demo trust root was refused: {}", applied.text().await.unwrap_or_default());
         }
         steps.say(
-            "created a trust root: 3 root keys (2 must sign any change), signer `ci` may sign SLSA provenance for dev/**",
+            "created a trust root: 3 root keys (2 must sign any change); `ci` signs provenance and SBOMs, `scanner` signs scans and VEX",
             json!(format!("keys in {}", keys.display())),
         );
     }
 
-    // 2. An artifact in `dev`.
+    // 2. Build and push a small image into dev.
     let repo = RepoName::parse(REPO).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let notes = format!("hello from the airlock demo at {}\n", super::trust::now().to_rfc3339());
-    let pusher = super::client::registry_client(url, ci_account, &[format!("repository:{repo}:pull,push")]).await?;
-    let subject = push_artifact(&pusher, url, &repo, notes.as_bytes()).await?;
-    steps.say(&format!("pushed {repo}@{subject} into dev"), Value::Null);
+    // Each run builds a new image: the version is the build's time in milliseconds.
+    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let version = format!("1.0.{millis}");
+    let pusher = registry_client(url, ci_account, &[format!("repository:{repo}:pull,push")]).await?;
+    let notes = format!("hello from the airlock demo, version {version}\n");
+    let subject = push_image(&pusher, url, &repo, &version, notes.as_bytes()).await?;
+    steps.say(&format!("CI built and pushed {repo}:{version} ({subject}) into dev"), Value::Null);
 
-    // 3. CI attests its provenance; the registry verifies it at ingest.
-    let predicate = json!({
-        "buildDefinition": {"buildType": "https://airlock.dev/demo/build@v1", "externalParameters": {"repository": "https://github.com/example/hello"}},
-        "runDetails": {"builder": {"id": "https://github.com/actions/runner"}}
-    });
-    let (referrer, item) =
-        super::attest::attest(url, ci_account, &repo, &subject, PROVENANCE, &predicate, &ci, |_| {}).await?;
-    let verdict = match item["status"].as_str() {
-        Some("trusted") => format!("trusted: signed by {}", item["current"]["signers"]),
-        _ => format!("not trusted: {}", item["current"]["reasons"]),
+    // 3. Provenance and an SBOM signed by CI; a scan, with a critical CVE, signed by the scanner.
+    let attest = |key: &'static str, predicate_type: &'static str, predicate: Value| {
+        let (repo, subject) = (repo.clone(), subject.clone());
+        let signing = if key == "ci" { &ci } else { &scanner };
+        async move {
+            super::attest::attest(url, ci_account, &repo, &subject, predicate_type, &predicate, signing, |_| {}).await
+        }
     };
-    steps.say(&format!("attested SLSA provenance as referrer {referrer}"), json!(verdict));
+    attest("ci", PROVENANCE, provenance(&version)).await?;
+    attest("ci", SBOM, sbom()).await?;
+    attest("scanner", SCAN, scan()).await?;
+    steps.say("attached signed SLSA provenance, a CycloneDX SBOM and a vulnerability scan", Value::Null);
 
-    // 4. `prod` accepts nothing but promotion.
-    let prod =
-        super::client::registry_client(url, ci_account, &["repository:prod/demo/hello:pull,push".to_owned()]).await?;
-    let denied = prod.post(format!("{url}/v2/prod/demo/hello/blobs/uploads/")).send().await?;
-    let status = denied.status();
-    let body: Value = denied.json().await.unwrap_or(Value::Null);
+    // 4. The staging gate denies, with the fix; a signed VEX is the fix.
+    let ci_token = api_token(&http, url, DEMO_CI, &ci_account.secret, None).await?;
+    let request =
+        json!({"repository": REPO, "reference": subject.as_str(), "to": "staging", "tag": version, "reason": "demo"});
+    let (_, denied) = call(&http, url, "/api/v1/promotions", &ci_token, &request).await?;
+    if denied["status"] != "denied" {
+        bail!("the staging gate should deny the critical CVE, but the promotion is {denied}");
+    }
+    steps.say("promotion to staging DENIED by the policy (the CLI exits 3):", json!(findings(&denied)));
+    attest("scanner", VEX, vex()).await?;
+    let (_, staged) = call(&http, url, "/api/v1/promotions", &ci_token, &request).await?;
+    if staged["status"] != "promoted" {
+        bail!("promotion to staging did not commit: {}", findings(&staged));
+    }
     steps.say(
-        &format!("a direct push to prod was refused with {status}"),
-        json!(body["errors"][0]["message"].as_str().unwrap_or("")),
+        &format!("the scanner signed a VEX: {CVE} is not exploitable here; promoted to staging"),
+        json!(format!(
+            "release record {} at log index {}",
+            staged["release_record"].as_str().unwrap_or("?"),
+            staged["log_index"]
+        )),
     );
 
-    // 5. The transparency log verifies from the public API alone.
+    // 5. Prod needs two release approvers; the requester cannot approve.
+    let staging = "staging/demo/hello";
+    let dana_token = api_token(&http, url, &dana.name, &dana.password, None).await?;
+    let request =
+        json!({"repository": staging, "reference": version, "to": "prod", "tag": version, "reason": "release"});
+    let (_, pending) = call(&http, url, "/api/v1/promotions", &dana_token, &request).await?;
+    let id = pending["id"].as_str().context("no promotion id")?.to_owned();
+    steps.say(
+        &format!("`{DEVELOPER}` asked for prod: promotion {id} is {}", pending["status"].as_str().unwrap_or("?")),
+        json!(format!("waiting for {} approvals from release-approver", pending["report"]["approvals"]["missing"])),
+    );
+    let dana_mfa = api_token(&http, url, &dana.name, &dana.password, Some(&dana.totp)).await?;
+    let (status, refused) =
+        call(&http, url, &format!("/api/v1/promotions/{id}/approve"), &dana_mfa, &json!({"comment": "mine"})).await?;
+    if status < 400 {
+        bail!("the requester's self-approval was accepted");
+    }
+    steps.say(
+        &format!("`{DEVELOPER}`'s own approval was refused ({status})"),
+        json!(refused["error"]["message"].as_str().unwrap_or_default()),
+    );
+    let mut last = Value::Null;
+    for approver in [alex, sam] {
+        let token = api_token(&http, url, &approver.name, &approver.password, Some(&approver.totp)).await?;
+        let (status, approved) =
+            call(&http, url, &format!("/api/v1/promotions/{id}/approve"), &token, &json!({"comment": "reviewed"}))
+                .await?;
+        if status >= 400 {
+            bail!("`{}` could not approve: {}", approver.name, approved["error"]["message"]);
+        }
+        steps.say(
+            &format!(
+                "`{}` approved with a fresh second factor: {}",
+                approver.name,
+                approved["status"].as_str().unwrap_or("?")
+            ),
+            Value::Null,
+        );
+        last = approved;
+    }
+    if last["status"] != "promoted" {
+        bail!("two approvals did not promote it: {}", last["status"]);
+    }
+
+    // 6. Verify the release record and its log entry, as a deployer would.
+    let release_key: Value = http.get(format!("{url}/api/v1/release-key")).send().await?.json().await?;
+    let release_pem = release_key["pem"].as_str().context("no release key")?.to_owned();
+    std::fs::write(keys.join("release.pub"), &release_pem)?;
+    let release = PublicKey::from_pem(&release_pem).map_err(|e| anyhow::anyhow!("release key: {e}"))?;
     let key_text = http.get(format!("{url}/api/v1/log/key")).send().await?.text().await?;
-    let key = Verifier::parse(key_text.trim()).map_err(|e| anyhow::anyhow!("log key: {e}"))?;
+    std::fs::write(keys.join("log.pub"), key_text.trim())?;
+    let log_key = Verifier::parse(key_text.trim()).map_err(|e| anyhow::anyhow!("log key: {e}"))?;
+    let prod = RepoName::parse("prod/demo/hello").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let reader = Credentials { name: alex.name.clone(), secret: alex.password.clone() };
+    let puller = registry_client(url, &reader, &[format!("repository:{prod}:pull")]).await?;
     wait_for_checkpoint(&http, url).await?;
-    match super::audit::verify_online(url, &key, None, false).await? {
+    match super::verify::prove(url, &puller, &prod, &subject, &release, &log_key).await? {
+        Ok(proof) => steps.say(
+            &format!("verified {prod}@{subject} offline with the pinned release and log keys"),
+            json!(format!(
+                "release record approved by {}, log entry {} included in the signed checkpoint",
+                proof["approvers"].as_str().unwrap_or("?"),
+                proof["log_index"]
+            )),
+        ),
+        Err(reason) => bail!("the release record did not verify: {reason}"),
+    }
+
+    // 7. The whole transparency log verifies from the public API alone.
+    match super::audit::verify_online(url, &log_key, None, false).await? {
         Ok(v) => steps.say(
             &format!("verified the transparency log: {} entries reproduce the signed root", v.entries_checked),
             json!(format!("root {}", v.root)),
         ),
         Err(f) => bail!("the demo log did not verify: {}", f.reason),
     }
-    Ok(())
+
+    let text = format!(
+        "Done: {subject} went dev -> staging -> prod through its gates.\n\
+         By hand, against `airlock serve` (data in the same directory; people in {people}):\n  \
+         AIRLOCK_PASSWORD=<{DEVELOPER}'s password> airlock login http://127.0.0.1:5000 --username {DEVELOPER}\n  \
+         airlock promotion list\n  \
+         airlock promote staging/demo/hello:<tag> --to prod --tag <tag>\n  \
+         AIRLOCK_PASSWORD=<password> airlock login http://127.0.0.1:5000 --username alex --otp <code>   # then: airlock approve <id>\n  \
+         AIRLOCK_USERNAME=alex AIRLOCK_PASSWORD=<password> airlock verify {prod}:{version} --offline --release-key {release} --log-key {log}\n  \
+         airlock audit verify --key {log}",
+        people = keys.join("people.json").display(),
+        release = keys.join("release.pub").display(),
+        log = keys.join("log.pub").display(),
+    );
+    Ok(json!({"digest": subject.as_str(), "tag": version, "promotion": id, "text": text}))
 }
 
-fn load_or_generate(prefix: &std::path::Path) -> anyhow::Result<PrivateKey> {
+/// A version 1 trust root: `ci` signs provenance and SBOMs, `scanner` signs scans and VEX, for
+/// every repository; 2 of 3 root keys sign it.
+fn trust_root(keys: &Path, ci: &PrivateKey, scanner: &PrivateKey) -> anyhow::Result<Vec<u8>> {
+    use airlock_trust::{Pattern, Root, SignerRule, sign_root};
+    let root_keys: Vec<PrivateKey> =
+        (1..=3).map(|i| load_or_generate(&keys.join(format!("root-{i}")))).collect::<anyhow::Result<_>>()?;
+    let now = super::trust::now();
+    let year = 365 * 86_400_000;
+    let pattern = |p: &str| Pattern::parse(p).map_err(|e| anyhow::anyhow!("{e}"));
+    let mut all = std::collections::BTreeMap::new();
+    for k in root_keys.iter().chain([ci, scanner]) {
+        all.insert(k.public_key().keyid().clone(), k.public_key().clone());
+    }
+    let rule = |name: &str, key: &PrivateKey, types: &[&str]| -> anyhow::Result<SignerRule> {
+        Ok(SignerRule {
+            name: name.to_owned(),
+            keyids: vec![key.public_key().keyid().clone()],
+            predicate_types: types.iter().map(|t| pattern(t)).collect::<anyhow::Result<_>>()?,
+            repositories: vec![pattern("**")?],
+            not_before: now,
+            not_after: now.plus_millis(year),
+        })
+    };
+    let root = Root {
+        version: 1,
+        expires: now.plus_millis(year),
+        keys: all,
+        root_keyids: root_keys.iter().map(|k| k.public_key().keyid().clone()).collect(),
+        root_threshold: 2,
+        signers: vec![
+            rule("ci", ci, &["https://slsa.dev/provenance/*", "https://cyclonedx.org/bom"])?,
+            rule("scanner", scanner, &["https://cosign.sigstore.dev/attestation/vuln/*", "https://openvex.dev/ns/*"])?,
+        ],
+        thresholds: Vec::new(),
+        revoked: Vec::new(),
+    };
+    let signers: Vec<&PrivateKey> = root_keys.iter().take(2).collect();
+    sign_root(&root, &signers).map_err(|e| anyhow::anyhow!("cannot sign the demo root: {e}"))
+}
+
+fn provenance(version: &str) -> Value {
+    json!({
+        "buildDefinition": {
+            "buildType": "https://actions.github.io/buildtypes/workflow/v1",
+            "externalParameters": {"workflow": {"ref": "refs/heads/main", "repository": SOURCE, "path": ".github/workflows/release.yml"}},
+            "internalParameters": {"github": {"event_name": "push", "actor": DEVELOPER}},
+            "resolvedDependencies": [{"uri": format!("git+{SOURCE}@refs/heads/main"), "digest": {"gitCommit": "a3f5c1e2d4b6a8c0e2f4a6b8c0d2e4f6a8b0c2d4"}}],
+        },
+        "runDetails": {
+            "builder": {"id": "https://github.com/actions/runner/github-hosted"},
+            "metadata": {"invocationId": format!("{SOURCE}/actions/runs/{version}")},
+        },
+    })
+}
+
+fn sbom() -> Value {
+    json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "components": [
+            {"type": "library", "name": "openssl", "version": "3.0.1", "purl": "pkg:generic/openssl@3.0.1", "licenses": [{"license": {"id": "Apache-2.0"}}]},
+            {"type": "library", "name": "hello", "version": "1.0.0", "purl": "pkg:generic/hello@1.0.0", "licenses": [{"license": {"id": "MIT"}}]},
+        ],
+    })
+}
+
+fn scan() -> Value {
+    let now = super::trust::now().to_rfc3339();
+    json!({
+        "invocation": {"uri": format!("{SOURCE}/actions/runs/scan"), "event_id": "scan"},
+        "scanner": {
+            "uri": "pkg:github/aquasecurity/trivy@v0.52.0",
+            "version": "v0.52.0",
+            "result": {"SchemaVersion": 2, "Results": [{"Target": "hello", "Vulnerabilities": [{
+                "VulnerabilityID": CVE,
+                "PkgName": "openssl",
+                "PkgIdentifier": {"PURL": "pkg:generic/openssl@3.0.1"},
+                "InstalledVersion": "3.0.1",
+                "Severity": "CRITICAL",
+                "Title": "a demo vulnerability in openssl",
+            }]}]},
+        },
+        "metadata": {"scanStartedOn": now, "scanFinishedOn": now},
+    })
+}
+
+fn vex() -> Value {
+    json!({
+        "@context": VEX,
+        "@id": "https://example.com/vex/demo-1",
+        "author": "Example Security <security@example.com>",
+        "timestamp": super::trust::now().to_rfc3339(),
+        "version": 1,
+        "statements": [{
+            "vulnerability": {"name": CVE},
+            "status": "not_affected",
+            "justification": "vulnerable_code_not_in_execute_path",
+            "impact_statement": "hello never calls the affected openssl function",
+        }],
+    })
+}
+
+fn load_or_generate(prefix: &Path) -> anyhow::Result<PrivateKey> {
     let private = prefix.with_extension("key");
     if private.exists() {
         let pem = std::fs::read_to_string(&private)?;
@@ -206,8 +553,41 @@ fn load_or_generate(prefix: &std::path::Path) -> anyhow::Result<PrivateKey> {
     Ok(super::key::generate(Algorithm::Ed25519, prefix)?.0)
 }
 
-/// Pushes a one-file OCI artifact and returns its manifest digest.
-async fn push_artifact(http: &reqwest::Client, url: &str, repo: &RepoName, contents: &[u8]) -> anyhow::Result<Digest> {
+/// A one-file tar archive, the image's single layer.
+fn tar_of(name: &str, contents: &[u8]) -> Vec<u8> {
+    let mut header = [0u8; 512];
+    let put = |header: &mut [u8; 512], at: usize, bytes: &[u8]| {
+        if let Some(slot) = header.get_mut(at..at.saturating_add(bytes.len())) {
+            slot.copy_from_slice(bytes);
+        }
+    };
+    put(&mut header, 0, name.as_bytes());
+    put(&mut header, 100, b"0000644\0");
+    put(&mut header, 108, b"0000000\0");
+    put(&mut header, 116, b"0000000\0");
+    put(&mut header, 124, format!("{:011o}\0", contents.len()).as_bytes());
+    put(&mut header, 136, b"00000000000\0");
+    put(&mut header, 148, b"        ");
+    put(&mut header, 156, b"0");
+    put(&mut header, 257, b"ustar\0");
+    put(&mut header, 263, b"00");
+    let sum: u32 = header.iter().map(|b| u32::from(*b)).sum();
+    put(&mut header, 148, format!("{sum:06o}\0 ").as_bytes());
+    let mut out = header.to_vec();
+    out.extend_from_slice(contents);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
+/// Pushes a one-layer linux/amd64 image tagged `tag`; returns its manifest digest.
+async fn push_image(
+    http: &reqwest::Client,
+    url: &str,
+    repo: &RepoName,
+    tag: &str,
+    contents: &[u8],
+) -> anyhow::Result<Digest> {
     let push = |bytes: Vec<u8>| {
         let digest = Digest::of(&bytes);
         let request = http.post(format!("{url}/v2/{repo}/blobs/uploads/?digest={digest}")).body(bytes).send();
@@ -219,17 +599,25 @@ async fn push_artifact(http: &reqwest::Client, url: &str, repo: &RepoName, conte
             Ok::<Digest, anyhow::Error>(digest)
         }
     };
-    let config = push(b"{}".to_vec()).await?;
-    let layer = push(contents.to_vec()).await?;
+    let layer = tar_of("hello.txt", contents);
+    let (layer_size, layer_digest) = (layer.len(), Digest::of(&layer));
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["cat", "/hello.txt"]},
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest.as_str()]},
+    }))?;
+    let config_size = config.len();
+    let config = push(config).await?;
+    push(layer).await?;
     let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "artifactType": "application/vnd.airlock.demo.notes.v1",
-        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config.as_str(), "size": 2},
-        "layers": [{"mediaType": "text/plain", "digest": layer.as_str(), "size": contents.len()}],
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.as_str(), "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest.as_str(), "size": layer_size}],
     }))?;
     let response = http
-        .put(format!("{url}/v2/{repo}/manifests/latest"))
+        .put(format!("{url}/v2/{repo}/manifests/{tag}"))
         .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
         .body(manifest.clone())
         .send()
@@ -241,7 +629,7 @@ async fn push_artifact(http: &reqwest::Client, url: &str, repo: &RepoName, conte
 }
 
 async fn wait_for_checkpoint(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
-    for _ in 0..200 {
+    for _ in 0..500 {
         let size: Value = http.get(format!("{url}/api/v1/log/entries?start=0&end=0")).send().await?.json().await?;
         let note = http.get(format!("{url}/api/v1/log/checkpoint")).send().await?.text().await?;
         if note.lines().nth(1).and_then(|l| l.parse::<u64>().ok()) == size["size"].as_u64() {
@@ -249,5 +637,5 @@ async fn wait_for_checkpoint(http: &reqwest::Client, url: &str) -> anyhow::Resul
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    bail!("no checkpoint covered the log within 2 s")
+    bail!("no checkpoint covered the log within 5 s")
 }

@@ -109,35 +109,19 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let log_key =
         Verifier::parse(log_key.trim()).map_err(|e| anyhow::anyhow!("`--log-key` is not a verifier key: {e}"))?;
 
-    let url = format!("{base}/api/v1/artifacts/{repo}/{digest}/promotions");
-    let response = http.get(&url).send().await.with_context(|| format!("cannot reach `{url}`"))?;
-    if !response.status().is_success() {
-        bail!("`{url}` answered {}", response.status());
-    }
-    let history: Value = response.json().await.context("the promotions answer is not JSON")?;
-    let log = LogClient::new(&base)?;
-    let mut failures = Vec::new();
-    let mut verified = None;
-    for p in history["promotions"].as_array().into_iter().flatten() {
-        match check(p, &repo, &digest, &release_key, &log_key, &log).await {
-            Ok(result) => {
-                verified = Some(result);
-                break;
-            }
-            Err(e) => failures.push(format!("{}: {e:#}", p["id"].as_str().unwrap_or("?"))),
-        }
-    }
+    let outcome = prove(&base, &http, &repo, &digest, &release_key, &log_key).await?;
     let stage = repo.stage().as_str();
-    let result = match &verified {
-        Some(v) => {
+    let verified = outcome.as_ref().ok();
+    let result = match &outcome {
+        Ok(v) => {
             json!({"verified": true, "repository": repo.as_str(), "stage": stage, "digest": digest.as_str(), "proof": v})
         }
-        None => json!({
+        Err(reason) => json!({
             "verified": false,
             "repository": repo.as_str(),
             "stage": stage,
             "digest": digest.as_str(),
-            "reason": if failures.is_empty() { format!("`{digest}` was never promoted into `{repo}`") } else { failures.join("; ") },
+            "reason": reason,
         }),
     };
     match args.output {
@@ -161,6 +145,37 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
     }
     Ok(if verified.is_some() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DENIED) })
+}
+
+/// Whether `digest` was promoted into `repo`: the first promotion whose proof holds, or why none
+/// does. `http` must be allowed to pull `repo`.
+pub async fn prove(
+    base: &str,
+    http: &reqwest::Client,
+    repo: &RepoName,
+    digest: &Digest,
+    release_key: &PublicKey,
+    log_key: &Verifier,
+) -> anyhow::Result<Result<Value, String>> {
+    let url = format!("{base}/api/v1/artifacts/{repo}/{digest}/promotions");
+    let response = http.get(&url).send().await.with_context(|| format!("cannot reach `{url}`"))?;
+    if !response.status().is_success() {
+        bail!("`{url}` answered {}", response.status());
+    }
+    let history: Value = response.json().await.context("the promotions answer is not JSON")?;
+    let log = LogClient::new(base)?;
+    let mut failures = Vec::new();
+    for p in history["promotions"].as_array().into_iter().flatten() {
+        match check(p, repo, digest, release_key, log_key, &log).await {
+            Ok(result) => return Ok(Ok(result)),
+            Err(e) => failures.push(format!("{}: {e:#}", p["id"].as_str().unwrap_or("?"))),
+        }
+    }
+    Ok(Err(if failures.is_empty() {
+        format!("`{digest}` was never promoted into `{repo}`")
+    } else {
+        failures.join("; ")
+    }))
 }
 
 /// Checks one promotion end to end.

@@ -7,6 +7,7 @@ mod audit;
 mod clients;
 mod crash;
 mod identity;
+mod promotion;
 mod serve;
 mod trust;
 

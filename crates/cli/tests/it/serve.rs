@@ -100,19 +100,28 @@ fn demo_runs_the_main_job_end_to_end() {
         run(Command::new(airlock()).args(["demo", "--output", "json", "--data"]).arg(&data).env("RUST_LOG", "warn"));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let steps: Vec<&str> = report["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
-    assert_eq!(steps.len(), 7, "{steps:?}");
+    assert_eq!(steps.len(), 14, "{steps:?}");
     assert!(steps[0].starts_with("created user `admin`"));
     assert!(report["steps"][0]["detail"].as_str().unwrap().len() >= 12, "a one-time password is shown");
     assert!(report["steps"][1]["detail"].as_str().unwrap().starts_with("alk_"), "the CI account's key is shown");
-    assert!(steps[2].starts_with("created a trust root"));
-    assert_eq!(report["steps"][4]["detail"], "trusted: signed by [\"ci\"]");
-    assert!(steps[5].contains("403"));
-    assert!(steps[6].starts_with("verified the transparency log"));
-    // A second run on the same data keeps the root and still verifies.
+    assert!(steps[3].starts_with("created a trust root"));
+    assert!(steps[6].starts_with("promotion to staging DENIED"), "{steps:?}");
+    assert!(report["steps"][6]["detail"].as_str().unwrap().contains("no-critical-vulnerabilities"));
+    assert!(steps[7].ends_with("promoted to staging"), "{steps:?}");
+    assert!(steps[8].ends_with("is pending"), "{steps:?}");
+    assert!(steps[9].contains("own approval was refused (403)"), "{steps:?}");
+    assert!(steps[11].ends_with("promoted"), "{steps:?}");
+    assert!(steps[12].starts_with("verified prod/demo/hello@sha256:"), "{steps:?}");
+    assert!(steps[13].starts_with("verified the transparency log"));
+    let digest = report["summary"]["digest"].as_str().unwrap();
+    assert!(digest.starts_with("sha256:"));
+    // A second run on the same data keeps the root (loaded at start) and promotes again.
     let again =
         run(Command::new(airlock()).args(["demo", "--output", "json", "--data"]).arg(&data).env("RUST_LOG", "warn"));
     let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     let steps: Vec<&str> = report["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
     assert!(!steps[0].starts_with("created user `admin`"), "the administrator is created once: {steps:?}");
-    assert_eq!(report["steps"][1]["step"], "a trust root is already in force; keeping it");
+    assert_eq!(report["steps"][2]["step"], "a trust root is already in force; keeping it");
+    assert!(steps.last().unwrap().starts_with("verified the transparency log"), "{steps:?}");
+    assert_ne!(report["summary"]["digest"].as_str().unwrap(), digest, "each run builds a new image");
 }

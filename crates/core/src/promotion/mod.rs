@@ -205,7 +205,22 @@ impl Promoter {
         let target = request.source.in_stage(&request.target);
         let now = self.registry.clock().now();
         let requester = caller.requester();
-        let evaluation = self.evaluate(gates, &request.source, &request.target, &digest, &requester).await?;
+        let mut evaluation = self.evaluate(gates, &request.source, &request.target, &digest, &requester).await?;
+        if let Some(tag) = &request.tag
+            && let Some(current) = self.registry.store().manifest_by_tag(&target, tag).await?
+            && current.digest != digest
+        {
+            evaluation.findings.push(gates::Finding {
+                gate: "tag",
+                rule: "tag-taken".to_owned(),
+                message: format!(
+                    "tag `{tag}` in `{target}` already points at `{}`; tags in gated stages are write-once",
+                    current.digest
+                ),
+                remediation: "promote with another `--tag`".to_owned(),
+                doc: None,
+            });
+        }
         let approvals_needed = gates.approvals.as_ref().map(|r| approvals_json(r, &[]));
         let report = gates::report(&evaluation, approvals_needed);
         let status = if evaluation.passed() { PromotionStatus::Pending } else { PromotionStatus::Denied };
@@ -243,8 +258,13 @@ impl Promoter {
                 record
             }
             Err(existing) => {
-                // Idempotent: the same request returns the promotion already open or done.
-                let view = self.view(existing).await?;
+                // Idempotent: the same request returns the promotion already open or done. An
+                // open one is taken forward, so a request cut off before its commit (a client
+                // gone, a crash) is finished by asking again.
+                let view = match existing.status {
+                    PromotionStatus::Pending => self.resume(existing, gates, &caller.actor).await?,
+                    _ => self.view(existing).await?,
+                };
                 return Ok(PromotionView { created: false, ..view });
             }
         };
@@ -252,6 +272,44 @@ impl Promoter {
             return self.commit(record, evaluation, Vec::new()).await;
         }
         self.view(record).await
+    }
+
+    /// Takes a pending promotion forward: evaluates its gates again, then denies it, commits it
+    /// (when the stage needs no approval, or its quorum is met), or leaves it waiting. Another
+    /// request that moved it first wins; its outcome is returned.
+    async fn resume(
+        &self,
+        record: PromotionRecord,
+        gates: &Gates,
+        actor: &Actor,
+    ) -> Result<PromotionView, PromotionError> {
+        let id = record.id.clone();
+        let requester = self.requester_of(&record).await;
+        let stage = record.target.stage().clone();
+        let evaluation = self.evaluate(gates, &record.source, &stage, &record.digest, &requester).await?;
+        let now = self.registry.clock().now();
+        let moved = if !evaluation.passed() {
+            self.close_denied(&record, &evaluation, actor, now).await
+        } else {
+            match &gates.approvals {
+                None => self.commit(record, evaluation, Vec::new()).await,
+                Some(rule) => self.advance(record, evaluation, rule).await,
+            }
+        };
+        match moved {
+            Err(PromotionError::NotPending { .. }) => self.get(&id).await,
+            other => other,
+        }
+    }
+
+    /// The requester of a promotion as the policy input names them.
+    async fn requester_of(&self, record: &PromotionRecord) -> Requester {
+        let kind = match self.kind_of(&record.requester).await {
+            Ok(PrincipalKind::User) => "user",
+            Ok(PrincipalKind::ServiceAccount) => "service",
+            Err(()) => "unknown",
+        };
+        Requester { principal: record.requester.clone(), kind: kind.to_owned() }
     }
 
     async fn resolve(&self, repo: &RepoName, reference: &Reference) -> Result<Digest, PromotionError> {
@@ -292,7 +350,7 @@ impl Promoter {
         let refuse = |reason: String| PromotionError::ApprovalRefused { id: id.to_owned(), reason };
 
         // Evaluate again: the approval binds what is true now.
-        let requester = Requester { principal: record.requester.clone(), kind: String::new() };
+        let requester = self.requester_of(&record).await;
         let evaluation = self.evaluate(gates, &record.source, &stage, &record.digest, &requester).await?;
         if let Some(reason) =
             self.ineligible(caller.principal.as_str(), caller.kind, &record, &evaluation, rule, now).await?
@@ -498,6 +556,22 @@ impl Promoter {
         self.close(record, PromotionStatus::Denied, &reasons.join("; "), &event, now).await
     }
 
+    /// Closes a promotion whose commit cannot happen (its tag was taken, its artifact is gone)
+    /// as denied, so it does not wait forever. A failure here leaves it pending, which the next
+    /// request for it retries.
+    async fn close_failed(&self, record: &PromotionRecord, error: &PromotionError, now: Timestamp) {
+        let reason = error.to_string();
+        let mut event = promotion_event(EventKind::PromotionDeny, &Actor::system(), now, record);
+        event.outcome = Outcome::Denied { reasons: vec![reason.clone()] };
+        match self.registry.store().close_promotion(&record.id, PromotionStatus::Denied, &reason, &event, now).await {
+            Ok(Some(_)) => self.registry.notify_log(),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(promotion = %record.id, error = %e, "cannot close a promotion whose commit failed")
+            }
+        }
+    }
+
     async fn pending(&self, id: &str) -> Result<PromotionRecord, PromotionError> {
         let record =
             self.registry.store().promotion(id).await?.ok_or_else(|| PromotionError::Unknown { id: id.to_owned() })?;
@@ -558,14 +632,20 @@ impl Promoter {
             PromotionCommitOutcome::NotPending { status } => {
                 Err(PromotionError::NotPending { id: record.id.clone(), status: status.as_str() })
             }
-            PromotionCommitOutcome::TagImmutable { current } => Err(PromotionError::TagImmutable {
-                id: record.id.clone(),
-                tag: record.tag.as_ref().map_or_else(String::new, |t| t.to_string()),
-                repo: record.target.clone(),
-                current,
-            }),
+            PromotionCommitOutcome::TagImmutable { current } => {
+                let error = PromotionError::TagImmutable {
+                    id: record.id.clone(),
+                    tag: record.tag.as_ref().map_or_else(String::new, |t| t.to_string()),
+                    repo: record.target.clone(),
+                    current,
+                };
+                self.close_failed(&record, &error, now).await;
+                Err(error)
+            }
             PromotionCommitOutcome::Missing { digest } => {
-                Err(PromotionError::Missing { id: record.id.clone(), repo: record.source.clone(), digest })
+                let error = PromotionError::Missing { id: record.id.clone(), repo: record.source.clone(), digest };
+                self.close_failed(&record, &error, now).await;
+                Err(error)
             }
         }
     }

@@ -8,6 +8,7 @@ mod manifests;
 mod negative;
 mod observability;
 mod promotion;
+mod promotion_race;
 mod socket;
 mod storage;
 mod trust;

@@ -32,14 +32,14 @@ deny contains {"rule": "no-critical", "msg": sprintf("`%s` is critical", [v.id])
 }
 "#;
 
-struct Fixture {
-    app: TestApp,
-    clock: ManualClock,
-    ci: PrivateKey,
+pub(crate) struct Fixture {
+    pub(crate) app: TestApp,
+    pub(crate) clock: ManualClock,
+    pub(crate) ci: PrivateKey,
     _policy: tempfile::TempDir,
 }
 
-fn stages_toml(policy: &std::path::Path, prod_extra: &str) -> String {
+pub(crate) fn stages_toml(policy: &std::path::Path, prod_extra: &str) -> String {
     format!(
         r#"
 [policy]
@@ -69,7 +69,7 @@ ttl_secs = 3600
 }
 
 impl Fixture {
-    async fn new(prod_extra: &str) -> Fixture {
+    pub(crate) async fn new(prod_extra: &str) -> Fixture {
         let policy = tempfile::tempdir().unwrap();
         std::fs::write(policy.path().join("policy.rego"), POLICY).unwrap();
         let clock = ManualClock::at(START);
@@ -104,12 +104,12 @@ impl Fixture {
         Fixture { app, clock, ci, _policy: policy }
     }
 
-    fn now_secs(&self) -> u64 {
+    pub(crate) fn now_secs(&self) -> u64 {
         (self.clock.now().as_millis() / 1000) as u64
     }
 
     /// Attaches a statement about `subject` in `repo`, signed by `key`.
-    async fn attest(
+    pub(crate) async fn attest(
         &self,
         repo: &str,
         subject: &Image,
@@ -145,7 +145,7 @@ impl Fixture {
         referrer
     }
 
-    async fn provenance(&self, subject: &Image, trigger: &str) -> String {
+    pub(crate) async fn provenance(&self, subject: &Image, trigger: &str) -> String {
         let predicate = json!({
             "buildDefinition": {
                 "buildType": "https://actions.github.io/buildtypes/workflow/v1",
@@ -157,7 +157,7 @@ impl Fixture {
         self.attest(REPO, subject, PROVENANCE, predicate, &self.ci).await
     }
 
-    async fn scan(&self, subject: &Image, critical: &[&str]) -> String {
+    pub(crate) async fn scan(&self, subject: &Image, critical: &[&str]) -> String {
         let results: Vec<Value> = critical
             .iter()
             .map(|id| json!({"VulnerabilityID": id, "PkgName": "openssl", "InstalledVersion": "3.0.1", "Severity": "CRITICAL"}))
@@ -171,7 +171,7 @@ impl Fixture {
     }
 
     /// Creates a user with `roles` and a second factor; returns its TOTP secret.
-    async fn user(&self, name: &str, roles: &[&str]) -> Vec<u8> {
+    pub(crate) async fn user(&self, name: &str, roles: &[&str]) -> Vec<u8> {
         let admin = self.token("admin", ADMIN_PASSWORD, None).await;
         let created = self
             .api(
@@ -196,7 +196,7 @@ impl Fixture {
     }
 
     /// An API token; with a fresh second factor when `secret` is given.
-    async fn token(&self, name: &str, password: &str, secret: Option<&[u8]>) -> String {
+    pub(crate) async fn token(&self, name: &str, password: &str, secret: Option<&[u8]>) -> String {
         let mut request = Request::post("/api/v1/auth/token").header("authorization", basic(name, password));
         if let Some(secret) = secret {
             request = request.header("x-airlock-otp", airlock_access::totp::code_at(secret, self.now_secs()));
@@ -206,15 +206,15 @@ impl Fixture {
         reply.json()["token"].as_str().unwrap().to_owned()
     }
 
-    async fn user_token(&self, name: &str, secret: &[u8]) -> String {
+    pub(crate) async fn user_token(&self, name: &str, secret: &[u8]) -> String {
         self.token(name, &format!("{name}-password-123"), Some(secret)).await
     }
 
-    async fn tester_token(&self) -> String {
+    pub(crate) async fn tester_token(&self) -> String {
         self.token(airlock_test_support::TESTER, &self.app.tester_key.clone(), None).await
     }
 
-    async fn api(&self, method: Method, uri: &str, token: &str, body: Value) -> Reply {
+    pub(crate) async fn api(&self, method: Method, uri: &str, token: &str, body: Value) -> Reply {
         let request = Request::builder()
             .method(method)
             .uri(uri)
@@ -225,7 +225,7 @@ impl Fixture {
         self.app.send_anonymous(request).await
     }
 
-    async fn promote(&self, token: &str, repo: &str, reference: &str, to: &str, tag: Option<&str>) -> Reply {
+    pub(crate) async fn promote(&self, token: &str, repo: &str, reference: &str, to: &str, tag: Option<&str>) -> Reply {
         self.api(
             Method::POST,
             "/api/v1/promotions",
@@ -235,11 +235,11 @@ impl Fixture {
         .await
     }
 
-    async fn approve(&self, token: &str, id: &str) -> Reply {
+    pub(crate) async fn approve(&self, token: &str, id: &str) -> Reply {
         self.api(Method::POST, &format!("/api/v1/promotions/{id}/approve"), token, json!({"comment": "ok"})).await
     }
 
-    async fn log_types(&self) -> Vec<String> {
+    pub(crate) async fn log_types(&self) -> Vec<String> {
         self.app.get("/api/v1/log/entries?start=0").await.json()["entries"]
             .as_array()
             .unwrap()
@@ -250,7 +250,7 @@ impl Fixture {
     }
 }
 
-fn base32_decode(text: &str) -> Vec<u8> {
+pub(crate) fn base32_decode(text: &str) -> Vec<u8> {
     let mut out = Vec::new();
     let (mut buffer, mut bits) = (0u32, 0u32);
     for c in text.bytes() {
@@ -270,7 +270,7 @@ fn base32_decode(text: &str) -> Vec<u8> {
     out
 }
 
-fn findings(reply: &Reply) -> Vec<String> {
+pub(crate) fn findings(reply: &Reply) -> Vec<String> {
     reply.json()["report"]["findings"]
         .as_array()
         .unwrap()
@@ -505,4 +505,47 @@ async fn promotion_requests_refuse_bad_input_without_a_500() {
     );
     let anonymous = f.app.send_anonymous(Request::get("/api/v1/promotions").body(Body::empty()).unwrap()).await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_request_cut_off_before_its_commit_is_finished_by_asking_again() {
+    use airlock_core::audit::{Actor, Event, EventKind, Subject};
+    use airlock_core::ports::{PromotionRecord, PromotionStatus, PromotionStore as _};
+    use airlock_model::{RepoName, Tag};
+    let f = Fixture::new("").await;
+    let image = Image::new(&[("app", b"payments 5.0")]);
+    f.app.push_image(REPO, &image, "5.0").await;
+    f.provenance(&image, "ci-bot").await;
+    // What a crash (or a client gone) between opening a promotion and committing it leaves: an
+    // open promotion with its request logged, and nothing in staging.
+    let now = f.clock.now();
+    let record = PromotionRecord {
+        id: "prm-cut-off".to_owned(),
+        source: RepoName::parse(REPO).unwrap(),
+        target: RepoName::parse("staging/payments/api").unwrap(),
+        digest: Digest::parse(&image.digest()).unwrap(),
+        tag: Some(Tag::parse("5.0").unwrap()),
+        requester: airlock_test_support::TESTER.to_owned(),
+        reason: "release".to_owned(),
+        status: PromotionStatus::Pending,
+        policy_digest: String::new(),
+        evidence_digest: String::new(),
+        report: "{}".to_owned(),
+        created_at: now,
+        updated_at: now,
+        closed_reason: None,
+        release_digest: None,
+        summary_digest: None,
+        log_index: None,
+    };
+    let event = Event::allowed(EventKind::PromotionRequest, &Actor::system(), now, Subject::default());
+    f.app.app.store.open_promotion(&record, &event).await.unwrap().unwrap();
+    assert_eq!(f.app.get("/v2/staging/payments/api/manifests/5.0").await.status, StatusCode::NOT_FOUND);
+
+    let ci = f.tester_token().await;
+    let again = f.promote(&ci, REPO, &image.digest(), "staging", Some("5.0")).await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    assert_eq!(again.json()["id"], "prm-cut-off");
+    assert_eq!(again.json()["status"], "promoted", "{}", again.json());
+    assert_eq!(f.app.get("/v2/staging/payments/api/manifests/5.0").await.status, StatusCode::OK);
 }

@@ -265,3 +265,28 @@ async fn the_policy_input_and_a_dry_run_decision() {
     assert_eq!(last["outcome"]["decision"], "denied");
     assert_eq!(last["details"]["bundle_digest"], decision["bundle_digest"]);
 }
+
+#[tokio::test]
+async fn the_trust_root_in_force_survives_a_restart() {
+    let app = TestApp::new("").await;
+    let image = Image::new(&[("app", b"binary")]);
+    app.push_image("dev/payments/api", &image, "1.0").await;
+    let (r1, ci) = (key(), key());
+    let v1 = sign_root(&root(1, &[&r1], 1, &ci, &[]), &[&r1]).unwrap();
+    assert_eq!(put_root(&app, v1).await.status, StatusCode::OK);
+    attest(&app, "dev/payments/api", &image, &image.digest(), &ci).await;
+    let config = app.app.config.clone();
+    let data = app.dir;
+    drop(app.router);
+    app.app.store.close().await;
+
+    let reopened = TestApp::with_config(config).await;
+    let listed = evidence(&reopened, "dev/payments/api", &image).await;
+    assert_eq!(listed["trust_root_version"], 1, "{listed}");
+    assert_eq!(listed["attestations"][0]["status"], "trusted", "{listed}");
+    // New attestations are verified against it too.
+    let (reply, _) = attest(&reopened, "dev/payments/api", &image, &image.digest(), &ci).await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    assert_eq!(evidence(&reopened, "dev/payments/api", &image).await["attestations"][1]["status"], "trusted");
+    drop(data);
+}
