@@ -60,6 +60,16 @@ enum Command {
     Promotion(commands::promote::PromotionArgs),
     /// Check that a digest was promoted into a stage: release record, summary and log proof.
     Verify(commands::verify::Args),
+    /// Freeze a stage: every promotion into it is denied until two people unfreeze it.
+    Freeze(commands::control::FreezeArgs),
+    /// Ask to lift a stage's freeze; a second, different person must confirm.
+    Unfreeze(commands::control::UnfreezeArgs),
+    /// Point a gated tag back at a digest promoted there before (re-verified, logged).
+    Rollback(commands::control::RollbackArgs),
+    /// Policy waivers: request, approve (another person), revoke, list.
+    Waiver(commands::control::WaiverArgs),
+    /// Follow-up reviews of break-glass promotions: list, close.
+    Review(commands::control::ReviewArgs),
 }
 
 /// How a command prints its result.
@@ -98,6 +108,11 @@ fn main() -> ExitCode {
         Command::Reject(args) => commands::promote::reject(args),
         Command::Promotion(args) => commands::promote::promotion(args),
         Command::Verify(args) => commands::verify::exec(args),
+        Command::Freeze(args) => commands::control::freeze(args),
+        Command::Unfreeze(args) => commands::control::unfreeze(args),
+        Command::Rollback(args) => commands::control::rollback(args),
+        Command::Waiver(args) => commands::control::waiver(args),
+        Command::Review(args) => commands::control::review(args),
     };
     match result {
         Ok(code) => code,

@@ -73,6 +73,15 @@ pub enum EventKind {
     PromotionApprove,
     PromotionReject,
     PromotionCommit,
+    StageFreeze,
+    StageUnfreezeRequest,
+    StageUnfreeze,
+    WaiverRequest,
+    WaiverApprove,
+    WaiverRevoke,
+    PromotionRollback,
+    PromotionBreakGlass,
+    ReviewClose,
 }
 
 impl EventKind {
@@ -104,11 +113,20 @@ impl EventKind {
             EventKind::PromotionApprove => "promotion.approve",
             EventKind::PromotionReject => "promotion.reject",
             EventKind::PromotionCommit => "promotion.commit",
+            EventKind::StageFreeze => "stage.freeze",
+            EventKind::StageUnfreezeRequest => "stage.unfreeze.request",
+            EventKind::StageUnfreeze => "stage.unfreeze",
+            EventKind::WaiverRequest => "waiver.request",
+            EventKind::WaiverApprove => "waiver.approve",
+            EventKind::WaiverRevoke => "waiver.revoke",
+            EventKind::PromotionRollback => "promotion.rollback",
+            EventKind::PromotionBreakGlass => "promotion.break_glass",
+            EventKind::ReviewClose => "promotion.review.close",
         }
     }
 
     /// Every kind, for documentation and exhaustive tests.
-    pub const ALL: [EventKind; 26] = [
+    pub const ALL: [EventKind; 35] = [
         EventKind::ManifestPush,
         EventKind::ManifestDelete,
         EventKind::TagCreate,
@@ -135,6 +153,15 @@ impl EventKind {
         EventKind::PromotionApprove,
         EventKind::PromotionReject,
         EventKind::PromotionCommit,
+        EventKind::StageFreeze,
+        EventKind::StageUnfreezeRequest,
+        EventKind::StageUnfreeze,
+        EventKind::WaiverRequest,
+        EventKind::WaiverApprove,
+        EventKind::WaiverRevoke,
+        EventKind::PromotionRollback,
+        EventKind::PromotionBreakGlass,
+        EventKind::ReviewClose,
     ];
 }
 

@@ -99,6 +99,15 @@ impl Registry {
             }
         });
 
+        // Waivers approved through the API meet the bundle's in the same decision.
+        let waivers: Vec<Value> = self
+            .store()
+            .waivers()
+            .await?
+            .iter()
+            .filter(|w| w.state == crate::ports::WaiverState::Active && now < w.expires_at)
+            .map(crate::promotion::control::waiver_json)
+            .collect();
         Ok(json!({
             "artifact": {
                 "repository": repo.as_str(),
@@ -115,7 +124,7 @@ impl Registry {
             "requester": {"principal": requester.principal, "kind": requester.kind},
             "approvals": [],
             "time": now.to_rfc3339(),
-            "waivers": [],
+            "waivers": waivers,
         }))
     }
 }

@@ -7,7 +7,7 @@ use std::io;
 use std::ops::Range;
 use std::pin::Pin;
 
-use airlock_model::{Digest, PrincipalId, PrincipalKind, RepoName, Tag, Timestamp, UploadId};
+use airlock_model::{Digest, PrincipalId, PrincipalKind, RepoName, StageName, Tag, Timestamp, UploadId};
 use airlock_tlog::{Hash, NodeId};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -488,6 +488,8 @@ pub struct PromotionRecord {
     pub summary_digest: Option<Digest>,
     /// The log index of the commit event, once promoted.
     pub log_index: Option<u64>,
+    /// Promoted past failing gates by the break-glass procedure.
+    pub break_glass: bool,
 }
 
 /// One approval, bound to exactly what was evaluated when it was given.
@@ -612,15 +614,151 @@ pub trait PromotionStore: Send + Sync {
     ) -> Result<PromotionCommitOutcome, StoreError>;
     /// Who pushed `digest` into `repo`, when known.
     async fn pusher(&self, repo: &RepoName, digest: &Digest) -> Result<Option<String>, StoreError>;
+    /// Moves `tag` in `repo` from `from` to `to` (a manifest `repo` holds) with `event`, the one
+    /// way a tag in a gated stage moves; `None` when the tag no longer names `from` or `repo`
+    /// does not hold `to` (nothing logged). Returns the event's log index.
+    async fn move_tag(
+        &self,
+        repo: &RepoName,
+        tag: &Tag,
+        from: &Digest,
+        to: &Digest,
+        event: &Event,
+    ) -> Result<Option<u64>, StoreError>;
+}
+
+/// A frozen stage: nothing is promoted into it until two distinct people lift the freeze.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreezeRecord {
+    pub stage: StageName,
+    pub reason: String,
+    pub frozen_by: String,
+    pub frozen_at: Timestamp,
+    /// The first person asking to lift it, waiting for a second.
+    pub unfreeze_by: Option<String>,
+}
+
+/// Where a waiver stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaiverState {
+    Pending,
+    /// Approved; waives until `expires_at`.
+    Active,
+    Denied,
+    Revoked,
+}
+
+impl WaiverState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaiverState::Pending => "pending",
+            WaiverState::Active => "active",
+            WaiverState::Denied => "denied",
+            WaiverState::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<WaiverState> {
+        [WaiverState::Pending, WaiverState::Active, WaiverState::Denied, WaiverState::Revoked]
+            .into_iter()
+            .find(|w| w.as_str() == s)
+    }
+}
+
+/// A waiver requested through the API: one rule, optionally one vulnerability and component,
+/// for a repository pattern, until it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaiverRecord {
+    pub id: String,
+    pub rule: String,
+    pub vulnerability: Option<String>,
+    pub component: Option<String>,
+    /// A repository pattern (`*/payments/api`).
+    pub repository: String,
+    pub justification: String,
+    pub requester: String,
+    pub state: WaiverState,
+    pub approver: Option<String>,
+    pub created_at: Timestamp,
+    pub decided_at: Option<Timestamp>,
+    pub expires_at: Timestamp,
+}
+
+/// A follow-up review a break-glass promotion leaves open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewRecord {
+    pub id: String,
+    pub promotion: String,
+    pub opened_at: Timestamp,
+    pub closed_by: Option<String>,
+    pub closed_at: Option<Timestamp>,
+    pub note: Option<String>,
+}
+
+/// Stage freezes, waivers and reviews. Every change is logged in the transaction that makes it.
+#[async_trait]
+pub trait ControlStore: Send + Sync {
+    /// Freezes a stage with `event`; `false` when it is frozen already (nothing logged).
+    async fn freeze(&self, record: &FreezeRecord, event: &Event) -> Result<bool, StoreError>;
+    async fn freezes(&self) -> Result<Vec<FreezeRecord>, StoreError>;
+    /// Records the first request to lift a freeze; `false` when the stage is not frozen or a
+    /// request is already waiting.
+    async fn request_unfreeze(
+        &self,
+        stage: &StageName,
+        by: &str,
+        event: &Event,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Lifts a freeze whose first request came from `first`; `false` when that is not so any more.
+    async fn lift_freeze(&self, stage: &StageName, first: &str, event: &Event) -> Result<bool, StoreError>;
+    async fn create_waiver(&self, waiver: &WaiverRecord, event: &Event) -> Result<(), StoreError>;
+    async fn waiver(&self, id: &str) -> Result<Option<WaiverRecord>, StoreError>;
+    /// Every waiver, newest first.
+    async fn waivers(&self) -> Result<Vec<WaiverRecord>, StoreError>;
+    /// Moves a waiver from `from` to `waiver.state` with its decision fields and `event`; `None`
+    /// when it is not in `from` any more.
+    async fn decide_waiver(
+        &self,
+        waiver: &WaiverRecord,
+        from: WaiverState,
+        event: &Event,
+    ) -> Result<Option<WaiverRecord>, StoreError>;
+    async fn reviews(&self) -> Result<Vec<ReviewRecord>, StoreError>;
+    /// Closes an open review with `event`; `None` when it is not open.
+    async fn close_review(
+        &self,
+        id: &str,
+        by: &str,
+        note: &str,
+        event: &Event,
+        now: Timestamp,
+    ) -> Result<Option<ReviewRecord>, StoreError>;
 }
 
 /// The whole metadata store.
 pub trait MetadataStore:
-    BlobIndex + ManifestIndex + UploadIndex + LogStore + TrustStore + IdentityStore + PromotionStore + std::fmt::Debug
+    BlobIndex
+    + ManifestIndex
+    + UploadIndex
+    + LogStore
+    + TrustStore
+    + IdentityStore
+    + PromotionStore
+    + ControlStore
+    + std::fmt::Debug
 {
 }
 impl<
-    T: BlobIndex + ManifestIndex + UploadIndex + LogStore + TrustStore + IdentityStore + PromotionStore + std::fmt::Debug,
+    T: BlobIndex
+        + ManifestIndex
+        + UploadIndex
+        + LogStore
+        + TrustStore
+        + IdentityStore
+        + PromotionStore
+        + ControlStore
+        + std::fmt::Debug,
 > MetadataStore for T
 {
 }

@@ -53,6 +53,15 @@ impl From<PromotionError> for ApiError {
             | PromotionError::Missing { .. } => {
                 ApiError::Conflict { message, remediation: "show it with `airlock promotion show ID`".to_owned() }
             }
+            PromotionError::Conflict { .. } => {
+                ApiError::Conflict { message, remediation: "look at the current state and try again".to_owned() }
+            }
+            PromotionError::NotFound { .. } => ApiError::NotFound(message),
+            PromotionError::Refused { .. } => ApiError::Rejected {
+                code: "REFUSED",
+                message,
+                remediation: "see the command's `--help` for its rules".to_owned(),
+            },
         }
     }
 }

@@ -4,6 +4,7 @@
 //! shapes. Every error a client sees goes through the table in `error.rs`.
 
 mod api_auth;
+mod api_control;
 mod api_log;
 mod api_promotion;
 mod api_trust;

@@ -6,6 +6,7 @@ pub mod attestation;
 pub mod audit;
 pub mod authz;
 pub mod client;
+pub mod control;
 pub mod demo;
 pub mod evidence;
 pub mod key;

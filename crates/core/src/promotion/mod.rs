@@ -8,6 +8,7 @@
 //! every move is a conditional update in the store, so a reject and a final approval racing
 //! each other cannot both win.
 
+pub mod control;
 pub mod gates;
 pub mod history;
 pub mod pipeline;
@@ -69,6 +70,14 @@ pub enum PromotionError {
     GraphTooLarge { digest: Digest },
     #[error("cannot seal the release record: {0}")]
     Seal(String),
+    /// A request the rules refuse, with what to do instead.
+    #[error("{message}")]
+    Refused { message: String },
+    /// A request that conflicts with the current state.
+    #[error("{message}")]
+    Conflict { message: String },
+    #[error("{message}")]
+    NotFound { message: String },
 }
 
 /// Who is asking, as the server authenticated them.
@@ -174,7 +183,9 @@ impl Promoter {
         digest: &Digest,
         requester: &Requester,
     ) -> Result<Evaluation, PromotionError> {
-        Ok(gates::evaluate(&self.registry, &self.config.policies, gates, source, target, digest, requester, None)
+        let frozen = self.frozen(target).await?;
+        let reason = frozen.as_ref().map(|f| f.reason.as_str());
+        Ok(gates::evaluate(&self.registry, &self.config.policies, gates, source, target, digest, requester, reason)
             .await?)
     }
 
@@ -242,6 +253,7 @@ impl Promoter {
             release_digest: None,
             summary_digest: None,
             log_index: None,
+            break_glass: false,
         };
         let kind = if evaluation.passed() { EventKind::PromotionRequest } else { EventKind::PromotionDeny };
         let mut event = promotion_event(kind, &caller.actor, now, &record)

@@ -26,7 +26,7 @@ const REPO: &str = "dev/payments/api";
 const POLICY: &str = r#"package airlock
 import rego.v1
 
-deny contains {"rule": "no-critical", "msg": sprintf("`%s` is critical", [v.id]), "remediation": "upgrade the package, or attach a VEX"} if {
+deny contains {"rule": "no-critical", "msg": sprintf("`%s` is critical", [v.id]), "vulnerability": v.id, "remediation": "upgrade the package, or attach a VEX"} if {
 	some v in input.evidence.vulnerabilities
 	v.severity == "critical"
 }
@@ -237,6 +237,15 @@ impl Fixture {
 
     pub(crate) async fn approve(&self, token: &str, id: &str) -> Reply {
         self.api(Method::POST, &format!("/api/v1/promotions/{id}/approve"), token, json!({"comment": "ok"})).await
+    }
+
+    pub(crate) async fn log_types_all(&self) -> Vec<String> {
+        self.app.get("/api/v1/log/entries?start=0").await.json()["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"]["type"].as_str().unwrap().to_owned())
+            .collect()
     }
 
     pub(crate) async fn log_types(&self) -> Vec<String> {
@@ -537,6 +546,7 @@ async fn a_request_cut_off_before_its_commit_is_finished_by_asking_again() {
         release_digest: None,
         summary_digest: None,
         log_index: None,
+        break_glass: false,
     };
     let event = Event::allowed(EventKind::PromotionRequest, &Actor::system(), now, Subject::default());
     f.app.app.store.open_promotion(&record, &event).await.unwrap().unwrap();
@@ -548,4 +558,148 @@ async fn a_request_cut_off_before_its_commit_is_finished_by_asking_again() {
     assert_eq!(again.json()["id"], "prm-cut-off");
     assert_eq!(again.json()["status"], "promoted", "{}", again.json());
     assert_eq!(f.app.get("/v2/staging/payments/api/manifests/5.0").await.status, StatusCode::OK);
+}
+
+/// Promotes `image` (tagged `tag` in dev, with provenance) to staging and then to prod with
+/// alice's and bob's approvals; returns the prod promotion's reply.
+async fn to_prod(f: &Fixture, image: &Image, tag: &str, approvers: [(&str, &[u8]); 2]) -> Reply {
+    f.app.push_image(REPO, image, tag).await;
+    f.provenance(image, "ci-bot").await;
+    let ci = f.tester_token().await;
+    let staged = f.promote(&ci, REPO, tag, "staging", Some(tag)).await;
+    assert_eq!(staged.json()["status"], "promoted", "{:?}", staged.body);
+    let id =
+        f.promote(&ci, "staging/payments/api", tag, "prod", Some(tag)).await.json()["id"].as_str().unwrap().to_owned();
+    let mut last = None;
+    for (name, secret) in approvers {
+        last = Some(f.approve(&f.user_token(name, secret).await, &id).await);
+    }
+    f.clock.advance(31_000);
+    last.unwrap()
+}
+
+#[tokio::test]
+async fn a_freeze_denies_promotions_until_two_people_lift_it() {
+    let f = Fixture::new("").await;
+    let olga = f.user("olga", &["operator"]).await;
+    let oscar = f.user("oscar", &["operator"]).await;
+    let image = Image::new(&[("app", b"payments 6.0")]);
+    f.app.push_image(REPO, &image, "6.0").await;
+    f.provenance(&image, "ci-bot").await;
+    let ci = f.tester_token().await;
+
+    let olga_token = f.user_token("olga", &olga).await;
+    let frozen =
+        f.api(Method::POST, "/api/v1/stages/staging/freeze", &olga_token, json!({"reason": "incident 42"})).await;
+    assert_eq!(frozen.status, StatusCode::CREATED, "{:?}", frozen.body);
+    // A developer may not freeze.
+    let refused = f.api(Method::POST, "/api/v1/stages/prod/freeze", &ci, json!({"reason": "mine"})).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let denied = f.promote(&ci, REPO, "6.0", "staging", Some("6.0")).await;
+    assert_eq!(findings(&denied), ["stage-frozen"]);
+    assert!(denied.json()["report"]["findings"][0]["message"].as_str().unwrap().contains("incident 42"));
+
+    // The one who asks to lift it cannot also confirm it.
+    let first = f.api(Method::POST, "/api/v1/stages/staging/unfreeze", &olga_token, Value::Null).await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
+    assert_eq!(first.json()["frozen"], true);
+    let again = f.api(Method::POST, "/api/v1/stages/staging/unfreeze", &olga_token, Value::Null).await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", again.body);
+    assert_eq!(findings(&f.promote(&ci, REPO, "6.0", "staging", Some("6.0")).await), ["stage-frozen"]);
+    let second =
+        f.api(Method::POST, "/api/v1/stages/staging/unfreeze", &f.user_token("oscar", &oscar).await, Value::Null).await;
+    assert_eq!(second.json()["frozen"], false, "{:?}", second.body);
+    assert_eq!(f.promote(&ci, REPO, "6.0", "staging", Some("6.0")).await.json()["status"], "promoted");
+    let types = f.log_types_all().await;
+    for kind in ["stage.freeze", "stage.unfreeze.request", "stage.unfreeze"] {
+        assert_eq!(types.iter().filter(|t| *t == kind).count(), 1, "{kind}: {types:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_approved_waiver_meets_the_policy_in_the_same_decision_until_revoked() {
+    let f = Fixture::new("").await;
+    let carol = f.user("carol", &["developer"]).await;
+    let alice = f.user("alice", &["release-approver"]).await;
+    let image = Image::new(&[("app", b"payments 7.0")]);
+    f.app.push_image(REPO, &image, "7.0").await;
+    f.provenance(&image, "ci-bot").await;
+    f.scan(&image, &["CVE-2026-0007"]).await;
+    let ci = f.tester_token().await;
+    assert_eq!(findings(&f.promote(&ci, REPO, "7.0", "staging", Some("7.0")).await), ["no-critical"]);
+
+    let carol_token = f.user_token("carol", &carol).await;
+    let request = json!({
+        "rule": "no-critical", "vulnerability": "CVE-2026-0007", "repository": "*/payments/api",
+        "expires": "2026-12-10T00:00:00Z", "justification": "not reachable: the TLS code path is unused",
+    });
+    // Waivers that could widen are refused before they are stored.
+    for (field, value) in [
+        ("repository", json!("**")),
+        ("expires", json!("2027-06-01T00:00:00Z")),
+        ("expires", json!("2026-01-01T00:00:00Z")),
+    ] {
+        let mut wide = request.clone();
+        wide[field] = value;
+        let refused = f.api(Method::POST, "/api/v1/waivers", &carol_token, wide).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {:?}", refused.body);
+    }
+    let asked = f.api(Method::POST, "/api/v1/waivers", &carol_token, request).await;
+    assert_eq!(asked.status, StatusCode::CREATED, "{:?}", asked.body);
+    let id = asked.json()["id"].as_str().unwrap().to_owned();
+    // Pending waives nothing; the requester cannot approve it.
+    assert_eq!(findings(&f.promote(&ci, REPO, "7.0", "staging", Some("7.0")).await), ["no-critical"]);
+    let own = f.api(Method::POST, &format!("/api/v1/waivers/{id}/approve"), &carol_token, Value::Null).await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN, "{:?}", own.body);
+    let approved = f
+        .api(Method::POST, &format!("/api/v1/waivers/{id}/approve"), &f.user_token("alice", &alice).await, Value::Null)
+        .await;
+    assert_eq!(approved.status, StatusCode::OK, "{:?}", approved.body);
+    assert_eq!(approved.json()["status"], "active");
+    let staged = f.promote(&ci, REPO, "7.0", "staging", Some("7.0")).await;
+    assert_eq!(staged.json()["status"], "promoted", "{:?}", staged.json());
+
+    // Revoked, it waives nothing again.
+    let revoked = f.api(Method::POST, &format!("/api/v1/waivers/{id}/revoke"), &carol_token, Value::Null).await;
+    assert_eq!(revoked.json()["status"], "revoked", "{:?}", revoked.body);
+    let other = Image::new(&[("app", b"payments 7.1")]);
+    f.app.push_image(REPO, &other, "7.1").await;
+    f.provenance(&other, "ci-bot").await;
+    f.scan(&other, &["CVE-2026-0007"]).await;
+    assert_eq!(findings(&f.promote(&ci, REPO, "7.1", "staging", Some("7.1")).await), ["no-critical"]);
+}
+
+#[tokio::test]
+async fn rollback_moves_a_gated_tag_only_to_a_digest_promoted_there_before() {
+    let f = Fixture::new("").await;
+    let alice = f.user("alice", &["release-approver"]).await;
+    let bob = f.user("bob", &["release-approver"]).await;
+    let olga = f.user("olga", &["operator"]).await;
+    let one = Image::new(&[("app", b"payments 8.0")]);
+    let two = Image::new(&[("app", b"payments 8.1")]);
+    assert_eq!(to_prod(&f, &one, "8.0", [("alice", &alice), ("bob", &bob)]).await.json()["status"], "promoted");
+    assert_eq!(to_prod(&f, &two, "8.1", [("alice", &alice), ("bob", &bob)]).await.json()["status"], "promoted");
+    let olga_token = f.user_token("olga", &olga).await;
+    let rollback =
+        |to: &str| json!({"repository": "prod/payments/api", "tag": "8.1", "to": to, "reason": "8.1 breaks checkout"});
+
+    // Never to a digest that was not promoted there.
+    let never = Image::new(&[("app", b"never promoted")]);
+    f.app.push_image(REPO, &never, "x").await;
+    let refused = f.api(Method::POST, "/api/v1/rollbacks", &olga_token, rollback(&never.digest())).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", refused.body);
+    assert!(refused.error_message().contains("never promoted"), "{:?}", refused.body);
+    // Not by a developer.
+    let ci = f.tester_token().await;
+    assert_eq!(f.api(Method::POST, "/api/v1/rollbacks", &ci, rollback("previous")).await.status, StatusCode::FORBIDDEN);
+
+    let moved = f.api(Method::POST, "/api/v1/rollbacks", &olga_token, rollback("previous")).await;
+    assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
+    assert_eq!(moved.json()["from"], two.digest().as_str());
+    assert_eq!(moved.json()["to"], one.digest().as_str());
+    assert_eq!(f.app.get("/v2/prod/payments/api/manifests/8.1").await.header("docker-content-digest"), one.digest());
+    let index = moved.json()["log_index"].as_u64().unwrap();
+    let entry = f.app.get(&format!("/api/v1/log/entries?start={index}&end={}", index + 1)).await.json();
+    assert_eq!(entry["entries"][0]["event"]["type"], "promotion.rollback");
+    assert_eq!(entry["entries"][0]["event"]["details"]["previous"], two.digest().as_str());
 }

@@ -13,7 +13,7 @@ use sqlx::{Row, Sqlite, Transaction};
 use super::{SqliteStore, digest_col, ensure_repo, err, log, to_i64};
 
 const COLUMNS: &str = "id, source, target, digest, tag, requester, reason, status, policy_digest, evidence_digest, \
-                       report, created_at, updated_at, closed_reason, release_digest, summary_digest, log_index";
+                       report, created_at, updated_at, closed_reason, release_digest, summary_digest, log_index, break_glass";
 
 fn invalid(operation: &'static str, what: String) -> StoreError {
     StoreError { operation, source: what.into() }
@@ -30,6 +30,7 @@ fn promotion_row(row: &SqliteRow, operation: &'static str) -> Result<PromotionRe
     let release: Option<String> = row.try_get("release_digest").map_err(err(operation))?;
     let summary: Option<String> = row.try_get("summary_digest").map_err(err(operation))?;
     let log_index: Option<i64> = row.try_get("log_index").map_err(err(operation))?;
+    let break_glass: i64 = row.try_get("break_glass").map_err(err(operation))?;
     Ok(PromotionRecord {
         id: row.try_get("id").map_err(err(operation))?,
         source: repo_col(row, "source", operation)?,
@@ -55,6 +56,7 @@ fn promotion_row(row: &SqliteRow, operation: &'static str) -> Result<PromotionRe
             .transpose()
             .map_err(|e| invalid(operation, e.to_string()))?,
         log_index: log_index.map(|i| u64::try_from(i).unwrap_or(0)),
+        break_glass: break_glass != 0,
     })
 }
 
@@ -199,7 +201,7 @@ impl PromotionStore for SqliteStore {
             return Ok(Err(existing));
         }
         sqlx::query(&format!(
-            "INSERT INTO promotions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO promotions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&promotion.id)
         .bind(promotion.source.as_str())
@@ -216,7 +218,9 @@ impl PromotionStore for SqliteStore {
         .bind(promotion.updated_at.as_millis())
         .bind(promotion.closed_reason.as_deref())
         .bind(promotion.release_digest.as_ref().map(Digest::as_str))
+        .bind(promotion.summary_digest.as_ref().map(Digest::as_str))
         .bind(promotion.log_index.map(to_i64))
+        .bind(i64::from(promotion.break_glass))
         .execute(&mut *tx)
         .await
         .map_err(err(OP))?;
@@ -477,6 +481,15 @@ impl PromotionStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(err(OP))?;
+        if p.break_glass {
+            sqlx::query("INSERT INTO reviews (id, promotion, opened_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                .bind(format!("rev-{}", p.id))
+                .bind(&p.id)
+                .bind(now.as_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(err(OP))?;
+        }
         for approver in &commit.approvers {
             sqlx::query("UPDATE approvals SET consumed_at = ? WHERE promotion = ? AND approver = ?")
                 .bind(now.as_millis())
@@ -493,6 +506,37 @@ impl PromotionStore for SqliteStore {
         tx.commit().await.map_err(err(OP))?;
         self.keep_log_tail(tail);
         Ok(PromotionCommitOutcome::Committed { log_index: first_index, release_digest: sealed.release_digest })
+    }
+
+    async fn move_tag(
+        &self,
+        repo: &RepoName,
+        tag: &Tag,
+        from: &Digest,
+        to: &Digest,
+        event: &Event,
+    ) -> Result<Option<u64>, StoreError> {
+        const OP: &str = "tag move";
+        let mut tx = self.begin(OP).await?;
+        let done = sqlx::query(
+            "UPDATE tags SET digest = ?, updated_at = ? \
+             WHERE name = ? AND digest = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?) \
+             AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = tags.repo_id AND m.digest = ?)",
+        )
+        .bind(to.as_str())
+        .bind(event.time.as_millis())
+        .bind(tag.as_str())
+        .bind(from.as_str())
+        .bind(repo.as_str())
+        .bind(to.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(err(OP))?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let indices = self.commit_with_log(tx, std::slice::from_ref(event)).await?;
+        Ok(indices.first().copied())
     }
 
     async fn pusher(&self, repo: &RepoName, digest: &Digest) -> Result<Option<String>, StoreError> {
