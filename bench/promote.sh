@@ -11,6 +11,7 @@
 # Prints each figure with the ratio (higher is better for Airlock).
 #   bench/promote.sh                         # 1 GiB image, 7 runs, wrk 10 s
 #   SIZE_MIB=64 RUNS=3 bench/promote.sh      # quick
+#   AIRLOCK_BIN=/path/to/airlock bench/promote.sh   # skip the build, use that release binary
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -40,9 +41,14 @@ for port in "$AIRLOCK_PORT" "$PEER_PORT"; do
     die "port $port is already in use; set AIRLOCK_PORT / PEER_PORT to free ports"
   fi
 done
-say "building airlock (release)"
-cargo build --release --quiet --bin airlock
-airlock=$root/target/release/airlock
+if [ -n "${AIRLOCK_BIN:-}" ]; then
+  airlock=$AIRLOCK_BIN # a release binary built elsewhere (another checkout, a pinned commit)
+  [ -x "$airlock" ] || die "AIRLOCK_BIN=$airlock is not an executable"
+else
+  say "building airlock (release)"
+  cargo build --release --quiet --bin airlock || die "the release build failed; fix it, or point AIRLOCK_BIN at a built binary"
+  airlock=$root/target/release/airlock
+fi
 util() { python3 "$root/bench/promote_util.py" "$@"; }
 
 work=$(mktemp -d /var/tmp/airlock-promote-bench.XXXXXX)

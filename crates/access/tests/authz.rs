@@ -98,6 +98,7 @@ operator          rollback          dev staging prod
 operator          audit.read        -
 auditor           audit.read        -
 auditor           pull              dev staging prod
+break-glass       promote.request   dev staging prod
 ";
 
 /// The stages (or `-`) in which `role` may perform `action`, per [`EXPECTED`].
@@ -154,8 +155,8 @@ fn default_role_matrix() {
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
-    // The table above, counted: 45 allowed (role, action, stage) cells.
-    assert_eq!(allowed, 45);
+    // The table above, counted: 48 allowed (role, action, stage) cells.
+    assert_eq!(allowed, 48);
 }
 
 #[test]
@@ -775,6 +776,7 @@ fn default_policies_are_listed_and_compiled_as_recorded() {
         role.access-admin.0
         role.auditor.0
         role.auditor.1
+        role.break-glass.0
         role.ci.0
         role.ci.1
         role.deployer.0

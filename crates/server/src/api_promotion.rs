@@ -130,6 +130,7 @@ pub fn view_json(view: &PromotionView) -> Value {
         "closed_reason": r.closed_reason,
         "release_record": r.release_digest.as_ref().map(Digest::as_str),
         "log_index": r.log_index,
+        "break_glass": r.break_glass,
         "report": view.report,
         "approvals": view.approvals.iter().map(approval_json).collect::<Vec<_>>(),
         "created": view.created,
@@ -160,6 +161,9 @@ struct RequestBody {
     tag: Option<String>,
     #[serde(default)]
     reason: String,
+    /// The break-glass procedure (needs the `break-glass` role and a reason).
+    #[serde(default)]
+    break_glass: bool,
 }
 
 const REQUEST_EXAMPLE: &str = r#"{"repository": "dev/app", "reference": "sha256:<hex>", "to": "staging", "tag": "1.4.2", "reason": "release 1.4.2"}"#;
@@ -192,7 +196,17 @@ pub async fn request(State(app): State<AppState>, request: Request) -> Result<Re
     let engine_caller = engine_caller(&app, &caller, &source, &request_id);
     let view = app
         .promoter
-        .request(&engine_caller, &PromoteRequest { source: repo, reference, target, tag, reason: body.reason })
+        .request(
+            &engine_caller,
+            &PromoteRequest {
+                source: repo,
+                reference,
+                target,
+                tag,
+                reason: body.reason,
+                break_glass: body.break_glass,
+            },
+        )
         .await?;
     let status = if view.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(view_json(&view))).into_response())

@@ -316,6 +316,7 @@ fn permission(actions: &[Action], stages: &[&str], repositories: &[&str]) -> Per
 /// | `access-admin`     | `access.grant`, `access.approve`, `audit.read`                          |
 /// | `operator`         | `freeze` and `rollback` in every stage; `audit.read`                    |
 /// | `auditor`          | `audit.read`; `pull` in every stage                                     |
+/// | `break-glass`      | `promote.request` into every stage; the engine lets its holder pass failing gates with a second person's approval |
 ///
 /// Every repository pattern is `*`, and promotions are to any stage. The shipped policies still
 /// apply: nobody pushes to a gated stage or approves their own request, and so on.
@@ -381,6 +382,11 @@ pub fn default_roles() -> Vec<RoleDefinition> {
             "auditor",
             "reads the audit log and every stage",
             vec![permission(&[AuditRead], &[], &[]), permission(&[Pull], &["*"], &["*"])],
+        ),
+        role(
+            "break-glass",
+            "asks for emergency promotions past failing gates (a second person approves; a review follows)",
+            vec![permission(&[PromoteRequest], &["*"], &["*"])],
         ),
     ]
 }

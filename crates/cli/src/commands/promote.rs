@@ -29,6 +29,11 @@ pub struct PromoteArgs {
     /// Why: approvers and the audit log see it.
     #[arg(long, default_value = "")]
     reason: String,
+    /// Emergency: pass failing gates (never a taken tag). Needs the `break-glass` role and a
+    /// `--reason`; one approval by a second person commits it; the release record is marked, an
+    /// alert is logged and a review stays open until someone closes it.
+    #[arg(long)]
+    break_glass: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -121,6 +126,7 @@ pub fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
             "to": args.to,
             "tag": args.tag,
             "reason": args.reason,
+            "break_glass": args.break_glass,
         });
         let value = api.post("/api/v1/promotions", Some(&body), "cannot request the promotion").await?;
         finish(&value, args.common.output)

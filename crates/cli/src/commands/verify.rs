@@ -137,6 +137,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 println!("  approvals: {}", v["approvers"].as_str().unwrap_or("none"));
                 println!("  release record signed by {}", release_key.keyid());
                 println!("  log entry {} included in the checkpoint of size {}", v["log_index"], v["checkpoint_size"]);
+                if v["break_glass"] == true {
+                    println!("  WARNING: promoted by break-glass, past failing gates; see `airlock review list`");
+                }
                 if !args.offline {
                     println!("  note: the keys came from the server; pin them and use `--offline` for a real check");
                 }
@@ -196,7 +199,7 @@ async fn check(
         bail!("the release record promotes into `{}`, not `{repo}`", record.target_repository);
     }
     let summary = verify_statement(&decode("summary_envelope")?, release_key, digest, VSA_PREDICATE)?;
-    if summary["verificationResult"] != "PASSED" {
+    if summary["verificationResult"] != "PASSED" && !record.break_glass {
         bail!("the verification summary does not say PASSED");
     }
     let index = record.log_index;

@@ -112,7 +112,14 @@ pub struct PromoteRequest {
     pub target: StageName,
     pub tag: Option<Tag>,
     pub reason: String,
+    /// The break-glass procedure: the caller holds [`BREAK_GLASS_ROLE`]; failing automatic gates
+    /// (but a taken tag) do not deny; one approval by a second person commits it; the release
+    /// record is marked, an alert is logged and a review stays open.
+    pub break_glass: bool,
 }
+
+/// The role a break-glass request needs.
+pub const BREAK_GLASS_ROLE: &str = "break-glass";
 
 /// A promotion with its approvals, as callers see it.
 #[derive(Debug, Clone)]
@@ -232,9 +239,26 @@ impl Promoter {
                 doc: None,
             });
         }
-        let approvals_needed = gates.approvals.as_ref().map(|r| approvals_json(r, &[]));
-        let report = gates::report(&evaluation, approvals_needed);
-        let status = if evaluation.passed() { PromotionStatus::Pending } else { PromotionStatus::Denied };
+        if request.break_glass {
+            if request.reason.trim().is_empty() {
+                return Err(PromotionError::Refused {
+                    message: "a break-glass promotion needs a `--reason`: the alert and the review show it".to_owned(),
+                });
+            }
+            if !self.roles_of(caller.principal.as_str(), now).await?.contains(BREAK_GLASS_ROLE) {
+                return Err(PromotionError::Refused {
+                    message: format!(
+                        "`{}` does not hold the `{BREAK_GLASS_ROLE}` role; ask an access admin for it just in time with `airlock access request --role {BREAK_GLASS_ROLE}`",
+                        caller.principal
+                    ),
+                });
+            }
+        }
+        // Break-glass passes failing gates, but never a taken write-once tag.
+        let passed = evaluation.findings.iter().all(|f| request.break_glass && f.gate != "tag");
+        let rule = rule_for(gates, request.break_glass);
+        let report = gates::report(&evaluation, rule.as_ref().map(|r| approvals_json(r, &[])));
+        let status = if passed { PromotionStatus::Pending } else { PromotionStatus::Denied };
         let record = PromotionRecord {
             id: self.new_id(&request.source, &digest, &request.target, now),
             source: request.source.clone(),
@@ -253,16 +277,25 @@ impl Promoter {
             release_digest: None,
             summary_digest: None,
             log_index: None,
-            break_glass: false,
+            break_glass: request.break_glass,
         };
-        let kind = if evaluation.passed() { EventKind::PromotionRequest } else { EventKind::PromotionDeny };
+        let kind = match (passed, request.break_glass) {
+            (true, true) => EventKind::PromotionBreakGlass,
+            (true, false) => EventKind::PromotionRequest,
+            (false, _) => EventKind::PromotionDeny,
+        };
         let mut event = promotion_event(kind, &caller.actor, now, &record)
             .with_detail("policy_digest", json!(evaluation.policy_digest))
             .with_detail("input_digest", json!(evaluation.input_digest))
             .with_detail("evidence_digest", json!(evaluation.evidence_digest))
             .with_detail("reason", json!(request.reason));
-        if !evaluation.passed() {
+        if !passed {
             event.outcome = Outcome::Denied { reasons: evaluation.findings.iter().map(finding_line).collect() };
+        } else if request.break_glass {
+            event = event.with_detail(
+                "findings_overridden",
+                json!(evaluation.findings.iter().map(finding_line).collect::<Vec<_>>()),
+            );
         }
         let record = match self.registry.store().open_promotion(&record, &event).await? {
             Ok(()) => {
@@ -280,10 +313,26 @@ impl Promoter {
                 return Ok(PromotionView { created: false, ..view });
             }
         };
-        if record.status == PromotionStatus::Pending && gates.approvals.is_none() {
+        if record.status == PromotionStatus::Pending && rule.is_none() {
             return self.commit(record, evaluation, Vec::new()).await;
         }
         self.view(record).await
+    }
+
+    /// The roles `principal` holds at `now`: its bindings and the just-in-time grants in force.
+    async fn roles_of(&self, principal: &str, now: Timestamp) -> Result<BTreeSet<String>, PromotionError> {
+        let Ok(id) = PrincipalId::parse(principal) else { return Ok(BTreeSet::new()) };
+        let Some(p) = self.registry.store().principal(&id).await? else { return Ok(BTreeSet::new()) };
+        if p.disabled {
+            return Ok(BTreeSet::new());
+        }
+        let mut roles: BTreeSet<String> = p.roles.into_iter().collect();
+        for grant in self.registry.store().grants(Some(&id)).await? {
+            if grant.in_force(now) {
+                roles.insert(grant.role);
+            }
+        }
+        Ok(roles)
     }
 
     /// Takes a pending promotion forward: evaluates its gates again, then denies it, commits it
@@ -300,12 +349,12 @@ impl Promoter {
         let stage = record.target.stage().clone();
         let evaluation = self.evaluate(gates, &record.source, &stage, &record.digest, &requester).await?;
         let now = self.registry.clock().now();
-        let moved = if !evaluation.passed() {
+        let moved = if !evaluation.passed() && !record.break_glass {
             self.close_denied(&record, &evaluation, actor, now).await
         } else {
-            match &gates.approvals {
+            match rule_for(gates, record.break_glass) {
                 None => self.commit(record, evaluation, Vec::new()).await,
-                Some(rule) => self.advance(record, evaluation, rule).await,
+                Some(rule) => self.advance(record, evaluation, &rule).await,
             }
         };
         match moved {
@@ -357,7 +406,9 @@ impl Promoter {
         let record = self.pending(id).await?;
         let stage = record.target.stage().clone();
         let gates = self.gates_of(&stage)?;
-        let rule = gates.approvals.as_ref().ok_or(PromotionError::NoApprovalNeeded { stage: stage.clone() })?;
+        let rule =
+            rule_for(gates, record.break_glass).ok_or(PromotionError::NoApprovalNeeded { stage: stage.clone() })?;
+        let rule = &rule;
         let now = self.registry.clock().now();
         let refuse = |reason: String| PromotionError::ApprovalRefused { id: id.to_owned(), reason };
 
@@ -375,7 +426,7 @@ impl Promoter {
                     .to_owned(),
             ));
         }
-        if !evaluation.passed() {
+        if !evaluation.passed() && !record.break_glass {
             let view = self.close_denied(&record, &evaluation, &caller.actor, now).await?;
             return Err(refuse(format!(
                 "its gates no longer pass, so it was denied: {}",
@@ -497,20 +548,9 @@ impl Promoter {
                 "`{principal}` triggered the build, per its provenance; someone else must approve"
             )));
         }
-        let Ok(id) = PrincipalId::parse(principal) else {
-            return Ok(Some(format!("`{principal}` is not a valid principal")));
-        };
-        let Some(p) = self.registry.store().principal(&id).await? else {
-            return Ok(Some(format!("`{principal}` no longer exists")));
-        };
-        if p.disabled {
-            return Ok(Some(format!("`{principal}` is disabled")));
-        }
-        let mut roles: BTreeSet<String> = p.roles.into_iter().collect();
-        for grant in self.registry.store().grants(Some(&id)).await? {
-            if grant.in_force(now) {
-                roles.insert(grant.role);
-            }
+        let roles = self.roles_of(principal, now).await?;
+        if roles.is_empty() {
+            return Ok(Some(format!("`{principal}` does not exist, is disabled, or holds no role")));
         }
         if !roles.contains(&rule.role) {
             return Ok(Some(format!(
@@ -621,7 +661,7 @@ impl Promoter {
     ) -> Result<PromotionView, PromotionError> {
         let now = self.registry.clock().now();
         let (manifests, blobs, subject) = self.graph(&record.source, &record.digest).await?;
-        let rule = self.gates_of(record.target.stage())?.approvals.clone();
+        let rule = rule_for(self.gates_of(record.target.stage())?, record.break_glass);
         let approvals_report = rule.as_ref().map(|r| approvals_json(r, &approvals));
         record.policy_digest = evaluation.policy_digest.clone();
         record.evidence_digest = evaluation.evidence_digest.clone();
@@ -753,8 +793,9 @@ impl Promoter {
                 "stage": record.target.stage().as_str(),
                 "tag": record.tag.as_ref().map(Tag::as_str),
             },
-            "decision": "allow",
-            "break_glass": false,
+            "decision": if record.break_glass { "break-glass" } else { "allow" },
+            "break_glass": record.break_glass,
+            "findings_overridden": evaluation.findings,
             "requester": record.requester,
             "reason": record.reason,
             "policy": {"digest": evaluation.policy_digest, "input_digest": evaluation.input_digest},
@@ -785,7 +826,7 @@ impl Promoter {
                 "uri": format!("{}@{}", record.source, a.referrer),
                 "digest": {"sha256": a.referrer.strip_prefix("sha256:").unwrap_or(&a.referrer)},
             })).collect::<Vec<_>>(),
-            "verificationResult": "PASSED",
+            "verificationResult": if evaluation.passed() { "PASSED" } else { "FAILED" },
             "verifiedLevels": levels,
             "slsaVersion": "1.0",
         });
@@ -800,6 +841,22 @@ impl Promoter {
             .with_detail("approvers", json!(approvals.iter().map(|a| a.approver.as_str()).collect::<Vec<_>>()));
         Ok(Sealed { release: vec![release, summary], release_digest, summary_digest, events: vec![event] })
     }
+}
+
+/// The approvals a promotion needs: the stage's, or for break-glass one approval by a second
+/// person holding the stage's approver role (`release-approver` when the stage names none),
+/// with a fresh second factor.
+fn rule_for(gates: &Gates, break_glass: bool) -> Option<ApprovalRule> {
+    if !break_glass {
+        return gates.approvals.clone();
+    }
+    let stage = gates.approvals.as_ref();
+    Some(ApprovalRule {
+        count: 1,
+        role: stage.map_or_else(|| "release-approver".to_owned(), |r| r.role.clone()),
+        ttl_secs: stage.map_or(pipeline::APPROVAL_TTL_SECS, |r| r.ttl_secs),
+        mfa: true,
+    })
 }
 
 fn finding_line(f: &gates::Finding) -> String {

@@ -703,3 +703,83 @@ async fn rollback_moves_a_gated_tag_only_to_a_digest_promoted_there_before() {
     assert_eq!(entry["entries"][0]["event"]["type"], "promotion.rollback");
     assert_eq!(entry["entries"][0]["event"]["details"]["previous"], two.digest().as_str());
 }
+
+#[tokio::test]
+async fn break_glass_passes_failing_gates_with_a_second_person_and_leaves_a_review_open() {
+    let f = Fixture::new("").await;
+    let gus = f.user("gus", &["developer", "break-glass"]).await;
+    let carol = f.user("carol", &["developer"]).await;
+    let alice = f.user("alice", &["release-approver"]).await;
+    let bob = f.user("bob", &["release-approver"]).await;
+    let image = Image::new(&[("app", b"payments hotfix")]);
+    f.app.push_image(REPO, &image, "9.0").await;
+    f.provenance(&image, "ci-bot").await;
+    f.scan(&image, &["CVE-2026-0009"]).await;
+    let body = |reason: &str| json!({"repository": REPO, "reference": "9.0", "to": "staging", "tag": "9.0", "reason": reason, "break_glass": true});
+    // Only with the role, and only with a reason.
+    let carol_token = f.user_token("carol", &carol).await;
+    let refused = f.api(Method::POST, "/api/v1/promotions", &carol_token, body("outage")).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", refused.body);
+    assert!(refused.error_message().contains("break-glass"), "{:?}", refused.body);
+    let gus_token = f.user_token("gus", &gus).await;
+    let no_reason = f.api(Method::POST, "/api/v1/promotions", &gus_token, body("")).await;
+    assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let opened = f.api(Method::POST, "/api/v1/promotions", &gus_token, body("checkout is down; hotfix")).await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{:?}", opened.body);
+    assert_eq!(opened.json()["status"], "pending", "the failing policy does not deny: {}", opened.json());
+    assert_eq!(opened.json()["break_glass"], true);
+    assert_eq!(findings(&opened), ["no-critical"], "the findings are still reported");
+    let id = opened.json()["id"].as_str().unwrap().to_owned();
+    assert!(f.log_types().await.contains(&"promotion.break_glass".to_owned()));
+    // Its requester cannot be the second person.
+    f.clock.advance(31_000);
+    let own = f.approve(&f.user_token("gus", &gus).await, &id).await;
+    assert!(own.status.is_client_error(), "{:?}", own.body);
+    let done = f.approve(&f.user_token("alice", &alice).await, &id).await;
+    assert_eq!(done.json()["status"], "promoted", "one approval commits it: {}", done.json());
+
+    // The release record says so, and a review stays open until someone else closes it.
+    let history =
+        f.app.get(&format!("/api/v1/artifacts/staging/payments/api/{}/promotions", image.digest())).await.json();
+    assert_eq!(history["promoted"], true, "{history}");
+    let key = PublicKey::from_pem(f.app.get("/api/v1/release-key").await.json()["pem"].as_str().unwrap()).unwrap();
+    use base64::Engine as _;
+    let envelope = base64::engine::general_purpose::STANDARD
+        .decode(history["promotions"][0]["record_envelope"].as_str().unwrap())
+        .unwrap();
+    let record = airlock_core::promotion::record::verify_record(
+        &envelope,
+        &key,
+        &Digest::parse(&image.digest()).unwrap(),
+        "staging",
+    )
+    .unwrap();
+    assert!(record.break_glass);
+    assert_eq!(record.predicate["decision"], "break-glass");
+    let admin = f.token("admin", ADMIN_PASSWORD, None).await;
+    let reviews = f.api(Method::GET, "/api/v1/reviews", &admin, Value::Null).await.json();
+    let review = reviews.as_array().unwrap().iter().find(|r| r["promotion"] == id.as_str()).unwrap().clone();
+    assert_eq!(review["open"], true);
+    let review_id = review["id"].as_str().unwrap().to_owned();
+    f.clock.advance(31_000);
+    let by_gus = f
+        .api(
+            Method::POST,
+            &format!("/api/v1/reviews/{review_id}/close"),
+            &f.user_token("gus", &gus).await,
+            json!({"note": "fine"}),
+        )
+        .await;
+    assert_eq!(by_gus.status, StatusCode::FORBIDDEN, "{:?}", by_gus.body);
+    let closed = f
+        .api(
+            Method::POST,
+            &format!("/api/v1/reviews/{review_id}/close"),
+            &f.user_token("bob", &bob).await,
+            json!({"note": "CVE-2026-0009 is fixed in 9.1, promoted normally"}),
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::OK, "{:?}", closed.body);
+    assert_eq!(closed.json()["open"], false);
+}
