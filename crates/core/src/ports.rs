@@ -317,6 +317,8 @@ pub struct PrincipalRecord {
     /// Roles bound to the principal, sorted.
     pub roles: Vec<String>,
     pub created_at: Timestamp,
+    /// The person's email (users), lowercase: two accounts with one email are one approver.
+    pub email: Option<String>,
 }
 
 /// One change to a principal. Every change bumps its epoch, so tokens issued before it die.

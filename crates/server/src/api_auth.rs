@@ -153,6 +153,8 @@ struct PrincipalView {
     api_key_expires_at: Option<String>,
     mfa_enrolled: bool,
     created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
 }
 
 impl From<&PrincipalRecord> for PrincipalView {
@@ -166,6 +168,7 @@ impl From<&PrincipalRecord> for PrincipalView {
             api_key_expires_at: r.api_key_expires_at.map(|t| t.to_rfc3339()),
             mfa_enrolled: r.totp_secret.is_some(),
             created_at: r.created_at.to_rfc3339(),
+            email: r.email.clone(),
         }
     }
 }
@@ -256,6 +259,8 @@ pub struct NewPrincipal {
     password: Option<String>,
     /// Service accounts: days the API key lives.
     days: Option<u64>,
+    /// Users: their email; two accounts with one email count as one approver.
+    email: Option<String>,
 }
 
 fn principal_id(name: &str) -> Result<PrincipalId, ApiError> {
@@ -293,7 +298,7 @@ pub async fn create(State(app): State<AppState>, request: Request) -> Result<Res
         Some(PrincipalKind::User) => {
             let generated = new.password.is_none();
             let password = new.password.unwrap_or_else(crate::auth::generate_password);
-            let record = app.auth.create_user(&actor, &id, &new.roles, password.clone()).await?;
+            let record = app.auth.create_user(&actor, &id, &new.roles, password.clone(), new.email.as_deref()).await?;
             let mut body = json!({"principal": PrincipalView::from(&record)});
             if generated {
                 body["password"] = json!(password);

@@ -615,7 +615,9 @@ impl AuthService {
         }
         let id = PrincipalId::parse(ADMIN).map_err(|e| failed(e.to_string()))?;
         let roles: Vec<String> = ADMIN_ROLES.iter().map(|r| (*r).to_owned()).collect();
-        self.create_user(&Actor::system(), &id, &roles, password.clone()).await.map_err(|e| failed(e.to_string()))?;
+        self.create_user(&Actor::system(), &id, &roles, password.clone(), None)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
         Ok(generated.then_some(password))
     }
 
@@ -1049,6 +1051,7 @@ impl AuthService {
             api_key_expires_at: Some(expires),
             roles: roles.to_vec(),
             created_at: now,
+            email: None,
         };
         let event = principal_event(EventKind::PrincipalCreate, actor, now, id)
             .with_detail("kind", json!(PrincipalKind::ServiceAccount.as_str()))
@@ -1061,16 +1064,31 @@ impl AuthService {
         Ok((record, key, expires))
     }
 
-    /// Creates a user holding `roles` with `password`.
+    /// Creates a user holding `roles` with `password`, and `email` when known (two accounts with
+    /// one email count as one approver).
     pub async fn create_user(
         &self,
         actor: &Actor,
         id: &PrincipalId,
         roles: &[String],
         password: String,
+        email: Option<&str>,
     ) -> Result<PrincipalRecord, AuthError> {
         self.writable()?;
         reserved(id)?;
+        let email = email.map(|e| e.trim().to_lowercase());
+        if let Some(e) = &email
+            && (e.len() > 254
+                || !e.contains('@')
+                || e.starts_with('@')
+                || e.ends_with('@')
+                || e.chars().any(char::is_whitespace))
+        {
+            return Err(AuthError::Invalid(format!(
+                "email `{}` is not an address like `dana@example.com`",
+                airlock_model::echo::echo(e)
+            )));
+        }
         self.authorizer().check_held(roles).map_err(|e| AuthError::Invalid(e.to_string()))?;
         if password.chars().count() < PASSWORD_MIN_CHARS {
             return Err(AuthError::Invalid(format!(
@@ -1090,10 +1108,12 @@ impl AuthService {
             api_key_expires_at: None,
             roles: roles.to_vec(),
             created_at: now,
+            email: email.clone(),
         };
         let event = principal_event(EventKind::PrincipalCreate, actor, now, id)
             .with_detail("kind", json!(PrincipalKind::User.as_str()))
-            .with_detail("roles", json!(roles));
+            .with_detail("roles", json!(roles))
+            .with_detail("email", json!(email));
         if !self.store.create_principal(&record, &event).await? {
             return Err(AuthError::Invalid(format!("principal `{id}` already exists; choose another name")));
         }

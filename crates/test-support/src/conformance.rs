@@ -424,6 +424,7 @@ pub async fn principals_change_with_their_epoch(store: &dyn MetadataStore) {
         api_key_expires_at: None,
         roles: vec!["developer".to_owned()],
         created_at: at(1),
+        email: Some("alice@example.com".to_owned()),
     };
     let event = |kind| Event::allowed(kind, &actor(), at(2), Subject::default());
     let before = store.log_size().await.unwrap();
@@ -465,6 +466,7 @@ pub async fn principals_change_with_their_epoch(store: &dyn MetadataStore) {
         api_key_hash: Some("ab".repeat(32)),
         api_key_expires_at: Some(at(90)),
         roles: vec!["ci".to_owned()],
+        email: None,
         ..record
     };
     assert!(store.create_principal(&sa, &event(EventKind::PrincipalCreate)).await.unwrap());
@@ -485,6 +487,7 @@ pub async fn grants_move_once_and_revocation_raises_the_epoch(store: &dyn Metada
         api_key_expires_at: None,
         roles: vec![],
         created_at: at(1),
+        email: None,
     };
     let event = |kind| Event::allowed(kind, &actor(), at(2), Subject::default());
     assert!(store.create_principal(&record, &event(EventKind::PrincipalCreate)).await.unwrap());

@@ -184,7 +184,7 @@ async fn people(app: &airlock_server::App, keys: &Path) -> anyhow::Result<Vec<Pe
             ),
             (None, _) => {
                 let password = hex::encode(airlock_access::totp::generate_secret());
-                auth.create_user(&actor, &id, &[role.to_owned()], password.clone()).await?;
+                auth.create_user(&actor, &id, &[role.to_owned()], password.clone(), None).await?;
                 password
             }
         };

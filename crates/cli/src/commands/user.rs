@@ -112,6 +112,9 @@ struct AddArgs {
     /// generate one.
     #[arg(long)]
     password_stdin: bool,
+    /// The person's email: two accounts with one email count as one approver.
+    #[arg(long)]
+    email: Option<String>,
     #[command(flatten)]
     common: Common,
 }
@@ -149,7 +152,7 @@ async fn add(args: AddArgs) -> anyhow::Result<ExitCode> {
     }
     let password = if args.password_stdin { Some(session::read_secret_line()?) } else { None };
     let api = Api::connect(args.common.server.as_deref()).await?;
-    let mut body = json!({"name": name.as_str(), "kind": "user", "roles": args.roles});
+    let mut body = json!({"name": name.as_str(), "kind": "user", "roles": args.roles, "email": args.email});
     if let Some(password) = password {
         body["password"] = json!(password);
     }

@@ -319,6 +319,15 @@ impl Promoter {
         self.view(record).await
     }
 
+    /// The person behind `principal`: their email when known, else the principal itself.
+    async fn identity_of(&self, principal: &str) -> Result<String, PromotionError> {
+        let email = match PrincipalId::parse(principal) {
+            Ok(id) => self.registry.store().principal(&id).await?.and_then(|p| p.email),
+            Err(_) => None,
+        };
+        Ok(email.map_or_else(|| format!("principal:{principal}"), |e| format!("email:{e}")))
+    }
+
     /// The roles `principal` holds at `now`: its bindings and the just-in-time grants in force.
     async fn roles_of(&self, principal: &str, now: Timestamp) -> Result<BTreeSet<String>, PromotionError> {
         let Ok(id) = PrincipalId::parse(principal) else { return Ok(BTreeSet::new()) };
@@ -437,7 +446,7 @@ impl Promoter {
         let approval = ApprovalRecord {
             promotion: record.id.clone(),
             approver: caller.principal.to_string(),
-            identity: caller.principal.to_string(),
+            identity: self.identity_of(caller.principal.as_str()).await?,
             digest: record.digest.clone(),
             source: record.source.clone(),
             target: record.target.clone(),

@@ -10,7 +10,7 @@ use sqlx::{Row, Sqlite, Transaction};
 use super::{SqliteStore, err, to_i64};
 
 const COLUMNS: &str =
-    "id, kind, epoch, disabled, password_hash, totp_secret, api_key_hash, api_key_expires_at, created_at";
+    "id, kind, epoch, disabled, password_hash, totp_secret, api_key_hash, api_key_expires_at, created_at, email";
 
 fn invalid(operation: &'static str, what: String) -> StoreError {
     StoreError { operation, source: what.into() }
@@ -34,6 +34,7 @@ fn principal_row(row: &SqliteRow, roles: Vec<String>, operation: &'static str) -
         api_key_expires_at: expires.map(Timestamp::from_millis),
         roles,
         created_at: Timestamp::from_millis(row.try_get("created_at").map_err(err(operation))?),
+        email: row.try_get("email").map_err(err(operation))?,
     })
 }
 
@@ -108,7 +109,7 @@ impl IdentityStore for SqliteStore {
         const OP: &str = "principal create";
         let mut tx = self.begin(OP).await?;
         let done = sqlx::query(&format!(
-            "INSERT INTO principals ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            "INSERT INTO principals ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
         ))
         .bind(record.id.as_str())
         .bind(record.kind.as_str())
@@ -119,6 +120,7 @@ impl IdentityStore for SqliteStore {
         .bind(&record.api_key_hash)
         .bind(record.api_key_expires_at.map(Timestamp::as_millis))
         .bind(record.created_at.as_millis())
+        .bind(&record.email)
         .execute(&mut *tx)
         .await
         .map_err(err(OP))?;
