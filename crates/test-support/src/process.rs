@@ -27,12 +27,30 @@ impl ServerProcess {
     /// Like [`ServerProcess::start`], with extra `serve` flags, a `RUST_LOG` filter and a
     /// destination for the server's log lines.
     pub fn start_with(binary: &Path, data: &Path, args: &[&str], log: &str, stderr: Stdio) -> ServerProcess {
+        ServerProcess::spawn(binary, data, args, log, stderr, &[])
+    }
+
+    /// Like [`ServerProcess::start`], with extra `serve` flags and extra environment variables
+    /// for the server (a failpoint, say).
+    pub fn start_env(binary: &Path, data: &Path, args: &[&str], envs: &[(&str, &str)]) -> ServerProcess {
+        ServerProcess::spawn(binary, data, args, "warn", Stdio::inherit(), envs)
+    }
+
+    fn spawn(
+        binary: &Path,
+        data: &Path,
+        args: &[&str],
+        log: &str,
+        stderr: Stdio,
+        envs: &[(&str, &str)],
+    ) -> ServerProcess {
         let mut child = Command::new(binary)
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(args)
             .env("RUST_LOG", log)
             .env("AIRLOCK_BOOTSTRAP_PASSWORD", crate::ADMIN_PASSWORD)
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

@@ -8,6 +8,7 @@ mod clients;
 mod crash;
 mod identity;
 mod promotion;
+mod promotion_crash;
 mod serve;
 mod trust;
 
