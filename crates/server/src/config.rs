@@ -615,4 +615,52 @@ mod tests {
         let (config, _) = Config::from_toml(text, "t").unwrap();
         assert_eq!(config.stages.describe(), "build (pushable) -> live");
     }
+
+    #[test]
+    fn default_stages_carry_the_default_gates() {
+        let (config, _) = Config::from_toml("", "t").unwrap();
+        let names = |s: &str| config.stages.get(&StageName::parse(s).unwrap()).unwrap().gates().cloned();
+        assert!(names("dev").is_none());
+        let staging = names("staging").unwrap();
+        let required: Vec<&str> = staging.attestations.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(required, ["provenance", "sbom", "vulnerability-scan"]);
+        assert!(staging.approvals.is_none());
+        let prod = names("prod").unwrap();
+        assert_eq!(prod.from.as_str(), "staging");
+        let rule = prod.approvals.unwrap();
+        assert_eq!((rule.count, rule.role.as_str(), rule.mfa), (2, "release-approver", true));
+    }
+
+    #[test]
+    fn stage_gates_are_checked_with_precise_errors() {
+        let stages =
+            |extra: &str| format!("[[stages]]\nname = \"dev\"\npushable = true\n[[stages]]\nname = \"prod\"\n{extra}");
+        for (extra, wanted) in [
+            (
+                "[[stages.attestations]]\nname = \"p\"\npredicate_types = []\n",
+                "stage `prod`: attestation requirement `p` lists no `predicate_types`",
+            ),
+            (
+                "[[stages.attestations]]\nname = \"p\"\npredicate_types = [\"x\"]\nthreshold = 0\n",
+                "has `threshold = 0`",
+            ),
+            (
+                "[[stages.attestations]]\nname = \"p\"\npredicate_types = [\"x\"]\nsigners = [\"ci\"]\nthreshold = 2\n",
+                "needs 2 signers but lists only 1",
+            ),
+            ("[stages.approvals]\ncount = 0\nrole = \"r\"\n", "`approvals.count` is 0"),
+            ("[stages.approvals]\ncount = 1\nrole = \" \"\n", "`approvals.role` is empty"),
+            ("from = \"prod\"\n", "is promoted from `prod`, which is not an earlier stage"),
+            (
+                "[[stages.windows]]\ndays = [\"mon\"]\nstart = \"09:00\"\nend = \"17:00\"\ntimezone = \"Mars/Olympus\"\n",
+                "`windows`",
+            ),
+        ] {
+            let err = Config::from_toml(&stages(extra), "airlock.toml").unwrap_err().to_string();
+            assert!(err.contains(wanted), "{extra}: {err}");
+            assert!(err.starts_with("config file `airlock.toml`"), "{err}");
+        }
+        let digest = |extra: &str| Config::from_toml(&stages(extra), "t").unwrap().0.digest();
+        assert_ne!(digest(""), digest("freeze = true\n"), "the gates are part of the logged config digest");
+    }
 }
