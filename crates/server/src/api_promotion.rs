@@ -101,6 +101,10 @@ fn engine_caller(app: &AppState, caller: &Caller, source: &str, request_id: &str
     }
 }
 
+fn origin_of((builder, source): (Option<String>, Option<String>)) -> airlock_access::authz::Origin {
+    airlock_access::authz::Origin { builder, source }
+}
+
 fn resource(record: &PromotionRecord, pusher: Option<String>) -> Resource {
     Resource::Promotion {
         id: record.id.clone(),
@@ -192,7 +196,10 @@ pub async fn request(State(app): State<AppState>, request: Request) -> Result<Re
         requester_id: caller.id.to_string(),
         pushers: Vec::new(),
     };
-    app.auth.require(&caller, Action::PromoteRequest, &pending, &source, &request_id).await?;
+    // Custom Cedar policies may look at where the artifact came from; a reference that does
+    // not resolve has no origin, and the engine reports it below.
+    let origin = app.promoter.origin(&repo, &reference, &target).await.ok().flatten().map(origin_of);
+    app.auth.require_in(&caller, Action::PromoteRequest, &pending, &source, &request_id, origin).await?;
     let engine_caller = engine_caller(&app, &caller, &source, &request_id);
     let view = app
         .promoter
@@ -247,7 +254,17 @@ async fn decide(app: AppState, id: String, request: Request, action: Action) -> 
     let pusher =
         app.registry.store().pusher(&current.record.source, &current.record.digest).await.map_err(AuthError::from)?;
     let engine_caller = engine_caller(&app, &caller, &source, &request_id);
-    app.auth.require(&caller, action, &resource(&current.record, pusher), &source, &request_id).await.map_err(|e| {
+    let reference = Reference::Digest(current.record.digest.clone());
+    let origin = app
+        .promoter
+        .origin(&current.record.source, &reference, current.record.target.stage())
+        .await
+        .ok()
+        .flatten()
+        .map(origin_of);
+    let decided =
+        app.auth.require_in(&caller, action, &resource(&current.record, pusher), &source, &request_id, origin).await;
+    decided.map_err(|e| {
         match e {
             AuthError::Denied(message) if action == Action::PromoteApprove && !engine_caller.mfa_fresh => {
                 AuthError::Denied(format!(

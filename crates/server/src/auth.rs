@@ -1305,7 +1305,35 @@ impl AuthService {
         source: &str,
         request_id: &str,
     ) -> Result<(), AuthError> {
-        let decision = self.decide_caller(caller, action, resource, source);
+        self.require_in(caller, action, resource, source, request_id, None).await
+    }
+
+    /// [`AuthService::require`] for a request about an artifact whose trusted provenance names
+    /// `origin` (Cedar's `context.origin_builder` and `context.origin_source`).
+    pub(crate) async fn require_in(
+        &self,
+        caller: &Caller,
+        action: Action,
+        resource: &Resource,
+        source: &str,
+        request_id: &str,
+        origin: Option<airlock_access::authz::Origin>,
+    ) -> Result<(), AuthError> {
+        let decision = match origin {
+            None => self.decide_caller(caller, action, resource, source),
+            Some(origin) => {
+                let principal = Principal {
+                    kind: match caller.kind {
+                        PrincipalKind::User => AuthzKind::User,
+                        PrincipalKind::ServiceAccount => AuthzKind::ServiceAccount,
+                    },
+                    id: caller.id.to_string(),
+                    roles: caller.roles.clone(),
+                };
+                let context = AuthzContext { origin: Some(origin), ..self.context_for(caller, source) };
+                self.authorizer().authorize(&principal, action, resource, &context)
+            }
+        };
         if decision.allowed {
             return Ok(());
         }

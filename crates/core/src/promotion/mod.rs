@@ -382,6 +382,23 @@ impl Promoter {
         Requester { principal: record.requester.clone(), kind: kind.to_owned() }
     }
 
+    /// Where the artifact's trusted provenance says it came from: `(builder, source repository)`,
+    /// for authorization policies that look at the origin. `None` without trusted provenance.
+    pub async fn origin(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        target: &StageName,
+    ) -> Result<Option<(Option<String>, Option<String>)>, PromotionError> {
+        let digest = self.resolve(repo, reference).await?;
+        let requester = Requester { principal: String::new(), kind: "unknown".to_owned() };
+        let input = self.registry.policy_input(repo, &digest, target, &requester).await?;
+        Ok(input["evidence"]["provenance"]
+            .as_array()
+            .and_then(|p| p.first())
+            .map(|p| (p["builder_id"].as_str().map(str::to_owned), p["source_repository"].as_str().map(str::to_owned))))
+    }
+
     async fn resolve(&self, repo: &RepoName, reference: &Reference) -> Result<Digest, PromotionError> {
         let record = match reference {
             Reference::Digest(d) => self.registry.store().manifest_by_digest(repo, d).await?,

@@ -783,3 +783,27 @@ async fn break_glass_passes_failing_gates_with_a_second_person_and_leaves_a_revi
     assert_eq!(closed.status, StatusCode::OK, "{:?}", closed.body);
     assert_eq!(closed.json()["open"], false);
 }
+
+#[tokio::test]
+async fn custom_cedar_policies_see_where_the_artifact_came_from() {
+    let cedar = tempfile::tempdir().unwrap();
+    let policies = cedar.path().join("custom.cedar");
+    std::fs::write(
+        &policies,
+        "@id(\"custom.only-our-source\")\nforbid (principal, action == Airlock::Action::\"promote.request\", resource)\n\
+         unless { context has origin_source && context.origin_source == \"github.com/acme/payments\" };\n",
+    )
+    .unwrap();
+    let f = Fixture::new(&format!("[access]\npolicies = \"{}\"\n", policies.display())).await;
+    let ci = f.tester_token().await;
+    // Without provenance there is no origin, so the custom policy refuses.
+    let image = Image::new(&[("app", b"payments 11.0")]);
+    f.app.push_image(REPO, &image, "11.0").await;
+    let refused = f.promote(&ci, REPO, "11.0", "staging", Some("11.0")).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.body);
+    assert!(refused.error_message().contains("custom.only-our-source"), "{:?}", refused.body);
+    // Trusted provenance naming the allowed source: the request goes through to the gates.
+    f.provenance(&image, "ci-bot").await;
+    let allowed = f.promote(&ci, REPO, "11.0", "staging", Some("11.0")).await;
+    assert_eq!(allowed.json()["status"], "promoted", "{:?}", allowed.body);
+}
