@@ -298,27 +298,38 @@ done
 say "gate decisions: wrk $THREADS threads, $CONNECTIONS connections, $DURATION ($(load))"
 res[load.wrk]=$(load)
 ci=$(api_token bench-ci "$ci_key")
-eval_path="/api/v1/artifacts/dev/bench/small/${manifest[small]}/evaluate?to=staging"
-code=$(curl -sS -o "$work/decision.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $ci" "$A$eval_path")
+artifact="/api/v1/artifacts/dev/bench/small/${manifest[small]}"
+code=$(curl -sS -o "$work/decision.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $ci" "$A$artifact/evaluate?to=staging")
 [ "$code" = 200 ] || die "evaluate answered $code: $(head -c 600 "$work/decision.json")"
 outcome=$(util json outcome <"$work/decision.json")
-signers=$(curl -fsS -H "Authorization: Bearer $ci" "$A/api/v1/artifacts/dev/bench/small/${manifest[small]}/evidence" |
+signers=$(curl -fsS -H "Authorization: Bearer $ci" "$A$artifact/evidence" |
   python3 -c 'import json,sys; a=json.load(sys.stdin)["attestations"]; print(sum(x["status"]=="trusted" for x in a), "of", len(a))')
-cat >"$work/evaluate.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Authorization"] = "Bearer $ci"
-LUA
 log_size() { curl -fsS "$A/api/v1/log/checkpoint" | sed -n 2p; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$airlock_pid/stat"; }
+hz=$(getconf CLK_TCK)
+run_wrk() { # name method url: requests/s, latency, and the server's CPU time per request
+  printf 'wrk.method = "%s"\nwrk.headers["Authorization"] = "Bearer %s"\n' "$2" "$ci" >"$work/$1.lua"
+  local c0 c1
+  c0=$(cpu_ticks)
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/$1.lua" "$3" | tee "$work/$1.wrk" >&2
+  c1=$(cpu_ticks)
+  res[$1.rps]=$(awk '/Requests\/sec/ {print $2}' "$work/$1.wrk")
+  res[$1.n]=$(awk '/requests in/ {print $1}' "$work/$1.wrk")
+  res[$1.non2xx]=$(awk '/Non-2xx/ {print $5}' "$work/$1.wrk")
+  res[$1.p50]=$(awk '$1=="50%" {print $2}' "$work/$1.wrk")
+  res[$1.p99]=$(awk '$1=="99%" {print $2}' "$work/$1.wrk")
+  res[$1.cpu]=$(echo "($c1 - $c0) * 1000 / $hz / ${res[$1.n]}" | bc -l)
+}
 before=$(log_size)
-wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/evaluate.lua" "$A$eval_path" | tee "$work/wrk.txt" >&2
+run_wrk evaluate POST "$A$artifact/evaluate?to=staging"
 sleep 0.5
-after=$(log_size)
-res[rps]=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")
-requests=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
-non2xx=$(awk '/Non-2xx/ {print $5}' "$work/wrk.txt")
-p50=$(awk '$1=="50%" {print $2}' "$work/wrk.txt")
-p99=$(awk '$1=="99%" {print $2}' "$work/wrk.txt")
+logged=$(($(log_size) - before))
+# The same authentication and evidence (4 envelopes re-verified, normalized), without the
+# decision and its log entry: what the decision itself adds.
+run_wrk input GET "$A$artifact/policy-input?to=staging"
 res[load.end]=$(load)
+say "disk: one-row SQLite commits, 3 s"
+res[commits]=$(util sqlite-commits "$work" 3)
 
 # ---------------------------------------------------------------------------------------------
 small_label="${SMALL_BYTES} B"; ((SMALL_BYTES == 1024)) && small_label="1 KiB"
@@ -334,7 +345,7 @@ row "promote $big_label, vs skopeo copy" "${res[prod.big]}" "${res[copy.big]}"
 row "promote $big_label, vs cross-repo mount" "${res[prod.big]}" "${res[mount.big]}"
 row "promote $small_label, vs skopeo copy" "${res[prod.small]}" "${res[copy.small]}"
 row "promote $small_label, vs cross-repo mount" "${res[prod.small]}" "${res[mount.small]}"
-printf '%-44s %10.0f %16s %10s\n' "gate decisions/s (4 signed attestations)" "${res[rps]}" "-" "-"
+printf '%-44s %10.0f %16s %10s\n' "gate decisions/s (4 signed attestations)" "${res[evaluate.rps]}" "-" "-"
 echo
 printf 'promote to staging, no approval (the request commits): %s %.1f ms, %s %.1f ms (p50)\n' \
   "$big_label" "${res[staging.big]}" "$small_label" "${res[staging.small]}"
@@ -344,7 +355,12 @@ printf 'skopeo copy %s: %.2f s (%.0f MB/s)\n' "$big_label" "$(echo "${res[copy.b
 for f in prod.big prod.small staging.big staging.small copy.big mount.big copy.small mount.small; do
   printf '  runs %-14s %s\n' "$f:" "$(xargs printf '%.1f ' <"$work/$f")"
 done
-echo "gate decisions: outcome \`$outcome\`, $signers attestations trusted; $requests requests, p50 $p50, p99 $p99" \
-  "at $CONNECTIONS connections${non2xx:+, $non2xx non-2xx}; log grew by $((after - before)) entries"
+printf 'gate decisions: outcome `%s`, %s attestations trusted; %s requests, p50 %s, p99 %s at %s connections%s;\n' \
+  "$outcome" "$signers" "${res[evaluate.n]}" "${res[evaluate.p50]}" "${res[evaluate.p99]}" "$CONNECTIONS" \
+  "${res[evaluate.non2xx]:+, ${res[evaluate.non2xx]} non-2xx}"
+printf '  log grew by %s entries; server CPU %.2f ms per decision\n' "$logged" "${res[evaluate.cpu]}"
+printf 'evidence alone (GET policy-input, no decision, no log entry): %.0f/s, p50 %s, server CPU %.2f ms per request%s\n' \
+  "${res[input.rps]}" "${res[input.p50]}" "${res[input.cpu]}" "${res[input.non2xx]:+, ${res[input.non2xx]} non-2xx}"
+echo "disk: ${res[commits]} one-row SQLite commits/s (WAL, synchronous=FULL) in the work directory"
 echo "targets: commit <= 20 ms p50 whatever the size; gate decisions >= 2000/s"
 echo "load: before airlock ${res[load.airlock]}; before peer ${res[load.peer]}; before wrk ${res[load.wrk]}; end ${res[load.end]}"
