@@ -12,30 +12,20 @@ use airlock_core::audit::Actor;
 use airlock_core::ports::Clock as _;
 use airlock_core::promotion::control::RollbackTo;
 use airlock_core::promotion::{Caller, PromoteRequest, PromotionView};
-use airlock_dsse::{
-    Algorithm, DSSE_MEDIA_TYPE, Envelope, IN_TOTO_PAYLOAD_TYPE, PrivateKey, Statement, StatementSubject,
-};
+use airlock_dsse::{Algorithm, PrivateKey};
 use airlock_model::{Digest, PrincipalId, PrincipalKind, Reference, RepoName, StageName, Tag, Timestamp};
-use airlock_test_support::oci::{Image, OCI_MANIFEST, digest};
+use airlock_test_support::oci::Image;
+use airlock_test_support::promotion as support;
 use airlock_test_support::{ManualClock, TestApp};
 use airlock_trust::{Pattern, Revocation, Root, SignerRule, sign_root};
 use http::{Method, StatusCode};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// 2026-11-26T05:00:00Z, a Thursday.
 const START: i64 = 1_795_669_200_000;
 const DAY: u64 = 86_400_000;
 const REPO: &str = "dev/payments/api";
-
-const POLICY: &str = r#"package airlock
-import rego.v1
-
-deny contains {"rule": "no-critical", "msg": sprintf("`%s` is critical", [v.id]), "vulnerability": v.id, "remediation": "upgrade it"} if {
-	some v in input.evidence.vulnerabilities
-	v.severity == "critical"
-}
-"#;
 
 /// The stages when a case names none: staging needs provenance signed by `ci`, prod two
 /// release approvers with an hour to live.
@@ -119,7 +109,7 @@ struct Run {
 impl Run {
     async fn new(case: &Case) -> Run {
         let policy = tempfile::tempdir().unwrap();
-        std::fs::write(policy.path().join("policy.rego"), POLICY).unwrap();
+        std::fs::write(policy.path().join("policy.rego"), support::DENY_CRITICAL_POLICY).unwrap();
         let config =
             format!("[policy]\nbundle = \"{}\"\n{}", policy.path().display(), case.stages.as_deref().unwrap_or(STAGES));
         let clock = ManualClock::at(START);
@@ -206,31 +196,7 @@ impl Run {
     }
 
     async fn attest(&self, subject: &Image, predicate_type: &str, predicate: Value) {
-        let digests =
-            BTreeMap::from([("sha256".to_owned(), subject.digest().trim_start_matches("sha256:").to_owned())]);
-        let statement = Statement::new(
-            vec![StatementSubject { name: REPO.to_owned(), digest: digests }],
-            predicate_type,
-            &predicate,
-        );
-        let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &statement.to_json(), &[&self.ci]).unwrap().to_json();
-        let config = self.app.push_blob(REPO, b"{}").await;
-        let layer = self.app.push_blob(REPO, &envelope).await;
-        let manifest = serde_json::to_vec(&json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": IN_TOTO_PAYLOAD_TYPE,
-            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
-            "layers": [{"mediaType": DSSE_MEDIA_TYPE, "digest": layer, "size": envelope.len()}],
-            "subject": {"mediaType": OCI_MANIFEST, "digest": subject.digest(), "size": subject.manifest.len()},
-        }))
-        .unwrap();
-        let referrer = digest(&manifest);
-        let reply = self
-            .app
-            .send(Method::PUT, &format!("/v2/{REPO}/manifests/{referrer}"), &[("content-type", OCI_MANIFEST)], manifest)
-            .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+        support::attest(&self.app, REPO, subject, predicate_type, &predicate, &self.ci).await;
     }
 
     fn promoter(&self) -> &airlock_core::promotion::Promoter {
@@ -256,31 +222,15 @@ impl Run {
             }
             "provenance" => {
                 let image = self.image(step.image.as_deref().expect("`image`")).clone();
-                let trigger = step.trigger.as_deref().unwrap_or("ci-bot");
-                let predicate = json!({
-                    "buildDefinition": {
-                        "buildType": "https://actions.github.io/buildtypes/workflow/v1",
-                        "externalParameters": {"workflow": {"ref": "refs/heads/main", "repository": "https://github.com/acme/payments", "path": ".github/workflows/release.yml"}},
-                        "internalParameters": {"github": {"actor": trigger, "event_name": "push"}},
-                    },
-                    "runDetails": {"builder": {"id": "https://github.com/actions/runner/github-hosted"}, "metadata": {"invocationId": format!("run-{}", image.digest())}},
-                });
-                self.attest(&image, "https://slsa.dev/provenance/v1", predicate).await;
+                let predicate = support::provenance(&image, step.trigger.as_deref().unwrap_or("ci-bot"));
+                self.attest(&image, support::PROVENANCE, predicate).await;
                 Ok(None)
             }
             "scan" => {
                 let image = self.image(step.image.as_deref().expect("`image`")).clone();
-                let results: Vec<Value> = step
-                    .critical
-                    .iter()
-                    .map(|id| json!({"VulnerabilityID": id, "PkgName": "openssl", "InstalledVersion": "3.0.1", "Severity": "CRITICAL"}))
-                    .collect();
-                let predicate = json!({
-                    "invocation": {"uri": "https://example.com/scan", "event_id": "1"},
-                    "scanner": {"uri": "pkg:github/aquasecurity/trivy@0.50.0", "version": "0.50.0", "result": {"SchemaVersion": 2, "Results": [{"Target": "app", "Vulnerabilities": results}]}},
-                    "metadata": {"scanStartedOn": "2026-11-26T04:00:00Z", "scanFinishedOn": "2026-11-26T04:01:00Z"},
-                });
-                self.attest(&image, "https://cosign.sigstore.dev/attestation/vuln/v1", predicate).await;
+                let critical: Vec<&str> = step.critical.iter().map(String::as_str).collect();
+                let predicate = support::scan(&critical);
+                self.attest(&image, support::SCAN, predicate).await;
                 Ok(None)
             }
             "promote" => {

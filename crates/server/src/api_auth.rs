@@ -24,7 +24,7 @@ use crate::error::{ApiError, ServerError};
 pub const OTP_HEADER: &str = "x-airlock-otp";
 
 /// The client address and request id of a request.
-fn origin(request: &Request) -> (String, String) {
+pub(crate) fn origin(request: &Request) -> (String, String) {
     let source = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

@@ -2,36 +2,25 @@
 //! `/api/v1/reviews`: what moves a stage outside the normal promotion path. Cedar decides who
 //! may ask (`freeze`, `waiver.*`, `rollback`, `audit.read`); the engine applies the rules.
 
-use std::net::SocketAddr;
-
 use airlock_access::authz::{Action, Resource};
 use airlock_access::token::TokenKind;
 use airlock_core::ports::{FreezeRecord, ReviewRecord, WaiverRecord};
 use airlock_core::promotion::control::{RollbackTo, Unfreeze, WaiverRequest};
 use airlock_model::{Digest, RepoName, StageName, Tag, Timestamp};
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::api_auth::origin;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
 /// Largest body accepted here.
 const BODY_MAX: usize = 16 * 1024;
-
-fn origin(request: &Request) -> (String, String) {
-    let source = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
-    let request_id =
-        request.extensions().get::<crate::telemetry::RequestId>().map_or_else(String::new, |r| r.0.clone());
-    (source, request_id)
-}
 
 fn bad(message: String, remediation: &str) -> ApiError {
     ApiError::BadParameter { message, remediation: remediation.to_owned() }

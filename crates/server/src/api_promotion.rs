@@ -4,7 +4,6 @@
 //! rest and re-checks separation of duties itself.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 
 use airlock_access::authz::{Action, Resource};
 use airlock_access::token::TokenKind;
@@ -12,12 +11,13 @@ use airlock_core::ports::{ApprovalRecord, PromotionFilter, PromotionRecord, Prom
 use airlock_core::promotion::{Caller as EngineCaller, PromoteRequest, PromotionError, PromotionView};
 use airlock_model::{Digest, Reference, RepoName, StageName, Tag};
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::api_auth::origin;
 use crate::app::AppState;
 use crate::auth::{AuthError, Caller};
 use crate::error::ApiError;
@@ -64,16 +64,6 @@ impl From<PromotionError> for ApiError {
             },
         }
     }
-}
-
-fn source_of(request: &Request) -> (String, String) {
-    let source = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
-    let request_id =
-        request.extensions().get::<crate::telemetry::RequestId>().map_or_else(String::new, |r| r.0.clone());
-    (source, request_id)
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(request: Request, example: &str) -> Result<T, ApiError> {
@@ -174,7 +164,7 @@ const REQUEST_EXAMPLE: &str = r#"{"repository": "dev/app", "reference": "sha256:
 
 /// `POST /api/v1/promotions`.
 pub async fn request(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
-    let (source, request_id) = source_of(&request);
+    let (source, request_id) = origin(&request);
     let caller = app.auth.caller(request.headers(), TokenKind::Api, None).await?;
     let body: RequestBody = read_json(request, REQUEST_EXAMPLE).await?;
     let repo = RepoName::parse(&body.repository)
@@ -247,7 +237,7 @@ pub async fn reject(
 }
 
 async fn decide(app: AppState, id: String, request: Request, action: Action) -> Result<Response, ApiError> {
-    let (source, request_id) = source_of(&request);
+    let (source, request_id) = origin(&request);
     let caller = app.auth.caller(request.headers(), TokenKind::Api, None).await?;
     let body: DecisionBody = read_json(request, r#"{"comment": "looks good"} or {"reason": "..."}"#).await?;
     let current = app.promoter.get(&id).await?;

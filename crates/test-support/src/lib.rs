@@ -3,6 +3,7 @@
 pub mod conformance;
 pub mod oci;
 pub mod process;
+pub mod promotion;
 
 use std::net::SocketAddr;
 use std::path::Path;

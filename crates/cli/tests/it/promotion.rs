@@ -12,21 +12,11 @@ use serde_json::{Value, json};
 
 use crate::{airlock, run};
 
-/// Denies any critical vulnerability, so the policy gate has something to decide.
-const POLICY: &str = r#"package airlock
-import rego.v1
-
-deny contains {"rule": "no-critical", "msg": sprintf("`%s` is critical", [v.id]), "remediation": "upgrade the package, or attach a VEX"} if {
-	some v in input.evidence.vulnerabilities
-	v.severity == "critical"
-}
-"#;
-
 /// Writes the policy bundle and a config with the three stages; returns the config's path.
 fn write_config(dir: &Path) -> PathBuf {
     let bundle = dir.join("policy");
     std::fs::create_dir_all(&bundle).unwrap();
-    std::fs::write(bundle.join("policy.rego"), POLICY).unwrap();
+    std::fs::write(bundle.join("policy.rego"), airlock_test_support::promotion::DENY_CRITICAL_POLICY).unwrap();
     let config = format!(
         r#"[policy]
 bundle = "{}"
@@ -102,25 +92,6 @@ fn login(home: &Path, url: &str, name: &str, secret: &str, otp: Option<&str>) ->
     ok(&cmd(home, &args).env("AIRLOCK_PASSWORD", secret).output().unwrap())
 }
 
-fn base32_decode(text: &str) -> Vec<u8> {
-    let (mut out, mut buffer, mut bits) = (Vec::new(), 0u32, 0u32);
-    for c in text.bytes().filter(|c| *c != b'=') {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32: {c}"),
-        };
-        buffer = (buffer << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
 /// Creates user `name` with `roles` and a password through the admin API, enrolls a TOTP
 /// authenticator for it, and returns the current code.
 fn user_with_mfa(server: &ServerProcess, name: &str, password: &str, roles: &[&str]) -> String {
@@ -133,7 +104,7 @@ fn user_with_mfa(server: &ServerProcess, name: &str, password: &str, roles: &[&s
     let enrolled = server.request("POST", "/api/v1/auth/mfa", &[("authorization", &basic)], b"");
     assert_eq!(enrolled.status, 200, "{}", String::from_utf8_lossy(&enrolled.body));
     let enrolled: Value = serde_json::from_slice(&enrolled.body).unwrap();
-    let secret = base32_decode(enrolled["secret"].as_str().expect("TOTP secret"));
+    let secret = airlock_test_support::promotion::base32_decode(enrolled["secret"].as_str().expect("TOTP secret"));
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     airlock_access::totp::code_at(&secret, now)
 }

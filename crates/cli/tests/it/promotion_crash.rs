@@ -362,25 +362,6 @@ fn a_crash_at_any_commit_step_leaves_the_promotion_all_or_nothing() {
     }
 }
 
-fn base32_decode(text: &str) -> Vec<u8> {
-    let (mut out, mut buffer, mut bits) = (Vec::new(), 0u32, 0u32);
-    for c in text.bytes().filter(|c| *c != b'=') {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32: {c}"),
-        };
-        buffer = (buffer << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
 /// Creates user `name` with `roles` through the admin API and enrolls a TOTP authenticator;
 /// returns its secret.
 fn user_with_mfa(server: &ServerProcess, name: &str, password: &str, roles: &[&str]) -> Vec<u8> {
@@ -391,7 +372,7 @@ fn user_with_mfa(server: &ServerProcess, name: &str, password: &str, roles: &[&s
     let basic = airlock_test_support::basic(name, password);
     let enrolled = request(server.addr, "POST", "/api/v1/auth/mfa", &[("authorization", &basic)], b"");
     assert_eq!(enrolled.status, 200, "{}", body_text(&enrolled));
-    base32_decode(json_of(&enrolled)["secret"].as_str().expect("TOTP secret"))
+    airlock_test_support::promotion::base32_decode(json_of(&enrolled)["secret"].as_str().expect("TOTP secret"))
 }
 
 fn otp(secret: &[u8]) -> String {

@@ -426,26 +426,6 @@ async fn login(app: &TestApp, name: &str, password: &str, otp: Option<String>) -
     app.send_anonymous(request.body(Body::empty()).unwrap()).await
 }
 
-fn base32_decode(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut buffer, mut bits) = (0u32, 0u32);
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32: {c}"),
-        };
-        buffer = (buffer << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn just_in_time_elevation_is_approved_by_another_and_ends_on_time() {
     const START: i64 = 1_795_669_200_000; // 2026-11-26T05:00:00Z
@@ -466,7 +446,7 @@ async fn just_in_time_elevation_is_approved_by_another_and_ends_on_time() {
         )
         .await;
     assert_eq!(enrolled.status, StatusCode::OK, "{:?}", enrolled.body);
-    let secret = base32_decode(enrolled.json()["secret"].as_str().unwrap());
+    let secret = airlock_test_support::promotion::base32_decode(enrolled.json()["secret"].as_str().unwrap());
     assert!(enrolled.json()["otpauth_uri"].as_str().unwrap().starts_with("otpauth://totp/airlock:admin?"));
     let admin_plain = login(&app, "admin", ADMIN_PASSWORD, None).await.json()["token"].as_str().unwrap().to_owned();
     let code = airlock_access::totp::code_at(&secret, now(&clock));

@@ -5,11 +5,10 @@
 use std::collections::BTreeMap;
 
 use airlock_core::ports::Clock as _;
-use airlock_dsse::{
-    Algorithm, DSSE_MEDIA_TYPE, Envelope, IN_TOTO_PAYLOAD_TYPE, PrivateKey, PublicKey, Statement, StatementSubject,
-};
+use airlock_dsse::{Algorithm, PrivateKey, PublicKey};
 use airlock_model::{Digest, Timestamp};
-use airlock_test_support::oci::{Image, OCI_MANIFEST, digest};
+use airlock_test_support::oci::Image;
+use airlock_test_support::promotion as support;
 use airlock_test_support::{ADMIN_PASSWORD, ManualClock, Reply, TestApp, basic};
 use airlock_trust::{Pattern, Root, SignerRule, sign_root};
 use axum::body::Body;
@@ -18,19 +17,7 @@ use serde_json::{Value, json};
 
 const START: i64 = 1_795_669_200_000; // 2026-11-26T05:00:00Z, a Thursday
 const DAY: u64 = 86_400_000;
-const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
-const SCAN: &str = "https://cosign.sigstore.dev/attestation/vuln/v1";
 const REPO: &str = "dev/payments/api";
-
-/// A policy denying critical vulnerabilities, so scans decide.
-const POLICY: &str = r#"package airlock
-import rego.v1
-
-deny contains {"rule": "no-critical", "msg": sprintf("`%s` is critical", [v.id]), "vulnerability": v.id, "remediation": "upgrade the package, or attach a VEX"} if {
-	some v in input.evidence.vulnerabilities
-	v.severity == "critical"
-}
-"#;
 
 pub(crate) struct Fixture {
     pub(crate) app: TestApp,
@@ -71,7 +58,7 @@ ttl_secs = 3600
 impl Fixture {
     pub(crate) async fn new(prod_extra: &str) -> Fixture {
         let policy = tempfile::tempdir().unwrap();
-        std::fs::write(policy.path().join("policy.rego"), POLICY).unwrap();
+        std::fs::write(policy.path().join("policy.rego"), support::DENY_CRITICAL_POLICY).unwrap();
         let clock = ManualClock::at(START);
         let app = TestApp::with_clock(&stages_toml(policy.path(), prod_extra), clock.clone()).await;
         let root_key = PrivateKey::generate(Algorithm::Ed25519).unwrap();
@@ -108,66 +95,13 @@ impl Fixture {
         (self.clock.now().as_millis() / 1000) as u64
     }
 
-    /// Attaches a statement about `subject` in `repo`, signed by `key`.
-    pub(crate) async fn attest(
-        &self,
-        repo: &str,
-        subject: &Image,
-        predicate_type: &str,
-        predicate: Value,
-        key: &PrivateKey,
-    ) -> String {
-        let digests =
-            BTreeMap::from([("sha256".to_owned(), subject.digest().trim_start_matches("sha256:").to_owned())]);
-        let statement = Statement::new(
-            vec![StatementSubject { name: repo.to_owned(), digest: digests }],
-            predicate_type,
-            &predicate,
-        );
-        let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &statement.to_json(), &[key]).unwrap().to_json();
-        let config = self.app.push_blob(repo, b"{}").await;
-        let layer = self.app.push_blob(repo, &envelope).await;
-        let manifest = serde_json::to_vec(&json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": IN_TOTO_PAYLOAD_TYPE,
-            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
-            "layers": [{"mediaType": DSSE_MEDIA_TYPE, "digest": layer, "size": envelope.len()}],
-            "subject": {"mediaType": OCI_MANIFEST, "digest": subject.digest(), "size": subject.manifest.len()},
-        }))
-        .unwrap();
-        let referrer = digest(&manifest);
-        let reply = self
-            .app
-            .send(Method::PUT, &format!("/v2/{repo}/manifests/{referrer}"), &[("content-type", OCI_MANIFEST)], manifest)
-            .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
-        referrer
-    }
-
     pub(crate) async fn provenance(&self, subject: &Image, trigger: &str) -> String {
-        let predicate = json!({
-            "buildDefinition": {
-                "buildType": "https://actions.github.io/buildtypes/workflow/v1",
-                "externalParameters": {"workflow": {"ref": "refs/heads/main", "repository": "https://github.com/acme/payments", "path": ".github/workflows/release.yml"}},
-                "internalParameters": {"github": {"actor": trigger, "event_name": "push"}},
-            },
-            "runDetails": {"builder": {"id": "https://github.com/actions/runner/github-hosted"}, "metadata": {"invocationId": format!("run-{}", subject.digest())}},
-        });
-        self.attest(REPO, subject, PROVENANCE, predicate, &self.ci).await
+        support::attest(&self.app, REPO, subject, support::PROVENANCE, &support::provenance(subject, trigger), &self.ci)
+            .await
     }
 
     pub(crate) async fn scan(&self, subject: &Image, critical: &[&str]) -> String {
-        let results: Vec<Value> = critical
-            .iter()
-            .map(|id| json!({"VulnerabilityID": id, "PkgName": "openssl", "InstalledVersion": "3.0.1", "Severity": "CRITICAL"}))
-            .collect();
-        let predicate = json!({
-            "invocation": {"uri": "https://github.com/aquasecurity/trivy", "event_id": subject.digest()},
-            "scanner": {"uri": "pkg:github/aquasecurity/trivy@0.50.0", "version": "0.50.0", "result": {"SchemaVersion": 2, "Results": [{"Target": "app", "Vulnerabilities": results}]}},
-            "metadata": {"scanStartedOn": "2026-11-26T04:00:00Z", "scanFinishedOn": "2026-11-26T04:01:00Z"},
-        });
-        self.attest(REPO, subject, SCAN, predicate, &self.ci).await
+        support::attest(&self.app, REPO, subject, support::SCAN, &support::scan(critical), &self.ci).await
     }
 
     /// Creates a user with `roles` and a second factor; returns its TOTP secret.
@@ -192,7 +126,7 @@ impl Fixture {
             )
             .await;
         assert_eq!(enrolled.status, StatusCode::OK, "{:?}", enrolled.body);
-        base32_decode(enrolled.json()["secret"].as_str().unwrap())
+        support::base32_decode(enrolled.json()["secret"].as_str().unwrap())
     }
 
     /// An API token; with a fresh second factor when `secret` is given.
@@ -257,26 +191,6 @@ impl Fixture {
             .filter(|t| t.starts_with("promotion."))
             .collect()
     }
-}
-
-pub(crate) fn base32_decode(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut buffer, mut bits) = (0u32, 0u32);
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32: {c}"),
-        };
-        buffer = (buffer << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    out
 }
 
 pub(crate) fn findings(reply: &Reply) -> Vec<String> {
