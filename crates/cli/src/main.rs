@@ -1,6 +1,7 @@
 //! The `airlock` binary: parses the command line and runs one subcommand.
 //!
-//! Exit codes: 0 success, 1 error, 2 usage, 3 denied by a gate or policy.
+//! Exit codes: 0 success, 1 error, 2 usage, 3 denied: by a gate or policy, a failed
+//! verification, or the server's authorization or rules (403, 422).
 
 mod commands;
 
@@ -118,7 +119,8 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            // A refusal by the server's rules or authorization is a denial, like a gate's.
+            if e.downcast_ref::<commands::session::Refused>().is_some() { ExitCode::from(3) } else { ExitCode::from(1) }
         }
     }
 }

@@ -265,8 +265,25 @@ pub async fn check(response: reqwest::Response, context: &str) -> anyhow::Result
         line.push_str("; ");
         line.push_str(remediation);
     }
-    bail!("{}", line.replace(['\n', '\r'], " "))
+    let line = line.replace(['\n', '\r'], " ");
+    // Authorization and the rules said no (403, 422): the command exits 3, as a denial.
+    if status == reqwest::StatusCode::FORBIDDEN || status == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
+        return Err(Refused(line).into());
+    }
+    bail!("{line}")
 }
+
+/// The server refused a request on its rules or its authorization; the binary exits 3.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// The identity API over the stored session.
 #[derive(Debug, Clone)]

@@ -206,7 +206,7 @@ fn promotion_with_real_clients_end_to_end() {
     // The requester, a service account, may not approve; an approver without a second factor
     // in the session may not either.
     let selfie = cmd(&ci, &["approve", &id, "--output", "json"]).output().unwrap();
-    assert_eq!(selfie.status.code(), Some(1), "{}", show(&selfie));
+    assert_eq!(selfie.status.code(), Some(3), "{}", show(&selfie));
     assert!(
         String::from_utf8_lossy(&selfie.stderr).contains("airlock.service-accounts-do-not-approve"),
         "{}",
@@ -215,7 +215,7 @@ fn promotion_with_real_clients_end_to_end() {
     let stale = home("alice-no-otp");
     assert_eq!(login(&stale, &url, "alice", "alice-password-123", None)["principal"], "alice");
     let no_mfa = cmd(&stale, &["approve", &id, "--output", "json"]).output().unwrap();
-    assert_eq!(no_mfa.status.code(), Some(1), "{}", show(&no_mfa));
+    assert_eq!(no_mfa.status.code(), Some(3), "{}", show(&no_mfa));
     assert!(String::from_utf8_lossy(&no_mfa.stderr).contains("airlock.approval-needs-fresh-mfa"), "{}", show(&no_mfa));
 
     let (alice, bob) = (home("alice"), home("bob"));
