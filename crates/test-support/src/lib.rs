@@ -156,6 +156,12 @@ impl TestApp {
         TestApp::with_config_in(config, tempfile::tempdir().expect("temp dir")).await
     }
 
+    /// An app over an existing configuration (to reopen a data directory) whose clock the test
+    /// moves.
+    pub async fn with_config_and_clock(config: Config, clock: ManualClock) -> TestApp {
+        TestApp::open_in(config, tempfile::tempdir().expect("temp dir"), std::sync::Arc::new(clock)).await
+    }
+
     /// A fresh app whose clock the test moves.
     pub async fn with_clock(extra_toml: &str, clock: ManualClock) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");

@@ -721,3 +721,40 @@ async fn custom_cedar_policies_see_where_the_artifact_came_from() {
     let allowed = f.promote(&ci, REPO, "11.0", "staging", Some("11.0")).await;
     assert_eq!(allowed.json()["status"], "promoted", "{:?}", allowed.body);
 }
+
+#[tokio::test]
+async fn a_policy_change_voids_the_approvals_given_under_the_old_one() {
+    let mut f = Fixture::new("").await;
+    let alice = f.user("alice", &["release-approver"]).await;
+    let bob = f.user("bob", &["release-approver"]).await;
+    let image = Image::new(&[("app", b"payments 12.0")]);
+    f.app.push_image(REPO, &image, "12.0").await;
+    f.provenance(&image, "ci-bot").await;
+    let ci = f.tester_token().await;
+    assert_eq!(f.promote(&ci, REPO, "12.0", "staging", Some("12.0")).await.json()["status"], "promoted");
+    let id = f.promote(&ci, "staging/payments/api", "12.0", "prod", Some("12.0")).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let one = f.approve(&f.user_token("alice", &alice).await, &id).await;
+    assert_eq!(one.json()["report"]["approvals"]["counted"], json!(["alice"]));
+    let before = one.json()["policy_digest"].as_str().unwrap().to_owned();
+
+    // The policy gains a rule and the server restarts with it: alice approved another policy.
+    std::fs::write(
+        f._policy.path().join("extra.rego"),
+        "package airlock\nimport rego.v1\n\nwarn contains \"never\" if { false }\n",
+    )
+    .unwrap();
+    let config = f.app.app.config.clone();
+    f.app.app.store.close().await;
+    let reopened = TestApp::with_config_and_clock(config, f.clock.clone()).await;
+    let old = std::mem::replace(&mut f.app, reopened);
+    f.clock.advance(31_000);
+    let two = f.approve(&f.user_token("bob", &bob).await, &id).await;
+    assert_eq!(two.status, StatusCode::OK, "{:?}", two.body);
+    assert_ne!(two.json()["policy_digest"], before.as_str(), "the bundle changed");
+    assert_eq!(two.json()["status"], "pending", "{}", two.json());
+    assert_eq!(two.json()["report"]["approvals"]["counted"], json!(["bob"]));
+    drop(old.dir);
+}
