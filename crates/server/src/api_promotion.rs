@@ -188,7 +188,10 @@ pub async fn request(State(app): State<AppState>, request: Request) -> Result<Re
     };
     // Custom Cedar policies may look at where the artifact came from; a reference that does
     // not resolve has no origin, and the engine reports it below.
-    let origin = app.promoter.origin(&repo, &reference, &target).await.ok().flatten().map(origin_of);
+    let origin = match app.auth.has_custom_policies() {
+        true => app.promoter.origin(&repo, &reference, &target).await.ok().flatten().map(origin_of),
+        false => None,
+    };
     app.auth.require_in(&caller, Action::PromoteRequest, &pending, &source, &request_id, origin).await?;
     let engine_caller = engine_caller(&app, &caller, &source, &request_id);
     let view = app
@@ -245,13 +248,16 @@ async fn decide(app: AppState, id: String, request: Request, action: Action) -> 
         app.registry.store().pusher(&current.record.source, &current.record.digest).await.map_err(AuthError::from)?;
     let engine_caller = engine_caller(&app, &caller, &source, &request_id);
     let reference = Reference::Digest(current.record.digest.clone());
-    let origin = app
-        .promoter
-        .origin(&current.record.source, &reference, current.record.target.stage())
-        .await
-        .ok()
-        .flatten()
-        .map(origin_of);
+    let origin = match app.auth.has_custom_policies() {
+        true => app
+            .promoter
+            .origin(&current.record.source, &reference, current.record.target.stage())
+            .await
+            .ok()
+            .flatten()
+            .map(origin_of),
+        false => None,
+    };
     let decided =
         app.auth.require_in(&caller, action, &resource(&current.record, pusher), &source, &request_id, origin).await;
     decided.map_err(|e| {

@@ -484,6 +484,12 @@ impl AuthService {
         Ok((airlock_access::totp::base32(&secret), uri))
     }
 
+    /// Whether custom Cedar policies are configured: only they read an artifact's origin, so
+    /// without them it is not worked out.
+    pub fn has_custom_policies(&self) -> bool {
+        self.config.policies.is_some()
+    }
+
     /// The `service` of challenges and the audience of tokens.
     pub fn service(&self) -> &str {
         &self.config.service

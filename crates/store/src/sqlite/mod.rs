@@ -92,8 +92,10 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string());
+        // A local SQLite connection cannot go stale, so no ping before each use.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(|source| SqliteStoreError::Open { path: display.clone(), source })?;
@@ -103,6 +105,7 @@ impl SqliteStore {
             .map_err(|source| SqliteStoreError::Migrate { path: display.clone(), source })?;
         let readers = SqlitePoolOptions::new()
             .max_connections(READERS)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await
             .map_err(|source| SqliteStoreError::Open { path: display, source })?;
