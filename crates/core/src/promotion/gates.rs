@@ -87,8 +87,17 @@ impl Evaluation {
     }
 }
 
+/// Where the engine's own gates are documented, by gate.
+pub fn gate_doc(gate: &str) -> String {
+    let section = match gate {
+        "freeze" => "freeze",
+        _ => "request",
+    };
+    format!("docs/promotion-lifecycle.md#{section}")
+}
+
 fn finding(gate: &'static str, rule: &str, message: String, remediation: impl Into<String>) -> Finding {
-    Finding { gate, rule: rule.to_owned(), message, remediation: remediation.into(), doc: None }
+    Finding { gate, rule: rule.to_owned(), message, remediation: remediation.into(), doc: Some(gate_doc(gate)) }
 }
 
 /// The digest binding approvals to the evidence: every attestation's referrer, type and verdict

@@ -236,7 +236,7 @@ impl Promoter {
                     current.digest
                 ),
                 remediation: "promote with another `--tag`".to_owned(),
-                doc: None,
+                doc: Some(gates::gate_doc("tag")),
             });
         }
         if request.break_glass {

@@ -215,6 +215,7 @@ async fn an_artifact_moves_through_its_gates_with_two_approvals_and_a_release_re
     assert_eq!(denied.json()["status"], "denied");
     assert_eq!(findings(&denied), ["provenance"]);
     assert!(denied.json()["report"]["findings"][0]["remediation"].as_str().unwrap().contains("attach"));
+    assert_eq!(denied.json()["report"]["findings"][0]["doc"], "docs/promotion-lifecycle.md#request");
 
     // Provenance and a scan with a critical CVE: the policy denies.
     f.provenance(&image, "dave").await;
