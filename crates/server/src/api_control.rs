@@ -41,12 +41,7 @@ async fn caller(
     (source, request_id): (String, String),
 ) -> Result<(Caller, airlock_core::promotion::Caller, String, String), ApiError> {
     let caller = app.auth.caller(headers, TokenKind::Api, None).await?;
-    let engine = airlock_core::promotion::Caller {
-        principal: caller.id.clone(),
-        kind: caller.kind,
-        actor: caller.actor(&request_id),
-        mfa_fresh: app.auth.context_for(&caller, &source).mfa_fresh,
-    };
+    let engine = crate::api_promotion::engine_caller(app, &caller, &source, &request_id);
     Ok((caller, engine, source, request_id))
 }
 

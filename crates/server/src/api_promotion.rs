@@ -82,7 +82,8 @@ fn bad(message: String, remediation: &str) -> ApiError {
     ApiError::BadParameter { message, remediation: remediation.to_owned() }
 }
 
-fn engine_caller(app: &AppState, caller: &Caller, source: &str, request_id: &str) -> EngineCaller {
+/// The engine's view of an authenticated caller, with the freshness of its second factor.
+pub(crate) fn engine_caller(app: &AppState, caller: &Caller, source: &str, request_id: &str) -> EngineCaller {
     EngineCaller {
         principal: caller.id.clone(),
         kind: caller.kind,

@@ -459,7 +459,6 @@ impl Promoter {
                 view.record.closed_reason.unwrap_or_default()
             )));
         }
-        let record = self.refresh(record, &evaluation, rule).await?;
         let approval = ApprovalRecord {
             promotion: record.id.clone(),
             approver: caller.principal.to_string(),
@@ -503,7 +502,10 @@ impl Promoter {
         if counted.len() >= rule.count as usize {
             return self.commit(record, evaluation, counted).await;
         }
+        // Not committed yet: the promotion shows the evaluation of now and what is missing.
         let mut record = record;
+        record.policy_digest = evaluation.policy_digest.clone();
+        record.evidence_digest = evaluation.evidence_digest.clone();
         record.report = gates::report(&evaluation, Some(approvals_json(rule, &counted))).to_string();
         record.updated_at = now;
         self.registry.store().update_evaluation(&record).await?;
@@ -656,24 +658,6 @@ impl Promoter {
         if record.status != PromotionStatus::Pending {
             return Err(PromotionError::NotPending { id: id.to_owned(), status: record.status.as_str() });
         }
-        Ok(record)
-    }
-
-    /// Stores the latest evaluation on a pending promotion, so the report shows what is true now.
-    async fn refresh(
-        &self,
-        mut record: PromotionRecord,
-        evaluation: &Evaluation,
-        rule: &ApprovalRule,
-    ) -> Result<PromotionRecord, PromotionError> {
-        let approvals = self.registry.store().approvals(&record.id).await?;
-        let now = self.registry.clock().now();
-        let counted = self.counted(&record, evaluation, rule, &approvals, now).await?;
-        record.policy_digest = evaluation.policy_digest.clone();
-        record.evidence_digest = evaluation.evidence_digest.clone();
-        record.report = gates::report(evaluation, Some(approvals_json(rule, &counted))).to_string();
-        record.updated_at = now;
-        self.registry.store().update_evaluation(&record).await?;
         Ok(record)
     }
 
