@@ -61,6 +61,8 @@ enum Command {
     Promotion(commands::promote::PromotionArgs),
     /// Check that a digest was promoted into a stage: release record, summary and log proof.
     Verify(commands::verify::Args),
+    /// Release bundles: export one for verification with no server.
+    Release(commands::release::Args),
     /// Freeze a stage: every promotion into it is denied until two people unfreeze it.
     Freeze(commands::control::FreezeArgs),
     /// Ask to lift a stage's freeze; a second, different person must confirm.
@@ -109,6 +111,7 @@ fn main() -> ExitCode {
         Command::Reject(args) => commands::promote::reject(args),
         Command::Promotion(args) => commands::promote::promotion(args),
         Command::Verify(args) => commands::verify::exec(args),
+        Command::Release(args) => commands::release::exec(args),
         Command::Freeze(args) => commands::control::freeze(args),
         Command::Unfreeze(args) => commands::control::unfreeze(args),
         Command::Rollback(args) => commands::control::rollback(args),

@@ -73,6 +73,7 @@ pub enum EventKind {
     PromotionApprove,
     PromotionReject,
     PromotionCommit,
+    PromotionBundleAttach,
     StageFreeze,
     StageUnfreezeRequest,
     StageUnfreeze,
@@ -113,6 +114,7 @@ impl EventKind {
             EventKind::PromotionApprove => "promotion.approve",
             EventKind::PromotionReject => "promotion.reject",
             EventKind::PromotionCommit => "promotion.commit",
+            EventKind::PromotionBundleAttach => "promotion.bundle.attach",
             EventKind::StageFreeze => "stage.freeze",
             EventKind::StageUnfreezeRequest => "stage.unfreeze.request",
             EventKind::StageUnfreeze => "stage.unfreeze",
@@ -126,7 +128,7 @@ impl EventKind {
     }
 
     /// Every kind, for documentation and exhaustive tests.
-    pub const ALL: [EventKind; 35] = [
+    pub const ALL: [EventKind; 36] = [
         EventKind::ManifestPush,
         EventKind::ManifestDelete,
         EventKind::TagCreate,
@@ -153,6 +155,7 @@ impl EventKind {
         EventKind::PromotionApprove,
         EventKind::PromotionReject,
         EventKind::PromotionCommit,
+        EventKind::PromotionBundleAttach,
         EventKind::StageFreeze,
         EventKind::StageUnfreezeRequest,
         EventKind::StageUnfreeze,

@@ -629,6 +629,22 @@ pub trait PromotionStore: Send + Sync {
     ) -> Result<Option<u64>, StoreError>;
 }
 
+/// Release bundles, attached by the engine once a signed checkpoint covers a commit.
+#[async_trait]
+pub trait ReleaseBundleStore: Send + Sync {
+    /// In one transaction with `event`: stores `bundle` (a referrer manifest and its inline
+    /// blobs) in `repo`, unless `repo` already holds a bundle referrer of the same subject for the
+    /// same promotion (then nothing is stored or logged and `None` is returned). Returns the
+    /// event's log index.
+    async fn attach_release_bundle(
+        &self,
+        repo: &RepoName,
+        bundle: &EngineManifest,
+        event: &Event,
+        now: Timestamp,
+    ) -> Result<Option<u64>, StoreError>;
+}
+
 /// A frozen stage: nothing is promoted into it until two distinct people lift the freeze.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FreezeRecord {
@@ -748,6 +764,7 @@ pub trait MetadataStore:
     + IdentityStore
     + PromotionStore
     + ControlStore
+    + ReleaseBundleStore
     + std::fmt::Debug
 {
 }
@@ -760,6 +777,7 @@ impl<
         + IdentityStore
         + PromotionStore
         + ControlStore
+        + ReleaseBundleStore
         + std::fmt::Debug,
 > MetadataStore for T
 {

@@ -95,7 +95,7 @@ pub async fn artifacts(
 ) -> Result<Response, ApiError> {
     let invalid = || ApiError::BadParameter {
         message: format!(
-            "`/api/v1/artifacts/{}` is not `<repository>/<digest>/evidence|policy-input|evaluate|promotions`",
+            "`/api/v1/artifacts/{}` is not `<repository>/<digest>/evidence|policy-input|evaluate|promotions|release-bundle`",
             rest.chars().take(200).collect::<String>()
         ),
         remediation: "ask for `/api/v1/artifacts/dev/payments/api/sha256:<hex>/evidence`".to_owned(),
@@ -127,6 +127,7 @@ pub async fn artifacts(
             let proofs = app.promoter.history(&repo, &digest).await?;
             Ok(Json(crate::api_promotion::history_json(&app, &repo, &digest, &proofs)).into_response())
         }
+        (http::Method::GET, "release-bundle") => crate::api_release::release_bundle(&app, &repo, &digest).await,
         (http::Method::GET, "policy-input") => {
             let target = target_stage(&app, &query)?;
             let input = app.registry.policy_input(&repo, &digest, &target, &requester).await?;

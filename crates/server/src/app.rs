@@ -379,7 +379,12 @@ impl Server {
 
 fn spawn_background(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(app.state.log.clone().run_checkpointer(app.config.log.checkpoint_delay)));
+    // Once a signed checkpoint covers a commit, the engine attaches its release bundle.
+    let bundles = crate::promotion::BundleAttacher::new(app.state.promoter.clone());
+    tasks.push(tokio::spawn(app.state.log.clone().run_checkpointer(app.config.log.checkpoint_delay, move |c| {
+        let bundles = bundles.clone();
+        async move { bundles.signed(&c).await }
+    })));
     let expiry = app.clone();
     tasks.push(tokio::spawn(async move {
         let idle = expiry.config.upload_idle_timeout;

@@ -7,6 +7,7 @@ mod api_auth;
 mod api_control;
 mod api_log;
 mod api_promotion;
+mod api_release;
 mod api_trust;
 mod app;
 pub mod auth;

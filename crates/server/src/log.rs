@@ -212,13 +212,18 @@ impl LogService {
     }
 
     /// Runs until the task is dropped: after each trigger, waits `delay` to group commits,
-    /// then signs one checkpoint.
-    pub async fn run_checkpointer(self, delay: std::time::Duration) {
+    /// then signs one checkpoint and hands it to `signed` (which attaches release bundles).
+    pub async fn run_checkpointer<F, Fut>(self, delay: std::time::Duration, mut signed: F)
+    where
+        F: FnMut(StoredCheckpoint) -> Fut + Send,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
         loop {
             self.trigger.0.notified().await;
             tokio::time::sleep(delay).await;
-            if let Err(e) = self.checkpoint().await {
-                tracing::error!(error = %e, "cannot sign a log checkpoint; retrying at the next commit");
+            match self.checkpoint().await {
+                Ok(checkpoint) => signed(checkpoint).await,
+                Err(e) => tracing::error!(error = %e, "cannot sign a log checkpoint; retrying at the next commit"),
             }
         }
     }

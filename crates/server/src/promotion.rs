@@ -90,3 +90,32 @@ pub fn open(
         },
     ))
 }
+
+/// Attaches release bundles after each signed checkpoint, for the commits it newly covers.
+#[derive(Debug, Clone)]
+pub struct BundleAttacher {
+    promoter: Promoter,
+    /// The log size up to which commits were looked at; 0 at start, so the first checkpoint
+    /// after a restart also catches commits a crash left without their bundle.
+    scanned: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl BundleAttacher {
+    pub fn new(promoter: Promoter) -> BundleAttacher {
+        BundleAttacher { promoter, scanned: Arc::default() }
+    }
+
+    /// Called with each newly signed checkpoint.
+    pub async fn signed(&self, checkpoint: &airlock_core::ports::StoredCheckpoint) {
+        use std::sync::atomic::Ordering;
+        let from = self.scanned.load(Ordering::Acquire);
+        match self.promoter.attach_release_bundles(&checkpoint.note, from).await {
+            Ok(size) => {
+                self.scanned.fetch_max(size, Ordering::AcqRel);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot attach release bundles; `GET .../release-bundle` still serves them");
+            }
+        }
+    }
+}

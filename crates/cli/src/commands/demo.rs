@@ -405,16 +405,34 @@ async fn demo(
     let reader = Credentials { name: alex.name.clone(), secret: alex.password.clone() };
     let puller = registry_client(url, &reader, &[format!("repository:{prod}:pull")]).await?;
     wait_for_checkpoint(&http, url).await?;
-    match super::verify::prove(url, &puller, &prod, &subject, &release, &log_key).await? {
-        Ok(proof) => steps.say(
-            &format!("verified {prod}@{subject} offline with the pinned release and log keys"),
-            json!(format!(
-                "release record approved by {}, log entry {} included in the signed checkpoint",
-                proof["approvers"].as_str().unwrap_or("?"),
-                proof["log_index"]
-            )),
-        ),
-        Err(reason) => bail!("the release record did not verify: {reason}"),
+    // The release bundle, fetched once and kept: from here on, two public keys check it.
+    let bundle = match super::release::from_endpoint(url, &puller, &prod, &subject).await? {
+        Ok(bytes) => bytes,
+        Err(reason) => bail!("no release bundle for {prod}@{subject}: {reason}"),
+    };
+    let bundle_file = keys.join("release-bundle.json");
+    std::fs::write(&bundle_file, &bundle)?;
+    match airlock_core::promotion::bundle::verify_bundle(&bundle, &release, &log_key) {
+        Ok(proof) => {
+            let approvers: Vec<&str> = proof.record.predicate["approvals"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a["approver"].as_str())
+                .collect();
+            steps.say(
+                &format!(
+                    "verified {prod}@{subject} offline from its release bundle with the pinned release and log keys"
+                ),
+                json!(format!(
+                    "release record approved by {}, log entry {} included in the signed checkpoint of size {}",
+                    approvers.join(", "),
+                    proof.record.log_index,
+                    proof.checkpoint_size
+                )),
+            );
+        }
+        Err(reason) => bail!("the release bundle did not verify: {reason}"),
     }
 
     // 7. The whole transparency log verifies from the public API alone.
@@ -434,10 +452,12 @@ async fn demo(
          airlock promote staging/demo/hello:<tag> --to prod --tag <tag>\n  \
          AIRLOCK_PASSWORD=<password> airlock login http://127.0.0.1:5000 --username alex --otp <code>   # then: airlock approve <id>\n  \
          AIRLOCK_USERNAME=alex AIRLOCK_PASSWORD=<password> airlock verify {prod}:{version} --offline --release-key {release} --log-key {log}\n  \
+         airlock verify --bundle {bundle} --release-key {release} --log-key {log}   # no server needed\n  \
          airlock audit verify --key {log}",
         people = keys.join("people.json").display(),
         release = keys.join("release.pub").display(),
         log = keys.join("log.pub").display(),
+        bundle = bundle_file.display(),
     );
     Ok(json!({"digest": subject.as_str(), "tag": version, "promotion": id, "text": text}))
 }

@@ -13,6 +13,7 @@ pub mod key;
 pub mod login;
 pub mod policy;
 pub mod promote;
+pub mod release;
 pub mod role;
 pub mod sa;
 pub mod scrub;

@@ -1,43 +1,47 @@
-//! `airlock verify REF`: whether a digest was promoted into a stage, checked on the client. The
-//! release record and its summary must verify with the release key, and the log entry they name
-//! must be the promotion's commit event, included in a checkpoint signed by the log key. With
-//! `--offline` both keys come from the command line (pinned copies) and nothing the server says
-//! is believed without them; the data still comes from the server.
+//! `airlock verify`: whether a digest was promoted into a stage, checked on the client from a
+//! release bundle (`docs/release-bundle.md`): the release record and its summary must verify with
+//! the release key, and the log entry they name must be the promotion's commit event, included
+//! in a checkpoint signed by the log key.
+//!
+//! - `--bundle FILE` with `--release-key` and `--log-key`: no network and no credentials at all.
+//! - `REF --offline`: the keys are pinned on the command line; the one thing fetched is the
+//!   bundle (the referrer the engine attached, else the server's `release-bundle` endpoint),
+//!   which proves itself with those keys.
+//! - `REF`: as above, with the keys taken from the server (a convenience, not a check).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
-use airlock_core::promotion::history::commit_entry_matches;
-use airlock_core::promotion::record::{VSA_PREDICATE, verify_record, verify_statement};
+use airlock_core::promotion::bundle::{BUNDLE_MAX_BYTES, VerifiedBundle, verify_bundle};
 use airlock_dsse::PublicKey;
 use airlock_model::{Digest, RepoName};
-use airlock_tlog::{Verifier, leaf_hash, verify_inclusion};
+use airlock_tlog::Verifier;
 use anyhow::{Context, bail};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use super::audit::client::LogClient;
-use super::audit::verify::open_checkpoint;
 use super::client::{Credentials, registry_client};
 use super::promote::{EXIT_DENIED, split_reference};
+use super::release::export::resolve;
+use super::release::{from_endpoint, from_referrer};
 use super::runtime;
 use crate::Output;
 
-/// How long to wait for a checkpoint covering a fresh commit.
-const CHECKPOINT_WAIT: Duration = Duration::from_secs(15);
-
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The artifact in the stage to check: `prod/app@sha256:<hex>` or `prod/app:1.4.2`.
-    reference: String,
+    /// The artifact in the stage to check: `prod/app@sha256:<hex>` or `prod/app:1.4.2`. With
+    /// `--bundle` it is optional and must name the digest.
+    #[arg(required_unless_present = "bundle")]
+    reference: Option<String>,
     /// The server.
     #[arg(long, env = "AIRLOCK_SERVER", default_value = "http://127.0.0.1:5000")]
     server: String,
     /// Use only the keys given here: `--release-key` and `--log-key` are then required.
     #[arg(long)]
     offline: bool,
+    /// Check this release bundle (`airlock release export`) with no network at all;
+    /// `--release-key` and `--log-key` are then required.
+    #[arg(long)]
+    bundle: Option<PathBuf>,
     /// The release key's public half (PEM), or a file holding it, from `GET /api/v1/release-key`
     /// taken once and kept.
     #[arg(long)]
@@ -58,8 +62,55 @@ fn text_or_file(value: &str) -> anyhow::Result<String> {
     }
 }
 
+fn release_key(text: &str) -> anyhow::Result<PublicKey> {
+    PublicKey::from_pem(text.trim()).map_err(|e| anyhow::anyhow!("`--release-key` is not a PEM public key: {e}"))
+}
+
+fn log_key(text: &str) -> anyhow::Result<Verifier> {
+    Verifier::parse(text.trim()).map_err(|e| anyhow::anyhow!("`--log-key` is not a verifier key: {e}"))
+}
+
 pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.bundle {
+        return offline(&args, path);
+    }
     runtime()?.block_on(run(args))
+}
+
+/// `--bundle`: reads one file and two keys; touches no network and no credentials.
+fn offline(args: &Args, path: &Path) -> anyhow::Result<ExitCode> {
+    let (Some(release), Some(log)) = (&args.release_key, &args.log_key) else {
+        bail!(
+            "`--bundle` needs `--release-key` and `--log-key`: pinned copies of `GET /api/v1/release-key` and `GET /api/v1/log/key`"
+        );
+    };
+    let release = release_key(&text_or_file(release)?)?;
+    let log = log_key(&text_or_file(log)?)?;
+    let size = std::fs::metadata(path).with_context(|| format!("cannot read `{}`", path.display()))?.len();
+    if size > BUNDLE_MAX_BYTES as u64 {
+        bail!("`{}` is larger than the {BUNDLE_MAX_BYTES} bytes a release bundle may have", path.display());
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    let expected = match &args.reference {
+        None => None,
+        Some(reference) => {
+            let (repo, digest) = split_reference(reference)?;
+            let repo = RepoName::parse(&repo).map_err(|e| anyhow::anyhow!("`{repo}`: {e}"))?;
+            let digest = Digest::parse(&digest).map_err(|_| {
+                anyhow::anyhow!(
+                    "with `--bundle` name the artifact by digest, `{repo}@sha256:<hex>`: a tag needs the server"
+                )
+            })?;
+            Some((repo, digest))
+        }
+    };
+    let mut outcome = check(&bytes, &release, &log);
+    if let (Ok(v), Some((repo, digest))) = (&outcome, &expected)
+        && (&v.repository != repo || &v.digest != digest)
+    {
+        outcome = Err(format!("the bundle proves `{}@{}`, not `{repo}@{digest}`", v.repository, v.digest));
+    }
+    report(&args.output, outcome, &release, true, expected.as_ref().map(|(r, d)| (r, d)))
 }
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -69,171 +120,135 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let base = args.server.trim_end_matches('/').to_owned();
-    let (repo, reference) = split_reference(&args.reference)?;
+    let reference = args.reference.as_deref().context("name the artifact to check, `prod/app:1.4.2`")?;
+    let (repo, reference) = split_reference(reference)?;
     let repo = RepoName::parse(&repo).map_err(|e| anyhow::anyhow!("`{repo}`: {e}"))?;
     let credentials = Credentials::from_env()?;
     let http = registry_client(&base, &credentials, &[format!("repository:{repo}:pull")]).await?;
-    let digest = match Digest::parse(&reference) {
-        Ok(d) => d,
-        Err(_) => {
-            let url = format!("{base}/v2/{repo}/manifests/{reference}");
-            let response = http
-                .head(&url)
-                .header("accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json")
-                .send()
-                .await
-                .with_context(|| format!("cannot reach `{url}`"))?;
-            if !response.status().is_success() {
-                bail!("`{repo}:{reference}` does not resolve ({}); check the tag", response.status());
-            }
-            let header =
-                response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).unwrap_or_default();
-            Digest::parse(header).map_err(|e| anyhow::anyhow!("the server named no valid digest for the tag: {e}"))?
-        }
-    };
+    let digest = resolve(&base, &http, &repo, &reference).await?;
 
     let plain = reqwest::Client::new();
-    let release_key = match &args.release_key {
+    let release = match &args.release_key {
         Some(k) => text_or_file(k)?,
         None => {
             let v: Value = plain.get(format!("{base}/api/v1/release-key")).send().await?.json().await?;
             v["pem"].as_str().context("the server sent no release key")?.to_owned()
         }
     };
-    let release_key = PublicKey::from_pem(release_key.trim())
-        .map_err(|e| anyhow::anyhow!("`--release-key` is not a PEM public key: {e}"))?;
-    let log_key = match &args.log_key {
+    let release = release_key(&release)?;
+    let log = match &args.log_key {
         Some(k) => text_or_file(k)?,
         None => plain.get(format!("{base}/api/v1/log/key")).send().await?.text().await?,
     };
-    let log_key =
-        Verifier::parse(log_key.trim()).map_err(|e| anyhow::anyhow!("`--log-key` is not a verifier key: {e}"))?;
-
-    let outcome = prove(&base, &http, &repo, &digest, &release_key, &log_key).await?;
-    let stage = repo.stage().as_str();
-    let verified = outcome.as_ref().ok();
-    let result = match &outcome {
-        Ok(v) => {
-            json!({"verified": true, "repository": repo.as_str(), "stage": stage, "digest": digest.as_str(), "proof": v})
+    let log = log_key(&log)?;
+    let outcome = prove_bundle(&base, &http, &repo, &digest, &release, &log).await?;
+    let outcome = outcome.and_then(|v| {
+        if v.repository == repo && v.digest == digest {
+            Ok(v)
+        } else {
+            Err(format!("the bundle proves `{}@{}`, not `{repo}@{digest}`", v.repository, v.digest))
         }
-        Err(reason) => json!({
-            "verified": false,
-            "repository": repo.as_str(),
-            "stage": stage,
-            "digest": digest.as_str(),
-            "reason": reason,
-        }),
-    };
-    match args.output {
-        Output::Json => println!("{}", serde_json::to_string(&result)?),
-        Output::Text => match &verified {
-            Some(v) => {
-                println!("verified: {digest} was promoted into {repo} ({stage})");
-                println!(
-                    "  promotion {} from {}",
-                    v["promotion"].as_str().unwrap_or("?"),
-                    v["source"].as_str().unwrap_or("?")
-                );
-                println!("  approvals: {}", v["approvers"].as_str().unwrap_or("none"));
-                println!("  release record signed by {}", release_key.keyid());
-                println!("  log entry {} included in the checkpoint of size {}", v["log_index"], v["checkpoint_size"]);
-                if v["break_glass"] == true {
-                    println!("  WARNING: promoted by break-glass, past failing gates; see `airlock review list`");
-                }
-                if !args.offline {
-                    println!("  note: the keys came from the server; pin them and use `--offline` for a real check");
-                }
-            }
-            None => eprintln!("NOT verified: {}", result["reason"].as_str().unwrap_or("")),
-        },
-    }
-    Ok(if verified.is_some() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DENIED) })
+    });
+    report(&args.output, outcome, &release, args.offline, Some((&repo, &digest)))
 }
 
-/// Whether `digest` was promoted into `repo`: the first promotion whose proof holds, or why none
-/// does. `http` must be allowed to pull `repo`.
-pub async fn prove(
+/// Verifies bundle bytes; `Err` names the promotion (when readable) and the failing step.
+fn check(bytes: &[u8], release: &PublicKey, log: &Verifier) -> Result<VerifiedBundle, String> {
+    verify_bundle(bytes, release, log).map_err(|e| {
+        let promotion = serde_json::from_slice::<Value>(bytes)
+            .ok()
+            .and_then(|b| b["promotion"].as_str().map(|p| airlock_model::echo::echo(p)));
+        match promotion {
+            Some(p) => format!("release bundle of promotion `{p}`: {e}"),
+            None => format!("release bundle: {e}"),
+        }
+    })
+}
+
+/// Fetches the bundle once (the attached referrer, else the server's endpoint) and verifies it.
+async fn prove_bundle(
     base: &str,
     http: &reqwest::Client,
     repo: &RepoName,
     digest: &Digest,
-    release_key: &PublicKey,
-    log_key: &Verifier,
-) -> anyhow::Result<Result<Value, String>> {
-    let url = format!("{base}/api/v1/artifacts/{repo}/{digest}/promotions");
-    let response = http.get(&url).send().await.with_context(|| format!("cannot reach `{url}`"))?;
-    if !response.status().is_success() {
-        bail!("`{url}` answered {}", response.status());
-    }
-    let history: Value = response.json().await.context("the promotions answer is not JSON")?;
-    let log = LogClient::new(base)?;
-    let mut failures = Vec::new();
-    for p in history["promotions"].as_array().into_iter().flatten() {
-        match check(p, repo, digest, release_key, log_key, &log).await {
-            Ok(result) => return Ok(Ok(result)),
-            Err(e) => failures.push(format!("{}: {e:#}", p["id"].as_str().unwrap_or("?"))),
-        }
-    }
-    Ok(Err(if failures.is_empty() {
-        format!("`{digest}` was never promoted into `{repo}`")
-    } else {
-        failures.join("; ")
-    }))
+    release: &PublicKey,
+    log: &Verifier,
+) -> anyhow::Result<Result<VerifiedBundle, String>> {
+    let bytes = match from_referrer(base, http, repo, digest).await? {
+        Some(bytes) => bytes,
+        None => match from_endpoint(base, http, repo, digest).await? {
+            Ok(bytes) => bytes,
+            Err(message) => return Ok(Err(message)),
+        },
+    };
+    Ok(check(&bytes, release, log))
 }
 
-/// Checks one promotion end to end.
-async fn check(
-    p: &Value,
-    repo: &RepoName,
-    digest: &Digest,
-    release_key: &PublicKey,
-    log_key: &Verifier,
-    log: &LogClient,
-) -> anyhow::Result<Value> {
-    let decode = |field: &str| -> anyhow::Result<Vec<u8>> {
-        let text = p[field].as_str().with_context(|| format!("`{field}` is missing"))?;
-        STANDARD.decode(text).with_context(|| format!("`{field}` is not base64"))
-    };
-    let record = verify_record(&decode("record_envelope")?, release_key, digest, repo.stage().as_str())?;
-    if record.target_repository != repo.as_str() {
-        bail!("the release record promotes into `{}`, not `{repo}`", record.target_repository);
-    }
-    let summary = verify_statement(&decode("summary_envelope")?, release_key, digest, VSA_PREDICATE)?;
-    if summary["verificationResult"] != "PASSED" && !record.break_glass {
-        bail!("the verification summary does not say PASSED");
-    }
-    let index = record.log_index;
-    let release = p["release_record"].as_str().context("`release_record` is missing")?;
-    // The checkpointer signs shortly after each commit; wait for one that covers the entry.
-    let started = std::time::Instant::now();
-    let checkpoint = loop {
-        let checkpoint = open_checkpoint(&log.checkpoint().await?, log_key, "the server's checkpoint")
-            .map_err(|f| anyhow::anyhow!(f.reason))?;
-        if index < checkpoint.size {
-            break checkpoint;
-        }
-        if started.elapsed() > CHECKPOINT_WAIT {
-            bail!("no signed checkpoint covers log entry {index} yet; try again in a minute");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let entries = log.entries(index, index.saturating_add(1), |_| {}).await?;
-    let entry = entries.into_iter().next().with_context(|| format!("the log has no entry {index}"))?;
-    commit_entry_matches(&entry.data, &record.promotion, release, digest)
-        .map_err(|e| anyhow::anyhow!("log entry {index} {e}"))?;
-    let proof = log.inclusion(index, checkpoint.size).await?;
-    verify_inclusion(&leaf_hash(&entry.data), index, checkpoint.size, &proof, &checkpoint.root)
-        .map_err(|e| anyhow::anyhow!("log entry {index} is not included in the signed checkpoint: {e}"))?;
-    let approvers: Vec<&str> =
-        record.predicate["approvals"].as_array().into_iter().flatten().filter_map(|a| a["approver"].as_str()).collect();
-    Ok(json!({
-        "promotion": record.promotion,
-        "source": record.predicate["source"]["repository"],
-        "log_index": index,
-        "checkpoint_size": checkpoint.size,
-        "release_record": release,
+/// What a verified bundle proves, as `--output json` shows it under `proof`.
+fn proof_json(v: &VerifiedBundle) -> Value {
+    let approvers: Vec<&str> = v.record.predicate["approvals"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["approver"].as_str())
+        .collect();
+    json!({
+        "promotion": v.record.promotion,
+        "source": v.record.predicate["source"]["repository"],
+        "log_index": v.record.log_index,
+        "log_origin": v.log_origin,
+        "checkpoint_size": v.checkpoint_size,
+        "release_record": v.release_record.as_str(),
         "approvers": if approvers.is_empty() { "none".to_owned() } else { approvers.join(", ") },
-        "policy_digest": record.predicate["policy"]["digest"],
-        "break_glass": record.break_glass,
-    }))
+        "policy_digest": v.record.predicate["policy"]["digest"],
+        "break_glass": v.record.break_glass,
+    })
+}
+
+fn report(
+    output: &Output,
+    outcome: Result<VerifiedBundle, String>,
+    release: &PublicKey,
+    pinned: bool,
+    named: Option<(&RepoName, &Digest)>,
+) -> anyhow::Result<ExitCode> {
+    let (repo, digest) = match (&outcome, named) {
+        (Ok(v), _) => (Some(v.repository.as_str()), Some(v.digest.as_str())),
+        (Err(_), Some((r, d))) => (Some(r.as_str()), Some(d.as_str())),
+        (Err(_), None) => (None, None),
+    };
+    let stage = repo.and_then(|r| RepoName::parse(r).ok()).map(|r| r.stage().as_str().to_owned());
+    let result = match &outcome {
+        Ok(v) => {
+            json!({"verified": true, "repository": repo, "stage": stage, "digest": digest, "proof": proof_json(v)})
+        }
+        Err(reason) => {
+            json!({"verified": false, "repository": repo, "stage": stage, "digest": digest, "reason": reason})
+        }
+    };
+    match output {
+        Output::Json => println!("{}", serde_json::to_string(&result)?),
+        Output::Text => match &outcome {
+            Ok(v) => {
+                let p = proof_json(v);
+                println!("verified: {} was promoted into {} ({})", v.digest, v.repository, v.repository.stage());
+                println!(
+                    "  promotion {} from {}",
+                    p["promotion"].as_str().unwrap_or("?"),
+                    p["source"].as_str().unwrap_or("?")
+                );
+                println!("  approvals: {}", p["approvers"].as_str().unwrap_or("none"));
+                println!("  release record signed by {}", release.keyid());
+                println!("  log entry {} included in the checkpoint of size {}", p["log_index"], p["checkpoint_size"]);
+                if v.record.break_glass {
+                    println!("  WARNING: promoted by break-glass, past failing gates; see `airlock review list`");
+                }
+                if !pinned {
+                    println!("  note: the keys came from the server; pin them and use `--offline` for a real check");
+                }
+            }
+            Err(reason) => eprintln!("NOT verified: {reason}"),
+        },
+    }
+    Ok(if outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DENIED) })
 }

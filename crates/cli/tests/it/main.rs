@@ -9,6 +9,7 @@ mod crash;
 mod identity;
 mod promotion;
 mod promotion_crash;
+mod release;
 mod serve;
 mod trust;
 

@@ -8,6 +8,7 @@
 //! every move is a conditional update in the store, so a reject and a final approval racing
 //! each other cannot both win.
 
+pub mod bundle;
 pub mod control;
 pub mod gates;
 pub mod history;

@@ -4,6 +4,7 @@ mod control;
 mod identity;
 mod log;
 mod promotion;
+mod release;
 mod trust;
 
 use std::path::Path;
