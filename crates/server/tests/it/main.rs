@@ -9,6 +9,7 @@ mod negative;
 mod observability;
 mod promotion;
 mod promotion_race;
+mod release;
 mod socket;
 mod storage;
 mod trust;
