@@ -108,7 +108,7 @@ pub async fn from_referrer(
         .flatten()
         .filter(|m| m["annotations"][REPOSITORY_ANNOTATION].as_str() == Some(repo.as_str()))
         .filter_map(|m| m["digest"].as_str())
-        .last();
+        .next_back();
     let Some(manifest) = newest else { return Ok(None) };
     let url = format!("{base}/v2/{repo}/manifests/{manifest}");
     let response = http

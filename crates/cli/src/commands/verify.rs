@@ -157,7 +157,7 @@ fn check(bytes: &[u8], release: &PublicKey, log: &Verifier) -> Result<VerifiedBu
     verify_bundle(bytes, release, log).map_err(|e| {
         let promotion = serde_json::from_slice::<Value>(bytes)
             .ok()
-            .and_then(|b| b["promotion"].as_str().map(|p| airlock_model::echo::echo(p)));
+            .and_then(|b| b["promotion"].as_str().map(airlock_model::echo::echo));
         match promotion {
             Some(p) => format!("release bundle of promotion `{p}`: {e}"),
             None => format!("release bundle: {e}"),
