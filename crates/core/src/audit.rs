@@ -82,6 +82,7 @@ pub enum EventKind {
     PromotionRollback,
     PromotionBreakGlass,
     ReviewClose,
+    IntegrityMismatch,
 }
 
 impl EventKind {
@@ -122,11 +123,12 @@ impl EventKind {
             EventKind::PromotionRollback => "promotion.rollback",
             EventKind::PromotionBreakGlass => "promotion.break_glass",
             EventKind::ReviewClose => "promotion.review.close",
+            EventKind::IntegrityMismatch => "integrity.mismatch",
         }
     }
 
     /// Every kind, for documentation and exhaustive tests.
-    pub const ALL: [EventKind; 35] = [
+    pub const ALL: [EventKind; 36] = [
         EventKind::ManifestPush,
         EventKind::ManifestDelete,
         EventKind::TagCreate,
@@ -162,6 +164,7 @@ impl EventKind {
         EventKind::PromotionRollback,
         EventKind::PromotionBreakGlass,
         EventKind::ReviewClose,
+        EventKind::IntegrityMismatch,
     ];
 }
 
