@@ -735,8 +735,13 @@ pub trait ControlStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Lifts a freeze whose first request came from `first`: `second` and the index `event`
     /// lands at are stored with it. `false` when that is not so any more.
-    async fn lift_freeze(&self, stage: &StageName, first: &str, second: &str, event: &Event)
-    -> Result<bool, StoreError>;
+    async fn lift_freeze(
+        &self,
+        stage: &StageName,
+        first: &str,
+        second: &str,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
     async fn create_waiver(&self, waiver: &WaiverRecord, event: &Event) -> Result<(), StoreError>;
     async fn waiver(&self, id: &str) -> Result<Option<WaiverRecord>, StoreError>;
     /// Every waiver, newest first.

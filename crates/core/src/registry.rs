@@ -197,7 +197,17 @@ impl Registry {
         clock: Arc<dyn Clock>,
         log: Arc<dyn LogObserver>,
     ) -> Registry {
-        Registry { stages, limits, store, blobs, clock, log, trust: Arc::default(), writes_refused: None, integrity: Arc::default() }
+        Registry {
+            stages,
+            limits,
+            store,
+            blobs,
+            clock,
+            log,
+            trust: Arc::default(),
+            writes_refused: None,
+            integrity: Arc::default(),
+        }
     }
 
     /// The same registry, refusing every write with `reason` (the log failed its check).

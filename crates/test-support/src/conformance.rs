@@ -359,9 +359,8 @@ pub async fn log_nodes_reproduce_the_root(store: &dyn MetadataStore) {
 
 pub async fn log_entries_are_read_by_index_in_the_order_asked(store: &dyn MetadataStore) {
     // More than one lookup batch's worth, so a backend that batches is exercised across batches.
-    let events: Vec<Event> = (0..450)
-        .map(|n| Event::allowed(EventKind::ServerStart, &Actor::system(), at(n), Subject::default()))
-        .collect();
+    let events: Vec<Event> =
+        (0..450).map(|n| Event::allowed(EventKind::ServerStart, &Actor::system(), at(n), Subject::default())).collect();
     store.append_events(&events).await.unwrap();
     let asked = [5, 449, 5, 450, 1_000_000, 0, 230];
     let found = store.log_entries(&asked).await.unwrap();

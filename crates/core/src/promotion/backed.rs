@@ -225,10 +225,7 @@ pub fn waiver_claim(w: &WaiverRecord) -> Claim {
         index: w.log_index,
         kind: EventKind::WaiverApprove,
         actor: w.approver.clone().unwrap_or_default(),
-        fields: vec![
-            ("/details/waiver", waiver_json(w)),
-            ("/time", json!(w.decided_at.map(Timestamp::to_rfc3339))),
-        ],
+        fields: vec![("/details/waiver", waiver_json(w)), ("/time", json!(w.decided_at.map(Timestamp::to_rfc3339)))],
     }
 }
 

@@ -224,7 +224,8 @@ async fn forged_unfreeze_request_does_not_count_as_the_first_person() {
     f.provenance(&image, "ci-bot").await;
     let ci = f.tester_token().await;
     let olga_token = f.user_token("olga", &olga).await;
-    let frozen = f.api(Method::POST, "/api/v1/stages/staging/freeze", &olga_token, json!({"reason": "incident 7"})).await;
+    let frozen =
+        f.api(Method::POST, "/api/v1/stages/staging/freeze", &olga_token, json!({"reason": "incident 7"})).await;
     assert_eq!(frozen.status, StatusCode::CREATED, "{:?}", frozen.body);
 
     // The first of the two people, typed into the database: olga never asked to lift it.
@@ -250,7 +251,8 @@ async fn forged_freeze_lift_does_not_count() {
     f.provenance(&image, "ci-bot").await;
     let ci = f.tester_token().await;
     let olga_token = f.user_token("olga", &olga).await;
-    let frozen = f.api(Method::POST, "/api/v1/stages/staging/freeze", &olga_token, json!({"reason": "incident 8"})).await;
+    let frozen =
+        f.api(Method::POST, "/api/v1/stages/staging/freeze", &olga_token, json!({"reason": "incident 8"})).await;
     assert_eq!(frozen.status, StatusCode::CREATED, "{:?}", frozen.body);
 
     // A lift by two people, typed into the database.

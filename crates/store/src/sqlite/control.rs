@@ -163,22 +163,24 @@ impl ControlStore for SqliteStore {
     async fn create_waiver(&self, waiver: &WaiverRecord, event: &Event) -> Result<(), StoreError> {
         const OP: &str = "waiver create";
         let mut tx = self.begin(OP).await?;
-        sqlx::query(&format!("INSERT INTO waivers ({WAIVER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"))
-            .bind(&waiver.id)
-            .bind(&waiver.rule)
-            .bind(waiver.vulnerability.as_deref())
-            .bind(waiver.component.as_deref())
-            .bind(&waiver.repository)
-            .bind(&waiver.justification)
-            .bind(&waiver.requester)
-            .bind(waiver.state.as_str())
-            .bind(waiver.approver.as_deref())
-            .bind(waiver.created_at.as_millis())
-            .bind(waiver.decided_at.map(Timestamp::as_millis))
-            .bind(waiver.expires_at.as_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(err(OP))?;
+        sqlx::query(&format!(
+            "INSERT INTO waivers ({WAIVER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+        ))
+        .bind(&waiver.id)
+        .bind(&waiver.rule)
+        .bind(waiver.vulnerability.as_deref())
+        .bind(waiver.component.as_deref())
+        .bind(&waiver.repository)
+        .bind(&waiver.justification)
+        .bind(&waiver.requester)
+        .bind(waiver.state.as_str())
+        .bind(waiver.approver.as_deref())
+        .bind(waiver.created_at.as_millis())
+        .bind(waiver.decided_at.map(Timestamp::as_millis))
+        .bind(waiver.expires_at.as_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(err(OP))?;
         self.commit_with_log(tx, std::slice::from_ref(event)).await?;
         Ok(())
     }
