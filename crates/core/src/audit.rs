@@ -83,6 +83,7 @@ pub enum EventKind {
     PromotionRollback,
     PromotionBreakGlass,
     ReviewClose,
+    IntegrityMismatch,
 }
 
 impl EventKind {
@@ -124,11 +125,12 @@ impl EventKind {
             EventKind::PromotionRollback => "promotion.rollback",
             EventKind::PromotionBreakGlass => "promotion.break_glass",
             EventKind::ReviewClose => "promotion.review.close",
+            EventKind::IntegrityMismatch => "integrity.mismatch",
         }
     }
 
     /// Every kind, for documentation and exhaustive tests.
-    pub const ALL: [EventKind; 36] = [
+    pub const ALL: [EventKind; 37] = [
         EventKind::ManifestPush,
         EventKind::ManifestDelete,
         EventKind::TagCreate,
@@ -165,6 +167,7 @@ impl EventKind {
         EventKind::PromotionRollback,
         EventKind::PromotionBreakGlass,
         EventKind::ReviewClose,
+        EventKind::IntegrityMismatch,
     ];
 }
 

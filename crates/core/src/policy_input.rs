@@ -100,12 +100,11 @@ impl Registry {
         });
 
         // Waivers approved through the API meet the bundle's in the same decision.
-        let waivers: Vec<Value> = self
-            .store()
-            .waivers()
+        // Only those whose approval the log backs (`promotion::backed`).
+        let waivers: Vec<Value> = crate::promotion::backed::active_waivers(self, now)
             .await?
+            .0
             .iter()
-            .filter(|w| w.state == crate::ports::WaiverState::Active && now < w.expires_at)
             .map(crate::promotion::control::waiver_json)
             .collect();
         Ok(json!({

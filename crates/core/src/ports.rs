@@ -293,6 +293,10 @@ pub trait LogStore: Send + Sync {
     async fn log_nodes(&self, ids: &[NodeId]) -> Result<Vec<Option<Hash>>, StoreError>;
     /// Leaves with indices in `[start, end)`, in order.
     async fn log_leaves(&self, start: u64, end: u64) -> Result<Vec<LogLeaf>, StoreError>;
+    /// The leaves at `indices`, in the order asked (repeats allowed); `None` for an index the
+    /// log does not hold. A handful of queries whatever the count, for checking the rows that
+    /// name the entries recording them.
+    async fn log_entries(&self, indices: &[u64]) -> Result<Vec<Option<LogLeaf>>, StoreError>;
     /// Stores a signed checkpoint; storing one for a size already stored is a no-op.
     async fn put_checkpoint(&self, checkpoint: &StoredCheckpoint, now: Timestamp) -> Result<(), StoreError>;
     /// The checkpoint with the largest size.
@@ -510,6 +514,9 @@ pub struct ApprovalRecord {
     pub comment: String,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The index of the `promotion.approve` entry that recorded it, appended in the same
+    /// transaction; the approval counts only if that entry says the same.
+    pub log_index: Option<u64>,
 }
 
 /// A manifest written by the promotion engine itself (the release record and its summary),
@@ -590,7 +597,8 @@ pub trait PromotionStore: Send + Sync {
     async fn promotions(&self, filter: &PromotionFilter) -> Result<Vec<PromotionRecord>, StoreError>;
     /// The approvals of a promotion, oldest first.
     async fn approvals(&self, promotion: &str) -> Result<Vec<ApprovalRecord>, StoreError>;
-    /// Records an approval with `event` while the promotion is pending. `false` when it is not
+    /// Records an approval with `event` while the promotion is pending, storing the index the
+    /// event lands at with it (`approval.log_index` is ignored). `false` when it is not
     /// pending, or this approver (or this identity) already approved: nothing logged.
     async fn add_approval(&self, approval: &ApprovalRecord, event: &Event) -> Result<bool, StoreError>;
     /// Updates a pending promotion's evaluation (policy and evidence digests, report).
@@ -654,6 +662,12 @@ pub struct FreezeRecord {
     pub frozen_at: Timestamp,
     /// The first person asking to lift it, waiting for a second.
     pub unfreeze_by: Option<String>,
+    /// The index of the `stage.unfreeze.request` entry that recorded the first person.
+    pub unfreeze_index: Option<u64>,
+    /// The second person, once the freeze is lifted. A lifted freeze stays stored: it is lifted
+    /// only if the `stage.unfreeze` entry at `lift_index` says so.
+    pub lifted_by: Option<String>,
+    pub lift_index: Option<u64>,
 }
 
 /// Where a waiver stands.
@@ -700,6 +714,9 @@ pub struct WaiverRecord {
     pub created_at: Timestamp,
     pub decided_at: Option<Timestamp>,
     pub expires_at: Timestamp,
+    /// The index of the `waiver.approve` entry that made it active, appended in the same
+    /// transaction; an active waiver waives only if that entry says the same.
+    pub log_index: Option<u64>,
 }
 
 /// A follow-up review a break-glass promotion leaves open.
@@ -716,26 +733,37 @@ pub struct ReviewRecord {
 /// Stage freezes, waivers and reviews. Every change is logged in the transaction that makes it.
 #[async_trait]
 pub trait ControlStore: Send + Sync {
-    /// Freezes a stage with `event`; `false` when it is frozen already (nothing logged).
+    /// Freezes a stage with `event`; `false` when it is frozen already (nothing logged). A
+    /// stage whose stored freeze is lifted is frozen again.
     async fn freeze(&self, record: &FreezeRecord, event: &Event) -> Result<bool, StoreError>;
+    /// Every stored freeze, lifted or not.
     async fn freezes(&self) -> Result<Vec<FreezeRecord>, StoreError>;
-    /// Records the first request to lift a freeze; `false` when the stage is not frozen or a
-    /// request is already waiting.
+    /// Records the first request to lift a freeze, with the index `event` lands at; `false`
+    /// when the stage is not frozen or a request is already waiting. `replacing` names a
+    /// waiting request the log does not back, which this one replaces.
     async fn request_unfreeze(
         &self,
         stage: &StageName,
         by: &str,
+        replacing: Option<&str>,
         event: &Event,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
-    /// Lifts a freeze whose first request came from `first`; `false` when that is not so any more.
-    async fn lift_freeze(&self, stage: &StageName, first: &str, event: &Event) -> Result<bool, StoreError>;
+    /// Lifts a freeze whose first request came from `first`: `second` and the index `event`
+    /// lands at are stored with it. `false` when that is not so any more.
+    async fn lift_freeze(
+        &self,
+        stage: &StageName,
+        first: &str,
+        second: &str,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
     async fn create_waiver(&self, waiver: &WaiverRecord, event: &Event) -> Result<(), StoreError>;
     async fn waiver(&self, id: &str) -> Result<Option<WaiverRecord>, StoreError>;
     /// Every waiver, newest first.
     async fn waivers(&self) -> Result<Vec<WaiverRecord>, StoreError>;
     /// Moves a waiver from `from` to `waiver.state` with its decision fields and `event`; `None`
-    /// when it is not in `from` any more.
+    /// when it is not in `from` any more. Moving to `active` stores the index `event` lands at.
     async fn decide_waiver(
         &self,
         waiver: &WaiverRecord,

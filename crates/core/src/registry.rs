@@ -184,6 +184,8 @@ pub struct Registry {
     trust: Arc<crate::attest::TrustState>,
     /// Set when the log failed its start-up check: every write is refused, with this reason.
     writes_refused: Option<Arc<str>>,
+    /// Rows not backed by the log that were logged already.
+    integrity: Arc<crate::promotion::backed::Reported>,
 }
 
 impl Registry {
@@ -195,7 +197,17 @@ impl Registry {
         clock: Arc<dyn Clock>,
         log: Arc<dyn LogObserver>,
     ) -> Registry {
-        Registry { stages, limits, store, blobs, clock, log, trust: Arc::default(), writes_refused: None }
+        Registry {
+            stages,
+            limits,
+            store,
+            blobs,
+            clock,
+            log,
+            trust: Arc::default(),
+            writes_refused: None,
+            integrity: Arc::default(),
+        }
     }
 
     /// The same registry, refusing every write with `reason` (the log failed its check).
@@ -216,6 +228,11 @@ impl Registry {
     /// The trust root in force.
     pub fn trust(&self) -> &crate::attest::TrustState {
         &self.trust
+    }
+
+    /// The rows not backed by the log that were logged already.
+    pub(crate) fn integrity_reported(&self) -> &crate::promotion::backed::Reported {
+        &self.integrity
     }
 
     /// Wakes the checkpointer after a commit that appended to the log.

@@ -6,10 +6,11 @@
 
 use airlock_core::audit::{Actor, Event, EventKind, Subject};
 use airlock_core::ports::{
-    GrantRecord, GrantStatus, MetadataStore, NewAttestation, NewManifest, PrincipalChange, PrincipalRecord,
-    PutManifestOutcome, StoredCheckpoint, StoredRoot, TagMode, UploadRecord, Verdict,
+    ApprovalRecord, FreezeRecord, GrantRecord, GrantStatus, MetadataStore, NewAttestation, NewManifest,
+    PrincipalChange, PrincipalRecord, PromotionRecord, PromotionStatus, PutManifestOutcome, StoredCheckpoint,
+    StoredRoot, TagMode, UploadRecord, Verdict, WaiverRecord, WaiverState,
 };
-use airlock_model::{Digest, PrincipalId, PrincipalKind, RepoName, Tag, Timestamp, UploadId};
+use airlock_model::{Digest, PrincipalId, PrincipalKind, RepoName, StageName, Tag, Timestamp, UploadId};
 use airlock_tlog::{CompactRange, leaf_hash};
 use bytes::Bytes;
 
@@ -34,6 +35,8 @@ macro_rules! store_conformance {
             log_appends_are_sequential_and_durable,
             state_changes_and_their_events_commit_together,
             log_nodes_reproduce_the_root,
+            log_entries_are_read_by_index_in_the_order_asked,
+            granting_rows_store_the_index_of_their_event,
             checkpoints_are_kept_by_size,
             trust_roots_keep_every_version,
             attestations_are_recorded_with_their_manifest,
@@ -352,6 +355,157 @@ pub async fn log_nodes_reproduce_the_root(store: &dyn MetadataStore) {
     }
     let missing = store.log_nodes(&[airlock_tlog::NodeId { level: 0, index: 1000 }]).await.unwrap();
     assert_eq!(missing, vec![None]);
+}
+
+pub async fn log_entries_are_read_by_index_in_the_order_asked(store: &dyn MetadataStore) {
+    // More than one lookup batch's worth, so a backend that batches is exercised across batches.
+    let events: Vec<Event> =
+        (0..450).map(|n| Event::allowed(EventKind::ServerStart, &Actor::system(), at(n), Subject::default())).collect();
+    store.append_events(&events).await.unwrap();
+    let asked = [5, 449, 5, 450, 1_000_000, 0, 230];
+    let found = store.log_entries(&asked).await.unwrap();
+    assert_eq!(found.len(), asked.len(), "one answer per index asked, repeats included");
+    for (index, leaf) in asked.iter().zip(&found) {
+        match usize::try_from(*index).ok().and_then(|i| events.get(i)) {
+            Some(event) => {
+                let leaf = leaf.as_ref().unwrap_or_else(|| panic!("entry {index} is stored"));
+                assert_eq!(leaf.index, *index);
+                assert_eq!(leaf.data.as_ref(), event.to_leaf().unwrap().as_slice());
+                assert_eq!(leaf.leaf_hash, leaf_hash(&leaf.data));
+            }
+            None => assert_eq!(leaf, &None, "index {index} is past the end"),
+        }
+    }
+    assert_eq!(store.log_entries(&[]).await.unwrap(), Vec::new());
+}
+
+/// The index of the only event of `kind` in the log.
+async fn index_of(store: &dyn MetadataStore, kind: EventKind) -> u64 {
+    let size = store.log_size().await.unwrap();
+    let leaves = store.log_leaves(0, size).await.unwrap();
+    let found: Vec<u64> = leaves
+        .iter()
+        .filter(|l| {
+            serde_json::from_slice::<serde_json::Value>(&l.data).unwrap()["type"] == serde_json::json!(kind.as_str())
+        })
+        .map(|l| l.index)
+        .collect();
+    assert_eq!(found.len(), 1, "one `{}` event", kind.as_str());
+    found[0]
+}
+
+pub async fn granting_rows_store_the_index_of_their_event(store: &dyn MetadataStore) {
+    let event = |kind: EventKind| Event::allowed(kind, &actor(), at(1), Subject::default());
+    // Something in the log first, so an index of zero would be wrong.
+    store.append_events(&[event(EventKind::ServerStart)]).await.unwrap();
+
+    // An approval stores its `promotion.approve` entry's index, whatever the caller passed.
+    let promotion = PromotionRecord {
+        id: "prm-1".to_owned(),
+        source: repo("staging/a"),
+        target: repo("prod/a"),
+        digest: Digest::of(b"a"),
+        tag: None,
+        requester: "ci".to_owned(),
+        reason: "release".to_owned(),
+        status: PromotionStatus::Pending,
+        policy_digest: "p".to_owned(),
+        evidence_digest: "e".to_owned(),
+        report: "{}".to_owned(),
+        created_at: at(1),
+        updated_at: at(1),
+        closed_reason: None,
+        release_digest: None,
+        summary_digest: None,
+        log_index: None,
+        break_glass: false,
+    };
+    store.open_promotion(&promotion, &event(EventKind::PromotionRequest)).await.unwrap().unwrap();
+    let approval = ApprovalRecord {
+        promotion: "prm-1".to_owned(),
+        approver: "alice".to_owned(),
+        identity: "principal:alice".to_owned(),
+        digest: Digest::of(b"a"),
+        source: repo("staging/a"),
+        target: repo("prod/a"),
+        policy_digest: "p".to_owned(),
+        evidence_digest: "e".to_owned(),
+        comment: "ok".to_owned(),
+        created_at: at(2),
+        expires_at: at(3_600_002),
+        log_index: Some(999),
+    };
+    assert!(store.add_approval(&approval, &event(EventKind::PromotionApprove)).await.unwrap());
+    assert!(!store.add_approval(&approval, &event(EventKind::PromotionApprove)).await.unwrap());
+    let stored = store.approvals("prm-1").await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].log_index, Some(index_of(store, EventKind::PromotionApprove).await));
+
+    // A waiver stores its `waiver.approve` entry's index when it becomes active, and keeps it.
+    let waiver = WaiverRecord {
+        id: "w-1".to_owned(),
+        rule: "no-critical".to_owned(),
+        vulnerability: None,
+        component: None,
+        repository: "*/a".to_owned(),
+        justification: "unused".to_owned(),
+        requester: "carol".to_owned(),
+        state: WaiverState::Pending,
+        approver: None,
+        created_at: at(1),
+        decided_at: None,
+        expires_at: at(86_400_000),
+        log_index: None,
+    };
+    store.create_waiver(&waiver, &event(EventKind::WaiverRequest)).await.unwrap();
+    assert_eq!(store.waiver("w-1").await.unwrap().unwrap().log_index, None);
+    let active = WaiverRecord {
+        state: WaiverState::Active,
+        approver: Some("alice".to_owned()),
+        decided_at: Some(at(5)),
+        ..waiver.clone()
+    };
+    let decided = store.decide_waiver(&active, WaiverState::Pending, &event(EventKind::WaiverApprove)).await.unwrap();
+    let approve_index = index_of(store, EventKind::WaiverApprove).await;
+    assert_eq!(decided.map(|w| w.log_index), Some(Some(approve_index)));
+    let revoked = WaiverRecord { state: WaiverState::Revoked, ..active };
+    store.decide_waiver(&revoked, WaiverState::Active, &event(EventKind::WaiverRevoke)).await.unwrap();
+    assert_eq!(store.waiver("w-1").await.unwrap().unwrap().log_index, Some(approve_index));
+
+    // A freeze's lift and the request before it store their entries' indices; the lifted
+    // freeze stays stored, and freezing again replaces it.
+    let stage = StageName::parse("prod").unwrap();
+    let freeze = FreezeRecord {
+        stage: stage.clone(),
+        reason: "incident".to_owned(),
+        frozen_by: "olga".to_owned(),
+        frozen_at: at(10),
+        unfreeze_by: None,
+        unfreeze_index: None,
+        lifted_by: None,
+        lift_index: None,
+    };
+    assert!(store.freeze(&freeze, &event(EventKind::StageFreeze)).await.unwrap());
+    assert!(!store.freeze(&freeze, &event(EventKind::StageFreeze)).await.unwrap(), "frozen already");
+    assert!(!store.lift_freeze(&stage, "olga", "oscar", &event(EventKind::StageUnfreeze)).await.unwrap());
+    assert!(
+        store.request_unfreeze(&stage, "olga", None, &event(EventKind::StageUnfreezeRequest), at(11)).await.unwrap()
+    );
+    assert!(
+        !store.request_unfreeze(&stage, "oscar", None, &event(EventKind::StageUnfreezeRequest), at(11)).await.unwrap(),
+        "a request is waiting"
+    );
+    assert!(store.lift_freeze(&stage, "olga", "oscar", &event(EventKind::StageUnfreeze)).await.unwrap());
+    assert!(!store.lift_freeze(&stage, "olga", "oscar", &event(EventKind::StageUnfreeze)).await.unwrap());
+    let lifted = store.freezes().await.unwrap();
+    assert_eq!(lifted.len(), 1, "a lifted freeze stays stored");
+    assert_eq!(lifted[0].unfreeze_by.as_deref(), Some("olga"));
+    assert_eq!(lifted[0].unfreeze_index, Some(index_of(store, EventKind::StageUnfreezeRequest).await));
+    assert_eq!(lifted[0].lifted_by.as_deref(), Some("oscar"));
+    assert_eq!(lifted[0].lift_index, Some(index_of(store, EventKind::StageUnfreeze).await));
+    let again = FreezeRecord { reason: "again".to_owned(), ..freeze };
+    assert!(store.freeze(&again, &event(EventKind::StageFreeze)).await.unwrap(), "a lifted stage freezes again");
+    assert_eq!(store.freezes().await.unwrap(), vec![again]);
 }
 
 pub async fn checkpoints_are_kept_by_size(store: &dyn MetadataStore) {

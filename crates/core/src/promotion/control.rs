@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::audit::{Event, EventKind, Subject};
 use crate::ports::{FreezeRecord, PromotionFilter, PromotionStatus, ReviewRecord, WaiverRecord, WaiverState};
-use crate::promotion::{Caller, Promoter, PromotionError};
+use crate::promotion::{Caller, Promoter, PromotionError, backed};
 use crate::registry::RegistryError;
 
 /// Where lifting a freeze stands.
@@ -75,13 +75,15 @@ pub fn waiver_json(w: &WaiverRecord) -> Value {
 }
 
 impl Promoter {
-    /// The freeze on `stage`, if any.
+    /// The freeze on `stage`, if one is in force: stored and not lifted, or lifted by a row the
+    /// log does not back.
     pub async fn frozen(&self, stage: &StageName) -> Result<Option<FreezeRecord>, PromotionError> {
-        Ok(self.registry.store().freezes().await?.into_iter().find(|f| &f.stage == stage))
+        Ok(self.freezes().await?.into_iter().find(|f| &f.stage == stage))
     }
 
+    /// The freezes in force.
     pub async fn freezes(&self) -> Result<Vec<FreezeRecord>, PromotionError> {
-        Ok(self.registry.store().freezes().await?)
+        Ok(backed::freezes_in_force(&self.registry).await?.into_iter().map(|(f, _)| f).collect())
     }
 
     fn known_stage(&self, stage: &StageName) -> Result<(), PromotionError> {
@@ -109,6 +111,9 @@ impl Promoter {
             frozen_by: caller.principal.to_string(),
             frozen_at: now,
             unfreeze_by: None,
+            unfreeze_index: None,
+            lifted_by: None,
+            lift_index: None,
         };
         let event = Event::allowed(EventKind::StageFreeze, &caller.actor, now, Subject::default())
             .with_detail("stage", json!(stage.as_str()))
@@ -129,11 +134,27 @@ impl Promoter {
         let me = caller.principal.to_string();
         let now = self.registry.clock().now();
         let store = self.registry.store();
-        match record.unfreeze_by {
+        // The first person counts only if the log recorded their request; a stored lift here is
+        // one the log does not back (a backed one is not in force), so the request goes too.
+        let first = match &record.unfreeze_by {
+            Some(first) if record.lifted_by.is_none() => {
+                let claim = backed::unfreeze_request_claim(&record);
+                let verdict = backed::check(&self.registry, std::slice::from_ref(&claim)).await?;
+                verdict.into_iter().flatten().next().is_none().then(|| first.clone())
+            }
+            _ => None,
+        };
+        let about = |kind: EventKind| {
+            Event::allowed(kind, &caller.actor, now, Subject::default())
+                .with_detail("stage", json!(stage.as_str()))
+                .with_detail("frozen_by", json!(record.frozen_by))
+                .with_detail("frozen_at", json!(record.frozen_at.to_rfc3339()))
+        };
+        match first {
             None => {
-                let event = Event::allowed(EventKind::StageUnfreezeRequest, &caller.actor, now, Subject::default())
-                    .with_detail("stage", json!(stage.as_str()));
-                if !store.request_unfreeze(stage, &me, &event, now).await? {
+                let event = about(EventKind::StageUnfreezeRequest);
+                let replacing = record.unfreeze_by.as_deref();
+                if !store.request_unfreeze(stage, &me, replacing, &event, now).await? {
                     return Err(PromotionError::Conflict {
                         message: format!("someone else asked to lift the freeze on `{stage}` meanwhile; confirm it"),
                     });
@@ -145,10 +166,8 @@ impl Promoter {
                 "you asked to lift the freeze on `{stage}` already; a second, different person must confirm with `airlock unfreeze {stage}`"
             ))),
             Some(first) => {
-                let event = Event::allowed(EventKind::StageUnfreeze, &caller.actor, now, Subject::default())
-                    .with_detail("stage", json!(stage.as_str()))
-                    .with_detail("first", json!(first));
-                if !store.lift_freeze(stage, &first, &event).await? {
+                let event = about(EventKind::StageUnfreeze).with_detail("first", json!(first));
+                if !store.lift_freeze(stage, &first, &me, &event).await? {
                     return Err(PromotionError::Conflict {
                         message: format!("the freeze on `{stage}` changed meanwhile"),
                     });
@@ -182,6 +201,7 @@ impl Promoter {
             created_at: now,
             decided_at: None,
             expires_at: request.expires_at,
+            log_index: None,
         };
         // Checked by the same rules a decision applies, so it cannot widen there either.
         let check = json!([waiver_json(&WaiverRecord { approver: Some("pending".to_owned()), ..record.clone() })]);

@@ -8,6 +8,7 @@
 //! every move is a conditional update in the store, so a reject and a final approval racing
 //! each other cannot both win.
 
+pub mod backed;
 pub mod bundle;
 pub mod control;
 pub mod gates;
@@ -191,10 +192,17 @@ impl Promoter {
         digest: &Digest,
         requester: &Requester,
     ) -> Result<Evaluation, PromotionError> {
-        let frozen = self.frozen(target).await?;
-        let reason = frozen.as_ref().map(|f| f.reason.as_str());
-        Ok(gates::evaluate(&self.registry, &self.config.policies, gates, source, target, digest, requester, reason)
-            .await?)
+        let now = self.registry.clock().now();
+        let frozen = backed::freezes_in_force(&self.registry).await?.into_iter().find(|(f, _)| &f.stage == target);
+        let reason = frozen.as_ref().map(|(f, _)| f.reason.as_str());
+        let mut evaluation =
+            gates::evaluate(&self.registry, &self.config.policies, gates, source, target, digest, requester, reason)
+                .await?;
+        // Rows the log does not back are ignored; the report says which and why.
+        let (_, waivers) = backed::active_waivers(&self.registry, now).await?;
+        let lift = frozen.and_then(|(_, m)| m);
+        evaluation.warnings.extend(lift.iter().chain(&waivers).map(backed::Mismatch::finding));
+        Ok(evaluation)
     }
 
     /// Opens a promotion: resolves the digest once, evaluates the automatic gates, and denies at
@@ -258,7 +266,7 @@ impl Promoter {
         // Break-glass passes failing gates, but never a taken write-once tag.
         let passed = evaluation.findings.iter().all(|f| request.break_glass && f.gate != "tag");
         let rule = rule_for(gates, request.break_glass);
-        let report = gates::report(&evaluation, rule.as_ref().map(|r| approvals_json(r, &[])));
+        let report = gates::report(&evaluation, rule.as_ref().map(|r| approvals_json(r, &[], &[])));
         let status = if passed { PromotionStatus::Pending } else { PromotionStatus::Denied };
         let record = PromotionRecord {
             id: self.new_id(&request.source, &digest, &request.target, now),
@@ -315,7 +323,7 @@ impl Promoter {
             }
         };
         if record.status == PromotionStatus::Pending && rule.is_none() {
-            return self.commit(record, evaluation, Vec::new()).await;
+            return self.commit(record, evaluation, Vec::new(), &[]).await;
         }
         self.view(record).await
     }
@@ -363,7 +371,7 @@ impl Promoter {
             self.close_denied(&record, &evaluation, actor, now).await
         } else {
             match rule_for(gates, record.break_glass) {
-                None => self.commit(record, evaluation, Vec::new()).await,
+                None => self.commit(record, evaluation, Vec::new(), &[]).await,
                 Some(rule) => self.advance(record, evaluation, &rule).await,
             }
         };
@@ -472,6 +480,7 @@ impl Promoter {
             comment: comment.to_owned(),
             created_at: now,
             expires_at: now.plus_millis(rule.ttl_secs.saturating_mul(1000)),
+            log_index: None,
         };
         let event = promotion_event(EventKind::PromotionApprove, &caller.actor, now, &record)
             .with_detail("policy_digest", json!(approval.policy_digest))
@@ -499,22 +508,25 @@ impl Promoter {
     ) -> Result<PromotionView, PromotionError> {
         let now = self.registry.clock().now();
         let approvals = self.registry.store().approvals(&record.id).await?;
-        let counted = self.counted(&record, &evaluation, rule, &approvals, now).await?;
+        let (counted, ignored) = self.counted(&record, &evaluation, rule, &approvals, now).await?;
+        let mut evaluation = evaluation;
+        evaluation.warnings.extend(ignored.iter().map(backed::Mismatch::finding));
         if counted.len() >= rule.count as usize {
-            return self.commit(record, evaluation, counted).await;
+            return self.commit(record, evaluation, counted, &ignored).await;
         }
         // Not committed yet: the promotion shows the evaluation of now and what is missing.
         let mut record = record;
         record.policy_digest = evaluation.policy_digest.clone();
         record.evidence_digest = evaluation.evidence_digest.clone();
-        record.report = gates::report(&evaluation, Some(approvals_json(rule, &counted))).to_string();
+        record.report = gates::report(&evaluation, Some(approvals_json(rule, &counted, &ignored))).to_string();
         record.updated_at = now;
         self.registry.store().update_evaluation(&record).await?;
         self.view(record).await
     }
 
-    /// The approvals that count now: bound to this evaluation, unexpired, from distinct people
-    /// who are still eligible and hold the role.
+    /// The approvals that count now: recorded by the log entry at their stored index, bound to
+    /// this evaluation, unexpired, from distinct people who are still eligible and hold the
+    /// role. Also the rows the log does not back, which are ignored (and logged).
     async fn counted(
         &self,
         record: &PromotionRecord,
@@ -522,10 +534,18 @@ impl Promoter {
         rule: &ApprovalRule,
         approvals: &[ApprovalRecord],
         now: Timestamp,
-    ) -> Result<Vec<ApprovalRecord>, PromotionError> {
+    ) -> Result<(Vec<ApprovalRecord>, Vec<backed::Mismatch>), PromotionError> {
+        // One read of the log for every row.
+        let claims: Vec<backed::Claim> = approvals.iter().map(backed::approval_claim).collect();
+        let verdicts = backed::check(&self.registry, &claims).await?;
         let mut identities = BTreeSet::new();
         let mut counted = Vec::new();
-        for a in approvals {
+        let mut ignored = Vec::new();
+        for (a, verdict) in approvals.iter().zip(verdicts) {
+            if let Some(mismatch) = verdict {
+                ignored.push(mismatch);
+                continue;
+            }
             let bound = a.digest == record.digest
                 && a.source == record.source
                 && a.target == record.target
@@ -541,7 +561,7 @@ impl Promoter {
             identities.insert(a.identity.clone());
             counted.push(a.clone());
         }
-        Ok(counted)
+        Ok((counted, ignored))
     }
 
     async fn kind_of(&self, principal: &str) -> Result<PrincipalKind, ()> {
@@ -669,11 +689,12 @@ impl Promoter {
         mut record: PromotionRecord,
         evaluation: Evaluation,
         approvals: Vec<ApprovalRecord>,
+        ignored: &[backed::Mismatch],
     ) -> Result<PromotionView, PromotionError> {
         let now = self.registry.clock().now();
         let (manifests, blobs, subject) = self.graph(&record.source, &record.digest).await?;
         let rule = rule_for(self.gates_of(record.target.stage())?, record.break_glass);
-        let approvals_report = rule.as_ref().map(|r| approvals_json(r, &approvals));
+        let approvals_report = rule.as_ref().map(|r| approvals_json(r, &approvals, ignored));
         record.policy_digest = evaluation.policy_digest.clone();
         record.evidence_digest = evaluation.evidence_digest.clone();
         record.report = gates::report(&evaluation, approvals_report).to_string();
@@ -874,13 +895,14 @@ fn finding_line(f: &gates::Finding) -> String {
     format!("{}: {}", f.rule, f.message)
 }
 
-fn approvals_json(rule: &ApprovalRule, counted: &[ApprovalRecord]) -> Value {
+fn approvals_json(rule: &ApprovalRule, counted: &[ApprovalRecord], ignored: &[backed::Mismatch]) -> Value {
     json!({
         "required": rule.count,
         "role": rule.role,
         "mfa": rule.mfa,
         "counted": counted.iter().map(|a| a.approver.as_str()).collect::<Vec<_>>(),
         "missing": (rule.count as usize).saturating_sub(counted.len()),
+        "ignored": ignored.iter().map(backed::Mismatch::to_json).collect::<Vec<_>>(),
     })
 }
 

@@ -7,10 +7,12 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::{SqliteStore, err};
+use super::promotion::index_col;
+use super::{SqliteStore, err, to_i64};
 
 const WAIVER_COLUMNS: &str = "id, rule, vulnerability, component, repository, justification, requester, status, \
-                              approver, created_at, decided_at, expires_at";
+                              approver, created_at, decided_at, expires_at, log_index";
+const FREEZE_COLUMNS: &str = "stage, reason, frozen_by, frozen_at, unfreeze_by, unfreeze_index, lifted_by, lift_index";
 
 fn invalid(operation: &'static str, what: String) -> StoreError {
     StoreError { operation, source: what.into() }
@@ -24,6 +26,9 @@ fn freeze_row(row: &SqliteRow, operation: &'static str) -> Result<FreezeRecord, 
         frozen_by: row.try_get("frozen_by").map_err(err(operation))?,
         frozen_at: Timestamp::from_millis(row.try_get("frozen_at").map_err(err(operation))?),
         unfreeze_by: row.try_get("unfreeze_by").map_err(err(operation))?,
+        unfreeze_index: index_col(row, "unfreeze_index", operation)?,
+        lifted_by: row.try_get("lifted_by").map_err(err(operation))?,
+        lift_index: index_col(row, "lift_index", operation)?,
     })
 }
 
@@ -44,6 +49,7 @@ fn waiver_row(row: &SqliteRow, operation: &'static str) -> Result<WaiverRecord, 
         created_at: Timestamp::from_millis(row.try_get("created_at").map_err(err(operation))?),
         decided_at: decided.map(Timestamp::from_millis),
         expires_at: Timestamp::from_millis(row.try_get("expires_at").map_err(err(operation))?),
+        log_index: index_col(row, "log_index", operation)?,
     })
 }
 
@@ -64,8 +70,12 @@ impl ControlStore for SqliteStore {
     async fn freeze(&self, record: &FreezeRecord, event: &Event) -> Result<bool, StoreError> {
         const OP: &str = "stage freeze";
         let mut tx = self.begin(OP).await?;
+        // A lifted freeze stays stored; freezing the stage again replaces it.
         let done = sqlx::query(
-            "INSERT INTO stage_freezes (stage, reason, frozen_by, frozen_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO stage_freezes (stage, reason, frozen_by, frozen_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (stage) DO UPDATE SET reason = excluded.reason, frozen_by = excluded.frozen_by, \
+             frozen_at = excluded.frozen_at, unfreeze_by = NULL, unfreeze_at = NULL, unfreeze_index = NULL, \
+             lifted_by = NULL, lift_index = NULL WHERE stage_freezes.lifted_by IS NOT NULL",
         )
         .bind(record.stage.as_str())
         .bind(&record.reason)
@@ -83,11 +93,10 @@ impl ControlStore for SqliteStore {
 
     async fn freezes(&self) -> Result<Vec<FreezeRecord>, StoreError> {
         const OP: &str = "stage freezes";
-        let rows =
-            sqlx::query("SELECT stage, reason, frozen_by, frozen_at, unfreeze_by FROM stage_freezes ORDER BY stage")
-                .fetch_all(&self.readers)
-                .await
-                .map_err(err(OP))?;
+        let rows = sqlx::query(&format!("SELECT {FREEZE_COLUMNS} FROM stage_freezes ORDER BY stage"))
+            .fetch_all(&self.readers)
+            .await
+            .map_err(err(OP))?;
         rows.iter().map(|r| freeze_row(r, OP)).collect()
     }
 
@@ -95,62 +104,83 @@ impl ControlStore for SqliteStore {
         &self,
         stage: &StageName,
         by: &str,
+        replacing: Option<&str>,
         event: &Event,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         const OP: &str = "stage unfreeze request";
         let mut tx = self.begin(OP).await?;
+        let tail = self.log_tail(&mut tx).await?;
         let done = sqlx::query(
-            "UPDATE stage_freezes SET unfreeze_by = ?, unfreeze_at = ? WHERE stage = ? AND unfreeze_by IS NULL",
+            "UPDATE stage_freezes SET unfreeze_by = ?, unfreeze_at = ?, unfreeze_index = ?, lifted_by = NULL, lift_index = NULL \
+             WHERE stage = ? AND unfreeze_by IS ?",
         )
         .bind(by)
         .bind(now.as_millis())
+        .bind(to_i64(tail.size()))
         .bind(stage.as_str())
+        .bind(replacing)
         .execute(&mut *tx)
         .await
         .map_err(err(OP))?;
         if done.rows_affected() == 0 {
+            self.keep_log_tail(tail);
             return Ok(false);
         }
-        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
+        self.commit_with_tail(tx, tail, std::slice::from_ref(event)).await?;
         Ok(true)
     }
 
-    async fn lift_freeze(&self, stage: &StageName, first: &str, event: &Event) -> Result<bool, StoreError> {
+    async fn lift_freeze(
+        &self,
+        stage: &StageName,
+        first: &str,
+        second: &str,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
         const OP: &str = "stage unfreeze";
         let mut tx = self.begin(OP).await?;
-        let done = sqlx::query("DELETE FROM stage_freezes WHERE stage = ? AND unfreeze_by = ?")
-            .bind(stage.as_str())
-            .bind(first)
-            .execute(&mut *tx)
-            .await
-            .map_err(err(OP))?;
+        let tail = self.log_tail(&mut tx).await?;
+        let done = sqlx::query(
+            "UPDATE stage_freezes SET lifted_by = ?, lift_index = ? \
+             WHERE stage = ? AND unfreeze_by = ? AND lifted_by IS NULL",
+        )
+        .bind(second)
+        .bind(to_i64(tail.size()))
+        .bind(stage.as_str())
+        .bind(first)
+        .execute(&mut *tx)
+        .await
+        .map_err(err(OP))?;
         if done.rows_affected() == 0 {
+            self.keep_log_tail(tail);
             return Ok(false);
         }
-        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
+        self.commit_with_tail(tx, tail, std::slice::from_ref(event)).await?;
         Ok(true)
     }
 
     async fn create_waiver(&self, waiver: &WaiverRecord, event: &Event) -> Result<(), StoreError> {
         const OP: &str = "waiver create";
         let mut tx = self.begin(OP).await?;
-        sqlx::query(&format!("INSERT INTO waivers ({WAIVER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
-            .bind(&waiver.id)
-            .bind(&waiver.rule)
-            .bind(waiver.vulnerability.as_deref())
-            .bind(waiver.component.as_deref())
-            .bind(&waiver.repository)
-            .bind(&waiver.justification)
-            .bind(&waiver.requester)
-            .bind(waiver.state.as_str())
-            .bind(waiver.approver.as_deref())
-            .bind(waiver.created_at.as_millis())
-            .bind(waiver.decided_at.map(Timestamp::as_millis))
-            .bind(waiver.expires_at.as_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(err(OP))?;
+        sqlx::query(&format!(
+            "INSERT INTO waivers ({WAIVER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+        ))
+        .bind(&waiver.id)
+        .bind(&waiver.rule)
+        .bind(waiver.vulnerability.as_deref())
+        .bind(waiver.component.as_deref())
+        .bind(&waiver.repository)
+        .bind(&waiver.justification)
+        .bind(&waiver.requester)
+        .bind(waiver.state.as_str())
+        .bind(waiver.approver.as_deref())
+        .bind(waiver.created_at.as_millis())
+        .bind(waiver.decided_at.map(Timestamp::as_millis))
+        .bind(waiver.expires_at.as_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(err(OP))?;
         self.commit_with_log(tx, std::slice::from_ref(event)).await?;
         Ok(())
     }
@@ -182,25 +212,36 @@ impl ControlStore for SqliteStore {
     ) -> Result<Option<WaiverRecord>, StoreError> {
         const OP: &str = "waiver decide";
         let mut tx = self.begin(OP).await?;
+        let tail = self.log_tail(&mut tx).await?;
+        // An approval stores the index of its event; another decision keeps what was stored.
+        let approved = (waiver.state == WaiverState::Active).then(|| to_i64(tail.size()));
         let done = sqlx::query(
-            "UPDATE waivers SET status = ?, approver = ?, decided_at = ?, created_at = ?, expires_at = ? \
-             WHERE id = ? AND status = ?",
+            "UPDATE waivers SET status = ?, approver = ?, decided_at = ?, created_at = ?, expires_at = ?, \
+             log_index = COALESCE(?, log_index) WHERE id = ? AND status = ?",
         )
         .bind(waiver.state.as_str())
         .bind(waiver.approver.as_deref())
         .bind(waiver.decided_at.map(Timestamp::as_millis))
         .bind(waiver.created_at.as_millis())
         .bind(waiver.expires_at.as_millis())
+        .bind(approved)
         .bind(&waiver.id)
         .bind(from.as_str())
         .execute(&mut *tx)
         .await
         .map_err(err(OP))?;
         if done.rows_affected() == 0 {
+            self.keep_log_tail(tail);
             return Ok(None);
         }
-        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
-        Ok(Some(waiver.clone()))
+        let stored = sqlx::query(&format!("SELECT {WAIVER_COLUMNS} FROM waivers WHERE id = ?"))
+            .bind(&waiver.id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(err(OP))?;
+        let record = waiver_row(&stored, OP)?;
+        self.commit_with_tail(tx, tail, std::slice::from_ref(event)).await?;
+        Ok(Some(record))
     }
 
     async fn reviews(&self) -> Result<Vec<ReviewRecord>, StoreError> {

@@ -7,6 +7,7 @@ use airlock_model::Timestamp;
 use airlock_tlog::{CompactRange, Hash, NodeId, leaf_hash, root_nodes};
 use async_trait::async_trait;
 use bytes::Bytes;
+use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::{SqliteStore, err, to_i64};
@@ -22,6 +23,14 @@ fn corrupt(operation: &'static str, what: String) -> StoreError {
 
 fn hash_of(bytes: &[u8], operation: &'static str) -> Result<Hash, StoreError> {
     Hash::from_slice(bytes).ok_or_else(|| corrupt(operation, format!("stored hash has {} bytes, not 32", bytes.len())))
+}
+
+fn leaf_row(row: &SqliteRow, operation: &'static str) -> Result<LogLeaf, StoreError> {
+    let index: i64 = row.try_get("idx").map_err(err(operation))?;
+    let data: Vec<u8> = row.try_get("data").map_err(err(operation))?;
+    let hash: Vec<u8> = row.try_get("leaf_hash").map_err(err(operation))?;
+    let index = u64::try_from(index).map_err(|e| StoreError { operation, source: Box::new(e) })?;
+    Ok(LogLeaf { index, data: Bytes::from(data), leaf_hash: hash_of(&hash, operation)? })
 }
 
 /// The right edge of the stored tree, read from the nodes table: O(log n) lookups.
@@ -143,15 +152,29 @@ impl LogStore for SqliteStore {
             .fetch_all(&self.readers)
             .await
             .map_err(err(OP))?;
-        rows.iter()
-            .map(|row| {
-                let index: i64 = row.try_get("idx").map_err(err(OP))?;
-                let data: Vec<u8> = row.try_get("data").map_err(err(OP))?;
-                let hash: Vec<u8> = row.try_get("leaf_hash").map_err(err(OP))?;
-                let index = u64::try_from(index).map_err(|e| StoreError { operation: OP, source: Box::new(e) })?;
-                Ok(LogLeaf { index, data: Bytes::from(data), leaf_hash: hash_of(&hash, OP)? })
-            })
-            .collect()
+        rows.iter().map(|row| leaf_row(row, OP)).collect()
+    }
+
+    async fn log_entries(&self, indices: &[u64]) -> Result<Vec<Option<LogLeaf>>, StoreError> {
+        const OP: &str = "log entries";
+        let mut wanted: Vec<u64> = indices.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut found = std::collections::HashMap::with_capacity(wanted.len());
+        for chunk in wanted.chunks(LOOKUP_BATCH) {
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT idx, data, leaf_hash FROM log_leaves WHERE idx IN (");
+            let mut list = q.separated(", ");
+            for index in chunk {
+                list.push_bind(to_i64(*index));
+            }
+            q.push(")");
+            let rows = q.build().fetch_all(&self.readers).await.map_err(err(OP))?;
+            for row in rows {
+                let leaf = leaf_row(&row, OP)?;
+                found.insert(leaf.index, leaf);
+            }
+        }
+        Ok(indices.iter().map(|i| found.get(i).cloned()).collect())
     }
 
     async fn put_checkpoint(&self, checkpoint: &StoredCheckpoint, now: Timestamp) -> Result<(), StoreError> {

@@ -143,11 +143,28 @@ impl SqliteStore {
         mut tx: Transaction<'static, Sqlite>,
         events: &[Event],
     ) -> Result<Vec<u64>, StoreError> {
-        let mut tail = match self.take_log_tail() {
-            Some(tail) => tail,
-            None => log::load_tail(&mut tx).await?,
-        };
-        // Until the commit succeeds the cache stays empty, so a failure anywhere reloads it.
+        let tail = self.log_tail(&mut tx).await?;
+        self.commit_with_tail(tx, tail, events).await
+    }
+
+    /// The log's right edge for a write transaction, so a row can store the index its event
+    /// will land at (`tail.size()`) before [`Self::commit_with_tail`] appends it. Until that
+    /// commit succeeds the cache stays empty, so a failure anywhere reloads it; a caller that
+    /// gives up without appending may hand it back with [`Self::keep_log_tail`].
+    async fn log_tail(&self, tx: &mut Transaction<'static, Sqlite>) -> Result<CompactRange, StoreError> {
+        match self.take_log_tail() {
+            Some(tail) => Ok(tail),
+            None => log::load_tail(tx).await,
+        }
+    }
+
+    /// Appends `events` at `tail` inside `tx` and commits it. Returns the events' indices.
+    async fn commit_with_tail(
+        &self,
+        mut tx: Transaction<'static, Sqlite>,
+        mut tail: CompactRange,
+        events: &[Event],
+    ) -> Result<Vec<u64>, StoreError> {
         let indices = log::append_in(&mut tx, &mut tail, events).await?;
         tx.commit().await.map_err(err("log commit"))?;
         self.keep_log_tail(tail);

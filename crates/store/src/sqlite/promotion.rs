@@ -73,7 +73,14 @@ fn approval_row(row: &SqliteRow, operation: &'static str) -> Result<ApprovalReco
         comment: row.try_get("comment").map_err(err(operation))?,
         created_at: Timestamp::from_millis(row.try_get("created_at").map_err(err(operation))?),
         expires_at: Timestamp::from_millis(row.try_get("expires_at").map_err(err(operation))?),
+        log_index: index_col(row, "log_index", operation)?,
     })
+}
+
+/// A stored log index; a negative one (only a hand-edited row holds one) reads as none.
+pub(super) fn index_col(row: &SqliteRow, col: &str, operation: &'static str) -> Result<Option<u64>, StoreError> {
+    let index: Option<i64> = row.try_get(col).map_err(err(operation))?;
+    Ok(index.and_then(|i| u64::try_from(i).ok()))
 }
 
 async fn load(
@@ -261,7 +268,8 @@ impl PromotionStore for SqliteStore {
         const OP: &str = "approval list";
         let rows = sqlx::query(
             "SELECT promotion, approver, identity, digest, source, target, policy_digest, evidence_digest, \
-             comment, created_at, expires_at FROM approvals WHERE promotion = ? ORDER BY created_at, approver",
+             comment, created_at, expires_at, log_index FROM approvals WHERE promotion = ? \
+             ORDER BY created_at, approver",
         )
         .bind(promotion)
         .fetch_all(&self.readers)
@@ -277,9 +285,11 @@ impl PromotionStore for SqliteStore {
             Some(p) if p.status == PromotionStatus::Pending => {}
             _ => return Ok(false),
         }
+        // The approval stores the index its event lands at, in this transaction.
+        let tail = self.log_tail(&mut tx).await?;
         let done = sqlx::query(
             "INSERT INTO approvals (promotion, approver, identity, digest, source, target, policy_digest, \
-             evidence_digest, comment, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             evidence_digest, comment, created_at, expires_at, log_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT DO NOTHING",
         )
         .bind(&approval.promotion)
@@ -293,13 +303,16 @@ impl PromotionStore for SqliteStore {
         .bind(&approval.comment)
         .bind(approval.created_at.as_millis())
         .bind(approval.expires_at.as_millis())
+        .bind(to_i64(tail.size()))
         .execute(&mut *tx)
         .await
         .map_err(err(OP))?;
         if done.rows_affected() == 0 {
+            // Nothing was appended, and the write lock is still held: the tail is still right.
+            self.keep_log_tail(tail);
             return Ok(false);
         }
-        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
+        self.commit_with_tail(tx, tail, std::slice::from_ref(event)).await?;
         Ok(true)
     }
 

@@ -1,0 +1,400 @@
+//! State backed by the log. A row that grants something (an approval, an active waiver, a
+//! freeze lift and the request before it) stores the index of the log entry appended with it in
+//! the same transaction; it counts only if that entry exists, still hashes to its leaf hash and
+//! says the same (type, actor, promotion, digest, ...). A row typed into the database has no such
+//! entry: it is ignored, the promotion says which row and why, and `integrity.mismatch` is
+//! appended once per distinct bad row.
+//!
+//! The entries are read through [`crate::ports::LogStore::log_entries`], the log's public read
+//! path, in one call for every row a decision looks at.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use airlock_model::Timestamp;
+use serde_json::{Value, json};
+
+use crate::audit::{Actor, Event, EventKind, Outcome, Subject};
+use crate::ports::{ApprovalRecord, FreezeRecord, LogLeaf, StoreError, WaiverRecord, WaiverState};
+use crate::promotion::control::waiver_json;
+use crate::promotion::gates::Finding;
+use crate::registry::Registry;
+
+/// Distinct bad rows remembered as logged already. Past this the memory starts again, so under a
+/// flood of forged rows each is logged again at most once per this many distinct ones.
+pub const MISMATCHES_REMEMBERED: usize = 4096;
+
+/// Where the runbook says what to do about a mismatch.
+pub const RUNBOOK: &str = "docs/runbook.md#integrity-mismatch";
+
+/// The bad rows this process has logged already, so a row read on every request is logged once.
+#[derive(Debug, Default)]
+pub struct Reported(Mutex<HashSet<String>>);
+
+impl Reported {
+    /// True the first time `key` is seen.
+    fn first(&self, key: String) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.contains(&key) {
+            return false;
+        }
+        if seen.len() >= MISMATCHES_REMEMBERED {
+            seen.clear();
+        }
+        seen.insert(key)
+    }
+}
+
+/// What a row says the log recorded.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub table: &'static str,
+    /// The row as a person finds it: ``approvals row (`prm-…`, `sam`)``.
+    pub row: String,
+    /// The promotion the row belongs to, if any.
+    pub promotion: Option<String>,
+    pub index: Option<u64>,
+    pub kind: EventKind,
+    pub actor: String,
+    /// JSON pointers into the entry and what they must hold.
+    pub fields: Vec<(&'static str, Value)>,
+}
+
+/// A row the log does not back, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    pub table: &'static str,
+    pub row: String,
+    pub promotion: Option<String>,
+    pub log_index: Option<u64>,
+    pub reason: String,
+}
+
+impl Mismatch {
+    /// As a promotion's report lists it.
+    pub fn to_json(&self) -> Value {
+        json!({"table": self.table, "row": self.row, "log_index": self.log_index, "reason": self.reason})
+    }
+
+    /// As a warning in a promotion's report.
+    pub fn finding(&self) -> Finding {
+        Finding {
+            gate: "integrity",
+            rule: "integrity-mismatch".to_owned(),
+            message: format!("{} is ignored: {}", self.row, self.reason),
+            remediation: "someone wrote to the metadata database outside Airlock; follow the runbook".to_owned(),
+            doc: Some(RUNBOOK.to_owned()),
+        }
+    }
+
+    fn event(&self, now: Timestamp) -> Event {
+        let mut event = Event::allowed(EventKind::IntegrityMismatch, &Actor::system(), now, Subject::default())
+            .with_detail("table", json!(self.table))
+            .with_detail("row", json!(self.row))
+            .with_detail("log_index", json!(self.log_index))
+            .with_detail("reason", json!(self.reason));
+        if let Some(promotion) = &self.promotion {
+            event = event.with_detail("promotion", json!(promotion));
+        }
+        event.outcome = Outcome::Denied { reasons: vec![format!("{} is ignored: {}", self.row, self.reason)] };
+        event
+    }
+}
+
+/// Why `leaf` does not back `claim`, if it does not. Each step one reason.
+fn why_not(claim: &Claim, leaf: Option<&LogLeaf>) -> Option<String> {
+    // 1. The row names an entry.
+    let Some(index) = claim.index else {
+        return Some(format!("it stores no log index, so no `{}` entry recorded it", claim.kind.as_str()));
+    };
+    // 2. The log holds it.
+    let Some(leaf) = leaf else {
+        return Some(format!("its log index {index} is past the end of the log"));
+    };
+    // 3. It is the entry the tree was built from.
+    if airlock_tlog::leaf_hash(&leaf.data) != leaf.leaf_hash {
+        return Some(format!("the log entry at its index {index} no longer hashes to its recorded leaf hash"));
+    }
+    let Ok(entry) = serde_json::from_slice::<Value>(&leaf.data) else {
+        return Some(format!("the log entry at its index {index} is not an event"));
+    };
+    // 4. It records this kind of thing, allowed, by this person.
+    let kind = entry.get("type").and_then(Value::as_str).unwrap_or_default();
+    if kind != claim.kind.as_str() {
+        return Some(format!("the log entry at its index {index} is a `{kind}` event, not `{}`", claim.kind.as_str()));
+    }
+    if entry.pointer("/outcome/decision").and_then(Value::as_str) != Some("allowed") {
+        return Some(format!("the log entry at its index {index} records a refusal"));
+    }
+    let actor = entry.get("actor").and_then(Value::as_str).unwrap_or_default();
+    if actor != claim.actor {
+        return Some(format!("the log entry at its index {index} was made by `{actor}`, not `{}`", claim.actor));
+    }
+    // 5. It says what the row says.
+    for (pointer, want) in &claim.fields {
+        let got = entry.pointer(pointer).unwrap_or(&Value::Null);
+        if got != want {
+            let field = pointer.trim_start_matches('/').replace('/', ".");
+            return Some(format!("the log entry at its index {index} has `{field}` {got}, not {want}"));
+        }
+    }
+    None
+}
+
+/// Checks `claims` against the log in one read; `None` where the log backs the row.
+pub async fn verify(registry: &Registry, claims: &[Claim]) -> Result<Vec<Option<Mismatch>>, StoreError> {
+    let indices: Vec<u64> = claims.iter().filter_map(|c| c.index).collect();
+    let leaves = if indices.is_empty() { Vec::new() } else { registry.store().log_entries(&indices).await? };
+    let mut leaves = leaves.into_iter();
+    Ok(claims
+        .iter()
+        .map(|claim| {
+            let leaf = if claim.index.is_some() { leaves.next().flatten() } else { None };
+            why_not(claim, leaf.as_ref()).map(|reason| Mismatch {
+                table: claim.table,
+                row: claim.row.clone(),
+                promotion: claim.promotion.clone(),
+                log_index: claim.index,
+                reason,
+            })
+        })
+        .collect())
+}
+
+/// Appends `integrity.mismatch` for each bad row not logged yet. A failure to log leaves the
+/// rows ignored all the same; it is reported to the operator's log.
+pub async fn report(registry: &Registry, mismatches: &[Mismatch]) {
+    let now = registry.clock().now();
+    let fresh: Vec<Event> = mismatches
+        .iter()
+        .filter(|m| {
+            let key = format!("{}\n{}\n{:?}\n{}", m.table, m.row, m.log_index, m.reason);
+            registry.integrity_reported().first(key)
+        })
+        .map(|m| {
+            tracing::warn!(table = m.table, row = %m.row, reason = %m.reason, "a row not backed by the log is ignored");
+            m.event(now)
+        })
+        .collect();
+    if fresh.is_empty() {
+        return;
+    }
+    if let Err(e) = registry.log_events(&fresh).await {
+        tracing::error!(error = %e, "cannot log an integrity mismatch");
+    }
+}
+
+/// Checks `claims`, logs the bad rows, and returns the verdicts.
+pub async fn check(registry: &Registry, claims: &[Claim]) -> Result<Vec<Option<Mismatch>>, StoreError> {
+    let verdicts = verify(registry, claims).await?;
+    let bad: Vec<Mismatch> = verdicts.iter().flatten().cloned().collect();
+    report(registry, &bad).await;
+    Ok(verdicts)
+}
+
+/// What an approval row says its `promotion.approve` entry holds.
+pub fn approval_claim(a: &ApprovalRecord) -> Claim {
+    Claim {
+        table: "approvals",
+        row: format!("`approvals` row (`{}`, `{}`)", a.promotion, a.approver),
+        promotion: Some(a.promotion.clone()),
+        index: a.log_index,
+        kind: EventKind::PromotionApprove,
+        actor: a.approver.clone(),
+        fields: vec![
+            ("/details/promotion", json!(a.promotion)),
+            ("/subject/digest", json!(a.digest.as_str())),
+            ("/subject/repository", json!(a.source.as_str())),
+            ("/details/target", json!(a.target.as_str())),
+            ("/details/policy_digest", json!(a.policy_digest)),
+            ("/details/evidence_digest", json!(a.evidence_digest)),
+            ("/details/comment", json!(a.comment)),
+            ("/details/expires_at", json!(a.expires_at.to_rfc3339())),
+            ("/time", json!(a.created_at.to_rfc3339())),
+        ],
+    }
+}
+
+/// What an active waiver row says its `waiver.approve` entry holds: the whole waiver as the
+/// policy sees it.
+pub fn waiver_claim(w: &WaiverRecord) -> Claim {
+    Claim {
+        table: "waivers",
+        row: format!("`waivers` row `{}`", w.id),
+        promotion: None,
+        index: w.log_index,
+        kind: EventKind::WaiverApprove,
+        actor: w.approver.clone().unwrap_or_default(),
+        fields: vec![("/details/waiver", waiver_json(w)), ("/time", json!(w.decided_at.map(Timestamp::to_rfc3339)))],
+    }
+}
+
+/// What a freeze row's first request to lift it says its `stage.unfreeze.request` entry holds.
+pub fn unfreeze_request_claim(f: &FreezeRecord) -> Claim {
+    let first = f.unfreeze_by.clone().unwrap_or_default();
+    Claim {
+        table: "stage_freezes",
+        row: format!("`stage_freezes` row `{}` (lift requested by `{first}`)", f.stage),
+        promotion: None,
+        index: f.unfreeze_index,
+        kind: EventKind::StageUnfreezeRequest,
+        actor: first,
+        fields: freeze_fields(f),
+    }
+}
+
+/// What a lifted freeze row says its `stage.unfreeze` entry holds.
+pub fn lift_claim(f: &FreezeRecord) -> Claim {
+    let second = f.lifted_by.clone().unwrap_or_default();
+    let mut fields = freeze_fields(f);
+    fields.push(("/details/first", json!(f.unfreeze_by)));
+    Claim {
+        table: "stage_freezes",
+        row: format!("`stage_freezes` row `{}` (lifted by `{second}`)", f.stage),
+        promotion: None,
+        index: f.lift_index,
+        kind: EventKind::StageUnfreeze,
+        actor: second,
+        fields,
+    }
+}
+
+/// The freeze an unfreeze entry is about: its stage, and who froze it when.
+fn freeze_fields(f: &FreezeRecord) -> Vec<(&'static str, Value)> {
+    vec![
+        ("/details/stage", json!(f.stage.as_str())),
+        ("/details/frozen_by", json!(f.frozen_by)),
+        ("/details/frozen_at", json!(f.frozen_at.to_rfc3339())),
+    ]
+}
+
+/// The freezes in force, each with why a lift stored with it does not count, if one is stored.
+/// A lift counts only when both its entry and its first request's entry back it.
+pub async fn freezes_in_force(registry: &Registry) -> Result<Vec<(FreezeRecord, Option<Mismatch>)>, StoreError> {
+    let stored = registry.store().freezes().await?;
+    let lifted: Vec<&FreezeRecord> = stored.iter().filter(|f| f.lifted_by.is_some()).collect();
+    let claims: Vec<Claim> = lifted.iter().flat_map(|f| [lift_claim(f), unfreeze_request_claim(f)]).collect();
+    let verdicts = verify(registry, &claims).await?;
+    let mut bad = Vec::new();
+    let mut in_force = Vec::new();
+    for (f, pair) in lifted.iter().zip(verdicts.chunks(2)) {
+        // The lift's own reason first: one row, one mismatch.
+        if let Some(m) = pair.iter().flatten().next() {
+            bad.push(m.clone());
+            in_force.push(((*f).clone(), Some(m.clone())));
+        }
+    }
+    report(registry, &bad).await;
+    let mut all: Vec<(FreezeRecord, Option<Mismatch>)> =
+        stored.into_iter().filter(|f| f.lifted_by.is_none()).map(|f| (f, None)).collect();
+    all.extend(in_force);
+    all.sort_by(|a, b| a.0.stage.as_str().cmp(b.0.stage.as_str()));
+    Ok(all)
+}
+
+/// The waivers that waive at `now`: active, unexpired, and backed by their approval's entry;
+/// with the active ones the log does not back.
+pub async fn active_waivers(
+    registry: &Registry,
+    now: Timestamp,
+) -> Result<(Vec<WaiverRecord>, Vec<Mismatch>), StoreError> {
+    let active: Vec<WaiverRecord> = registry
+        .store()
+        .waivers()
+        .await?
+        .into_iter()
+        .filter(|w| w.state == WaiverState::Active && now < w.expires_at)
+        .collect();
+    let claims: Vec<Claim> = active.iter().map(waiver_claim).collect();
+    let verdicts = check(registry, &claims).await?;
+    let mut backed = Vec::new();
+    let mut bad = Vec::new();
+    for (w, verdict) in active.into_iter().zip(verdicts) {
+        match verdict {
+            None => backed.push(w),
+            Some(m) => bad.push(m),
+        }
+    }
+    Ok((backed, bad))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airlock_model::{Digest, RepoName};
+    use bytes::Bytes;
+
+    fn approval() -> ApprovalRecord {
+        ApprovalRecord {
+            promotion: "prm-1".to_owned(),
+            approver: "alice".to_owned(),
+            identity: "principal:alice".to_owned(),
+            digest: Digest::of(b"app"),
+            source: RepoName::parse("staging/app").unwrap(),
+            target: RepoName::parse("prod/app").unwrap(),
+            policy_digest: "sha256:p".to_owned(),
+            evidence_digest: "sha256:e".to_owned(),
+            comment: "ok".to_owned(),
+            created_at: Timestamp::from_millis(1_795_669_200_000),
+            expires_at: Timestamp::from_millis(1_795_672_800_000),
+            log_index: Some(7),
+        }
+    }
+
+    fn approve_event(a: &ApprovalRecord, actor: &str) -> Event {
+        let actor = Actor::authenticated(&airlock_model::PrincipalId::parse(actor).unwrap(), "r-1");
+        let subject = Subject { repository: Some(a.source.clone()), digest: Some(a.digest.clone()), tag: None };
+        Event::allowed(EventKind::PromotionApprove, &actor, a.created_at, subject)
+            .with_detail("promotion", json!(a.promotion))
+            .with_detail("target", json!(a.target.as_str()))
+            .with_detail("tag", Value::Null)
+            .with_detail("policy_digest", json!(a.policy_digest))
+            .with_detail("evidence_digest", json!(a.evidence_digest))
+            .with_detail("comment", json!(a.comment))
+            .with_detail("expires_at", json!(a.expires_at.to_rfc3339()))
+    }
+
+    fn leaf(event: &Event) -> LogLeaf {
+        let data = event.to_leaf().unwrap();
+        LogLeaf { index: 7, leaf_hash: airlock_tlog::leaf_hash(&data), data: Bytes::from(data) }
+    }
+
+    fn check(a: &ApprovalRecord, leaf: Option<&LogLeaf>) -> String {
+        why_not(&approval_claim(a), leaf).unwrap_or_else(|| "backed".to_owned())
+    }
+
+    #[test]
+    fn an_approval_counts_only_when_its_entry_says_the_same() {
+        let a = approval();
+        let real = leaf(&approve_event(&a, "alice"));
+        assert_eq!(check(&a, Some(&real)), "backed");
+        assert!(check(&ApprovalRecord { log_index: None, ..a.clone() }, None).contains("no log index"));
+        assert!(check(&a, None).contains("past the end"));
+        let sam = ApprovalRecord { approver: "sam".to_owned(), ..a.clone() };
+        assert!(check(&sam, Some(&real)).contains("made by `alice`, not `sam`"));
+        let other = ApprovalRecord { promotion: "prm-2".to_owned(), ..a.clone() };
+        assert!(check(&other, Some(&real)).contains("`details.promotion`"));
+        let longer = ApprovalRecord { expires_at: a.expires_at.plus_millis(1000), ..a.clone() };
+        assert!(check(&longer, Some(&real)).contains("`details.expires_at`"));
+        let mut tampered = real.clone();
+        tampered.data = Bytes::from(String::from_utf8(real.data.to_vec()).unwrap().replace("alice", "sam"));
+        assert!(check(&sam, Some(&tampered)).contains("no longer hashes"));
+        let mut commit = approve_event(&a, "alice");
+        commit.kind = EventKind::PromotionCommit;
+        assert!(check(&a, Some(&leaf(&commit))).contains("`promotion.commit` event"));
+        let mut refused = approve_event(&a, "alice");
+        refused.outcome = Outcome::Denied { reasons: vec!["no".to_owned()] };
+        assert!(check(&a, Some(&leaf(&refused))).contains("refusal"));
+    }
+
+    #[test]
+    fn a_mismatch_is_remembered_until_the_memory_is_full() {
+        let reported = Reported::default();
+        assert!(reported.first("a".to_owned()));
+        assert!(!reported.first("a".to_owned()));
+        for i in 0..MISMATCHES_REMEMBERED {
+            reported.first(format!("k{i}"));
+        }
+        assert!(reported.first("a".to_owned()), "the memory is bounded and starts again");
+    }
+}
