@@ -111,20 +111,8 @@ test_missing_provenance if {
 	r == {"provenance-required", "builder-allowed"}
 }
 
-# An untrusted attestation reaches the policy as its referrer, claimed type, key ids and reasons:
-# no predicate, no evidence, no signers.
-untrusted_attestation(type, referrer) := {
-	"predicate_type": type,
-	"referrer": referrer,
-	"trusted": false,
-	"signers": [],
-	"keyids": [],
-	"keyid_hints": [],
-	"reasons": ["no signature verifies with a key of a signer in the trust root; sign with a key that a signer rule lists"],
-}
-
 test_untrusted_provenance if {
-	untrusted := untrusted_attestation(provenance_attestation.predicate_type, provenance_attestation.referrer)
+	untrusted := object.union(provenance_attestation, {"trusted": false})
 	r := rules(make_input("staging", [untrusted, sbom_attestation, scan_attestation], merged_evidence))
 	r == {"provenance-required", "builder-allowed"}
 	some f in airlock.deny with input as make_input("staging", [untrusted, sbom_attestation, scan_attestation], merged_evidence)
