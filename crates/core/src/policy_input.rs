@@ -267,6 +267,7 @@ fn gather(
             "trusted": true,
             "signers": evaluation.signers,
             "keyids": keys.iter().map(|k| k.keyid.as_str()).collect::<Vec<_>>(),
+            "keys": keys,
             "reasons": evaluation.reasons.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "predicate": predicate,
             "evidence": evidence.as_ref().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)),
