@@ -89,8 +89,32 @@ impl Registry {
         let subject = manifest.subject.as_ref().ok_or_else(|| RegistryError::AttestationInvalid {
             reason: "an attestation manifest needs a `subject` naming the artifact it is about".to_owned(),
         })?;
+        // The artifact's attestations are bounded in count and bytes before this one is read: an
+        // unverifiable flood must not grow what every promotion of the artifact re-verifies.
+        let existing = self.store().attestations(repo, &subject.digest).await?;
+        let count = u64::try_from(existing.len()).unwrap_or(u64::MAX);
+        let max = self.limits().attestations_per_artifact;
+        if count >= u64::from(max) {
+            return Err(RegistryError::TooManyAttestations {
+                repo: repo.clone(),
+                subject: subject.digest.clone(),
+                count,
+                max,
+            });
+        }
         let limits = EnvelopeLimits::default();
         let bytes = self.read_small_blob(repo, &layer.digest, limits.max_bytes).await?;
+        let stored = existing.iter().fold(0u64, |n, a| n.saturating_add(a.envelope.len() as u64));
+        let total = stored.saturating_add(bytes.len() as u64);
+        let max = self.limits().attestation_bytes_per_artifact;
+        if total > max {
+            return Err(RegistryError::AttestationsTooLarge {
+                repo: repo.clone(),
+                subject: subject.digest.clone(),
+                total,
+                max,
+            });
+        }
         let envelope = Envelope::parse(&bytes, &limits)
             .map_err(|e| RegistryError::AttestationInvalid { reason: e.to_string() })?;
         let statement = envelope

@@ -11,6 +11,7 @@ pub mod ports;
 pub mod promotion;
 pub mod registry;
 pub mod stage;
+pub mod vex;
 
 pub use registry::{BlobBody, ByteRange, PutManifest, Registry, RegistryError, RegistryLimits};
 pub use stage::{Stage, StageError, Stages};

@@ -1,15 +1,28 @@
 //! The policy input document (`docs/policy-input.md`): everything a gate's policy may look at,
-//! gathered once per decision. Evidence comes only from attestations that verify against the
-//! trust root in force; trusted OpenVEX `not_affected`/`fixed` statements about this artifact
-//! remove the vulnerabilities they cover before any rule sees them, and are listed instead.
+//! gathered once per decision.
+//!
+//! Only trusted attestations reach the policy with their predicates and evidence. An untrusted one
+//! is verified and no further: it appears as its referrer, its claimed predicate type, its key ids
+//! and the reasons, at most [`UNTRUSTED_LISTED_MAX`] of them, and its predicate is never parsed.
+//! A VEX statement removes a vulnerability only when its signer may sign VEX here (see
+//! [`crate::vex`]); every other statement is listed in `vex_ignored` and changes nothing.
 
-use airlock_dsse::{Envelope, EnvelopeLimits, StatementLimits};
-use airlock_evidence::{Evidence, Limits as EvidenceLimits, VexStatus};
+use airlock_dsse::{Envelope, EnvelopeLimits, KeyId, StatementLimits};
+use airlock_evidence::{Evidence, Limits as EvidenceLimits};
 use airlock_model::manifest::{Manifest, ManifestLimits};
 use airlock_model::{Digest, RepoName, StageName};
 use serde_json::{Value, json};
 
+use crate::promotion::gates::{SeenAttestation, SeenKey};
 use crate::registry::{Registry, RegistryError};
+use crate::vex;
+
+/// Most untrusted attestations listed in the policy input; the rest are only counted, in
+/// `untrusted_omitted`. Trusted ones are bounded at ingest (`limits.attestations_per_artifact`).
+pub const UNTRUSTED_LISTED_MAX: usize = 16;
+
+/// Most reasons listed for one untrusted attestation.
+pub const UNTRUSTED_REASONS_MAX: usize = 8;
 
 /// Who asked for the decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,21 +32,23 @@ pub struct Requester {
     pub kind: String,
 }
 
-/// One attestation as the policy sees it.
-struct Gathered {
-    json: Value,
-    trusted: bool,
-    signers: Vec<String>,
-    evidence: Option<Evidence>,
+/// The policy input and the verdicts it was built from.
+#[derive(Debug, Clone)]
+pub struct PolicyInput {
+    /// The document the policy reads.
+    pub json: Value,
+    /// Every attestation attached, trusted or not, with the keys that signed it: what the
+    /// attestation gates count and the evidence digest binds.
+    pub attestations: Vec<SeenAttestation>,
 }
 
-/// Whether a VEX statement is about this artifact or the vulnerable package: its products name
-/// the artifact's digest or the package's purl, or it names none (an OpenVEX statement inside an
-/// attestation is about the attestation's subject, which is this artifact).
-fn vex_covers(statement: &airlock_evidence::VexStatement, artifact: &Digest, purl: Option<&str>) -> bool {
-    statement.products.is_empty()
-        || statement.products.iter().any(|p| p == artifact.as_str() || Some(p.as_str()) == purl)
-        || purl.is_some_and(|purl| statement.subcomponents.iter().any(|s| s == purl))
+/// One attestation as the policy sees it.
+struct Gathered {
+    /// `None` for an untrusted attestation: it is listed in the input only while there is room.
+    json: Value,
+    seen: SeenAttestation,
+    evidence: Option<Evidence>,
+    keyids: Vec<KeyId>,
 }
 
 impl Registry {
@@ -45,6 +60,17 @@ impl Registry {
         target: &StageName,
         requester: &Requester,
     ) -> Result<Value, RegistryError> {
+        Ok(self.gather_policy_input(repo, digest, target, requester).await?.json)
+    }
+
+    /// Builds the policy input for promoting `repo@digest` to `target`, with the verdicts.
+    pub async fn gather_policy_input(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        target: &StageName,
+        requester: &Requester,
+    ) -> Result<PolicyInput, RegistryError> {
         self.stage_of(repo)?;
         let record = self
             .store()
@@ -63,41 +89,28 @@ impl Registry {
             gathered.push(gather(&attestation, root.as_deref(), repo, now));
         }
 
-        // Evidence from trusted attestations only, merged.
+        // Evidence from trusted attestations only, merged; VEX statements kept aside with whether
+        // their signer may suppress a finding here.
         let mut merged = Evidence::default();
-        let mut vex = Vec::new();
-        for g in gathered.iter().filter(|g| g.trusted) {
-            if let Some(e) = &g.evidence {
-                for statement in &e.vex {
-                    vex.push((statement.clone(), g.signers.clone()));
-                }
-                merged.merge(e.clone());
+        let mut statements = Vec::new();
+        for g in gathered.iter().filter(|g| g.seen.trusted) {
+            let Some(e) = &g.evidence else { continue };
+            let may_suppress = root
+                .as_deref()
+                .is_some_and(|root| vex::signer_may_suppress(root, &g.keyids, &g.seen.predicate_type, repo, now));
+            for statement in &e.vex {
+                statements.push(vex::Sourced {
+                    statement: statement.clone(),
+                    referrer: g.seen.referrer.clone(),
+                    signers: g.seen.signers.clone(),
+                    may_suppress,
+                });
             }
+            merged.merge(Evidence { vex: Vec::new(), ..e.clone() });
         }
-        let mut vex_applied = Vec::new();
-        merged.vulnerabilities.retain(|v| {
-            let suppressing = vex.iter().find(|(s, _)| {
-                matches!(s.status, VexStatus::NotAffected | VexStatus::Fixed)
-                    && (s.vulnerability_id == v.id
-                        || s.aliases.contains(&v.id)
-                        || v.aliases.contains(&s.vulnerability_id))
-                    && vex_covers(s, digest, v.package_purl.as_deref())
-            });
-            match suppressing {
-                Some((s, signers)) => {
-                    vex_applied.push(json!({
-                        "vulnerability": v.id,
-                        "package_purl": v.package_purl,
-                        "status": s.status,
-                        "justification": s.justification,
-                        "impact_statement": s.impact_statement,
-                        "signers": signers,
-                    }));
-                    false
-                }
-                None => true,
-            }
-        });
+        let applied = vex::apply(&mut merged.vulnerabilities, &statements, digest);
+        // The merged evidence lists only the statements that may suppress.
+        merged.vex = statements.into_iter().filter(|s| s.may_suppress).map(|s| s.statement).collect();
 
         // Waivers approved through the API meet the bundle's in the same decision.
         // Only those whose approval the log backs (`promotion::backed`).
@@ -107,7 +120,24 @@ impl Registry {
             .iter()
             .map(crate::promotion::control::waiver_json)
             .collect();
-        Ok(json!({
+
+        // Trusted attestations in full; untrusted ones while there is room, then only counted.
+        let mut listed = Vec::new();
+        let mut untrusted_listed = 0usize;
+        let mut untrusted_omitted = 0usize;
+        let mut seen = Vec::with_capacity(gathered.len());
+        for g in gathered {
+            if g.seen.trusted {
+                listed.push(g.json);
+            } else if untrusted_listed < UNTRUSTED_LISTED_MAX {
+                untrusted_listed = untrusted_listed.saturating_add(1);
+                listed.push(g.json);
+            } else {
+                untrusted_omitted = untrusted_omitted.saturating_add(1);
+            }
+            seen.push(g.seen);
+        }
+        let json = json!({
             "artifact": {
                 "repository": repo.as_str(),
                 "digest": digest.as_str(),
@@ -117,54 +147,107 @@ impl Registry {
             },
             "source_stage": repo.stage().as_str(),
             "target_stage": target.as_str(),
-            "attestations": gathered.into_iter().map(|g| g.json).collect::<Vec<_>>(),
+            "attestations": listed,
+            "untrusted_omitted": untrusted_omitted,
             "evidence": serde_json::to_value(&merged).unwrap_or(Value::Null),
-            "vex_applied": vex_applied,
+            "vex_applied": applied.applied,
+            "vex_ignored": applied.ignored,
             "requester": {"principal": requester.principal, "kind": requester.kind},
             "approvals": [],
             "time": now.to_rfc3339(),
             "waivers": waivers,
-        }))
+        });
+        Ok(PolicyInput { json, attestations: seen })
     }
 }
 
+/// An untrusted attestation as the input lists it: what it claims to be, who signed it, why it
+/// does not count. Nothing of its predicate.
+fn untrusted(
+    attestation: &crate::ports::AttestationRecord,
+    predicate_type: &str,
+    keys: Vec<SeenKey>,
+    hints: Vec<String>,
+    reasons: Vec<String>,
+) -> Gathered {
+    let keyids: Vec<&str> = keys.iter().map(|k| k.keyid.as_str()).collect();
+    let total = reasons.len();
+    let mut shown: Vec<String> = reasons.into_iter().take(UNTRUSTED_REASONS_MAX).collect();
+    if total > UNTRUSTED_REASONS_MAX {
+        shown.push(format!("and {} more", total.saturating_sub(UNTRUSTED_REASONS_MAX)));
+    }
+    Gathered {
+        json: json!({
+            "predicate_type": predicate_type,
+            "referrer": attestation.manifest.as_str(),
+            "trusted": false,
+            "signers": [],
+            "keyids": keyids,
+            "keyid_hints": hints,
+            "reasons": shown,
+        }),
+        seen: SeenAttestation {
+            referrer: attestation.manifest.to_string(),
+            predicate_type: predicate_type.to_owned(),
+            trusted: false,
+            signers: Vec::new(),
+            keys,
+        },
+        evidence: None,
+        keyids: Vec::new(),
+    }
+}
+
+/// Verifies one stored attestation against the root in force. Its predicate is parsed, and its
+/// evidence read, only when it is trusted.
 fn gather(
     attestation: &crate::ports::AttestationRecord,
     root: Option<&airlock_trust::TrustedRoot>,
     repo: &RepoName,
     now: airlock_model::Timestamp,
 ) -> Gathered {
-    let parsed = Envelope::parse(&attestation.envelope, &EnvelopeLimits::default())
-        .map_err(|e| e.to_string())
-        .and_then(|envelope| {
-            envelope.in_toto_statement(&StatementLimits::default()).map(|s| (envelope, s)).map_err(|e| e.to_string())
-        });
-    let (envelope, statement) = match parsed {
-        Ok(p) => p,
-        Err(reason) => {
-            return Gathered {
-                json: json!({
-                    "predicate_type": attestation.predicate_type,
-                    "referrer": attestation.manifest.as_str(),
-                    "trusted": false,
-                    "signers": [],
-                    "reasons": [format!("the stored envelope no longer parses: {reason}")],
-                    "predicate": null,
-                    "evidence": null,
-                }),
-                trusted: false,
-                signers: Vec::new(),
-                evidence: None,
-            };
+    let claimed = airlock_model::echo::echo(&attestation.predicate_type);
+    let envelope = match Envelope::parse(&attestation.envelope, &EnvelopeLimits::default()) {
+        Ok(envelope) => envelope,
+        Err(e) => {
+            let reason = format!("the stored envelope no longer parses: {e}");
+            return untrusted(attestation, &claimed, Vec::new(), Vec::new(), vec![reason]);
         }
     };
-    let (trusted, signers, reasons) = match root {
-        None => (false, Vec::new(), vec!["no trust root is configured".to_owned()]),
-        Some(root) => {
-            let evaluation = root.evaluate(&envelope, &statement.predicate_type, repo, now);
-            (evaluation.trusted, evaluation.signers, evaluation.reasons.iter().map(ToString::to_string).collect())
+    // The envelope's key id hints, unauthenticated: only well-formed ones, for the record.
+    let hints: Vec<String> = envelope
+        .signatures
+        .iter()
+        .filter_map(|s| s.keyid.as_deref())
+        .filter_map(|k| KeyId::parse(k).ok())
+        .map(|k| k.as_str().to_owned())
+        .collect();
+    // The statement names the predicate type the signatures are judged for.
+    let statement = match envelope.in_toto_statement(&StatementLimits::default()) {
+        Ok(statement) => statement,
+        Err(e) => {
+            let reason = format!("the stored envelope no longer parses: {e}");
+            return untrusted(attestation, &claimed, Vec::new(), hints, vec![reason]);
         }
     };
+    let Some(root) = root else {
+        let reason = "no trust root is configured; a key admin must apply one".to_owned();
+        let predicate_type = airlock_model::echo::echo(&statement.predicate_type);
+        return untrusted(attestation, &predicate_type, Vec::new(), hints, vec![reason]);
+    };
+    let evaluation = root.evaluate(&envelope, &statement.predicate_type, repo, now);
+    let keys: Vec<SeenKey> = evaluation
+        .keys
+        .iter()
+        .map(|k| SeenKey { keyid: k.keyid.as_str().to_owned(), signers: k.signers.clone() })
+        .collect();
+    if !evaluation.trusted {
+        let reasons = evaluation.reasons.iter().map(ToString::to_string).collect();
+        let predicate_type = airlock_model::echo::echo(&statement.predicate_type);
+        return untrusted(attestation, &predicate_type, keys, hints, reasons);
+    }
+
+    // Trusted: the predicate as signed, and the evidence read from it.
     let predicate_bytes = statement.predicate.get().as_bytes();
     let predicate: Value = serde_json::from_slice(predicate_bytes).unwrap_or(Value::Null);
     let (evidence, evidence_error) = match airlock_evidence::from_predicate(
@@ -175,19 +258,28 @@ fn gather(
         Ok(e) => (e, None),
         Err(e) => (None, Some(e.to_string())),
     };
+    let keyids: Vec<KeyId> = evaluation.keys.iter().map(|k| k.keyid.clone()).collect();
     Gathered {
         json: json!({
             "predicate_type": statement.predicate_type,
             "referrer": attestation.manifest.as_str(),
-            "trusted": trusted,
-            "signers": signers,
-            "reasons": reasons,
+            "trusted": true,
+            "signers": evaluation.signers,
+            "keyids": keys.iter().map(|k| k.keyid.as_str()).collect::<Vec<_>>(),
+            "keys": keys,
+            "reasons": evaluation.reasons.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "predicate": predicate,
             "evidence": evidence.as_ref().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)),
             "evidence_error": evidence_error,
         }),
-        trusted,
-        signers,
+        seen: SeenAttestation {
+            referrer: attestation.manifest.to_string(),
+            predicate_type: statement.predicate_type.clone(),
+            trusted: true,
+            signers: evaluation.signers,
+            keys,
+        },
         evidence,
+        keyids,
     }
 }

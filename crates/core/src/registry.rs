@@ -25,6 +25,10 @@ pub const UPLOADS_PER_CLIENT_MAX: u64 = 128;
 pub const PAGE_MAX: u32 = 1000;
 /// Most referrers listed for one subject.
 pub const REFERRERS_MAX: u32 = 1000;
+/// Most attestations stored about one artifact in one repository, trusted or not.
+pub const ATTESTATIONS_PER_ARTIFACT_MAX: u32 = 64;
+/// Most envelope bytes stored about one artifact in one repository, all attestations together.
+pub const ATTESTATION_BYTES_PER_ARTIFACT_MAX: u64 = 8 * 1024 * 1024;
 
 /// Limits on attacker-controlled work in the registry. Each has a config key under `[limits]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +37,10 @@ pub struct RegistryLimits {
     pub inline_blob_max: u64,
     pub uploads_per_client: u64,
     pub page_max: u32,
+    /// Most attestations about one artifact (`limits.attestations_per_artifact`).
+    pub attestations_per_artifact: u32,
+    /// Most envelope bytes about one artifact (`limits.attestation_bytes_per_artifact`).
+    pub attestation_bytes_per_artifact: u64,
 }
 
 impl Default for RegistryLimits {
@@ -42,6 +50,8 @@ impl Default for RegistryLimits {
             inline_blob_max: INLINE_BLOB_MAX,
             uploads_per_client: UPLOADS_PER_CLIENT_MAX,
             page_max: PAGE_MAX,
+            attestations_per_artifact: ATTESTATIONS_PER_ARTIFACT_MAX,
+            attestation_bytes_per_artifact: ATTESTATION_BYTES_PER_ARTIFACT_MAX,
         }
     }
 }
@@ -63,6 +73,14 @@ pub enum RegistryError {
         "attestation is about {statement} but its manifest's subject is `{subject}`; attest the artifact the referrer points at"
     )]
     AttestationSubjectMismatch { subject: Digest, statement: String },
+    #[error(
+        "artifact `{subject}` in `{repo}` already has {count} attestations; the limit is {max} (config key `limits.attestations_per_artifact`); delete attestations it no longer needs"
+    )]
+    TooManyAttestations { repo: RepoName, subject: Digest, count: u64, max: u32 },
+    #[error(
+        "attestations about artifact `{subject}` in `{repo}` would total {total} bytes; the limit is {max} (config key `limits.attestation_bytes_per_artifact`); delete attestations it no longer needs"
+    )]
+    AttestationsTooLarge { repo: RepoName, subject: Digest, total: u64, max: u64 },
     #[error("trust root refused: {reason}")]
     TrustRootInvalid { reason: String },
     #[error("repository `{repo}` is not known to this registry")]

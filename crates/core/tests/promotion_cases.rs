@@ -52,9 +52,29 @@ ttl_secs = 3600
 struct Case {
     description: String,
     stages: Option<String>,
+    /// More `airlock.toml`, such as a `[limits]` table.
+    config: Option<String>,
+    /// The trust root's signer rules; by default one, `ci`, signing everything everywhere.
+    #[serde(default)]
+    signers: Vec<SignerSpec>,
     #[serde(default)]
     users: Vec<User>,
     steps: Vec<Step>,
+}
+
+/// A signer rule of the case's trust root, over the named key (keys are made per run by name).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignerSpec {
+    name: String,
+    key: String,
+    predicate_types: Vec<String>,
+    #[serde(default = "everywhere")]
+    repositories: Vec<String>,
+}
+
+fn everywhere() -> Vec<String> {
+    vec!["**".to_owned()]
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +108,11 @@ struct Step {
     role: Option<String>,
     stage: Option<String>,
     reason: Option<String>,
+    /// The key that signs an attestation (`ci` by default), by name.
+    key: Option<String>,
+    predicate_type: Option<String>,
+    /// A predicate in `tests/data/vex/<fixture>.json`; `{digest}` reads as the image's digest.
+    fixture: Option<String>,
     // What is expected.
     expect: Option<String>,
     findings: Option<Vec<String>>,
@@ -99,6 +124,9 @@ struct Run {
     app: TestApp,
     clock: ManualClock,
     ci: PrivateKey,
+    /// Keys other than `ci`, by name, made when first named.
+    keys: BTreeMap<String, PrivateKey>,
+    signers: Vec<SignerSpec>,
     root_key: PrivateKey,
     root_version: u64,
     images: BTreeMap<String, Image>,
@@ -110,8 +138,12 @@ impl Run {
     async fn new(case: &Case) -> Run {
         let policy = tempfile::tempdir().unwrap();
         std::fs::write(policy.path().join("policy.rego"), support::DENY_CRITICAL_POLICY).unwrap();
-        let config =
-            format!("[policy]\nbundle = \"{}\"\n{}", policy.path().display(), case.stages.as_deref().unwrap_or(STAGES));
+        let config = format!(
+            "{}\n[policy]\nbundle = \"{}\"\n{}",
+            case.config.as_deref().unwrap_or_default(),
+            policy.path().display(),
+            case.stages.as_deref().unwrap_or(STAGES)
+        );
         let clock = ManualClock::at(START);
         let app = TestApp::with_clock(&config, clock.clone()).await;
         let root_key = PrivateKey::generate(Algorithm::Ed25519).unwrap();
@@ -120,6 +152,8 @@ impl Run {
             app,
             clock,
             ci,
+            keys: BTreeMap::new(),
+            signers: case.signers.clone(),
             root_key,
             root_version: 0,
             images: BTreeMap::new(),
@@ -146,14 +180,51 @@ impl Run {
         run
     }
 
-    /// Applies the next trust root version: `ci` signs everything, everywhere; `revoked` keys
-    /// are revoked, and a fresh `ci` key replaces a revoked one.
+    /// Makes the key named `name` unless it exists (`ci` always does).
+    fn make_key(&mut self, name: &str) {
+        if name != "ci" {
+            self.keys.entry(name.to_owned()).or_insert_with(|| PrivateKey::generate(Algorithm::Ed25519).unwrap());
+        }
+    }
+
+    /// The key named `name`, made with [`Run::make_key`].
+    fn key(&self, name: &str) -> &PrivateKey {
+        if name == "ci" { &self.ci } else { self.keys.get(name).unwrap_or_else(|| panic!("no key `{name}`")) }
+    }
+
+    /// Applies the next trust root version: the case's signer rules, or by default `ci` signing
+    /// everything, everywhere; `revoked` keys are revoked, and a fresh `ci` key replaces a revoked
+    /// one.
     async fn apply_root(&mut self, revoked: &[&PrivateKey]) {
         self.root_version += 1;
         let start = Timestamp::from_millis(START);
+        let specs = if self.signers.is_empty() {
+            vec![SignerSpec {
+                name: "ci".to_owned(),
+                key: "ci".to_owned(),
+                predicate_types: vec!["https://**".to_owned()],
+                repositories: everywhere(),
+            }]
+        } else {
+            self.signers.clone()
+        };
         let mut keys = BTreeMap::new();
-        for k in [&self.root_key, &self.ci].into_iter().chain(revoked.iter().copied()) {
+        for k in [&self.root_key].into_iter().chain(revoked.iter().copied()) {
             keys.insert(k.public_key().keyid().clone(), k.public_key().clone());
+        }
+        let mut signers = Vec::new();
+        for spec in &specs {
+            self.make_key(&spec.key);
+            let key = self.key(&spec.key);
+            keys.insert(key.public_key().keyid().clone(), key.public_key().clone());
+            signers.push(SignerRule {
+                name: spec.name.clone(),
+                keyids: vec![key.public_key().keyid().clone()],
+                predicate_types: spec.predicate_types.iter().map(|p| Pattern::parse(p).unwrap()).collect(),
+                repositories: spec.repositories.iter().map(|p| Pattern::parse(p).unwrap()).collect(),
+                not_before: start,
+                not_after: start.plus_millis(300 * DAY),
+            });
         }
         let root = Root {
             version: self.root_version,
@@ -161,14 +232,7 @@ impl Run {
             keys,
             root_keyids: vec![self.root_key.public_key().keyid().clone()],
             root_threshold: 1,
-            signers: vec![SignerRule {
-                name: "ci".to_owned(),
-                keyids: vec![self.ci.public_key().keyid().clone()],
-                predicate_types: vec![Pattern::parse("https://**").unwrap()],
-                repositories: vec![Pattern::parse("**").unwrap()],
-                not_before: start,
-                not_after: start.plus_millis(300 * DAY),
-            }],
+            signers,
             thresholds: Vec::new(),
             revoked: revoked
                 .iter()
@@ -195,8 +259,10 @@ impl Run {
         self.images.get(name).unwrap_or_else(|| panic!("image `{name}` was never pushed"))
     }
 
-    async fn attest(&self, subject: &Image, predicate_type: &str, predicate: Value) {
-        support::attest(&self.app, REPO, subject, predicate_type, &predicate, &self.ci).await;
+    async fn attest(&mut self, subject: &Image, predicate_type: &str, predicate: Value, key: Option<&str>) {
+        let name = key.unwrap_or("ci");
+        self.make_key(name);
+        support::attest(&self.app, REPO, subject, predicate_type, &predicate, self.key(name)).await;
     }
 
     fn promoter(&self) -> &airlock_core::promotion::Promoter {
@@ -223,14 +289,24 @@ impl Run {
             "provenance" => {
                 let image = self.image(step.image.as_deref().expect("`image`")).clone();
                 let predicate = support::provenance(&image, step.trigger.as_deref().unwrap_or("ci-bot"));
-                self.attest(&image, support::PROVENANCE, predicate).await;
+                self.attest(&image, support::PROVENANCE, predicate, step.key.as_deref()).await;
                 Ok(None)
             }
             "scan" => {
                 let image = self.image(step.image.as_deref().expect("`image`")).clone();
                 let critical: Vec<&str> = step.critical.iter().map(String::as_str).collect();
-                let predicate = support::scan(&critical);
-                self.attest(&image, support::SCAN, predicate).await;
+                let predicate = scan(&critical);
+                self.attest(&image, support::SCAN, predicate, step.key.as_deref()).await;
+                Ok(None)
+            }
+            "attest" => {
+                let image = self.image(step.image.as_deref().expect("`image`")).clone();
+                let fixture = step.fixture.as_deref().expect("`fixture`");
+                let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/vex/{fixture}.json"));
+                let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let predicate = serde_json::from_str(&text.replace("{digest}", &image.digest())).unwrap();
+                let predicate_type = step.predicate_type.as_deref().expect("`predicate_type`");
+                self.attest(&image, predicate_type, predicate, step.key.as_deref()).await;
                 Ok(None)
             }
             "promote" => {
@@ -304,6 +380,18 @@ impl Run {
     }
 }
 
+/// The package every scan finds its vulnerabilities in.
+const OPENSSL: &str = "pkg:apk/alpine/openssl@3.0.1";
+
+/// A Trivy scan in cosign's predicate finding each of `critical` in openssl, named by its purl.
+fn scan(critical: &[&str]) -> Value {
+    let mut predicate = support::scan(critical);
+    for v in predicate["scanner"]["result"]["Results"][0]["Vulnerabilities"].as_array_mut().into_iter().flatten() {
+        v["PkgIdentifier"] = serde_json::json!({"PURL": OPENSSL});
+    }
+    predicate
+}
+
 fn findings_of(view: &PromotionView) -> Vec<String> {
     view.report["findings"]
         .as_array()
@@ -315,7 +403,12 @@ fn findings_of(view: &PromotionView) -> Vec<String> {
 
 async fn run_case(path: &Path) {
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    let case: Case = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
+    run_text(&name, &std::fs::read_to_string(path).unwrap()).await;
+}
+
+/// Runs the case `text` (named `name` in messages) and returns the run, for further checks.
+async fn run_text(name: &str, text: &str) -> Run {
+    let case: Case = toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert!(!case.description.is_empty(), "{name}: say what the case shows");
     let mut run = Run::new(&case).await;
     for (i, step) in case.steps.iter().enumerate() {
@@ -344,6 +437,7 @@ async fn run_case(path: &Path) {
             assert_eq!(&got, counted, "{at}: {}", view.report);
         }
     }
+    run
 }
 
 #[tokio::test]
@@ -356,4 +450,273 @@ async fn promotion_cases() {
     for path in paths {
         run_case(&path).await;
     }
+}
+
+// ---- attacks of issue 17 --------------------------------------------------------------------
+
+/// Dev and a staging stage with no gate but the policy (which denies critical vulnerabilities).
+const OPEN_STAGING: &str = r#"stages = """
+[[stages]]
+name = "dev"
+pushable = true
+[[stages]]
+name = "staging"
+"""
+"#;
+
+/// `ci` signs provenance and SBOMs, `scanner` scans; nobody may sign VEX.
+const CI_AND_SCANNER: &str = r#"
+[[signers]]
+name = "ci"
+key = "ci"
+predicate_types = ["https://slsa.dev/provenance/*", "https://cyclonedx.org/bom", "https://cyclonedx.org/bom/*"]
+
+[[signers]]
+name = "scanner"
+key = "scanner"
+predicate_types = ["https://cosign.sigstore.dev/attestation/vuln/v1"]
+"#;
+
+impl Run {
+    /// The policy input for promoting image `name` from dev to `to`.
+    async fn input(&self, name: &str, to: &str) -> Value {
+        let repo = RepoName::parse(REPO).unwrap();
+        let digest = Digest::parse(&self.image(name).digest()).unwrap();
+        let requester = airlock_core::policy_input::Requester { principal: "tester".into(), kind: "service".into() };
+        self.app
+            .app
+            .state
+            .registry
+            .policy_input(&repo, &digest, &StageName::parse(to).unwrap(), &requester)
+            .await
+            .unwrap()
+    }
+
+    /// Signs `predicate` with the key `key` and pushes it as a referrer of image `name`; returns
+    /// the status and body of the manifest push.
+    async fn try_attest(
+        &mut self,
+        name: &str,
+        predicate_type: &str,
+        predicate: &Value,
+        key: &str,
+    ) -> (StatusCode, String) {
+        self.make_key(key);
+        let subject = self.image(name).clone();
+        support::try_attest(&self.app, REPO, &subject, predicate_type, predicate, self.key(key)).await
+    }
+}
+
+/// A predicate nested `depth` levels deep: an object holding arrays.
+fn nested(depth: usize) -> Value {
+    let arrays = depth - 1;
+    let text = format!("{{\"deep\": {}{}}}", "[".repeat(arrays), "]".repeat(arrays));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Issue 17: a CycloneDX SBOM signed by `ci`, which may sign SBOMs but not VEX, carried
+/// `analysis.state: not_affected` for the scanner's critical CVE and removed it; the promotion to
+/// prod then passed the policy. Now the analysis is listed in `vex_ignored` and changes nothing.
+#[tokio::test]
+async fn ci_key_cannot_cancel_the_scanners_critical_cve() {
+    let case = format!(
+        r#"description = "the ci key's SBOM analysis does not suppress the scanner's finding"
+stages = """
+[[stages]]
+name = "dev"
+pushable = true
+[[stages]]
+name = "prod"
+"""
+{CI_AND_SCANNER}
+[[steps]]
+action = "push"
+image = "a"
+
+[[steps]]
+action = "scan"
+image = "a"
+key = "scanner"
+critical = ["CVE-2026-0001"]
+
+[[steps]]
+action = "attest"
+image = "a"
+key = "ci"
+predicate_type = "https://cyclonedx.org/bom"
+fixture = "vex-in-sbom-from-sbom-signer"
+
+[[steps]]
+action = "promote"
+image = "a"
+to = "prod"
+expect = "denied"
+findings = ["no-critical"]
+"#
+    );
+    let run = run_text("ci_key_cannot_cancel_the_scanners_critical_cve", &case).await;
+    let input = run.input("a", "prod").await;
+    assert_eq!(input["vex_applied"], serde_json::json!([]), "{input:#}");
+    let ignored = input["vex_ignored"].as_array().unwrap();
+    assert_eq!(ignored.len(), 1, "{input:#}");
+    assert_eq!(ignored[0]["vulnerability"], "CVE-2026-0001");
+    assert_eq!(ignored[0]["reason"], "signer-not-allowed-vex");
+    assert_eq!(ignored[0]["signers"], serde_json::json!(["ci"]));
+    let critical = input["evidence"]["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["id"] == "CVE-2026-0001" && v["severity"] == "critical")
+        .count();
+    assert_eq!(critical, 1, "{input:#}");
+    // The merged evidence lists only statements that may suppress.
+    assert_eq!(input["evidence"]["vex"], serde_json::json!([]), "{input:#}");
+}
+
+/// Issue 17: a stage threshold counted signer names, so one key listed under two signer names
+/// met `threshold = 2` alone. Thresholds count distinct keys, as the trust root's do.
+#[tokio::test]
+async fn one_key_under_two_signer_names_counts_once() {
+    let case = r#"description = "one key under two signer names is one key toward a stage threshold"
+stages = """
+[[stages]]
+name = "dev"
+pushable = true
+[[stages]]
+name = "staging"
+[[stages.attestations]]
+name = "provenance"
+predicate_types = ["https://slsa.dev/provenance/*"]
+signers = ["ci", "release"]
+threshold = 2
+"""
+
+[[signers]]
+name = "ci"
+key = "ci"
+predicate_types = ["https://slsa.dev/provenance/*"]
+
+[[signers]]
+name = "release"
+key = "ci"
+predicate_types = ["https://slsa.dev/provenance/*"]
+
+[[signers]]
+name = "release-2"
+key = "release"
+predicate_types = ["https://slsa.dev/provenance/*"]
+
+[[steps]]
+action = "push"
+image = "a"
+
+[[steps]]
+action = "provenance"
+image = "a"
+
+[[steps]]
+action = "promote"
+image = "a"
+to = "staging"
+expect = "denied"
+findings = ["provenance"]
+"#;
+    let mut run = run_text("one_key_under_two_signer_names_counts_once", case).await;
+    // A second key, of another signer the stage names, makes two.
+    let image = run.image("a").clone();
+    let predicate = support::provenance(&image, "ci-bot");
+    run.signers.iter_mut().filter(|s| s.name == "release-2").for_each(|s| s.name = "release".to_owned());
+    run.signers.retain(|s| !(s.name == "release" && s.key == "ci"));
+    run.apply_root(&[]).await;
+    let (status, body) = run.try_attest("a", support::PROVENANCE, &predicate, "release").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let promote =
+        Step { action: "promote".into(), image: Some("a".into()), to: Some("staging".into()), ..Step::default() };
+    let view = run.step(&promote).await.unwrap().unwrap();
+    assert_eq!(view.record.status.as_str(), "promoted", "{}", view.report);
+}
+
+/// Issue 17: anyone who may push attached an unverifiable attestation nested 58 deep, and every
+/// promotion of the digest denied with `input-too-deep`. Untrusted predicates never reach the
+/// policy now.
+#[tokio::test]
+async fn untrusted_deep_attestation_does_not_deny_promotion() {
+    let case = format!(
+        r#"description = "an untrusted deep attestation does not reach the policy"
+{OPEN_STAGING}
+[[steps]]
+action = "push"
+image = "a"
+"#
+    );
+    let mut run = run_text("untrusted_deep_attestation_does_not_deny_promotion", &case).await;
+    let (status, body) = run.try_attest("a", "https://example.com/deep/v1", &nested(58), "outsider").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let promote =
+        Step { action: "promote".into(), image: Some("a".into()), to: Some("staging".into()), ..Step::default() };
+    let view = run.step(&promote).await.unwrap().unwrap();
+    assert_eq!(view.record.status.as_str(), "promoted", "{}", view.report);
+    let input = run.input("a", "staging").await;
+    let listed = input["attestations"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{input:#}");
+    assert_eq!(listed[0]["trusted"], false);
+    assert_eq!(listed[0]["predicate_type"], "https://example.com/deep/v1");
+    assert!(listed[0].get("predicate").is_none() && listed[0].get("evidence").is_none(), "{input:#}");
+    assert_eq!(listed[0]["keyids"], serde_json::json!([]));
+    assert_eq!(listed[0]["keyid_hints"], serde_json::json!([run.key("outsider").public_key().keyid().as_str()]));
+    assert!(!listed[0]["reasons"].as_array().unwrap().is_empty());
+
+    // However many are attached, the input lists a bounded number and counts the rest.
+    let max = airlock_core::policy_input::UNTRUSTED_LISTED_MAX;
+    for i in 1..max + 3 {
+        let (status, body) =
+            run.try_attest("a", "https://example.com/noise/v1", &serde_json::json!({"n": i}), "outsider").await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let input = run.input("a", "staging").await;
+    assert_eq!(input["attestations"].as_array().unwrap().len(), max, "{input:#}");
+    assert_eq!(input["untrusted_omitted"], 3);
+}
+
+/// Issue 17: 20 MB of unverifiable attestations made every promotion of the digest deny with
+/// `input-too-large`. Attestations per artifact are bounded at ingest, in count and bytes.
+#[tokio::test]
+async fn untrusted_attestation_flood_is_bounded_at_ingest() {
+    let case = format!(
+        r#"description = "attestations per artifact are bounded at ingest"
+config = """
+[limits]
+attestations_per_artifact = 3
+attestation_bytes_per_artifact = 8192
+"""
+{OPEN_STAGING}
+[[steps]]
+action = "push"
+image = "a"
+
+[[steps]]
+action = "push"
+image = "b"
+"#
+    );
+    let mut run = run_text("untrusted_attestation_flood_is_bounded_at_ingest", &case).await;
+    for i in 0..3 {
+        let (status, body) =
+            run.try_attest("a", "https://example.com/noise/v1", &serde_json::json!({"n": i}), "outsider").await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) =
+        run.try_attest("a", "https://example.com/noise/v1", &serde_json::json!({"n": 3}), "outsider").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("DENIED") && body.contains("limits.attestations_per_artifact"), "{body}");
+    // Bytes: one envelope of about 6 KiB fits, a second does not.
+    let big = serde_json::json!({"padding": "x".repeat(4000)});
+    let (status, body) = run.try_attest("b", "https://example.com/noise/v1", &big, "outsider").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = run.try_attest("b", "https://example.com/noise/v1", &big, "outsider").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("limits.attestation_bytes_per_artifact"), "{body}");
+    // What was refused was never stored: the promotion still sees three.
+    let input = run.input("a", "staging").await;
+    assert_eq!(input["attestations"].as_array().unwrap().len(), 3, "{input:#}");
 }

@@ -74,7 +74,8 @@ mod read;
 pub use document::{detect, from_predicate, parse, parse_auto};
 pub use error::EvidenceError;
 pub use formats::{
-    COSIGN_VULN, CYCLONEDX_BOM, Format, OPENVEX_NS, SLSA_PROVENANCE_V0_2, SLSA_PROVENANCE_V1, SPDX_DOCUMENT,
+    COSIGN_VULN, CYCLONEDX_BOM, CYCLONEDX_VEX, Format, OPENVEX_NS, SLSA_PROVENANCE_V0_2, SLSA_PROVENANCE_V1,
+    SPDX_DOCUMENT,
 };
 pub use limits::{
     Limits, MAX_BYTES, MAX_COMPONENTS, MAX_DEPTH, MAX_LIST_LEN, MAX_STRING_LEN, MAX_UNREAD, MAX_VEX_STATEMENTS,

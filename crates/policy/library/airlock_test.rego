@@ -196,6 +196,21 @@ test_distinct_signers_in_prod if {
 	r == {"distinct-signers"}
 }
 
+# Attestation `a` signed by key `keyid` under its signer names.
+keyed(a, keyid) := object.union(a, {"keys": [{"keyid": keyid, "signers": a.signers}]})
+
+test_one_key_under_two_signer_names_vouches_once if {
+	inp := make_input("prod", [keyed(provenance_attestation, "k1"), sbom_attestation, keyed(scan_attestation, "k1")], merged_evidence)
+	r := {f.rule | some f in airlock.deny with input as inp with data.airlock.allowed_source_repositories as prod_repositories}
+	r == {"distinct-signers"}
+}
+
+test_two_keys_under_two_signer_names_vouch_twice if {
+	inp := make_input("prod", [keyed(provenance_attestation, "k1"), sbom_attestation, keyed(scan_attestation, "k2")], merged_evidence)
+	r := {f.rule | some f in airlock.deny with input as inp with data.airlock.allowed_source_repositories as prod_repositories}
+	not "distinct-signers" in r
+}
+
 test_two_signers_on_one_scan_keep_duties_apart if {
 	scan_by_both := object.union(scan_attestation, {"signers": ["ci", "scanner"]})
 	inp := make_input("prod", [provenance_attestation, sbom_attestation, scan_by_both], merged_evidence)

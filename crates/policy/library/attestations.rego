@@ -37,6 +37,17 @@ is_or_under(uri, prefix) if startswith(uri, concat("", [prefix, "/"]))
 # The signers of `a` allowed to vouch for `type`.
 vouching_signers(a, type) := {s | some s in a.signers; s in object.get(data.airlock.allowed_signers, type, [])}
 
+# The identities of `a` allowed to vouch for `type`: the keys that signed it as an allowed signer,
+# so one key listed under two signer names is one identity. An attestation without `keys` (an
+# input written by hand) falls back to its signer names.
+vouching_ids(a, type) := {k.keyid |
+	some k in a.keys
+	some s in k.signers
+	s in object.get(data.airlock.allowed_signers, type, [])
+} if {
+	is_array(a.keys)
+} else := vouching_signers(a, type)
+
 # The attestation types the library knows.
 attestation_types := ["provenance", "sbom", "vulnerability-scan"]
 
@@ -59,6 +70,14 @@ signers_by_type := {type: {s | some a in qualifying_by_type[type]; some s in vou
 
 # The allowed signers vouching for `type`.
 signers_of(type) := object.get(signers_by_type, type, set())
+
+# For each type, the identities (keys) vouching for it as allowed signers.
+ids_by_type := {type: {i | some a in qualifying_by_type[type]; some i in vouching_ids(a, type)} |
+	some type in attestation_types
+}
+
+# The identities vouching for `type`.
+ids_of(type) := object.get(ids_by_type, type, set())
 
 # Why no attestation of `type` qualifies.
 why_missing(type) := "none is attached" if {
@@ -178,7 +197,7 @@ deny contains f if {
 
 # Separation of duties. The types of `data.airlock.distinct_signer_types` (those with at least
 # one qualifying attestation; a missing one is its own rule's business) must each be vouched for
-# by a signer of its own. By Hall's theorem such an assignment exists exactly when every set of
+# by a signer of its own, with a key of its own (one key under two signer names is one identity). By Hall's theorem such an assignment exists exactly when every set of
 # these types is vouched for by at least as many signers as it has types, so each set that is
 # not is a violation; the smallest are reported.
 distinct_types := [t | some t in data.airlock.distinct_signer_types; count(signers_of(t)) > 0]
@@ -189,7 +208,7 @@ shared_sets contains types if {
 	n <= 8
 	some mask in numbers.range(1, bits.lsh(1, n) - 1)
 	types := {t | some i, t in distinct_types; bits.and(mask, bits.lsh(1, i)) != 0}
-	count({s | some t in types; some s in signers_of(t)}) < count(types)
+	count({i | some t in types; some i in ids_of(t)}) < count(types)
 }
 
 deny contains f if {
@@ -200,9 +219,10 @@ deny contains f if {
 	f := finding(
 		"distinct-signers",
 		"high",
-		sprintf("attestation types %s are vouched for only by %s; each needs a signer of its own, so that one identity cannot vouch for all of them", [
+		sprintf("attestation types %s are vouched for only by %s, with %d distinct signing key(s); each needs a signer with a key of its own, so that one identity cannot vouch for all of them", [
 			names(types),
 			names({s | some t in types; some s in signers_of(t)}),
+			count({i | some t in types; some i in ids_of(t)}),
 		]),
 		"have each of these attestations signed by a different identity, for example the scan by the scanner rather than by CI",
 	)

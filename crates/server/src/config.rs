@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use airlock_core::promotion::pipeline::{DEFAULT_POLICY, Gates};
 use airlock_core::promotion::window::ChangeWindow;
-use airlock_core::registry::{INLINE_BLOB_MAX, PAGE_MAX, UPLOADS_PER_CLIENT_MAX};
+use airlock_core::registry::{
+    ATTESTATION_BYTES_PER_ARTIFACT_MAX, ATTESTATIONS_PER_ARTIFACT_MAX, INLINE_BLOB_MAX, PAGE_MAX,
+    UPLOADS_PER_CLIENT_MAX,
+};
 use airlock_core::{RegistryLimits, Stage, StageError, Stages};
 use airlock_model::manifest::{MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH, MANIFEST_MAX_DESCRIPTORS, ManifestLimits};
 use airlock_model::{NameError, StageName};
@@ -199,6 +202,8 @@ struct RawLimits {
     inline_blob_max_bytes: u64,
     uploads_per_client: u64,
     page_max: u32,
+    attestations_per_artifact: u32,
+    attestation_bytes_per_artifact: u64,
     body_idle_timeout_secs: u64,
     body_min_bytes_per_sec: u64,
     body_rate_grace_secs: u64,
@@ -213,6 +218,8 @@ impl Default for RawLimits {
             inline_blob_max_bytes: INLINE_BLOB_MAX,
             uploads_per_client: UPLOADS_PER_CLIENT_MAX,
             page_max: PAGE_MAX,
+            attestations_per_artifact: ATTESTATIONS_PER_ARTIFACT_MAX,
+            attestation_bytes_per_artifact: ATTESTATION_BYTES_PER_ARTIFACT_MAX,
             body_idle_timeout_secs: BODY_IDLE_TIMEOUT_SECS,
             body_min_bytes_per_sec: BODY_MIN_BYTES_PER_SEC,
             body_rate_grace_secs: BODY_RATE_GRACE_SECS,
@@ -427,6 +434,8 @@ impl Config {
                 inline_blob_max: l.inline_blob_max_bytes,
                 uploads_per_client: l.uploads_per_client,
                 page_max: l.page_max.max(1),
+                attestations_per_artifact: l.attestations_per_artifact,
+                attestation_bytes_per_artifact: l.attestation_bytes_per_artifact,
             },
             body: BodyLimits {
                 idle_timeout: Duration::from_secs(l.body_idle_timeout_secs.max(1)),
@@ -535,6 +544,8 @@ impl Config {
                 "inline_blob_max_bytes": l.inline_blob_max,
                 "uploads_per_client": l.uploads_per_client,
                 "page_max": l.page_max,
+                "attestations_per_artifact": l.attestations_per_artifact,
+                "attestation_bytes_per_artifact": l.attestation_bytes_per_artifact,
                 "body_idle_timeout_secs": self.body.idle_timeout.as_secs(),
                 "body_min_bytes_per_sec": self.body.min_bytes_per_sec,
                 "body_rate_grace_secs": self.body.rate_grace.as_secs(),

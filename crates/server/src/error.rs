@@ -134,6 +134,7 @@ fn classify_registry(error: &RegistryError) -> Row {
             R::AttestationInvalid { .. } | R::AttestationSubjectMismatch { .. } => {
                 row("MANIFEST_INVALID", StatusCode::BAD_REQUEST)
             }
+            R::TooManyAttestations { .. } | R::AttestationsTooLarge { .. } => row("DENIED", StatusCode::FORBIDDEN),
             R::TrustRootInvalid { .. } => row("DENIED", StatusCode::BAD_REQUEST),
             R::NameUnknown { .. } => row("NAME_UNKNOWN", StatusCode::NOT_FOUND),
             R::BlobUnknown { .. } => row("BLOB_UNKNOWN", StatusCode::NOT_FOUND),

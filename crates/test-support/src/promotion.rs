@@ -83,6 +83,32 @@ pub async fn attest(
     predicate: &Value,
     key: &PrivateKey,
 ) -> String {
+    let (referrer, reply) = push_attestation(app, repo, subject, predicate_type, predicate, key).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+    referrer
+}
+
+/// Like [`attest`], but returns the status and body of the referrer's push, whatever they are.
+pub async fn try_attest(
+    app: &TestApp,
+    repo: &str,
+    subject: &Image,
+    predicate_type: &str,
+    predicate: &Value,
+    key: &PrivateKey,
+) -> (StatusCode, String) {
+    let (_, reply) = push_attestation(app, repo, subject, predicate_type, predicate, key).await;
+    (reply.status, String::from_utf8_lossy(&reply.body).into_owned())
+}
+
+async fn push_attestation(
+    app: &TestApp,
+    repo: &str,
+    subject: &Image,
+    predicate_type: &str,
+    predicate: &Value,
+    key: &PrivateKey,
+) -> (String, crate::Reply) {
     let digests = BTreeMap::from([("sha256".to_owned(), subject.digest().trim_start_matches("sha256:").to_owned())]);
     let statement =
         Statement::new(vec![StatementSubject { name: repo.to_owned(), digest: digests }], predicate_type, predicate);
@@ -102,6 +128,5 @@ pub async fn attest(
     let reply = app
         .send(Method::PUT, &format!("/v2/{repo}/manifests/{referrer}"), &[("content-type", OCI_MANIFEST)], manifest)
         .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
-    referrer
+    (referrer, reply)
 }

@@ -26,7 +26,21 @@ pub struct Evaluation {
     pub root_version: u64,
     /// Names of the signer rules satisfied by a signature, in the root's order.
     pub signers: Vec<String>,
+    /// The keys whose signatures verified, each once (by fingerprint), in the root's key order,
+    /// with the signer rules each satisfied. A revoked key, or one no rule allows here, is listed
+    /// with no signers. Thresholds over several attestations count these keys, never names.
+    pub keys: Vec<VerifiedKey>,
     pub reasons: Vec<UntrustedReason>,
+}
+
+/// A key that signed, and the signer rules it satisfied for this predicate type, repository and
+/// time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedKey {
+    /// The key's id as the trust root lists it.
+    pub keyid: KeyId,
+    /// Names of the rules it satisfied, in the root's order; empty when it counts for none.
+    pub signers: Vec<String>,
 }
 
 /// Why a signature, or the envelope as a whole, does not count. Exhaustive on purpose: a new
@@ -131,33 +145,66 @@ impl TrustedRoot {
     /// trusted when the number of distinct rules satisfied by distinct keys reaches the predicate
     /// type's threshold (the largest of the matching `thresholds` entries, or 1).
     pub fn evaluate(&self, envelope: &Envelope, predicate_type: &str, repo: &RepoName, now: Timestamp) -> Evaluation {
-        let root = self.root();
-        let verdict = |signers: Vec<String>, reasons: Vec<UntrustedReason>, trusted: bool| Evaluation {
-            trusted,
-            root_version: root.version,
-            signers,
-            reasons,
-        };
-
-        // 1. TUF 5.3.10 at use time: an expired root trusts nothing. And the work is bounded: a
-        //    predicate type past the limit is refused before any pattern sees it.
-        if now >= root.expires {
-            let reason = UntrustedReason::ExpiredRoot { version: root.version, expired_at: root.expires };
-            return verdict(Vec::new(), vec![reason], false);
-        }
-        if predicate_type.len() > PREDICATE_TYPE_MAX_LEN {
-            let reason =
-                UntrustedReason::PredicateTypeTooLong { len: predicate_type.len(), max: PREDICATE_TYPE_MAX_LEN };
-            return verdict(Vec::new(), vec![reason], false);
+        // 1. An expired root, or a predicate type past the limit, decides before any signature.
+        if let Some(refused) = self.refuse_early(predicate_type, now) {
+            return refused;
         }
 
         // 2. Which keys the envelope is signed by: only keys a signer rule names or a revocation
         //    names are tried, each key (by fingerprint) at most once.
+        let root = self.root();
         let named: BTreeSet<&KeyId> =
             root.signers.iter().flat_map(|s| s.keyids.iter()).chain(root.revoked.iter().map(|r| &r.keyid)).collect();
         let candidates: Vec<&PublicKey> =
             root.keys.iter().filter(|(id, _)| named.contains(id)).map(|(_, k)| k).collect();
         let verified = envelope.verified_keys(&candidates);
+        self.decide(&verified, predicate_type, repo, now)
+    }
+
+    /// Whether signatures by `keyids` (keys that already verified, as [`Evaluation::keys`] lists
+    /// them) would make an attestation of `predicate_type` about `repository` trusted at `now`:
+    /// the same rules as [`TrustedRoot::evaluate`] (window, revocation, patterns, threshold) over
+    /// keys instead of an envelope.
+    ///
+    /// It answers questions such as "may the key that signed this SBOM also sign VEX here?". Key
+    /// ids the root does not list count for nothing; each key counts once, by fingerprint.
+    pub fn allows(&self, keyids: &[KeyId], predicate_type: &str, repo: &RepoName, now: Timestamp) -> bool {
+        if self.refuse_early(predicate_type, now).is_some() {
+            return false;
+        }
+        let mut seen = BTreeSet::new();
+        let keys: Vec<&PublicKey> = keyids
+            .iter()
+            .filter_map(|id| self.root().keys.get(id))
+            .filter(|key| seen.insert(key.fingerprint()))
+            .collect();
+        self.decide(&keys, predicate_type, repo, now).trusted
+    }
+
+    /// Step 1 of the decision: TUF 5.3.10 at use time, an expired root trusts nothing; and the
+    /// work is bounded, a predicate type past the limit is refused before any pattern sees it.
+    fn refuse_early(&self, predicate_type: &str, now: Timestamp) -> Option<Evaluation> {
+        let root = self.root();
+        let refused = |reason| Evaluation {
+            trusted: false,
+            root_version: root.version,
+            signers: Vec::new(),
+            keys: Vec::new(),
+            reasons: vec![reason],
+        };
+        if now >= root.expires {
+            return Some(refused(UntrustedReason::ExpiredRoot { version: root.version, expired_at: root.expires }));
+        }
+        if predicate_type.len() > PREDICATE_TYPE_MAX_LEN {
+            let len = predicate_type.len();
+            return Some(refused(UntrustedReason::PredicateTypeTooLong { len, max: PREDICATE_TYPE_MAX_LEN }));
+        }
+        None
+    }
+
+    /// Steps 3 and 4 of the decision over the keys that signed (each once, by fingerprint).
+    fn decide(&self, verified: &[&PublicKey], predicate_type: &str, repo: &RepoName, now: Timestamp) -> Evaluation {
+        let root = self.root();
         let mut reasons = Vec::new();
         if verified.is_empty() {
             reasons.push(UntrustedReason::NoSignatureByKnownKey);
@@ -227,11 +274,25 @@ impl TrustedRoot {
         let got = max_matching(&edges);
         let satisfied: BTreeSet<usize> = edges.values().flatten().copied().collect();
         let signers = satisfied.iter().filter_map(|r| root.signers.get(*r)).map(|s| s.name.clone()).collect();
+        let keys = verified
+            .iter()
+            .enumerate()
+            .map(|(k, key)| VerifiedKey {
+                keyid: key.keyid().clone(),
+                signers: edges
+                    .get(&k)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| root.signers.get(*r))
+                    .map(|s| s.name.clone())
+                    .collect(),
+            })
+            .collect();
         let trusted = got >= required;
         if !trusted {
             reasons.push(UntrustedReason::BelowThreshold { predicate_type: predicate_shown, required, got });
         }
-        verdict(signers, reasons, trusted)
+        Evaluation { trusted, root_version: root.version, signers, keys, reasons }
     }
 }
 

@@ -115,6 +115,6 @@ pub use document::{
     RootSignature, SIGNER_NAME_MAX_LEN, SignerRule, add_signature, sign_root,
 };
 pub use error::TrustError;
-pub use evaluate::{Evaluation, PREDICATE_TYPE_MAX_LEN, UntrustedReason};
+pub use evaluate::{Evaluation, PREDICATE_TYPE_MAX_LEN, UntrustedReason, VerifiedKey};
 pub use pattern::{PATTERN_MAX_LEN, Pattern, PatternError};
 pub use verify::TrustedRoot;

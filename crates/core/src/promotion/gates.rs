@@ -58,6 +58,15 @@ pub struct SeenAttestation {
     pub predicate_type: String,
     pub trusted: bool,
     pub signers: Vec<String>,
+    /// The keys whose signatures verified, each with the signer rules it satisfied.
+    pub keys: Vec<SeenKey>,
+}
+
+/// A key that signed an attestation, and the signer rules of the trust root it satisfied there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeenKey {
+    pub keyid: String,
+    pub signers: Vec<String>,
 }
 
 /// What one evaluation of the automatic gates concluded.
@@ -100,12 +109,15 @@ fn finding(gate: &'static str, rule: &str, message: String, remediation: impl In
     Finding { gate, rule: rule.to_owned(), message, remediation: remediation.into(), doc: Some(gate_doc(gate)) }
 }
 
-/// The digest binding approvals to the evidence: every attestation's referrer, type and verdict
-/// against the trust root in force, sorted.
+/// The digest binding approvals to the evidence: every attestation's referrer, type, verdict
+/// against the trust root in force, signers and the keys that counted, sorted.
 fn evidence_digest(seen: &[SeenAttestation]) -> String {
     let mut lines: Vec<String> = seen
         .iter()
-        .map(|a| format!("{} {} {} {}", a.referrer, a.predicate_type, a.trusted, a.signers.join(",")))
+        .map(|a| {
+            let keys: Vec<&str> = a.keys.iter().filter(|k| !k.signers.is_empty()).map(|k| k.keyid.as_str()).collect();
+            format!("{} {} {} {} {}", a.referrer, a.predicate_type, a.trusted, a.signers.join(","), keys.join(","))
+        })
         .collect();
     lines.sort();
     Digest::of(lines.join("\n").as_bytes()).to_string()
@@ -123,7 +135,8 @@ pub async fn evaluate(
     requester: &Requester,
     frozen: Option<&str>,
 ) -> Result<Evaluation, RegistryError> {
-    let input = registry.policy_input(source, digest, target, requester).await?;
+    let gathered = registry.gather_policy_input(source, digest, target, requester).await?;
+    let (input, attestations) = (gathered.json, gathered.attestations);
     let now = input["time"].as_str().and_then(Timestamp::parse_rfc3339).unwrap_or_else(|| registry.clock().now());
     let mut findings = Vec::new();
 
@@ -157,27 +170,13 @@ pub async fn evaluate(
         ));
     }
 
-    // Attestations, re-verified against the root in force (the policy input did that).
+    // Attestations, re-verified against the root in force (gathering the policy input did that).
     let records = registry.store().attestations(source, digest).await?;
     let created: BTreeMap<String, Timestamp> = records.iter().map(|r| (r.manifest.to_string(), r.created_at)).collect();
-    let attestations: Vec<SeenAttestation> = input["attestations"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|a| SeenAttestation {
-                    referrer: a["referrer"].as_str().unwrap_or_default().to_owned(),
-                    predicate_type: a["predicate_type"].as_str().unwrap_or_default().to_owned(),
-                    trusted: a["trusted"].as_bool() == Some(true),
-                    signers: a["signers"]
-                        .as_array()
-                        .map(|s| s.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-                        .unwrap_or_default(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
     for required in &gates.attestations {
-        let mut signers = BTreeSet::new();
+        // Distinct keys, as the trust root's own thresholds count: one key listed under two
+        // signer names is one key.
+        let mut keys = BTreeSet::new();
         let mut stale = 0usize;
         let mut untrusted = 0usize;
         for a in attestations.iter().filter(|a| required.matches(&a.predicate_type)) {
@@ -194,13 +193,18 @@ pub async fn evaluate(
                 stale = stale.saturating_add(1);
                 continue;
             }
-            for s in &a.signers {
-                if required.signers.is_empty() || required.signers.contains(s) {
-                    signers.insert(s.clone());
+            for key in &a.keys {
+                let counts = if required.signers.is_empty() {
+                    !key.signers.is_empty()
+                } else {
+                    key.signers.iter().any(|s| required.signers.contains(s))
+                };
+                if counts {
+                    keys.insert(key.keyid.as_str());
                 }
             }
         }
-        if signers.len() < required.threshold as usize {
+        if keys.len() < required.threshold as usize {
             let mut why = Vec::new();
             if untrusted > 0 {
                 why.push(format!("{untrusted} attached do not verify against the trust root"));
@@ -209,7 +213,7 @@ pub async fn evaluate(
                 let hours = required.max_age_secs.unwrap_or(0) / 3600;
                 why.push(format!("{stale} are older than {hours} h"));
             }
-            if why.is_empty() && signers.is_empty() {
+            if why.is_empty() && keys.is_empty() {
                 why.push("none is attached".to_owned());
             }
             let from = if required.signers.is_empty() {
@@ -221,10 +225,10 @@ pub async fn evaluate(
                 "attestation",
                 &required.name,
                 format!(
-                    "`{}` needs {} distinct {from}, found {}{}",
+                    "`{}` needs {} distinct keys of {from}, found {}{}",
                     required.name,
                     required.threshold,
-                    signers.len(),
+                    keys.len(),
                     if why.is_empty() { String::new() } else { format!(" ({})", why.join("; ")) }
                 ),
                 format!(

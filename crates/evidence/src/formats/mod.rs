@@ -56,6 +56,10 @@ pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
 pub const SLSA_PROVENANCE_V0_2: &str = "https://slsa.dev/provenance/v0.2";
 /// The predicate type of a CycloneDX BOM (also with a version suffix: `.../bom/v1.5`).
 pub const CYCLONEDX_BOM: &str = "https://cyclonedx.org/bom";
+/// The predicate type of a CycloneDX document attested as VEX (also with a version suffix): read
+/// as CycloneDX. Unlike [`CYCLONEDX_BOM`] it names what the signer vouches for, so a trust root can
+/// allow a signer VEX without allowing it SBOMs, and the reverse.
+pub const CYCLONEDX_VEX: &str = "https://cyclonedx.org/vex";
 /// The predicate type of an SPDX document (also with a version suffix: `.../Document/v2.3`).
 pub const SPDX_DOCUMENT: &str = "https://spdx.dev/Document";
 /// The predicate type of a cosign vulnerability scan record.
@@ -109,7 +113,7 @@ impl Format {
     }
 
     /// The format an in-toto predicate type names, if Airlock knows it: the SLSA provenance
-    /// types (v1 and v0.2), `https://cyclonedx.org/bom[/v…]`, `https://spdx.dev/Document[/v…]`,
+    /// types (v1 and v0.2), `https://cyclonedx.org/bom[/v…]`, `https://cyclonedx.org/vex[/v…]`, `https://spdx.dev/Document[/v…]`,
     /// the cosign vulnerability type (with or without `https://`, as cosign's own spec writes
     /// it) and `https://openvex.dev/ns[…]`.
     pub fn for_predicate_type(predicate_type: &str) -> Option<Format> {
@@ -126,7 +130,7 @@ pub(crate) fn predicate_kind(predicate_type: &str) -> Option<(Format, Option<Sls
         SLSA_PROVENANCE_V1 => Some((Format::SlsaProvenance, Some(SlsaVersion::V1))),
         SLSA_PROVENANCE_V0_2 => Some((Format::SlsaProvenance, Some(SlsaVersion::V0_2))),
         COSIGN_VULN | "cosign.sigstore.dev/attestation/vuln/v1" => Some((Format::CosignVuln, None)),
-        _ if versioned(CYCLONEDX_BOM) => Some((Format::CycloneDx, None)),
+        _ if versioned(CYCLONEDX_BOM) || versioned(CYCLONEDX_VEX) => Some((Format::CycloneDx, None)),
         _ if versioned(SPDX_DOCUMENT) => Some((Format::Spdx, None)),
         _ if predicate_type.starts_with(OPENVEX_NS) => Some((Format::OpenVex, None)),
         _ => None,
@@ -282,6 +286,9 @@ mod tests {
             ("https://cyclonedx.org/bom", Some(Format::CycloneDx)),
             ("https://cyclonedx.org/bom/v1.5", Some(Format::CycloneDx)),
             ("https://cyclonedx.org/bomb", None),
+            ("https://cyclonedx.org/vex", Some(Format::CycloneDx)),
+            ("https://cyclonedx.org/vex/v1.6", Some(Format::CycloneDx)),
+            ("https://cyclonedx.org/vexx", None),
             ("https://spdx.dev/Document/v2.3", Some(Format::Spdx)),
             ("https://cosign.sigstore.dev/attestation/vuln/v1", Some(Format::CosignVuln)),
             ("cosign.sigstore.dev/attestation/vuln/v1", Some(Format::CosignVuln)),

@@ -182,3 +182,39 @@ fn time_windows() {
         expired-root: trust root version 1 expired at 2027-11-26T00:00:00.000Z; nothing is trusted until the root keys sign a new version and it is installed"#]],
     );
 }
+
+#[test]
+fn the_evaluation_names_each_key_that_signed_once_with_the_rules_it_satisfied() {
+    let root = trusted("valid/evaluate-root.json");
+    let repo = RepoName::parse("dev/payments/api").unwrap();
+    // Key `ci` is listed under signer rules `ci` and `release`: one key, two names.
+    let e = root.evaluate(&envelope(SUMMARY, &["ci", "qa"]), SUMMARY, &repo, now());
+    let mut keys: Vec<String> =
+        e.keys.iter().map(|k| format!("{} [{}]", names(&format!("`{}`", k.keyid)), k.signers.join(", "))).collect();
+    keys.sort();
+    assert_eq!(keys, ["`<ci>` [ci, release]", "`<qa>` [qa]"]);
+    // A key that verified but counts for no rule here is listed with no signers.
+    let e = root.evaluate(&envelope(PROVENANCE, &["qa"]), PROVENANCE, &repo, now());
+    assert!(!e.trusted);
+    assert_eq!(e.keys.len(), 1);
+    assert!(e.keys.iter().all(|k| k.signers.is_empty() && k.keyid == kid("qa")));
+}
+
+#[test]
+fn allows_applies_the_signer_rules_to_keys_that_already_verified() {
+    let root = trusted("valid/evaluate-root.json");
+    let payments = RepoName::parse("dev/payments/api").unwrap();
+    let billing = RepoName::parse("dev/billing/api").unwrap();
+    assert!(root.allows(&[kid("ci")], PROVENANCE, &payments, now()));
+    // Outside the rule's repositories, predicate types or window, and below a threshold: no.
+    assert!(!root.allows(&[kid("ci")], PROVENANCE, &billing, now()));
+    assert!(!root.allows(&[kid("qa")], PROVENANCE, &payments, now()));
+    assert!(!root.allows(&[kid("ci")], PROVENANCE, &payments, at("2027-06-01T00:00:00Z")));
+    assert!(!root.allows(&[kid("qa")], SUMMARY, &payments, now()));
+    assert!(root.allows(&[kid("qa"), kid("release")], SUMMARY, &payments, now()));
+    // One key under two signer names, named twice, is still one key.
+    assert!(!root.allows(&[kid("ci"), kid("ci")], SUMMARY, &payments, now()));
+    // Revoked keys and keys the root does not list count for nothing.
+    assert!(!root.allows(&[kid("stolen")], PROVENANCE, &payments, now()));
+    assert!(!root.allows(&[], PROVENANCE, &payments, now()));
+}
