@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use airlock_test_support::oci::Image;
 use airlock_test_support::process::ServerProcess;
 
-use crate::{airlock, python, run};
+use crate::{airlock, login_key_admin, python, run, trust_apply};
 
 fn airlock_cmd(args: &[&str]) -> Output {
     Command::new(airlock()).args(args).output().expect("airlock runs")
@@ -109,7 +109,13 @@ fn the_trust_ceremony_end_to_end() {
         "--output",
         "json",
     ]));
-    ok(airlock_cmd(&["trust", "apply", &d("root/root.json"), "--server", &url, "--output", "json"]));
+    // Applying a root is a key admin's duty: anonymously it is refused (exit 1: not logged in).
+    let keys_home = dir.path().join("home-keys");
+    let anonymous = trust_apply(&keys_home, &d("root/root.json"), &["--server", &url]);
+    assert_eq!(anonymous.status.code(), Some(1), "{}", String::from_utf8_lossy(&anonymous.stderr));
+    assert!(String::from_utf8_lossy(&anonymous.stderr).contains("airlock login"));
+    login_key_admin(&server, &keys_home);
+    ok(trust_apply(&keys_home, &d("root/root.json"), &["--server", &url, "--output", "json"]));
 
     // CI signs provenance; the registry trusts it at ingest.
     std::fs::write(d("provenance.json"), r#"{"buildDefinition":{"buildType":"https://example.com/ci"}}"#).unwrap();
@@ -183,11 +189,11 @@ fn the_trust_ceremony_end_to_end() {
         "--output",
         "json",
     ]));
-    let half = airlock_cmd(&["trust", "apply", &d("v2.json"), "--server", &url]);
+    let half = trust_apply(&keys_home, &d("v2.json"), &["--server", &url]);
     assert_eq!(half.status.code(), Some(3), "an unsigned proposal is refused");
     ok(airlock_cmd(&["trust", "sign", &d("v2.json"), "--key", &d("root/root-1.key"), "--output", "json"]));
     ok(airlock_cmd(&["trust", "sign", &d("v2.json"), "--key", &d("root/root-3.key"), "--output", "json"]));
-    ok(airlock_cmd(&["trust", "apply", &d("v2.json"), "--server", &url, "--output", "json"]));
+    ok(trust_apply(&keys_home, &d("v2.json"), &["--server", &url, "--output", "json"]));
 
     let evidence = server.request("GET", &format!("/api/v1/artifacts/dev/app/{digest}/evidence"), &[], b"");
     let evidence: serde_json::Value = serde_json::from_slice(&evidence.body).unwrap();
@@ -229,7 +235,7 @@ fn the_trust_ceremony_end_to_end() {
     // A v3 signed by a single root key is refused.
     ok(airlock_cmd(&["trust", "propose", "--from", &d("v2.json"), "--out", &d("v3.json"), "--output", "json"]));
     ok(airlock_cmd(&["trust", "sign", &d("v3.json"), "--key", &d("root/root-2.key"), "--output", "json"]));
-    let lone = airlock_cmd(&["trust", "apply", &d("v3.json"), "--server", &url, "--output", "json"]);
+    let lone = trust_apply(&keys_home, &d("v3.json"), &["--server", &url, "--output", "json"]);
     assert_eq!(lone.status.code(), Some(3));
     let shown = ok(airlock_cmd(&["trust", "show", "--server", &url, "--output", "json"]));
     assert_eq!(shown["signed"]["version"], 2);

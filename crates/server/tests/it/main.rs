@@ -7,6 +7,7 @@ mod blobs;
 mod manifests;
 mod negative;
 mod observability;
+mod policy_signing;
 mod promotion;
 mod promotion_race;
 mod socket;
