@@ -74,7 +74,7 @@ pub enum BundleTrustError {
     )]
     Tampered { changes: String, threshold: u32 },
     #[error(
-        "it is signed by {verified} distinct policy signer keys of the trust root in force; {threshold} are needed; more policy signers add theirs with `airlock policy sign DIR --key KEY`"
+        "it is signed by {verified} distinct policy signer key(s) of the trust root in force and needs {threshold}; more policy signers add theirs with `airlock policy sign DIR --key KEY`"
     )]
     UnderThreshold { verified: usize, threshold: u32 },
 }

@@ -222,8 +222,8 @@ async fn bundle_under_threshold_is_refused() {
     let denied = promote(&app, &keys, "1.0").await;
     assert_eq!(denied.json()["status"], "denied", "{:?}", denied.body);
     let f = finding(&denied, "policy-untrusted").unwrap_or_else(|| panic!("{}", denied.json()));
-    assert!(f["message"].as_str().unwrap().contains("signed by 1 distinct policy signer keys"), "{f}");
-    assert!(f["message"].as_str().unwrap().contains("2 are needed"), "{f}");
+    assert!(f["message"].as_str().unwrap().contains("signed by 1 distinct policy signer key(s)"), "{f}");
+    assert!(f["message"].as_str().unwrap().contains("and needs 2"), "{f}");
 }
 
 /// The attack: a policy change needed one person and left no trace; `server.start`'s config
