@@ -300,6 +300,17 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// What an operator must fix before the server's verdicts mean anything: no trust root in
+/// force, a policy bundle loaded unsigned or refused. `/readyz` and `airlock serve` show them.
+pub fn warnings(state: &AppState) -> Vec<String> {
+    let mut out = Vec::new();
+    if state.registry.trust().current().is_none() {
+        out.push(NO_TRUST_ROOT.to_owned());
+    }
+    out.extend(state.policy.warnings());
+    out
+}
+
 /// `/readyz`: 200 while the metadata store answers, with one `warning:` line for each thing an
 /// operator must fix before the server's verdicts mean anything (no trust root, a policy bundle
 /// unsigned or refused).
@@ -307,10 +318,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     match state.registry.store().blob_totals().await {
         Ok(_) => {
             let mut body = "ready\n".to_owned();
-            if state.registry.trust().current().is_none() {
-                body.push_str(&format!("warning: {NO_TRUST_ROOT}\n"));
-            }
-            for line in state.policy.warnings() {
+            for line in warnings(&state) {
                 body.push_str(&format!("warning: {line}\n"));
             }
             (StatusCode::OK, body).into_response()
@@ -386,6 +394,11 @@ impl Server {
 
     pub fn app(&self) -> &App {
         &self.app
+    }
+
+    /// What an operator must fix now (see [`warnings`]).
+    pub fn warnings(&self) -> Vec<String> {
+        warnings(&self.app.state)
     }
 
     /// The bootstrap administrator's password, when this start created `admin` and generated

@@ -330,6 +330,7 @@ async fn first_trust_root_needs_a_key_admin() {
         assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "{:?}", anonymous.body);
         assert!(anonymous.header("www-authenticate").starts_with("Bearer realm="), "{:?}", anonymous.headers);
         assert!(anonymous.error_message().contains("authentication required"), "{}", anonymous.error_message());
+        assert!(anonymous.json()["error"]["remediation"].as_str().unwrap().contains("airlock login"));
     }
     assert_eq!(app.get("/api/v1/trust/root").await.status, StatusCode::NOT_FOUND);
 
