@@ -316,3 +316,86 @@ fn policy_and_evidence_commands() {
     assert_eq!(not_evidence.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&not_evidence.stderr).contains("--format"));
 }
+
+/// Policy signers through the binary: `trust init --policy-key`, `policy sign` by each signer
+/// into one `bundle.sig`, a second signature by the same key and a stale file refused, and
+/// `trust propose` changing the policy role.
+#[test]
+fn policy_signers_sign_a_bundle_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    for k in ["p1", "p2"] {
+        ok(airlock_cmd(&["key", "generate", "--out", &d(k), "--output", "json"]));
+    }
+    ok(airlock_cmd(&[
+        "trust",
+        "init",
+        "--dir",
+        &d("root"),
+        "--root-keys",
+        "1",
+        "--threshold",
+        "1",
+        "--policy-key",
+        &d("p1.pub"),
+        "--policy-key",
+        &d("p2.pub"),
+        "--policy-threshold",
+        "2",
+        "--output",
+        "json",
+    ]));
+    let bytes = std::fs::read(d("root/root.json")).unwrap();
+    let doc = airlock_trust::RootDocument::parse(&bytes, &airlock_trust::RootLimits::default()).unwrap();
+    let role = doc.root().policy.clone().expect("the root names policy signers");
+    assert_eq!((role.keyids.len(), role.threshold), (2, 2));
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    let now = airlock_model::Timestamp::from_millis(i64::try_from(ms).unwrap());
+    let root = airlock_trust::TrustedRoot::bootstrap(doc, now).unwrap();
+    let (keys, threshold) = root.policy_signers().unwrap();
+
+    let bundle = dir.path().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    std::fs::write(bundle.join("policy.rego"), "package airlock\n\nimport rego.v1\n\ndeny contains \"x\" if input.x\n")
+        .unwrap();
+    let b = bundle.to_str().unwrap();
+    let first = ok(airlock_cmd(&["policy", "sign", b, "--key", &d("p1.key"), "--output", "json"]));
+    assert_eq!(first["signatures"], 1);
+    let load = || airlock_policy::Bundle::load_dir(&bundle).unwrap();
+    let under = airlock_policy::verify_bundle(&load(), &keys, threshold).unwrap_err().to_string();
+    assert!(under.contains("needs 2"), "{under}");
+    let twice = airlock_cmd(&["policy", "sign", b, "--key", &d("p1.key")]);
+    assert_eq!(twice.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("has already signed"));
+    let second = ok(airlock_cmd(&["policy", "sign", b, "--key", &d("p2.key"), "--output", "json"]));
+    assert_eq!(second["signatures"], 2);
+    assert_eq!(airlock_policy::verify_bundle(&load(), &keys, threshold).unwrap().len(), 2);
+
+    // An edit after signing: the file is stale, and adding to it is refused.
+    std::fs::write(bundle.join("extra.rego"), "package airlock.extra\n").unwrap();
+    let stale = airlock_cmd(&["policy", "sign", b, "--key", &d("p1.key")]);
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&stale.stderr).contains("file `extra.rego` added"));
+
+    // Version 2 drops a policy key and lowers the threshold.
+    let p2_keyid = keys[1].keyid().to_string();
+    let proposed = ok(airlock_cmd(&[
+        "trust",
+        "propose",
+        "--from",
+        &d("root/root.json"),
+        "--out",
+        &d("v2.json"),
+        "--remove-policy-key",
+        &p2_keyid,
+        "--policy-threshold",
+        "1",
+        "--output",
+        "json",
+    ]));
+    assert!(proposed["changes"].to_string().contains("removed policy key"), "{proposed}");
+    let v2 = std::fs::read(d("v2.json")).unwrap();
+    let v2 = airlock_trust::RootDocument::parse(&v2, &airlock_trust::RootLimits::default()).unwrap();
+    let role = v2.root().policy.clone().unwrap();
+    assert_eq!((role.keyids.len(), role.threshold), (1, 1));
+}
