@@ -396,7 +396,8 @@ impl Server {
         &self.app
     }
 
-    /// What an operator must fix now (see [`warnings`]).
+    /// What an operator must fix now: no trust root in force, a policy bundle loaded unsigned or
+    /// refused; the lines `/readyz` shows.
     pub fn warnings(&self) -> Vec<String> {
         warnings(&self.app.state)
     }
