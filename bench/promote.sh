@@ -181,11 +181,14 @@ mkdir -p "$work/keys"
 for k in ci scanner; do "$airlock" key generate --algorithm ed25519 --out "$work/keys/$k" --output json >/dev/null; done
 "$airlock" trust init --dir "$work/root" --root-keys 1 --threshold 1 --signer ci --signer-key "$work/keys/ci.pub" \
   --predicate-type 'https://**' --repository '**' --output json >/dev/null
-"$airlock" trust apply "$work/root/root.json" --server "$A" --output json >/dev/null
+# Applying a root is a key admin's duty: a `key-admin` service account logs in first.
+keys_key=$(call POST /api/v1/principals "$admin" '{"name":"bench-keys","kind":"service_account","roles":["key-admin"]}' | util json api_key)
+XDG_CONFIG_HOME="$work/keys-home" AIRLOCK_PASSWORD="$keys_key" "$airlock" login "$A" --username bench-keys --output json >/dev/null
+XDG_CONFIG_HOME="$work/keys-home" "$airlock" trust apply "$work/root/root.json" --server "$A" --output json >/dev/null
 "$airlock" trust propose --from "$work/root/root.json" --out "$work/root/v2.json" --signer scanner \
   --signer-key "$work/keys/scanner.pub" --predicate-type 'https://**' --repository '**' --output json >/dev/null
 "$airlock" trust sign "$work/root/v2.json" --key "$work/root/root-1.key" --output json >/dev/null
-"$airlock" trust apply "$work/root/v2.json" --server "$A" --output json >/dev/null
+XDG_CONFIG_HOME="$work/keys-home" "$airlock" trust apply "$work/root/v2.json" --server "$A" --output json >/dev/null
 util predicates "$work/predicates" bench-developer
 
 skopeo_push() { # layout-dir destination [creds]

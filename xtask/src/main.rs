@@ -68,7 +68,8 @@ fn allowed_edges() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("airlock-tlog", &[][..]),
         ("airlock-evidence", leaf),
         ("airlock-trust", &["airlock-model", "airlock-dsse"][..]),
-        ("airlock-policy", &["airlock-model", "airlock-evidence"][..]),
+        // `dsse`: a bundle's signature is a DSSE envelope over its manifest.
+        ("airlock-policy", &["airlock-model", "airlock-evidence", "airlock-dsse"][..]),
         ("airlock-access", &["airlock-model"][..]),
         (
             "airlock-core",

@@ -60,6 +60,7 @@ pub enum EventKind {
     TrustRootRefused,
     AttestationIngest,
     PolicyEvaluate,
+    PolicyBundleLoad,
     PrincipalCreate,
     PrincipalChange,
     LoginFailed,
@@ -102,6 +103,7 @@ impl EventKind {
             EventKind::TrustRootRefused => "trust.root.refused",
             EventKind::AttestationIngest => "trust.attestation.ingest",
             EventKind::PolicyEvaluate => "policy.evaluate",
+            EventKind::PolicyBundleLoad => "policy.bundle.load",
             EventKind::PrincipalCreate => "access.principal.create",
             EventKind::PrincipalChange => "access.principal.change",
             EventKind::LoginFailed => "access.login.failed",
@@ -130,7 +132,7 @@ impl EventKind {
     }
 
     /// Every kind, for documentation and exhaustive tests.
-    pub const ALL: [EventKind; 37] = [
+    pub const ALL: [EventKind; 38] = [
         EventKind::ManifestPush,
         EventKind::ManifestDelete,
         EventKind::TagCreate,
@@ -144,6 +146,7 @@ impl EventKind {
         EventKind::TrustRootRefused,
         EventKind::AttestationIngest,
         EventKind::PolicyEvaluate,
+        EventKind::PolicyBundleLoad,
         EventKind::PrincipalCreate,
         EventKind::PrincipalChange,
         EventKind::LoginFailed,

@@ -18,7 +18,7 @@ use airlock_test_support::oci::Image;
 use airlock_test_support::promotion as support;
 use airlock_test_support::{ManualClock, TestApp};
 use airlock_trust::{Pattern, Revocation, Root, SignerRule, sign_root};
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -242,9 +242,10 @@ impl Run {
                     reason: "compromised".to_owned(),
                 })
                 .collect(),
+            policy: None,
         };
         let document = sign_root(&root, &[&self.root_key]).unwrap();
-        let applied = self.app.send(Method::PUT, "/api/v1/trust/root", &[], document).await;
+        let applied = self.app.put_root(document).await;
         assert_eq!(applied.status, StatusCode::OK, "{:?}", applied.body);
     }
 

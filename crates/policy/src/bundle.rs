@@ -77,12 +77,19 @@ pub enum FileKind {
 /// paths: the path (UTF-8, `/`-separated), a NUL byte, the file's length in bytes as ASCII
 /// decimal, a NUL byte, then the file's bytes. Only the files that make the bundle (`.rego`,
 /// `data.json`, `waivers.json`) count; [`Bundle::load_dir`] skips every other file.
+///
+/// # Signature
+///
+/// [`Bundle::load_dir`] also reads the signature file [`crate::SIGNATURE_FILE`] at the root,
+/// when there is one: it is kept beside the files, outside the digest and out of Rego's sight,
+/// and checked by [`crate::verify_bundle`].
 #[derive(Debug, Clone)]
 pub struct Bundle {
     files: BTreeMap<String, Vec<u8>>,
     digest: Digest,
     data: Option<serde_json::Value>,
     waivers: Vec<Waiver>,
+    signature: Option<Vec<u8>>,
 }
 
 impl Bundle {
@@ -98,7 +105,21 @@ impl Bundle {
         let mut files = Vec::new();
         let mut total = 0usize;
         collect(path, path, 0, limits, &mut files, &mut total)?;
-        Bundle::from_files_with(files, limits)
+        let signature = read_signature(path)?;
+        let mut bundle = Bundle::from_files_with(files, limits)?;
+        bundle.signature = signature;
+        Ok(bundle)
+    }
+
+    /// This bundle with `signature` as the contents of its signature file.
+    pub fn with_signature(mut self, signature: Vec<u8>) -> Bundle {
+        self.signature = Some(signature);
+        self
+    }
+
+    /// The signature file's bytes as read, if the bundle has one; see [`crate::verify_bundle`].
+    pub fn signature(&self) -> Option<&[u8]> {
+        self.signature.as_deref()
     }
 
     /// Builds a bundle from `(relative path, bytes)` pairs with the default limits.
@@ -157,7 +178,7 @@ impl Bundle {
             None => Vec::new(),
         };
         let digest = digest(&map);
-        Ok(Bundle { files: map, digest, data, waivers })
+        Ok(Bundle { files: map, digest, data, waivers, signature: None })
     }
 
     /// The bundle's digest; see the type documentation for the framing.
@@ -268,6 +289,27 @@ fn digest(files: &BTreeMap<String, Vec<u8>>) -> Digest {
         hasher.update(bytes);
     }
     hasher.finish()
+}
+
+/// The signature file at the bundle root `root`, if any, read only up to one byte past its limit
+/// (a larger file is refused when verified). A symbolic link is refused, like any bundle file.
+fn read_signature(root: &Path) -> Result<Option<Vec<u8>>, PolicyError> {
+    use std::io::Read as _;
+    let path = root.join(crate::SIGNATURE_FILE);
+    let io = |source| PolicyError::Io { path: path.display().to_string(), source };
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(PolicyError::Symlink { path: crate::SIGNATURE_FILE.to_owned() });
+    }
+    let file = std::fs::File::open(&path).map_err(io)?;
+    let cap = u64::try_from(crate::SIGNATURE_MAX_BYTES).unwrap_or(u64::MAX).saturating_add(1);
+    let mut bytes = Vec::new();
+    file.take(cap).read_to_end(&mut bytes).map_err(io)?;
+    Ok(Some(bytes))
 }
 
 /// Walks `dir` (under bundle root `root`) for bundle files, refusing symbolic links.

@@ -34,6 +34,14 @@
 //! [`default_bundle`] is the default library of `crates/policy/library`, documented rule by rule
 //! in `docs/policies/`.
 //!
+//! # Signed bundles
+//!
+//! A bundle is code, so a server loads a directory bundle only under the signature of the trust
+//! root's policy signers: `bundle.sig` ([`SIGNATURE_FILE`]) holds a DSSE envelope over the
+//! bundle's manifest ([`Bundle::manifest`], every file by its SHA-256), made by
+//! [`sign_bundle`] and checked by [`verify_bundle`]. The embedded default library is trusted as
+//! part of the binary.
+//!
 //! # Evaluation
 //!
 //! [`Engine::evaluate`] follows conftest's conventions: `data.airlock.deny` and
@@ -90,6 +98,7 @@ mod engine;
 mod error;
 mod input;
 pub mod license;
+mod signature;
 mod testing;
 mod time;
 pub mod waiver;
@@ -105,5 +114,9 @@ pub use engine::{
     RESULTS_MAX, TEXT_MAX_CHARS, TRACE_MAX_LINES,
 };
 pub use error::PolicyError;
+pub use signature::{
+    BundleSignError, BundleTrustError, MANIFEST_PAYLOAD_TYPE, MANIFEST_TYPE, SIGNATURE_FILE, SIGNATURE_MAX_BYTES,
+    SIGNATURE_MAX_SIGNATURES, sign_bundle, verify_bundle,
+};
 pub use testing::{TestOutcome, TestReport, TestResult, run_tests, run_tests_with};
 pub use waiver::{RepoPattern, Waiver, WaiverError, WaiverLimits};

@@ -1,11 +1,15 @@
 //! `/api/v1/trust/root` and `/api/v1/artifacts/{repo}/{digest}/evidence`: the trust root's
-//! versions, changing it (the document's root-key signatures are its authorization), and an
-//! artifact's attestations re-verified against the root in force.
+//! versions, changing it, and an artifact's attestations re-verified against the root in force.
+//!
+//! Changing the root takes two things: an authenticated principal allowed `trust.sign` (a key
+//! admin), checked before the body is read, for accountability; and the document's root-key
+//! signatures, which stay the authority. Nobody installs the first root anonymously.
 
 use std::collections::BTreeMap;
 
+use airlock_access::authz::{Action, Resource};
+use airlock_access::token::TokenKind;
 use airlock_api::v1::{Evidence, EvidenceItem, VerdictDto};
-use airlock_core::audit::Actor;
 use airlock_core::ports::Verdict;
 use airlock_model::{Digest, RepoName};
 use axum::Json;
@@ -17,14 +21,9 @@ use http::header;
 use crate::app::AppState;
 use crate::body;
 use crate::error::ApiError;
-use crate::telemetry::RequestId;
 
 /// Largest trust root document accepted by `PUT`.
 pub const TRUST_ROOT_MAX_BYTES: usize = 1024 * 1024;
-
-fn actor(request: &Request) -> Actor {
-    Actor::anonymous(request.extensions().get::<RequestId>().map_or_else(String::new, |r| r.0.clone()))
-}
 
 /// `GET /api/v1/trust/root[?version=N]`: the document exactly as applied.
 pub async fn get_root(
@@ -50,9 +49,14 @@ pub async fn get_root(
     Ok(([(header::CONTENT_TYPE, "application/json")], Body::from(stored.document)).into_response())
 }
 
-/// `PUT /api/v1/trust/root`: apply version N+1 (or the first root).
+/// `PUT /api/v1/trust/root`: apply version N+1 (or the first root), as a principal allowed
+/// `trust.sign`. An anonymous request is refused with 401, a principal without the duty with
+/// 403, both before the body is read.
 pub async fn put_root(State(app): State<AppState>, request: Request) -> Result<Json<serde_json::Value>, ApiError> {
-    let actor = actor(&request);
+    let (source, request_id) = crate::api_auth::origin(&request);
+    let caller = app.auth.caller(request.headers(), TokenKind::Api, None).await?;
+    app.auth.require(&caller, Action::TrustSign, &Resource::TrustRoot, &source, &request_id).await?;
+    let actor = caller.actor(&request_id);
     let stream = body::guarded(request.into_body(), app.body, app.metrics.clone());
     let document = body::collect(stream, TRUST_ROOT_MAX_BYTES)
         .await
@@ -65,7 +69,10 @@ pub async fn put_root(State(app): State<AppState>, request: Request) -> Result<J
             remediation: "remove unused signers and revocations older than every signer's validity".to_owned(),
         })?;
     match app.registry.update_root(&actor, document).await {
-        Ok(version) => Ok(Json(serde_json::json!({"version": version}))),
+        Ok(version) => {
+            crate::policy::recheck_trust(&app, &actor).await?;
+            Ok(Json(serde_json::json!({"version": version})))
+        }
         Err(airlock_core::RegistryError::TrustRootInvalid { reason }) => Err(ApiError::Rejected {
             code: "TRUST_ROOT_REFUSED",
             message: format!("trust root refused: {reason}"),

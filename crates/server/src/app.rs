@@ -27,6 +27,9 @@ use crate::metrics::{self, Metrics};
 use crate::scrub::{self, ScrubError, ScrubReport};
 use crate::{api_log, api_trust, telemetry, v2};
 
+/// What `/readyz` and the start-up log say while no trust root is in force.
+pub const NO_TRUST_ROOT: &str = "no trust root is in force: every attestation is untrusted until a key admin applies one with `airlock trust apply` (or `trust.root` in the config)";
+
 /// The metadata database file inside the data directory.
 pub const DATABASE_FILE: &str = "metadata.db";
 
@@ -73,6 +76,8 @@ pub enum StartError {
     Auth(#[from] crate::auth::AuthStartError),
     #[error(transparent)]
     Promotion(#[from] crate::promotion::PromotionStartError),
+    #[error("cannot record the policy bundles' load in the transparency log: {0}")]
+    PolicyLog(String),
     #[error("cannot record the server start in the transparency log: {0}")]
     LogAppend(#[source] airlock_core::RegistryError),
     #[error("cannot check the transparency log: {0}")]
@@ -144,7 +149,8 @@ impl App {
                 tracing::error!(error = %e, "the stored trust root is not usable; attestations are untrusted until a valid root is applied")
             }
         }
-        let policy = Arc::new(crate::policy::PolicyService::load(config.policy_bundle.as_deref())?);
+        let root = registry.trust().current();
+        let policy = Arc::new(crate::policy::PolicyService::load(&config, root.as_deref())?);
         let auth = crate::auth::AuthService::open(
             store.clone(),
             log.trigger.clone(),
@@ -158,8 +164,7 @@ impl App {
         }
         let promoter = crate::promotion::open(
             registry.clone(),
-            &config.stages,
-            policy.bundle.clone(),
+            policy.policies.clone(),
             dir,
             &config.log.origin,
             &config.public_url,
@@ -185,8 +190,14 @@ impl App {
         if self.state.registry.writes_refused().is_some() {
             return Ok(None);
         }
+        // The config digest covers what the policy bundles hold, not only where they are.
+        let bundles = self.state.policy.digests();
         let event = Event::allowed(EventKind::ServerStart, &Actor::system(), self.clock.now(), Subject::default())
-            .with_detail("config_digest", serde_json::Value::from(self.config.digest().as_str()))
+            .with_detail("config_digest", serde_json::Value::from(self.config.digest_with_bundles(&bundles).as_str()))
+            .with_detail(
+                "policy_bundles",
+                serde_json::Value::Object(bundles.into_iter().map(|(l, d)| (l, serde_json::Value::from(d))).collect()),
+            )
             .with_detail("version", serde_json::Value::from(env!("CARGO_PKG_VERSION")));
         self.state.registry.log_events(&[event]).await.map_err(StartError::LogAppend)?;
         if let Some(path) = &self.config.trust_root
@@ -201,7 +212,16 @@ impl App {
                 .await
                 .map_err(|e| StartError::TrustRoot { path: path.display().to_string(), source: e })?;
             tracing::info!(version, path = %path.display(), "trust root bootstrapped from config");
+            self.state.policy.policies.recheck(self.state.registry.trust().current().as_deref());
         }
+        if self.state.registry.trust().current().is_none() {
+            tracing::warn!("{NO_TRUST_ROOT}");
+        }
+        // Every bundle's load, with its trust under the root now in force.
+        let statuses = self.state.policy.policies.statuses();
+        crate::policy::log_loads(&self.state, &Actor::system(), &statuses)
+            .await
+            .map_err(|e| StartError::PolicyLog(e.to_string()))?;
         let generated = self.state.auth.bootstrap(self.config.bootstrap_password.clone()).await?;
         self.state.log.checkpoint().await.map_err(StartError::LogCheck)?;
         Ok(generated)
@@ -280,9 +300,29 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// What an operator must fix before the server's verdicts mean anything: no trust root in
+/// force, a policy bundle loaded unsigned or refused. `/readyz` and `airlock serve` show them.
+pub fn warnings(state: &AppState) -> Vec<String> {
+    let mut out = Vec::new();
+    if state.registry.trust().current().is_none() {
+        out.push(NO_TRUST_ROOT.to_owned());
+    }
+    out.extend(state.policy.warnings());
+    out
+}
+
+/// `/readyz`: 200 while the metadata store answers, with one `warning:` line for each thing an
+/// operator must fix before the server's verdicts mean anything (no trust root, a policy bundle
+/// unsigned or refused).
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.registry.store().blob_totals().await {
-        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(_) => {
+            let mut body = "ready\n".to_owned();
+            for line in warnings(&state) {
+                body.push_str(&format!("warning: {line}\n"));
+            }
+            (StatusCode::OK, body).into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, "metadata store unavailable\n").into_response()
@@ -354,6 +394,12 @@ impl Server {
 
     pub fn app(&self) -> &App {
         &self.app
+    }
+
+    /// What an operator must fix now: no trust root in force, a policy bundle loaded unsigned or
+    /// refused; the lines `/readyz` shows.
+    pub fn warnings(&self) -> Vec<String> {
+        warnings(&self.app.state)
     }
 
     /// The bootstrap administrator's password, when this start created `admin` and generated

@@ -511,9 +511,16 @@ fn default_origin(public_url: &str) -> String {
 }
 
 impl Config {
-    /// The effective configuration (defaults included) as canonical JSON, hashed: logged at
-    /// start so an auditor can tell which settings were in force.
+    /// The effective configuration (defaults included) as canonical JSON, hashed. This covers
+    /// where the policy bundles are, not what they hold: the server logs
+    /// [`Config::digest_with_bundles`] at start.
     pub fn digest(&self) -> airlock_model::Digest {
+        self.digest_with_bundles(&[])
+    }
+
+    /// [`Config::digest`] with the digest of each policy bundle loaded (`(label, digest)`), so
+    /// an edit to a bundle on disk changes the digest `server.start` logs.
+    pub fn digest_with_bundles(&self, bundles: &[(String, String)]) -> airlock_model::Digest {
         let stages: Vec<_> = self
             .stages
             .iter()
@@ -559,7 +566,10 @@ impl Config {
                 "entries_page_max": self.log.entries_page_max,
             },
             "trust": {"root": self.trust_root.as_ref().map(|p| p.display().to_string())},
-            "policy": {"bundle": self.policy_bundle.as_ref().map(|p| p.display().to_string())},
+            "policy": {
+                "bundle": self.policy_bundle.as_ref().map(|p| p.display().to_string()),
+                "bundle_digests": bundles.iter().map(|(l, d)| (l.clone(), serde_json::Value::from(d.as_str()))).collect::<serde_json::Map<_, _>>(),
+            },
         });
         // Every value above is a string, bool or integer far below 2^53: canonical by construction.
         let bytes = airlock_model::jcs::canonicalize(&value).unwrap_or_default();

@@ -258,7 +258,12 @@ impl IntoResponse for ApiError {
                     tracing::error!(error = %e, "api request failed");
                     (row.status, row.code, INTERNAL_MESSAGE.to_owned(), None)
                 } else {
-                    (row.status, row.code, e.to_string(), None)
+                    // Say how to authenticate, so a refused anonymous request (the first trust
+                    // root, say) is not a dead end.
+                    let remediation = matches!(e, AuthError::Missing { .. }).then(|| {
+                        "log in with `airlock login URL` as a principal whose roles allow this request, then retry; API clients send the token from `POST /api/v1/auth/token` as `Authorization: Bearer`".to_owned()
+                    });
+                    (row.status, row.code, e.to_string(), remediation)
                 }
             }
             ApiError::Internal(detail) => {

@@ -1,16 +1,13 @@
 //! The promotion engine's wiring: the release key (created at first start, like the log key)
-//! and the policy bundles the stages name, compiled once.
+//! and the engine over the policy bundles the server loaded (`crate::policy`).
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use airlock_core::promotion::gates::PolicySet;
-use airlock_core::promotion::pipeline::DEFAULT_POLICY;
+use airlock_core::Registry;
+use airlock_core::promotion::policies::PolicySet;
 use airlock_core::promotion::{Promoter, PromoterConfig};
-use airlock_core::{Registry, Stages};
 use airlock_dsse::{Algorithm, PrivateKey};
-use airlock_policy::Bundle;
 
 /// Where the release key lives under the data directory.
 pub const RELEASE_KEY_FILE: &str = "keys/release.key";
@@ -57,33 +54,19 @@ fn read_or_create_key(path: &Path) -> Result<PrivateKey, PromotionStartError> {
     }
 }
 
-/// The engine over `registry`, with `default` as the policy of stages that name none.
+/// The engine over `registry`, evaluating the bundles of `policies`.
 pub fn open(
     registry: Registry,
-    stages: &Stages,
-    default: Bundle,
+    policies: Arc<PolicySet>,
     data_dir: &Path,
     log_origin: &str,
     public_url: &str,
 ) -> Result<Promoter, PromotionStartError> {
     let release_key = read_or_create_key(&data_dir.join(RELEASE_KEY_FILE))?;
-    let mut bundles = BTreeMap::from([(DEFAULT_POLICY.to_owned(), default)]);
-    for stage in stages.iter() {
-        let Some(gates) = stage.gates() else { continue };
-        if bundles.contains_key(&gates.policy) {
-            continue;
-        }
-        let bundle = Bundle::load_dir(&PathBuf::from(&gates.policy)).map_err(|e| PromotionStartError::Bundle {
-            stage: stage.name().to_string(),
-            path: gates.policy.clone(),
-            reason: e.to_string(),
-        })?;
-        bundles.insert(gates.policy.clone(), bundle);
-    }
     Ok(Promoter::new(
         registry,
         PromoterConfig {
-            policies: Arc::new(PolicySet::new(bundles)),
+            policies,
             release_key,
             log_origin: log_origin.to_owned(),
             verifier_id: public_url.trim_end_matches('/').to_owned(),

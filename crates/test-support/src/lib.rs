@@ -29,6 +29,10 @@ pub fn test_config(dir: &Path, extra_toml: &str) -> Config {
 /// `dev`, pull everywhere.
 pub const TESTER: &str = "tester";
 pub const TESTER_ROLES: [&str; 2] = ["developer", "auditor"];
+/// The service account that applies trust roots in tests, and its role: `trust.sign` is a key
+/// admin's duty, and nobody applies a root anonymously.
+pub const KEY_ADMIN: &str = "key-keeper";
+pub const KEY_ADMIN_ROLE: &str = "key-admin";
 /// The bootstrap administrator's password in tests.
 pub const ADMIN_PASSWORD: &str = "test-admin-password";
 
@@ -232,6 +236,34 @@ impl TestApp {
             })
             .collect();
         mint(&key, &claims).expect("token mints")
+    }
+
+    /// An API token of [`KEY_ADMIN`], a service account holding `key-admin` (created at the
+    /// first call), issued at the app's current time.
+    pub async fn key_admin_token(&self) -> String {
+        let auth = &self.app.state.auth;
+        let id = airlock_model::PrincipalId::parse(KEY_ADMIN).expect("key admin name");
+        let record = match auth.record(&id).await.expect("principal lookup") {
+            Some(record) => record,
+            None => {
+                auth.create_service_account(
+                    &airlock_core::audit::Actor::system(),
+                    &id,
+                    &[KEY_ADMIN_ROLE.to_owned()],
+                    None,
+                )
+                .await
+                .expect("key admin service account")
+                .0
+            }
+        };
+        auth.issue_api_token(&record, None).expect("key admin token").token
+    }
+
+    /// `PUT /api/v1/trust/root` with `document`, as [`KEY_ADMIN`].
+    pub async fn put_root(&self, document: impl Into<Bytes>) -> Reply {
+        let bearer = format!("Bearer {}", self.key_admin_token().await);
+        self.send(Method::PUT, "/api/v1/trust/root", &[("authorization", &bearer)], document).await
     }
 
     /// A registry token of `tester` for `scopes`, from `/token`; empty when `/token` refuses.

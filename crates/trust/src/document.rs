@@ -92,6 +92,17 @@ pub struct Root {
     pub thresholds: Vec<PredicateThreshold>,
     /// Keys whose signatures never count again.
     pub revoked: Vec<Revocation>,
+    /// Who signs policy bundles (like TUF's targets role); `None` when the root names nobody,
+    /// and unsigned bundles then load with a warning.
+    pub policy: Option<PolicyRole>,
+}
+
+/// The policy role: a policy bundle is trusted when `threshold` distinct keys of `keyids`, none
+/// revoked, signed its manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRole {
+    pub keyids: Vec<KeyId>,
+    pub threshold: u32,
 }
 
 /// A signer rule: signatures by one of `keyids` count as signer `name` for the predicate types
@@ -141,11 +152,13 @@ pub struct RootSignature {
 ///            "signers":[{"name":"ci","keyids":["<keyid>"],"predicate_types":["https://slsa.dev/provenance/*"],
 ///                        "repositories":["dev/payments/**"],"not_before":"2026-01-01T00:00:00Z","not_after":"2027-01-01T00:00:00Z"}],
 ///            "thresholds":[{"predicate_type":"https://slsa.dev/provenance/*","signers":1}],
-///            "revoked":[{"keyid":"<keyid>","revoked_at":"2026-11-20T00:00:00Z","reason":"laptop stolen"}]}}
+///            "revoked":[{"keyid":"<keyid>","revoked_at":"2026-11-20T00:00:00Z","reason":"laptop stolen"}],
+///            "policy":{"keyids":["<keyid>"],"threshold":1}}}
 /// ```
 ///
 /// `keys` maps each key id to its key; `root` names the root keys and how many must sign a
-/// document; each signer rule says which keys sign as whom, for which predicate types and
+/// document; `policy` (optional) names the keys that sign policy bundles and how many distinct
+/// ones must sign a bundle; each signer rule says which keys sign as whom, for which predicate types and
 /// repositories (see [`Pattern`]), from `not_before` to `not_after`; `thresholds` raise the number
 /// of distinct signers some predicate types need; `revoked` lists keys whose signatures never
 /// count. Times are RFC 3339 in UTC. Unknown members are refused.
@@ -186,6 +199,8 @@ struct WireRoot {
     signers: Vec<WireSigner>,
     thresholds: Vec<WireThreshold>,
     revoked: Vec<WireRevocation>,
+    #[serde(default)]
+    policy: Option<WireRootRole>,
 }
 
 #[derive(Deserialize)]
@@ -325,6 +340,9 @@ fn objects_where_expected(signed: &Value) -> Result<(), TrustError> {
     if signed.get("root").is_some_and(|r| !r.is_object()) {
         return Err(TrustError::NotAnObject { what: "member `root`" });
     }
+    if signed.get("policy").is_some_and(|r| !r.is_object()) {
+        return Err(TrustError::NotAnObject { what: "member `policy`" });
+    }
     if signed.get("keys").and_then(Value::as_object).is_some_and(|keys| !keys.values().all(Value::is_object)) {
         return Err(TrustError::NotAnObject { what: "key" });
     }
@@ -456,7 +474,42 @@ fn validate(wire: WireRoot, limits: &RootLimits) -> Result<Root, TrustError> {
         revoked.push(Revocation { keyid, revoked_at, reason: r.reason });
     }
 
-    Ok(Root { version: wire.version, expires, keys, root_keyids, root_threshold, signers, thresholds, revoked })
+    // 7. The policy role, when present: known keys, each once, and a threshold that is at least
+    //    1 and at most the number of distinct keys, like the root role.
+    let policy = match wire.policy {
+        None => None,
+        Some(role) => Some(policy_role(&role, &keys)?),
+    };
+
+    Ok(Root { version: wire.version, expires, keys, root_keyids, root_threshold, signers, thresholds, revoked, policy })
+}
+
+/// The policy role, checked.
+fn policy_role(wire: &WireRootRole, keys: &BTreeMap<KeyId, PublicKey>) -> Result<PolicyRole, TrustError> {
+    if wire.keyids.is_empty() {
+        return Err(TrustError::PolicyWithoutKeys);
+    }
+    let mut keyids = Vec::with_capacity(wire.keyids.len());
+    let mut fingerprints = BTreeSet::new();
+    for id in &wire.keyids {
+        let keyid = parse_keyid(id)?;
+        let Some(key) = keys.get(&keyid) else {
+            return Err(TrustError::UnknownPolicyKey { keyid });
+        };
+        if keyids.contains(&keyid) {
+            return Err(TrustError::DuplicatePolicyKey { keyid });
+        }
+        fingerprints.insert(key.fingerprint());
+        keyids.push(keyid);
+    }
+    if wire.threshold == 0 {
+        return Err(TrustError::PolicyThresholdZero);
+    }
+    let threshold = u32::try_from(wire.threshold)
+        .ok()
+        .filter(|t| usize::try_from(*t).is_ok_and(|t| t <= fingerprints.len()))
+        .ok_or(TrustError::PolicyThresholdAboveKeyCount { threshold: wire.threshold, keys: fingerprints.len() })?;
+    Ok(PolicyRole { keyids, threshold })
 }
 
 /// One signer rule, checked.
@@ -571,7 +624,7 @@ impl Root {
                 "reason": r.reason,
             }));
         }
-        let value = json!({
+        let mut value = json!({
             "_type": ROOT_TYPE,
             "version": self.version,
             "expires": render_time("expires", self.expires)?,
@@ -581,6 +634,11 @@ impl Root {
             "thresholds": thresholds,
             "revoked": revoked,
         });
+        // A root without a policy role has no `policy` member, so its bytes stay as before.
+        if let (Some(policy), Some(object)) = (&self.policy, value.as_object_mut()) {
+            object
+                .insert("policy".to_owned(), json!({"keyids": keyids(&policy.keyids), "threshold": policy.threshold}));
+        }
         let bytes = canonicalize(&value).map_err(|source| TrustError::NoCanonicalForm { source })?;
         // What is signed must be what a verifier accepts.
         parse_signed(&bytes, &RootLimits::default())?;

@@ -91,6 +91,20 @@ pub enum TrustError {
     )]
     RootThresholdAboveKeyCount { threshold: u64, keys: usize },
 
+    // The policy role (who signs policy bundles).
+    #[error("`policy.keyids` is empty; name at least one policy signer key, or leave `policy` out")]
+    PolicyWithoutKeys,
+    #[error("`policy.keyids` names key `{keyid}`, which is not in `keys`; add the key or remove the key id")]
+    UnknownPolicyKey { keyid: KeyId },
+    #[error("`policy.keyids` lists key `{keyid}` twice; list each policy key once")]
+    DuplicatePolicyKey { keyid: KeyId },
+    #[error("policy threshold is 0, so any bundle would be trusted; set `policy.threshold` to at least 1")]
+    PolicyThresholdZero,
+    #[error(
+        "policy threshold is {threshold} but `policy.keyids` holds only {keys} distinct keys, so no bundle could ever be trusted; lower the threshold or add policy keys"
+    )]
+    PolicyThresholdAboveKeyCount { threshold: u64, keys: usize },
+
     // Signer rules.
     #[error("signer name `{name}` is invalid: use 1 to 64 letters, digits, `.`, `_` and `-`")]
     SignerName { name: String },

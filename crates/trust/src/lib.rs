@@ -28,6 +28,7 @@
 //!     }],
 //!     thresholds: vec![],
 //!     revoked: vec![],
+//!     policy: None,
 //! };
 //! let document = sign_root(&root, &[&root_key])?;
 //! let trusted = TrustedRoot::bootstrap(RootDocument::parse(&document, &RootLimits::default())?, now)?;
@@ -88,6 +89,13 @@
 //! it was made and whatever `revoked_at` says, and `revoked_at` is kept for the record. A revoked
 //! key stays listed in `keys`, so the revocation applies to the key in any encoding.
 //!
+//! # Policy signers
+//!
+//! A root may name a `policy` role, like TUF's targets role: the keys that sign policy bundles
+//! and how many distinct ones must sign one ([`PolicyRole`]). [`TrustedRoot::policy_signers`]
+//! gives the role's keys in force (revoked keys left out) for the policy crate to count. A root
+//! without the role stays valid; its bundles are then unsigned code, loaded with a warning.
+//!
 //! # Limits
 //!
 //! Everything an attacker can make this crate do is bounded by [`RootLimits`], whose defaults are
@@ -110,9 +118,9 @@ mod time;
 mod verify;
 
 pub use document::{
-    PredicateThreshold, REVOCATION_REASON_MAX_LEN, ROOT_MAX_BYTES, ROOT_MAX_KEYS, ROOT_MAX_PATTERNS, ROOT_MAX_REVOKED,
-    ROOT_MAX_SIGNATURES, ROOT_MAX_SIGNERS, ROOT_MAX_THRESHOLDS, ROOT_TYPE, Revocation, Root, RootDocument, RootLimits,
-    RootSignature, SIGNER_NAME_MAX_LEN, SignerRule, add_signature, sign_root,
+    PolicyRole, PredicateThreshold, REVOCATION_REASON_MAX_LEN, ROOT_MAX_BYTES, ROOT_MAX_KEYS, ROOT_MAX_PATTERNS,
+    ROOT_MAX_REVOKED, ROOT_MAX_SIGNATURES, ROOT_MAX_SIGNERS, ROOT_MAX_THRESHOLDS, ROOT_TYPE, Revocation, Root,
+    RootDocument, RootLimits, RootSignature, SIGNER_NAME_MAX_LEN, SignerRule, add_signature, sign_root,
 };
 pub use error::TrustError;
 pub use evaluate::{Evaluation, PREDICATE_TYPE_MAX_LEN, UntrustedReason, VerifiedKey};

@@ -96,6 +96,23 @@ impl TrustedRoot {
         self.document.root()
     }
 
+    /// The policy role's keys in force and its threshold, or `None` when the root names no
+    /// policy signers. Revoked keys are left out, so they never count toward the threshold.
+    pub fn policy_signers(&self) -> Option<(Vec<airlock_dsse::PublicKey>, u32)> {
+        let root = self.root();
+        let role = root.policy.as_ref()?;
+        let revoked: BTreeSet<[u8; 32]> =
+            root.revoked.iter().filter_map(|r| root.keys.get(&r.keyid)).map(|k| k.fingerprint()).collect();
+        let keys = role
+            .keyids
+            .iter()
+            .filter_map(|id| root.keys.get(id))
+            .filter(|k| !revoked.contains(&k.fingerprint()))
+            .cloned()
+            .collect();
+        Some((keys, role.threshold))
+    }
+
     /// The document it was verified from, with its bytes.
     pub fn document(&self) -> &RootDocument {
         &self.document

@@ -1,5 +1,6 @@
 //! `airlock demo`: Airlock's main job on its embedded defaults, in one command. It starts a
-//! server, creates a trust root, people and a CI identity, builds and pushes a small image with
+//! server, signs its policy bundle, has a key admin apply a trust root, creates people and a CI
+//! identity, builds and pushes a small image with
 //! signed provenance, an SBOM and a scan carrying a critical CVE, shows the gate's denial and its
 //! fix (a signed VEX), promotes to staging, asks for prod, refuses a self-approval, takes two
 //! approvals, verifies the release record and the whole log. `airlock serve` on the same data
@@ -41,6 +42,8 @@ const DEMO_CI: &str = "demo-ci";
 /// The developer who asks for prod, and the two release approvers.
 const DEVELOPER: &str = "dana";
 const APPROVERS: [&str; 2] = ["alex", "sam"];
+/// The key admin who applies the trust root.
+const KEY_ADMIN: &str = "kim";
 
 pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(run(args))
@@ -77,13 +80,16 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // The embedded default library, with the demo's source repository allowed into prod.
     let bundle = args.data.join("demo-policy");
     write_demo_bundle(&bundle)?;
+    let keys = args.data.join("demo-keys");
+    std::fs::create_dir_all(&keys).with_context(|| format!("cannot create `{}`", keys.display()))?;
+    // Policy is code under signature: the root names `policy` as its policy signer.
+    let policy_key = load_or_generate(&keys.join("policy"))?;
+    sign_demo_bundle(&bundle, &policy_key)?;
     let text = format!("listen = \"127.0.0.1:0\"\n[policy]\nbundle = {}\n", toml_string(&bundle.display().to_string()));
     let (mut config, _) = Config::from_toml(&text, "<demo>").context("demo config")?;
     config.data_dir = args.data.clone();
     let server = Server::bind(config).await.context("cannot start the demo server")?;
     let admin_password = server.bootstrap_password().map(str::to_owned);
-    let keys = args.data.join("demo-keys");
-    std::fs::create_dir_all(&keys).with_context(|| format!("cannot create `{}`", keys.display()))?;
     let ci = ci_account(server.app()).await?;
     let people = people(server.app(), &keys).await?;
     let addr = server.local_addr()?;
@@ -102,7 +108,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     steps.say(
         &format!(
-            "people: `{DEVELOPER}` (developer), `{}` and `{}` (release-approver, with TOTP second factors)",
+            "people: `{DEVELOPER}` (developer), `{}` and `{}` (release-approver), `{KEY_ADMIN}` (key-admin), with TOTP second factors",
             APPROVERS[0], APPROVERS[1]
         ),
         json!(format!("passwords and TOTP secrets in {}", keys.join("people.json").display())),
@@ -149,6 +155,15 @@ fn write_demo_bundle(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Signs the demo bundle's manifest with the policy key, replacing a signature of an earlier run.
+fn sign_demo_bundle(dir: &Path, key: &PrivateKey) -> anyhow::Result<()> {
+    let file = dir.join(airlock_policy::SIGNATURE_FILE);
+    let _ = std::fs::remove_file(&file);
+    let bundle = airlock_policy::Bundle::load_dir(dir).map_err(|e| anyhow::anyhow!("the demo bundle: {e}"))?;
+    let signed = airlock_policy::sign_bundle(&bundle, None, key).map_err(|e| anyhow::anyhow!("{e}"))?;
+    std::fs::write(&file, signed).with_context(|| format!("cannot write `{}`", file.display()))
+}
+
 /// Creates the demo's CI service account, or gives it a new key when a previous demo made it.
 async fn ci_account(app: &airlock_server::App) -> anyhow::Result<Credentials> {
     let id = PrincipalId::parse(DEMO_CI).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -172,7 +187,9 @@ async fn people(app: &airlock_server::App, keys: &Path) -> anyhow::Result<Vec<Pe
     let actor = airlock_server::Actor::system();
     let auth = &app.state.auth;
     let mut people = Vec::new();
-    let wanted = std::iter::once((DEVELOPER, "developer")).chain(APPROVERS.iter().map(|a| (*a, "release-approver")));
+    let wanted = std::iter::once((DEVELOPER, "developer"))
+        .chain(APPROVERS.iter().map(|a| (*a, "release-approver")))
+        .chain(std::iter::once((KEY_ADMIN, "key-admin")));
     for (name, role) in wanted {
         let id = PrincipalId::parse(name).map_err(|e| anyhow::anyhow!("{e}"))?;
         let known = passwords.get(name).and_then(|p| p["password"].as_str()).map(str::to_owned);
@@ -281,25 +298,31 @@ async fn demo(
     steps: &mut Steps,
 ) -> anyhow::Result<Value> {
     let http = reqwest::Client::new();
-    let (Some(dana), Some(alex), Some(sam)) = (people.first(), people.get(1), people.get(2)) else {
+    let (Some(dana), Some(alex), Some(sam), Some(kim)) = (people.first(), people.get(1), people.get(2), people.get(3))
+    else {
         bail!("the demo's people are missing");
     };
 
-    // 1. Signing keys for CI and the scanner, and a trust root signed by 2 of 3 root keys.
+    // 1. Signing keys for CI and the scanner, and a trust root signed by 2 of 3 root keys,
+    //    applied by a key admin with a fresh second factor: nobody installs one anonymously.
     let ci = load_or_generate(&keys.join("ci"))?;
     let scanner = load_or_generate(&keys.join("scanner"))?;
+    let policy = load_or_generate(&keys.join("policy"))?;
     let root = http.get(format!("{url}/api/v1/trust/root")).send().await?;
     if root.status().is_success() {
         steps.say("a trust root is already in force; keeping it", Value::Null);
     } else {
-        let document = trust_root(keys, &ci, &scanner)?;
-        let applied = http.put(format!("{url}/api/v1/trust/root")).body(document).send().await?;
+        let document = trust_root(keys, &ci, &scanner, &policy)?;
+        let token = api_token(&http, url, &kim.name, &kim.password, Some(&kim.totp)).await?;
+        let applied = http.put(format!("{url}/api/v1/trust/root")).bearer_auth(token).body(document).send().await?;
         if !applied.status().is_success() {
             bail!("the demo trust root was refused: {}", applied.text().await.unwrap_or_default());
         }
         steps.say(
-            "created a trust root: 3 root keys (2 must sign any change); `ci` signs provenance and SBOMs, `scanner` signs scans and VEX",
-            json!(format!("keys in {}", keys.display())),
+            &format!(
+                "`{KEY_ADMIN}` (key-admin) applied a trust root: 3 root keys (2 must sign any change); `ci` signs provenance and SBOMs, `scanner` signs scans and VEX, `policy` signs the policy bundle"
+            ),
+            json!(format!("keys in {}; the bundle's signature in its bundle.sig", keys.display())),
         );
     }
 
@@ -463,16 +486,16 @@ async fn demo(
 }
 
 /// A version 1 trust root: `ci` signs provenance and SBOMs, `scanner` signs scans and VEX, for
-/// every repository; 2 of 3 root keys sign it.
-fn trust_root(keys: &Path, ci: &PrivateKey, scanner: &PrivateKey) -> anyhow::Result<Vec<u8>> {
-    use airlock_trust::{Pattern, Root, SignerRule, sign_root};
+/// every repository; `policy` signs policy bundles; 2 of 3 root keys sign it.
+fn trust_root(keys: &Path, ci: &PrivateKey, scanner: &PrivateKey, policy: &PrivateKey) -> anyhow::Result<Vec<u8>> {
+    use airlock_trust::{Pattern, PolicyRole, Root, SignerRule, sign_root};
     let root_keys: Vec<PrivateKey> =
         (1..=3).map(|i| load_or_generate(&keys.join(format!("root-{i}")))).collect::<anyhow::Result<_>>()?;
     let now = super::trust::now();
     let year = 365 * 86_400_000;
     let pattern = |p: &str| Pattern::parse(p).map_err(|e| anyhow::anyhow!("{e}"));
     let mut all = std::collections::BTreeMap::new();
-    for k in root_keys.iter().chain([ci, scanner]) {
+    for k in root_keys.iter().chain([ci, scanner, policy]) {
         all.insert(k.public_key().keyid().clone(), k.public_key().clone());
     }
     let rule = |name: &str, key: &PrivateKey, types: &[&str]| -> anyhow::Result<SignerRule> {
@@ -497,6 +520,7 @@ fn trust_root(keys: &Path, ci: &PrivateKey, scanner: &PrivateKey) -> anyhow::Res
         ],
         thresholds: Vec::new(),
         revoked: Vec::new(),
+        policy: Some(PolicyRole { keyids: vec![policy.public_key().keyid().clone()], threshold: 1 }),
     };
     let signers: Vec<&PrivateKey> = root_keys.iter().take(2).collect();
     sign_root(&root, &signers).map_err(|e| anyhow::anyhow!("cannot sign the demo root: {e}"))

@@ -1,7 +1,8 @@
-//! `airlock policy test|eval|input|authz`: run a bundle's tests like `opa test`, evaluate a bundle on
-//! an input (a file, or gathered by a server for an artifact and a target stage), and show the
-//! exact input document a gate would evaluate; `airlock policy authz check` decides an access
-//! request offline (see `authz.rs`).
+//! `airlock policy test|eval|input|sign|authz`: run a bundle's tests like `opa test`, evaluate a
+//! bundle on an input (a file, or gathered by a server for an artifact and a target stage), show
+//! the exact input document a gate would evaluate, and sign a bundle as one of the trust root's
+//! policy signers; `airlock policy authz check` decides an access request offline (see
+//! `authz.rs`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ enum Command {
     Eval(EvalArgs),
     /// Print the input document a gate would evaluate for an artifact.
     Input(InputArgs),
+    /// Sign a bundle directory's manifest as a policy signer, into its `bundle.sig`.
+    Sign(SignArgs),
     /// Decide access requests offline with a configuration's roles and Cedar policies.
     Authz(super::authz::Args),
 }
@@ -73,6 +76,17 @@ struct EvalArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct SignArgs {
+    /// The bundle directory; its `bundle.sig` is written, or gets one more signature.
+    dir: PathBuf,
+    /// A policy signer's private key (PKCS#8 PEM), one the trust root's `policy` role names.
+    #[arg(long)]
+    key: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    output: Output,
+}
+
+#[derive(Debug, clap::Args)]
 struct InputArgs {
     #[command(flatten)]
     target: Target,
@@ -87,8 +101,40 @@ pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&input)?);
             Ok(ExitCode::SUCCESS)
         }),
+        Command::Sign(a) => sign(a),
         Command::Authz(a) => super::authz::exec(a),
     }
+}
+
+/// Adds `--key`'s signature over the bundle's manifest to its `bundle.sig` (creating it): each
+/// policy signer runs this in turn until the trust root's policy threshold is met.
+fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
+    let pem =
+        std::fs::read_to_string(&args.key).with_context(|| format!("cannot read key `{}`", args.key.display()))?;
+    let key = airlock_dsse::PrivateKey::from_pkcs8_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("`{}` is not a private key: {e}", args.key.display()))?;
+    let bundle = load_bundle(Some(&args.dir))?;
+    let file = args.dir.join(airlock_policy::SIGNATURE_FILE);
+    let signed = airlock_policy::sign_bundle(&bundle, bundle.signature(), &key)
+        .map_err(|e| anyhow::anyhow!("cannot sign bundle `{}`: {e}", args.dir.display()))?;
+    std::fs::write(&file, &signed).with_context(|| format!("cannot write `{}`", file.display()))?;
+    let signatures = airlock_dsse::Envelope::parse(&signed, &airlock_dsse::EnvelopeLimits::default())
+        .map_or(0, |e| e.signatures.len());
+    let keyid = key.public_key().keyid().to_string();
+    match args.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::json!({"bundle": args.dir, "bundle_digest": bundle.digest().as_str(), "signed_by": keyid, "signatures": signatures, "file": file})
+        ),
+        Output::Text => {
+            println!("signed bundle {} ({}) with policy key {keyid}", args.dir.display(), bundle.digest());
+            println!(
+                "{} now holds {signatures} signature(s); the server trusts the bundle once a threshold of the trust root's policy signers signed it (restart it to load the bundle)",
+                file.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load_bundle(dir: Option<&PathBuf>) -> anyhow::Result<Bundle> {

@@ -75,6 +75,9 @@ pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
                     println!("  created user `admin` (role access-admin) with one-time password: {password}");
                     println!("  it is shown only now; log in with `airlock login` and change it");
                 }
+                for warning in server.warnings() {
+                    println!("  warning: {warning}");
+                }
             }
             Output::Json => {
                 let started = Started {

@@ -338,6 +338,22 @@ impl Api {
         self.send(request, path, context).await
     }
 
+    /// `PUT path` with `body` as `content_type`, sent as it is.
+    pub async fn put_bytes(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        context: &str,
+    ) -> anyhow::Result<Value> {
+        let request = self
+            .http
+            .put(format!("{}{path}", self.session.server))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        self.send(request, path, context).await
+    }
+
     /// `DELETE path`.
     pub async fn delete(&self, path: &str, context: &str) -> anyhow::Result<Value> {
         self.send(self.http.delete(format!("{}{path}", self.session.server)), path, context).await

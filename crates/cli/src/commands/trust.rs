@@ -1,6 +1,7 @@
 //! `airlock trust init|show|propose|sign|apply`: the trust root's life cycle. Root keys stay
 //! offline: `propose` writes version N+1 unsigned, each root-key holder runs `sign` on it, and
-//! `apply` uploads it once a threshold of the current and of the new root keys have signed.
+//! `apply` uploads it once a threshold of the current and of the new root keys have signed, in
+//! the session of a key admin (`airlock login` as a principal allowed `trust.sign`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::key::generate;
 use super::runtime;
+use super::session::{Api, Refused};
 use crate::Output;
 
 #[derive(Debug, clap::Args)]
@@ -72,6 +74,47 @@ struct SignerArgs {
     signer_days: u64,
 }
 
+/// The policy role given on the command line: who signs policy bundles.
+#[derive(Debug, clap::Args)]
+struct PolicyArgs {
+    /// A policy signer's public key (PEM file; repeatable). Once the root names policy signers,
+    /// a server loads a policy bundle only when `--policy-threshold` of them signed it
+    /// (`airlock policy sign`).
+    #[arg(long = "policy-key")]
+    policy_keys: Vec<PathBuf>,
+    /// How many distinct policy keys must sign a bundle (1 when the role is created).
+    #[arg(long)]
+    policy_threshold: Option<u32>,
+}
+
+impl PolicyArgs {
+    /// Adds the policy keys to `signed` (its `keys` and its `policy` role) and sets the
+    /// threshold; returns what changed.
+    fn apply(&self, signed: &mut Value) -> anyhow::Result<Vec<String>> {
+        let mut changes = Vec::new();
+        if self.policy_keys.is_empty() && self.policy_threshold.is_none() {
+            return Ok(changes);
+        }
+        if signed.get("policy").is_none_or(Value::is_null) {
+            signed["policy"] = json!({"keyids": [], "threshold": 1});
+        }
+        for path in &self.policy_keys {
+            let key = read_public(path)?;
+            signed["keys"][key.keyid().as_str()] = key_entry(&key);
+            let keyids = signed["policy"]["keyids"].as_array_mut().context("`policy.keyids` is not a list")?;
+            if !keyids.iter().any(|k| k == key.keyid().as_str()) {
+                keyids.push(json!(key.keyid().as_str()));
+                changes.push(format!("added policy key {}", key.keyid()));
+            }
+        }
+        if let Some(t) = self.policy_threshold {
+            signed["policy"]["threshold"] = json!(t);
+            changes.push(format!("policy threshold {t}"));
+        }
+        Ok(changes)
+    }
+}
+
 #[derive(Debug, clap::Args)]
 struct InitArgs {
     /// Directory for the root keys and `root.json`; keep the keys offline afterwards.
@@ -88,6 +131,8 @@ struct InitArgs {
     expires_days: u64,
     #[command(flatten)]
     signer: SignerArgs,
+    #[command(flatten)]
+    policy: PolicyArgs,
     #[arg(long, value_enum, default_value_t)]
     output: Output,
 }
@@ -118,6 +163,11 @@ struct ProposeArgs {
     out: PathBuf,
     #[command(flatten)]
     signer: SignerArgs,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Remove a policy keyid from the policy role (repeatable); the role goes when none is left.
+    #[arg(long = "remove-policy-key")]
+    remove_policy_keys: Vec<String>,
     /// Replace the keys of this existing signer with `--signer-key`.
     #[arg(long)]
     rotate_signer: Option<String>,
@@ -157,8 +207,10 @@ struct SignArgs {
 #[derive(Debug, clap::Args)]
 struct ApplyArgs {
     file: PathBuf,
-    #[arg(long, env = "AIRLOCK_SERVER", default_value = "http://127.0.0.1:5000")]
-    server: String,
+    /// The server; defaults to the stored session's (`airlock login` as a key admin), and must
+    /// match it when given.
+    #[arg(long, env = "AIRLOCK_SERVER")]
+    server: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     output: Output,
 }
@@ -264,7 +316,7 @@ fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         keys.insert(key.keyid().to_string(), key_entry(&key));
         signers.push(signer_rule(&args.signer, &key)?);
     }
-    let signed = json!({
+    let mut signed = json!({
         "_type": "airlock-trust-root",
         "version": 1,
         "expires": rfc3339_in_days(args.expires_days),
@@ -274,6 +326,7 @@ fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         "thresholds": [],
         "revoked": [],
     });
+    args.policy.apply(&mut signed)?;
     let mut doc = document(&signed, &[])?;
     for key in &root_keys {
         doc = add_signature(&doc, key)?;
@@ -343,6 +396,11 @@ async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
             for t in signed["thresholds"].as_array().into_iter().flatten() {
                 println!("threshold: {} distinct signers for {}", t["signers"], t["predicate_type"]);
             }
+            if let Some(policy) = signed.get("policy") {
+                println!("policy: {} of {} sign policy bundles", policy["threshold"], policy["keyids"]);
+            } else {
+                println!("policy: no signers named; servers load policy bundles unsigned, with a warning");
+            }
             for r in signed["revoked"].as_array().into_iter().flatten() {
                 println!(
                     "revoked {} at {}: {}",
@@ -406,6 +464,18 @@ async fn propose(args: ProposeArgs) -> anyhow::Result<ExitCode> {
         signed["root"]["threshold"] = json!(t);
         changes.push(format!("root threshold {t}"));
     }
+    changes.extend(args.policy.apply(&mut signed)?);
+    for keyid in &args.remove_policy_keys {
+        if let Some(keyids) = signed.get_mut("policy").and_then(|p| p.get_mut("keyids")).and_then(Value::as_array_mut) {
+            keyids.retain(|k| k != keyid.as_str());
+            changes.push(format!("removed policy key {keyid}"));
+        }
+    }
+    let role_empty = signed["policy"]["keyids"].as_array().is_some_and(Vec::is_empty);
+    if role_empty && let Some(object) = signed.as_object_mut() {
+        object.remove("policy");
+        changes.push("removed the policy role: bundles load unsigned, with a warning".to_owned());
+    }
     let out = document(&signed, &[])?;
     std::fs::write(&args.out, &out).with_context(|| format!("cannot write `{}`", args.out.display()))?;
     match args.output {
@@ -442,26 +512,22 @@ fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
 
 async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read `{}`", args.file.display()))?;
-    let url = format!("{}/api/v1/trust/root", args.server.trim_end_matches('/'));
-    let response =
-        reqwest::Client::new().put(&url).body(bytes).send().await.with_context(|| format!("cannot reach `{url}`"))?;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        let message = body["error"]["message"].as_str().unwrap_or("refused");
-        match args.output {
-            Output::Json => {
-                println!("{}", json!({"applied": false, "status": status.as_u16(), "error": body["error"]}))
+    // Applying a root is a key admin's duty: the server refuses anonymous requests.
+    let api = Api::connect(args.server.as_deref())
+        .await
+        .context("applying a trust root needs the session of a key admin (a principal allowed `trust.sign`)")?;
+    let applied = api.put_bytes("/api/v1/trust/root", bytes, "application/json", "trust root refused").await;
+    let body = match applied {
+        Ok(body) => body,
+        Err(e) if e.downcast_ref::<Refused>().is_some() => {
+            match args.output {
+                Output::Json => println!("{}", json!({"applied": false, "error": format!("{e:#}")})),
+                Output::Text => eprintln!("error: {e:#}"),
             }
-            Output::Text => {
-                eprintln!("error: {message}");
-                if let Some(r) = body["error"]["remediation"].as_str() {
-                    eprintln!("next: {r}");
-                }
-            }
+            return Ok(ExitCode::from(3));
         }
-        return Ok(ExitCode::from(3));
-    }
+        Err(e) => return Err(e),
+    };
     match args.output {
         Output::Json => println!("{}", json!({"applied": true, "version": body["version"]})),
         Output::Text => println!("trust root version {} is now in force", body["version"]),

@@ -279,7 +279,8 @@ fn a_restart_after_editing_a_leaf_refuses_writes() {
     assert!(server.terminate().success());
     tamper(
         &data,
-        "UPDATE log_leaves SET data = CAST(replace(CAST(data AS TEXT), 'admin', 'admib') AS BLOB) WHERE idx = 1;",
+        // Entry 2 creates `admin` (0 is the start, 1 the policy bundle's load).
+        "UPDATE log_leaves SET data = CAST(replace(CAST(data AS TEXT), 'admin', 'admib') AS BLOB) WHERE idx = 2;",
     );
 
     let server = ServerProcess::start(airlock(), &data);
@@ -288,7 +289,7 @@ fn a_restart_after_editing_a_leaf_refuses_writes() {
     let body: serde_json::Value = serde_json::from_slice(&write.body).unwrap();
     assert_eq!(body["errors"][0]["code"], "UNAVAILABLE");
     let message = body["errors"][0]["message"].as_str().unwrap();
-    assert!(message.contains("log entry 1 was altered"), "{message}");
+    assert!(message.contains("log entry 2 was altered"), "{message}");
     // Reads still work, so the evidence can be examined.
     let read = server.request("GET", "/v2/dev/app/tags/list", &[], b"");
     assert_eq!(read.status, 200);
@@ -299,7 +300,7 @@ fn tail_follows_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(airlock(), &dir.path().join("data"));
     push(&server, "dev/app", "v1", b"one");
-    let out = audit(&["tail", "--server", &url(&server), "--from", "0", "--limit", "5", "--output", "json"]);
+    let out = audit(&["tail", "--server", &url(&server), "--from", "0", "--limit", "6", "--output", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<serde_json::Value> =
         String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -308,13 +309,14 @@ fn tail_follows_the_log() {
         kinds,
         [
             "server.start",
+            "policy.bundle.load",      // the default library
             "access.principal.create", // admin
             "access.principal.create", // tester
             "registry.manifest.push",
             "registry.tag.create"
         ]
     );
-    let text = audit(&["tail", "--server", &url(&server), "--from", "3", "--limit", "1"]);
+    let text = audit(&["tail", "--server", &url(&server), "--from", "4", "--limit", "1"]);
     let line = String::from_utf8_lossy(&text.stdout).to_string();
     assert!(line.contains("registry.manifest.push") && line.contains("dev/app:v1"), "{line}");
 }

@@ -37,6 +37,32 @@ pub fn run(cmd: &mut Command) -> Output {
     output
 }
 
+/// Logs in under `home` (an `XDG_CONFIG_HOME`) as a key admin, the service account `keys` with
+/// role `key-admin`, created (or given a new key) on `server`: applying a trust root is a key
+/// admin's duty (issue 17), never anonymous.
+pub fn login_key_admin(server: &airlock_test_support::process::ServerProcess, home: &Path) {
+    let key = server.service_account("keys", &["key-admin"]);
+    let url = format!("http://{}", server.addr);
+    run(Command::new(airlock())
+        .args(["login", &url, "--username", "keys", "--output", "json"])
+        .env("XDG_CONFIG_HOME", home)
+        .env("AIRLOCK_PASSWORD", key)
+        .env_remove("AIRLOCK_USERNAME")
+        .env_remove("AIRLOCK_SERVER"));
+}
+
+/// `airlock trust apply FILE [args]` in the key admin's session under `home`
+/// ([`login_key_admin`]).
+pub fn trust_apply(home: &Path, file: &str, args: &[&str]) -> Output {
+    Command::new(airlock())
+        .args(["trust", "apply", file])
+        .args(args)
+        .env("XDG_CONFIG_HOME", home)
+        .env_remove("AIRLOCK_SERVER")
+        .output()
+        .expect("airlock runs")
+}
+
 /// The Python with the `oras` package, from `AIRLOCK_TEST_PYTHON` (set by `scripts/test`).
 pub fn python() -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/venv/bin/python");

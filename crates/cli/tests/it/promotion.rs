@@ -143,7 +143,8 @@ fn promotion_with_real_clients_end_to_end() {
     init.extend(["--repository", "staging/**", "--output", "json"]);
     let root = d("root/root.json");
     ok(&cmd(&home("ceremony"), &init).output().unwrap());
-    ok(&cmd(&home("ceremony"), &["trust", "apply", &root, "--server", &url, "--output", "json"]).output().unwrap());
+    crate::login_key_admin(&server, &home("ceremony"));
+    ok(&crate::trust_apply(&home("ceremony"), &root, &["--server", &url, "--output", "json"]));
 
     // skopeo pushes into dev; without provenance the staging gate denies, exit 3, with a fix.
     let image = Image::new(&[("app.bin", b"payments api 1.0"), ("etc/config", b"mode=prod\n")]);

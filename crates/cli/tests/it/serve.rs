@@ -104,7 +104,10 @@ fn demo_runs_the_main_job_end_to_end() {
     assert!(steps[0].starts_with("created user `admin`"));
     assert!(report["steps"][0]["detail"].as_str().unwrap().len() >= 12, "a one-time password is shown");
     assert!(report["steps"][1]["detail"].as_str().unwrap().starts_with("alk_"), "the CI account's key is shown");
-    assert!(steps[3].starts_with("created a trust root"));
+    // The root is applied by a key admin, never anonymously, and names the bundle's signer.
+    assert!(steps[3].starts_with("`kim` (key-admin) applied a trust root"), "{steps:?}");
+    assert!(steps[3].contains("`policy` signs the policy bundle"), "{steps:?}");
+    assert!(data.join("demo-policy/bundle.sig").is_file(), "the demo's bundle is signed");
     assert!(steps[6].starts_with("promotion to staging DENIED"), "{steps:?}");
     assert!(report["steps"][6]["detail"].as_str().unwrap().contains("no-critical-vulnerabilities"));
     assert!(steps[7].ends_with("promoted to staging"), "{steps:?}");

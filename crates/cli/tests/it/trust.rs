@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use airlock_test_support::oci::Image;
 use airlock_test_support::process::ServerProcess;
 
-use crate::{airlock, python, run};
+use crate::{airlock, login_key_admin, python, run, trust_apply};
 
 fn airlock_cmd(args: &[&str]) -> Output {
     Command::new(airlock()).args(args).output().expect("airlock runs")
@@ -109,7 +109,13 @@ fn the_trust_ceremony_end_to_end() {
         "--output",
         "json",
     ]));
-    ok(airlock_cmd(&["trust", "apply", &d("root/root.json"), "--server", &url, "--output", "json"]));
+    // Applying a root is a key admin's duty: anonymously it is refused (exit 1: not logged in).
+    let keys_home = dir.path().join("home-keys");
+    let anonymous = trust_apply(&keys_home, &d("root/root.json"), &["--server", &url]);
+    assert_eq!(anonymous.status.code(), Some(1), "{}", String::from_utf8_lossy(&anonymous.stderr));
+    assert!(String::from_utf8_lossy(&anonymous.stderr).contains("airlock login"));
+    login_key_admin(&server, &keys_home);
+    ok(trust_apply(&keys_home, &d("root/root.json"), &["--server", &url, "--output", "json"]));
 
     // CI signs provenance; the registry trusts it at ingest.
     std::fs::write(d("provenance.json"), r#"{"buildDefinition":{"buildType":"https://example.com/ci"}}"#).unwrap();
@@ -183,11 +189,11 @@ fn the_trust_ceremony_end_to_end() {
         "--output",
         "json",
     ]));
-    let half = airlock_cmd(&["trust", "apply", &d("v2.json"), "--server", &url]);
+    let half = trust_apply(&keys_home, &d("v2.json"), &["--server", &url]);
     assert_eq!(half.status.code(), Some(3), "an unsigned proposal is refused");
     ok(airlock_cmd(&["trust", "sign", &d("v2.json"), "--key", &d("root/root-1.key"), "--output", "json"]));
     ok(airlock_cmd(&["trust", "sign", &d("v2.json"), "--key", &d("root/root-3.key"), "--output", "json"]));
-    ok(airlock_cmd(&["trust", "apply", &d("v2.json"), "--server", &url, "--output", "json"]));
+    ok(trust_apply(&keys_home, &d("v2.json"), &["--server", &url, "--output", "json"]));
 
     let evidence = server.request("GET", &format!("/api/v1/artifacts/dev/app/{digest}/evidence"), &[], b"");
     let evidence: serde_json::Value = serde_json::from_slice(&evidence.body).unwrap();
@@ -229,7 +235,7 @@ fn the_trust_ceremony_end_to_end() {
     // A v3 signed by a single root key is refused.
     ok(airlock_cmd(&["trust", "propose", "--from", &d("v2.json"), "--out", &d("v3.json"), "--output", "json"]));
     ok(airlock_cmd(&["trust", "sign", &d("v3.json"), "--key", &d("root/root-2.key"), "--output", "json"]));
-    let lone = airlock_cmd(&["trust", "apply", &d("v3.json"), "--server", &url, "--output", "json"]);
+    let lone = trust_apply(&keys_home, &d("v3.json"), &["--server", &url, "--output", "json"]);
     assert_eq!(lone.status.code(), Some(3));
     let shown = ok(airlock_cmd(&["trust", "show", "--server", &url, "--output", "json"]));
     assert_eq!(shown["signed"]["version"], 2);
@@ -309,4 +315,87 @@ fn policy_and_evidence_commands() {
     let not_evidence = airlock_cmd(&["evidence", "show", input_file.to_str().unwrap()]);
     assert_eq!(not_evidence.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&not_evidence.stderr).contains("--format"));
+}
+
+/// Policy signers through the binary: `trust init --policy-key`, `policy sign` by each signer
+/// into one `bundle.sig`, a second signature by the same key and a stale file refused, and
+/// `trust propose` changing the policy role.
+#[test]
+fn policy_signers_sign_a_bundle_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    for k in ["p1", "p2"] {
+        ok(airlock_cmd(&["key", "generate", "--out", &d(k), "--output", "json"]));
+    }
+    ok(airlock_cmd(&[
+        "trust",
+        "init",
+        "--dir",
+        &d("root"),
+        "--root-keys",
+        "1",
+        "--threshold",
+        "1",
+        "--policy-key",
+        &d("p1.pub"),
+        "--policy-key",
+        &d("p2.pub"),
+        "--policy-threshold",
+        "2",
+        "--output",
+        "json",
+    ]));
+    let bytes = std::fs::read(d("root/root.json")).unwrap();
+    let doc = airlock_trust::RootDocument::parse(&bytes, &airlock_trust::RootLimits::default()).unwrap();
+    let role = doc.root().policy.clone().expect("the root names policy signers");
+    assert_eq!((role.keyids.len(), role.threshold), (2, 2));
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    let now = airlock_model::Timestamp::from_millis(i64::try_from(ms).unwrap());
+    let root = airlock_trust::TrustedRoot::bootstrap(doc, now).unwrap();
+    let (keys, threshold) = root.policy_signers().unwrap();
+
+    let bundle = dir.path().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    std::fs::write(bundle.join("policy.rego"), "package airlock\n\nimport rego.v1\n\ndeny contains \"x\" if input.x\n")
+        .unwrap();
+    let b = bundle.to_str().unwrap();
+    let first = ok(airlock_cmd(&["policy", "sign", b, "--key", &d("p1.key"), "--output", "json"]));
+    assert_eq!(first["signatures"], 1);
+    let load = || airlock_policy::Bundle::load_dir(&bundle).unwrap();
+    let under = airlock_policy::verify_bundle(&load(), &keys, threshold).unwrap_err().to_string();
+    assert!(under.contains("needs 2"), "{under}");
+    let twice = airlock_cmd(&["policy", "sign", b, "--key", &d("p1.key")]);
+    assert_eq!(twice.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("has already signed"));
+    let second = ok(airlock_cmd(&["policy", "sign", b, "--key", &d("p2.key"), "--output", "json"]));
+    assert_eq!(second["signatures"], 2);
+    assert_eq!(airlock_policy::verify_bundle(&load(), &keys, threshold).unwrap().len(), 2);
+
+    // An edit after signing: the file is stale, and adding to it is refused.
+    std::fs::write(bundle.join("extra.rego"), "package airlock.extra\n").unwrap();
+    let stale = airlock_cmd(&["policy", "sign", b, "--key", &d("p1.key")]);
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&stale.stderr).contains("file `extra.rego` added"));
+
+    // Version 2 drops a policy key and lowers the threshold.
+    let p2_keyid = keys[1].keyid().to_string();
+    let proposed = ok(airlock_cmd(&[
+        "trust",
+        "propose",
+        "--from",
+        &d("root/root.json"),
+        "--out",
+        &d("v2.json"),
+        "--remove-policy-key",
+        &p2_keyid,
+        "--policy-threshold",
+        "1",
+        "--output",
+        "json",
+    ]));
+    assert!(proposed["changes"].to_string().contains("removed policy key"), "{proposed}");
+    let v2 = std::fs::read(d("v2.json")).unwrap();
+    let v2 = airlock_trust::RootDocument::parse(&v2, &airlock_trust::RootLimits::default()).unwrap();
+    let role = v2.root().policy.clone().unwrap();
+    assert_eq!((role.keyids.len(), role.threshold), (1, 1));
 }

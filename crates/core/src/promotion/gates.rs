@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use airlock_model::{Digest, RepoName, StageName, Timestamp};
-use airlock_policy::{Bundle, Decision, Engine, EvalLimits};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -14,29 +13,7 @@ use crate::promotion::pipeline::Gates;
 use crate::promotion::window;
 use crate::registry::{Registry, RegistryError};
 
-/// The policy bundles the gates name, compiled once by one engine.
-#[derive(Debug)]
-pub struct PolicySet {
-    engine: Engine,
-    bundles: BTreeMap<String, Bundle>,
-    limits: EvalLimits,
-}
-
-impl PolicySet {
-    /// `bundles` by label; [`crate::promotion::pipeline::DEFAULT_POLICY`] must be among them.
-    pub fn new(bundles: BTreeMap<String, Bundle>) -> PolicySet {
-        PolicySet { engine: Engine::new(), bundles, limits: EvalLimits::default() }
-    }
-
-    pub fn bundle(&self, label: &str) -> Option<&Bundle> {
-        self.bundles.get(label)
-    }
-
-    fn evaluate(&self, label: &str, input: &Value, at: Timestamp) -> Option<Decision> {
-        let bundle = self.bundles.get(label)?;
-        Some(self.engine.evaluate(bundle, input, at, &self.limits))
-    }
-}
+pub use crate::promotion::policies::PolicySet;
 
 /// One reason a gate refuses, with what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -243,16 +220,12 @@ pub async fn evaluate(
     // The policy decision over the same input.
     let decision = policies.evaluate(&gates.policy, &input, now);
     let (policy_digest, input_digest, decision_json, warnings) = match decision {
-        None => {
-            findings.push(finding(
-                "policy",
-                "policy-missing",
-                format!("the policy bundle `{}` is not loaded", gates.policy),
-                "fix the stage's `policy` in `airlock.toml` and restart",
-            ));
-            (String::new(), String::new(), Value::Null, Vec::new())
+        // A bundle that is not loaded, or not trusted, denies everything, saying why.
+        Err(unavailable) => {
+            findings.push(finding("policy", unavailable.rule, unavailable.message, unavailable.remediation));
+            (unavailable.bundle_digest, String::new(), Value::Null, Vec::new())
         }
-        Some(decision) => {
+        Ok(decision) => {
             for v in &decision.violations {
                 findings.push(Finding {
                     gate: "policy",

@@ -14,6 +14,7 @@ pub mod control;
 pub mod gates;
 pub mod history;
 pub mod pipeline;
+pub mod policies;
 pub mod record;
 pub mod window;
 

@@ -7,4 +7,5 @@ mod cases;
 mod engine;
 mod library;
 mod replay;
+mod signature;
 mod support;

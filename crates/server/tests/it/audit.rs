@@ -64,6 +64,7 @@ async fn every_event_type_is_logged_with_a_verifying_inclusion_proof() {
         kinds,
         [
             "server.start",
+            "policy.bundle.load",
             "access.principal.create",
             "access.principal.create",
             "registry.manifest.push",
@@ -79,9 +80,10 @@ async fn every_event_type_is_logged_with_a_verifying_inclusion_proof() {
             "access.principal.change",
         ]
     );
-    assert_eq!(entries[1]["event"]["details"]["principal"], "admin", "the first start creates `admin`");
-    assert_eq!(entries[2]["event"]["details"]["principal"], "tester");
-    let denial = &entries[10]["event"];
+    assert_eq!(entries[1]["event"]["details"]["trust"], "embedded", "the default library's load");
+    assert_eq!(entries[2]["event"]["details"]["principal"], "admin", "the first start creates `admin`");
+    assert_eq!(entries[3]["event"]["details"]["principal"], "tester");
+    let denial = &entries[11]["event"];
     assert_eq!(denial["outcome"]["decision"], "denied");
     assert_eq!(denial["details"]["action"], "push");
     assert_eq!(denial["subject"]["repository"], "prod/app");
@@ -130,7 +132,7 @@ async fn entries_are_paged() {
     let image = Image::new(&[("a", b"x")]);
     app.push_image("dev/app", &image, "v1").await;
     let page = app.get("/api/v1/log/entries?start=0").await.json();
-    assert_eq!(page["size"], 5, "start, admin, tester, push, tag");
+    assert_eq!(page["size"], 6, "start, bundle load, admin, tester, push, tag");
     assert_eq!(page["entries"].as_array().unwrap().len(), 2, "capped at `log.entries_page_max`");
     let rest = app.get("/api/v1/log/entries?start=2").await.json();
     assert_eq!(rest["entries"][0]["index"], 2);

@@ -8,6 +8,7 @@ mod log_backed;
 mod manifests;
 mod negative;
 mod observability;
+mod policy_signing;
 mod promotion;
 mod promotion_race;
 mod release;

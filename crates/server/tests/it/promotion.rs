@@ -84,9 +84,10 @@ impl Fixture {
             }],
             thresholds: Vec::new(),
             revoked: Vec::new(),
+            policy: None,
         };
         let document = sign_root(&root, &[&root_key]).unwrap();
-        let applied = app.send(Method::PUT, "/api/v1/trust/root", &[], document).await;
+        let applied = app.put_root(document).await;
         assert_eq!(applied.status, StatusCode::OK, "{:?}", applied.body);
         Fixture { app, clock, ci, _policy: policy }
     }

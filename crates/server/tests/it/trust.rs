@@ -61,6 +61,7 @@ fn root(version: u64, root_keys: &[&PrivateKey], threshold: u32, ci: &PrivateKey
                 reason: "rotated".to_owned(),
             })
             .collect(),
+        policy: None,
     }
 }
 
@@ -105,7 +106,7 @@ async fn evidence(app: &TestApp, repo: &str, subject: &Image) -> serde_json::Val
 }
 
 async fn put_root(app: &TestApp, document: Vec<u8>) -> airlock_test_support::Reply {
-    app.send(Method::PUT, "/api/v1/trust/root", &[], document).await
+    app.put_root(document).await
 }
 
 #[tokio::test]
@@ -289,4 +290,98 @@ async fn the_trust_root_in_force_survives_a_restart() {
     assert_eq!(reply.status, StatusCode::CREATED);
     assert_eq!(evidence(&reopened, "dev/payments/api", &image).await["attestations"][1]["status"], "trusted");
     drop(data);
+}
+
+/// An API token of the `tester` service account (roles `developer` and `auditor`: no
+/// `trust.sign`).
+async fn tester_api_token(app: &TestApp) -> String {
+    let basic = airlock_test_support::basic(airlock_test_support::TESTER, &app.tester_key);
+    let reply = app.send(Method::POST, "/api/v1/auth/token", &[("authorization", &basic)], Bytes::new()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    reply.json()["token"].as_str().unwrap().to_owned()
+}
+
+/// The logged events of `kind`, oldest first.
+async fn logged(app: &TestApp, kind: &str) -> Vec<serde_json::Value> {
+    app.app.state.log.checkpoint().await.unwrap();
+    let entries = app.get("/api/v1/log/entries?start=0").await.json();
+    entries["entries"].as_array().unwrap().iter().map(|e| e["event"].clone()).filter(|e| e["type"] == kind).collect()
+}
+
+/// Issue 17: on a server started without `trust.root`, an anonymous `PUT /api/v1/trust/root`
+/// installed a self-signed root (200, logged as `anonymous`), and whoever came first decided
+/// every attestation verdict from then on.
+#[tokio::test]
+async fn first_trust_root_needs_a_key_admin() {
+    let app = TestApp::new("").await;
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, StatusCode::OK);
+    let ready = String::from_utf8_lossy(&ready.body).to_string();
+    assert!(ready.contains("warning: no trust root is in force"), "{ready}");
+    assert!(ready.contains("airlock trust apply"), "{ready}");
+
+    let (r1, ci) = (key(), key());
+    let v1 = sign_root(&root(1, &[&r1], 1, &ci, &[]), &[&r1]).unwrap();
+
+    // Anonymous: 401 with a challenge, refused before the body is read (a malformed body is
+    // refused the same way), and nothing is installed.
+    for body in [v1.clone(), b"{\"signed\":{}}".to_vec()] {
+        let anonymous = app.send(Method::PUT, "/api/v1/trust/root", &[], body).await;
+        assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "{:?}", anonymous.body);
+        assert!(anonymous.header("www-authenticate").starts_with("Bearer realm="), "{:?}", anonymous.headers);
+        assert!(anonymous.error_message().contains("authentication required"), "{}", anonymous.error_message());
+        assert!(anonymous.json()["error"]["remediation"].as_str().unwrap().contains("airlock login"));
+    }
+    assert_eq!(app.get("/api/v1/trust/root").await.status, StatusCode::NOT_FOUND);
+
+    // Authenticated without `trust.sign`: 403, and the refusal is logged with its actor.
+    let bearer = format!("Bearer {}", tester_api_token(&app).await);
+    let denied = app.send(Method::PUT, "/api/v1/trust/root", &[("authorization", &bearer)], v1.clone()).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN, "{:?}", denied.body);
+    assert!(denied.error_message().contains("trust.sign"), "{}", denied.error_message());
+    assert_eq!(app.get("/api/v1/trust/root").await.status, StatusCode::NOT_FOUND);
+    assert!(logged(&app, "trust.root.refused").await.is_empty(), "refused before any work");
+    let denials = logged(&app, "access.denied").await;
+    assert!(denials.iter().any(|e| e["actor"] == "tester" && e["details"]["action"] == "trust.sign"), "{denials:?}");
+
+    // A key admin installs it; the log names who did.
+    let applied = app.put_root(v1).await;
+    assert_eq!(applied.status, StatusCode::OK, "{:?}", applied.body);
+    assert_eq!(applied.json()["version"], 1);
+    let bootstrap = logged(&app, "trust.root.bootstrap").await;
+    assert_eq!(bootstrap.len(), 1, "{bootstrap:?}");
+    assert_eq!(bootstrap[0]["actor"], airlock_test_support::KEY_ADMIN);
+    let ready = String::from_utf8_lossy(&app.get("/readyz").await.body).to_string();
+    assert!(!ready.contains("no trust root"), "{ready}");
+}
+
+/// Issue 17: later versions need the same authentication on top of the root-key signatures (the
+/// signatures stay the authority; the principal is accountable).
+#[tokio::test]
+async fn later_trust_root_versions_need_authentication() {
+    let app = TestApp::new("").await;
+    let (r1, r2, ci) = (key(), key(), key());
+    let v1 = sign_root(&root(1, &[&r1, &r2], 1, &ci, &[]), &[&r1]).unwrap();
+    assert_eq!(app.put_root(v1).await.status, StatusCode::OK);
+    let v2 = sign_root(&root(2, &[&r1, &r2], 1, &ci, &[]), &[&r1, &r2]).unwrap();
+
+    let anonymous = app.send(Method::PUT, "/api/v1/trust/root", &[], v2.clone()).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "{:?}", anonymous.body);
+    let bearer = format!("Bearer {}", tester_api_token(&app).await);
+    let denied = app.send(Method::PUT, "/api/v1/trust/root", &[("authorization", &bearer)], v2.clone()).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN, "{:?}", denied.body);
+    assert_eq!(app.app.state.registry.trust().current().map(|r| r.version()), Some(1));
+
+    // A key admin still needs the root keys' signatures: a lone signature by an unknown key is
+    // refused under the rotation rules.
+    let stranger = key();
+    let forged = sign_root(&root(2, &[&stranger], 1, &ci, &[]), &[&stranger]).unwrap();
+    assert_eq!(app.put_root(forged).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let applied = app.put_root(v2).await;
+    assert_eq!(applied.status, StatusCode::OK, "{:?}", applied.body);
+    let updates = logged(&app, "trust.root.update").await;
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0]["actor"], airlock_test_support::KEY_ADMIN);
+    assert_eq!(updates[0]["details"]["version"], 2);
 }

@@ -493,3 +493,54 @@ proptest::proptest! {
         let _ = RootDocument::parse(&bytes, &RootLimits::default());
     }
 }
+
+#[test]
+fn policy_role_rules() {
+    let role = |keyids: &[&str], threshold: i64| json!({"keyids": keyids.iter().map(|k| kid(k).to_string()).collect::<Vec<_>>(), "threshold": threshold});
+    check(|v| v["policy"] = role(&["ci"], 1), expect!["ok version 1"]);
+    check(|v| v["policy"] = role(&["ci", "root-1"], 2), expect!["ok version 1"]);
+    check(
+        |v| v["policy"] = role(&[], 1),
+        expect!["`policy.keyids` is empty; name at least one policy signer key, or leave `policy` out"],
+    );
+    check(
+        |v| v["policy"] = role(&["ci", "ci"], 1),
+        expect!["`policy.keyids` lists key `<ci>` twice; list each policy key once"],
+    );
+    check(
+        |v| v["policy"] = role(&["qa"], 1),
+        expect!["`policy.keyids` names key `<qa>`, which is not in `keys`; add the key or remove the key id"],
+    );
+    check(
+        |v| v["policy"] = role(&["ci"], 0),
+        expect!["policy threshold is 0, so any bundle would be trusted; set `policy.threshold` to at least 1"],
+    );
+    check(
+        |v| v["policy"] = role(&["ci"], 2),
+        expect![
+            "policy threshold is 2 but `policy.keyids` holds only 1 distinct keys, so no bundle could ever be trusted; lower the threshold or add policy keys"
+        ],
+    );
+    check(
+        |v| v["policy"] = json!([]),
+        expect!["trust root member `policy` is not a JSON object; write it as an object with named members"],
+    );
+    check(
+        |v| v["policy"] = json!({"keyids": [ci()], "threshold": 1, "extra": 1}),
+        expect![
+            "trust root member `signed` is malformed: unknown field `extra`, expected `keyids` or `threshold` at line 1 column 981"
+        ],
+    );
+}
+
+#[test]
+fn policy_role_round_trips_and_stays_out_when_absent() {
+    let without = base_root().to_signed_bytes().unwrap();
+    assert!(!String::from_utf8_lossy(&without).contains("\"policy\""), "a root without the role has no member");
+    let mut root = base_root();
+    root.policy = Some(airlock_trust::PolicyRole { keyids: vec![kid("ci")], threshold: 1 });
+    let bytes = root.to_signed_bytes().unwrap();
+    let doc = RootDocument::parse(&assemble(&bytes, &[]), &RootLimits::default()).unwrap();
+    assert_eq!(doc.root().policy, root.policy);
+    assert_eq!(doc.root().to_signed_bytes().unwrap(), bytes);
+}

@@ -82,6 +82,7 @@ pub fn root(version: u64, keys: &[&str], root_keys: &[&str], threshold: u32) -> 
         signers: Vec::new(),
         thresholds: Vec::new(),
         revoked: Vec::new(),
+        policy: None,
     }
 }
 

@@ -181,3 +181,17 @@ fn expiry_is_checked_at_use() {
     assert!(root.check_fresh(Timestamp::from_millis(i64::MAX)).is_err());
     assert_eq!(root.document().raw(), sign(&base_root(), &["root-1", "root-2"]));
 }
+
+#[test]
+fn policy_signers_leave_revoked_keys_out() {
+    assert!(base().policy_signers().is_none(), "a root without the role names nobody");
+    let mut v1 = base_root();
+    v1.policy = Some(airlock_trust::PolicyRole { keyids: vec![kid("ci"), kid("root-3")], threshold: 1 });
+    v1.revoked =
+        vec![airlock_trust::Revocation { keyid: kid("ci"), revoked_at: now(), reason: "laptop stolen".to_owned() }];
+    let trusted = TrustedRoot::bootstrap(doc(&sign(&v1, &["root-1", "root-2"])), now()).unwrap();
+    let (keys, threshold) = trusted.policy_signers().unwrap();
+    let ids: Vec<_> = keys.iter().map(|k| k.keyid().clone()).collect();
+    assert_eq!(ids, [kid("root-3")], "a revoked policy key never counts");
+    assert_eq!(threshold, 1);
+}

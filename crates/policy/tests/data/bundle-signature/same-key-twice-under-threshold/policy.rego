@@ -1,0 +1,5 @@
+package airlock
+
+import rego.v1
+
+deny contains "no" if input.no

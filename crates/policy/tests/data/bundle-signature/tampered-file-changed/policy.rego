@@ -1,0 +1,3 @@
+package airlock
+
+deny := set()
