@@ -33,6 +33,8 @@ pub struct RegistryLimits {
     pub inline_blob_max: u64,
     pub uploads_per_client: u64,
     pub page_max: u32,
+    /// Deepest nesting of indexes, at push and at promotion ([`crate::references::INDEX_DEPTH_MAX`]).
+    pub max_index_depth: usize,
 }
 
 impl Default for RegistryLimits {
@@ -42,6 +44,7 @@ impl Default for RegistryLimits {
             inline_blob_max: INLINE_BLOB_MAX,
             uploads_per_client: UPLOADS_PER_CLIENT_MAX,
             page_max: PAGE_MAX,
+            max_index_depth: crate::references::INDEX_DEPTH_MAX,
         }
     }
 }
@@ -89,6 +92,20 @@ pub enum RegistryError {
     ManifestBlobUnknown { repo: RepoName, digest: Digest },
     #[error("index references manifest `{digest}`, which is not in repository `{repo}`; push it first")]
     ManifestChildUnknown { repo: RepoName, digest: Digest },
+    #[error(
+        "manifest field `{field}` says `{digest}` is {declared} bytes but it is {actual}; write the size of the content it names"
+    )]
+    DescriptorSizeMismatch { field: &'static str, digest: Digest, declared: u64, actual: u64 },
+    #[error(
+        "index says manifest `{digest}` is `{declared}` but it was pushed as `{actual}`; write the media type it was pushed with"
+    )]
+    DescriptorMediaTypeMismatch { digest: Digest, declared: String, actual: String },
+    #[error(
+        "indexes nest more than {max} deep (config key `limits.max_index_depth`); flatten the index or raise the limit"
+    )]
+    IndexTooDeep { max: usize },
+    #[error("index reaches more than {max} manifests; split it into smaller indexes")]
+    IndexGraphTooLarge { max: usize },
     #[error("tag `{tag}` in gated stage `{stage}` already points at `{current}`; tags in gated stages are write-once")]
     TagImmutable { tag: Tag, stage: StageName, current: Digest },
     #[error("range {range} is not satisfiable for a blob of {size} bytes")]
@@ -564,6 +581,7 @@ impl Registry {
             Reference::Digest(_) => None,
             Reference::Tag(tag) => Some(tag),
         };
+        self.check_references(repo, &manifest).await?;
         let subject = manifest.subject.as_ref().map(|s| s.digest.clone());
         let attestation = self.verify_attestation(repo, &manifest).await?;
         let new = NewManifest {

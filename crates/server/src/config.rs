@@ -7,6 +7,7 @@ use std::time::Duration;
 use airlock_core::promotion::pipeline::{DEFAULT_POLICY, Gates};
 use airlock_core::promotion::window::ChangeWindow;
 use airlock_core::registry::{INLINE_BLOB_MAX, PAGE_MAX, UPLOADS_PER_CLIENT_MAX};
+use airlock_core::references::INDEX_DEPTH_MAX;
 use airlock_core::{RegistryLimits, Stage, StageError, Stages};
 use airlock_model::manifest::{MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH, MANIFEST_MAX_DESCRIPTORS, ManifestLimits};
 use airlock_model::{NameError, StageName};
@@ -202,6 +203,7 @@ struct RawLimits {
     body_idle_timeout_secs: u64,
     body_min_bytes_per_sec: u64,
     body_rate_grace_secs: u64,
+    max_index_depth: usize,
 }
 
 impl Default for RawLimits {
@@ -216,6 +218,7 @@ impl Default for RawLimits {
             body_idle_timeout_secs: BODY_IDLE_TIMEOUT_SECS,
             body_min_bytes_per_sec: BODY_MIN_BYTES_PER_SEC,
             body_rate_grace_secs: BODY_RATE_GRACE_SECS,
+            max_index_depth: INDEX_DEPTH_MAX,
         }
     }
 }
@@ -427,6 +430,7 @@ impl Config {
                 inline_blob_max: l.inline_blob_max_bytes,
                 uploads_per_client: l.uploads_per_client,
                 page_max: l.page_max.max(1),
+                max_index_depth: l.max_index_depth.max(1),
             },
             body: BodyLimits {
                 idle_timeout: Duration::from_secs(l.body_idle_timeout_secs.max(1)),
@@ -533,6 +537,7 @@ impl Config {
                 "manifest_max_descriptors": l.manifest.max_descriptors,
                 "manifest_max_depth": l.manifest.max_depth,
                 "inline_blob_max_bytes": l.inline_blob_max,
+                "max_index_depth": l.max_index_depth,
                 "uploads_per_client": l.uploads_per_client,
                 "page_max": l.page_max,
                 "body_idle_timeout_secs": self.body.idle_timeout.as_secs(),

@@ -11,4 +11,5 @@ mod promotion;
 mod promotion_race;
 mod socket;
 mod storage;
+mod strict_manifests;
 mod trust;
