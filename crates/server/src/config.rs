@@ -277,8 +277,12 @@ pub struct ScrubConfig {
 /// The transparency log's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
-    /// The checkpoint origin line; by default the public URL's host and path plus `/log`.
+    /// The checkpoint origin line; by default the public URL's host and path plus `/log`. The
+    /// first start of a data directory stores it, and later starts use the stored one.
     pub origin: String,
+    /// The config key the origin comes from (`log.origin` or `public_url`); `None` when it is
+    /// derived from the listen address, which [`crate::Server::bind`] replaces with the bound one.
+    pub origin_configured_by: Option<&'static str>,
     /// The Ed25519 log key; by default `log/key` under the data directory, created at first start.
     pub key_path: Option<PathBuf>,
     pub checkpoint_delay: Duration,
@@ -372,6 +376,11 @@ impl Config {
             .map_err(|_| ConfigError::Listen { path: path.to_owned(), value: listen_text.clone() })?;
         let public_url_configured = raw.public_url.is_some();
         let public_url = raw.public_url.unwrap_or_else(|| format!("http://{listen}"));
+        let origin_configured_by = match (&raw.log.origin, public_url_configured) {
+            (Some(_), _) => Some("log.origin"),
+            (None, true) => Some("public_url"),
+            (None, false) => None,
+        };
         let origin = raw.log.origin.unwrap_or_else(|| default_origin(&public_url));
         let stages = match raw.stages {
             None => Stages::default(),
@@ -445,6 +454,7 @@ impl Config {
             },
             log: LogConfig {
                 origin,
+                origin_configured_by,
                 key_path: raw.log.key_path,
                 checkpoint_delay: Duration::from_millis(raw.log.checkpoint_delay_ms.unwrap_or(CHECKPOINT_DELAY_MS)),
                 entries_page_max: raw.log.entries_page_max.unwrap_or(LOG_ENTRIES_PAGE_MAX).max(1),
@@ -500,7 +510,7 @@ fn access_config(raw: RawAccess, path: &str) -> Result<AccessConfig, ConfigError
 }
 
 /// `http://registry.example:5000/` becomes `registry.example:5000/log`.
-fn default_origin(public_url: &str) -> String {
+pub(crate) fn default_origin(public_url: &str) -> String {
     let rest = public_url.split_once("://").map_or(public_url, |(_, rest)| rest);
     format!("{}/log", rest.trim_end_matches('/'))
 }
