@@ -44,7 +44,8 @@ impl Nodes<'_> {
             let node = match self.registry.store().manifest_by_digest(self.repo, digest).await? {
                 None => None,
                 Some(record) => {
-                    let is_index = ManifestKind::from_media_type(&record.media_type).is_some_and(ManifestKind::is_index);
+                    let is_index =
+                        ManifestKind::from_media_type(&record.media_type).is_some_and(ManifestKind::is_index);
                     let children = match is_index {
                         true => {
                             // A stored index that no longer parses nests nothing we can follow;

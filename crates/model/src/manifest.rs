@@ -84,9 +84,7 @@ pub enum ManifestError {
         "image manifest also has `manifests`, so clients could read it as an index; an image manifest has `config` and `layers` only"
     )]
     ImageWithManifests,
-    #[error(
-        "index also has `{field}`, so clients could read it as an image manifest; an index has `manifests` only"
-    )]
+    #[error("index also has `{field}`, so clients could read it as an image manifest; an index has `manifests` only")]
     IndexWithImageFields { field: &'static str },
     #[error(
         "manifest has no `mediaType` and carries both `manifests` and `{field}`, so its kind is ambiguous; set `mediaType` and keep only the fields of that kind"
@@ -473,7 +471,9 @@ mod tests {
                 "err manifest has no `mediaType` and carries both `manifests` and `config`, so its kind is ambiguous; set `mediaType` and keep only the fields of that kind"
             ],
         );
-        let image = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{config},"layers":[],"manifests":[]}}"#);
+        let image = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{config},"layers":[],"manifests":[]}}"#
+        );
         check(
             None,
             &image,

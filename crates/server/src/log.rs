@@ -185,10 +185,8 @@ impl LogService {
             });
         }
         if !origin_path.exists() {
-            write_private(&origin_path, &origin).map_err(|source| LogKeyError::OriginWrite {
-                path: origin_path.display().to_string(),
-                source,
-            })?;
+            write_private(&origin_path, &origin)
+                .map_err(|source| LogKeyError::OriginWrite { path: origin_path.display().to_string(), source })?;
         }
         let verifier = signer.verifier();
         Ok(LogService {
