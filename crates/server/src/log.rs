@@ -53,7 +53,7 @@ pub enum LogKeyError {
     )]
     OriginChanged { path: String, stored: String, key: &'static str, configured: String },
     #[error(
-        "log key `{key_path}` is named `{key_name}` but the log's origin is `{origin}`; checkpoints must be signed by a key named after the origin: restore the log key of this data directory (see docs/runbook.md, \"The log origin does not match\")"
+        "log key `{key_path}` is named `{key_name}` but the log's origin is `{origin}`; checkpoints must be signed by a key named after the origin: restore the log key of this data directory, or, if this key has always signed this log (a data directory from before the origin was stored), set `log.origin` to `{key_name}` (see docs/runbook.md, \"The log origin does not match\")"
     )]
     KeyNameMismatch { key_path: String, key_name: String, origin: String },
 }
