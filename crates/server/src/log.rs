@@ -49,7 +49,7 @@ pub enum LogKeyError {
         source: std::io::Error,
     },
     #[error(
-        "the log's origin is `{stored}` (stored in `{path}` at the first start) but `{key}` makes it `{configured}`; a log's origin never changes: set `{key}` so that the origin is `{stored}` again, or start a new log in a new data directory (see docs/runbook.md, \"The log origin does not match\")"
+        "the log's origin is `{stored}` (stored in `{path}` at the first start) but `{key}` makes it `{configured}`; a log's origin never changes: set `log.origin` to `{stored}` (`public_url` may change, the log keeps its name), or start a new log in a new data directory (see docs/runbook.md, \"The log origin does not match\")"
     )]
     OriginChanged { path: String, stored: String, key: &'static str, configured: String },
     #[error(
