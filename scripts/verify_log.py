@@ -14,6 +14,7 @@ import json
 import sys
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.exceptions import InvalidSignature
 
 
 def fail(message):
@@ -33,19 +34,31 @@ def parse_vkey(text):
 
 
 def open_note(note, name, key_hash, public_key):
-    text, sep, signatures = note.partition("\n\n")
+    # C2SP signed-note: the text ends at the last blank line; every signature line by the
+    # verifier's key must verify, wherever it stands; lines by other keys are ignored.
+    text, sep, signatures = note.rpartition("\n\n")
     if not sep:
         fail("checkpoint note has no blank line before its signatures")
     text += "\n"
+    verified = False
     for line in signatures.splitlines():
         if not line.startswith("\u2014 "):
             fail(f"malformed signature line {line!r}")
         signer, sig_b64 = line[2:].rsplit(" ", 1)
-        sig = base64.b64decode(sig_b64)
+        sig = base64.b64decode(sig_b64, validate=True)
         if signer == name and sig[:4] == key_hash:
-            public_key.verify(sig[4:], text.encode())  # raises InvalidSignature
-            return text
-    fail(f"checkpoint carries no signature by {name}")
+            try:
+                public_key.verify(sig[4:], text.encode())
+            except InvalidSignature:
+                fail(f"a signature line by {name} does not verify")
+            verified = True
+    if not verified:
+        fail(f"checkpoint carries no signature by {name}")
+    # C2SP tlog-checkpoint: the log's key is named after its origin.
+    origin = text.split("\n", 1)[0]
+    if origin != name:
+        fail(f"checkpoint origin {origin!r} is not the key's name {name!r}")
+    return text
 
 
 def leaf_hash(data):

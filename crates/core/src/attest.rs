@@ -197,15 +197,20 @@ impl Registry {
             .collect())
     }
 
-    /// Loads the newest stored root at start; an expired or invalid one is kept out and
-    /// attestations are untrusted until a valid root is applied.
+    /// Loads the newest stored root at start; an invalid one is kept out and attestations are
+    /// untrusted until a valid root is applied. An expired one stays in force: every attestation
+    /// is untrusted with the reason that it expired, and the next version must follow it (were it
+    /// dropped, any self-signed root could be applied as a first one).
     pub async fn load_trust_root(&self) -> Result<Option<u64>, RegistryError> {
         let Some(stored) = self.store().latest_root().await? else { return Ok(None) };
         let document = RootDocument::parse(&stored.document, &RootLimits::default())
             .map_err(|e| RegistryError::TrustRootInvalid { reason: e.to_string() })?;
-        // Stored roots passed their checks when applied; only signatures and expiry are re-checked.
-        let root = TrustedRoot::bootstrap(document, self.clock().now())
-            .map_err(|e| RegistryError::TrustRootInvalid { reason: e.to_string() })?;
+        // Stored roots passed their checks when applied; only their own signatures are re-checked.
+        let root =
+            TrustedRoot::reload(document).map_err(|e| RegistryError::TrustRootInvalid { reason: e.to_string() })?;
+        if let Err(e) = root.check_fresh(self.clock().now()) {
+            tracing::error!(error = %e, "the trust root in force has expired; every attestation is untrusted");
+        }
         let version = root.version();
         self.trust().set(root);
         Ok(Some(version))

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod policy_input;
 pub mod ports;
 pub mod promotion;
+pub mod references;
 pub mod registry;
 pub mod stage;
 pub mod vex;

@@ -41,6 +41,8 @@ pub struct RegistryLimits {
     pub attestations_per_artifact: u32,
     /// Most envelope bytes about one artifact (`limits.attestation_bytes_per_artifact`).
     pub attestation_bytes_per_artifact: u64,
+    /// Deepest nesting of indexes, at push and at promotion ([`crate::references::INDEX_DEPTH_MAX`]).
+    pub max_index_depth: usize,
 }
 
 impl Default for RegistryLimits {
@@ -52,6 +54,7 @@ impl Default for RegistryLimits {
             page_max: PAGE_MAX,
             attestations_per_artifact: ATTESTATIONS_PER_ARTIFACT_MAX,
             attestation_bytes_per_artifact: ATTESTATION_BYTES_PER_ARTIFACT_MAX,
+            max_index_depth: crate::references::INDEX_DEPTH_MAX,
         }
     }
 }
@@ -107,6 +110,20 @@ pub enum RegistryError {
     ManifestBlobUnknown { repo: RepoName, digest: Digest },
     #[error("index references manifest `{digest}`, which is not in repository `{repo}`; push it first")]
     ManifestChildUnknown { repo: RepoName, digest: Digest },
+    #[error(
+        "manifest field `{field}` says `{digest}` is {declared} bytes but it is {actual}; write the size of the content it names"
+    )]
+    DescriptorSizeMismatch { field: &'static str, digest: Digest, declared: u64, actual: u64 },
+    #[error(
+        "index says manifest `{digest}` is `{declared}` but it was pushed as `{actual}`; write the media type it was pushed with"
+    )]
+    DescriptorMediaTypeMismatch { digest: Digest, declared: String, actual: String },
+    #[error(
+        "indexes nest more than {max} deep (config key `limits.max_index_depth`); flatten the index or raise the limit"
+    )]
+    IndexTooDeep { max: usize },
+    #[error("index reaches more than {max} manifests; split it into smaller indexes")]
+    IndexGraphTooLarge { max: usize },
     #[error("tag `{tag}` in gated stage `{stage}` already points at `{current}`; tags in gated stages are write-once")]
     TagImmutable { tag: Tag, stage: StageName, current: Digest },
     #[error("range {range} is not satisfiable for a blob of {size} bytes")]
@@ -599,6 +616,7 @@ impl Registry {
             Reference::Digest(_) => None,
             Reference::Tag(tag) => Some(tag),
         };
+        self.check_references(repo, &manifest).await?;
         let subject = manifest.subject.as_ref().map(|s| s.digest.clone());
         let attestation = self.verify_attestation(repo, &manifest).await?;
         let new = NewManifest {

@@ -80,6 +80,16 @@ pub enum ManifestError {
     },
     #[error("manifest field `{field}` has a negative size")]
     NegativeSize { field: &'static str },
+    #[error(
+        "image manifest also has `manifests`, so clients could read it as an index; an image manifest has `config` and `layers` only"
+    )]
+    ImageWithManifests,
+    #[error("index also has `{field}`, so clients could read it as an image manifest; an index has `manifests` only")]
+    IndexWithImageFields { field: &'static str },
+    #[error(
+        "manifest has no `mediaType` and carries both `manifests` and `{field}`, so its kind is ambiguous; set `mediaType` and keep only the fields of that kind"
+    )]
+    Ambiguous { field: &'static str },
 }
 
 /// Which of the four supported manifest formats a body is.
@@ -246,8 +256,22 @@ impl Manifest {
         if raw.schema_version != Some(2) {
             return Err(ManifestError::SchemaVersion { found: raw.schema_version });
         }
+        // 3. One body, one reading (the CVE-2021-41190 pattern): clients that tell an index from
+        //    an image manifest by which fields are present must reach the kind the registry
+        //    judged. A body with the fields of both kinds is refused whatever it claims to be.
+        let image_field = match (&raw.config, &raw.layers) {
+            (Some(_), _) => Some("config"),
+            (None, Some(_)) => Some("layers"),
+            (None, None) => None,
+        };
+        match (image_field, raw.manifests.is_some()) {
+            (Some(field), true) if raw.media_type.is_none() => return Err(ManifestError::Ambiguous { field }),
+            (Some(field), _) if kind.is_index() => return Err(ManifestError::IndexWithImageFields { field }),
+            (_, true) if !kind.is_index() => return Err(ManifestError::ImageWithManifests),
+            _ => {}
+        }
 
-        // 3. Validate the descriptors the registry acts on.
+        // 4. Validate the descriptors the registry acts on.
         let (config, raw_entries) = if kind.is_index() {
             (None, raw.manifests.ok_or(ManifestError::MissingField { field: "manifests" })?)
         } else {
@@ -423,6 +447,48 @@ mod tests {
         let negative = image(&format!(r#"{{"mediaType":"a/b","digest":"{D2}","size":-1}}"#));
         check(None, &negative, expect!["err manifest field `layers` has a negative size"]);
         check(None, &"[".repeat(100), expect!["err manifest JSON nests deeper than 32 levels"]);
+    }
+
+    #[test]
+    fn one_body_has_one_reading() {
+        let child = format!(r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{D2}","size":9}}"#);
+        let config = format!(r#"{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{D1}","size":2}}"#);
+        // Real clients push without `mediaType` when the header names the kind.
+        let plain = format!(r#"{{"schemaVersion":2,"config":{config},"layers":[]}}"#);
+        check(
+            Some(OCI_MANIFEST),
+            &plain,
+            expect!["ok OciManifest blobs=1 manifests=0 subject=- artifact=application/vnd.oci.image.config.v1+json"],
+        );
+        let plain_index = format!(r#"{{"schemaVersion":2,"manifests":[{child}]}}"#);
+        check(Some(OCI_INDEX), &plain_index, expect!["ok OciIndex blobs=0 manifests=1 subject=- artifact=-"]);
+        // The fields of both kinds: refused whatever the header or the body claims.
+        let both = format!(r#"{{"schemaVersion":2,"config":{config},"layers":[],"manifests":[{child}]}}"#);
+        check(
+            Some(OCI_MANIFEST),
+            &both,
+            expect![
+                "err manifest has no `mediaType` and carries both `manifests` and `config`, so its kind is ambiguous; set `mediaType` and keep only the fields of that kind"
+            ],
+        );
+        let image = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{config},"layers":[],"manifests":[]}}"#
+        );
+        check(
+            None,
+            &image,
+            expect![
+                "err image manifest also has `manifests`, so clients could read it as an index; an image manifest has `config` and `layers` only"
+            ],
+        );
+        let index = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{child}],"layers":[]}}"#);
+        check(
+            Some(OCI_INDEX),
+            &index,
+            expect![
+                "err index also has `layers`, so clients could read it as an image manifest; an index has `manifests` only"
+            ],
+        );
     }
 
     #[test]

@@ -79,9 +79,22 @@ ids_by_type := {type: {i | some a in qualifying_by_type[type]; some i in vouchin
 # The identities vouching for `type`.
 ids_of(type) := object.get(ids_by_type, type, set())
 
+# Why the attached attestations of `type` are untrusted, as the trust root's verdicts say (an
+# expired root names its version, when it expired and that a new one must be applied).
+untrusted_reasons(type) := {r |
+	some a in input.attestations
+	is_type(a, type)
+	a.trusted != true
+	some r in object.get(a, "reasons", [])
+	is_string(r)
+}
+
 # Why no attestation of `type` qualifies.
 why_missing(type) := "none is attached" if {
 	count([a | some a in input.attestations; is_type(a, type)]) == 0
+} else := sprintf("every one attached is untrusted: %s", [concat("; ", untrusted_reasons(type))]) if {
+	count([a | some a in input.attestations; is_type(a, type); a.trusted == true]) == 0
+	count(untrusted_reasons(type)) > 0
 } else := "every one attached is untrusted: none of its signatures verifies against the trust root" if {
 	count([a | some a in input.attestations; is_type(a, type); a.trusted == true]) == 0
 } else := sprintf("the trusted ones are signed by %s, but `data.airlock.allowed_signers[\"%s\"]` allows %s", [

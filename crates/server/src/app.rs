@@ -116,7 +116,7 @@ impl App {
     }
 
     /// Like [`App::open`], reading time from `clock` (tests move it by hand).
-    pub async fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
+    pub async fn open_with_clock(mut config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir)
             .map_err(|source| StartError::DataDir { path: dir.display().to_string(), source })?;
@@ -125,6 +125,9 @@ impl App {
             FsBlobStore::open(dir).map_err(|source| StartError::Blobs { path: dir.display().to_string(), source })?,
         );
         let log = LogService::open(store.clone(), clock.clone(), dir, &config.log)?;
+        // The origin in force is the stored one; the config digest and release records name it.
+        config.log.origin = log.origin().to_owned();
+        let dir = &config.data_dir;
         let mut registry = Registry::new(
             config.stages.clone(),
             config.limits,
@@ -378,6 +381,11 @@ impl Server {
         if !config.public_url_configured {
             let bound = listener.local_addr().map_err(StartError::Serve)?;
             config.public_url = format!("http://{bound}");
+            // So is the log origin at the first start of a data directory (`--listen` applied);
+            // later starts use the origin stored then.
+            if config.log.origin_configured_by.is_none() {
+                config.log.origin = crate::config::default_origin(&config.public_url);
+            }
         }
         let app = App::open(config).await?;
         let bootstrap_password = app.announce_start().await?;

@@ -10,6 +10,7 @@ use airlock_core::registry::{
     ATTESTATION_BYTES_PER_ARTIFACT_MAX, ATTESTATIONS_PER_ARTIFACT_MAX, INLINE_BLOB_MAX, PAGE_MAX,
     UPLOADS_PER_CLIENT_MAX,
 };
+use airlock_core::references::INDEX_DEPTH_MAX;
 use airlock_core::{RegistryLimits, Stage, StageError, Stages};
 use airlock_model::manifest::{MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH, MANIFEST_MAX_DESCRIPTORS, ManifestLimits};
 use airlock_model::{NameError, StageName};
@@ -207,6 +208,7 @@ struct RawLimits {
     body_idle_timeout_secs: u64,
     body_min_bytes_per_sec: u64,
     body_rate_grace_secs: u64,
+    max_index_depth: usize,
 }
 
 impl Default for RawLimits {
@@ -223,6 +225,7 @@ impl Default for RawLimits {
             body_idle_timeout_secs: BODY_IDLE_TIMEOUT_SECS,
             body_min_bytes_per_sec: BODY_MIN_BYTES_PER_SEC,
             body_rate_grace_secs: BODY_RATE_GRACE_SECS,
+            max_index_depth: INDEX_DEPTH_MAX,
         }
     }
 }
@@ -281,8 +284,12 @@ pub struct ScrubConfig {
 /// The transparency log's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
-    /// The checkpoint origin line; by default the public URL's host and path plus `/log`.
+    /// The checkpoint origin line; by default the public URL's host and path plus `/log`. The
+    /// first start of a data directory stores it, and later starts use the stored one.
     pub origin: String,
+    /// The config key the origin comes from (`log.origin` or `public_url`); `None` when it is
+    /// derived from the listen address, which [`crate::Server::bind`] replaces with the bound one.
+    pub origin_configured_by: Option<&'static str>,
     /// The Ed25519 log key; by default `log/key` under the data directory, created at first start.
     pub key_path: Option<PathBuf>,
     pub checkpoint_delay: Duration,
@@ -376,6 +383,11 @@ impl Config {
             .map_err(|_| ConfigError::Listen { path: path.to_owned(), value: listen_text.clone() })?;
         let public_url_configured = raw.public_url.is_some();
         let public_url = raw.public_url.unwrap_or_else(|| format!("http://{listen}"));
+        let origin_configured_by = match (&raw.log.origin, public_url_configured) {
+            (Some(_), _) => Some("log.origin"),
+            (None, true) => Some("public_url"),
+            (None, false) => None,
+        };
         let origin = raw.log.origin.unwrap_or_else(|| default_origin(&public_url));
         let stages = match raw.stages {
             None => Stages::default(),
@@ -436,6 +448,7 @@ impl Config {
                 page_max: l.page_max.max(1),
                 attestations_per_artifact: l.attestations_per_artifact,
                 attestation_bytes_per_artifact: l.attestation_bytes_per_artifact,
+                max_index_depth: l.max_index_depth.max(1),
             },
             body: BodyLimits {
                 idle_timeout: Duration::from_secs(l.body_idle_timeout_secs.max(1)),
@@ -450,6 +463,7 @@ impl Config {
             },
             log: LogConfig {
                 origin,
+                origin_configured_by,
                 key_path: raw.log.key_path,
                 checkpoint_delay: Duration::from_millis(raw.log.checkpoint_delay_ms.unwrap_or(CHECKPOINT_DELAY_MS)),
                 entries_page_max: raw.log.entries_page_max.unwrap_or(LOG_ENTRIES_PAGE_MAX).max(1),
@@ -505,7 +519,7 @@ fn access_config(raw: RawAccess, path: &str) -> Result<AccessConfig, ConfigError
 }
 
 /// `http://registry.example:5000/` becomes `registry.example:5000/log`.
-fn default_origin(public_url: &str) -> String {
+pub(crate) fn default_origin(public_url: &str) -> String {
     let rest = public_url.split_once("://").map_or(public_url, |(_, rest)| rest);
     format!("{}/log", rest.trim_end_matches('/'))
 }
@@ -549,6 +563,7 @@ impl Config {
                 "manifest_max_descriptors": l.manifest.max_descriptors,
                 "manifest_max_depth": l.manifest.max_depth,
                 "inline_blob_max_bytes": l.inline_blob_max,
+                "max_index_depth": l.max_index_depth,
                 "uploads_per_client": l.uploads_per_client,
                 "page_max": l.page_max,
                 "attestations_per_artifact": l.attestations_per_artifact,

@@ -36,6 +36,26 @@ pub enum LogKeyError {
         #[source]
         source: airlock_tlog::NoteError,
     },
+    #[error("cannot read the log origin `{path}`: {source}; restore it from backup")]
+    OriginRead {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the log origin `{path}`: {source}; check the data directory's permissions")]
+    OriginWrite {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the log's origin is `{stored}` (stored in `{path}` at the first start) but `{key}` makes it `{configured}`; a log's origin never changes: set `log.origin` to `{stored}` (`public_url` may change, the log keeps its name), or start a new log in a new data directory (see docs/runbook.md, \"The log origin does not match\")"
+    )]
+    OriginChanged { path: String, stored: String, key: &'static str, configured: String },
+    #[error(
+        "log key `{key_path}` is named `{key_name}` but the log's origin is `{origin}`; checkpoints must be signed by a key named after the origin: restore the log key of this data directory, or, if this key has always signed this log (a data directory from before the origin was stored), set `log.origin` to `{key_name}` (see docs/runbook.md, \"The log origin does not match\")"
+    )]
+    KeyNameMismatch { key_path: String, key_name: String, origin: String },
 }
 
 /// A failure while checkpointing or reading the log. Never shown to clients verbatim.
@@ -96,6 +116,37 @@ fn read_or_create_key(path: &Path, origin: &str) -> Result<Signer, LogKeyError> 
     }
 }
 
+/// The file beside the log key that holds the log's origin, written at the first start.
+pub const ORIGIN_FILE: &str = "origin";
+
+/// The log's origin: the one stored at the first start of the data directory, which a configured
+/// origin (`log.origin` or `public_url`) must match. At the first start it is the configured or
+/// derived one, unless a log key from before the origin was stored already names it.
+fn resolve_origin(origin_path: &Path, key_path: &Path, config: &LogConfig) -> Result<String, LogKeyError> {
+    let display = origin_path.display().to_string();
+    match std::fs::read_to_string(origin_path) {
+        Ok(text) => {
+            let stored = text.trim().to_owned();
+            match config.origin_configured_by {
+                Some(key) if config.origin != stored => {
+                    Err(LogKeyError::OriginChanged { path: display, stored, key, configured: config.origin.clone() })
+                }
+                _ => Ok(stored),
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if config.origin_configured_by.is_none()
+                && let Ok(text) = std::fs::read_to_string(key_path)
+                && let Ok(signer) = Signer::from_private_key(text.trim())
+            {
+                return Ok(signer.name().to_owned());
+            }
+            Ok(config.origin.clone())
+        }
+        Err(source) => Err(LogKeyError::OriginRead { path: display, source }),
+    }
+}
+
 /// Writes a secret file readable by its owner only (mode 0600 on Unix), durably.
 pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -121,14 +172,29 @@ impl LogService {
         config: &LogConfig,
     ) -> Result<LogService, LogKeyError> {
         let key_path = config.key_path.clone().unwrap_or_else(|| data_dir.join("log").join("key"));
-        let signer = read_or_create_key(&key_path, &config.origin)?;
+        let origin_path = data_dir.join("log").join(ORIGIN_FILE);
+        let origin = resolve_origin(&origin_path, &key_path, config)?;
+        let signer = read_or_create_key(&key_path, &origin)?;
+        // C2SP tlog-checkpoint: the log's key is named after its origin, and verifiers refuse a
+        // key named otherwise.
+        if signer.name() != origin {
+            return Err(LogKeyError::KeyNameMismatch {
+                key_path: key_path.display().to_string(),
+                key_name: signer.name().to_owned(),
+                origin,
+            });
+        }
+        if !origin_path.exists() {
+            write_private(&origin_path, &origin)
+                .map_err(|source| LogKeyError::OriginWrite { path: origin_path.display().to_string(), source })?;
+        }
         let verifier = signer.verifier();
         Ok(LogService {
             store,
             clock,
             signer: Arc::new(signer),
             verifier: Arc::new(verifier),
-            origin: config.origin.clone(),
+            origin,
             checkpoint_file: data_dir.join("log").join("checkpoint"),
             trigger: Arc::new(CheckpointTrigger::default()),
         })

@@ -37,6 +37,10 @@ pub enum CheckpointError {
     Root(#[source] HashError),
     #[error("checkpoint origin and extensions must each be one line without control characters")]
     Unrepresentable,
+    #[error(
+        "checkpoint origin is `{origin}` but the verifier key is named `{key_name}`; a log signs with a key named after its origin, so verify with the key of log `{origin}`"
+    )]
+    OriginMismatch { origin: String, key_name: String },
 }
 
 /// A log's signed statement of its tree: the origin names the log, `root` is the RFC 6962 root
@@ -128,12 +132,23 @@ impl Checkpoint {
         note::sign(&text, &[signer]).map_err(CheckpointError::Note)
     }
 
-    /// Parses a signed checkpoint, verifies it with `verifier` and parses its text. Whether the
-    /// origin is the expected log is the caller's decision.
+    /// Parses a signed checkpoint, verifies it with `verifier` and parses its text.
+    ///
+    /// 1. signed-note: every signature line by the verifier's key verifies; others are ignored.
+    /// 2. tlog-checkpoint, "Note text": the text is a well-formed checkpoint.
+    /// 3. The verifier key is the log's: its name is the checkpoint's origin, so a key trusted for
+    ///    one log never vouches for another log's checkpoints.
     pub fn open(note: &[u8], verifier: &Verifier) -> Result<Checkpoint, CheckpointError> {
         let note = Note::parse(note).map_err(CheckpointError::Note)?;
         note.verify(&[verifier]).map_err(CheckpointError::Note)?;
-        Checkpoint::parse(&note.text)
+        let checkpoint = Checkpoint::parse(&note.text)?;
+        if checkpoint.origin != verifier.name() {
+            return Err(CheckpointError::OriginMismatch {
+                origin: echo(&checkpoint.origin),
+                key_name: echo(verifier.name()),
+            });
+        }
+        Ok(checkpoint)
     }
 }
 
@@ -215,6 +230,12 @@ mod tests {
             "checkpoint note refused: note has no signature by a trusted key (trusted: `example.com/log+85c53df4`)"
         ]
         .assert_eq(&Checkpoint::open(note.as_bytes(), &other.verifier()).unwrap_err().to_string());
+
+        // A key named for another log does not vouch for this one, however well it signs.
+        let stranger = Signer::from_seed("example.com/other-log", [3; 32]).unwrap();
+        let signed = note::sign(&checkpoint.to_text(), &[&stranger]).unwrap();
+        expect!["checkpoint origin is `example.com/log` but the verifier key is named `example.com/other-log`; a log signs with a key named after its origin, so verify with the key of log `example.com/log`"]
+            .assert_eq(&Checkpoint::open(signed.as_bytes(), &stranger.verifier()).unwrap_err().to_string());
 
         let split = Checkpoint { extensions: vec!["a\nb".to_owned()], ..checkpoint.clone() };
         expect!["checkpoint origin and extensions must each be one line without control characters"]

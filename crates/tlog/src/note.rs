@@ -383,9 +383,10 @@ impl Note {
     /// whose signature verified, in the order of their first signature.
     ///
     /// signed-note, "Signatures": a signature by an unknown key (name and key id not both
-    /// matching a verifier) is ignored; a signature by a known key must verify, or the whole note
-    /// is refused; at least one known key's signature must verify. Repeated signatures by one key
-    /// are checked once, as Go's `note.Open` does.
+    /// matching a verifier) is ignored; every signature line by a known key must verify, wherever
+    /// it stands and however many good ones by the same key come before or after it, or the whole
+    /// note is refused; at least one known key's signature must verify. (Go's `note.Open` looks
+    /// only at a key's first line; a bad line hiding behind a good one is refused here.)
     pub fn verify(&self, verifiers: &[&Verifier]) -> Result<Vec<String>, NoteError> {
         let mut verified: Vec<(&str, u32)> = Vec::new();
         // `parse` allows at most MAX_SIGNATURES signatures; a caller-built note is bounded here.
@@ -398,13 +399,12 @@ impl Note {
                     key_hash: signature.key_hash,
                 });
             }
-            if verified.contains(&(verifier.name.as_str(), verifier.key_hash)) {
-                continue;
-            }
             if !verifier.verifies(self.text.as_bytes(), &signature.signature) {
                 return Err(NoteError::InvalidSignature { name: signature.name.clone(), key_hash: signature.key_hash });
             }
-            verified.push((verifier.name.as_str(), verifier.key_hash));
+            if !verified.contains(&(verifier.name.as_str(), verifier.key_hash)) {
+                verified.push((verifier.name.as_str(), verifier.key_hash));
+            }
         }
         if verified.is_empty() {
             let trusted: Vec<String> = verifiers.iter().map(|v| format!("`{}+{:08x}`", v.name, v.key_hash)).collect();
@@ -525,8 +525,14 @@ mod tests {
                 "err signature by trusted key `PeterNeumann+c74f20a3` does not verify; the note was altered or signed by another key"
             ],
         );
-        // A repeated signature by a known key is checked once; the second copy is not looked at.
-        check_open(&format!("{TEXT}\n{PETER_SIG}{forged}"), &[&p], expect!["ok PeterNeumann"]);
+        // Every line by a known key is checked: a bad one fails the note wherever it stands.
+        check_open(
+            &format!("{TEXT}\n{PETER_SIG}{forged}"),
+            &[&p],
+            expect![
+                "err signature by trusted key `PeterNeumann+c74f20a3` does not verify; the note was altered or signed by another key"
+            ],
+        );
         check_open(
             &format!("{TEXT}\n{}", PETER_SIG.replace("PeterNeumann", "CarmenSandiego")),
             &[&p],

@@ -174,7 +174,7 @@ pub enum TrustError {
     )]
     VersionNotNext { trusted: u64, found: u64, expected: u64 },
     #[error(
-        "trust root version {version} expired at {expired_at}; nothing it lists is trusted until the root keys sign a new version with a later `expires` and it is installed"
+        "trust root version {version} expired at {expired_at}; nothing it lists is trusted until a new version with a later `expires`, signed by the root keys, is applied with `airlock trust apply`"
     )]
     Expired { version: u64, expired_at: String },
 

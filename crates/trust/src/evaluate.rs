@@ -89,8 +89,9 @@ impl fmt::Display for UntrustedReason {
         match self {
             UntrustedReason::ExpiredRoot { version, expired_at } => write!(
                 f,
-                "trust root version {version} expired at {}; nothing is trusted until the root keys sign a new version and it is installed",
-                expired_at.to_rfc3339()
+                "trust root version {version} expired at {}; no attestation is trusted until a new version is applied: sign version {} with the root keys and apply it with `airlock trust apply`",
+                expired_at.to_rfc3339(),
+                version.saturating_add(1)
             ),
             UntrustedReason::PredicateTypeTooLong { len, max } => {
                 write!(f, "predicate type is {len} bytes long; the limit is {max}")

@@ -33,6 +33,18 @@ impl TrustedRoot {
         Ok(TrustedRoot { document: doc })
     }
 
+    /// A root that was trusted when it was applied, read back from storage: it must still be
+    /// signed by a threshold of its own root keys, but it may have expired since. An expired root
+    /// stays the one in force: it trusts nothing and says that it expired
+    /// ([`crate::UntrustedReason::ExpiredRoot`]), and the next version must still be signed by
+    /// its root keys (TUF 5.3.10 checks the freshness of the newest root only, after updating).
+    /// Never use this for a root that did not pass [`TrustedRoot::bootstrap`] or
+    /// [`TrustedRoot::update`] before.
+    pub fn reload(doc: RootDocument) -> Result<TrustedRoot, TrustError> {
+        check_self_signed(&doc)?;
+        Ok(TrustedRoot { document: doc })
+    }
+
     /// TUF 5.3 update from this root (version N) to `next`: it must be signed by a threshold of
     /// N's root keys and a threshold of its own, be version N+1 exactly, and not be expired.
     pub fn update(&self, next: RootDocument, now: Timestamp) -> Result<TrustedRoot, TrustError> {

@@ -334,3 +334,50 @@ fn verification_needs_the_right_key() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`--key` is not a verifier key"));
 }
+
+/// The origin is the address the first start bound (`--listen` applied, port 0 resolved), it is
+/// kept across restarts on other ports, and a `public_url` that would change it stops the start.
+#[test]
+fn the_log_origin_is_the_bound_address_and_never_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = ServerProcess::start(airlock(), &data);
+    let origin = format!("{}/log", server.addr);
+    wait_for_checkpoint(&server);
+    let note = server.request("GET", "/api/v1/log/checkpoint", &[], b"").body;
+    assert_eq!(String::from_utf8_lossy(&note).lines().next(), Some(origin.as_str()));
+    let key = String::from_utf8(server.request("GET", "/api/v1/log/key", &[], b"").body).unwrap();
+    assert!(key.starts_with(&format!("{origin}+")), "the key is named after the origin: {key}");
+    let out = audit(&["verify", "--server", &url(&server), "--key", key.trim(), "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(server.terminate().success());
+
+    // Another port later: the stored origin stays.
+    let mut server = ServerProcess::start(airlock(), &data);
+    assert_ne!(format!("{}/log", server.addr), origin, "a new port was bound");
+    push(&server, "dev/app", "v1", b"one");
+    wait_for_checkpoint(&server);
+    let note = server.request("GET", "/api/v1/log/checkpoint", &[], b"").body;
+    assert_eq!(String::from_utf8_lossy(&note).lines().next(), Some(origin.as_str()));
+    assert!(server.terminate().success());
+
+    // A public URL that gives another origin: the server refuses to start and says how to fix it.
+    let config = dir.path().join("airlock.toml");
+    std::fs::write(&config, "public_url = \"https://registry.example.com\"\n").unwrap();
+    let refused = Command::new(airlock())
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data")
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&format!("the log's origin is `{origin}`"))
+            && stderr.contains("`public_url` makes it `registry.example.com/log`")
+            && stderr.contains("docs/runbook.md"),
+        "{stderr}"
+    );
+}

@@ -754,12 +754,20 @@ impl Promoter {
             size: root.body.len() as u64,
         };
 
-        // The artifact and, for an index, its children (children first).
-        let mut stack = vec![(root, false)];
-        while let Some((record, expanded)) = stack.pop() {
+        // The artifact and, for an index, its children (children first). `depth` counts the
+        // indexes from the artifact down; a manifest already linked is not walked again.
+        let max_depth = self.registry.limits().max_index_depth;
+        let mut stack = vec![(root, false, 1usize)];
+        while let Some((record, expanded, depth)) = stack.pop() {
+            if !expanded && manifests.contains(&record.digest) {
+                continue;
+            }
             let parsed = Manifest::parse(Some(&record.media_type), &record.body, &limits).map_err(|e| {
                 PromotionError::Seal(format!("stored manifest `{}` no longer parses: {e}", record.digest))
             })?;
+            if parsed.kind.is_index() && depth > max_depth {
+                return Err(RegistryError::IndexTooDeep { max: max_depth }.into());
+            }
             if expanded || parsed.required_manifests().next().is_none() {
                 blobs.extend(parsed.required_blobs().cloned());
                 if !manifests.contains(&record.digest) {
@@ -768,13 +776,13 @@ impl Promoter {
                 continue;
             }
             let children: Vec<Digest> = parsed.required_manifests().cloned().collect();
-            stack.push((record, true));
+            stack.push((record, true, depth));
             for child in children {
                 if manifests.len().saturating_add(stack.len()) > GRAPH_MAX {
                     return Err(PromotionError::GraphTooLarge { digest: digest.clone() });
                 }
                 let child = store.manifest_by_digest(repo, &child).await?.ok_or_else(missing)?;
-                stack.push((child, false));
+                stack.push((child, false, depth.saturating_add(1)));
             }
         }
 

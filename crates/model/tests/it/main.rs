@@ -1,6 +1,7 @@
 //! Negative manifest fixtures, each named after the attack it stands for: every one must be
 //! refused with the error shown, never accepted and never a panic. Each is pushed as a client
-//! would push it, with `Content-Type: application/vnd.oci.image.manifest.v1+json`.
+//! would push it, with `Content-Type: application/vnd.oci.image.manifest.v1+json`, or with the
+//! header in `<name>.content-type` beside it when the attack needs another.
 
 use std::path::Path;
 
@@ -21,7 +22,9 @@ fn every_negative_fixture_is_refused() {
     for path in names {
         let bytes = std::fs::read(&path).unwrap();
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
-        let outcome = match Manifest::parse(Some(OCI_MANIFEST), &bytes, &ManifestLimits::default()) {
+        let header = std::fs::read_to_string(path.with_extension("content-type")).ok();
+        let content_type = header.as_deref().map_or(OCI_MANIFEST, str::trim);
+        let outcome = match Manifest::parse(Some(content_type), &bytes, &ManifestLimits::default()) {
             Ok(m) => panic!("{name}: accepted a hostile manifest: {m:?}"),
             Err(e) => e.to_string(),
         };

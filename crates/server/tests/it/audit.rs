@@ -149,3 +149,54 @@ async fn the_log_key_is_created_private() {
     let text = std::fs::read_to_string(&key).unwrap();
     assert!(text.starts_with("PRIVATE+KEY+127.0.0.1:0/log+"), "the key is named after the log origin");
 }
+
+/// The origin is stored at the first start; a config that would change it, or a log key named
+/// otherwise, stops the next start with a message saying how to fix it.
+#[tokio::test]
+async fn a_changed_log_origin_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = airlock_test_support::test_config(dir.path(), "");
+    let app = TestApp::with_config(config.clone()).await;
+    let origin_file = config.data_dir.join("log/origin");
+    assert_eq!(std::fs::read_to_string(&origin_file).unwrap().trim(), "127.0.0.1:0/log");
+    app.app.close().await;
+    drop(app);
+
+    // Another bound address later: the stored origin stays.
+    let mut moved = config.clone();
+    moved.log.origin = "127.0.0.1:7/log".to_owned();
+    let app = TestApp::with_config(moved).await;
+    assert_eq!(app.app.config.log.origin, "127.0.0.1:0/log");
+    app.app.close().await;
+    drop(app);
+
+    // A public URL that gives another origin.
+    let renamed = airlock_test_support::test_config(dir.path(), "public_url = \"https://registry.example.com\"");
+    let refused = airlock_server::App::open(renamed).await.unwrap_err().to_string();
+    assert!(
+        refused.starts_with("the log's origin is `127.0.0.1:0/log` (stored in `")
+            && refused.contains("but `public_url` makes it `registry.example.com/log`")
+            && refused.contains("docs/runbook.md"),
+        "{refused}"
+    );
+    // Setting `log.origin` to the stored one keeps the log and lets the public URL change.
+    let kept = airlock_test_support::test_config(
+        dir.path(),
+        "public_url = \"https://registry.example.com\"\n[log]\norigin = \"127.0.0.1:0/log\"",
+    );
+    let app = TestApp::with_config(kept).await;
+    app.app.close().await;
+    drop(app);
+
+    // A log key from somewhere else.
+    let key = config.data_dir.join("log/key");
+    std::fs::remove_file(&key).unwrap();
+    let stranger = airlock_tlog::Signer::from_seed("elsewhere.example/log", [9; 32]).unwrap();
+    std::fs::write(&key, stranger.private_key()).unwrap();
+    let refused = airlock_server::App::open(config).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("is named `elsewhere.example/log` but the log's origin is `127.0.0.1:0/log`")
+            && refused.contains("restore the log key of this data directory"),
+        "{refused}"
+    );
+}

@@ -14,4 +14,5 @@ mod promotion_race;
 mod release;
 mod socket;
 mod storage;
+mod strict_manifests;
 mod trust;

@@ -385,3 +385,62 @@ async fn later_trust_root_versions_need_authentication() {
     assert_eq!(updates[0]["actor"], airlock_test_support::KEY_ADMIN);
     assert_eq!(updates[0]["details"]["version"], 2);
 }
+
+/// An expired root says so, across a restart too: the evidence names the version, when it
+/// expired and that a new version must be applied (not "no trust root", which a restart used to
+/// say after dropping the expired root), and version 2 must still be signed by version 1's root
+/// keys: a self-signed stranger is not taken as a first root.
+#[tokio::test]
+async fn expired_root_says_so() {
+    let clock = airlock_test_support::ManualClock::at(now().as_millis());
+    let app = TestApp::with_clock("", clock.clone()).await;
+    let image = Image::new(&[("app", b"binary")]);
+    app.push_image("dev/payments/api", &image, "1.0").await;
+    let (r1, ci) = (key(), key());
+    let v1 = sign_root(&root(1, &[&r1], 1, &ci, &[]), &[&r1]).unwrap();
+    assert_eq!(put_root(&app, v1).await.status, StatusCode::OK);
+    clock.advance(1000);
+    attest(&app, "dev/payments/api", &image, &image.digest(), &ci).await;
+    assert_eq!(evidence(&app, "dev/payments/api", &image).await["attestations"][0]["status"], "trusted");
+    clock.advance(366 * DAY as i64);
+    let says_expired = |listed: &serde_json::Value| {
+        let reason = listed["attestations"][0]["current"]["reasons"][0].as_str().unwrap_or_default().to_owned();
+        assert!(
+            reason.starts_with("trust root version 1 expired at ")
+                && reason.contains("sign version 2 with the root keys and apply it with `airlock trust apply`"),
+            "{listed}"
+        );
+        assert_eq!(listed["attestations"][0]["status"], "untrusted", "{listed}");
+    };
+    // (The app's cached tokens expired with the clock; ask the registry directly.)
+    let repo = airlock_model::RepoName::parse("dev/payments/api").unwrap();
+    let subject = airlock_model::Digest::parse(&image.digest()).unwrap();
+    let items = app.app.state.registry.evidence(&repo, &subject).await.unwrap();
+    says_expired(&json!({"attestations": [{
+        "status": if items[0].current.trusted { "trusted" } else { "untrusted" },
+        "current": {"reasons": items[0].current.reasons},
+    }]}));
+
+    let config = app.app.config.clone();
+    let data = app.dir;
+    drop(app.router);
+    app.app.store.close().await;
+    let reopened = TestApp::with_config_and_clock(config, clock.clone()).await;
+    says_expired(&evidence(&reopened, "dev/payments/api", &image).await);
+
+    // A stranger's self-signed root is no first root while the expired one is in force.
+    let (stranger, their_ci) = (key(), key());
+    let mut theirs = root(2, &[&stranger], 1, &their_ci, &[]);
+    theirs.expires = airlock_core::ports::Clock::now(&clock).plus_millis(365 * DAY);
+    let refused = put_root(&reopened, sign_root(&theirs, &[&stranger]).unwrap()).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", refused.body);
+    // Version 2 signed by version 1's root key is applied over the expired root.
+    let mut v2 = root(2, &[&r1], 1, &ci, &[]);
+    v2.expires = airlock_core::ports::Clock::now(&clock).plus_millis(365 * DAY);
+    v2.signers[0].not_after = airlock_core::ports::Clock::now(&clock).plus_millis(30 * DAY);
+    let applied = put_root(&reopened, sign_root(&v2, &[&r1]).unwrap()).await;
+    assert_eq!(applied.status, StatusCode::OK, "{:?}", applied.body);
+    let listed = evidence(&reopened, "dev/payments/api", &image).await;
+    assert_eq!(listed["attestations"][0]["status"], "trusted", "{listed}");
+    drop(data);
+}

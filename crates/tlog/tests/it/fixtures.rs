@@ -63,3 +63,41 @@ fn every_negative_checkpoint_fixture_is_refused() {
     }
     expect_file!["../data/checkpoint/expected.txt"].assert_eq(&report);
 }
+
+/// Signed checkpoints a verifier must refuse although their text is well formed: each is signed
+/// with the Ed25519 seed `[42; 32]` under the key name of its first signature line, and opened
+/// with that very key.
+#[test]
+fn every_negative_signed_checkpoint_is_refused() {
+    let cases = fixtures("checkpoint-note");
+    assert!(cases.len() >= 3, "fixtures went missing: {}", cases.len());
+    let mut report = String::new();
+    for (name, bytes) in cases {
+        let note = Note::parse(&bytes).unwrap();
+        let key_name = &note.signatures.first().unwrap().name;
+        let verifier = Signer::from_seed(key_name, [42; 32]).unwrap().verifier();
+        let outcome = match Checkpoint::open(&bytes, &verifier) {
+            Ok(c) => panic!("{name}: accepted a hostile checkpoint: {c:?}"),
+            Err(e) => e.to_string(),
+        };
+        report.push_str(&format!("{name}: {outcome}\n"));
+    }
+    expect_file!["../data/checkpoint-note/expected.txt"].assert_eq(&report);
+}
+
+/// Notes a verifier must accept: what signed-note says to ignore is ignored.
+#[test]
+fn every_positive_note_fixture_verifies() {
+    let peter = Verifier::parse(PETER_VKEY).unwrap();
+    let cases = fixtures("note-accepted");
+    assert!(!cases.is_empty(), "fixtures went missing");
+    let mut report = String::new();
+    for (name, bytes) in cases {
+        let outcome = match Note::parse(&bytes).and_then(|note| note.verify(&[&peter])) {
+            Ok(names) => format!("verified by {}", names.join(", ")),
+            Err(e) => panic!("{name}: refused a valid note: {e}"),
+        };
+        report.push_str(&format!("{name}: {outcome}\n"));
+    }
+    expect_file!["../data/note-accepted/expected.txt"].assert_eq(&report);
+}

@@ -178,8 +178,8 @@ fn time_windows() {
         "dev/payments/api",
         &["ci"],
         expect![[r#"
-        untrusted []
-        expired-root: trust root version 1 expired at 2027-11-26T00:00:00.000Z; nothing is trusted until the root keys sign a new version and it is installed"#]],
+            untrusted []
+            expired-root: trust root version 1 expired at 2027-11-26T00:00:00.000Z; no attestation is trusted until a new version is applied: sign version 2 with the root keys and apply it with `airlock trust apply`"#]],
     );
 }
 
@@ -217,4 +217,30 @@ fn allows_applies_the_signer_rules_to_keys_that_already_verified() {
     // Revoked keys and keys the root does not list count for nothing.
     assert!(!root.allows(&[kid("stolen")], PROVENANCE, &payments, now()));
     assert!(!root.allows(&[], PROVENANCE, &payments, now()));
+}
+
+/// An attestation judged by an expired root is untrusted because the root expired, and the
+/// reason says which version, since when, and that a new version must be applied; not that no
+/// signature verifies. The expired root stays the one in force after a restart (`reload`), and
+/// the next version is applied over it under the usual rules.
+#[test]
+fn expired_root_says_so() {
+    use airlock_trust::{RootDocument, RootLimits, TrustedRoot, UntrustedReason};
+    let root = trusted("valid/evaluate-root.json");
+    let expired_at = at("2027-11-26T00:00:00Z");
+    let later = at("2028-01-01T00:00:00Z");
+    let repo = RepoName::parse("dev/payments/api").unwrap();
+    let e = root.evaluate(&envelope(PROVENANCE, &["ci"]), PROVENANCE, &repo, later);
+    assert!(!e.trusted);
+    assert_eq!(e.reasons, [UntrustedReason::ExpiredRoot { version: 1, expired_at }]);
+    expect!["trust root version 1 expired at 2027-11-26T00:00:00.000Z; no attestation is trusted until a new version is applied: sign version 2 with the root keys and apply it with `airlock trust apply`"]
+        .assert_eq(&e.reasons[0].to_string());
+
+    // Read back after a restart, the expired root is still the one in force and still says so.
+    let stored = RootDocument::parse(root.document().raw(), &RootLimits::default()).unwrap();
+    let bootstrapped = TrustedRoot::bootstrap(stored.clone(), later).map(|_| ()).unwrap_err().to_string();
+    assert!(bootstrapped.contains("expired at 2027-11-26T00:00:00.000Z"), "{bootstrapped}");
+    let reloaded = TrustedRoot::reload(stored).unwrap();
+    let e = reloaded.evaluate(&envelope(PROVENANCE, &["ci"]), PROVENANCE, &repo, later);
+    assert_eq!(e.reasons, [UntrustedReason::ExpiredRoot { version: 1, expired_at }]);
 }

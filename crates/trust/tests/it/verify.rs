@@ -101,7 +101,7 @@ fn bootstrap() {
     check_bootstrap(
         &sign(&expired, &["root-1", "root-2"]),
         expect![
-            "trust root version 1 expired at 2026-06-01T00:00:00.000Z; nothing it lists is trusted until the root keys sign a new version with a later `expires` and it is installed"
+            "trust root version 1 expired at 2026-06-01T00:00:00.000Z; nothing it lists is trusted until a new version with a later `expires`, signed by the root keys, is applied with `airlock trust apply`"
         ],
     );
 }
@@ -151,7 +151,7 @@ fn update() {
     check_update(
         &sign(&expired, &["root-1", "root-2"]),
         expect![
-            "trust root version 2 expired at 2026-05-01T00:00:00.000Z; nothing it lists is trusted until the root keys sign a new version with a later `expires` and it is installed"
+            "trust root version 2 expired at 2026-05-01T00:00:00.000Z; nothing it lists is trusted until a new version with a later `expires`, signed by the root keys, is applied with `airlock trust apply`"
         ],
     );
 }
@@ -164,7 +164,7 @@ fn a_chain_may_pass_through_expired_versions() {
     let v3 = sign(&version(3), &["root-1", "root-2"]);
     // TUF 5.3.6: an intermediate root may have expired since; only the last must be fresh.
     expect!["trusted version 3"].assert_eq(&show(base().update_chain([doc(&v2), doc(&v3)], now())));
-    expect!["trust root version 2 expired at 2026-03-01T00:00:00.000Z; nothing it lists is trusted until the root keys sign a new version with a later `expires` and it is installed"]
+    expect!["trust root version 2 expired at 2026-03-01T00:00:00.000Z; nothing it lists is trusted until a new version with a later `expires`, signed by the root keys, is applied with `airlock trust apply`"]
         .assert_eq(&show(base().update_chain([doc(&v2)], now())));
     expect!["trust root version 3 does not follow trusted version 1; versions are applied one at a time, so apply version 2 first"]
         .assert_eq(&show(base().update_chain([doc(&v3)], now())));
@@ -176,7 +176,7 @@ fn expiry_is_checked_at_use() {
     assert!(root.check_fresh(now()).is_ok());
     assert!(root.check_fresh(at("2027-11-25T23:59:59.999Z")).is_ok());
     let err = root.check_fresh(at("2027-11-26T00:00:00Z")).unwrap_err();
-    expect!["trust root version 1 expired at 2027-11-26T00:00:00.000Z; nothing it lists is trusted until the root keys sign a new version with a later `expires` and it is installed"]
+    expect!["trust root version 1 expired at 2027-11-26T00:00:00.000Z; nothing it lists is trusted until a new version with a later `expires`, signed by the root keys, is applied with `airlock trust apply`"]
         .assert_eq(&err.to_string());
     assert!(root.check_fresh(Timestamp::from_millis(i64::MAX)).is_err());
     assert_eq!(root.document().raw(), sign(&base_root(), &["root-1", "root-2"]));
