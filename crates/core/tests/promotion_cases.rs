@@ -104,6 +104,8 @@ struct Step {
     /// Whether the approver's second factor is fresh (default true).
     mfa: Option<bool>,
     secs: Option<u64>,
+    /// Words that one of the findings' messages must contain.
+    message: Option<String>,
     user: Option<String>,
     role: Option<String>,
     stage: Option<String>,
@@ -427,6 +429,14 @@ async fn run_text(name: &str, text: &str) -> Run {
         }
         if let Some(findings) = &step.findings {
             assert_eq!(&findings_of(&view), findings, "{at}: {}", view.report);
+        }
+        if let Some(words) = &step.message {
+            let said = view.report["findings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|f| f["message"].as_str().is_some_and(|m| m.contains(words.as_str())));
+            assert!(said, "{at}: no finding says `{words}`: {}", view.report);
         }
         if let Some(counted) = &step.counted {
             let got: Vec<String> = view.report["approvals"]["counted"]

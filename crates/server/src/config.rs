@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use airlock_core::promotion::pipeline::{DEFAULT_POLICY, Gates};
 use airlock_core::promotion::window::ChangeWindow;
+use airlock_core::references::INDEX_DEPTH_MAX;
 use airlock_core::registry::{
     ATTESTATION_BYTES_PER_ARTIFACT_MAX, ATTESTATIONS_PER_ARTIFACT_MAX, INLINE_BLOB_MAX, PAGE_MAX,
     UPLOADS_PER_CLIENT_MAX,
 };
-use airlock_core::references::INDEX_DEPTH_MAX;
 use airlock_core::{RegistryLimits, Stage, StageError, Stages};
 use airlock_model::manifest::{MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH, MANIFEST_MAX_DESCRIPTORS, ManifestLimits};
 use airlock_model::{NameError, StageName};

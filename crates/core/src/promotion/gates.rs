@@ -150,6 +150,11 @@ pub async fn evaluate(
     // Attestations, re-verified against the root in force (gathering the policy input did that).
     let records = registry.store().attestations(source, digest).await?;
     let created: BTreeMap<String, Timestamp> = records.iter().map(|r| (r.manifest.to_string(), r.created_at)).collect();
+    // An expired root is why nothing verifies: say so, with its version and expiry.
+    let expired_root = registry.trust().current().filter(|root| now >= root.root().expires).map(|root| {
+        airlock_trust::UntrustedReason::ExpiredRoot { version: root.version(), expired_at: root.root().expires }
+            .to_string()
+    });
     for required in &gates.attestations {
         // Distinct keys, as the trust root's own thresholds count: one key listed under two
         // signer names is one key.
@@ -184,7 +189,10 @@ pub async fn evaluate(
         if keys.len() < required.threshold as usize {
             let mut why = Vec::new();
             if untrusted > 0 {
-                why.push(format!("{untrusted} attached do not verify against the trust root"));
+                why.push(match &expired_root {
+                    Some(reason) => format!("{untrusted} attached are untrusted: {reason}"),
+                    None => format!("{untrusted} attached do not verify against the trust root"),
+                });
             }
             if stale > 0 {
                 let hours = required.max_age_secs.unwrap_or(0) / 3600;
