@@ -203,6 +203,55 @@ async fn ensure_repo(
         .map_err(err("repository create"))
 }
 
+/// Stores a manifest the engine writes (a release record, a VSA, a release bundle) with its
+/// inline blobs, linked into repository `repo_id`, inside the caller's transaction.
+async fn insert_engine_manifest(
+    tx: &mut Transaction<'static, Sqlite>,
+    repo_id: i64,
+    written: &airlock_core::ports::EngineManifest,
+    now: Timestamp,
+    operation: &'static str,
+) -> Result<(), StoreError> {
+    for (digest, bytes) in &written.blobs {
+        sqlx::query(
+            "INSERT INTO blobs (digest, size, inline_data, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(digest.as_str())
+        .bind(to_i64(bytes.len() as u64))
+        .bind(bytes.as_ref())
+        .bind(now.as_millis())
+        .execute(&mut **tx)
+        .await
+        .map_err(err(operation))?;
+        sqlx::query("INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(repo_id)
+            .bind(digest.as_str())
+            .bind(now.as_millis())
+            .execute(&mut **tx)
+            .await
+            .map_err(err(operation))?;
+    }
+    let m = &written.manifest;
+    sqlx::query(
+        "INSERT INTO manifests (repo_id, digest, media_type, body, artifact_type, subject, annotations, created_at, pushed_by) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(repo_id)
+    .bind(m.digest.as_str())
+    .bind(&m.media_type)
+    .bind(m.body.as_ref())
+    .bind(m.artifact_type.as_deref())
+    .bind(m.subject.as_ref().map(Digest::as_str))
+    .bind(&m.annotations_json)
+    .bind(now.as_millis())
+    .bind(airlock_core::audit::SYSTEM)
+    .execute(&mut **tx)
+    .await
+    .map_err(err(operation))?;
+    Ok(())
+}
+
 fn blob_record(row: &SqliteRow, operation: &'static str) -> Result<BlobRecord, StoreError> {
     let inline: Option<Vec<u8>> = row.try_get("inline_data").map_err(err(operation))?;
     let quarantined: Option<i64> = row.try_get("quarantined_at").map_err(err(operation))?;

@@ -440,45 +440,7 @@ impl PromotionStore for SqliteStore {
         };
         let sealed = seal(tail.size()).map_err(|e| invalid(OP, e))?;
         for engine_manifest in &sealed.release {
-            for (digest, bytes) in &engine_manifest.blobs {
-                sqlx::query(
-                    "INSERT INTO blobs (digest, size, inline_data, created_at) VALUES (?, ?, ?, ?) \
-                     ON CONFLICT (digest) DO NOTHING",
-                )
-                .bind(digest.as_str())
-                .bind(to_i64(bytes.len() as u64))
-                .bind(bytes.as_ref())
-                .bind(now.as_millis())
-                .execute(&mut *tx)
-                .await
-                .map_err(err(OP))?;
-                sqlx::query(
-                    "INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                )
-                .bind(target)
-                .bind(digest.as_str())
-                .bind(now.as_millis())
-                .execute(&mut *tx)
-                .await
-                .map_err(err(OP))?;
-            }
-            let m = &engine_manifest.manifest;
-            sqlx::query(
-                "INSERT INTO manifests (repo_id, digest, media_type, body, artifact_type, subject, annotations, created_at, pushed_by) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(target)
-            .bind(m.digest.as_str())
-            .bind(&m.media_type)
-            .bind(m.body.as_ref())
-            .bind(m.artifact_type.as_deref())
-            .bind(m.subject.as_ref().map(Digest::as_str))
-            .bind(&m.annotations_json)
-            .bind(now.as_millis())
-            .bind(airlock_core::audit::SYSTEM)
-            .execute(&mut *tx)
-            .await
-            .map_err(err(OP))?;
+            super::insert_engine_manifest(&mut tx, target, engine_manifest, now, OP).await?;
         }
         crate::failpoint("promotion-commit-sealed");
         let first_index = tail.size();

@@ -7,7 +7,7 @@ use airlock_core::promotion::bundle::PROMOTION_ANNOTATION;
 use airlock_model::{Digest, RepoName, Timestamp};
 use async_trait::async_trait;
 
-use super::{SqliteStore, ensure_repo, err, to_i64};
+use super::{SqliteStore, ensure_repo, err};
 
 #[async_trait]
 impl ReleaseBundleStore for SqliteStore {
@@ -40,42 +40,7 @@ impl ReleaseBundleStore for SqliteStore {
         if attached.is_some() {
             return Ok(None);
         }
-        for (digest, bytes) in &bundle.blobs {
-            sqlx::query(
-                "INSERT INTO blobs (digest, size, inline_data, created_at) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (digest) DO NOTHING",
-            )
-            .bind(digest.as_str())
-            .bind(to_i64(bytes.len() as u64))
-            .bind(bytes.as_ref())
-            .bind(now.as_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(err(OP))?;
-            sqlx::query("INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-                .bind(target)
-                .bind(digest.as_str())
-                .bind(now.as_millis())
-                .execute(&mut *tx)
-                .await
-                .map_err(err(OP))?;
-        }
-        sqlx::query(
-            "INSERT INTO manifests (repo_id, digest, media_type, body, artifact_type, subject, annotations, created_at, pushed_by) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(target)
-        .bind(m.digest.as_str())
-        .bind(&m.media_type)
-        .bind(m.body.as_ref())
-        .bind(m.artifact_type.as_deref())
-        .bind(m.subject.as_ref().map(Digest::as_str))
-        .bind(&m.annotations_json)
-        .bind(now.as_millis())
-        .bind(airlock_core::audit::SYSTEM)
-        .execute(&mut *tx)
-        .await
-        .map_err(err(OP))?;
+        super::insert_engine_manifest(&mut tx, target, bundle, now, OP).await?;
         let indices = self.commit_with_log(tx, std::slice::from_ref(event)).await?;
         Ok(indices.first().copied())
     }
