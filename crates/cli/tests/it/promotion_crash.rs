@@ -177,14 +177,26 @@ fn events_of(entries: &[Value], kind: &str, id: &str) -> Vec<Value> {
     entries.iter().filter(|e| e["event"]["type"] == kind && e["event"]["details"]["promotion"] == id).cloned().collect()
 }
 
-/// Waits until the latest signed checkpoint covers the whole log; returns its size.
+/// Waits until the log has settled, and returns its size: every committed promotion has its
+/// release bundle attached (the engine attaches it, and logs that, once a checkpoint covers the
+/// commit) and the latest signed checkpoint covers the whole log.
 fn wait_for_checkpoint(server: &ServerProcess) -> u64 {
-    let size = log_entries(server).len() as u64;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
+        let entries = log_entries(server);
+        let size = entries.len() as u64;
+        let of_kind = |kind: &str| {
+            entries
+                .iter()
+                .filter(|e| e["event"]["type"] == kind)
+                .map(|e| e["event"]["details"]["promotion"].clone())
+                .collect::<Vec<_>>()
+        };
+        let attached = of_kind("promotion.bundle.attach");
+        let bundled = of_kind("promotion.commit").iter().all(|id| attached.contains(id));
         let reply = server.request("GET", "/api/v1/log/checkpoint", &[], b"");
         let note = body_text(&reply);
-        if note.lines().nth(1).and_then(|l| l.parse::<u64>().ok()) == Some(size) {
+        if bundled && note.lines().nth(1).and_then(|l| l.parse::<u64>().ok()) == Some(size) {
             return size;
         }
         assert!(Instant::now() < deadline, "no checkpoint of size {size} within 10 s; latest:\n{note}");
