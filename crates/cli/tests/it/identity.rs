@@ -4,7 +4,7 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Output, Stdio};
+use std::process::{ExitStatus, Output, Stdio};
 
 use airlock_model::Timestamp;
 use airlock_test_support::ADMIN_PASSWORD;
@@ -12,32 +12,10 @@ use airlock_test_support::process::{ServerProcess, request};
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::airlock;
-
-/// The binary with its configuration under `config_home` and no ambient Airlock settings.
-fn cmd(config_home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(airlock());
-    cmd.args(args)
-        .env("XDG_CONFIG_HOME", config_home)
-        .env_remove("AIRLOCK_SERVER")
-        .env_remove("AIRLOCK_USERNAME")
-        .env_remove("AIRLOCK_PASSWORD")
-        .env_remove("AIRLOCK_CONFIG")
-        .stdin(Stdio::null());
-    cmd
-}
+use crate::{airlock, cmd, show};
 
 fn run(config_home: &Path, args: &[&str]) -> Output {
     cmd(config_home, args).output().expect("airlock runs")
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// The JSON a successful command printed.

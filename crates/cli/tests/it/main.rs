@@ -14,7 +14,7 @@ mod serve;
 mod trust;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// The binary under test.
 pub fn airlock() -> &'static Path {
@@ -35,6 +35,31 @@ pub fn run(cmd: &mut Command) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// The binary with its session under `home` (an `XDG_CONFIG_HOME`) and no ambient Airlock
+/// settings.
+pub fn cmd(home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(airlock());
+    cmd.args(args)
+        .env("XDG_CONFIG_HOME", home)
+        .env_remove("AIRLOCK_SERVER")
+        .env_remove("AIRLOCK_USERNAME")
+        .env_remove("AIRLOCK_PASSWORD")
+        .env_remove("AIRLOCK_OTP")
+        .env_remove("AIRLOCK_CONFIG")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// A command's exit code and output, for assertion messages.
+pub fn show(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 /// Logs in under `home` (an `XDG_CONFIG_HOME`) as a key admin, the service account `keys` with

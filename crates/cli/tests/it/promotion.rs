@@ -10,7 +10,7 @@ use airlock_test_support::oci::Image;
 use airlock_test_support::process::ServerProcess;
 use serde_json::{Value, json};
 
-use crate::{airlock, run};
+use crate::{airlock, cmd, run, show};
 
 /// Writes the policy bundle and a config with the three stages; returns the config's path.
 fn write_config(dir: &Path) -> PathBuf {
@@ -45,32 +45,9 @@ role = "release-approver"
     path
 }
 
-/// The binary with its session under `home`, and no ambient Airlock settings.
-fn cmd(home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(airlock());
-    cmd.args(args)
-        .env("XDG_CONFIG_HOME", home)
-        .env_remove("AIRLOCK_SERVER")
-        .env_remove("AIRLOCK_USERNAME")
-        .env_remove("AIRLOCK_PASSWORD")
-        .env_remove("AIRLOCK_OTP")
-        .env_remove("AIRLOCK_CONFIG")
-        .stdin(Stdio::null());
-    cmd
-}
-
 /// The binary with `tester`'s credentials in the environment, as CI passes them.
 fn as_tester(home: &Path, server: &ServerProcess, args: &[&str]) -> Output {
     cmd(home, args).env("AIRLOCK_USERNAME", "tester").env("AIRLOCK_PASSWORD", &server.tester_key).output().unwrap()
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// The JSON a command printed, after checking it exited with `code`.

@@ -13,32 +13,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
-use crate::{airlock, python};
+use crate::{airlock, cmd, python, show};
 
 const BUNDLE_TYPE: &str = "application/vnd.airlock.release-bundle.v1+json";
-
-/// The binary with no ambient Airlock settings and its session under `home`.
-fn cmd(home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(airlock());
-    cmd.args(args)
-        .env("XDG_CONFIG_HOME", home)
-        .env_remove("AIRLOCK_SERVER")
-        .env_remove("AIRLOCK_USERNAME")
-        .env_remove("AIRLOCK_PASSWORD")
-        .env_remove("AIRLOCK_OTP")
-        .env_remove("AIRLOCK_CONFIG")
-        .stdin(Stdio::null());
-    cmd
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 fn ok_json(output: &Output) -> Value {
     assert_eq!(output.status.code(), Some(0), "{}", show(output));
