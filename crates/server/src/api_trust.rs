@@ -3,7 +3,9 @@
 //!
 //! Changing the root takes two things: an authenticated principal allowed `trust.sign` (a key
 //! admin), checked before the body is read, for accountability; and the document's root-key
-//! signatures, which stay the authority. Nobody installs the first root anonymously.
+//! signatures, which stay the authority. Nobody installs the first root anonymously, and no
+//! principal applies more than [`TRUST_ROOT_APPLIES_PER_MINUTE`] documents a minute: every apply,
+//! refused or not, is a log entry.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +26,39 @@ use crate::error::ApiError;
 
 /// Largest trust root document accepted by `PUT`.
 pub const TRUST_ROOT_MAX_BYTES: usize = 1024 * 1024;
+
+/// Trust root documents one principal may apply in a minute (a burst of as many, then one every
+/// `60 / N` s). A ceremony applies one or two; the bound keeps a stolen key admin's credentials
+/// from flooding the log with refusals.
+pub const TRUST_ROOT_APPLIES_PER_MINUTE: u32 = 10;
+
+/// Keys above which the limiter forgets principals whose quota has refilled.
+const APPLY_LIMITER_KEYS_MAX: usize = 4096;
+
+/// Trust root applies per principal, in memory, per process.
+#[derive(Debug)]
+pub struct ApplyLimiter(governor::DefaultKeyedRateLimiter<String>);
+
+impl Default for ApplyLimiter {
+    fn default() -> ApplyLimiter {
+        let per_minute = std::num::NonZeroU32::new(TRUST_ROOT_APPLIES_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN);
+        ApplyLimiter(governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)))
+    }
+}
+
+impl ApplyLimiter {
+    /// Takes one apply from `principal`'s quota, or says how many seconds until one is free.
+    fn take(&self, principal: &str) -> Result<(), u64> {
+        use governor::clock::Clock as _;
+        if self.0.len() >= APPLY_LIMITER_KEYS_MAX {
+            self.0.retain_recent();
+        }
+        self.0.check_key(&principal.to_owned()).map_err(|until| {
+            let wait = until.wait_time_from(self.0.clock().now());
+            wait.as_secs().saturating_add(u64::from(wait.subsec_nanos() > 0)).max(1)
+        })
+    }
+}
 
 /// `GET /api/v1/trust/root[?version=N]`: the document exactly as applied.
 pub async fn get_root(
@@ -56,6 +91,14 @@ pub async fn put_root(State(app): State<AppState>, request: Request) -> Result<J
     let (source, request_id) = crate::api_auth::origin(&request);
     let caller = app.auth.caller(request.headers(), TokenKind::Api, None).await?;
     app.auth.require(&caller, Action::TrustSign, &Resource::TrustRoot, &source, &request_id).await?;
+    app.root_applies.take(caller.id.as_str()).map_err(|retry_after_secs| ApiError::Throttled {
+        message: format!(
+            "`{}` applied {TRUST_ROOT_APPLIES_PER_MINUTE} trust root documents in the last minute, the most one principal may",
+            caller.id
+        ),
+        remediation: format!("wait {retry_after_secs} s, then apply the document again"),
+        retry_after_secs,
+    })?;
     let actor = caller.actor(&request_id);
     let stream = body::guarded(request.into_body(), app.body, app.metrics.clone());
     let document = body::collect(stream, TRUST_ROOT_MAX_BYTES)

@@ -97,6 +97,8 @@ pub struct AppState {
     pub policy: Arc<crate::policy::PolicyService>,
     pub auth: crate::auth::AuthService,
     pub promoter: airlock_core::promotion::Promoter,
+    /// Trust root applies per principal ([`crate::api_trust::TRUST_ROOT_APPLIES_PER_MINUTE`]).
+    pub root_applies: Arc<crate::api_trust::ApplyLimiter>,
 }
 
 /// The opened stores and the state built on them.
@@ -181,6 +183,7 @@ impl App {
             log_page_max: config.log.entries_page_max,
             policy,
             auth,
+            root_applies: Arc::default(),
         };
         Ok(App { state, store, blobs, clock, config })
     }

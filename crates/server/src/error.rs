@@ -226,6 +226,9 @@ pub enum ApiError {
     Registry(#[from] RegistryError),
     #[error("{0}")]
     NotFound(String),
+    /// Too many requests of one kind from one principal; retry after the given seconds.
+    #[error("{message}")]
+    Throttled { message: String, remediation: String, retry_after_secs: u64 },
     /// The request conflicts with the current state (a promotion already decided).
     #[error("{message}")]
     Conflict { message: String, remediation: String },
@@ -245,6 +248,9 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(message) => (StatusCode::NOT_FOUND, "NOT_FOUND", message.clone(), None),
             ApiError::Conflict { message, remediation } => {
                 (StatusCode::CONFLICT, "CONFLICT", message.clone(), Some(remediation.clone()))
+            }
+            ApiError::Throttled { message, remediation, .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", message.clone(), Some(remediation.clone()))
             }
             ApiError::Rejected { code, message, remediation } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, *code, message.clone(), Some(remediation.clone()))
@@ -283,6 +289,9 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         if let ApiError::Auth(e) = &self {
             auth_headers(e, &mut response);
+        }
+        if let ApiError::Throttled { retry_after_secs, .. } = &self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         response
     }

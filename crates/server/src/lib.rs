@@ -25,6 +25,7 @@ pub mod telemetry;
 mod v2;
 
 pub use airlock_core::audit::Actor;
+pub use api_trust::TRUST_ROOT_APPLIES_PER_MINUTE;
 pub use app::{App, AppState, DATABASE_FILE, Server, StartError, shutdown_signal};
 pub use clock::SystemClock;
 pub use config::{Config, ConfigError, LogFormat};

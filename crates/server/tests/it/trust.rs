@@ -386,6 +386,35 @@ async fn later_trust_root_versions_need_authentication() {
     assert_eq!(updates[0]["details"]["version"], 2);
 }
 
+/// Issue 17: every apply, refused or not, is a log entry, and nothing bounded how many one
+/// principal could send, so a stolen key admin's credentials could flood the log with refusals.
+/// A principal applies at most `TRUST_ROOT_APPLIES_PER_MINUTE` documents a minute; the next is
+/// refused with 429 and `Retry-After` before it is read or logged.
+#[tokio::test]
+async fn a_key_admin_cannot_flood_the_log_with_trust_roots() {
+    use airlock_server::TRUST_ROOT_APPLIES_PER_MINUTE;
+    let app = TestApp::new("").await;
+    let (r1, ci, stranger) = (key(), key(), key());
+    let v1 = sign_root(&root(1, &[&r1], 1, &ci, &[]), &[&r1]).unwrap();
+    assert_eq!(app.put_root(v1).await.status, StatusCode::OK);
+    let forged = sign_root(&root(2, &[&stranger], 1, &ci, &[]), &[&stranger]).unwrap();
+    for n in 1..TRUST_ROOT_APPLIES_PER_MINUTE {
+        let refused = app.put_root(forged.clone()).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "apply {n}: {:?}", refused.body);
+    }
+    let throttled = app.put_root(forged.clone()).await;
+    assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", throttled.body);
+    let wait: u64 = throttled.header("retry-after").parse().unwrap_or_default();
+    assert!((1..=60).contains(&wait), "Retry-After: {wait}");
+    let body = throttled.json();
+    assert_eq!(body["error"]["code"], "TOOMANYREQUESTS", "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(airlock_test_support::KEY_ADMIN) && message.contains("in the last minute"), "{body}");
+    let refusals = logged(&app, "trust.root.refused").await;
+    assert_eq!(refusals.len() as u32, TRUST_ROOT_APPLIES_PER_MINUTE - 1, "the throttled apply is not logged");
+    assert_eq!(app.app.state.registry.trust().current().map(|r| r.version()), Some(1));
+}
+
 /// An expired root says so, across a restart too: the evidence names the version, when it
 /// expired and that a new version must be applied (not "no trust root", which a restart used to
 /// say after dropping the expired root), and version 2 must still be signed by version 1's root
