@@ -122,6 +122,10 @@ pub enum RegistryError {
         "indexes nest more than {max} deep (config key `limits.max_index_depth`); flatten the index or raise the limit"
     )]
     IndexTooDeep { max: usize },
+    #[error(
+        "stored manifest `{digest}` fails today's manifest checks ({reason}); push it again with a `mediaType` that matches its fields and promote the new digest"
+    )]
+    StoredManifestInvalid { digest: Digest, reason: String },
     #[error("index reaches more than {max} manifests; split it into smaller indexes")]
     IndexGraphTooLarge { max: usize },
     #[error("tag `{tag}` in gated stage `{stage}` already points at `{current}`; tags in gated stages are write-once")]

@@ -154,9 +154,10 @@ fn classify_registry(error: &RegistryError) -> Row {
             // OCI distribution spec, error codes: SIZE_INVALID is "provided length did not match
             // content length".
             R::DescriptorSizeMismatch { .. } => row("SIZE_INVALID", StatusCode::BAD_REQUEST),
-            R::DescriptorMediaTypeMismatch { .. } | R::IndexTooDeep { .. } | R::IndexGraphTooLarge { .. } => {
-                row("MANIFEST_INVALID", StatusCode::BAD_REQUEST)
-            }
+            R::DescriptorMediaTypeMismatch { .. }
+            | R::IndexTooDeep { .. }
+            | R::IndexGraphTooLarge { .. }
+            | R::StoredManifestInvalid { .. } => row("MANIFEST_INVALID", StatusCode::BAD_REQUEST),
             R::TagImmutable { .. } => row("DENIED", StatusCode::FORBIDDEN),
             R::RangeNotSatisfiable { .. } => row("RANGE_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),
             R::BodyTooLarge(_) => row("SIZE_INVALID", StatusCode::PAYLOAD_TOO_LARGE),

@@ -693,7 +693,19 @@ impl Promoter {
         ignored: &[backed::Mismatch],
     ) -> Result<PromotionView, PromotionError> {
         let now = self.registry.clock().now();
-        let (manifests, blobs, subject) = self.graph(&record.source, &record.digest).await?;
+        let (manifests, blobs, subject) = match self.graph(&record.source, &record.digest).await {
+            Ok(graph) => graph,
+            // The artifact as stored can never be promoted: close the promotion, saying why.
+            Err(
+                error @ PromotionError::Registry(
+                    RegistryError::IndexTooDeep { .. } | RegistryError::StoredManifestInvalid { .. },
+                ),
+            ) => {
+                self.close_failed(&record, &error, now).await;
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
         let rule = rule_for(self.gates_of(record.target.stage())?, record.break_glass);
         let approvals_report = rule.as_ref().map(|r| approvals_json(r, &approvals, ignored));
         record.policy_digest = evaluation.policy_digest.clone();
@@ -762,8 +774,10 @@ impl Promoter {
             if !expanded && manifests.contains(&record.digest) {
                 continue;
             }
+            // A manifest stored before today's checks (an ambiguous one, say) is refused, never
+            // linked into the target as it is.
             let parsed = Manifest::parse(Some(&record.media_type), &record.body, &limits).map_err(|e| {
-                PromotionError::Seal(format!("stored manifest `{}` no longer parses: {e}", record.digest))
+                RegistryError::StoredManifestInvalid { digest: record.digest.clone(), reason: e.to_string() }
             })?;
             if parsed.kind.is_index() && depth > max_depth {
                 return Err(RegistryError::IndexTooDeep { max: max_depth }.into());
@@ -799,9 +813,12 @@ impl Promoter {
                         return Err(PromotionError::GraphTooLarge { digest: digest.clone() });
                     }
                     let Some(record) = store.manifest_by_digest(repo, &referrer.digest).await? else { continue };
-                    if let Ok(parsed) = Manifest::parse(Some(&record.media_type), &record.body, &limits) {
-                        blobs.extend(parsed.required_blobs().cloned());
-                    }
+                    // A referrer that fails today's checks stays behind, with what refers to it.
+                    let Ok(parsed) = Manifest::parse(Some(&record.media_type), &record.body, &limits) else {
+                        tracing::warn!(referrer = %referrer.digest, "a stored referrer fails today's manifest checks; it is not promoted");
+                        continue;
+                    };
+                    blobs.extend(parsed.required_blobs().cloned());
                     manifests.push(referrer.digest.clone());
                     next.push(referrer.digest);
                 }

@@ -200,3 +200,92 @@ async fn index_nesting_is_bounded_at_promotion() {
     assert_eq!(reply.json()["status"], "promoted", "{:?}", reply.body);
     assert_eq!(app.get(&format!("/v2/staging/a/manifests/{level_2}")).await.status, StatusCode::OK);
 }
+
+/// Writes `body` straight into the store, as a server before the strict checks accepted it.
+async fn store_as_before(
+    app: &TestApp,
+    body: &Value,
+    image: &Image,
+    subject: Option<&str>,
+    tag: Option<&str>,
+) -> String {
+    use airlock_core::ports::{ManifestIndex as _, NewManifest, TagMode};
+    use airlock_model::{Digest, RepoName, Tag};
+    let body = Bytes::from(serde_json::to_vec(body).unwrap());
+    let stored = Digest::parse(&digest(&body)).unwrap();
+    let record = NewManifest {
+        digest: stored.clone(),
+        media_type: OCI_MANIFEST.to_owned(),
+        body,
+        artifact_type: None,
+        subject: subject.map(|s| Digest::parse(s).unwrap()),
+        annotations_json: "{}".to_owned(),
+        required_blobs: image.blobs().map(|b| Digest::parse(&digest(b)).unwrap()).collect(),
+        required_manifests: vec![Digest::parse(&image.digest()).unwrap()],
+        attestation: None,
+    };
+    let tag = tag.map(|t| Tag::parse(t).unwrap());
+    let now = app.app.clock.now();
+    let repo = RepoName::parse("dev/a").unwrap();
+    let tag = tag.as_ref().map(|t| (t, TagMode::Mutable));
+    app.app.store.put_manifest(&repo, &record, tag, &airlock_server::Actor::system(), now).await.unwrap();
+    stored.to_string()
+}
+
+/// Issue 17: a manifest stored before the strict checks (here an image manifest that also lists
+/// `manifests`, as an older server accepted it) made its promotion fail with a 500 that said
+/// nothing. It is refused with 400 `MANIFEST_INVALID` naming the manifest, nothing reaches the
+/// target, and the promotion is closed as denied. Such a manifest stored as a referrer of a good
+/// artifact stays behind when the artifact is promoted (it was linked without its blobs).
+#[tokio::test]
+async fn an_ambiguous_manifest_stored_earlier_is_refused_at_promotion() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = tempfile::tempdir().unwrap();
+    std::fs::write(policy.path().join("policy.rego"), airlock_test_support::promotion::DENY_CRITICAL_POLICY).unwrap();
+    let stages = format!(
+        "[policy]\nbundle = \"{}\"\n[[stages]]\nname = \"dev\"\npushable = true\n[[stages]]\nname = \"staging\"\n",
+        policy.path().display()
+    );
+    let app = TestApp::with_config(test_config(dir.path(), &stages)).await;
+    let (image, manifest) = pushed_image(&app, "dev/a", "a").await;
+    assert_eq!(app.push_image("dev/a", &image, "v1").await.status, StatusCode::CREATED);
+    let mut ambiguous = manifest.clone();
+    ambiguous["manifests"] = json!([child(&image.manifest, OCI_MANIFEST)]);
+    let stored = store_as_before(&app, &ambiguous, &image, None, Some("old")).await;
+    let mut referrer = ambiguous.clone();
+    referrer["subject"] = child(&image.manifest, OCI_MANIFEST);
+    let referrer = store_as_before(&app, &referrer, &image, Some(&image.digest()), None).await;
+
+    let login = http::Request::post("/api/v1/auth/token")
+        .header("authorization", basic(TESTER, &app.tester_key))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let token = app.send_anonymous(login).await.json()["token"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {token}");
+    let headers = [("content-type", "application/json"), ("authorization", bearer.as_str())];
+    let promote = |reference: &str| {
+        let body = json!({"repository": "dev/a", "reference": reference, "to": "staging", "reason": "release"});
+        app.send(Method::POST, "/api/v1/promotions", &headers, body.to_string())
+    };
+    let reply = promote("old").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{:?}", reply.body);
+    assert_eq!(reply.json()["error"]["code"], "MANIFEST_INVALID", "{:?}", reply.body);
+    let message = reply.error_message();
+    assert!(
+        message.contains(&format!("stored manifest `{stored}` fails today's manifest checks"))
+            && message.contains("image manifest also has `manifests`"),
+        "{message}"
+    );
+    assert_eq!(app.get(&format!("/v2/staging/a/manifests/{stored}")).await.status, StatusCode::NOT_FOUND);
+    let entries = app.get("/api/v1/log/entries?start=0").await.json();
+    let denied = entries["entries"].as_array().unwrap().iter().any(|e| {
+        e["event"]["type"] == "promotion.deny"
+            && e["event"]["outcome"].to_string().contains("fails today's manifest checks")
+    });
+    assert!(denied, "the promotion is closed as denied, saying why: {entries}");
+
+    let reply = promote("v1").await;
+    assert_eq!(reply.json()["status"], "promoted", "{:?}", reply.body);
+    assert_eq!(app.get(&format!("/v2/staging/a/manifests/{}", image.digest())).await.status, StatusCode::OK);
+    assert_eq!(app.get(&format!("/v2/staging/a/manifests/{referrer}")).await.status, StatusCode::NOT_FOUND);
+}
