@@ -381,3 +381,40 @@ fn the_log_origin_is_the_bound_address_and_never_changes() {
         "{stderr}"
     );
 }
+
+/// The independent verifier reads checkpoints by the letter of C2SP signed-note too: each hostile
+/// signed checkpoint of the log's own test vectors (a bad signature line from the verifier's key
+/// before or after a good one, a key named otherwise than the origin) is refused on its own,
+/// before any entry is read.
+#[test]
+fn the_independent_verifier_refuses_the_hostile_checkpoint_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("empty.jsonl");
+    std::fs::write(&export, b"").unwrap();
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tlog/tests/data/checkpoint-note");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/verify_log.py");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&vectors).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|n| n == "expected.txt") {
+            continue;
+        }
+        // Signed with the seed [42; 32] under the name of the first signature line.
+        let note = std::fs::read_to_string(&path).unwrap();
+        let first = note.lines().find_map(|l| l.strip_prefix("\u{2014} ")).unwrap();
+        let key_name = first.rsplit_once(' ').unwrap().0;
+        let vkey = airlock_tlog::Signer::from_seed(key_name, [42; 32]).unwrap().verifier().to_vkey();
+        let vkey_file = dir.path().join("log.vkey");
+        std::fs::write(&vkey_file, vkey).unwrap();
+        let out = Command::new(python()).arg(&script).arg(&export).arg(&path).arg(&vkey_file).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{}: {stdout}", path.display());
+        assert!(
+            stdout.contains("does not verify") || stdout.contains("is not the key's name"),
+            "{}: refused for another reason: {stdout}",
+            path.display()
+        );
+        seen += 1;
+    }
+    assert!(seen >= 3, "vectors went missing: {seen}");
+}
