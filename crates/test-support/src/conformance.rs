@@ -6,7 +6,7 @@
 
 use airlock_core::audit::{Actor, Event, EventKind, Subject};
 use airlock_core::ports::{
-    ApprovalRecord, FreezeRecord, GrantRecord, GrantStatus, MetadataStore, NewAttestation, NewManifest,
+    ApprovalRecord, EngineManifest, FreezeRecord, GrantRecord, GrantStatus, MetadataStore, NewAttestation, NewManifest,
     PrincipalChange, PrincipalRecord, PromotionRecord, PromotionStatus, PutManifestOutcome, StoredCheckpoint,
     StoredRoot, TagMode, UploadRecord, Verdict, WaiverRecord, WaiverState,
 };
@@ -42,6 +42,7 @@ macro_rules! store_conformance {
             attestations_are_recorded_with_their_manifest,
             principals_change_with_their_epoch,
             grants_move_once_and_revocation_raises_the_epoch,
+            release_bundles_attach_once_per_promotion,
         );
     };
     (@cases $make:expr; $($name:ident),* $(,)?) => {
@@ -679,4 +680,48 @@ pub async fn grants_move_once_and_revocation_raises_the_epoch(store: &dyn Metada
     assert_eq!(store.principal(&bob).await.unwrap().unwrap().epoch, 2, "revoking kills the principal's tokens");
     assert_eq!(store.grants(Some(&bob)).await.unwrap().len(), 1);
     assert_eq!(store.grants(None).await.unwrap().len(), 1);
+}
+
+/// A release bundle referrer of `subject` for `promotion`, its one layer inline.
+fn bundle(subject: &Digest, promotion: &str, content: &'static [u8]) -> EngineManifest {
+    use airlock_core::promotion::bundle::{PROMOTION_ANNOTATION, RELEASE_BUNDLE_MEDIA_TYPE};
+    let layer = Digest::of(content);
+    let body = serde_json::json!({"layers": [{"digest": layer.as_str()}], "promotion": promotion}).to_string();
+    let mut manifest = self::manifest(&body, &[&layer], Some(subject), Some(RELEASE_BUNDLE_MEDIA_TYPE));
+    manifest.annotations_json = serde_json::json!({ PROMOTION_ANNOTATION: promotion }).to_string();
+    EngineManifest { manifest, blobs: vec![(layer, Bytes::from_static(content))] }
+}
+
+pub async fn release_bundles_attach_once_per_promotion(store: &dyn MetadataStore) {
+    use airlock_core::promotion::bundle::RELEASE_BUNDLE_MEDIA_TYPE;
+    let r = repo("prod/a");
+    let subject = Digest::of(b"subject");
+    let event = |promotion: &str| {
+        Event::allowed(EventKind::PromotionBundleAttach, &Actor::system(), at(1), Subject::default())
+            .with_detail("promotion", serde_json::json!(promotion))
+    };
+    let first = bundle(&subject, "p1", b"bundle one");
+    let index = store.attach_release_bundle(&r, &first, &event("p1"), at(1)).await.unwrap();
+    let index = index.expect("the first bundle of a promotion is attached");
+    let logged = events(store, index).await;
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0]["type"], "promotion.bundle.attach");
+    assert_eq!(logged[0]["details"]["promotion"], "p1");
+    let listed = store.referrers(&r, &subject, Some(RELEASE_BUNDLE_MEDIA_TYPE)).await.unwrap();
+    assert_eq!(listed.iter().map(|x| &x.digest).collect::<Vec<_>>(), vec![&first.manifest.digest]);
+    let layer = store.blob_in_repo(&r, &first.blobs[0].0).await.unwrap().expect("the bundle's layer is linked");
+    assert_eq!(layer.inline.as_deref(), Some(&b"bundle one"[..]));
+
+    // Another checkpointer (a replica) attaching again for the same promotion stores and logs
+    // nothing, even with other bytes.
+    let size = store.log_size().await.unwrap();
+    let again = bundle(&subject, "p1", b"bundle one, later");
+    assert_eq!(store.attach_release_bundle(&r, &again, &event("p1"), at(2)).await.unwrap(), None);
+    assert_eq!(store.log_size().await.unwrap(), size);
+    assert!(store.manifest_by_digest(&r, &again.manifest.digest).await.unwrap().is_none());
+
+    // Another promotion of the same digest gets its own bundle.
+    let second = bundle(&subject, "p2", b"bundle two");
+    assert!(store.attach_release_bundle(&r, &second, &event("p2"), at(3)).await.unwrap().is_some());
+    assert_eq!(store.referrers(&r, &subject, Some(RELEASE_BUNDLE_MEDIA_TYPE)).await.unwrap().len(), 2);
 }
