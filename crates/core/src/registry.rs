@@ -225,6 +225,8 @@ pub struct Registry {
     writes_refused: Option<Arc<str>>,
     /// Rows not backed by the log that were logged already.
     integrity: Arc<crate::promotion::backed::Reported>,
+    /// What the log says is frozen and revoked, whatever the tables say.
+    log_facts: Arc<crate::promotion::backed::LogFacts>,
 }
 
 impl Registry {
@@ -246,6 +248,7 @@ impl Registry {
             trust: Arc::default(),
             writes_refused: None,
             integrity: Arc::default(),
+            log_facts: Arc::default(),
         }
     }
 
@@ -267,6 +270,12 @@ impl Registry {
     /// The trust root in force.
     pub fn trust(&self) -> &crate::attest::TrustState {
         &self.trust
+    }
+
+    /// What the log says is frozen and revoked; the start-up check of the log feeds it every
+    /// leaf it reads, and decisions catch it up with the leaves appended since.
+    pub fn log_facts(&self) -> &crate::promotion::backed::LogFacts {
+        &self.log_facts
     }
 
     /// The rows not backed by the log that were logged already.

@@ -139,7 +139,7 @@ impl App {
             log.trigger.clone(),
         );
         // The stored log must reproduce its last signed checkpoint, or nothing may be written.
-        if let Some(reason) = log.verify_stored().await.map_err(StartError::LogCheck)? {
+        if let Some(reason) = log.verify_stored(registry.log_facts()).await.map_err(StartError::LogCheck)? {
             tracing::error!(%reason, "transparency log check failed; refusing every write");
             registry = registry.refusing_writes(format!(
                 "the transparency log failed its start-up check: {reason}; restore the data directory from a backup and see the runbook"

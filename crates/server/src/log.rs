@@ -2,6 +2,7 @@
 //! checkpoint after each group of commits, the start-up check that the stored tree still
 //! reproduces the last checkpoint, and the public read API under `/api/v1/log`.
 
+use airlock_core::promotion::backed::LogFacts;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -295,8 +296,9 @@ impl LogService {
     }
 
     /// Checks that the stored log reproduces its last checkpoint: the signature, every leaf's
-    /// hash, the root from the leaves and the root from the stored nodes. Returns why not.
-    pub async fn verify_stored(&self) -> Result<Option<String>, LogError> {
+    /// hash, the root from the leaves and the root from the stored nodes. Returns why not. Every
+    /// leaf read is shown to `facts`, so the engine need not read the log again.
+    pub async fn verify_stored(&self, facts: &LogFacts) -> Result<Option<String>, LogError> {
         let from_db = self.store.latest_checkpoint().await?;
         let from_file = match tokio::fs::read_to_string(&self.checkpoint_file).await {
             Ok(text) => Some(text),
@@ -341,6 +343,7 @@ impl LogService {
                     )));
                 }
                 range.push(computed);
+                facts.observe(leaf);
             }
             if leaves.is_empty() {
                 return Ok(Some(format!("log entry {start} is missing")));

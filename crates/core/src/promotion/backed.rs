@@ -7,8 +7,12 @@
 //!
 //! The entries are read through [`crate::ports::LogStore::log_entries`], the log's public read
 //! path, in one call for every row a decision looks at.
+//!
+//! What takes something away (a freeze, a waiver's revocation) is read from the log itself
+//! ([`LogFacts`]): deleting a freeze row or setting a revoked waiver back to active changes the
+//! table, not the log, so the stage stays frozen and the waiver revoked.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
 use airlock_model::Timestamp;
@@ -19,6 +23,7 @@ use crate::ports::{ApprovalRecord, FreezeRecord, LogLeaf, StoreError, WaiverReco
 use crate::promotion::control::waiver_json;
 use crate::promotion::gates::Finding;
 use crate::registry::Registry;
+use airlock_model::StageName;
 
 /// Distinct bad rows remembered as logged already. Past this the memory starts again, so under a
 /// flood of forged rows each is logged again at most once per this many distinct ones.
@@ -43,6 +48,99 @@ impl Reported {
         }
         seen.insert(key)
     }
+}
+
+/// Leaves read per page while catching up with the log.
+const FACTS_PAGE: u64 = 1000;
+
+/// A freeze the log recorded and no lift followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedFreeze {
+    pub index: u64,
+    pub reason: String,
+    pub frozen_by: String,
+    pub frozen_at: Timestamp,
+}
+
+/// What the log says is frozen and revoked, read leaf by leaf in order.
+#[derive(Debug, Default)]
+pub struct LogFacts(Mutex<Facts>);
+
+#[derive(Debug, Default, Clone)]
+struct Facts {
+    /// The next leaf to read.
+    next: u64,
+    frozen: BTreeMap<String, LoggedFreeze>,
+    /// Revoked waivers and the index of the entry that revoked each.
+    revoked: BTreeMap<String, u64>,
+}
+
+impl LogFacts {
+    /// Reads `leaf` if it is the next one; any other is ignored, so readers racing over the same
+    /// pages agree.
+    pub fn observe(&self, leaf: &LogLeaf) {
+        let mut facts = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if leaf.index != facts.next {
+            return;
+        }
+        facts.next = facts.next.saturating_add(1);
+        // Most leaves are decisions and pushes: look for the few kinds that matter first.
+        let data = leaf.data.as_ref();
+        if !(contains(data, b"\"stage.") || contains(data, b"\"waiver.revoke\"")) {
+            return;
+        }
+        // A leaf that no longer hashes to its recorded hash fails the log's own checks.
+        if airlock_tlog::leaf_hash(data) != leaf.leaf_hash {
+            return;
+        }
+        let Ok(entry) = serde_json::from_slice::<Value>(data) else { return };
+        if entry.pointer("/outcome/decision").and_then(Value::as_str) != Some("allowed") {
+            return;
+        }
+        let text = |pointer: &str| entry.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_owned();
+        match entry.get("type").and_then(Value::as_str).unwrap_or_default() {
+            "stage.freeze" => {
+                let frozen_at = Timestamp::parse_rfc3339(&text("/time")).unwrap_or(Timestamp::from_millis(0));
+                let freeze = LoggedFreeze {
+                    index: leaf.index,
+                    reason: text("/details/reason"),
+                    frozen_by: text("/actor"),
+                    frozen_at,
+                };
+                facts.frozen.insert(text("/details/stage"), freeze);
+            }
+            "stage.unfreeze" => {
+                facts.frozen.remove(&text("/details/stage"));
+            }
+            "waiver.revoke" => {
+                facts.revoked.insert(text("/details/waiver"), leaf.index);
+            }
+            _ => {}
+        }
+    }
+
+    /// Reads the leaves appended since the last call, then answers from all of them.
+    async fn caught_up(&self, registry: &Registry) -> Result<Facts, StoreError> {
+        let size = registry.store().log_size().await?;
+        loop {
+            let next = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next;
+            if next >= size {
+                break;
+            }
+            let leaves = registry.store().log_leaves(next, next.saturating_add(FACTS_PAGE).min(size)).await?;
+            if leaves.is_empty() {
+                break;
+            }
+            for leaf in &leaves {
+                self.observe(leaf);
+            }
+        }
+        Ok(self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// What a row says the log recorded.
@@ -268,9 +366,19 @@ fn freeze_fields(f: &FreezeRecord) -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// The freezes in force, each with why a lift stored with it does not count, if one is stored.
-/// A lift counts only when both its entry and its first request's entry back it.
-pub async fn freezes_in_force(registry: &Registry) -> Result<Vec<(FreezeRecord, Option<Mismatch>)>, StoreError> {
+/// A freeze in force.
+#[derive(Debug, Clone)]
+pub struct InForce {
+    pub record: FreezeRecord,
+    /// Why a lift stored with it does not count, or why the log keeps it in force without its row.
+    pub mismatch: Option<Mismatch>,
+    /// False when only the log holds it: its row was deleted, or set back to an earlier lift.
+    pub stored: bool,
+}
+
+/// The freezes in force. A lift counts only when both its entry and its first request's entry
+/// back it, and a freeze the log recorded stays in force until the log records its lift.
+pub async fn freezes_in_force(registry: &Registry) -> Result<Vec<InForce>, StoreError> {
     let stored = registry.store().freezes().await?;
     let lifted: Vec<&FreezeRecord> = stored.iter().filter(|f| f.lifted_by.is_some()).collect();
     let claims: Vec<Claim> = lifted.iter().flat_map(|f| [lift_claim(f), unfreeze_request_claim(f)]).collect();
@@ -281,14 +389,46 @@ pub async fn freezes_in_force(registry: &Registry) -> Result<Vec<(FreezeRecord, 
         // The lift's own reason first: one row, one mismatch.
         if let Some(m) = pair.iter().flatten().next() {
             bad.push(m.clone());
-            in_force.push(((*f).clone(), Some(m.clone())));
+            in_force.push(InForce { record: (*f).clone(), mismatch: Some(m.clone()), stored: true });
         }
     }
-    report(registry, &bad).await;
-    let mut all: Vec<(FreezeRecord, Option<Mismatch>)> =
-        stored.into_iter().filter(|f| f.lifted_by.is_none()).map(|f| (f, None)).collect();
+    let mut all: Vec<InForce> = stored
+        .into_iter()
+        .filter(|f| f.lifted_by.is_none())
+        .map(|record| InForce { record, mismatch: None, stored: true })
+        .collect();
     all.extend(in_force);
-    all.sort_by(|a, b| a.0.stage.as_str().cmp(b.0.stage.as_str()));
+    // A freeze the log recorded and never lifted is in force even when its row is gone.
+    for (stage, logged) in registry.log_facts().caught_up(registry).await?.frozen {
+        if all.iter().any(|f| f.record.stage.as_str() == stage) {
+            continue;
+        }
+        let Ok(stage) = StageName::parse(&stage) else { continue };
+        let m = Mismatch {
+            table: "stage_freezes",
+            row: format!("the `stage_freezes` row of `{stage}`"),
+            promotion: None,
+            log_index: Some(logged.index),
+            reason: format!(
+                "it is missing or lifted, but the log's `stage.freeze` entry at index {} froze the stage and no `stage.unfreeze` entry lifted it",
+                logged.index
+            ),
+        };
+        bad.push(m.clone());
+        let record = FreezeRecord {
+            stage,
+            reason: logged.reason,
+            frozen_by: logged.frozen_by,
+            frozen_at: logged.frozen_at,
+            unfreeze_by: None,
+            unfreeze_index: None,
+            lifted_by: None,
+            lift_index: None,
+        };
+        all.push(InForce { record, mismatch: Some(m), stored: false });
+    }
+    report(registry, &bad).await;
+    all.sort_by(|a, b| a.record.stage.as_str().cmp(b.record.stage.as_str()));
     Ok(all)
 }
 
@@ -306,15 +446,23 @@ pub async fn active_waivers(
         .filter(|w| w.state == WaiverState::Active && now < w.expires_at)
         .collect();
     let claims: Vec<Claim> = active.iter().map(waiver_claim).collect();
-    let verdicts = check(registry, &claims).await?;
-    let mut backed = Vec::new();
-    let mut bad = Vec::new();
-    for (w, verdict) in active.into_iter().zip(verdicts) {
-        match verdict {
-            None => backed.push(w),
-            Some(m) => bad.push(m),
+    let mut verdicts = verify(registry, &claims).await?;
+    // A waiver the log revoked stays revoked, whatever its row says.
+    let revoked = registry.log_facts().caught_up(registry).await?.revoked;
+    for (w, verdict) in active.iter().zip(verdicts.iter_mut()) {
+        if let (None, Some(index)) = (&verdict, revoked.get(&w.id)) {
+            *verdict = Some(Mismatch {
+                table: "waivers",
+                row: format!("`waivers` row `{}`", w.id),
+                promotion: None,
+                log_index: Some(*index),
+                reason: format!("it says active, but the log's `waiver.revoke` entry at index {index} revoked it"),
+            });
         }
     }
+    let bad: Vec<Mismatch> = verdicts.iter().flatten().cloned().collect();
+    report(registry, &bad).await;
+    let backed = active.into_iter().zip(verdicts).filter(|(_, v)| v.is_none()).map(|(w, _)| w).collect();
     Ok((backed, bad))
 }
 
@@ -385,6 +533,53 @@ mod tests {
         let mut refused = approve_event(&a, "alice");
         refused.outcome = Outcome::Denied { reasons: vec!["no".to_owned()] };
         assert!(check(&a, Some(&leaf(&refused))).contains("refusal"));
+    }
+
+    fn stage_event(kind: EventKind, stage: &str, decision_allowed: bool) -> Event {
+        let actor = Actor::authenticated(&airlock_model::PrincipalId::parse("olga").unwrap(), "r-1");
+        let mut event = Event::allowed(kind, &actor, Timestamp::from_millis(1_795_669_200_000), Subject::default())
+            .with_detail("stage", json!(stage))
+            .with_detail("reason", json!("incident"));
+        if !decision_allowed {
+            event.outcome = Outcome::Denied { reasons: vec!["no".to_owned()] };
+        }
+        event
+    }
+
+    fn leaf_at(index: u64, event: &Event) -> LogLeaf {
+        let data = event.to_leaf().unwrap();
+        LogLeaf { index, leaf_hash: airlock_tlog::leaf_hash(&data), data: Bytes::from(data) }
+    }
+
+    fn frozen(facts: &LogFacts) -> Vec<(String, u64)> {
+        let facts = facts.0.lock().unwrap();
+        facts.frozen.iter().map(|(s, f)| (s.clone(), f.index)).collect()
+    }
+
+    #[test]
+    fn the_log_decides_what_is_frozen_in_order() {
+        let facts = LogFacts::default();
+        facts.observe(&leaf_at(0, &stage_event(EventKind::StageFreeze, "prod", true)));
+        assert_eq!(frozen(&facts), [("prod".to_owned(), 0)]);
+        // Out of order or again: ignored.
+        facts.observe(&leaf_at(5, &stage_event(EventKind::StageUnfreeze, "prod", true)));
+        facts.observe(&leaf_at(0, &stage_event(EventKind::StageUnfreeze, "prod", true)));
+        assert_eq!(frozen(&facts), [("prod".to_owned(), 0)]);
+        // A refused lift lifts nothing; a leaf that no longer hashes to its record is skipped.
+        facts.observe(&leaf_at(1, &stage_event(EventKind::StageUnfreeze, "prod", false)));
+        let mut altered = leaf_at(2, &stage_event(EventKind::StageUnfreeze, "prod", true));
+        altered.leaf_hash = airlock_tlog::leaf_hash(b"something else");
+        facts.observe(&altered);
+        assert_eq!(frozen(&facts), [("prod".to_owned(), 0)]);
+        facts.observe(&leaf_at(3, &stage_event(EventKind::StageUnfreeze, "prod", true)));
+        assert!(frozen(&facts).is_empty());
+        facts.observe(&leaf_at(4, &stage_event(EventKind::StageFreeze, "prod", true)));
+        assert_eq!(frozen(&facts), [("prod".to_owned(), 4)]);
+        let revoke =
+            Event::allowed(EventKind::WaiverRevoke, &Actor::system(), Timestamp::from_millis(0), Subject::default())
+                .with_detail("waiver", json!("w-1"));
+        facts.observe(&leaf_at(5, &revoke));
+        assert_eq!(facts.0.lock().unwrap().revoked.get("w-1"), Some(&5));
     }
 
     #[test]

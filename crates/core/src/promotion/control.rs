@@ -83,7 +83,7 @@ impl Promoter {
 
     /// The freezes in force.
     pub async fn freezes(&self) -> Result<Vec<FreezeRecord>, PromotionError> {
-        Ok(backed::freezes_in_force(&self.registry).await?.into_iter().map(|(f, _)| f).collect())
+        Ok(backed::freezes_in_force(&self.registry).await?.into_iter().map(|f| f.record).collect())
     }
 
     fn known_stage(&self, stage: &StageName) -> Result<(), PromotionError> {
@@ -128,9 +128,15 @@ impl Promoter {
     /// Asks to lift the freeze on `stage`: the first call waits for a second, different person.
     pub async fn unfreeze(&self, caller: &Caller, stage: &StageName) -> Result<Unfreeze, PromotionError> {
         self.known_stage(stage)?;
-        let Some(record) = self.frozen(stage).await? else {
+        let in_force = backed::freezes_in_force(&self.registry).await?.into_iter().find(|f| &f.record.stage == stage);
+        let Some(backed::InForce { record, stored, .. }) = in_force else {
             return Err(PromotionError::Conflict { message: format!("stage `{stage}` is not frozen") });
         };
+        if !stored {
+            return Err(refused(format!(
+                "the freeze on `{stage}` is in force by the log but its row is gone, so it cannot be lifted as it is: freeze it again with `airlock freeze {stage} --reason TEXT`, then two people lift that freeze"
+            )));
+        }
         let me = caller.principal.to_string();
         let now = self.registry.clock().now();
         let store = self.registry.store();

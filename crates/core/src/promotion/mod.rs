@@ -194,14 +194,14 @@ impl Promoter {
         requester: &Requester,
     ) -> Result<Evaluation, PromotionError> {
         let now = self.registry.clock().now();
-        let frozen = backed::freezes_in_force(&self.registry).await?.into_iter().find(|(f, _)| &f.stage == target);
-        let reason = frozen.as_ref().map(|(f, _)| f.reason.as_str());
+        let frozen = backed::freezes_in_force(&self.registry).await?.into_iter().find(|f| &f.record.stage == target);
+        let reason = frozen.as_ref().map(|f| f.record.reason.as_str());
         let mut evaluation =
             gates::evaluate(&self.registry, &self.config.policies, gates, source, target, digest, requester, reason)
                 .await?;
         // Rows the log does not back are ignored; the report says which and why.
         let (_, waivers) = backed::active_waivers(&self.registry, now).await?;
-        let lift = frozen.and_then(|(_, m)| m);
+        let lift = frozen.and_then(|f| f.mismatch);
         evaluation.warnings.extend(lift.iter().chain(&waivers).map(backed::Mismatch::finding));
         Ok(evaluation)
     }

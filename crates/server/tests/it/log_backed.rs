@@ -267,3 +267,107 @@ async fn forged_freeze_lift_does_not_count() {
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "still listed as frozen: {listed}");
     assert_eq!(mismatches(&f).await.len(), 1);
 }
+
+/// A freeze row deleted behind the server's back lifted the freeze with nobody's approval: the
+/// engine read only the table. The log's `stage.freeze` entry with no `stage.unfreeze` after it
+/// keeps the stage frozen; the report names the missing row. A lift needs the freeze stored
+/// again, then two people, as always.
+#[tokio::test]
+async fn deleted_freeze_row_keeps_the_stage_frozen() {
+    let f = Fixture::new("").await;
+    let olga = f.user("olga", &["operator"]).await;
+    let oscar = f.user("oscar", &["operator"]).await;
+    let image = Image::new(&[("app", b"payments 17.0")]);
+    f.app.push_image(REPO, &image, "17.0").await;
+    f.provenance(&image, "ci-bot").await;
+    let ci = f.tester_token().await;
+    let olga_token = f.user_token("olga", &olga).await;
+    let frozen =
+        f.api(Method::POST, "/api/v1/stages/staging/freeze", &olga_token, json!({"reason": "incident 9"})).await;
+    assert_eq!(frozen.status, StatusCode::CREATED, "{:?}", frozen.body);
+
+    sqlite(&f, "DELETE FROM stage_freezes");
+    let denied = f.promote(&ci, REPO, "17.0", "staging", Some("17.0")).await;
+    assert_eq!(findings(&denied), ["stage-frozen"], "a deleted row must not lift the freeze: {}", denied.json());
+    let message = denied.json()["report"]["findings"][0]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("incident 9"), "{message}");
+    let warnings = denied.json()["report"]["warnings"].to_string();
+    assert!(warnings.contains("integrity-mismatch") && warnings.contains("stage_freezes"), "{warnings}");
+    let listed = f.api(Method::GET, "/api/v1/stages/freezes", &olga_token, Value::Null).await.json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "still listed as frozen: {listed}");
+    let found = mismatches(&f).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["details"]["table"], "stage_freezes");
+
+    // Its row is gone, so it cannot be lifted as it is: freeze it again, then two people lift it.
+    let oscar_token = f.user_token("oscar", &oscar).await;
+    let refused = f.api(Method::POST, "/api/v1/stages/staging/unfreeze", &oscar_token, Value::Null).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", refused.body);
+    assert!(refused.error_message().contains("freeze it again"), "{}", refused.error_message());
+    let again =
+        f.api(Method::POST, "/api/v1/stages/staging/freeze", &olga_token, json!({"reason": "incident 9, again"})).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{:?}", again.body);
+    let first = f.api(Method::POST, "/api/v1/stages/staging/unfreeze", &olga_token, Value::Null).await;
+    assert_eq!(first.json()["frozen"], true, "{}", first.json());
+    let lifted = f.api(Method::POST, "/api/v1/stages/staging/unfreeze", &oscar_token, Value::Null).await;
+    assert_eq!(lifted.json()["frozen"], false, "{}", lifted.json());
+    assert_eq!(f.promote(&ci, REPO, "17.0", "staging", Some("17.0")).await.json()["status"], "promoted");
+}
+
+/// A revoked waiver set back to `active` in the database waived again: its approval's entry
+/// still backs it. The log's `waiver.revoke` entry says it was revoked, so it waives nothing.
+#[tokio::test]
+async fn revoked_waiver_set_back_to_active_does_not_count() {
+    let f = Fixture::new("").await;
+    let carol = f.user("carol", &["developer"]).await;
+    let alice = f.user("alice", &["release-approver"]).await;
+    let image = Image::new(&[("app", b"payments 18.0")]);
+    f.app.push_image(REPO, &image, "18.0").await;
+    f.provenance(&image, "ci-bot").await;
+    f.scan(&image, &["CVE-2026-0018"]).await;
+    let ci = f.tester_token().await;
+    let carol_token = f.user_token("carol", &carol).await;
+    let request = json!({
+        "rule": "no-critical", "vulnerability": "CVE-2026-0018", "repository": "*/payments/api",
+        "expires": "2026-12-10T00:00:00Z", "justification": "not reachable",
+    });
+    let asked = f.api(Method::POST, "/api/v1/waivers", &carol_token, request).await;
+    assert_eq!(asked.status, StatusCode::CREATED, "{:?}", asked.body);
+    let id = asked.json()["id"].as_str().unwrap().to_owned();
+    let alice_token = f.user_token("alice", &alice).await;
+    let approved = f.api(Method::POST, &format!("/api/v1/waivers/{id}/approve"), &alice_token, Value::Null).await;
+    assert_eq!(approved.json()["status"], "active", "{:?}", approved.body);
+    let revoked = f.api(Method::POST, &format!("/api/v1/waivers/{id}/revoke"), &carol_token, Value::Null).await;
+    assert_eq!(revoked.json()["status"], "revoked", "{:?}", revoked.body);
+
+    sqlite(&f, &format!("UPDATE waivers SET status = 'active' WHERE id = '{id}'"));
+    let denied = f.promote(&ci, REPO, "18.0", "staging", Some("18.0")).await;
+    assert_eq!(findings(&denied), ["no-critical"], "a revoked waiver must waive nothing: {}", denied.json());
+    let warnings = denied.json()["report"]["warnings"].to_string();
+    assert!(warnings.contains("integrity-mismatch") && warnings.contains(&id), "{warnings}");
+    let found = mismatches(&f).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["details"]["table"], "waivers");
+}
+
+/// The same, across a restart: the start-up check of the log reads the freeze back.
+#[tokio::test]
+async fn deleted_freeze_row_keeps_the_stage_frozen_across_a_restart() {
+    let f = Fixture::new("").await;
+    let olga = f.user("olga", &["operator"]).await;
+    let image = Image::new(&[("app", b"payments 19.0")]);
+    f.app.push_image(REPO, &image, "19.0").await;
+    f.provenance(&image, "ci-bot").await;
+    let olga_token = f.user_token("olga", &olga).await;
+    let frozen =
+        f.api(Method::POST, "/api/v1/stages/staging/freeze", &olga_token, json!({"reason": "incident 10"})).await;
+    assert_eq!(frozen.status, StatusCode::CREATED, "{:?}", frozen.body);
+    sqlite(&f, "DELETE FROM stage_freezes");
+
+    let f = f.restart().await;
+    let ci = f.tester_token().await;
+    let denied = f.promote(&ci, REPO, "19.0", "staging", Some("19.0")).await;
+    assert_eq!(findings(&denied), ["stage-frozen"], "{}", denied.json());
+    let message = denied.json()["report"]["findings"][0]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("incident 10"), "{message}");
+}

@@ -92,6 +92,19 @@ impl Fixture {
         Fixture { app, clock, ci, _policy: policy }
     }
 
+    /// The same data directory after a restart: a checkpoint signed, the app closed and opened
+    /// again (the tester gets a new key).
+    pub(crate) async fn restart(self) -> Fixture {
+        let Fixture { app, clock, ci, _policy } = self;
+        app.app.state.log.checkpoint().await.unwrap();
+        app.app.close().await;
+        let TestApp { app: closed, dir, .. } = app;
+        let mut reopened = TestApp::with_config_and_clock(closed.config.clone(), clock.clone()).await;
+        // The data directory lives in the first app's temporary directory: keep it.
+        reopened.dir = dir;
+        Fixture { app: reopened, clock, ci, _policy }
+    }
+
     pub(crate) fn now_secs(&self) -> u64 {
         (self.clock.now().as_millis() / 1000) as u64
     }
