@@ -308,9 +308,17 @@ pub fn approval_claim(a: &ApprovalRecord) -> Claim {
             ("/details/evidence_digest", json!(a.evidence_digest)),
             ("/details/comment", json!(a.comment)),
             ("/details/expires_at", json!(a.expires_at.to_rfc3339())),
+            ("/details/identity_digest", json!(identity_digest(&a.identity))),
             ("/time", json!(a.created_at.to_rfc3339())),
         ],
     }
+}
+
+/// The person behind an approval as its entry records it: the digest of the stored identity
+/// (`email:…` or `principal:…`), so two accounts of one person stay one without the log
+/// publishing an e-mail address.
+pub fn identity_digest(identity: &str) -> String {
+    airlock_model::Digest::of(identity.as_bytes()).to_string()
 }
 
 /// What an active waiver row says its `waiver.approve` entry holds: the whole waiver as the
@@ -500,6 +508,7 @@ mod tests {
             .with_detail("evidence_digest", json!(a.evidence_digest))
             .with_detail("comment", json!(a.comment))
             .with_detail("expires_at", json!(a.expires_at.to_rfc3339()))
+            .with_detail("identity_digest", json!(identity_digest(&a.identity)))
     }
 
     fn leaf(event: &Event) -> LogLeaf {
@@ -524,6 +533,8 @@ mod tests {
         assert!(check(&other, Some(&real)).contains("`details.promotion`"));
         let longer = ApprovalRecord { expires_at: a.expires_at.plus_millis(1000), ..a.clone() };
         assert!(check(&longer, Some(&real)).contains("`details.expires_at`"));
+        let someone_else = ApprovalRecord { identity: "email:someone.else@example.com".to_owned(), ..a.clone() };
+        assert!(check(&someone_else, Some(&real)).contains("`details.identity_digest`"));
         let mut tampered = real.clone();
         tampered.data = Bytes::from(String::from_utf8(real.data.to_vec()).unwrap().replace("alice", "sam"));
         assert!(check(&sam, Some(&tampered)).contains("no longer hashes"));

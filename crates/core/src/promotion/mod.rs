@@ -487,7 +487,9 @@ impl Promoter {
             .with_detail("policy_digest", json!(approval.policy_digest))
             .with_detail("evidence_digest", json!(approval.evidence_digest))
             .with_detail("comment", json!(comment))
-            .with_detail("expires_at", json!(approval.expires_at.to_rfc3339()));
+            .with_detail("expires_at", json!(approval.expires_at.to_rfc3339()))
+            // The person, as a digest: the log names who approved, not their e-mail.
+            .with_detail("identity_digest", json!(backed::identity_digest(&approval.identity)));
         if !self.registry.store().add_approval(&approval, &event).await? {
             return match self.registry.store().promotion(id).await? {
                 Some(p) if p.status != PromotionStatus::Pending => {

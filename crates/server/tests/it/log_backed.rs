@@ -371,3 +371,25 @@ async fn deleted_freeze_row_keeps_the_stage_frozen_across_a_restart() {
     let message = denied.json()["report"]["findings"][0]["message"].as_str().unwrap().to_owned();
     assert!(message.contains("incident 10"), "{message}");
 }
+
+/// Two accounts of one person (one e-mail) approve once between them: the second account's
+/// approval is refused while the first's row names the person. Rewriting that row's person in
+/// the database let the second account approve and count as a second person. The approve entry
+/// records the person too, so the rewritten row is ignored.
+#[tokio::test]
+async fn approval_identity_rewritten_in_the_database_does_not_split_one_person() {
+    let f = Fixture::new("").await;
+    let alice = f.user_with_email("alice", &["release-approver"], Some("alice@example.com")).await;
+    let alice2 = f.user_with_email("alice2", &["release-approver"], Some("alice@example.com")).await;
+    let id = pending_in_prod(&f, b"payments 20.0", "20.0").await;
+    let one = f.approve(&f.user_token("alice", &alice).await, &id).await.json();
+    assert_eq!(one["report"]["approvals"]["missing"], 1, "{one}");
+
+    sqlite(&f, "UPDATE approvals SET identity = 'email:someone.else@example.com' WHERE approver = 'alice'");
+    let second = f.approve(&f.user_token("alice2", &alice2).await, &id).await;
+    let second = second.json();
+    assert_eq!(second["status"], "pending", "one person with two accounts must not complete the quorum: {second}");
+    let ignored = ignored(&second);
+    assert_eq!(ignored.len(), 1, "{second}");
+    assert!(ignored[0].0.contains("alice") && ignored[0].1.contains("details.identity_digest"), "{ignored:?}");
+}

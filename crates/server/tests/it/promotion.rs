@@ -120,13 +120,19 @@ impl Fixture {
 
     /// Creates a user with `roles` and a second factor; returns its TOTP secret.
     pub(crate) async fn user(&self, name: &str, roles: &[&str]) -> Vec<u8> {
+        self.user_with_email(name, roles, None).await
+    }
+
+    /// Like [`Fixture::user`], with an e-mail: two accounts with one e-mail are one person.
+    pub(crate) async fn user_with_email(&self, name: &str, roles: &[&str], email: Option<&str>) -> Vec<u8> {
         let admin = self.token("admin", ADMIN_PASSWORD, None).await;
+        let password = format!("{name}-password-123");
         let created = self
             .api(
                 Method::POST,
                 "/api/v1/principals",
                 &admin,
-                json!({"name": name, "kind": "user", "roles": roles, "password": format!("{name}-password-123")}),
+                json!({"name": name, "kind": "user", "roles": roles, "password": password, "email": email}),
             )
             .await;
         assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
