@@ -2,11 +2,11 @@
 //! checkpoint after each group of commits, the start-up check that the stored tree still
 //! reproduces the last checkpoint, and the public read API under `/api/v1/log`.
 
-use airlock_core::promotion::backed::LogFacts;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use airlock_core::ports::{Clock, LogObserver, MetadataStore, StoreError, StoredCheckpoint};
+use airlock_core::promotion::backed::LogFacts;
 use airlock_tlog::{Checkpoint, CompactRange, Hash, NodeId, Signer, Verifier, leaf_hash};
 use rand::RngCore;
 use tokio::sync::Notify;

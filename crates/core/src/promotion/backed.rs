@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
-use airlock_model::Timestamp;
+use airlock_model::{StageName, Timestamp};
 use serde_json::{Value, json};
 
 use crate::audit::{Actor, Event, EventKind, Outcome, Subject};
@@ -23,7 +23,6 @@ use crate::ports::{ApprovalRecord, FreezeRecord, LogLeaf, StoreError, WaiverReco
 use crate::promotion::control::waiver_json;
 use crate::promotion::gates::Finding;
 use crate::registry::Registry;
-use airlock_model::StageName;
 
 /// Distinct bad rows remembered as logged already. Past this the memory starts again, so under a
 /// flood of forged rows each is logged again at most once per this many distinct ones.
@@ -66,7 +65,7 @@ pub struct LoggedFreeze {
 #[derive(Debug, Default)]
 pub struct LogFacts(Mutex<Facts>);
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct Facts {
     /// The next leaf to read.
     next: u64,
@@ -119,8 +118,8 @@ impl LogFacts {
         }
     }
 
-    /// Reads the leaves appended since the last call, then answers from all of them.
-    async fn caught_up(&self, registry: &Registry) -> Result<Facts, StoreError> {
+    /// Reads the leaves appended since the last call, then answers `pick` from all of them.
+    async fn caught_up<T>(&self, registry: &Registry, pick: impl FnOnce(&Facts) -> T) -> Result<T, StoreError> {
         let size = registry.store().log_size().await?;
         loop {
             let next = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next;
@@ -135,7 +134,7 @@ impl LogFacts {
                 self.observe(leaf);
             }
         }
-        Ok(self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
+        Ok(pick(&self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)))
     }
 }
 
@@ -407,7 +406,7 @@ pub async fn freezes_in_force(registry: &Registry) -> Result<Vec<InForce>, Store
         .collect();
     all.extend(in_force);
     // A freeze the log recorded and never lifted is in force even when its row is gone.
-    for (stage, logged) in registry.log_facts().caught_up(registry).await?.frozen {
+    for (stage, logged) in registry.log_facts().caught_up(registry, |f| f.frozen.clone()).await? {
         if all.iter().any(|f| f.record.stage.as_str() == stage) {
             continue;
         }
@@ -456,7 +455,7 @@ pub async fn active_waivers(
     let claims: Vec<Claim> = active.iter().map(waiver_claim).collect();
     let mut verdicts = verify(registry, &claims).await?;
     // A waiver the log revoked stays revoked, whatever its row says.
-    let revoked = registry.log_facts().caught_up(registry).await?.revoked;
+    let revoked = registry.log_facts().caught_up(registry, |f| f.revoked.clone()).await?;
     for (w, verdict) in active.iter().zip(verdicts.iter_mut()) {
         if let (None, Some(index)) = (&verdict, revoked.get(&w.id)) {
             *verdict = Some(Mismatch {

@@ -156,15 +156,31 @@ async fn index_nesting_is_bounded() {
     assert_eq!(put(&small, "dev/a", "flat", OCI_INDEX, &flat).await.status, StatusCode::CREATED);
 }
 
-#[tokio::test]
-async fn index_nesting_is_bounded_at_promotion() {
-    let dir = tempfile::tempdir().unwrap();
+/// Stages `dev` (pushable) and `staging` gated by a policy that denies critical CVEs; the
+/// policy's directory lives as long as the first value.
+fn dev_and_staging() -> (tempfile::TempDir, String) {
     let policy = tempfile::tempdir().unwrap();
     std::fs::write(policy.path().join("policy.rego"), airlock_test_support::promotion::DENY_CRITICAL_POLICY).unwrap();
     let stages = format!(
         "[policy]\nbundle = \"{}\"\n[[stages]]\nname = \"dev\"\npushable = true\n[[stages]]\nname = \"staging\"\n",
         policy.path().display()
     );
+    (policy, stages)
+}
+
+/// An API token of the `tester` service account.
+async fn tester_token(app: &TestApp) -> String {
+    let login = http::Request::post("/api/v1/auth/token")
+        .header("authorization", basic(TESTER, &app.tester_key))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    app.send_anonymous(login).await.json()["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn index_nesting_is_bounded_at_promotion() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_policy, stages) = dev_and_staging();
     // Pushed under a limit of 3, three levels deep.
     let mut config = test_config(dir.path(), &format!("{stages}[limits]\nmax_index_depth = 3\n"));
     let app = TestApp::with_config(config.clone()).await;
@@ -177,12 +193,7 @@ async fn index_nesting_is_bounded_at_promotion() {
     // The limit is lowered to 2: the chain stored earlier may not be promoted.
     config.limits.max_index_depth = 2;
     let app = TestApp::with_config(config).await;
-    let login = http::Request::post("/api/v1/auth/token")
-        .header("authorization", basic(TESTER, &app.tester_key))
-        .body(axum::body::Body::empty())
-        .unwrap();
-    let token = app.send_anonymous(login).await.json()["token"].as_str().unwrap().to_owned();
-    let bearer = format!("Bearer {token}");
+    let bearer = format!("Bearer {}", tester_token(&app).await);
     let headers = [("content-type", "application/json"), ("authorization", bearer.as_str())];
     let promote = |reference: String| {
         let body = json!({"repository": "dev/a", "reference": reference, "to": "staging", "reason": "release"});
@@ -240,12 +251,7 @@ async fn store_as_before(
 #[tokio::test]
 async fn an_ambiguous_manifest_stored_earlier_is_refused_at_promotion() {
     let dir = tempfile::tempdir().unwrap();
-    let policy = tempfile::tempdir().unwrap();
-    std::fs::write(policy.path().join("policy.rego"), airlock_test_support::promotion::DENY_CRITICAL_POLICY).unwrap();
-    let stages = format!(
-        "[policy]\nbundle = \"{}\"\n[[stages]]\nname = \"dev\"\npushable = true\n[[stages]]\nname = \"staging\"\n",
-        policy.path().display()
-    );
+    let (_policy, stages) = dev_and_staging();
     let app = TestApp::with_config(test_config(dir.path(), &stages)).await;
     let (image, manifest) = pushed_image(&app, "dev/a", "a").await;
     assert_eq!(app.push_image("dev/a", &image, "v1").await.status, StatusCode::CREATED);
@@ -256,12 +262,7 @@ async fn an_ambiguous_manifest_stored_earlier_is_refused_at_promotion() {
     referrer["subject"] = child(&image.manifest, OCI_MANIFEST);
     let referrer = store_as_before(&app, &referrer, &image, Some(&image.digest()), None).await;
 
-    let login = http::Request::post("/api/v1/auth/token")
-        .header("authorization", basic(TESTER, &app.tester_key))
-        .body(axum::body::Body::empty())
-        .unwrap();
-    let token = app.send_anonymous(login).await.json()["token"].as_str().unwrap().to_owned();
-    let bearer = format!("Bearer {token}");
+    let bearer = format!("Bearer {}", tester_token(&app).await);
     let headers = [("content-type", "application/json"), ("authorization", bearer.as_str())];
     let promote = |reference: &str| {
         let body = json!({"repository": "dev/a", "reference": reference, "to": "staging", "reason": "release"});
