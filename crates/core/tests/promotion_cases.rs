@@ -170,7 +170,7 @@ impl Run {
                 .state
                 .auth
                 .create_user(
-                    &Actor::system(),
+                    &airlock_test_support::admin_acting(&run.app.app),
                     &id,
                     &user.roles,
                     format!("{}-password", user.name),
@@ -347,7 +347,7 @@ impl Run {
                 let user = PrincipalId::parse(step.user.as_deref().expect("`user`")).unwrap();
                 let role = step.role.clone().expect("`role`");
                 let change = airlock_core::ports::PrincipalChange::RevokeRole { role };
-                self.app.app.state.auth.change(&Actor::system(), &user, change).await.unwrap().unwrap();
+                self.app.app.state.auth.identity().apply(&Actor::system(), &user, change).await.unwrap().unwrap();
                 Ok(None)
             }
             "revoke-ci-key" => {

@@ -3,10 +3,8 @@
 
 use std::net::SocketAddr;
 
-use airlock_access::authz::{Action, Resource};
 use airlock_access::scope::Scope;
 use airlock_access::token::TokenKind;
-use airlock_core::audit::{Actor, Event, EventKind, Outcome, Subject};
 use airlock_core::ports::{PrincipalChange, PrincipalRecord};
 use airlock_model::{PrincipalId, PrincipalKind};
 use axum::Json;
@@ -17,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::app::AppState;
-use crate::auth::{AuthError, Caller};
+use crate::caller::{AuthError, Caller};
 use crate::error::{ApiError, ServerError};
 
 /// The header carrying a TOTP code at login.
@@ -124,6 +122,7 @@ pub async fn roles(State(app): State<AppState>, headers: HeaderMap) -> Result<Re
     api_caller(&app, &headers).await?;
     let roles: Vec<serde_json::Value> = app
         .auth
+        .identity()
         .roles()
         .iter()
         .map(|r| {
@@ -178,7 +177,8 @@ async fn api_caller(app: &AppState, headers: &HeaderMap) -> Result<(Caller, Prin
     let caller = app.auth.caller(headers, TokenKind::Api, None).await?;
     let record = app
         .auth
-        .record(&caller.id)
+        .identity()
+        .principal(&caller.id)
         .await
         .map_err(AuthError::from)?
         .ok_or_else(|| AuthError::Denied("the principal no longer exists".to_owned()))?;
@@ -191,59 +191,13 @@ pub async fn whoami(State(app): State<AppState>, headers: HeaderMap) -> Result<R
     Ok(Json(PrincipalView::from(&record)).into_response())
 }
 
-/// Refuses (and logs) a principal-management request Cedar does not allow.
-async fn require_grant(
-    app: &AppState,
-    record: &PrincipalRecord,
-    target: &str,
-    role: &str,
-    source: &str,
-    request_id: &str,
-) -> Result<Actor, ApiError> {
-    let actor = Actor::authenticated(&record.id, request_id);
-    let resource = Resource::AccessGrant {
-        id: format!("{target}/{role}"),
-        requester_id: target.to_owned(),
-        role: role.to_owned(),
-    };
-    let decision = app.auth.decide(record, Action::AccessGrant, &resource, source);
-    let own = record.id.as_str() == target;
-    if decision.allowed && !own {
-        return Ok(actor);
-    }
-    let mut reasons = decision.reasons.clone();
-    reasons.extend(decision.errors.iter().cloned());
-    if own {
-        reasons.push("principals cannot change their own roles, keys or status".to_owned());
-    } else if reasons.is_empty() {
-        reasons.push("no policy permits `access.grant`".to_owned());
-    }
-    let event = Event {
-        kind: EventKind::AccessDenied,
-        time: app.auth.now(),
-        actor,
-        subject: Subject::default(),
-        outcome: Outcome::Denied { reasons: reasons.clone() },
-        details: Default::default(),
-    }
-    .with_detail("principal", json!(record.id.as_str()))
-    .with_detail("action", json!(Action::AccessGrant.as_str()))
-    .with_detail("resource", json!(target));
-    app.registry.log_events(&[event]).await?;
-    Err(AuthError::Denied(format!(
-        "`{}` may not manage `{target}` ({}); ask a principal holding `access-admin`",
-        record.id,
-        reasons.join("; ")
-    ))
-    .into())
-}
-
 /// `GET /api/v1/principals`.
 pub async fn list(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
-    let (_, record) = api_caller(&app, request.headers()).await?;
-    require_grant(&app, &record, "*", "*", &source, &request_id).await?;
-    let all = app.auth.principals().await.map_err(AuthError::from)?;
+    let (caller, _) = api_caller(&app, request.headers()).await?;
+    let acting = app.auth.acting(&caller, &source, &request_id);
+    app.auth.identity().require_list(&acting).await.map_err(AuthError::from)?;
+    let all = app.auth.identity().principals().await.map_err(AuthError::from)?;
     Ok(Json(all.iter().map(PrincipalView::from).collect::<Vec<_>>()).into_response())
 }
 
@@ -274,7 +228,8 @@ fn principal_id(name: &str) -> Result<PrincipalId, ApiError> {
 /// appear in this response only.
 pub async fn create(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
-    let (_, caller) = api_caller(&app, request.headers()).await?;
+    let (caller, _) = api_caller(&app, request.headers()).await?;
+    let acting = app.auth.acting(&caller, &source, &request_id);
     let body = axum::body::to_bytes(request.into_body(), 64 * 1024).await.map_err(|e| ApiError::BadParameter {
         message: format!("cannot read the body: {e}"),
         remediation: "send at most 64 KiB of JSON".to_owned(),
@@ -285,10 +240,14 @@ pub async fn create(State(app): State<AppState>, request: Request) -> Result<Res
             .to_owned(),
     })?;
     let id = principal_id(&new.name)?;
-    let actor = require_grant(&app, &caller, id.as_str(), &new.roles.join(","), &source, &request_id).await?;
     match PrincipalKind::parse(&new.kind) {
         Some(PrincipalKind::ServiceAccount) => {
-            let (record, key, expires) = app.auth.create_service_account(&actor, &id, &new.roles, new.days).await?;
+            let (record, key, expires) = app
+                .auth
+                .identity()
+                .create_service_account(&acting, &id, &new.roles, new.days)
+                .await
+                .map_err(AuthError::from)?;
             Ok((
                 http::StatusCode::CREATED,
                 Json(json!({"principal": PrincipalView::from(&record), "api_key": key, "api_key_expires_at": expires.to_rfc3339()})),
@@ -297,8 +256,8 @@ pub async fn create(State(app): State<AppState>, request: Request) -> Result<Res
         }
         Some(PrincipalKind::User) => {
             let generated = new.password.is_none();
-            let password = new.password.unwrap_or_else(crate::auth::generate_password);
-            let record = app.auth.create_user(&actor, &id, &new.roles, password.clone(), new.email.as_deref()).await?;
+            let password = new.password.unwrap_or_else(crate::caller::generate_password);
+            let record = app.auth.create_user(&acting, &id, &new.roles, password.clone(), new.email.as_deref()).await?;
             let mut body = json!({"principal": PrincipalView::from(&record)});
             if generated {
                 body["password"] = json!(password);
@@ -334,10 +293,10 @@ async fn apply(
     change: PrincipalChange,
 ) -> Result<Response, ApiError> {
     let (headers, source, request_id) = request_parts;
-    let (_, caller) = api_caller(app, headers).await?;
+    let (caller, _) = api_caller(app, headers).await?;
     let id = principal_id(name)?;
-    let actor = require_grant(app, &caller, id.as_str(), role, &source, &request_id).await?;
-    match app.auth.change(&actor, &id, change).await? {
+    let acting = app.auth.acting(&caller, &source, &request_id);
+    match app.auth.identity().manage(&acting, &id, role, change).await.map_err(AuthError::from)? {
         Some(record) => Ok(Json(PrincipalView::from(&record)).into_response()),
         None => Err(ApiError::NotFound(format!("no principal `{id}`"))),
     }
@@ -397,9 +356,9 @@ pub async fn rotate_key(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
-    let (_, caller) = api_caller(&app, request.headers()).await?;
+    let (caller, _) = api_caller(&app, request.headers()).await?;
     let id = principal_id(&name)?;
-    let actor = require_grant(&app, &caller, id.as_str(), "*", &source, &request_id).await?;
+    let acting = app.auth.acting(&caller, &source, &request_id);
     let body = axum::body::to_bytes(request.into_body(), 4096).await.unwrap_or_default();
     let KeyBody { days } = if body.is_empty() {
         KeyBody::default()
@@ -409,7 +368,7 @@ pub async fn rotate_key(
             remediation: "send `{\"days\": 30}` or nothing".to_owned(),
         })?
     };
-    match app.auth.rotate_key(&actor, &id, days).await? {
+    match app.auth.identity().rotate_key(&acting, &id, days).await.map_err(AuthError::from)? {
         Some((key, expires)) => {
             Ok(Json(json!({"principal": id.as_str(), "api_key": key, "api_key_expires_at": expires.to_rfc3339()}))
                 .into_response())
@@ -493,7 +452,9 @@ pub async fn request_access(State(app): State<AppState>, request: Request) -> Re
         message: format!("duration `{}` is not a number of seconds or like `30m`, `2h`", new.duration),
         remediation: "send `\"duration\": \"30m\"`".to_owned(),
     })?;
-    let grant = app.auth.request_grant(&caller, &new.role, secs, &new.reason, &source, &request_id).await?;
+    let acting = app.auth.acting(&caller, &source, &request_id);
+    let grant =
+        app.auth.identity().request_grant(&acting, &new.role, secs, &new.reason).await.map_err(AuthError::from)?;
     Ok((http::StatusCode::CREATED, Json(grant_view(&grant))).into_response())
 }
 
@@ -505,7 +466,8 @@ pub async fn approve_access(
 ) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
     let (caller, _) = api_caller(&app, request.headers()).await?;
-    let grant = app.auth.approve_grant(&caller, &id, &source, &request_id).await?;
+    let acting = app.auth.acting(&caller, &source, &request_id);
+    let grant = app.auth.identity().approve_grant(&acting, &id).await.map_err(AuthError::from)?;
     Ok(Json(grant_view(&grant)).into_response())
 }
 
@@ -517,15 +479,17 @@ pub async fn revoke_access(
 ) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
     let (caller, _) = api_caller(&app, request.headers()).await?;
-    let grant = app.auth.revoke_grant(&caller, &id, &source, &request_id).await?;
+    let acting = app.auth.acting(&caller, &source, &request_id);
+    let grant = app.auth.identity().revoke_grant(&acting, &id).await.map_err(AuthError::from)?;
     Ok(Json(grant_view(&grant)).into_response())
 }
 
 /// `GET /api/v1/access/requests`: the caller's, or everyone's for an access admin.
 pub async fn list_access(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
-    let (source, _) = origin(&request);
+    let (source, request_id) = origin(&request);
     let (caller, _) = api_caller(&app, request.headers()).await?;
-    let grants = app.auth.list_grants(&caller, &source).await?;
+    let acting = app.auth.acting(&caller, &source, &request_id);
+    let grants = app.auth.identity().grants(&acting).await.map_err(AuthError::from)?;
     Ok(Json(grants.iter().map(grant_view).collect::<Vec<_>>()).into_response())
 }
 
@@ -539,6 +503,7 @@ pub async fn define_role(State(app): State<AppState>, request: Request) -> Resul
         message: format!("role is not valid JSON: {e}"),
         remediation: "send `{\"name\": \"payments-reader\", \"permissions\": [{\"actions\": [\"pull\"], \"stages\": [\"*\"], \"repositories\": [\"payments/*\"]}]}`".to_owned(),
     })?;
-    let role = app.auth.define_role(&caller, definition, &source, &request_id).await?;
+    let acting = app.auth.acting(&caller, &source, &request_id);
+    let role = app.auth.identity().define_role(&acting, definition).await.map_err(AuthError::from)?;
     Ok((http::StatusCode::CREATED, Json(json!({"name": role.name, "description": role.description}))).into_response())
 }

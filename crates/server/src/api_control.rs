@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::api_auth::origin;
 use crate::app::AppState;
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::error::ApiError;
 
 /// Largest body accepted here.
@@ -298,7 +298,7 @@ pub async fn close_review(
         .store()
         .pusher(&promotion.source, &promotion.digest)
         .await
-        .map_err(crate::auth::AuthError::from)?;
+        .map_err(crate::caller::AuthError::from)?;
     let resource = Resource::Promotion {
         id: promotion.id.clone(),
         repository: promotion.target.path().to_owned(),

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::api_auth::origin;
 use crate::app::AppState;
-use crate::auth::{AuthError, Caller};
+use crate::caller::{AuthError, Caller};
 use crate::error::ApiError;
 
 /// Largest promotion, approval or rejection body accepted.

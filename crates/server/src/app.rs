@@ -73,7 +73,7 @@ pub enum StartError {
     #[error(transparent)]
     Policy(#[from] crate::policy::PolicyLoadError),
     #[error(transparent)]
-    Auth(#[from] crate::auth::AuthStartError),
+    Auth(#[from] crate::caller::AuthStartError),
     #[error(transparent)]
     Promotion(#[from] crate::promotion::PromotionStartError),
     #[error("cannot record the policy bundles' load in the transparency log: {0}")]
@@ -95,7 +95,7 @@ pub struct AppState {
     pub log: LogService,
     pub log_page_max: u64,
     pub policy: Arc<crate::policy::PolicyService>,
-    pub auth: crate::auth::AuthService,
+    pub auth: crate::caller::CallerService,
     pub promoter: airlock_core::promotion::Promoter,
     /// Trust root applies per principal ([`crate::api_trust::TRUST_ROOT_APPLIES_PER_MINUTE`]).
     pub root_applies: Arc<crate::api_trust::ApplyLimiter>,
@@ -156,14 +156,14 @@ impl App {
         }
         let root = registry.trust().current();
         let policy = Arc::new(crate::policy::PolicyService::load(&config, root.as_deref())?);
-        let auth = crate::auth::AuthService::open(
+        let auth = crate::caller::CallerService::open(
             store.clone(),
             log.trigger.clone(),
             clock.clone(),
             registry.writes_refused().map(str::to_owned),
             &config,
         )?;
-        auth.load_defined_roles().await?;
+        auth.identity().load_defined_roles().await.map_err(|e| crate::caller::AuthStartError::Authz(e.to_string()))?;
         for failure in auth.refresh_jwks().await {
             tracing::error!(%failure, "cannot fetch a CI provider's keys; its tokens are refused until a fetch succeeds");
         }

@@ -367,7 +367,7 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Config::from_toml("", "<defaults>"),
             Err(source) => Err(ConfigError::Read { path: display, source }),
         }?;
-        config.bootstrap_password = std::env::var(crate::auth::BOOTSTRAP_PASSWORD_ENV).ok().filter(|p| !p.is_empty());
+        config.bootstrap_password = std::env::var(crate::caller::BOOTSTRAP_PASSWORD_ENV).ok().filter(|p| !p.is_empty());
         Ok((config, unknown))
     }
 

@@ -1,7 +1,7 @@
 //! The one error table: every failure a client can see maps here to an OCI code, a status and a
 //! public message. 5xx bodies say nothing internal; the detail goes to the log with the request id.
 
-use crate::auth::AuthError;
+use crate::caller::AuthError;
 use airlock_api::oci::{ErrorBody, ErrorEntry};
 use airlock_core::RegistryError;
 use airlock_core::ports::BlobError;

@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
 use crate::app::AppState;
-use crate::auth::{AuthError, Caller};
 use crate::body;
+use crate::caller::{AuthError, Caller};
 use crate::error::{RequestError, ServerError};
 use crate::metrics::RouteLabel;
 use crate::route::{self, Route};
@@ -213,7 +213,7 @@ async fn catalog(app: &AppState, caller: &Caller, client: &str, query: BTreeMap<
     let full = page > 0 && repositories.len() == page as usize;
     let last = if full { repositories.last().cloned() } else { None };
     // Only what the caller may pull is listed; a page may come back shorter than `n`.
-    let record = app.auth.record(&caller.id).await.map_err(AuthError::from)?;
+    let record = app.auth.identity().principal(&caller.id).await.map_err(AuthError::from)?;
     let repositories = repositories
         .into_iter()
         .filter(|name| {

@@ -71,6 +71,12 @@ impl airlock_core::ports::Clock for ManualClock {
     }
 }
 
+/// The bootstrap administrator acting, as the tests' own setup does what an operator would do
+/// through the API.
+pub fn admin_acting(app: &App) -> airlock_core::identity::Acting {
+    app.state.auth.admin_acting().expect("admin acting")
+}
+
 /// Creates the `tester` service account, returning its API key.
 pub async fn create_tester(app: &App) -> String {
     let id = airlock_model::PrincipalId::parse(TESTER).expect("tester name");
@@ -78,7 +84,8 @@ pub async fn create_tester(app: &App) -> String {
     let (_, key, _) = app
         .state
         .auth
-        .create_service_account(&airlock_core::audit::Actor::system(), &id, &roles, None)
+        .identity()
+        .create_service_account(&admin_acting(app), &id, &roles, None)
         .await
         .expect("tester service account");
     key
@@ -190,12 +197,13 @@ impl TestApp {
         // A reopened data directory already holds the tester; its key is then unknown here,
         // so it gets a new one.
         let tester = airlock_model::PrincipalId::parse(TESTER).expect("tester name");
-        let tester_key = match app.state.auth.record(&tester).await.expect("principal lookup") {
+        let tester_key = match app.state.auth.identity().principal(&tester).await.expect("principal lookup") {
             None => create_tester(&app).await,
             Some(_) => {
                 app.state
                     .auth
-                    .rotate_key(&airlock_core::audit::Actor::system(), &tester, None)
+                    .identity()
+                    .rotate_key(&admin_acting(&app), &tester, None)
                     .await
                     .expect("tester key rotates")
                     .expect("tester exists")
@@ -216,7 +224,7 @@ impl TestApp {
         let der = base64::engine::general_purpose::STANDARD.decode(text.trim()).expect("token key is base64");
         let key = TokenKey::from_pkcs8_der(&der).expect("token key parses");
         let tester = airlock_model::PrincipalId::parse(TESTER).expect("tester name");
-        let record = self.app.state.auth.record(&tester).await.expect("lookup").expect("tester exists");
+        let record = self.app.state.auth.identity().principal(&tester).await.expect("lookup").expect("tester exists");
         let now = u64::try_from(self.app.clock.now().as_millis() / 1000).expect("clock after 1970");
         let mut claims = Claims::new(
             self.app.config.public_url.trim_end_matches('/'),
@@ -243,18 +251,14 @@ impl TestApp {
     pub async fn key_admin_token(&self) -> String {
         let auth = &self.app.state.auth;
         let id = airlock_model::PrincipalId::parse(KEY_ADMIN).expect("key admin name");
-        let record = match auth.record(&id).await.expect("principal lookup") {
+        let record = match auth.identity().principal(&id).await.expect("principal lookup") {
             Some(record) => record,
             None => {
-                auth.create_service_account(
-                    &airlock_core::audit::Actor::system(),
-                    &id,
-                    &[KEY_ADMIN_ROLE.to_owned()],
-                    None,
-                )
-                .await
-                .expect("key admin service account")
-                .0
+                auth.identity()
+                    .create_service_account(&admin_acting(&self.app), &id, &[KEY_ADMIN_ROLE.to_owned()], None)
+                    .await
+                    .expect("key admin service account")
+                    .0
             }
         };
         auth.issue_api_token(&record, None).expect("key admin token").token

@@ -167,11 +167,13 @@ fn sign_demo_bundle(dir: &Path, key: &PrivateKey) -> anyhow::Result<()> {
 /// Creates the demo's CI service account, or gives it a new key when a previous demo made it.
 async fn ci_account(app: &airlock_server::App) -> anyhow::Result<Credentials> {
     let id = PrincipalId::parse(DEMO_CI).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let actor = airlock_server::Actor::system();
     let auth = &app.state.auth;
-    let secret = match auth.record(&id).await? {
-        None => auth.create_service_account(&actor, &id, &["ci".to_owned()], None).await?.1,
-        Some(_) => auth.rotate_key(&actor, &id, None).await?.context("the demo service account vanished")?.0,
+    let acting = auth.admin_acting()?;
+    let secret = match auth.identity().principal(&id).await? {
+        None => auth.identity().create_service_account(&acting, &id, &["ci".to_owned()], None).await?.1,
+        Some(_) => {
+            auth.identity().rotate_key(&acting, &id, None).await?.context("the demo service account vanished")?.0
+        }
     };
     Ok(Credentials { name: DEMO_CI.to_owned(), secret })
 }
@@ -184,8 +186,8 @@ async fn people(app: &airlock_server::App, keys: &Path) -> anyhow::Result<Vec<Pe
         Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("`{}` is not JSON", file.display()))?,
         Err(_) => serde_json::Map::new(),
     };
-    let actor = airlock_server::Actor::system();
     let auth = &app.state.auth;
+    let acting = auth.admin_acting()?;
     let mut people = Vec::new();
     let wanted = std::iter::once((DEVELOPER, "developer"))
         .chain(APPROVERS.iter().map(|a| (*a, "release-approver")))
@@ -193,7 +195,7 @@ async fn people(app: &airlock_server::App, keys: &Path) -> anyhow::Result<Vec<Pe
     for (name, role) in wanted {
         let id = PrincipalId::parse(name).map_err(|e| anyhow::anyhow!("{e}"))?;
         let known = passwords.get(name).and_then(|p| p["password"].as_str()).map(str::to_owned);
-        let password = match (auth.record(&id).await?, known) {
+        let password = match (auth.identity().principal(&id).await?, known) {
             (Some(_), Some(p)) => p,
             (Some(_), None) => bail!(
                 "user `{name}` exists but `{}` has no password for it; run the demo on a fresh `--data` directory",
@@ -201,13 +203,13 @@ async fn people(app: &airlock_server::App, keys: &Path) -> anyhow::Result<Vec<Pe
             ),
             (None, _) => {
                 let password = hex::encode(airlock_access::totp::generate_secret());
-                auth.create_user(&actor, &id, &[role.to_owned()], password.clone(), None).await?;
+                auth.create_user(&acting, &id, &[role.to_owned()], password.clone(), None).await?;
                 password
             }
         };
         let totp = airlock_access::totp::generate_secret().to_vec();
-        auth.change(&actor, &id, airlock_core::ports::PrincipalChange::SetTotp { secret: Some(hex::encode(&totp)) })
-            .await?;
+        let change = airlock_core::ports::PrincipalChange::SetTotp { secret: Some(hex::encode(&totp)) };
+        auth.identity().apply(&acting.actor, &id, change).await?;
         passwords.insert(
             name.to_owned(),
             json!({

@@ -313,7 +313,7 @@ async fn principal_management_follows_separation_of_duties() {
 #[tokio::test]
 async fn repeated_failed_logins_back_off() {
     let app = TestApp::new("").await;
-    for _ in 0..airlock_server::auth::LOGIN_FAILURES_BEFORE_BACKOFF {
+    for _ in 0..airlock_server::caller::LOGIN_FAILURES_BEFORE_BACKOFF {
         let refused = token_as(&app, "tester", "alk_guess", &["repository:dev/app:pull"]).await.unwrap_err();
         assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     }

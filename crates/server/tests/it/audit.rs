@@ -40,7 +40,8 @@ async fn every_event_type_is_logged_with_a_verifying_inclusion_proof() {
     app.app
         .state
         .auth
-        .change(
+        .identity()
+        .apply(
             &airlock_core::audit::Actor::system(),
             &tester,
             airlock_core::ports::PrincipalChange::GrantRole { role: "ci".to_owned() },

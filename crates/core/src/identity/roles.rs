@@ -1,0 +1,101 @@
+//! The roles in force: the configured ones and those defined through the API, compiled with the
+//! policies beside them into one authorizer.
+
+use std::sync::{Arc, PoisonError};
+
+use airlock_access::authz::{Action, Authorizer, AuthzConfig, Resource, RoleDefinition};
+use serde_json::json;
+
+use super::{Acting, Identity, IdentityConfig, IdentityError};
+use crate::audit::{Event, EventKind, Subject};
+
+/// The roles in force and the authorizer compiled from them.
+#[derive(Debug)]
+pub(super) struct InForce {
+    pub(super) authorizer: Arc<Authorizer>,
+    pub(super) roles: Vec<RoleDefinition>,
+}
+
+impl InForce {
+    /// Compiles `roles` with the configured policies and conflicts.
+    pub(super) fn compile(roles: Vec<RoleDefinition>, config: &IdentityConfig) -> Result<InForce, IdentityError> {
+        let authorizer = Authorizer::new(&AuthzConfig {
+            roles: roles.clone(),
+            custom_policies: config.custom_policies.clone(),
+            conflicts: config.conflicts.clone(),
+        })
+        .map_err(|e| IdentityError::Invalid(e.to_string()))?;
+        Ok(InForce { authorizer: Arc::new(authorizer), roles })
+    }
+}
+
+impl Identity {
+    /// Adds the roles defined through the API (at start).
+    pub async fn load_defined_roles(&self) -> Result<(), IdentityError> {
+        let stored = self.store.defined_roles().await?;
+        let mut defined = Vec::with_capacity(stored.len());
+        for (name, json) in stored {
+            let role: RoleDefinition = serde_json::from_str(&json).map_err(|e| {
+                IdentityError::Invalid(format!(
+                    "stored role `{name}` does not read: {e}; restore the database from backup"
+                ))
+            })?;
+            defined.push(role);
+        }
+        if defined.is_empty() {
+            return Ok(());
+        }
+        self.install(defined, true)
+    }
+
+    /// Compiles the roles in force plus `added` and, if they validate, puts them in force when
+    /// `apply` (only checks otherwise).
+    fn install(&self, added: Vec<RoleDefinition>, apply: bool) -> Result<(), IdentityError> {
+        let mut in_force = self.roles.write().unwrap_or_else(PoisonError::into_inner);
+        let mut roles = in_force.roles.clone();
+        for role in added {
+            if roles.iter().any(|r| r.name == role.name) {
+                return Err(IdentityError::Invalid(format!(
+                    "role `{}` exists already; choose another name",
+                    role.name
+                )));
+            }
+            roles.push(role);
+        }
+        let compiled = InForce::compile(roles, &self.config)?;
+        if apply {
+            *in_force = compiled;
+        }
+        Ok(())
+    }
+
+    /// Defines a role from its JSON (`{"name","description","permissions"}`): needs
+    /// `access.grant`; the role must be new and compile to valid Cedar. Logged.
+    pub async fn define_role(
+        &self,
+        acting: &Acting,
+        definition: serde_json::Value,
+    ) -> Result<RoleDefinition, IdentityError> {
+        self.writable()?;
+        let role: RoleDefinition = serde_json::from_value(definition.clone())
+            .map_err(|e| IdentityError::Invalid(format!("role definition is invalid: {e}")))?;
+        let resource = Resource::AccessGrant {
+            id: format!("role/{}", role.name),
+            requester_id: "*".to_owned(),
+            role: role.name.clone(),
+        };
+        self.require(acting, Action::AccessGrant, &resource).await?;
+        // Validate by compiling with every role in force, before anything is stored.
+        self.install(vec![role.clone()], false)?;
+        let text = definition.to_string();
+        let event = Event::allowed(EventKind::RoleDefine, &acting.actor, self.now(), Subject::default())
+            .with_detail("role", json!(role.name))
+            .with_detail("definition", definition);
+        if !self.store.define_role(&role.name, &text, &event).await? {
+            return Err(IdentityError::Invalid(format!("role `{}` exists already; choose another name", role.name)));
+        }
+        self.observer.appended();
+        self.install(vec![role.clone()], true)?;
+        Ok(role)
+    }
+}

@@ -1,0 +1,180 @@
+//! Who is asking: what turns a request into a [`Caller`].
+//!
+//! - `GET /token` (Docker token authentication) takes Basic credentials (a user's password or a
+//!   service account's API key), parses the scopes asked for, grants the intersection of what was
+//!   asked and what Cedar allows, and returns a registry token of minutes (`tokens.rs`).
+//! - `POST /api/v1/auth/token` takes the same credentials (`credentials.rs`) and returns an API
+//!   token.
+//! - Every `/v2` request must carry a registry token naming the repository and action it needs;
+//!   without one the answer is 401 with a challenge whose realm comes from `public_url`, never
+//!   from the request.
+//! - Decisions (`decide.rs`) are Cedar over the caller's roles in force and the request's
+//!   context; what a caller may then do to principals, roles and grants is
+//!   [`airlock_core::identity`]'s.
+//!
+//! Tokens carry the principal's epoch; every change to a principal raises it, so disabling a
+//! principal or changing its roles kills its tokens at once.
+
+mod credentials;
+mod decide;
+mod error;
+mod oidc;
+mod throttle;
+mod tokens;
+
+use std::sync::Arc;
+
+use airlock_access::scope::RepoAction;
+use airlock_access::token::{Access, TokenKey, Verifier, VerifyingKeys};
+use airlock_core::Stages;
+use airlock_core::audit::Actor;
+use airlock_core::identity::{Identity, IdentityConfig};
+use airlock_core::ports::{Clock, LogObserver, MetadataStore};
+use airlock_model::{PrincipalId, PrincipalKind, RepoName, Timestamp};
+
+use crate::config::AccessConfig;
+
+pub use credentials::{
+    Authenticated, OIDC_USERNAME, PASSWORD_MIN_CHARS, SECRET_MAX_BYTES, basic_credentials, generate_password,
+};
+pub use error::{AuthError, AuthStartError};
+pub use throttle::{LOGIN_BACKOFF_MAX, LOGIN_FAILURES_BEFORE_BACKOFF};
+pub use tokens::{IssuedToken, repo_action};
+
+/// The bootstrap administrator's name.
+pub const ADMIN: &str = "admin";
+/// The roles the bootstrap administrator holds.
+pub const ADMIN_ROLES: [&str; 1] = ["access-admin"];
+/// Environment variable holding the bootstrap administrator's password.
+pub const BOOTSTRAP_PASSWORD_ENV: &str = "AIRLOCK_BOOTSTRAP_PASSWORD";
+/// The token signing key, under the data directory.
+const KEY_FILE: &str = "auth/token.key";
+
+/// An authenticated caller and what its token grants.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub id: PrincipalId,
+    pub kind: PrincipalKind,
+    /// Roles in force now: bindings plus active just-in-time grants.
+    pub roles: Vec<String>,
+    /// When the caller last proved a second factor, if its token says.
+    pub mfa_at: Option<u64>,
+    /// The token's registry access (empty for API tokens).
+    pub access: Vec<Access>,
+}
+
+impl Caller {
+    /// The audit actor for this caller's request.
+    pub fn actor(&self, request_id: &str) -> Actor {
+        Actor::authenticated(&self.id, request_id)
+    }
+
+    /// Whether the token grants `action` on `repo`.
+    pub fn may(&self, repo: &RepoName, action: RepoAction) -> bool {
+        self.access.iter().any(|a| {
+            a.kind == "repository" && a.name == repo.as_str() && a.actions.iter().any(|x| x == action.as_str())
+        })
+    }
+}
+
+/// Credentials, Airlock's tokens and decisions, over [`Identity`].
+#[derive(Clone)]
+pub struct CallerService {
+    identity: Identity,
+    clock: Arc<dyn Clock>,
+    key: Arc<TokenKey>,
+    verifier: Arc<Verifier>,
+    config: AccessConfig,
+    stages: Stages,
+    realm: String,
+    issuer: String,
+    throttle: Arc<throttle::Throttle>,
+    oidc: Arc<std::sync::RwLock<Vec<airlock_access::token::oidc::OidcIssuer>>>,
+    /// The last TOTP step each user spent, so a code is accepted once (per process).
+    totp_steps: Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
+}
+
+impl std::fmt::Debug for CallerService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallerService").field("kid", &self.key.kid()).field("realm", &self.realm).finish()
+    }
+}
+
+impl CallerService {
+    /// Loads (or creates, at first start) the token key and compiles the roles and policies.
+    pub fn open(
+        store: Arc<dyn MetadataStore>,
+        observer: Arc<dyn LogObserver>,
+        clock: Arc<dyn Clock>,
+        refused: Option<String>,
+        config: &crate::Config,
+    ) -> Result<CallerService, AuthStartError> {
+        let (data_dir, public_url, stages) = (&config.data_dir, config.public_url.as_str(), config.stages.clone());
+        let config = &config.access;
+        let key = tokens::read_or_create_key(&data_dir.join(KEY_FILE))?;
+        let custom_policies = match &config.policies {
+            None => None,
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|source| AuthStartError::PoliciesRead { path: path.display().to_string(), source })?,
+            ),
+        };
+        let identity = Identity::new(
+            store,
+            observer,
+            clock.clone(),
+            refused,
+            IdentityConfig {
+                roles: config.roles.clone(),
+                custom_policies,
+                conflicts: config.conflicts.clone(),
+                api_key_max_days: config.api_key_max_days,
+                jit_max_duration_secs: config.jit_max_duration_secs,
+            },
+        )
+        .map_err(|e| AuthStartError::Authz(e.to_string()))?;
+        let oidc = oidc::issuers(config)?;
+        let public_url = public_url.trim_end_matches('/');
+        let issuer = public_url.to_owned();
+        let keys: VerifyingKeys = [key.public().clone()].into_iter().collect();
+        let verifier = Verifier::new(keys, issuer.clone(), config.service.clone());
+        Ok(CallerService {
+            identity,
+            clock,
+            key: Arc::new(key),
+            verifier: Arc::new(verifier),
+            config: config.clone(),
+            stages,
+            realm: format!("{public_url}/token"),
+            issuer,
+            throttle: Arc::default(),
+            oidc: Arc::new(std::sync::RwLock::new(oidc)),
+            totp_steps: Arc::default(),
+        })
+    }
+
+    /// Principals, roles and grants.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Whether custom Cedar policies are configured: only they read an artifact's origin, so
+    /// without them it is not worked out.
+    pub fn has_custom_policies(&self) -> bool {
+        self.config.policies.is_some()
+    }
+
+    /// The `service` of challenges and the audience of tokens.
+    pub fn service(&self) -> &str {
+        &self.config.service
+    }
+
+    /// Now, from the server's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn now_secs(&self) -> u64 {
+        u64::try_from(self.clock.now().as_millis() / 1000).unwrap_or(0)
+    }
+}

@@ -1,0 +1,279 @@
+//! Airlock's tokens: registry tokens for `/token`, API tokens, and the caller a bearer token
+//! proves.
+
+use std::path::Path;
+
+use airlock_access::authz::Action;
+use airlock_access::scope::{RepoAction, Scope};
+use airlock_access::token::{self, Access, Claims, PrincipalKind as TokenPrincipalKind, TokenKey, TokenKind};
+use airlock_core::audit::{Actor, Event, EventKind, Outcome, Subject};
+use airlock_core::ports::PrincipalRecord;
+use airlock_model::{PrincipalId, PrincipalKind, RepoName, Timestamp};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use http::HeaderMap;
+use serde_json::json;
+
+use super::{AuthError, AuthStartError, Caller, CallerService};
+
+/// A registry token as `GET /token` returns it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IssuedToken {
+    pub token: String,
+    pub access_token: String,
+    pub expires_in: u64,
+    pub issued_at: String,
+}
+
+impl CallerService {
+    /// allows, possibly empty. What was asked for and not granted is logged as a denial.
+    pub async fn issue_registry_token(
+        &self,
+        record: &PrincipalRecord,
+        limit: &[String],
+        scopes: &[Scope],
+        source: &str,
+        request_id: &str,
+    ) -> Result<IssuedToken, AuthError> {
+        let (effective, grant_ends) = self.identity.in_force(record.clone()).await?;
+        let record = &effective;
+        let mut access = Vec::new();
+        let mut refused = Vec::new();
+        for scope in scopes {
+            match scope {
+                Scope::Repository { name, actions } => {
+                    let allowed = self.allowed_actions(record, name, source);
+                    let granted: Vec<String> = actions
+                        .iter()
+                        .filter(|a| allowed.contains(a) && within(limit, name, **a))
+                        .map(|a| a.as_str().to_owned())
+                        .collect();
+                    if granted.len() < actions.len() {
+                        refused.push(scope.to_string());
+                    }
+                    if !granted.is_empty() {
+                        access.push(Access { kind: "repository".to_owned(), name: name.to_string(), actions: granted });
+                    }
+                }
+                Scope::Catalog => access.push(Access {
+                    kind: "registry".to_owned(),
+                    name: "catalog".to_owned(),
+                    actions: vec!["*".to_owned()],
+                }),
+            }
+        }
+        if !refused.is_empty() {
+            let event = Event {
+                kind: EventKind::AccessDenied,
+                time: self.clock.now(),
+                actor: Actor::authenticated(&record.id, request_id),
+                subject: Subject::default(),
+                outcome: Outcome::Denied {
+                    reasons: refused.iter().map(|s| format!("`{s}` not granted in full")).collect(),
+                },
+                details: Default::default(),
+            }
+            .with_detail("principal", json!(record.id.as_str()))
+            .with_detail("action", json!("token"))
+            .with_detail("resource", json!(refused));
+            self.identity.log(&[event]).await?;
+        }
+        let now = self.now_secs();
+        let mut claims = Claims::new(
+            self.issuer.clone(),
+            self.config.service.clone(),
+            record.id.to_string(),
+            token_principal_kind(record.kind),
+            record.epoch,
+            TokenKind::Registry,
+            now,
+        );
+        let mut ttl = self.config.registry_token_ttl_secs;
+        // A token dies no later than the elevation it may rest on.
+        if let Some(ends) = grant_ends {
+            let ends = u64::try_from(ends.as_millis() / 1000).unwrap_or(0);
+            ttl = ttl.min(ends.saturating_sub(now).max(1));
+        }
+        claims.exp = now.saturating_add(ttl);
+        claims.access = access;
+        let token = token::mint(&self.key, &claims).map_err(|e| AuthError::Internal(e.to_string()))?;
+        Ok(IssuedToken {
+            access_token: token.clone(),
+            token,
+            expires_in: ttl,
+            issued_at: Timestamp::from_millis(i64::try_from(now).unwrap_or(i64::MAX).saturating_mul(1000)).to_rfc3339(),
+        })
+    }
+
+    /// Issues an API token for `record`.
+    pub fn issue_api_token(&self, record: &PrincipalRecord, mfa_at: Option<u64>) -> Result<IssuedToken, AuthError> {
+        let now = self.now_secs();
+        let mut claims = Claims::new(
+            self.issuer.clone(),
+            self.config.service.clone(),
+            record.id.to_string(),
+            token_principal_kind(record.kind),
+            record.epoch,
+            TokenKind::Api,
+            now,
+        );
+        let ttl = self.config.api_token_ttl_secs;
+        claims.exp = now.saturating_add(ttl);
+        claims.mfa_at = mfa_at;
+        let token = token::mint(&self.key, &claims).map_err(|e| AuthError::Internal(e.to_string()))?;
+        Ok(IssuedToken {
+            access_token: token.clone(),
+            token,
+            expires_in: ttl,
+            issued_at: Timestamp::from_millis(i64::try_from(now).unwrap_or(i64::MAX).saturating_mul(1000)).to_rfc3339(),
+        })
+    }
+
+    /// The challenge for a request needing `scope` (none for `/v2/` itself).
+    pub fn challenge(&self, scope: Option<&str>, error: Option<&str>) -> String {
+        let mut out = format!("Bearer realm=\"{}\",service=\"{}\"", self.realm, self.config.service);
+        if let Some(scope) = scope {
+            out.push_str(&format!(",scope=\"{scope}\""));
+        }
+        if let Some(error) = error {
+            out.push_str(&format!(",error=\"{error}\""));
+        }
+        out
+    }
+
+    /// Verifies the bearer token of a request, of `kind`, against the principal's live epoch.
+    /// `scope` is what the request needs, named in the challenge when it fails.
+    pub async fn caller(&self, headers: &HeaderMap, kind: TokenKind, scope: Option<&str>) -> Result<Caller, AuthError> {
+        let Some(token) = bearer(headers) else {
+            return Err(AuthError::Missing { realm: self.realm.clone(), challenge: self.challenge(scope, None) });
+        };
+        let invalid = |reason: String| AuthError::InvalidToken {
+            reason,
+            challenge: self.challenge(scope, Some("invalid_token")),
+        };
+        // The subject picks whose epoch to compare; the signature is checked before anything
+        // in the token is believed.
+        let subject = unverified_subject(token)
+            .ok_or_else(|| invalid("token is malformed; send the token exactly as it was issued".to_owned()))?;
+        let record = match PrincipalId::parse(&subject) {
+            Ok(id) => self.identity.principal(&id).await?,
+            Err(_) => None,
+        };
+        let epochs = LiveEpoch(record.as_ref().filter(|r| !r.disabled).map(|r| (r.id.to_string(), r.epoch)));
+        let claims = self.verifier.verify(token, kind, self.now_secs(), &epochs).map_err(|e| invalid(e.to_string()))?;
+        let Some(record) = record else {
+            return Err(invalid("token names an unknown principal; request a new token".to_owned()));
+        };
+        let (record, _) = self.identity.in_force(record).await?;
+        Ok(Caller {
+            id: record.id,
+            kind: record.kind,
+            roles: record.roles,
+            mfa_at: claims.mfa_at,
+            access: claims.access,
+        })
+    }
+
+    /// A caller that may read `repo`: a registry token granting pull there, or an API token of a
+    /// principal whose roles in force allow pulling it.
+    pub async fn reader(&self, headers: &HeaderMap, repo: &RepoName, source: &str) -> Result<Caller, AuthError> {
+        let scope = Scope::repository(repo.clone(), [RepoAction::Pull]).to_string();
+        let kind = bearer(headers).and_then(unverified_kind).unwrap_or(TokenKind::Registry);
+        let caller = self.caller(headers, kind, Some(&scope)).await?;
+        let named = kind == TokenKind::Api || caller.may(repo, RepoAction::Pull);
+        if named && self.still_allowed(&caller, repo, RepoAction::Pull, source) {
+            return Ok(caller);
+        }
+        Err(AuthError::InsufficientScope { challenge: self.challenge(Some(&scope), Some("insufficient_scope")), scope })
+    }
+}
+
+fn token_principal_kind(kind: PrincipalKind) -> TokenPrincipalKind {
+    match kind {
+        PrincipalKind::User => TokenPrincipalKind::User,
+        PrincipalKind::ServiceAccount => TokenPrincipalKind::ServiceAccount,
+    }
+}
+
+/// Whether a claim rule's scopes (`repository:<glob>:<actions>`, the glob matching within
+/// `/`-segments) allow `action` on `repo`; no scopes means no limit beyond the roles.
+fn within(limit: &[String], repo: &RepoName, action: RepoAction) -> bool {
+    limit.is_empty()
+        || limit.iter().any(|scope| {
+            let Some(rest) = scope.strip_prefix("repository:") else { return false };
+            let Some((pattern, actions)) = rest.rsplit_once(':') else { return false };
+            airlock_access::token::oidc::glob_matches(pattern, repo.as_str())
+                && actions.split(',').any(|a| a == "*" || a == action.as_str())
+        })
+}
+
+/// The Cedar action of a registry action.
+pub fn repo_action(action: RepoAction) -> Action {
+    match action {
+        RepoAction::Pull => Action::Pull,
+        RepoAction::Push => Action::Push,
+        RepoAction::Delete => Action::Delete,
+    }
+}
+
+/// The one principal whose epoch a token may be checked against.
+struct LiveEpoch(Option<(String, u64)>);
+
+impl token::EpochSource for LiveEpoch {
+    fn live_epoch(&self, subject: &str) -> Option<u64> {
+        self.0.as_ref().filter(|(id, _)| id == subject).map(|(_, epoch)| *epoch)
+    }
+}
+
+/// The `sub` of a token, read without verifying it, only to find whose epoch to check.
+fn unverified_subject(token: &str) -> Option<String> {
+    if token.len() > token::MAX_TOKEN_BYTES {
+        return None;
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    value.get("sub")?.as_str().map(str::to_owned)
+}
+
+/// The `kind` of a token, read without verifying it, only to pick how to verify it.
+fn unverified_kind(token: &str) -> Option<TokenKind> {
+    if token.len() > token::MAX_TOKEN_BYTES {
+        return None;
+    }
+    let payload = token.split('.').nth(1)?;
+    let value: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    match value.get("kind")?.as_str()? {
+        "api" => Some(TokenKind::Api),
+        "registry" => Some(TokenKind::Registry),
+        _ => None,
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+pub(super) fn read_or_create_key(path: &Path) -> Result<TokenKey, AuthStartError> {
+    let display = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let der = STANDARD.decode(text.trim()).map_err(|e| AuthStartError::KeyRead {
+                path: display.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+            })?;
+            TokenKey::from_pkcs8_der(&der).map_err(|source| AuthStartError::KeyParse { path: display, source })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = TokenKey::generate();
+            let der =
+                key.to_pkcs8_der().map_err(|source| AuthStartError::KeyParse { path: display.clone(), source })?;
+            crate::log::write_private(path, &STANDARD.encode(der.as_bytes()))
+                .map_err(|source| AuthStartError::KeyWrite { path: display, source })?;
+            Ok(key)
+        }
+        Err(source) => Err(AuthStartError::KeyRead { path: display, source }),
+    }
+}
