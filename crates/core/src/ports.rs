@@ -323,6 +323,10 @@ pub struct PrincipalRecord {
     pub created_at: Timestamp,
     /// The person's email (users), lowercase: two accounts with one email are one approver.
     pub email: Option<String>,
+    /// Hex SHA-256 of the user's one-time enrollment token, while one is outstanding.
+    pub enrollment_hash: Option<String>,
+    /// When the outstanding enrollment token stops working.
+    pub enrollment_expires_at: Option<Timestamp>,
 }
 
 /// One change to a principal. Every change bumps its epoch, so tokens issued before it die.
@@ -330,11 +334,36 @@ pub struct PrincipalRecord {
 pub enum PrincipalChange {
     Disable,
     Enable,
-    SetPassword { hash: String },
-    SetTotp { secret: Option<String> },
-    SetApiKey { hash: String, expires_at: Timestamp },
-    GrantRole { role: String },
-    RevokeRole { role: String },
+    SetPassword {
+        hash: String,
+    },
+    SetTotp {
+        secret: Option<String>,
+    },
+    SetApiKey {
+        hash: String,
+        expires_at: Timestamp,
+    },
+    GrantRole {
+        role: String,
+    },
+    RevokeRole {
+        role: String,
+    },
+    /// A new one-time enrollment token; the password and second factor are cleared, so only
+    /// the token's holder can set new ones.
+    SetEnrollment {
+        hash: String,
+        expires_at: Timestamp,
+    },
+    /// Completes an enrollment: applied only while the outstanding token's hash is
+    /// `token_hash` (so a token is spent once); sets the password and second factor and clears
+    /// the token.
+    Enroll {
+        token_hash: String,
+        password_hash: String,
+        totp_secret: String,
+    },
 }
 
 /// Where a just-in-time grant stands.
@@ -364,11 +393,52 @@ impl GrantStatus {
     }
 }
 
-/// A just-in-time elevation: a role asked for a while.
+/// What a grant changes once approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantKind {
+    /// A role for a while (just-in-time elevation), asked for by its holder.
+    Jit,
+    /// A role bound for good.
+    Bind,
+    /// A role unbound.
+    Unbind,
+    /// The principal disabled.
+    Disable,
+    /// A new enrollment: password and second factor cleared, a one-time token issued.
+    Reset,
+}
+
+impl GrantKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantKind::Jit => "jit",
+            GrantKind::Bind => "bind",
+            GrantKind::Unbind => "unbind",
+            GrantKind::Disable => "disable",
+            GrantKind::Reset => "reset",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GrantKind> {
+        [GrantKind::Jit, GrantKind::Bind, GrantKind::Unbind, GrantKind::Disable, GrantKind::Reset]
+            .into_iter()
+            .find(|g| g.as_str() == s)
+    }
+}
+
+/// A change to a principal that waits for approval: a just-in-time elevation (a role asked for
+/// a while), or a privileged change an access admin asked for that takes a second one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantRecord {
     pub id: String,
+    pub kind: GrantKind,
+    /// The principal the change is to.
     pub principal: PrincipalId,
+    /// Who asked: the holder for a just-in-time grant, an access admin otherwise.
+    pub requested_by: PrincipalId,
+    /// The first approval, when the change takes two.
+    pub approved_by: Option<String>,
+    /// The role granted, bound or unbound; empty for other kinds.
     pub role: String,
     pub reason: String,
     pub duration_secs: u64,
@@ -381,9 +451,9 @@ pub struct GrantRecord {
 }
 
 impl GrantRecord {
-    /// Whether the grant gives its role at `now`.
+    /// Whether the grant gives its role at `now` (a just-in-time grant, approved and not expired).
     pub fn in_force(&self, now: Timestamp) -> bool {
-        self.status == GrantStatus::Active && self.expires_at.is_some_and(|e| now < e)
+        self.kind == GrantKind::Jit && self.status == GrantStatus::Active && self.expires_at.is_some_and(|e| now < e)
     }
 }
 
@@ -397,7 +467,8 @@ pub trait IdentityStore: Send + Sync {
     /// is taken (nothing stored, nothing logged).
     async fn create_principal(&self, record: &PrincipalRecord, event: &Event) -> Result<bool, StoreError>;
     /// Applies `change`, bumps the epoch and logs `event` in the same transaction; `None` when
-    /// there is no such principal (nothing logged).
+    /// there is no such principal, or an `Enroll` whose token is not the outstanding one
+    /// (nothing changed, nothing logged).
     async fn change_principal(
         &self,
         id: &PrincipalId,
@@ -409,13 +480,16 @@ pub trait IdentityStore: Send + Sync {
     async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError>;
     /// Grants of `principal` (every principal's when `None`), newest first.
     async fn grants(&self, principal: Option<&PrincipalId>) -> Result<Vec<GrantRecord>, StoreError>;
-    /// Moves grant `id` from `from` to `grant.status` with its decision fields, logging `event`;
-    /// a revocation also raises the principal's epoch, so tokens carrying the role die. `None`
-    /// when the grant is not in `from` any more (a concurrent decision won; nothing logged).
+    /// Moves grant `id` from `from` to `grant.status` with its decision fields (and
+    /// `approved_by`), applying `change` to the grant's principal (raising its epoch) and logging
+    /// `event`, all in one transaction; a revocation also raises the principal's epoch, so tokens
+    /// carrying the role die. `None` when the grant is not in `from` any more, or has another
+    /// first approval (a concurrent decision won; nothing changed, nothing logged).
     async fn decide_grant(
         &self,
         grant: &GrantRecord,
         from: GrantStatus,
+        change: Option<&PrincipalChange>,
         event: &Event,
     ) -> Result<Option<GrantRecord>, StoreError>;
     /// Roles defined through the API: `(name, definition JSON)`, by name.

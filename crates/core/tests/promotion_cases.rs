@@ -165,19 +165,11 @@ impl Run {
         run.apply_root(&[]).await;
         for user in &case.users {
             let id = PrincipalId::parse(&user.name).unwrap();
-            run.app
-                .app
-                .state
-                .auth
-                .create_user(
-                    &airlock_test_support::admin_acting(&run.app.app),
-                    &id,
-                    &user.roles,
-                    format!("{}-password", user.name),
-                    user.email.as_deref(),
-                )
-                .await
-                .unwrap();
+            let auth = &run.app.app.state.auth;
+            airlock_test_support::enroll_admin(&run.app.app).await;
+            let admin = airlock_test_support::admin_acting(&run.app.app);
+            let created = auth.identity().create_user(&admin, &id, &user.roles, user.email.as_deref()).await.unwrap();
+            auth.enroll(&created.secret, format!("{}-password", user.name)).await.unwrap();
         }
         run
     }

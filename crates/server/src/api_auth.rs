@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use airlock_access::scope::Scope;
 use airlock_access::token::TokenKind;
+use airlock_core::identity::Outcome;
 use airlock_core::ports::{PrincipalChange, PrincipalRecord};
 use airlock_model::{PrincipalId, PrincipalKind};
 use axum::Json;
@@ -188,7 +189,11 @@ async fn api_caller(app: &AppState, headers: &HeaderMap) -> Result<(Caller, Prin
 /// `GET /api/v1/auth/whoami`.
 pub async fn whoami(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let (_, record) = api_caller(&app, &headers).await?;
-    Ok(Json(PrincipalView::from(&record)).into_response())
+    let mut body = json!(PrincipalView::from(&record));
+    if app.auth.identity().single_admin().await.map_err(AuthError::from)? {
+        body["warnings"] = json!([crate::app::SINGLE_ADMIN]);
+    }
+    Ok(Json(body).into_response())
 }
 
 /// `GET /api/v1/principals`.
@@ -209,7 +214,7 @@ pub struct NewPrincipal {
     kind: String,
     #[serde(default)]
     roles: Vec<String>,
-    /// Users: the initial password; generated (and returned once) when absent.
+    /// Refused for users: their owner sets it at enrollment.
     password: Option<String>,
     /// Service accounts: days the API key lives.
     days: Option<u64>,
@@ -242,26 +247,39 @@ pub async fn create(State(app): State<AppState>, request: Request) -> Result<Res
     let id = principal_id(&new.name)?;
     match PrincipalKind::parse(&new.kind) {
         Some(PrincipalKind::ServiceAccount) => {
-            let (record, key, expires) = app
+            let created = app
                 .auth
                 .identity()
                 .create_service_account(&acting, &id, &new.roles, new.days)
                 .await
                 .map_err(AuthError::from)?;
-            Ok((
-                http::StatusCode::CREATED,
-                Json(json!({"principal": PrincipalView::from(&record), "api_key": key, "api_key_expires_at": expires.to_rfc3339()})),
-            )
-                .into_response())
+            let body = json!({
+                "principal": PrincipalView::from(&created.record),
+                "api_key": created.secret,
+                "api_key_expires_at": created.expires_at.to_rfc3339(),
+                "pending": created.pending.iter().map(grant_view).collect::<Vec<_>>(),
+            });
+            Ok((http::StatusCode::CREATED, Json(body)).into_response())
         }
         Some(PrincipalKind::User) => {
-            let generated = new.password.is_none();
-            let password = new.password.unwrap_or_else(crate::caller::generate_password);
-            let record = app.auth.create_user(&acting, &id, &new.roles, password.clone(), new.email.as_deref()).await?;
-            let mut body = json!({"principal": PrincipalView::from(&record)});
-            if generated {
-                body["password"] = json!(password);
+            if new.password.is_some() {
+                return Err(ApiError::BadParameter {
+                    message: "a user's password is set by its owner, never by whoever creates the user".to_owned(),
+                    remediation: "leave `password` out; hand the `enrollment_token` of the answer to the person, who runs `airlock user enroll TOKEN`".to_owned(),
+                });
             }
+            let created = app
+                .auth
+                .identity()
+                .create_user(&acting, &id, &new.roles, new.email.as_deref())
+                .await
+                .map_err(AuthError::from)?;
+            let body = json!({
+                "principal": PrincipalView::from(&created.record),
+                "enrollment_token": created.secret,
+                "enrollment_expires_at": created.expires_at.to_rfc3339(),
+                "pending": created.pending.iter().map(grant_view).collect::<Vec<_>>(),
+            });
             Ok((http::StatusCode::CREATED, Json(body)).into_response())
         }
         None => Err(ApiError::BadParameter {
@@ -296,10 +314,68 @@ async fn apply(
     let (caller, _) = api_caller(app, headers).await?;
     let id = principal_id(name)?;
     let acting = app.auth.acting(&caller, &source, &request_id);
-    match app.auth.identity().manage(&acting, &id, role, change).await.map_err(AuthError::from)? {
-        Some(record) => Ok(Json(PrincipalView::from(&record)).into_response()),
-        None => Err(ApiError::NotFound(format!("no principal `{id}`"))),
+    let outcome = app.auth.identity().manage(&acting, &id, role, change).await.map_err(AuthError::from)?;
+    Ok(outcome_response(&outcome))
+}
+
+/// A change done (200 with the principal) or waiting for a second access admin (202 with the
+/// pending request).
+fn outcome_response(outcome: &Outcome) -> Response {
+    match outcome {
+        Outcome::Done(record) => Json(PrincipalView::from(record)).into_response(),
+        Outcome::Pending(grant) => {
+            (http::StatusCode::ACCEPTED, Json(json!({"pending": grant_view(grant)}))).into_response()
+        }
     }
+}
+
+/// `POST /api/v1/principals/{name}/reset`: a new enrollment for a user who lost their password
+/// or second factor (both are cleared); pending a second access admin, whose approval returns
+/// the one-time token.
+pub async fn reset(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (source, request_id) = origin(&request);
+    let (caller, _) = api_caller(&app, request.headers()).await?;
+    let id = principal_id(&name)?;
+    let acting = app.auth.acting(&caller, &source, &request_id);
+    let (outcome, token) =
+        app.auth.identity().reset(&acting, &id, "credentials reset").await.map_err(AuthError::from)?;
+    match (outcome, token) {
+        (Outcome::Done(record), Some((token, expires))) => Ok(Json(json!({
+            "principal": PrincipalView::from(&record),
+            "enrollment_token": token,
+            "enrollment_expires_at": expires.to_rfc3339(),
+        }))
+        .into_response()),
+        (outcome, _) => Ok(outcome_response(&outcome)),
+    }
+}
+
+/// `POST /api/v1/auth/enroll` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollBody {
+    token: String,
+    password: String,
+}
+
+/// `POST /api/v1/auth/enroll`: a person completes their enrollment with the one-time token an
+/// access admin handed them, choosing their password; the answer holds their new TOTP second
+/// factor, shown once.
+pub async fn enroll(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let body = axum::body::to_bytes(request.into_body(), 8 * 1024).await.map_err(|e| ApiError::BadParameter {
+        message: format!("cannot read the body: {e}"),
+        remediation: "send at most 8 KiB of JSON".to_owned(),
+    })?;
+    let EnrollBody { token, password } = serde_json::from_slice(&body).map_err(|e| ApiError::BadParameter {
+        message: format!("enrollment is not valid JSON: {e}"),
+        remediation: "send `{\"token\": \"ale_...\", \"password\": \"...\"}`".to_owned(),
+    })?;
+    let (record, secret, uri) = app.auth.enroll(&token, password).await?;
+    Ok(Json(json!({"principal": record.id.as_str(), "secret": secret, "otpauth_uri": uri})).into_response())
 }
 
 /// `POST /api/v1/principals/{name}/roles`: grants a role, unless separation of duties forbids.
@@ -427,7 +503,10 @@ fn duration_secs(value: &serde_json::Value) -> Option<u64> {
 fn grant_view(grant: &airlock_core::ports::GrantRecord) -> serde_json::Value {
     json!({
         "id": grant.id,
+        "kind": grant.kind.as_str(),
         "principal": grant.principal.as_str(),
+        "requested_by": grant.requested_by.as_str(),
+        "approved_by": grant.approved_by,
         "role": grant.role,
         "reason": grant.reason,
         "duration_secs": grant.duration_secs,
@@ -467,8 +546,13 @@ pub async fn approve_access(
     let (source, request_id) = origin(&request);
     let (caller, _) = api_caller(&app, request.headers()).await?;
     let acting = app.auth.acting(&caller, &source, &request_id);
-    let grant = app.auth.identity().approve_grant(&acting, &id).await.map_err(AuthError::from)?;
-    Ok(Json(grant_view(&grant)).into_response())
+    let approved = app.auth.identity().approve_grant(&acting, &id).await.map_err(AuthError::from)?;
+    let mut body = grant_view(&approved.grant);
+    if let Some((token, expires)) = approved.enrollment {
+        body["enrollment_token"] = json!(token);
+        body["enrollment_expires_at"] = json!(expires.to_rfc3339());
+    }
+    Ok(Json(body).into_response())
 }
 
 /// `POST /api/v1/access/requests/{id}/revoke`.

@@ -30,6 +30,10 @@ use crate::{api_log, api_trust, telemetry, v2};
 /// What `/readyz` and the start-up log say while no trust root is in force.
 pub const NO_TRUST_ROOT: &str = "no trust root is in force: every attestation is untrusted until a key admin applies one with `airlock trust apply` (or `trust.root` in the config)";
 
+/// What `/readyz` and `airlock whoami` say while one access admin can grant privileged roles
+/// alone.
+pub const SINGLE_ADMIN: &str = "this instance has a single access admin, whose privileged grants (approvers, key admins, break-glass, access admins) take effect alone, logged `bootstrap: true`; make a second access admin so that they take two people";
+
 /// The metadata database file inside the data directory.
 pub const DATABASE_FILE: &str = "metadata.db";
 
@@ -267,6 +271,7 @@ impl App {
             .route("/api/v1/auth/whoami", get(crate::api_auth::whoami))
             .route("/api/v1/auth/refresh", post(crate::api_auth::refresh))
             .route("/api/v1/auth/mfa", post(crate::api_auth::enroll_mfa))
+            .route("/api/v1/auth/enroll", post(crate::api_auth::enroll))
             .route("/api/v1/access/requests", get(crate::api_auth::list_access).post(crate::api_auth::request_access))
             .route("/api/v1/access/requests/{id}/approve", post(crate::api_auth::approve_access))
             .route("/api/v1/access/requests/{id}/revoke", post(crate::api_auth::revoke_access))
@@ -277,6 +282,7 @@ impl App {
             .route("/api/v1/principals/{name}/disable", post(crate::api_auth::disable))
             .route("/api/v1/principals/{name}/enable", post(crate::api_auth::enable))
             .route("/api/v1/principals/{name}/api-key", post(crate::api_auth::rotate_key))
+            .route("/api/v1/principals/{name}/reset", post(crate::api_auth::reset))
             .route("/v2", any(v2::dispatch))
             .route("/v2/", any(v2::dispatch))
             .route("/v2/{*rest}", any(v2::dispatch))
@@ -324,7 +330,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
     match state.registry.store().blob_totals().await {
         Ok(_) => {
             let mut body = "ready\n".to_owned();
-            for line in warnings(&state) {
+            let mut lines = warnings(&state);
+            if state.auth.identity().single_admin().await.unwrap_or(true) {
+                lines.push(SINGLE_ADMIN.to_owned());
+            }
+            for line in lines {
                 body.push_str(&format!("warning: {line}\n"));
             }
             (StatusCode::OK, body).into_response()

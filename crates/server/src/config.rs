@@ -109,7 +109,15 @@ struct RawAccess {
     mfa_window_minutes: u64,
     jit_max_duration_secs: u64,
     jwks_refresh_secs: u64,
+    privileged_roles: Option<Vec<String>>,
+    enrollment_ttl_secs: u64,
 }
+
+/// The roles whose grant takes a second access admin by default (beside any role whose
+/// permissions approve, sign the trust root or administer access).
+pub const PRIVILEGED_ROLES: [&str; 4] = ["release-approver", "key-admin", "break-glass", "access-admin"];
+/// How long an enrollment token works, by default, in seconds (three days).
+pub const ENROLLMENT_TTL_SECS: u64 = 3 * 24 * 3600;
 
 /// Seconds between fetches of CI providers' JWKS from their URLs, by default.
 pub const JWKS_REFRESH_SECS: u64 = 3600;
@@ -148,6 +156,8 @@ impl Default for RawAccess {
             claim_rules: Vec::new(),
             mfa_window_minutes: MFA_WINDOW_MINUTES,
             jit_max_duration_secs: JIT_MAX_DURATION_SECS,
+            privileged_roles: None,
+            enrollment_ttl_secs: ENROLLMENT_TTL_SECS,
             jwks_refresh_secs: JWKS_REFRESH_SECS,
         }
     }
@@ -351,6 +361,10 @@ pub struct AccessConfig {
     pub jit_max_duration_secs: u64,
     /// Seconds between fetches of JWKS given by URL.
     pub jwks_refresh_secs: u64,
+    /// Roles whose binding or grant takes a second access admin.
+    pub privileged_roles: Vec<String>,
+    /// Seconds an enrollment token works.
+    pub enrollment_ttl_secs: u64,
 }
 
 impl Config {
@@ -515,6 +529,10 @@ fn access_config(raw: RawAccess, path: &str) -> Result<AccessConfig, ConfigError
         mfa_window_minutes: raw.mfa_window_minutes.clamp(1, 24 * 60),
         jit_max_duration_secs: raw.jit_max_duration_secs.clamp(60, 7 * 24 * 3600),
         jwks_refresh_secs: raw.jwks_refresh_secs.clamp(60, 7 * 24 * 3600),
+        privileged_roles: raw
+            .privileged_roles
+            .unwrap_or_else(|| PRIVILEGED_ROLES.iter().map(|r| (*r).to_owned()).collect()),
+        enrollment_ttl_secs: raw.enrollment_ttl_secs.clamp(60, 30 * 24 * 3600),
     })
 }
 

@@ -6,9 +6,9 @@
 
 use airlock_core::audit::{Actor, Event, EventKind, Subject};
 use airlock_core::ports::{
-    ApprovalRecord, EngineManifest, FreezeRecord, GrantRecord, GrantStatus, MetadataStore, NewAttestation, NewManifest,
-    PrincipalChange, PrincipalRecord, PromotionRecord, PromotionStatus, PutManifestOutcome, StoredCheckpoint,
-    StoredRoot, TagMode, UploadRecord, Verdict, WaiverRecord, WaiverState,
+    ApprovalRecord, EngineManifest, FreezeRecord, GrantKind, GrantRecord, GrantStatus, MetadataStore, NewAttestation,
+    NewManifest, PrincipalChange, PrincipalRecord, PromotionRecord, PromotionStatus, PutManifestOutcome,
+    StoredCheckpoint, StoredRoot, TagMode, UploadRecord, Verdict, WaiverRecord, WaiverState,
 };
 use airlock_model::{Digest, PrincipalId, PrincipalKind, RepoName, StageName, Tag, Timestamp, UploadId};
 use airlock_tlog::{CompactRange, leaf_hash};
@@ -580,6 +580,8 @@ pub async fn principals_change_with_their_epoch(store: &dyn MetadataStore) {
         roles: vec!["developer".to_owned()],
         created_at: at(1),
         email: Some("alice@example.com".to_owned()),
+        enrollment_hash: None,
+        enrollment_expires_at: None,
     };
     let event = |kind| Event::allowed(kind, &actor(), at(2), Subject::default());
     let before = store.log_size().await.unwrap();
@@ -643,12 +645,17 @@ pub async fn grants_move_once_and_revocation_raises_the_epoch(store: &dyn Metada
         roles: vec![],
         created_at: at(1),
         email: None,
+        enrollment_hash: Some("e1".repeat(32)),
+        enrollment_expires_at: Some(at(100)),
     };
     let event = |kind| Event::allowed(kind, &actor(), at(2), Subject::default());
     assert!(store.create_principal(&record, &event(EventKind::PrincipalCreate)).await.unwrap());
     let pending = GrantRecord {
         id: "g-1".to_owned(),
+        kind: GrantKind::Jit,
         principal: bob.clone(),
+        requested_by: bob.clone(),
+        approved_by: None,
         role: "deployer".to_owned(),
         reason: "incident 42".to_owned(),
         duration_secs: 1800,
@@ -667,19 +674,84 @@ pub async fn grants_move_once_and_revocation_raises_the_epoch(store: &dyn Metada
         expires_at: Some(at(4 + 1_800_000)),
         ..pending.clone()
     };
-    let stored = store.decide_grant(&active, GrantStatus::Pending, &event(EventKind::AccessApprove)).await.unwrap();
+    let stored =
+        store.decide_grant(&active, GrantStatus::Pending, None, &event(EventKind::AccessApprove)).await.unwrap();
     assert_eq!(stored.as_ref(), Some(&active));
     assert!(active.in_force(at(5)) && !active.in_force(at(4 + 1_800_000)));
     assert_eq!(
-        store.decide_grant(&active, GrantStatus::Pending, &event(EventKind::AccessApprove)).await.unwrap(),
+        store.decide_grant(&active, GrantStatus::Pending, None, &event(EventKind::AccessApprove)).await.unwrap(),
         None,
         "a grant is decided once"
     );
     let revoked = GrantRecord { status: GrantStatus::Revoked, ..active };
-    store.decide_grant(&revoked, GrantStatus::Active, &event(EventKind::AccessRevoke)).await.unwrap().unwrap();
+    store.decide_grant(&revoked, GrantStatus::Active, None, &event(EventKind::AccessRevoke)).await.unwrap().unwrap();
     assert_eq!(store.principal(&bob).await.unwrap().unwrap().epoch, 2, "revoking kills the principal's tokens");
     assert_eq!(store.grants(Some(&bob)).await.unwrap().len(), 1);
     assert_eq!(store.grants(None).await.unwrap().len(), 1);
+
+    // A privileged change waits for two approvals: the first lands once, and the change is
+    // applied to the principal in the same transaction as the second.
+    let alice = PrincipalId::parse("alice").unwrap();
+    let admin = PrincipalRecord { id: alice.clone(), roles: vec!["access-admin".to_owned()], ..record.clone() };
+    assert!(store.create_principal(&admin, &event(EventKind::PrincipalCreate)).await.unwrap());
+    let bind = GrantRecord {
+        id: "g-2".to_owned(),
+        kind: GrantKind::Bind,
+        requested_by: alice.clone(),
+        role: "release-approver".to_owned(),
+        duration_secs: 0,
+        ..pending
+    };
+    store.create_grant(&bind, &event(EventKind::AccessRequest)).await.unwrap();
+    let first = GrantRecord { approved_by: Some("carol".to_owned()), ..bind.clone() };
+    store.decide_grant(&first, GrantStatus::Pending, None, &event(EventKind::AccessApprove)).await.unwrap().unwrap();
+    let rival = GrantRecord { approved_by: Some("dave".to_owned()), ..bind.clone() };
+    assert_eq!(
+        store.decide_grant(&rival, GrantStatus::Pending, None, &event(EventKind::AccessApprove)).await.unwrap(),
+        None,
+        "a second first approval loses"
+    );
+    let done = GrantRecord { status: GrantStatus::Active, decided_by: Some("dave".to_owned()), ..first };
+    let change = PrincipalChange::GrantRole { role: "release-approver".to_owned() };
+    store
+        .decide_grant(&done, GrantStatus::Pending, Some(&change), &event(EventKind::AccessApprove))
+        .await
+        .unwrap()
+        .unwrap();
+    let now = store.principal(&bob).await.unwrap().unwrap();
+    assert_eq!(now.roles, ["release-approver"]);
+    assert_eq!(now.epoch, 3, "binding a role raises the epoch");
+    assert!(!done.in_force(at(5)), "a binding is not a just-in-time grant");
+
+    // An enrollment is spent once, and only with its token.
+    let enroll = |hash: &str| PrincipalChange::Enroll {
+        token_hash: hash.to_owned(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+        totp_secret: "ab".repeat(20),
+    };
+    let log_before = store.log_size().await.unwrap();
+    assert_eq!(
+        store.change_principal(&bob, &enroll(&"00".repeat(32)), &event(EventKind::PrincipalChange)).await.unwrap(),
+        None,
+        "another token's hash changes nothing"
+    );
+    assert_eq!(store.log_size().await.unwrap(), log_before, "nor logs anything");
+    let enrolled = store
+        .change_principal(&bob, &enroll(&"e1".repeat(32)), &event(EventKind::PrincipalChange))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(enrolled.password_hash.is_some() && enrolled.totp_secret.is_some());
+    assert_eq!((enrolled.enrollment_hash, enrolled.enrollment_expires_at), (None, None));
+    assert_eq!(
+        store.change_principal(&bob, &enroll(&"e1".repeat(32)), &event(EventKind::PrincipalChange)).await.unwrap(),
+        None,
+        "a token works once"
+    );
+    let reset = PrincipalChange::SetEnrollment { hash: "f2".repeat(32), expires_at: at(200) };
+    let reset = store.change_principal(&bob, &reset, &event(EventKind::PrincipalChange)).await.unwrap().unwrap();
+    assert_eq!((reset.password_hash, reset.totp_secret), (None, None), "a reset clears the old secrets");
+    assert_eq!(reset.enrollment_hash, Some("f2".repeat(32)));
 }
 
 /// A release bundle referrer of `subject` for `promotion`, its one layer inline.

@@ -77,18 +77,39 @@ pub fn admin_acting(app: &App) -> airlock_core::identity::Acting {
     app.state.auth.admin_acting().expect("admin acting")
 }
 
+/// The bootstrap administrator's TOTP secret in tests ([`enroll_admin`]): a lone admin grants
+/// nothing privileged without a second factor.
+pub const ADMIN_TOTP: [u8; 20] = *b"airlock-test-admin-2";
+
+/// Enrolls [`ADMIN_TOTP`] as the bootstrap administrator's second factor, unless it has one
+/// (enrolling raises its epoch, which would end its tokens).
+pub async fn enroll_admin(app: &App) {
+    let admin = airlock_model::PrincipalId::parse(airlock_server::caller::ADMIN).expect("admin name");
+    let record = app.state.auth.identity().principal(&admin).await.expect("admin lookup").expect("admin exists");
+    if record.totp_secret.is_some() {
+        return;
+    }
+    let change = airlock_core::ports::PrincipalChange::SetTotp { secret: Some(hex::encode(ADMIN_TOTP)) };
+    app.state
+        .auth
+        .identity()
+        .apply(&airlock_core::audit::Actor::system(), &admin, change)
+        .await
+        .expect("admin enrolls a second factor")
+        .expect("admin exists");
+}
+
 /// Creates the `tester` service account, returning its API key.
 pub async fn create_tester(app: &App) -> String {
     let id = airlock_model::PrincipalId::parse(TESTER).expect("tester name");
     let roles: Vec<String> = TESTER_ROLES.iter().map(|r| (*r).to_owned()).collect();
-    let (_, key, _) = app
-        .state
+    app.state
         .auth
         .identity()
         .create_service_account(&admin_acting(app), &id, &roles, None)
         .await
-        .expect("tester service account");
-    key
+        .expect("tester service account")
+        .secret
 }
 
 /// `Authorization: Basic ...` for `name` and `secret`.
@@ -254,14 +275,45 @@ impl TestApp {
         let record = match auth.identity().principal(&id).await.expect("principal lookup") {
             Some(record) => record,
             None => {
+                enroll_admin(&self.app).await;
                 auth.identity()
                     .create_service_account(&admin_acting(&self.app), &id, &[KEY_ADMIN_ROLE.to_owned()], None)
                     .await
                     .expect("key admin service account")
-                    .0
+                    .record
             }
         };
         auth.issue_api_token(&record, None).expect("key admin token").token
+    }
+
+    /// Completes the enrollment of the user a one-time `token` names, with `password`; returns
+    /// the TOTP secret it was given.
+    pub async fn enroll(&self, token: &str, password: &str) -> Vec<u8> {
+        let body = serde_json::json!({"token": token, "password": password}).to_string();
+        let request = Request::post("/api/v1/auth/enroll")
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .expect("enroll request");
+        let reply = self.send_anonymous(request).await;
+        assert_eq!(reply.status, StatusCode::OK, "enroll: {:?}", reply.body);
+        crate::promotion::base32_decode(reply.json()["secret"].as_str().expect("totp secret"))
+    }
+
+    /// Creates user `name` through the API as the access admin holding the API token `admin`,
+    /// with `roles` and `email`, and enrolls it with the password `<name>-password-123`; returns
+    /// its TOTP secret. Privileged roles must take effect at once (a single admin).
+    pub async fn create_user(&self, admin: &str, name: &str, roles: &[&str], email: Option<&str>) -> Vec<u8> {
+        enroll_admin(&self.app).await;
+        let body = serde_json::json!({"name": name, "kind": "user", "roles": roles, "email": email}).to_string();
+        let request = Request::post("/api/v1/principals")
+            .header("authorization", format!("Bearer {admin}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .expect("create request");
+        let created = self.send_anonymous(request).await;
+        assert_eq!(created.status, StatusCode::CREATED, "create `{name}`: {:?}", created.body);
+        let token = created.json()["enrollment_token"].as_str().expect("enrollment token").to_owned();
+        self.enroll(&token, &format!("{name}-password-123")).await
     }
 
     /// `PUT /api/v1/trust/root` with `document`, as [`KEY_ADMIN`].

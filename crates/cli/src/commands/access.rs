@@ -108,8 +108,9 @@ fn encode(id: &str) -> String {
 fn print_grant(grant: &Value) {
     let text = |k: &str| grant[k].as_str().unwrap_or("-").to_owned();
     println!(
-        "{}  {}  role {}  {}  for {} s  requested {}  decided by {}  ends {}  ({})",
+        "{}  {} {}  role {}  {}  for {} s  requested {}  decided by {}  ends {}  ({})",
         text("id"),
+        text("kind"),
         text("principal"),
         text("role"),
         text("status"),
@@ -119,4 +120,11 @@ fn print_grant(grant: &Value) {
         text("expires_at"),
         text("reason")
     );
+    if grant["status"] == "pending" && grant["approved_by"].is_string() {
+        println!("  approved by `{}`; waits for a second access admin", text("approved_by"));
+    }
+    if let Some(token) = grant["enrollment_token"].as_str() {
+        eprintln!("warning: the enrollment token is shown only this once; hand it to `{}` securely", text("principal"));
+        println!("  enrollment token: {token}");
+    }
 }

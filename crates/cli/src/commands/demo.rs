@@ -170,7 +170,7 @@ async fn ci_account(app: &airlock_server::App) -> anyhow::Result<Credentials> {
     let auth = &app.state.auth;
     let acting = auth.admin_acting()?;
     let secret = match auth.identity().principal(&id).await? {
-        None => auth.identity().create_service_account(&acting, &id, &["ci".to_owned()], None).await?.1,
+        None => auth.identity().create_service_account(&acting, &id, &["ci".to_owned()], None).await?.secret,
         Some(_) => {
             auth.identity().rotate_key(&acting, &id, None).await?.context("the demo service account vanished")?.0
         }
@@ -187,6 +187,19 @@ async fn people(app: &airlock_server::App, keys: &Path) -> anyhow::Result<Vec<Pe
         Err(_) => serde_json::Map::new(),
     };
     let auth = &app.state.auth;
+    // The bootstrap administrator grants nothing privileged before it has a second factor.
+    let admin = PrincipalId::parse(airlock_server::caller::ADMIN).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let admin_totp = airlock_access::totp::generate_secret().to_vec();
+    let change = airlock_core::ports::PrincipalChange::SetTotp { secret: Some(hex::encode(&admin_totp)) };
+    auth.identity().apply(&airlock_server::Actor::system(), &admin, change).await?;
+    passwords.insert(
+        "admin".to_owned(),
+        json!({
+            "role": "access-admin",
+            "totp_secret": airlock_access::totp::base32(&admin_totp),
+            "otpauth_uri": airlock_access::totp::otpauth_uri("airlock", "admin", &admin_totp),
+        }),
+    );
     let acting = auth.admin_acting()?;
     let mut people = Vec::new();
     let wanted = std::iter::once((DEVELOPER, "developer"))
@@ -202,8 +215,11 @@ async fn people(app: &airlock_server::App, keys: &Path) -> anyhow::Result<Vec<Pe
                 file.display()
             ),
             (None, _) => {
+                // As a person would: the admin creates the user, the person enrolls with the
+                // one-time token, choosing their password.
                 let password = hex::encode(airlock_access::totp::generate_secret());
-                auth.create_user(&acting, &id, &[role.to_owned()], password.clone(), None).await?;
+                let created = auth.identity().create_user(&acting, &id, &[role.to_owned()], None).await?;
+                auth.enroll(&created.secret, password.clone()).await?;
                 password
             }
         };

@@ -1,5 +1,6 @@
-//! `airlock user add|disable|enable|list`: manage the people who use Airlock, through the
-//! identity API, as the logged-in principal (which needs the `access-admin` role).
+//! `airlock user add|enroll|reset|disable|enable|list`: manage the people who use Airlock,
+//! through the identity API, as the logged-in principal (which needs the `access-admin` role);
+//! `enroll` is the person's own first step, with the one-time token `add` or `reset` printed.
 
 use std::process::ExitCode;
 
@@ -18,8 +19,16 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create a user; without `--password-stdin` the server generates a password, shown once.
+    /// Create a user: prints a one-time enrollment token (shown once) to hand to the person, who
+    /// runs `airlock user enroll TOKEN` to choose their password and get their second factor.
+    /// Privileged roles wait for a second access admin (`airlock access approve ID`).
     Add(AddArgs),
+    /// Complete your enrollment with the token an access admin handed you: choose your password
+    /// (`AIRLOCK_PASSWORD` or `--password-stdin`); prints your TOTP secret and URI once.
+    Enroll(TokenArgs),
+    /// Ask for a new enrollment for a user who lost their password or second factor (both are
+    /// cleared): a second access admin approves it and receives the one-time token.
+    Reset(NameArgs),
     /// Disable a user: every token of theirs stops working at once.
     Disable(NameArgs),
     /// Enable a disabled user again.
@@ -108,15 +117,26 @@ struct AddArgs {
     /// A role to give the user (repeatable); `airlock role list` shows the roles.
     #[arg(long = "role", value_name = "ROLE")]
     roles: Vec<String>,
-    /// Read the initial password from the first line of stdin instead of having the server
-    /// generate one.
-    #[arg(long)]
-    password_stdin: bool,
     /// The person's email: two accounts with one email count as one approver.
     #[arg(long)]
     email: Option<String>,
     #[command(flatten)]
     common: Common,
+}
+
+#[derive(Debug, clap::Args)]
+struct TokenArgs {
+    /// The one-time enrollment token, `ale_...`.
+    token: String,
+    /// The server's base URL.
+    #[arg(long, env = "AIRLOCK_SERVER", default_value = "http://127.0.0.1:5000")]
+    server: String,
+    /// Read the new password from the first line of stdin instead of `AIRLOCK_PASSWORD`.
+    #[arg(long)]
+    password_stdin: bool,
+    /// Print the result as text or as one JSON document.
+    #[arg(long, value_enum, default_value_t)]
+    output: Output,
 }
 
 #[derive(Debug, clap::Args)]
@@ -137,6 +157,8 @@ pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         match args.command {
             Command::Add(a) => add(a).await,
+            Command::Enroll(a) => enroll_with_token(a).await,
+            Command::Reset(a) => reset(a).await,
             Command::Disable(a) => status(a, false).await,
             Command::Enable(a) => status(a, true).await,
             Command::List(a) => list(&a.common, "user").await,
@@ -150,13 +172,12 @@ async fn add(args: AddArgs) -> anyhow::Result<ExitCode> {
     for role in &args.roles {
         session::role_name(role)?;
     }
-    let password = if args.password_stdin { Some(session::read_secret_line()?) } else { None };
     let api = Api::connect(args.common.server.as_deref()).await?;
-    let mut body = json!({"name": name.as_str(), "kind": "user", "roles": args.roles, "email": args.email});
-    if let Some(password) = password {
-        body["password"] = json!(password);
-    }
+    let body = json!({"name": name.as_str(), "kind": "user", "roles": args.roles, "email": args.email});
     let created = api.post("/api/v1/principals", Some(&body), &format!("cannot create user `{name}`")).await?;
+    eprintln!(
+        "warning: the enrollment token is shown only this once; hand it to `{name}` securely, who runs `airlock user enroll TOKEN`"
+    );
     match args.common.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&created)?),
         Output::Text => {
@@ -164,11 +185,69 @@ async fn add(args: AddArgs) -> anyhow::Result<ExitCode> {
                 "created user `{name}` with roles {}",
                 session::join_or_dash(session::strings(&created["principal"]["roles"]))
             );
-            if let Some(password) = created["password"].as_str() {
-                eprintln!("warning: the generated password is shown only this once; hand it to `{name}` securely");
-                println!("password: {password}");
-            }
+            print_pending(&created["pending"]);
+            println!("enrollment token: {}", created["enrollment_token"].as_str().unwrap_or_default());
+            println!("expires:          {}", created["enrollment_expires_at"].as_str().unwrap_or_default());
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Says which changes wait for a second access admin, and how they approve them.
+pub fn print_pending(pending: &Value) {
+    for grant in pending.as_array().into_iter().flatten() {
+        println!(
+            "pending: {} `{}` for `{}` waits for a second access admin: `airlock access approve {}`",
+            grant["kind"].as_str().unwrap_or_default(),
+            grant["role"].as_str().unwrap_or_default(),
+            grant["principal"].as_str().unwrap_or_default(),
+            grant["id"].as_str().unwrap_or_default(),
+        );
+    }
+}
+
+async fn enroll_with_token(args: TokenArgs) -> anyhow::Result<ExitCode> {
+    let password = if args.password_stdin {
+        session::read_secret_line()?
+    } else {
+        std::env::var("AIRLOCK_PASSWORD")
+            .map_err(|_| anyhow::anyhow!("no password: set `AIRLOCK_PASSWORD` or pass `--password-stdin`"))?
+    };
+    let server = session::normalize_server(&args.server)?;
+    let response = session::http_client(None)?
+        .post(format!("{server}/api/v1/auth/enroll"))
+        .json(&json!({"token": args.token.trim(), "password": password}))
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach `{server}`: {e}"))?;
+    let value = session::check(response, "cannot enroll").await?;
+    eprintln!("warning: the secret is shown only this once; add it to your authenticator now");
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string(&value)?),
+        Output::Text => {
+            println!("enrolled `{}`", value["principal"].as_str().unwrap_or_default());
+            println!("secret: {}", value["secret"].as_str().unwrap_or_default());
+            println!("uri:    {}", value["otpauth_uri"].as_str().unwrap_or_default());
+            println!("log in with `airlock login {server} --otp CODE`");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn reset(args: NameArgs) -> anyhow::Result<ExitCode> {
+    let name = session::principal_name(&args.name)?;
+    let api = Api::connect(args.common.server.as_deref()).await?;
+    let value = api.post(&format!("/api/v1/principals/{name}/reset"), None, &format!("cannot reset `{name}`")).await?;
+    match args.common.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&value)?),
+        Output::Text => match value["enrollment_token"].as_str() {
+            Some(token) => {
+                eprintln!("warning: the enrollment token is shown only this once; hand it to `{name}` securely");
+                println!("reset `{name}`: password and second factor cleared");
+                println!("enrollment token: {token}");
+            }
+            None => print_pending(&serde_json::json!([value["pending"]])),
+        },
     }
     Ok(ExitCode::SUCCESS)
 }

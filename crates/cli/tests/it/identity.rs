@@ -155,18 +155,38 @@ fn login_whoami_and_managing_principals_through_the_session() {
         assert!(names.contains(&role), "{role} missing from {names:?}");
     }
 
-    // Users: a generated password is printed once; a chosen one comes from stdin.
+    // Users: `user add` prints a one-time enrollment token, never a password; the person
+    // enrolls with it, choosing their password (from the environment or stdin), and gets their
+    // second factor. A token works once.
     let alice = ok(run(&home, &["user", "add", "alice", "--role", "developer", "--output", "json"]));
-    let password = alice["password"].as_str().expect("generated password").to_owned();
-    let mut child = cmd(&home, &["user", "add", "bob", "--role", "auditor", "--password-stdin", "--output", "json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    assert!(alice.get("password").is_none(), "{alice}");
+    let token = alice["enrollment_token"].as_str().expect("enrollment token").to_owned();
+    let password = "alice's own password".to_owned();
+    let enroll = |token: &str, password: &str| {
+        cmd(&home, &["user", "enroll", token, "--server", &url, "--output", "json"])
+            .env("AIRLOCK_PASSWORD", password)
+            .output()
+            .unwrap()
+    };
+    let enrolled = ok(enroll(&token, &password));
+    assert_eq!(enrolled["principal"], "alice");
+    assert!(enrolled["otpauth_uri"].as_str().unwrap().starts_with("otpauth://totp/airlock:alice?"), "{enrolled}");
+    let again = fails(enroll(&token, "another password"), 1);
+    assert!(again.contains("enrollment token is invalid, spent or expired"), "{again}");
+    let bob = ok(run(&home, &["user", "add", "bob", "--role", "auditor", "--output", "json"]));
+    let mut child = cmd(
+        &home,
+        &["user", "enroll", bob["enrollment_token"].as_str().unwrap(), "--server", &url, "--password-stdin"],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     child.stdin.take().unwrap().write_all(b"bob's chosen password\n").unwrap();
-    let bob = ok(child.wait_with_output().unwrap());
-    assert!(bob.get("password").is_none(), "a chosen password is not echoed: {bob}");
+    let text = child.wait_with_output().unwrap();
+    assert!(text.status.success(), "{}", String::from_utf8_lossy(&text.stderr));
+    assert!(String::from_utf8_lossy(&text.stdout).contains("enrolled `bob`"), "{text:?}");
     let users = ok(run(&home, &["user", "list", "--output", "json"]));
     let names: Vec<&str> = users.as_array().unwrap().iter().filter_map(|u| u["name"].as_str()).collect();
     assert!(names.contains(&"admin") && names.contains(&"alice") && names.contains(&"bob"), "{names:?}");

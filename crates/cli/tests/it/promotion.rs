@@ -72,16 +72,7 @@ fn login(home: &Path, url: &str, name: &str, secret: &str, otp: Option<&str>) ->
 /// Creates user `name` with `roles` and a password through the admin API, enrolls a TOTP
 /// authenticator for it, and returns the current code.
 fn user_with_mfa(server: &ServerProcess, name: &str, password: &str, roles: &[&str]) -> String {
-    let bearer = format!("Bearer {}", server.admin_token());
-    let body = json!({"name": name, "kind": "user", "roles": roles, "password": password}).to_string();
-    let headers = [("authorization", bearer.as_str()), ("content-type", "application/json")];
-    let created = server.request("POST", "/api/v1/principals", &headers, body.as_bytes());
-    assert_eq!(created.status, 201, "{}", String::from_utf8_lossy(&created.body));
-    let basic = airlock_test_support::basic(name, password);
-    let enrolled = server.request("POST", "/api/v1/auth/mfa", &[("authorization", &basic)], b"");
-    assert_eq!(enrolled.status, 200, "{}", String::from_utf8_lossy(&enrolled.body));
-    let enrolled: Value = serde_json::from_slice(&enrolled.body).unwrap();
-    let secret = airlock_test_support::promotion::base32_decode(enrolled["secret"].as_str().expect("TOTP secret"));
+    let secret = server.user(name, password, roles, None);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     airlock_access::totp::code_at(&secret, now)
 }

@@ -377,14 +377,7 @@ fn a_crash_at_any_commit_step_leaves_the_promotion_all_or_nothing() {
 /// Creates user `name` with `roles` through the admin API and enrolls a TOTP authenticator;
 /// returns its secret.
 fn user_with_mfa(server: &ServerProcess, name: &str, password: &str, roles: &[&str]) -> Vec<u8> {
-    let admin = server.admin_token();
-    let body = json!({"name": name, "kind": "user", "roles": roles, "password": password});
-    let created = api(server, "POST", "/api/v1/principals", &admin, Some(&body));
-    assert_eq!(created.status, 201, "{}", body_text(&created));
-    let basic = airlock_test_support::basic(name, password);
-    let enrolled = request(server.addr, "POST", "/api/v1/auth/mfa", &[("authorization", &basic)], b"");
-    assert_eq!(enrolled.status, 200, "{}", body_text(&enrolled));
-    airlock_test_support::promotion::base32_decode(json_of(&enrolled)["secret"].as_str().expect("TOTP secret"))
+    server.user(name, password, roles, None)
 }
 
 fn otp(secret: &[u8]) -> String {

@@ -7,6 +7,7 @@
 //! context); everything that principal may then do to identity is decided here, with Cedar
 //! ([`airlock_access::authz`]) for the permissions and the rules of this module beside it.
 
+mod enrollment;
 mod error;
 mod events;
 mod grants;
@@ -21,9 +22,11 @@ use airlock_model::{PrincipalId, PrincipalKind, Timestamp};
 use crate::audit::{Actor, Event};
 use crate::ports::{Clock, LogObserver, MetadataStore, PrincipalRecord};
 
+pub use enrollment::ENROLLMENT_PREFIX;
 pub use error::IdentityError;
 pub use events::denied as denied_event;
-pub use principals::{API_KEY_PREFIX, api_key_hash};
+pub use grants::{Approved, Outcome};
+pub use principals::{API_KEY_PREFIX, Created, api_key_hash};
 
 /// What identity is configured with.
 #[derive(Debug, Clone)]
@@ -38,6 +41,11 @@ pub struct IdentityConfig {
     pub api_key_max_days: u64,
     /// Longest just-in-time elevation, in seconds.
     pub jit_max_duration_secs: u64,
+    /// Roles whose grant takes a second access admin, beside those whose permissions approve,
+    /// sign the trust root or administer access.
+    pub privileged_roles: Vec<String>,
+    /// How long an enrollment token works, in seconds.
+    pub enrollment_ttl_secs: u64,
 }
 
 /// The principal acting on a request, as the server authenticated it.

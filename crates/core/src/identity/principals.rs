@@ -6,9 +6,20 @@ use rand::RngCore;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use super::{Acting, Identity, IdentityError, events};
+use super::grants::Outcome;
+use super::{Acting, Identity, IdentityError, enrollment, events};
 use crate::audit::{Actor, EventKind};
-use crate::ports::{PrincipalChange, PrincipalRecord};
+use crate::ports::{GrantKind, GrantRecord, PrincipalChange, PrincipalRecord};
+
+/// A principal just created: its record, its secret shown once (a service account's API key,
+/// a user's enrollment token) and when that expires, and the roles pending a second admin.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub record: PrincipalRecord,
+    pub secret: String,
+    pub expires_at: Timestamp,
+    pub pending: Vec<GrantRecord>,
+}
 
 /// Prefix of every API key, so a leaked key is recognisable by secret scanners.
 pub const API_KEY_PREFIX: &str = "alk_";
@@ -53,7 +64,7 @@ fn email(email: Option<&str>) -> Result<Option<String>, IdentityError> {
 impl Identity {
     /// Refuses, and logs, a change to `target` (granting `role`, `*` for any) that `acting` may
     /// not make: it needs `access.grant`, and nobody manages themselves.
-    async fn require_manage(&self, acting: &Acting, target: &str, role: &str) -> Result<(), IdentityError> {
+    pub(super) async fn require_manage(&self, acting: &Acting, target: &str, role: &str) -> Result<(), IdentityError> {
         let resource = Resource::AccessGrant {
             id: format!("{target}/{role}"),
             requester_id: target.to_owned(),
@@ -97,20 +108,59 @@ impl Identity {
         Ok(days)
     }
 
-    /// Creates a service account holding `roles`, with an API key valid for `days` (at most
-    /// `access.api_key_max_days`). Returns the record and the key, shown once.
+    /// Splits `roles` into those bound at creation and those that wait for a second access admin
+    /// (none while the instance has a single admin, whose privileged grants need its second
+    /// factor), and whether a single admin bound privileged roles alone. Refuses roles that
+    /// conflict.
+    async fn split_roles(
+        &self,
+        acting: &Acting,
+        roles: &[String],
+    ) -> Result<(Vec<String>, Vec<String>, bool), IdentityError> {
+        self.authorizer().check_held(roles).map_err(|e| IdentityError::Invalid(e.to_string()))?;
+        if !roles.iter().any(|r| self.privileged(r)) {
+            return Ok((roles.to_vec(), Vec::new(), false));
+        }
+        if self.single_admin().await? {
+            self.require_enrolled(acting).await?;
+            return Ok((roles.to_vec(), Vec::new(), true));
+        }
+        let (later, now): (Vec<String>, Vec<String>) = roles.iter().cloned().partition(|r| self.privileged(r));
+        Ok((now, later, false))
+    }
+
+    /// Asks for `later` roles of a principal just created, each pending a second access admin.
+    async fn ask_roles(
+        &self,
+        acting: &Acting,
+        record: &PrincipalRecord,
+        later: &[String],
+    ) -> Result<Vec<GrantRecord>, IdentityError> {
+        let mut pending = Vec::with_capacity(later.len());
+        for role in later {
+            if let Outcome::Pending(grant) =
+                self.ask(acting, GrantKind::Bind, record, role, "asked for at creation").await?
+            {
+                pending.push(grant);
+            }
+        }
+        Ok(pending)
+    }
+
+    /// Creates a service account holding `roles` (privileged ones pending a second access
+    /// admin), with an API key valid for `days` (at most `access.api_key_max_days`), shown once.
     pub async fn create_service_account(
         &self,
         acting: &Acting,
         id: &PrincipalId,
         roles: &[String],
         days: Option<u64>,
-    ) -> Result<(PrincipalRecord, String, Timestamp), IdentityError> {
+    ) -> Result<Created, IdentityError> {
         self.writable()?;
         self.require_manage(acting, id.as_str(), &roles.join(",")).await?;
         reserved(id)?;
-        self.authorizer().check_held(roles).map_err(|e| IdentityError::Invalid(e.to_string()))?;
         let days = self.key_days(days)?;
+        let (bound, later, bootstrap) = self.split_roles(acting, roles).await?;
         let key = new_api_key();
         let now = self.now();
         let expires = now.plus_millis(days.saturating_mul(86_400_000));
@@ -123,63 +173,88 @@ impl Identity {
             totp_secret: None,
             api_key_hash: Some(api_key_hash(&key)),
             api_key_expires_at: Some(expires),
-            roles: roles.to_vec(),
+            roles: bound.clone(),
             created_at: now,
             email: None,
+            enrollment_hash: None,
+            enrollment_expires_at: None,
         };
-        let event = events::principal(EventKind::PrincipalCreate, &acting.actor, now, id)
+        let mut event = events::principal(EventKind::PrincipalCreate, &acting.actor, now, id)
             .with_detail("kind", json!(PrincipalKind::ServiceAccount.as_str()))
-            .with_detail("roles", json!(roles))
+            .with_detail("roles", json!(bound))
             .with_detail("key_expires_at", json!(expires.to_rfc3339()));
+        if bootstrap {
+            event = event.with_detail("bootstrap", json!(true));
+        }
         if !self.store.create_principal(&record, &event).await? {
             return Err(IdentityError::Invalid(format!("principal `{id}` already exists; choose another name")));
         }
         self.observer.appended();
-        Ok((record, key, expires))
+        let pending = self.ask_roles(acting, &record, &later).await?;
+        Ok(Created { record, secret: key, expires_at: expires, pending })
     }
 
-    /// Creates a user holding `roles`, with a password already hashed (Argon2id PHC) and
-    /// `email` when known (two accounts with one email count as one approver).
+    /// Creates a user holding `roles` (privileged ones pending a second access admin) with
+    /// `email` when known, and no password: the answer holds a one-time enrollment token with
+    /// which the person sets their own password and second factor.
     pub async fn create_user(
         &self,
         acting: &Acting,
         id: &PrincipalId,
         roles: &[String],
-        password_hash: String,
         email: Option<&str>,
-    ) -> Result<PrincipalRecord, IdentityError> {
+    ) -> Result<Created, IdentityError> {
         self.writable()?;
         self.require_manage(acting, id.as_str(), &roles.join(",")).await?;
-        self.insert_user(&acting.actor, id, roles, password_hash, email).await
+        reserved(id)?;
+        let email = self::email(email)?;
+        let (bound, later, bootstrap) = self.split_roles(acting, roles).await?;
+        let now = self.now();
+        let (token, hash, expires) = enrollment::issue(id, now, self.config.enrollment_ttl_secs);
+        let record = PrincipalRecord {
+            id: id.clone(),
+            kind: PrincipalKind::User,
+            epoch: 1,
+            disabled: false,
+            password_hash: None,
+            totp_secret: None,
+            api_key_hash: None,
+            api_key_expires_at: None,
+            roles: bound.clone(),
+            created_at: now,
+            email: email.clone(),
+            enrollment_hash: Some(hash),
+            enrollment_expires_at: Some(expires),
+        };
+        let mut event = events::principal(EventKind::PrincipalCreate, &acting.actor, now, id)
+            .with_detail("kind", json!(PrincipalKind::User.as_str()))
+            .with_detail("roles", json!(bound))
+            .with_detail("email", json!(email))
+            .with_detail("enrollment_expires_at", json!(expires.to_rfc3339()));
+        if bootstrap {
+            event = event.with_detail("bootstrap", json!(true));
+        }
+        if !self.store.create_principal(&record, &event).await? {
+            return Err(IdentityError::Invalid(format!("principal `{id}` already exists; choose another name")));
+        }
+        self.observer.appended();
+        let pending = self.ask_roles(acting, &record, &later).await?;
+        Ok(Created { record, secret: token, expires_at: expires, pending })
     }
 
     /// At the first start (no principal stored), creates `id` holding `roles` with a password
-    /// already hashed. `false` when principals exist already.
+    /// already hashed: the one account whose password an operator chooses. `false` when
+    /// principals exist already.
     pub async fn bootstrap(
         &self,
         id: &PrincipalId,
         roles: &[String],
         password_hash: String,
     ) -> Result<bool, IdentityError> {
+        self.writable()?;
         if !self.store.principals().await?.is_empty() {
             return Ok(false);
         }
-        self.insert_user(&Actor::system(), id, roles, password_hash, None).await?;
-        Ok(true)
-    }
-
-    async fn insert_user(
-        &self,
-        actor: &Actor,
-        id: &PrincipalId,
-        roles: &[String],
-        password_hash: String,
-        email: Option<&str>,
-    ) -> Result<PrincipalRecord, IdentityError> {
-        self.writable()?;
-        reserved(id)?;
-        let email = self::email(email)?;
-        self.authorizer().check_held(roles).map_err(|e| IdentityError::Invalid(e.to_string()))?;
         let now = self.now();
         let record = PrincipalRecord {
             id: id.clone(),
@@ -192,31 +267,84 @@ impl Identity {
             api_key_expires_at: None,
             roles: roles.to_vec(),
             created_at: now,
-            email: email.clone(),
+            email: None,
+            enrollment_hash: None,
+            enrollment_expires_at: None,
         };
-        let event = events::principal(EventKind::PrincipalCreate, actor, now, id)
+        let event = events::principal(EventKind::PrincipalCreate, &Actor::system(), now, id)
             .with_detail("kind", json!(PrincipalKind::User.as_str()))
             .with_detail("roles", json!(roles))
-            .with_detail("email", json!(email));
-        if !self.store.create_principal(&record, &event).await? {
-            return Err(IdentityError::Invalid(format!("principal `{id}` already exists; choose another name")));
+            .with_detail("bootstrap", json!(true));
+        let created = self.store.create_principal(&record, &event).await?;
+        if created {
+            self.observer.appended();
         }
-        self.observer.appended();
-        Ok(record)
+        Ok(created)
+    }
+
+    /// The user a valid, unspent, unexpired enrollment token is for; the same refusal whatever
+    /// is wrong with it.
+    pub async fn enrollment_for(&self, token: &str) -> Result<PrincipalRecord, IdentityError> {
+        let refused = || {
+            IdentityError::Invalid(
+                "enrollment token is invalid, spent or expired; ask an access admin for a new one (`airlock user reset NAME`)"
+                    .to_owned(),
+            )
+        };
+        let token = token.trim();
+        let id = enrollment::subject(token).ok_or_else(refused)?;
+        let record = self.store.principal(&id).await?.ok_or_else(refused)?;
+        let valid = record.kind == PrincipalKind::User
+            && !record.disabled
+            && record.enrollment_hash.as_deref().is_some_and(|h| enrollment::same(h, &enrollment::hash(token)))
+            && record.enrollment_expires_at.is_some_and(|e| self.now() < e);
+        if valid { Ok(record) } else { Err(refused()) }
+    }
+
+    /// Completes an enrollment: the token's user gets `password_hash` and the TOTP
+    /// `totp_secret` (hex), and the token is spent.
+    pub async fn enroll(
+        &self,
+        token: &str,
+        password_hash: String,
+        totp_secret: String,
+    ) -> Result<PrincipalRecord, IdentityError> {
+        self.writable()?;
+        let record = self.enrollment_for(token).await?;
+        let change = PrincipalChange::Enroll { token_hash: enrollment::hash(token.trim()), password_hash, totp_secret };
+        let actor = Actor::authenticated(&record.id, "");
+        self.apply(&actor, &record.id, change).await?.ok_or_else(|| {
+            IdentityError::Invalid("enrollment token was spent meanwhile; ask an access admin for a new one".to_owned())
+        })
     }
 
     /// Applies `change` to another principal, as an access admin (`role` names the role granted
-    /// or revoked, `*` otherwise). `None` when there is no such principal.
+    /// or revoked, `*` otherwise). A privileged change waits for a second access admin.
     pub async fn manage(
         &self,
         acting: &Acting,
         id: &PrincipalId,
         role: &str,
         change: PrincipalChange,
-    ) -> Result<Option<PrincipalRecord>, IdentityError> {
+    ) -> Result<Outcome, IdentityError> {
         self.writable()?;
         self.require_manage(acting, id.as_str(), role).await?;
-        self.apply(&acting.actor, id, change).await
+        let target =
+            self.store.principal(id).await?.ok_or_else(|| IdentityError::NotFound(format!("no principal `{id}`")))?;
+        let kind = match &change {
+            PrincipalChange::GrantRole { .. } => Some(GrantKind::Bind),
+            PrincipalChange::RevokeRole { .. } => Some(GrantKind::Unbind),
+            PrincipalChange::Disable => Some(GrantKind::Disable),
+            _ => None,
+        };
+        match kind {
+            Some(kind) => self.ask(acting, kind, &target, role, "").await,
+            None => self
+                .apply(&acting.actor, id, change)
+                .await?
+                .map(Outcome::Done)
+                .ok_or_else(|| IdentityError::NotFound(format!("no principal `{id}`"))),
+        }
     }
 
     /// Rotates a service account's API key as an access admin; the old key and every token die
@@ -252,6 +380,18 @@ impl Identity {
         id: &PrincipalId,
         change: PrincipalChange,
     ) -> Result<Option<PrincipalRecord>, IdentityError> {
+        self.apply_logged(actor, id, change, false).await
+    }
+
+    /// [`Identity::apply`], the event saying `bootstrap: true` when a single admin made a
+    /// privileged change alone.
+    pub(super) async fn apply_logged(
+        &self,
+        actor: &Actor,
+        id: &PrincipalId,
+        change: PrincipalChange,
+        bootstrap: bool,
+    ) -> Result<Option<PrincipalRecord>, IdentityError> {
         self.writable()?;
         let Some(current) = self.store.principal(id).await? else { return Ok(None) };
         if let PrincipalChange::GrantRole { role } = &change {
@@ -268,12 +408,21 @@ impl Identity {
             }
             PrincipalChange::GrantRole { role } => json!({"grant": role}),
             PrincipalChange::RevokeRole { role } => json!({"revoke": role}),
+            PrincipalChange::SetEnrollment { expires_at, .. } => {
+                json!({"enrollment": "issued", "expires_at": expires_at.to_rfc3339()})
+            }
+            PrincipalChange::Enroll { .. } => json!({"enrollment": "completed"}),
         };
-        let event = events::principal(EventKind::PrincipalChange, actor, self.now(), id)
+        let mut event = events::principal(EventKind::PrincipalChange, actor, self.now(), id)
             .with_detail("change", what)
             .with_detail("epoch", json!(current.epoch.saturating_add(1)));
+        if bootstrap {
+            event = event.with_detail("bootstrap", json!(true));
+        }
         let changed = self.store.change_principal(id, &change, &event).await?;
-        self.observer.appended();
+        if changed.is_some() {
+            self.observer.appended();
+        }
         Ok(changed)
     }
 }

@@ -3,7 +3,7 @@
 
 use airlock_access::token;
 use airlock_core::audit::{Actor, Event, EventKind, Outcome, Subject};
-use airlock_core::identity::{Acting, api_key_hash};
+use airlock_core::identity::api_key_hash;
 use airlock_core::ports::{PrincipalChange, PrincipalRecord};
 use airlock_model::{PrincipalId, PrincipalKind};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -97,23 +97,26 @@ impl CallerService {
         Ok((airlock_access::totp::base32(&secret), uri))
     }
 
-    /// Creates a user holding `roles` with `password` (hashed here, on a blocking thread), as an
-    /// access admin.
-    pub async fn create_user(
-        &self,
-        acting: &Acting,
-        id: &PrincipalId,
-        roles: &[String],
-        password: String,
-        email: Option<&str>,
-    ) -> Result<PrincipalRecord, AuthError> {
+    /// Completes a user's enrollment with its one-time token: sets `password` (hashed here, on
+    /// a blocking thread, only once the token checks out) and a new TOTP second factor, whose
+    /// secret (base32) and `otpauth://` URI are returned, shown once.
+    pub async fn enroll(&self, token: &str, password: String) -> Result<(PrincipalRecord, String, String), AuthError> {
         if password.chars().count() < PASSWORD_MIN_CHARS {
             return Err(AuthError::Invalid(format!(
                 "password is shorter than {PASSWORD_MIN_CHARS} characters; choose a longer one"
             )));
         }
+        if password.len() > SECRET_MAX_BYTES {
+            return Err(AuthError::Invalid(format!(
+                "password is longer than {SECRET_MAX_BYTES} bytes; choose a shorter one"
+            )));
+        }
+        self.identity.enrollment_for(token).await?;
         let hash = hash_password(password).await.map_err(AuthError::Internal)?;
-        Ok(self.identity.create_user(acting, id, roles, hash, email).await?)
+        let secret = airlock_access::totp::generate_secret();
+        let record = self.identity.enroll(token, hash, hex::encode(secret)).await?;
+        let uri = airlock_access::totp::otpauth_uri(&self.config.service, record.id.as_str(), &secret);
+        Ok((record, airlock_access::totp::base32(&secret), uri))
     }
 
     /// At the first start (no principal stored), creates `admin` holding [`ADMIN_ROLES`] with

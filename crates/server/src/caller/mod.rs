@@ -130,6 +130,8 @@ impl CallerService {
                 conflicts: config.conflicts.clone(),
                 api_key_max_days: config.api_key_max_days,
                 jit_max_duration_secs: config.jit_max_duration_secs,
+                privileged_roles: config.privileged_roles.clone(),
+                enrollment_ttl_secs: config.enrollment_ttl_secs,
             },
         )
         .map_err(|e| AuthStartError::Authz(e.to_string()))?;

@@ -251,23 +251,28 @@ async fn principal_management_follows_separation_of_duties() {
     let whoami = get_with(&app, "/api/v1/auth/whoami", &format!("Bearer {admin}")).await;
     assert_eq!(whoami.json()["name"], "admin");
     assert_eq!(whoami.json()["roles"], serde_json::json!(["access-admin"]));
-    // A user with a generated password, shown once.
+    // A user gets a one-time enrollment token, shown once; the person chooses the password.
+    airlock_test_support::enroll_admin(&app.app).await;
+    let admin = admin_api_token(&app).await;
     let created = api(
         &app,
         Method::POST,
         "/api/v1/principals",
         &admin,
-        serde_json::json!({"name": "carol", "kind": "user", "roles": ["release-approver"]}),
+        serde_json::json!({"name": "carol", "kind": "user", "roles": ["release-approver"], "email": "carol@example.com"}),
     )
     .await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
-    let password = created.json()["password"].as_str().unwrap().to_owned();
+    assert!(created.json().get("password").is_none(), "{:?}", created.body);
+    let enrollment = created.json()["enrollment_token"].as_str().unwrap().to_owned();
     let listed = api(&app, Method::GET, "/api/v1/principals", &admin, serde_json::json!(null)).await;
     let text = String::from_utf8_lossy(&listed.body).to_string();
     assert!(
-        !text.contains(&password) && !text.contains("argon2") && !text.contains("hash"),
+        !text.contains(&enrollment) && !text.contains("argon2") && !text.contains("hash"),
         "no secret is listed: {text}"
     );
+    let password = "carol-chose-this-password".to_owned();
+    app.enroll(&enrollment, &password).await;
     // Conflicting duties cannot be joined.
     let conflict =
         api(&app, Method::POST, "/api/v1/principals/carol/roles", &admin, serde_json::json!({"role": "key-admin"}))

@@ -4,6 +4,7 @@
 mod access;
 mod audit;
 mod blobs;
+mod duties;
 mod log_backed;
 mod manifests;
 mod negative;

@@ -126,27 +126,7 @@ impl Fixture {
     /// Like [`Fixture::user`], with an e-mail: two accounts with one e-mail are one person.
     pub(crate) async fn user_with_email(&self, name: &str, roles: &[&str], email: Option<&str>) -> Vec<u8> {
         let admin = self.token("admin", ADMIN_PASSWORD, None).await;
-        let password = format!("{name}-password-123");
-        let created = self
-            .api(
-                Method::POST,
-                "/api/v1/principals",
-                &admin,
-                json!({"name": name, "kind": "user", "roles": roles, "password": password, "email": email}),
-            )
-            .await;
-        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
-        let enrolled = self
-            .app
-            .send_anonymous(
-                Request::post("/api/v1/auth/mfa")
-                    .header("authorization", basic(name, &format!("{name}-password-123")))
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await;
-        assert_eq!(enrolled.status, StatusCode::OK, "{:?}", enrolled.body);
-        support::base32_decode(enrolled.json()["secret"].as_str().unwrap())
+        self.app.create_user(&admin, name, roles, email).await
     }
 
     /// An API token; with a fresh second factor when `secret` is given.

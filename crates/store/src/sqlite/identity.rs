@@ -1,7 +1,9 @@
 //! Users, service accounts and role bindings on SQLite.
 
 use airlock_core::audit::Event;
-use airlock_core::ports::{GrantRecord, GrantStatus, IdentityStore, PrincipalChange, PrincipalRecord, StoreError};
+use airlock_core::ports::{
+    GrantKind, GrantRecord, GrantStatus, IdentityStore, PrincipalChange, PrincipalRecord, StoreError,
+};
 use airlock_model::{PrincipalId, PrincipalKind, Timestamp};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -9,8 +11,8 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use super::{SqliteStore, err, to_i64};
 
-const COLUMNS: &str =
-    "id, kind, epoch, disabled, password_hash, totp_secret, api_key_hash, api_key_expires_at, created_at, email";
+const COLUMNS: &str = "id, kind, epoch, disabled, password_hash, totp_secret, api_key_hash, api_key_expires_at, \
+     created_at, email, enrollment_hash, enrollment_expires_at";
 
 fn invalid(operation: &'static str, what: String) -> StoreError {
     StoreError { operation, source: what.into() }
@@ -22,6 +24,7 @@ fn principal_row(row: &SqliteRow, roles: Vec<String>, operation: &'static str) -
     let epoch: i64 = row.try_get("epoch").map_err(err(operation))?;
     let disabled: i64 = row.try_get("disabled").map_err(err(operation))?;
     let expires: Option<i64> = row.try_get("api_key_expires_at").map_err(err(operation))?;
+    let enrollment_expires: Option<i64> = row.try_get("enrollment_expires_at").map_err(err(operation))?;
     Ok(PrincipalRecord {
         id: PrincipalId::parse(&id).map_err(|e| invalid(operation, e.to_string()))?,
         kind: PrincipalKind::parse(&kind)
@@ -35,6 +38,8 @@ fn principal_row(row: &SqliteRow, roles: Vec<String>, operation: &'static str) -
         roles,
         created_at: Timestamp::from_millis(row.try_get("created_at").map_err(err(operation))?),
         email: row.try_get("email").map_err(err(operation))?,
+        enrollment_hash: row.try_get("enrollment_hash").map_err(err(operation))?,
+        enrollment_expires_at: enrollment_expires.map(Timestamp::from_millis),
     })
 }
 
@@ -64,6 +69,68 @@ async fn load(
     let Some(row) = row else { return Ok(None) };
     let roles = roles_in(&mut **tx, id, operation).await?;
     principal_row(&row, roles, operation).map(Some)
+}
+
+/// Applies `change` to `id` and bumps its epoch, inside `tx`; `false` when there is no such
+/// principal, or an `Enroll` whose token is not the outstanding one (the caller then drops `tx`).
+async fn apply(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: &PrincipalId,
+    change: &PrincipalChange,
+    operation: &'static str,
+) -> Result<bool, StoreError> {
+    let bumped = sqlx::query("UPDATE principals SET epoch = epoch + 1 WHERE id = ?")
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(err(operation))?;
+    if bumped.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let query = match change {
+        PrincipalChange::Disable => sqlx::query("UPDATE principals SET disabled = 1 WHERE id = ?"),
+        PrincipalChange::Enable => sqlx::query("UPDATE principals SET disabled = 0 WHERE id = ?"),
+        PrincipalChange::SetPassword { hash } => {
+            sqlx::query("UPDATE principals SET password_hash = ? WHERE id = ?").bind(hash.as_str())
+        }
+        PrincipalChange::SetTotp { secret } => {
+            sqlx::query("UPDATE principals SET totp_secret = ? WHERE id = ?").bind(secret.as_deref())
+        }
+        PrincipalChange::SetApiKey { hash, expires_at } => {
+            sqlx::query("UPDATE principals SET api_key_hash = ?, api_key_expires_at = ? WHERE id = ?")
+                .bind(hash.as_str())
+                .bind(expires_at.as_millis())
+        }
+        PrincipalChange::GrantRole { role } => {
+            sqlx::query("INSERT INTO role_bindings (role, principal) VALUES (?, ?) ON CONFLICT DO NOTHING")
+                .bind(role.as_str())
+        }
+        PrincipalChange::RevokeRole { role } => {
+            sqlx::query("DELETE FROM role_bindings WHERE role = ? AND principal = ?").bind(role.as_str())
+        }
+        PrincipalChange::SetEnrollment { hash, expires_at } => sqlx::query(
+            "UPDATE principals SET enrollment_hash = ?, enrollment_expires_at = ?, password_hash = NULL, \
+             totp_secret = NULL WHERE id = ?",
+        )
+        .bind(hash.as_str())
+        .bind(expires_at.as_millis()),
+        PrincipalChange::Enroll { token_hash, password_hash, totp_secret } => {
+            let done = sqlx::query(
+                "UPDATE principals SET password_hash = ?, totp_secret = ?, enrollment_hash = NULL, \
+                 enrollment_expires_at = NULL WHERE id = ? AND enrollment_hash = ?",
+            )
+            .bind(password_hash.as_str())
+            .bind(totp_secret.as_str())
+            .bind(id.as_str())
+            .bind(token_hash.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(err(operation))?;
+            return Ok(done.rows_affected() == 1);
+        }
+    };
+    query.bind(id.as_str()).execute(&mut **tx).await.map_err(err(operation))?;
+    Ok(true)
 }
 
 #[async_trait]
@@ -109,7 +176,7 @@ impl IdentityStore for SqliteStore {
         const OP: &str = "principal create";
         let mut tx = self.begin(OP).await?;
         let done = sqlx::query(&format!(
-            "INSERT INTO principals ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            "INSERT INTO principals ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
         ))
         .bind(record.id.as_str())
         .bind(record.kind.as_str())
@@ -121,6 +188,8 @@ impl IdentityStore for SqliteStore {
         .bind(record.api_key_expires_at.map(Timestamp::as_millis))
         .bind(record.created_at.as_millis())
         .bind(&record.email)
+        .bind(&record.enrollment_hash)
+        .bind(record.enrollment_expires_at.map(Timestamp::as_millis))
         .execute(&mut *tx)
         .await
         .map_err(err(OP))?;
@@ -147,37 +216,9 @@ impl IdentityStore for SqliteStore {
     ) -> Result<Option<PrincipalRecord>, StoreError> {
         const OP: &str = "principal change";
         let mut tx = self.begin(OP).await?;
-        let bumped = sqlx::query("UPDATE principals SET epoch = epoch + 1 WHERE id = ?")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(err(OP))?;
-        if bumped.rows_affected() == 0 {
+        if !apply(&mut tx, id, change, OP).await? {
             return Ok(None);
         }
-        let query = match change {
-            PrincipalChange::Disable => sqlx::query("UPDATE principals SET disabled = 1 WHERE id = ?"),
-            PrincipalChange::Enable => sqlx::query("UPDATE principals SET disabled = 0 WHERE id = ?"),
-            PrincipalChange::SetPassword { hash } => {
-                sqlx::query("UPDATE principals SET password_hash = ? WHERE id = ?").bind(hash.as_str())
-            }
-            PrincipalChange::SetTotp { secret } => {
-                sqlx::query("UPDATE principals SET totp_secret = ? WHERE id = ?").bind(secret.as_deref())
-            }
-            PrincipalChange::SetApiKey { hash, expires_at } => {
-                sqlx::query("UPDATE principals SET api_key_hash = ?, api_key_expires_at = ? WHERE id = ?")
-                    .bind(hash.as_str())
-                    .bind(expires_at.as_millis())
-            }
-            PrincipalChange::GrantRole { role } => {
-                sqlx::query("INSERT INTO role_bindings (role, principal) VALUES (?, ?) ON CONFLICT DO NOTHING")
-                    .bind(role.as_str())
-            }
-            PrincipalChange::RevokeRole { role } => {
-                sqlx::query("DELETE FROM role_bindings WHERE role = ? AND principal = ?").bind(role.as_str())
-            }
-        };
-        query.bind(id.as_str()).execute(&mut *tx).await.map_err(err(OP))?;
         let record = load(&mut tx, id.as_str(), OP).await?;
         self.commit_with_log(tx, std::slice::from_ref(event)).await?;
         Ok(record)
@@ -199,9 +240,10 @@ impl IdentityStore for SqliteStore {
         &self,
         grant: &GrantRecord,
         from: GrantStatus,
+        change: Option<&PrincipalChange>,
         event: &Event,
     ) -> Result<Option<GrantRecord>, StoreError> {
-        self.grant_decide(grant, from, event).await
+        self.grant_decide(grant, from, change, event).await
     }
 
     async fn defined_roles(&self) -> Result<Vec<(String, String)>, StoreError> {
@@ -234,8 +276,8 @@ impl IdentityStore for SqliteStore {
     }
 }
 
-const GRANT_COLUMNS: &str =
-    "id, principal, role, reason, duration_secs, status, requested_at, decided_by, decided_at, expires_at";
+const GRANT_COLUMNS: &str = "id, principal, role, reason, duration_secs, status, requested_at, decided_by, decided_at, \
+     expires_at, kind, requested_by, approved_by";
 
 fn grant_row(row: &SqliteRow, operation: &'static str) -> Result<GrantRecord, StoreError> {
     let principal: String = row.try_get("principal").map_err(err(operation))?;
@@ -243,9 +285,15 @@ fn grant_row(row: &SqliteRow, operation: &'static str) -> Result<GrantRecord, St
     let duration: i64 = row.try_get("duration_secs").map_err(err(operation))?;
     let decided_at: Option<i64> = row.try_get("decided_at").map_err(err(operation))?;
     let expires_at: Option<i64> = row.try_get("expires_at").map_err(err(operation))?;
+    let kind: String = row.try_get("kind").map_err(err(operation))?;
+    let requested_by: Option<String> = row.try_get("requested_by").map_err(err(operation))?;
+    let requested_by = requested_by.unwrap_or_else(|| principal.clone());
     Ok(GrantRecord {
         id: row.try_get("id").map_err(err(operation))?,
+        kind: GrantKind::parse(&kind).ok_or_else(|| invalid(operation, format!("unknown grant kind `{kind}`")))?,
         principal: PrincipalId::parse(&principal).map_err(|e| invalid(operation, e.to_string()))?,
+        requested_by: PrincipalId::parse(&requested_by).map_err(|e| invalid(operation, e.to_string()))?,
+        approved_by: row.try_get("approved_by").map_err(err(operation))?,
         role: row.try_get("role").map_err(err(operation))?,
         reason: row.try_get("reason").map_err(err(operation))?,
         duration_secs: u64::try_from(duration).map_err(|e| StoreError { operation, source: Box::new(e) })?,
@@ -262,20 +310,25 @@ impl SqliteStore {
     pub(super) async fn grant_create(&self, grant: &GrantRecord, event: &Event) -> Result<(), StoreError> {
         const OP: &str = "grant create";
         let mut tx = self.begin(OP).await?;
-        sqlx::query(&format!("INSERT INTO access_grants ({GRANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
-            .bind(&grant.id)
-            .bind(grant.principal.as_str())
-            .bind(&grant.role)
-            .bind(&grant.reason)
-            .bind(to_i64(grant.duration_secs))
-            .bind(grant.status.as_str())
-            .bind(grant.requested_at.as_millis())
-            .bind(&grant.decided_by)
-            .bind(grant.decided_at.map(Timestamp::as_millis))
-            .bind(grant.expires_at.map(Timestamp::as_millis))
-            .execute(&mut *tx)
-            .await
-            .map_err(err(OP))?;
+        sqlx::query(&format!(
+            "INSERT INTO access_grants ({GRANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&grant.id)
+        .bind(grant.principal.as_str())
+        .bind(&grant.role)
+        .bind(&grant.reason)
+        .bind(to_i64(grant.duration_secs))
+        .bind(grant.status.as_str())
+        .bind(grant.requested_at.as_millis())
+        .bind(&grant.decided_by)
+        .bind(grant.decided_at.map(Timestamp::as_millis))
+        .bind(grant.expires_at.map(Timestamp::as_millis))
+        .bind(grant.kind.as_str())
+        .bind(grant.requested_by.as_str())
+        .bind(&grant.approved_by)
+        .execute(&mut *tx)
+        .await
+        .map_err(err(OP))?;
         self.commit_with_log(tx, std::slice::from_ref(event)).await?;
         Ok(())
     }
@@ -315,23 +368,35 @@ impl SqliteStore {
         &self,
         grant: &GrantRecord,
         from: GrantStatus,
+        change: Option<&PrincipalChange>,
         event: &Event,
     ) -> Result<Option<GrantRecord>, StoreError> {
         const OP: &str = "grant decision";
         let mut tx = self.begin(OP).await?;
+        // A first approval lands only on a grant that has none yet; a decision after it only on
+        // the same first approval.
         let done = sqlx::query(
-            "UPDATE access_grants SET status = ?, decided_by = ?, decided_at = ?, expires_at = ? WHERE id = ? AND status = ?",
+            "UPDATE access_grants SET status = ?, decided_by = ?, decided_at = ?, expires_at = ?, approved_by = ? \
+             WHERE id = ? AND status = ? AND (approved_by IS ? OR approved_by = ?)",
         )
         .bind(grant.status.as_str())
         .bind(&grant.decided_by)
         .bind(grant.decided_at.map(Timestamp::as_millis))
         .bind(grant.expires_at.map(Timestamp::as_millis))
+        .bind(&grant.approved_by)
         .bind(&grant.id)
         .bind(from.as_str())
+        .bind(Option::<String>::None)
+        .bind(&grant.approved_by)
         .execute(&mut *tx)
         .await
         .map_err(err(OP))?;
         if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        if let Some(change) = change
+            && !apply(&mut tx, &grant.principal, change, OP).await?
+        {
             return Ok(None);
         }
         if grant.status == GrantStatus::Revoked {
