@@ -5,7 +5,7 @@
 use airlock_access::authz::{Action, Resource};
 use airlock_access::token::TokenKind;
 use airlock_core::ports::{FreezeRecord, ReviewRecord, WaiverRecord};
-use airlock_core::promotion::control::{RollbackTo, Unfreeze, WaiverRequest};
+use airlock_core::promotion::control::{RollbackTo, Unfreeze, WaiverRequest, unknown_waiver};
 use airlock_model::{Digest, RepoName, StageName, Tag, Timestamp};
 use axum::Json;
 use axum::extract::{Path, Request, State};
@@ -18,6 +18,7 @@ use crate::api_auth::origin;
 use crate::app::AppState;
 use crate::caller::Caller;
 use crate::error::ApiError;
+use crate::visibility::Visibility;
 
 /// Largest body accepted here.
 const BODY_MAX: usize = 16 * 1024;
@@ -106,12 +107,12 @@ pub async fn unfreeze(
     Ok(Json(body).into_response())
 }
 
-/// `GET /api/v1/stages/freezes`.
+/// `GET /api/v1/stages/freezes`: the freezes in force of the stages the caller may see.
 pub async fn freezes(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
-    let headers = request.headers().clone();
-    app.auth.caller(&headers, TokenKind::Api, None).await?;
+    let (who, _, source, _) = caller(&app, request.headers(), origin(&request)).await?;
+    let mut visibility = Visibility::new(&app, &who, &source);
     let list = app.promoter.freezes().await?;
-    Ok(Json(list.iter().map(freeze_json).collect::<Vec<_>>()).into_response())
+    Ok(Json(list.iter().filter(|f| visibility.freeze(&f.stage)).map(freeze_json).collect::<Vec<_>>()).into_response())
 }
 
 fn waiver_view(w: &WaiverRecord) -> Value {
@@ -144,6 +145,15 @@ struct WaiverBody {
 }
 
 const WAIVER_EXAMPLE: &str = r#"{"rule": "no-critical-vulnerabilities", "vulnerability": "CVE-2026-1234", "repository": "*/payments/api", "expires": "2026-12-31T00:00:00Z", "justification": "not reachable: ..."}"#;
+
+/// The waiver `id`, if the caller may see it; one it may not see answers as a missing one.
+async fn visible_waiver(app: &AppState, who: &Caller, source: &str, id: &str) -> Result<WaiverRecord, ApiError> {
+    let waiver = app.promoter.waiver(id).await?;
+    if Visibility::new(app, who, source).waiver(&waiver) {
+        return Ok(waiver);
+    }
+    Err(unknown_waiver(id).into())
+}
 
 fn waiver_resource(w: &WaiverRecord) -> Resource {
     Resource::Waiver { id: w.id.clone(), repository: w.repository.clone(), requester_id: w.requester.clone() }
@@ -179,7 +189,7 @@ pub async fn approve_waiver(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
-    let current = app.promoter.waiver(&id).await?;
+    let current = visible_waiver(&app, &who, &source, &id).await?;
     app.auth.require(&who, Action::WaiverApprove, &waiver_resource(&current), &source, &request_id).await?;
     let waiver = app.promoter.approve_waiver(&engine, &id).await?;
     Ok(Json(waiver_view(&waiver)).into_response())
@@ -192,7 +202,7 @@ pub async fn revoke_waiver(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
-    let current = app.promoter.waiver(&id).await?;
+    let current = visible_waiver(&app, &who, &source, &id).await?;
     if current.requester != who.id.as_str() {
         app.auth.require(&who, Action::WaiverApprove, &waiver_resource(&current), &source, &request_id).await?;
     }
@@ -200,12 +210,12 @@ pub async fn revoke_waiver(
     Ok(Json(waiver_view(&waiver)).into_response())
 }
 
-/// `GET /api/v1/waivers`.
+/// `GET /api/v1/waivers`: those the caller may see.
 pub async fn waivers(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
-    let headers = request.headers().clone();
-    app.auth.caller(&headers, TokenKind::Api, None).await?;
+    let (who, _, source, _) = caller(&app, request.headers(), origin(&request)).await?;
+    let mut visibility = Visibility::new(&app, &who, &source);
     let list = app.promoter.waivers().await?;
-    Ok(Json(list.iter().map(waiver_view).collect::<Vec<_>>()).into_response())
+    Ok(Json(list.iter().filter(|w| visibility.waiver(w)).map(waiver_view).collect::<Vec<_>>()).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -262,12 +272,25 @@ fn review_view(r: &ReviewRecord) -> Value {
     })
 }
 
-/// `GET /api/v1/reviews`: break-glass follow-ups; needs `audit.read`.
+/// `GET /api/v1/reviews`: break-glass follow-ups; needs `audit.read`, and lists those of the
+/// promotions the caller may see.
 pub async fn reviews(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (who, _, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
     app.auth.require(&who, Action::AuditRead, &Resource::Log, &source, &request_id).await?;
-    let list = app.promoter.reviews().await?;
-    Ok(Json(list.iter().map(review_view).collect::<Vec<_>>()).into_response())
+    let mut visibility = Visibility::new(&app, &who, &source);
+    let mut list = Vec::new();
+    for review in app.promoter.reviews().await? {
+        let promotion = app.registry.store().promotion(&review.promotion).await?;
+        if visibility.review(promotion.as_ref()) {
+            list.push(review_view(&review));
+        }
+    }
+    Ok(Json(list).into_response())
+}
+
+/// What closing review `id` answers when there is none, or the caller may not see it.
+fn unknown_review(id: &str) -> ApiError {
+    ApiError::NotFound(format!("no review `{id}`; list them with `airlock review list`"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -285,14 +308,11 @@ pub async fn close_review(
 ) -> Result<Response, ApiError> {
     let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
     let b: NoteBody = body(request, r#"{"note": "reviewed with the team; the fix shipped in 1.4.3"}"#).await?;
-    let review = app
-        .promoter
-        .reviews()
-        .await?
-        .into_iter()
-        .find(|r| r.id == id)
-        .ok_or_else(|| ApiError::NotFound(format!("no review `{id}`; list them with `airlock review list`")))?;
+    let review = app.promoter.reviews().await?.into_iter().find(|r| r.id == id).ok_or_else(|| unknown_review(&id))?;
     let promotion = app.promoter.get(&review.promotion).await?.record;
+    if !Visibility::new(&app, &who, &source).review(Some(&promotion)) {
+        return Err(unknown_review(&id));
+    }
     let pusher = app
         .registry
         .store()

@@ -21,11 +21,15 @@ use crate::api_auth::origin;
 use crate::app::AppState;
 use crate::caller::{AuthError, Caller};
 use crate::error::ApiError;
+use crate::visibility::Visibility;
 
 /// Largest promotion, approval or rejection body accepted.
 pub const PROMOTION_BODY_MAX: usize = 16 * 1024;
 /// Most promotions one list returns.
 pub const PROMOTIONS_PAGE_MAX: u32 = 500;
+/// Most promotions one list reads to find those the caller may see: a caller who may see few
+/// of many finds its own among this many newest.
+pub const PROMOTIONS_SCAN_MAX: u32 = 5_000;
 
 impl From<PromotionError> for ApiError {
     fn from(e: PromotionError) -> Self {
@@ -245,6 +249,10 @@ async fn decide(app: AppState, id: String, request: Request, action: Action) -> 
     let caller = app.auth.caller(request.headers(), TokenKind::Api, None).await?;
     let body: DecisionBody = read_json(request, r#"{"comment": "looks good"} or {"reason": "..."}"#).await?;
     let current = app.promoter.get(&id).await?;
+    // One the caller may not see is, to it, one that does not exist.
+    if !Visibility::new(&app, &caller, &source).promotion(&current.record) {
+        return Err(PromotionError::Unknown { id }.into());
+    }
     let pusher =
         app.registry.store().pusher(&current.record.source, &current.record.digest).await.map_err(AuthError::from)?;
     let engine_caller = engine_caller(&app, &caller, &source, &request_id);
@@ -285,20 +293,27 @@ async fn decide(app: AppState, id: String, request: Request, action: Action) -> 
     Ok(Json(view_json(&view)).into_response())
 }
 
-/// `GET /api/v1/promotions/{id}`.
+/// `GET /api/v1/promotions/{id}`: a promotion the caller may not see answers as a missing one.
 pub async fn get(State(app): State<AppState>, Path(id): Path<String>, request: Request) -> Result<Response, ApiError> {
-    app.auth.caller(request.headers(), TokenKind::Api, None).await?;
+    let (source, _) = origin(&request);
+    let caller = app.auth.caller(request.headers(), TokenKind::Api, None).await?;
     let view = app.promoter.get(&id).await?;
+    if !Visibility::new(&app, &caller, &source).promotion(&view.record) {
+        return Err(PromotionError::Unknown { id }.into());
+    }
     Ok(Json(view_json(&view)).into_response())
 }
 
-/// `GET /api/v1/promotions[?status=pending&target=prod/app&digest=sha256:...&limit=50]`.
+/// `GET /api/v1/promotions[?status=pending&target=prod/app&digest=sha256:...&limit=50]`: the
+/// newest `limit` promotions the caller may see, found among at most
+/// [`PROMOTIONS_SCAN_MAX`] newest that match the filter.
 pub async fn list(
     State(app): State<AppState>,
     Query(query): Query<BTreeMap<String, String>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    app.auth.caller(request.headers(), TokenKind::Api, None).await?;
+    let (source, _) = origin(&request);
+    let caller = app.auth.caller(request.headers(), TokenKind::Api, None).await?;
     let status = query
         .get("status")
         .map(|s| {
@@ -326,7 +341,21 @@ pub async fn list(
             .filter(|n| (1..=PROMOTIONS_PAGE_MAX).contains(n))
             .ok_or_else(|| bad(format!("`limit` must be 1 to {PROMOTIONS_PAGE_MAX}"), "pass `?limit=50`"))?,
     };
-    let records = app.promoter.list(&PromotionFilter { status, target, digest, limit }).await?;
+    // Hidden promotions are left out; the scan widens until `limit` visible ones are found,
+    // the store has no more, or the bound is reached.
+    let mut visibility = Visibility::new(&app, &caller, &source);
+    let mut scan = limit;
+    let records = loop {
+        let filter = PromotionFilter { status, target: target.clone(), digest: digest.clone(), limit: scan };
+        let found = app.promoter.list(&filter).await?;
+        let exhausted = found.len() < scan as usize || scan >= PROMOTIONS_SCAN_MAX;
+        let visible: Vec<PromotionRecord> =
+            found.into_iter().filter(|r| visibility.promotion(r)).take(limit as usize).collect();
+        if visible.len() >= limit as usize || exhausted {
+            break visible;
+        }
+        scan = scan.saturating_mul(4).min(PROMOTIONS_SCAN_MAX);
+    };
     let views: Vec<Value> = records
         .into_iter()
         .map(|record| view_json(&PromotionView { report: Value::Null, approvals: Vec::new(), created: true, record }))

@@ -23,6 +23,7 @@ mod route;
 mod scrub;
 pub mod telemetry;
 mod v2;
+mod visibility;
 
 pub use airlock_core::audit::Actor;
 pub use api_trust::TRUST_ROOT_APPLIES_PER_MINUTE;

@@ -281,9 +281,7 @@ impl Promoter {
     }
 
     pub async fn waiver(&self, id: &str) -> Result<WaiverRecord, PromotionError> {
-        self.registry.store().waiver(id).await?.ok_or_else(|| PromotionError::NotFound {
-            message: format!("waiver `{id}` does not exist; list them with `airlock waiver list`"),
-        })
+        self.registry.store().waiver(id).await?.ok_or_else(|| unknown_waiver(id))
     }
 
     pub async fn waivers(&self) -> Result<Vec<WaiverRecord>, PromotionError> {
@@ -409,4 +407,10 @@ impl Promoter {
             }),
         }
     }
+}
+
+/// What a request about waiver `id` answers when there is none: the server answers the same
+/// for a waiver the caller may not see.
+pub fn unknown_waiver(id: &str) -> PromotionError {
+    PromotionError::NotFound { message: format!("waiver `{id}` does not exist; list them with `airlock waiver list`") }
 }

@@ -17,3 +17,4 @@ mod socket;
 mod storage;
 mod strict_manifests;
 mod trust;
+mod visibility;
