@@ -6,6 +6,7 @@
 
 pub mod attest;
 pub mod audit;
+pub mod identity;
 pub mod policy_input;
 pub mod ports;
 pub mod promotion;
