@@ -109,6 +109,7 @@ struct RawAccess {
     mfa_window_minutes: u64,
     jit_max_duration_secs: u64,
     jwks_refresh_secs: u64,
+    fold_subaddress: bool,
 }
 
 /// Seconds between fetches of CI providers' JWKS from their URLs, by default.
@@ -149,6 +150,7 @@ impl Default for RawAccess {
             mfa_window_minutes: MFA_WINDOW_MINUTES,
             jit_max_duration_secs: JIT_MAX_DURATION_SECS,
             jwks_refresh_secs: JWKS_REFRESH_SECS,
+            fold_subaddress: true,
         }
     }
 }
@@ -351,6 +353,9 @@ pub struct AccessConfig {
     pub jit_max_duration_secs: u64,
     /// Seconds between fetches of JWKS given by URL.
     pub jwks_refresh_secs: u64,
+    /// Whether `local+tag@domain` is the same person as `local@domain` when approvals compare
+    /// people by e-mail.
+    pub fold_subaddress: bool,
 }
 
 impl Config {
@@ -515,6 +520,7 @@ fn access_config(raw: RawAccess, path: &str) -> Result<AccessConfig, ConfigError
         mfa_window_minutes: raw.mfa_window_minutes.clamp(1, 24 * 60),
         jit_max_duration_secs: raw.jit_max_duration_secs.clamp(60, 7 * 24 * 3600),
         jwks_refresh_secs: raw.jwks_refresh_secs.clamp(60, 7 * 24 * 3600),
+        fold_subaddress: raw.fold_subaddress,
     })
 }
 
@@ -627,6 +633,14 @@ mod tests {
         assert!(err.to_string().contains("stage name `Dev` is invalid"), "{err}");
         let err = Config::from_toml("[[stages]]\nname = \"a\"\n[[stages]]\nname = \"a\"", "airlock.toml").unwrap_err();
         assert!(err.to_string().contains("configured twice"), "{err}");
+    }
+
+    #[test]
+    fn subaddresses_fold_unless_turned_off() {
+        let (config, unknown) = Config::from_toml("", "t").unwrap();
+        assert!(config.access.fold_subaddress && unknown.is_empty());
+        let (config, unknown) = Config::from_toml("[access]\nfold_subaddress = false\n", "t").unwrap();
+        assert!(!config.access.fold_subaddress && unknown.is_empty());
     }
 
     #[test]

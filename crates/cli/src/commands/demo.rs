@@ -108,7 +108,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     steps.say(
         &format!(
-            "people: `{DEVELOPER}` (developer), `{}` and `{}` (release-approver), `{KEY_ADMIN}` (key-admin), with TOTP second factors",
+            "people: `{DEVELOPER}` (developer), `{}` and `{}` (release-approver), `{KEY_ADMIN}` (key-admin), each with an e-mail at example.com and a TOTP second factor",
             APPROVERS[0], APPROVERS[1]
         ),
         json!(format!("passwords and TOTP secrets in {}", keys.join("people.json").display())),
@@ -201,7 +201,9 @@ async fn people(app: &airlock_server::App, keys: &Path) -> anyhow::Result<Vec<Pe
             ),
             (None, _) => {
                 let password = hex::encode(airlock_access::totp::generate_secret());
-                auth.create_user(&actor, &id, &[role.to_owned()], password.clone(), None).await?;
+                // Each person has an e-mail: approvals compare people by it.
+                let email = format!("{name}@example.com");
+                auth.create_user(&actor, &id, &[role.to_owned()], password.clone(), Some(&email)).await?;
                 password
             }
         };

@@ -112,7 +112,8 @@ struct AddArgs {
     /// generate one.
     #[arg(long)]
     password_stdin: bool,
-    /// The person's email: two accounts with one email count as one approver.
+    /// The person's e-mail: approvals compare people by it (trimmed, lowercased, a `+tag`
+    /// dropped), and an approver without one cannot approve.
     #[arg(long)]
     email: Option<String>,
     #[command(flatten)]

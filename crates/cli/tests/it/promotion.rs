@@ -69,11 +69,13 @@ fn login(home: &Path, url: &str, name: &str, secret: &str, otp: Option<&str>) ->
     ok(&cmd(home, &args).env("AIRLOCK_PASSWORD", secret).output().unwrap())
 }
 
-/// Creates user `name` with `roles` and a password through the admin API, enrolls a TOTP
-/// authenticator for it, and returns the current code.
+/// Creates user `name` with `roles`, a password and the e-mail `NAME@example.com` (approvers
+/// are people only with an e-mail) through the admin API, enrolls a TOTP authenticator for it,
+/// and returns the current code.
 fn user_with_mfa(server: &ServerProcess, name: &str, password: &str, roles: &[&str]) -> String {
     let bearer = format!("Bearer {}", server.admin_token());
-    let body = json!({"name": name, "kind": "user", "roles": roles, "password": password}).to_string();
+    let email = format!("{name}@example.com");
+    let body = json!({"name": name, "kind": "user", "roles": roles, "password": password, "email": email}).to_string();
     let headers = [("authorization", bearer.as_str()), ("content-type", "application/json")];
     let created = server.request("POST", "/api/v1/principals", &headers, body.as_bytes());
     assert_eq!(created.status, 201, "{}", String::from_utf8_lossy(&created.body));

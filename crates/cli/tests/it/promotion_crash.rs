@@ -374,11 +374,12 @@ fn a_crash_at_any_commit_step_leaves_the_promotion_all_or_nothing() {
     }
 }
 
-/// Creates user `name` with `roles` through the admin API and enrolls a TOTP authenticator;
-/// returns its secret.
+/// Creates user `name` with `roles` and the e-mail `NAME@example.com` (approvers are people only
+/// with an e-mail) through the admin API and enrolls a TOTP authenticator; returns its secret.
 fn user_with_mfa(server: &ServerProcess, name: &str, password: &str, roles: &[&str]) -> Vec<u8> {
     let admin = server.admin_token();
-    let body = json!({"name": name, "kind": "user", "roles": roles, "password": password});
+    let email = format!("{name}@example.com");
+    let body = json!({"name": name, "kind": "user", "roles": roles, "password": password, "email": email});
     let created = api(server, "POST", "/api/v1/principals", &admin, Some(&body));
     assert_eq!(created.status, 201, "{}", body_text(&created));
     let basic = airlock_test_support::basic(name, password);
