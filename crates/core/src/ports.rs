@@ -321,7 +321,8 @@ pub struct PrincipalRecord {
     /// Roles bound to the principal, sorted.
     pub roles: Vec<String>,
     pub created_at: Timestamp,
-    /// The person's email (users), lowercase: two accounts with one email are one approver.
+    /// The person's e-mail (users): approvals compare people by it, normalized by
+    /// [`crate::identity::person::PersonRule`]; an approver without one cannot approve.
     pub email: Option<String>,
     /// Hex SHA-256 of the user's one-time enrollment token, while one is outstanding.
     pub enrollment_hash: Option<String>,
@@ -577,8 +578,10 @@ pub struct PromotionRecord {
 pub struct ApprovalRecord {
     pub promotion: String,
     pub approver: String,
-    /// The person behind the account (OIDC subject or email when known, else the principal):
-    /// two accounts of one person approve once.
+    /// The person behind the account, `email:<address>` normalized
+    /// ([`crate::identity::person::Person`]); rows from before the rule may hold another form
+    /// (`email:Same.Person+ops@…`, `principal:…`) and are read under today's rule. Two accounts
+    /// of one person approve once.
     pub identity: String,
     pub digest: Digest,
     pub source: RepoName,

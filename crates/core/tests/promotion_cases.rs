@@ -89,7 +89,8 @@ struct User {
 #[serde(deny_unknown_fields, default)]
 struct Step {
     action: String,
-    /// Who acts; `tester` (the service account that pushes) by default.
+    /// Who acts; `tester` (the service account that pushes) by default. A user who pushes
+    /// pushes the manifest with their own token.
     #[serde(rename = "as")]
     actor: Option<String>,
     image: Option<String>,
@@ -260,6 +261,28 @@ impl Run {
         support::attest(&self.app, REPO, subject, predicate_type, &predicate, self.key(name)).await;
     }
 
+    /// Pushes `image` under `tag` with `user`'s registry token, so `user` is its pusher (the
+    /// blobs go first, as the tester).
+    async fn push_as(&self, user: &str, image: &Image, tag: &str) -> airlock_test_support::Reply {
+        for blob in image.blobs() {
+            self.app.push_blob(REPO, blob).await;
+        }
+        let password = format!("{user}-password");
+        let basic = airlock_test_support::basic(user, &password);
+        let uri = format!("/token?service=airlock&scope=repository:{REPO}:pull,push");
+        let reply = self.app.send(http::Method::GET, &uri, &[("authorization", &basic)], Vec::new()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        let token = format!("Bearer {}", reply.json()["token"].as_str().unwrap());
+        self.app
+            .send(
+                http::Method::PUT,
+                &format!("/v2/{REPO}/manifests/{tag}"),
+                &[("content-type", image.media_type()), ("authorization", &token)],
+                image.manifest.clone(),
+            )
+            .await
+    }
+
     fn promoter(&self) -> &airlock_core::promotion::Promoter {
         &self.app.app.state.promoter
     }
@@ -276,7 +299,11 @@ impl Run {
             "push" => {
                 let name = step.image.clone().expect("`image`");
                 let image = Image::new(&[("app", name.as_bytes())]);
-                let reply = self.app.push_image(REPO, &image, step.tag.as_deref().unwrap_or("latest")).await;
+                let tag = step.tag.as_deref().unwrap_or("latest");
+                let reply = match &step.actor {
+                    None => self.app.push_image(REPO, &image, tag).await,
+                    Some(user) => self.push_as(user, &image, tag).await,
+                };
                 assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
                 self.images.insert(name, image);
                 Ok(None)

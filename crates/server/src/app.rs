@@ -177,6 +177,7 @@ impl App {
             dir,
             &config.log.origin,
             &config.public_url,
+            airlock_core::identity::person::PersonRule { fold_subaddress: config.access.fold_subaddress },
         )?;
         let state = AppState {
             promoter,

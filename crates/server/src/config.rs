@@ -111,6 +111,7 @@ struct RawAccess {
     jwks_refresh_secs: u64,
     privileged_roles: Option<Vec<String>>,
     enrollment_ttl_secs: u64,
+    fold_subaddress: bool,
 }
 
 /// The roles whose grant takes a second access admin by default (beside any role whose
@@ -159,6 +160,7 @@ impl Default for RawAccess {
             privileged_roles: None,
             enrollment_ttl_secs: ENROLLMENT_TTL_SECS,
             jwks_refresh_secs: JWKS_REFRESH_SECS,
+            fold_subaddress: true,
         }
     }
 }
@@ -365,6 +367,9 @@ pub struct AccessConfig {
     pub privileged_roles: Vec<String>,
     /// Seconds an enrollment token works.
     pub enrollment_ttl_secs: u64,
+    /// Whether `local+tag@domain` is the same person as `local@domain` when approvals compare
+    /// people by e-mail.
+    pub fold_subaddress: bool,
 }
 
 impl Config {
@@ -533,6 +538,7 @@ fn access_config(raw: RawAccess, path: &str) -> Result<AccessConfig, ConfigError
             .privileged_roles
             .unwrap_or_else(|| PRIVILEGED_ROLES.iter().map(|r| (*r).to_owned()).collect()),
         enrollment_ttl_secs: raw.enrollment_ttl_secs.clamp(60, 30 * 24 * 3600),
+        fold_subaddress: raw.fold_subaddress,
     })
 }
 
@@ -645,6 +651,14 @@ mod tests {
         assert!(err.to_string().contains("stage name `Dev` is invalid"), "{err}");
         let err = Config::from_toml("[[stages]]\nname = \"a\"\n[[stages]]\nname = \"a\"", "airlock.toml").unwrap_err();
         assert!(err.to_string().contains("configured twice"), "{err}");
+    }
+
+    #[test]
+    fn subaddresses_fold_unless_turned_off() {
+        let (config, unknown) = Config::from_toml("", "t").unwrap();
+        assert!(config.access.fold_subaddress && unknown.is_empty());
+        let (config, unknown) = Config::from_toml("[access]\nfold_subaddress = false\n", "t").unwrap();
+        assert!(!config.access.fold_subaddress && unknown.is_empty());
     }
 
     #[test]

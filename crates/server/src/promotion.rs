@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use airlock_core::Registry;
+use airlock_core::identity::person::PersonRule;
 use airlock_core::promotion::policies::PolicySet;
 use airlock_core::promotion::{Promoter, PromoterConfig};
 use airlock_dsse::{Algorithm, PrivateKey};
@@ -54,13 +55,15 @@ fn read_or_create_key(path: &Path) -> Result<PrivateKey, PromotionStartError> {
     }
 }
 
-/// The engine over `registry`, evaluating the bundles of `policies`.
+/// The engine over `registry`, evaluating the bundles of `policies`, comparing approvers as
+/// `persons` says.
 pub fn open(
     registry: Registry,
     policies: Arc<PolicySet>,
     data_dir: &Path,
     log_origin: &str,
     public_url: &str,
+    persons: PersonRule,
 ) -> Result<Promoter, PromotionStartError> {
     let release_key = read_or_create_key(&data_dir.join(RELEASE_KEY_FILE))?;
     Ok(Promoter::new(
@@ -70,6 +73,7 @@ pub fn open(
             release_key,
             log_origin: log_origin.to_owned(),
             verifier_id: public_url.trim_end_matches('/').to_owned(),
+            persons,
         },
     ))
 }

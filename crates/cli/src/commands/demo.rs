@@ -108,7 +108,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     steps.say(
         &format!(
-            "people: `{DEVELOPER}` (developer), `{}` and `{}` (release-approver), `{KEY_ADMIN}` (key-admin), with TOTP second factors",
+            "people: `{DEVELOPER}` (developer), `{}` and `{}` (release-approver), `{KEY_ADMIN}` (key-admin), each with an e-mail at example.com and a TOTP second factor",
             APPROVERS[0], APPROVERS[1]
         ),
         json!(format!("passwords and TOTP secrets in {}", keys.join("people.json").display())),
@@ -218,7 +218,9 @@ async fn people(app: &airlock_server::App, keys: &Path) -> anyhow::Result<Vec<Pe
                 // As a person would: the admin creates the user, the person enrolls with the
                 // one-time token, choosing their password.
                 let password = hex::encode(airlock_access::totp::generate_secret());
-                let created = auth.identity().create_user(&acting, &id, &[role.to_owned()], None).await?;
+                // Each person has an e-mail: approvals compare people by it.
+                let email = format!("{name}@example.com");
+                let created = auth.identity().create_user(&acting, &id, &[role.to_owned()], Some(&email)).await?;
                 auth.enroll(&created.secret, password.clone()).await?;
                 password
             }

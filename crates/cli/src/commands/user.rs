@@ -117,7 +117,8 @@ struct AddArgs {
     /// A role to give the user (repeatable); `airlock role list` shows the roles.
     #[arg(long = "role", value_name = "ROLE")]
     roles: Vec<String>,
-    /// The person's email: two accounts with one email count as one approver.
+    /// The person's e-mail: approvals compare people by it (trimmed, lowercased, a `+tag`
+    /// dropped), and an approver without one cannot approve.
     #[arg(long)]
     email: Option<String>,
     #[command(flatten)]

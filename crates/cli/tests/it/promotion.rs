@@ -69,10 +69,11 @@ fn login(home: &Path, url: &str, name: &str, secret: &str, otp: Option<&str>) ->
     ok(&cmd(home, &args).env("AIRLOCK_PASSWORD", secret).output().unwrap())
 }
 
-/// Creates user `name` with `roles` and a password through the admin API, enrolls a TOTP
-/// authenticator for it, and returns the current code.
+/// Creates user `name` with `roles`, a password and the e-mail `NAME@example.com` (approvers
+/// are people only with an e-mail) through the admin API, enrolls a TOTP authenticator for it,
+/// and returns the current code.
 fn user_with_mfa(server: &ServerProcess, name: &str, password: &str, roles: &[&str]) -> String {
-    let secret = server.user(name, password, roles, None);
+    let secret = server.user(name, password, roles, Some(&format!("{name}@example.com")));
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     airlock_access::totp::code_at(&secret, now)
 }

@@ -374,10 +374,10 @@ fn a_crash_at_any_commit_step_leaves_the_promotion_all_or_nothing() {
     }
 }
 
-/// Creates user `name` with `roles` through the admin API and enrolls a TOTP authenticator;
-/// returns its secret.
+/// Creates user `name` with `roles` and the e-mail `NAME@example.com` (approvers are people only
+/// with an e-mail) through the admin API and enrolls a TOTP authenticator; returns its secret.
 fn user_with_mfa(server: &ServerProcess, name: &str, password: &str, roles: &[&str]) -> Vec<u8> {
-    server.user(name, password, roles, None)
+    server.user(name, password, roles, Some(&format!("{name}@example.com")))
 }
 
 fn otp(secret: &[u8]) -> String {

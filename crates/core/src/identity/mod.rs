@@ -11,6 +11,7 @@ mod enrollment;
 mod error;
 mod events;
 mod grants;
+pub mod person;
 mod principals;
 mod roles;
 

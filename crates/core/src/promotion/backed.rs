@@ -314,8 +314,8 @@ pub fn approval_claim(a: &ApprovalRecord) -> Claim {
 }
 
 /// The person behind an approval as its entry records it: the digest of the stored identity
-/// (`email:…` or `principal:…`), so two accounts of one person stay one without the log
-/// publishing an e-mail address.
+/// (`email:…`, normalized; rows from before that may hold another form), so two accounts of one
+/// person stay one without the log publishing an e-mail address.
 pub fn identity_digest(identity: &str) -> String {
     airlock_model::Digest::of(identity.as_bytes()).to_string()
 }

@@ -28,6 +28,7 @@ use airlock_model::{Digest, PrincipalId, PrincipalKind, Reference, RepoName, Sta
 use serde_json::{Value, json};
 
 use crate::audit::{Actor, Event, EventKind, Outcome, Subject};
+use crate::identity::person::{Person, PersonError, PersonRule};
 use crate::policy_input::Requester;
 use crate::ports::{
     ApprovalRecord, PromotionCommit, PromotionCommitOutcome, PromotionFilter, PromotionRecord, PromotionStatus, Sealed,
@@ -145,6 +146,8 @@ pub struct PromoterConfig {
     pub log_origin: String,
     /// This Airlock's public URL, the VSA's verifier id.
     pub verifier_id: String,
+    /// How an account's e-mail names its person (`access.fold_subaddress`).
+    pub persons: PersonRule,
 }
 
 /// The promotion engine.
@@ -329,13 +332,17 @@ impl Promoter {
         self.view(record).await
     }
 
-    /// The person behind `principal`: their email when known, else the principal itself.
-    async fn identity_of(&self, principal: &str) -> Result<String, PromotionError> {
-        let email = match PrincipalId::parse(principal) {
-            Ok(id) => self.registry.store().principal(&id).await?.and_then(|p| p.email),
-            Err(_) => None,
-        };
-        Ok(email.map_or_else(|| format!("principal:{principal}"), |e| format!("email:{e}")))
+    /// The person behind `principal`: their verified e-mail, normalized by the configured rule.
+    async fn account_of(&self, principal: &str) -> Result<Account, PromotionError> {
+        let Ok(id) = PrincipalId::parse(principal) else { return Ok(Account::NoEmail) };
+        let email = self.registry.store().principal(&id).await?.and_then(|p| p.email);
+        Ok(match email {
+            None => Account::NoEmail,
+            Some(email) => match Person::from_email(&email, &self.config.persons) {
+                Ok(person) => Account::Person(person),
+                Err(e) => Account::BadEmail(e),
+            },
+        })
     }
 
     /// The roles `principal` holds at `now`: its bindings and the just-in-time grants in force.
@@ -451,10 +458,23 @@ impl Promoter {
         // Evaluate again: the approval binds what is true now.
         let requester = self.requester_of(&record).await;
         let evaluation = self.evaluate(gates, &record.source, &stage, &record.digest, &requester).await?;
-        if let Some(reason) =
-            self.ineligible(caller.principal.as_str(), caller.kind, &record, &evaluation, rule, now).await?
-        {
-            return Err(refuse(reason));
+        let person =
+            match self.eligible(caller.principal.as_str(), caller.kind, None, &record, &evaluation, rule, now).await? {
+                Ok(person) => person,
+                Err(reason) => return Err(refuse(reason)),
+            };
+        // A second account of someone who approved already does not approve again.
+        let given = self.registry.store().approvals(&record.id).await?;
+        if let Some(other) = given.iter().find(|a| {
+            a.approver != caller.principal.as_str()
+                && Person::from_stored(&a.identity, &self.config.persons).as_ref() == Ok(&person)
+        }) {
+            return Err(refuse(format!(
+                "`{}` and `{}` are one person (`{}`), who already approved it; someone else must approve",
+                caller.principal,
+                other.approver,
+                person.describe()
+            )));
         }
         if rule.mfa && !caller.mfa_fresh {
             return Err(refuse(
@@ -472,7 +492,7 @@ impl Promoter {
         let approval = ApprovalRecord {
             promotion: record.id.clone(),
             approver: caller.principal.to_string(),
-            identity: self.identity_of(caller.principal.as_str()).await?,
+            identity: person.to_string(),
             digest: record.digest.clone(),
             source: record.source.clone(),
             target: record.target.clone(),
@@ -528,7 +548,7 @@ impl Promoter {
     }
 
     /// The approvals that count now: recorded by the log entry at their stored index, bound to
-    /// this evaluation, unexpired, from distinct people who are still eligible and hold the
+    /// this evaluation, unexpired, from distinct persons who are still eligible and hold the
     /// role. Also the rows the log does not back, which are ignored (and logged).
     async fn counted(
         &self,
@@ -541,7 +561,7 @@ impl Promoter {
         // One read of the log for every row.
         let claims: Vec<backed::Claim> = approvals.iter().map(backed::approval_claim).collect();
         let verdicts = backed::check(&self.registry, &claims).await?;
-        let mut identities = BTreeSet::new();
+        let mut persons: BTreeSet<Person> = BTreeSet::new();
         let mut counted = Vec::new();
         let mut ignored = Vec::new();
         for (a, verdict) in approvals.iter().zip(verdicts) {
@@ -554,14 +574,23 @@ impl Promoter {
                 && a.target == record.target
                 && a.policy_digest == evaluation.policy_digest
                 && a.evidence_digest == evaluation.evidence_digest;
-            if !bound || now >= a.expires_at || identities.contains(&a.identity) {
+            if !bound || now >= a.expires_at {
                 continue;
             }
             let Ok(kind) = self.kind_of(&a.approver).await else { continue };
-            if self.ineligible(&a.approver, kind, record, evaluation, rule, now).await?.is_some() {
+            // The person the approval recorded (read under today's rule, so a row stored before
+            // it compares too) and the person the account names now: both must be eligible, and
+            // neither may have counted already.
+            let stored = Person::from_stored(&a.identity, &self.config.persons).ok();
+            let Ok(person) = self.eligible(&a.approver, kind, stored.as_ref(), record, evaluation, rule, now).await?
+            else {
+                continue;
+            };
+            let theirs: BTreeSet<Person> = [Some(person), stored].into_iter().flatten().collect();
+            if !persons.is_disjoint(&theirs) {
                 continue;
             }
-            identities.insert(a.identity.clone());
+            persons.extend(theirs);
             counted.push(a.clone());
         }
         Ok((counted, ignored))
@@ -575,43 +604,94 @@ impl Promoter {
         }
     }
 
-    /// Why `principal` may not approve this promotion now, if they may not. Checked when they
-    /// approve and again when the approval is counted.
-    async fn ineligible(
+    /// The person `principal` approves as, or why they may not approve this promotion now.
+    /// Checked when they approve and again when the approval is counted, then also for
+    /// `stored`, the person the approval recorded.
+    #[expect(clippy::too_many_arguments, reason = "one check over the approval's whole context")]
+    async fn eligible(
         &self,
         principal: &str,
         kind: PrincipalKind,
+        stored: Option<&Person>,
         record: &PromotionRecord,
         evaluation: &Evaluation,
         rule: &ApprovalRule,
         now: Timestamp,
-    ) -> Result<Option<String>, PromotionError> {
+    ) -> Result<Result<Person, String>, PromotionError> {
         if kind != PrincipalKind::User {
-            return Ok(Some("service accounts do not approve; approvals are a person's judgement".to_owned()));
+            return Ok(Err("service accounts do not approve; approvals are a person's judgement".to_owned()));
         }
+        // 1. Not a party to the promotion by name: its requester, the pusher, a build trigger.
         if principal == record.requester {
-            return Ok(Some(format!("`{principal}` requested it; someone else must approve")));
+            return Ok(Err(format!("`{principal}` requested it; someone else must approve")));
         }
         if evaluation.pusher.as_deref() == Some(principal) {
-            return Ok(Some(format!("`{principal}` pushed this artifact; someone else must approve")));
+            return Ok(Err(format!("`{principal}` pushed this artifact; someone else must approve")));
         }
-        if evaluation.triggers.iter().any(|t| t == principal) {
-            return Ok(Some(format!(
+        if evaluation.triggers.iter().any(|t| trigger_name(t) == principal) {
+            return Ok(Err(format!(
                 "`{principal}` triggered the build, per its provenance; someone else must approve"
             )));
         }
+        // 2. Holds the stage's approver role.
         let roles = self.roles_of(principal, now).await?;
         if roles.is_empty() {
-            return Ok(Some(format!("`{principal}` does not exist, is disabled, or holds no role")));
+            return Ok(Err(format!("`{principal}` does not exist, is disabled, or holds no role")));
         }
         if !roles.contains(&rule.role) {
-            return Ok(Some(format!(
+            return Ok(Err(format!(
                 "approvals into `{}` need the `{}` role, which `{principal}` does not hold",
                 record.target.stage(),
                 rule.role
             )));
         }
-        Ok(None)
+        // 3. Is a person: an account without a verified e-mail could be anyone's second account.
+        let person = match self.account_of(principal).await? {
+            Account::Person(person) => person,
+            Account::NoEmail => {
+                return Ok(Err(format!(
+                    "`{principal}` has no verified e-mail, so approvals cannot tell them apart from another account; ask an access admin to set one"
+                )));
+            }
+            Account::BadEmail(e) => {
+                return Ok(Err(format!(
+                    "the e-mail of `{principal}` names no person, so approvals cannot tell them apart from another account; ask an access admin to correct it ({e})"
+                )));
+            }
+        };
+        // 4. Not a party as a person: no second account of the requester, the pusher or a
+        // trigger.
+        let one = |p: &Person| p == &person || stored == Some(p);
+        let same = |other: &str, p: &Person, did: &str| {
+            format!(
+                "`{principal}` and `{other}` are one person (`{}`), and `{other}` {did}; someone else must approve",
+                p.describe()
+            )
+        };
+        if let Account::Person(p) = self.account_of(&record.requester).await?
+            && one(&p)
+        {
+            return Ok(Err(same(&record.requester, &p, "requested it")));
+        }
+        if let Some(pusher) = &evaluation.pusher
+            && let Account::Person(p) = self.account_of(pusher).await?
+            && one(&p)
+        {
+            return Ok(Err(same(pusher, &p, "pushed this artifact")));
+        }
+        for trigger in &evaluation.triggers {
+            // Provenance names the trigger by an account name or by an e-mail.
+            let by_email = Person::from_email(trigger, &self.config.persons).ok();
+            let by_name = match self.account_of(&trigger_name(trigger)).await? {
+                Account::Person(p) => Some(p),
+                Account::NoEmail | Account::BadEmail(_) => None,
+            };
+            if let Some(p) = [by_email, by_name].into_iter().flatten().find(|p| one(p)) {
+                let trigger = airlock_model::echo::echo(trigger);
+                return Ok(Err(same(&trigger, &p, "triggered the build, per its provenance")));
+            }
+        }
+        Ok(Ok(person))
     }
 
     /// Rejects a pending promotion. A reject and a final approval race on the same conditional
@@ -917,6 +997,20 @@ fn rule_for(gates: &Gates, break_glass: bool) -> Option<ApprovalRule> {
         ttl_secs: stage.map_or(pipeline::APPROVAL_TTL_SECS, |r| r.ttl_secs),
         mfa: true,
     })
+}
+
+/// What an account says about the person behind it.
+enum Account {
+    Person(Person),
+    /// No account by that name, or one without an e-mail.
+    NoEmail,
+    /// An e-mail the person rule refuses.
+    BadEmail(PersonError),
+}
+
+/// A build trigger as an account name: trimmed and lowercase, as GitHub logins ignore case.
+fn trigger_name(trigger: &str) -> String {
+    trigger.trim().to_lowercase()
 }
 
 fn finding_line(f: &gates::Finding) -> String {

@@ -9,6 +9,7 @@ mod log_backed;
 mod manifests;
 mod negative;
 mod observability;
+mod persons;
 mod policy_signing;
 mod promotion;
 mod promotion_race;

@@ -95,11 +95,18 @@ impl Fixture {
     /// The same data directory after a restart: a checkpoint signed, the app closed and opened
     /// again (the tester gets a new key).
     pub(crate) async fn restart(self) -> Fixture {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Like [`Fixture::restart`], with the configuration changed by `change`.
+    pub(crate) async fn restart_with(self, change: impl FnOnce(&mut airlock_server::config::Config)) -> Fixture {
         let Fixture { app, clock, ci, _policy } = self;
         app.app.state.log.checkpoint().await.unwrap();
         app.app.close().await;
         let TestApp { app: closed, dir, .. } = app;
-        let mut reopened = TestApp::with_config_and_clock(closed.config.clone(), clock.clone()).await;
+        let mut config = closed.config.clone();
+        change(&mut config);
+        let mut reopened = TestApp::with_config_and_clock(config, clock.clone()).await;
         // The data directory lives in the first app's temporary directory: keep it.
         reopened.dir = dir;
         Fixture { app: reopened, clock, ci, _policy }
@@ -118,12 +125,14 @@ impl Fixture {
         support::attest(&self.app, REPO, subject, support::SCAN, &support::scan(critical), &self.ci).await
     }
 
-    /// Creates a user with `roles` and a second factor; returns its TOTP secret.
+    /// Creates a user with `roles`, a second factor and the e-mail `NAME@example.com` (an
+    /// approver is a person only with an e-mail); returns its TOTP secret.
     pub(crate) async fn user(&self, name: &str, roles: &[&str]) -> Vec<u8> {
-        self.user_with_email(name, roles, None).await
+        self.user_with_email(name, roles, Some(&format!("{name}@example.com"))).await
     }
 
-    /// Like [`Fixture::user`], with an e-mail: two accounts with one e-mail are one person.
+    /// Like [`Fixture::user`], with the e-mail `email` (or none): two accounts with one e-mail
+    /// are one person.
     pub(crate) async fn user_with_email(&self, name: &str, roles: &[&str], email: Option<&str>) -> Vec<u8> {
         let admin = self.token("admin", ADMIN_PASSWORD, None).await;
         self.app.create_user(&admin, name, roles, email).await
