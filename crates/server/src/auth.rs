@@ -36,6 +36,7 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::config::AccessConfig;
+use crate::throttle::{Key as ThrottleKey, Throttle};
 
 /// The bootstrap administrator's name.
 pub const ADMIN: &str = "admin";
@@ -49,12 +50,6 @@ pub const API_KEY_PREFIX: &str = "alk_";
 pub const SECRET_MAX_BYTES: usize = 1024;
 /// Shortest password accepted for a user.
 pub const PASSWORD_MIN_CHARS: usize = 12;
-/// Failed logins (per principal name and per source address) before backoff starts.
-pub const LOGIN_FAILURES_BEFORE_BACKOFF: u32 = 5;
-/// Longest backoff after repeated failed logins.
-pub const LOGIN_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(900);
-/// Most principals and addresses tracked for failed logins; past it, the quietest are forgotten.
-const THROTTLE_ENTRIES_MAX: usize = 100_000;
 /// The token signing key, under the data directory.
 const KEY_FILE: &str = "auth/token.key";
 
@@ -162,7 +157,7 @@ pub struct Caller {
 impl Caller {
     /// The audit actor for this caller's request.
     pub fn actor(&self, request_id: &str) -> Actor {
-        Actor::authenticated(&self.id, request_id)
+        Actor::authenticated(&self.id, self.kind, request_id)
     }
 
     /// Whether the token grants `action` on `repo`.
@@ -170,54 +165,6 @@ impl Caller {
         self.access.iter().any(|a| {
             a.kind == "repository" && a.name == repo.as_str() && a.actions.iter().any(|x| x == action.as_str())
         })
-    }
-}
-
-/// Failed logins per principal name and per source address, with exponential backoff: after
-/// [`LOGIN_FAILURES_BEFORE_BACKOFF`] failures in a row, each further attempt waits 1 s, 2 s, 4 s,
-/// ... up to [`LOGIN_BACKOFF_MAX`]. Kept in memory, per process.
-#[derive(Debug, Default)]
-struct Throttle {
-    entries: std::sync::Mutex<std::collections::HashMap<String, Strikes>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Strikes {
-    failures: u32,
-    blocked_until: std::time::Instant,
-}
-
-impl Throttle {
-    /// How long the first blocked key must still wait, if any is blocked.
-    fn blocked(&self, keys: &[String], now: std::time::Instant) -> Option<std::time::Duration> {
-        let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        keys.iter()
-            .filter_map(|k| entries.get(k))
-            .map(|s| s.blocked_until.saturating_duration_since(now))
-            .find(|d| !d.is_zero())
-    }
-
-    fn fail(&self, keys: &[String], now: std::time::Instant) {
-        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if entries.len() >= THROTTLE_ENTRIES_MAX {
-            entries.retain(|_, s| s.blocked_until > now);
-            if entries.len() >= THROTTLE_ENTRIES_MAX {
-                entries.clear();
-            }
-        }
-        for key in keys {
-            let strikes = entries.entry(key.clone()).or_insert(Strikes { failures: 0, blocked_until: now });
-            strikes.failures = strikes.failures.saturating_add(1);
-            if let Some(over) = strikes.failures.checked_sub(LOGIN_FAILURES_BEFORE_BACKOFF) {
-                let secs = 1u64.checked_shl(over.min(20)).unwrap_or(u64::MAX);
-                let wait = std::time::Duration::from_secs(secs).min(LOGIN_BACKOFF_MAX);
-                strikes.blocked_until = now.checked_add(wait).unwrap_or(now);
-            }
-        }
-    }
-
-    fn succeed(&self, key: &str) {
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key);
     }
 }
 
@@ -437,17 +384,23 @@ impl AuthService {
                 record.id
             )));
         };
+        // Code guesses back off per (principal, client address), apart from passwords: the
+        // right password before each guess does not wipe them.
+        let guesses = [ThrottleKey::otp(record.id.as_str(), source), ThrottleKey::client(source)];
+        if let Some(wait) = self.throttle.blocked(&guesses, std::time::Instant::now()) {
+            return Err(AuthError::Throttled { retry_after_secs: crate::throttle::retry_after_secs(wait) });
+        }
         let now = self.now_secs();
         let key = record.id.to_string();
         let last = self.totp_steps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).copied();
         match airlock_access::totp::verify(&secret, code.trim(), now, last) {
             Some(step) => {
                 self.totp_steps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, step);
+                self.throttle.succeed(&guesses[0]);
                 Ok(now)
             }
             None => {
-                let keys = [format!("principal:{}", record.id), format!("source:{source}")];
-                self.throttle.fail(&keys, std::time::Instant::now());
+                self.throttle.fail(&guesses, std::time::Instant::now());
                 let event = Event {
                     kind: EventKind::LoginFailed,
                     time: self.clock.now(),
@@ -474,7 +427,7 @@ impl AuthService {
             ));
         }
         let secret = airlock_access::totp::generate_secret();
-        let actor = Actor::authenticated(&record.id, "");
+        let actor = Actor::authenticated(&record.id, record.kind, "");
         let changed =
             self.change(&actor, &record.id, PrincipalChange::SetTotp { secret: Some(hex::encode(secret)) }).await?;
         if changed.is_none() {
@@ -635,9 +588,15 @@ impl AuthService {
         request_id: &str,
     ) -> Result<Authenticated, AuthError> {
         let (name, secret) = basic_credentials(headers)?;
-        let keys = [format!("principal:{}", name.to_ascii_lowercase()), format!("source:{source}")];
-        if let Some(wait) = self.throttle.blocked(&keys, std::time::Instant::now()) {
-            return Err(AuthError::Throttled { retry_after_secs: wait.as_secs().max(1) });
+        let ci = name == OIDC_USERNAME;
+        // An API key or a CI token cannot be guessed: its failures are counted, never backed
+        // off, so nobody can lock a service account out. Passwords back off per (principal,
+        // client address), and per address over all names (`throttle`).
+        let api_key = !ci && crate::throttle::is_api_key(&secret);
+        let guessable = !ci && !api_key;
+        let keys = [ThrottleKey::password(&name, source), ThrottleKey::client(source)];
+        if guessable && let Some(wait) = self.throttle.blocked(&keys, std::time::Instant::now()) {
+            return Err(AuthError::Throttled { retry_after_secs: crate::throttle::retry_after_secs(wait) });
         }
         let mut limit = Vec::new();
         let failure = |reason: &str| {
@@ -654,7 +613,7 @@ impl AuthService {
             .with_detail("source", json!(source))
             .with_detail("method", json!("basic"))
         };
-        let (record, ci_failure) = if name == OIDC_USERNAME {
+        let (record, ci_failure) = if ci {
             let issuers = self.oidc.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
             match airlock_access::token::oidc::verify_ci_token(
                 &secret,
@@ -680,34 +639,50 @@ impl AuthService {
             };
             (record, None)
         };
-        let ci = name == OIDC_USERNAME;
         let verdict = match &record {
             None if ci => Err("ci token refused or mapped to no service account"),
-            None => Err("unknown principal"),
-            Some(r) if r.disabled => Err("principal disabled"),
+            Some(r) if ci && r.disabled => Err("principal disabled"),
             Some(_) if ci => Ok(()),
-            Some(r) if r.disabled => Err("principal disabled"),
-            Some(r) => match r.kind {
-                PrincipalKind::ServiceAccount => self.check_api_key(r, &secret),
-                PrincipalKind::User => match &r.password_hash {
-                    None => Err("no password set"),
-                    Some(hash) => {
-                        if verify_password(hash.clone(), secret).await {
-                            Ok(())
-                        } else {
-                            Err("wrong password")
-                        }
-                    }
-                },
+            // A secret of an API key's form is only ever checked as one.
+            _ if api_key => match &record {
+                None => Err("unknown principal"),
+                Some(r) if r.disabled => Err("principal disabled"),
+                Some(r) if r.kind == PrincipalKind::ServiceAccount => self.check_api_key(r, &secret),
+                Some(_) => Err("no api key set"),
             },
+            // Every other secret is a password, and costs one Argon2 verification whatever the
+            // name: against the user's hash, or against a decoy, so the time taken does not say
+            // which names exist.
+            _ => {
+                let hash =
+                    record.as_ref().filter(|r| r.kind == PrincipalKind::User).and_then(|r| r.password_hash.clone());
+                let decoy = crate::throttle::decoy_password_hash().await;
+                let matched = verify_password(hash.clone().unwrap_or_else(|| decoy.to_owned()), secret).await;
+                match &record {
+                    None => Err("unknown principal"),
+                    Some(r) if r.disabled => Err("principal disabled"),
+                    Some(r) if r.kind == PrincipalKind::ServiceAccount => Err("not an api key"),
+                    Some(_) if hash.is_none() => Err("no password set"),
+                    Some(_) if matched => Ok(()),
+                    Some(_) => Err("wrong password"),
+                }
+            }
         };
         match (verdict, record) {
             (Ok(()), Some(record)) => {
-                self.throttle.succeed(&keys[0]);
+                if guessable {
+                    self.throttle.succeed(&keys[0]);
+                }
                 Ok(Authenticated { record, limit })
             }
             (verdict, _) => {
-                self.throttle.fail(&keys, std::time::Instant::now());
+                if guessable {
+                    self.throttle.fail(&keys, std::time::Instant::now());
+                } else if api_key {
+                    self.throttle.api_key_failed();
+                } else {
+                    self.throttle.ci_token_failed();
+                }
                 let reason = match (&ci_failure, verdict) {
                     (Some(why), _) => why.clone(),
                     (None, verdict) => verdict.err().unwrap_or("unknown principal").to_owned(),
@@ -717,6 +692,11 @@ impl AuthService {
                 Err(AuthError::BadCredentials)
             }
         }
+    }
+
+    /// Failed logins with API keys and CI tokens, which never back off, for `/metrics`.
+    pub fn login_counters(&self) -> crate::throttle::LoginCounters {
+        self.throttle.counters()
     }
 
     fn check_api_key(&self, record: &PrincipalRecord, secret: &str) -> Result<(), &'static str> {
@@ -903,7 +883,7 @@ impl AuthService {
             let event = Event {
                 kind: EventKind::AccessDenied,
                 time: self.clock.now(),
-                actor: Actor::authenticated(&record.id, request_id),
+                actor: Actor::authenticated(&record.id, record.kind, request_id),
                 subject: Subject::default(),
                 outcome: Outcome::Denied {
                     reasons: refused.iter().map(|s| format!("`{s}` not granted in full")).collect(),
@@ -1388,11 +1368,12 @@ impl AuthService {
     }
 }
 
-/// Refuses the names `/token` gives a meaning of its own.
+/// Refuses the names the log gives the server and unauthenticated clients, and the one `/token`
+/// gives a meaning of its own ([`PrincipalId::is_reserved`]).
 fn reserved(id: &PrincipalId) -> Result<(), AuthError> {
-    if id.as_str() == OIDC_USERNAME {
+    if id.is_reserved() {
         return Err(AuthError::Invalid(format!(
-            "`{OIDC_USERNAME}` is reserved for CI tokens at `/token`; choose another name"
+            "principal name `{id}` is reserved: the log names the server `airlock`, unauthenticated clients `anonymous`, `/token` takes CI tokens as `{OIDC_USERNAME}`, and `system` and names starting with `airlock-` are kept too; choose another name"
         )));
     }
     Ok(())

@@ -12,6 +12,7 @@ mod api_trust;
 mod app;
 pub mod auth;
 mod body;
+pub mod client_addr;
 mod clock;
 pub mod config;
 mod error;
@@ -22,6 +23,7 @@ pub mod promotion;
 mod route;
 mod scrub;
 pub mod telemetry;
+pub mod throttle;
 mod v2;
 
 pub use airlock_core::audit::Actor;

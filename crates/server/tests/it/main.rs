@@ -5,6 +5,7 @@ mod access;
 mod audit;
 mod blobs;
 mod log_backed;
+mod login;
 mod manifests;
 mod negative;
 mod observability;
