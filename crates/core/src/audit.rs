@@ -4,7 +4,7 @@
 //! variant of [`EventKind`], so adding one forces every `match` that must handle it to change.
 
 use airlock_model::jcs::{self, CanonicalError};
-use airlock_model::{Digest, RepoName, Tag, Timestamp};
+use airlock_model::{Digest, PrincipalKind, RepoName, Tag, Timestamp};
 use serde_json::{Map, Value, json};
 
 /// The actor of requests made before access control identifies principals.
@@ -12,31 +12,76 @@ pub const ANONYMOUS: &str = "anonymous";
 /// The actor of events Airlock causes itself (start-up, background work).
 pub const SYSTEM: &str = "airlock";
 
+/// What kind of actor caused an event: the `actor_kind` of the logged document. With it, an
+/// entry by the server or an unauthenticated client never reads like one by a principal, even
+/// one named like them (such names are refused, too: [`airlock_model::PrincipalId::is_reserved`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActorKind {
+    /// Airlock itself (`actor` is `airlock`).
+    Server,
+    /// A client that did not authenticate (`actor` is `anonymous`).
+    Anonymous,
+    /// A person.
+    User,
+    /// A machine identity.
+    ServiceAccount,
+}
+
+impl ActorKind {
+    /// `server`, `anonymous`, `user` or `service_account`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::Server => "server",
+            ActorKind::Anonymous => "anonymous",
+            ActorKind::User => "user",
+            ActorKind::ServiceAccount => "service_account",
+        }
+    }
+}
+
+impl From<PrincipalKind> for ActorKind {
+    fn from(kind: PrincipalKind) -> ActorKind {
+        match kind {
+            PrincipalKind::User => ActorKind::User,
+            PrincipalKind::ServiceAccount => ActorKind::ServiceAccount,
+        }
+    }
+}
+
 /// Who caused an event, and under which request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     principal: String,
+    kind: ActorKind,
     request_id: Option<String>,
 }
 
 impl Actor {
     /// An unauthenticated client request.
     pub fn anonymous(request_id: impl Into<String>) -> Actor {
-        Actor { principal: ANONYMOUS.to_owned(), request_id: Some(request_id.into()) }
+        Actor { principal: ANONYMOUS.to_owned(), kind: ActorKind::Anonymous, request_id: Some(request_id.into()) }
     }
 
     /// An authenticated principal's request.
-    pub fn authenticated(principal: &airlock_model::PrincipalId, request_id: impl Into<String>) -> Actor {
-        Actor { principal: principal.to_string(), request_id: Some(request_id.into()) }
+    pub fn authenticated(
+        principal: &airlock_model::PrincipalId,
+        kind: PrincipalKind,
+        request_id: impl Into<String>,
+    ) -> Actor {
+        Actor { principal: principal.to_string(), kind: kind.into(), request_id: Some(request_id.into()) }
     }
 
     /// Airlock itself, outside any request.
     pub fn system() -> Actor {
-        Actor { principal: SYSTEM.to_owned(), request_id: None }
+        Actor { principal: SYSTEM.to_owned(), kind: ActorKind::Server, request_id: None }
     }
 
     pub fn principal(&self) -> &str {
         &self.principal
+    }
+
+    pub fn kind(&self) -> ActorKind {
+        self.kind
     }
 
     pub fn request_id(&self) -> Option<&str> {
@@ -232,6 +277,7 @@ impl Event {
             "type": self.kind.as_str(),
             "time": self.time.to_rfc3339(),
             "actor": self.actor.principal(),
+            "actor_kind": self.actor.kind().as_str(),
             "request_id": self.actor.request_id(),
             "subject": subject,
             "outcome": outcome,
@@ -265,13 +311,34 @@ mod tests {
         )
         .with_detail("previous", json!(Digest::of(b"old").as_str()));
         let leaf = String::from_utf8(event.to_leaf().unwrap()).unwrap();
-        expect![[r#"{"actor":"anonymous","details":{"previous":"sha256:cba06b5736faf67e54b07b561eae94395e774c517a7d910a54369e1263ccfbd4"},"outcome":{"decision":"allowed","reasons":[]},"request_id":"r-1","subject":{"digest":"sha256:62c66a7a5dd70c3146618063c344e531e6d4b59e379808443ce962b3abd63c5a","repository":"dev/payments/api","tag":"1.4.2"},"time":"2026-11-26T05:00:00.123Z","type":"registry.tag.move"}"#]].assert_eq(&leaf);
+        expect![[r#"{"actor":"anonymous","actor_kind":"anonymous","details":{"previous":"sha256:cba06b5736faf67e54b07b561eae94395e774c517a7d910a54369e1263ccfbd4"},"outcome":{"decision":"allowed","reasons":[]},"request_id":"r-1","subject":{"digest":"sha256:62c66a7a5dd70c3146618063c344e531e6d4b59e379808443ce962b3abd63c5a","repository":"dev/payments/api","tag":"1.4.2"},"time":"2026-11-26T05:00:00.123Z","type":"registry.tag.move"}"#]].assert_eq(&leaf);
         let denied = Event { outcome: Outcome::Denied { reasons: vec!["gated".into()] }, ..event };
         assert!(
             String::from_utf8(denied.to_leaf().unwrap())
                 .unwrap()
                 .contains(r#""outcome":{"decision":"denied","reasons":["gated"]}"#)
         );
+    }
+
+    #[test]
+    fn every_actor_says_its_kind() {
+        let alice = airlock_model::PrincipalId::parse("alice").unwrap();
+        let actors = [
+            Actor::system(),
+            Actor::anonymous("r-1"),
+            Actor::authenticated(&alice, PrincipalKind::User, "r-2"),
+            Actor::authenticated(&alice, PrincipalKind::ServiceAccount, "r-3"),
+        ];
+        let kinds: Vec<String> = actors
+            .iter()
+            .map(|actor| {
+                let json = Event::allowed(EventKind::ServerStart, actor, Timestamp::from_millis(0), Subject::default())
+                    .to_json();
+                format!("{} {}", json["actor"].as_str().unwrap(), json["actor_kind"].as_str().unwrap())
+            })
+            .collect();
+        expect![[r#"["airlock server", "anonymous anonymous", "alice user", "alice service_account"]"#]]
+            .assert_eq(&format!("{kinds:?}"));
     }
 
     #[test]

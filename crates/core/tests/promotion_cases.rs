@@ -248,7 +248,7 @@ impl Run {
         let kind =
             if name == airlock_test_support::TESTER { PrincipalKind::ServiceAccount } else { PrincipalKind::User };
         let principal = PrincipalId::parse(name).unwrap();
-        Caller { actor: Actor::authenticated(&principal, "case"), principal, kind, mfa_fresh: mfa }
+        Caller { actor: Actor::authenticated(&principal, kind, "case"), principal, kind, mfa_fresh: mfa }
     }
 
     fn image(&self, name: &str) -> &Image {

@@ -24,7 +24,10 @@ mod time;
 pub use digest::{Digest, DigestError, Sha256Hasher};
 pub use media_type::{MediaType, MediaTypeError};
 pub use name::{NameError, Reference, RepoName, StageName, Tag};
-pub use principal::{PRINCIPAL_NAME_MAX_LEN, PrincipalId, PrincipalIdError, PrincipalKind};
+pub use principal::{
+    PRINCIPAL_NAME_MAX_LEN, PrincipalId, PrincipalIdError, PrincipalKind, RESERVED_PRINCIPAL_NAMES,
+    RESERVED_PRINCIPAL_PREFIX,
+};
 pub use time::Timestamp;
 pub use upload::{UploadId, UploadIdError};
 mod upload;

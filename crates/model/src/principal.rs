@@ -7,6 +7,12 @@ use crate::echo::echo;
 
 /// Longest principal name, in bytes.
 pub const PRINCIPAL_NAME_MAX_LEN: usize = 64;
+/// Names no principal may take: the log's actor for the server itself (`airlock`, and `system`
+/// for anyone who expects that word) and for unauthenticated clients (`anonymous`), and the
+/// user name `/token` takes CI tokens under (`oidc`).
+pub const RESERVED_PRINCIPAL_NAMES: [&str; 4] = ["airlock", "anonymous", "system", "oidc"];
+/// Prefix no principal name may start with: it is kept for the server's own actors.
+pub const RESERVED_PRINCIPAL_PREFIX: &str = "airlock-";
 
 /// The name of a user or service account: `alice`, `ci-payments`. One namespace holds both, so
 /// a name never means two principals.
@@ -33,6 +39,15 @@ impl PrincipalId {
     /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether the name is reserved, so no user or service account may be created with it: one
+    /// of [`RESERVED_PRINCIPAL_NAMES`] or starting with [`RESERVED_PRINCIPAL_PREFIX`], compared
+    /// without regard to case. A principal so named would pass, in the log, for the server
+    /// itself, for an unauthenticated client, or for CI tokens at `/token`.
+    pub fn is_reserved(&self) -> bool {
+        let name = self.0.to_ascii_lowercase();
+        RESERVED_PRINCIPAL_NAMES.contains(&name.as_str()) || name.starts_with(RESERVED_PRINCIPAL_PREFIX)
     }
 }
 
@@ -106,6 +121,19 @@ mod tests {
             let error = PrincipalId::parse(bad).unwrap_err().to_string();
             assert!(error.starts_with("principal name `"), "{bad}: {error}");
         }
+    }
+
+    #[test]
+    fn names_the_log_gives_the_server_or_strangers_are_reserved() {
+        for reserved in ["airlock", "anonymous", "system", "oidc", "airlock-", "airlock-scrubber", "airlock-ci.1"] {
+            assert!(PrincipalId::parse(reserved).unwrap().is_reserved(), "{reserved}");
+        }
+        for free in ["admin", "airlocked", "airlock_ci", "my-airlock", "systems", "anonymous2", "oidc-bot", "alice"] {
+            assert!(!PrincipalId::parse(free).unwrap().is_reserved(), "{free}");
+        }
+        // The grammar admits no capitals; were one ever built, it would still be reserved.
+        assert!(PrincipalId("Airlock-Bot".to_owned()).is_reserved());
+        assert!(PrincipalId("ANONYMOUS".to_owned()).is_reserved());
     }
 
     #[test]

@@ -1,15 +1,13 @@
 //! `GET /token` (Docker token authentication) and the identity API under `/api/v1`: API tokens,
 //! `whoami`, and principals (users and service accounts, their roles and keys).
 
-use std::net::SocketAddr;
-
 use airlock_access::scope::Scope;
 use airlock_access::token::TokenKind;
 use airlock_core::identity::Outcome;
 use airlock_core::ports::{PrincipalChange, PrincipalRecord};
 use airlock_model::{PrincipalId, PrincipalKind};
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
@@ -24,10 +22,7 @@ pub const OTP_HEADER: &str = "x-airlock-otp";
 
 /// The client address and request id of a request.
 pub(crate) fn origin(request: &Request) -> (String, String) {
-    let source = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
+    let source = crate::client_addr::of(request.extensions());
     let request_id =
         request.extensions().get::<crate::telemetry::RequestId>().map_or_else(String::new, |r| r.0.clone());
     (source, request_id)

@@ -162,10 +162,7 @@ pub async fn artifacts(
     })?;
     app.registry.stage_of(&repo)?;
     // What an artifact holds is read by whoever may pull it, with either kind of token.
-    let source = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
+    let source = crate::client_addr::of(request.extensions());
     let caller = app.auth.reader(request.headers(), &repo, &source).await?;
     let requester = airlock_core::policy_input::Requester {
         principal: caller.id.to_string(),

@@ -25,7 +25,7 @@ use crate::config::{BodyLimits, Config};
 use crate::log::{LogKeyError, LogService};
 use crate::metrics::{self, Metrics};
 use crate::scrub::{self, ScrubError, ScrubReport};
-use crate::{api_log, api_trust, telemetry, v2};
+use crate::{api_log, api_trust, client_addr, telemetry, v2};
 
 /// What `/readyz` and the start-up log say while no trust root is in force.
 pub const NO_TRUST_ROOT: &str = "no trust root is in force: every attestation is untrusted until a key admin applies one with `airlock trust apply` (or `trust.root` in the config)";
@@ -182,7 +182,7 @@ impl App {
         let state = AppState {
             promoter,
             registry,
-            metrics: Metrics::new(),
+            metrics: Metrics::with_logins(auth.login_counters()),
             body: config.body,
             log,
             log_page_max: config.log.entries_page_max,
@@ -289,6 +289,7 @@ impl App {
             .route("/v2/{*rest}", any(v2::dispatch))
             .fallback(not_found)
             .with_state(self.state.clone())
+            .layer(middleware::from_fn_with_state(Arc::new(self.config.trusted_proxies.clone()), client_addr::layer))
             .layer(middleware::from_fn_with_state(metrics, metrics::track))
             .layer(middleware::from_fn(telemetry::request_id))
     }

@@ -74,6 +74,12 @@ pub enum ConfigError {
     Gates { path: String, message: String },
     #[error("config file `{path}`: `access`: {message}")]
     Access { path: String, message: String },
+    #[error("config file `{path}`: `server.trusted_proxies`: {source}")]
+    TrustedProxy {
+        path: String,
+        #[source]
+        source: crate::client_addr::CidrError,
+    },
 }
 
 /// The file as written. Every field has a default.
@@ -92,6 +98,13 @@ struct RawConfig {
     trust: RawTrust,
     policy: RawPolicy,
     access: RawAccess,
+    server: RawServer,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct RawServer {
+    trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -333,6 +346,9 @@ pub struct Config {
     pub bootstrap_password: Option<String>,
     /// Whether `public_url` was configured; when not, the server uses the address it bound.
     pub public_url_configured: bool,
+    /// `server.trusted_proxies`: the reverse proxies whose `X-Forwarded-For` names the client
+    /// (none by default: the client is the socket peer).
+    pub trusted_proxies: crate::client_addr::TrustedProxies,
 }
 
 /// `[access]`: token lifetimes, roles and the Cedar policies beside them.
@@ -449,6 +465,13 @@ impl Config {
                 Stages::new(stages).map_err(|source| ConfigError::Stages { path: path.to_owned(), source })?
             }
         };
+        let mut proxies = Vec::with_capacity(raw.server.trusted_proxies.len());
+        for range in &raw.server.trusted_proxies {
+            proxies.push(
+                crate::client_addr::Cidr::parse(range)
+                    .map_err(|source| ConfigError::TrustedProxy { path: path.to_owned(), source })?,
+            );
+        }
         let l = raw.limits;
         let config = Config {
             listen,
@@ -492,6 +515,7 @@ impl Config {
             access: access_config(raw.access, path)?,
             bootstrap_password: None,
             public_url_configured,
+            trusted_proxies: crate::client_addr::TrustedProxies::new(proxies),
         };
         Ok((config, unknown))
     }
@@ -605,6 +629,7 @@ impl Config {
                 "entries_page_max": self.log.entries_page_max,
             },
             "trust": {"root": self.trust_root.as_ref().map(|p| p.display().to_string())},
+            "server": {"trusted_proxies": self.trusted_proxies.ranges().iter().map(ToString::to_string).collect::<Vec<_>>()},
             "policy": {
                 "bundle": self.policy_bundle.as_ref().map(|p| p.display().to_string()),
                 "bundle_digests": bundles.iter().map(|(l, d)| (l.clone(), serde_json::Value::from(d.as_str()))).collect::<serde_json::Map<_, _>>(),
@@ -675,6 +700,27 @@ mod tests {
         let (b, _) = Config::from_toml("[limits]\npage_max = 7", "t").unwrap();
         assert_eq!(a.digest(), Config::from_toml("", "t").unwrap().0.digest());
         assert_ne!(a.digest(), b.digest());
+    }
+
+    #[test]
+    fn trusted_proxies_are_ranges_of_addresses() {
+        let (config, unknown) =
+            Config::from_toml("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.7\"]", "t")
+                .unwrap();
+        assert!(unknown.is_empty());
+        let ranges: Vec<String> = config.trusted_proxies.ranges().iter().map(ToString::to_string).collect();
+        assert_eq!(ranges, ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"]);
+        assert!(Config::from_toml("", "t").unwrap().0.trusted_proxies.ranges().is_empty(), "none by default");
+        let err = Config::from_toml("[server]\ntrusted_proxies = [\"proxy.internal\"]", "airlock.toml").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config file `airlock.toml`: `server.trusted_proxies`: `proxy.internal` is not an address range like `10.0.0.0/8` or `2001:db8::/32`"
+        );
+        let err = Config::from_toml("[server]\ntrusted_proxies = [\"0.0.0.0/0\"]", "airlock.toml").unwrap_err();
+        assert!(err.to_string().contains("trusts every address"), "{err}");
+        let (a, _) = Config::from_toml("", "t").unwrap();
+        let (b, _) = Config::from_toml("[server]\ntrusted_proxies = [\"10.0.0.0/8\"]", "t").unwrap();
+        assert_ne!(a.digest(), b.digest(), "the trusted proxies are part of the logged config digest");
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod api_trust;
 mod app;
 mod body;
 pub mod caller;
+pub mod client_addr;
 mod clock;
 pub mod config;
 mod error;

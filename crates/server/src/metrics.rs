@@ -53,6 +53,12 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
+        Metrics::with_logins(crate::caller::LoginCounters::default())
+    }
+
+    /// Metrics that also expose `logins`, the access service's counts of refused API keys and
+    /// CI tokens (`airlock_api_key_failures_total`, `airlock_ci_token_failures_total`).
+    pub fn with_logins(logins: crate::caller::LoginCounters) -> Metrics {
         let mut registry = Registry::with_prefix("airlock");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests by route, method and status", requests.clone());
@@ -74,6 +80,16 @@ impl Metrics {
         registry.register("blob_stored_bytes", "Bytes of blobs stored (not quarantined)", blob_bytes.clone());
         let quarantined = Counter::default();
         registry.register("blobs_quarantined", "Blobs the scrubber found corrupt", quarantined.clone());
+        registry.register(
+            "api_key_failures",
+            "Logins with a secret of an API key's form that matched no key in force (never backed off)",
+            logins.api_key_failures,
+        );
+        registry.register(
+            "ci_token_failures",
+            "Logins with a CI token that was refused or mapped to no service account (never backed off)",
+            logins.ci_token_failures,
+        );
         Metrics(Arc::new(Inner { registry, requests, latency, bytes_in, bytes_out, blobs, blob_bytes, quarantined }))
     }
 

@@ -1,7 +1,6 @@
 //! The OCI distribution API under `/v2/`: one dispatcher over the parsed [`Route`].
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 
 use airlock_api::oci::{Catalog, Descriptor, ImageIndex, TagList};
 use airlock_core::audit::{Actor, Subject};
@@ -11,7 +10,7 @@ use airlock_model::manifest::OCI_INDEX;
 use airlock_model::{Digest, Reference, RepoName, UploadId};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
@@ -34,7 +33,6 @@ type Result<T, E = ServerError> = std::result::Result<T, E>;
 
 /// Entry point for every `/v2` request.
 pub async fn dispatch(State(app): State<AppState>, request: Request) -> Response {
-    let connect = request.extensions().get::<ConnectInfo<SocketAddr>>().cloned();
     let path = request.uri().path();
     let rest = if path == "/v2" { Some("") } else { path.strip_prefix("/v2/") };
     let parsed = match rest {
@@ -42,7 +40,7 @@ pub async fn dispatch(State(app): State<AppState>, request: Request) -> Response
         None => Err(RequestError::NotFound { path: path.chars().take(200).collect() }),
     };
     let label = parsed.as_ref().map_or("invalid", Route::label);
-    let client = connect.map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
+    let client = crate::client_addr::of(request.extensions());
     let request_id =
         request.extensions().get::<crate::telemetry::RequestId>().map_or_else(String::new, |r| r.0.clone());
     let mut response = match parsed {

@@ -38,12 +38,13 @@ pub fn api_key_hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-/// Refuses the names `/token` gives a meaning of its own.
+/// Refuses the names the log gives the server and unauthenticated clients, and the one `/token`
+/// gives a meaning of its own ([`PrincipalId::is_reserved`]).
 fn reserved(id: &PrincipalId) -> Result<(), IdentityError> {
-    if id.as_str() == "oidc" {
-        return Err(IdentityError::Invalid(
-            "`oidc` is reserved for CI tokens at `/token`; choose another name".to_owned(),
-        ));
+    if id.is_reserved() {
+        return Err(IdentityError::Invalid(format!(
+            "principal name `{id}` is reserved: the log names the server `airlock`, unauthenticated clients `anonymous`, `/token` takes CI tokens as `oidc`, and `system` and names starting with `airlock-` are kept too; choose another name"
+        )));
     }
     Ok(())
 }
@@ -312,7 +313,7 @@ impl Identity {
         self.writable()?;
         let record = self.enrollment_for(token).await?;
         let change = PrincipalChange::Enroll { token_hash: enrollment::hash(token.trim()), password_hash, totp_secret };
-        let actor = Actor::authenticated(&record.id, "");
+        let actor = Actor::authenticated(&record.id, record.kind, "");
         self.apply(&actor, &record.id, change).await?.ok_or_else(|| {
             IdentityError::Invalid("enrollment token was spent meanwhile; ask an access admin for a new one".to_owned())
         })

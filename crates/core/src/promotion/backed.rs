@@ -476,7 +476,7 @@ pub async fn active_waivers(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use airlock_model::{Digest, RepoName};
+    use airlock_model::{Digest, PrincipalKind, RepoName};
     use bytes::Bytes;
 
     fn approval() -> ApprovalRecord {
@@ -497,7 +497,8 @@ mod tests {
     }
 
     fn approve_event(a: &ApprovalRecord, actor: &str) -> Event {
-        let actor = Actor::authenticated(&airlock_model::PrincipalId::parse(actor).unwrap(), "r-1");
+        let actor =
+            Actor::authenticated(&airlock_model::PrincipalId::parse(actor).unwrap(), PrincipalKind::User, "r-1");
         let subject = Subject { repository: Some(a.source.clone()), digest: Some(a.digest.clone()), tag: None };
         Event::allowed(EventKind::PromotionApprove, &actor, a.created_at, subject)
             .with_detail("promotion", json!(a.promotion))
@@ -546,7 +547,8 @@ mod tests {
     }
 
     fn stage_event(kind: EventKind, stage: &str, decision_allowed: bool) -> Event {
-        let actor = Actor::authenticated(&airlock_model::PrincipalId::parse("olga").unwrap(), "r-1");
+        let actor =
+            Actor::authenticated(&airlock_model::PrincipalId::parse("olga").unwrap(), PrincipalKind::User, "r-1");
         let mut event = Event::allowed(kind, &actor, Timestamp::from_millis(1_795_669_200_000), Subject::default())
             .with_detail("stage", json!(stage))
             .with_detail("reason", json!("incident"));

@@ -13,6 +13,7 @@ use http::HeaderMap;
 use rand::RngCore;
 use serde_json::json;
 
+use super::throttle::{self, Key as ThrottleKey};
 use super::{ADMIN, ADMIN_ROLES, AuthError, AuthStartError, BOOTSTRAP_PASSWORD_ENV, CallerService};
 
 /// Longest secret accepted in Basic credentials, in bytes.
@@ -48,17 +49,23 @@ impl CallerService {
                 record.id
             )));
         };
+        // Code guesses back off per (principal, client address), apart from passwords: the
+        // right password before each guess does not wipe them.
+        let guesses = [ThrottleKey::otp(record.id.as_str(), source), ThrottleKey::client(source)];
+        if let Some(wait) = self.throttle.blocked(&guesses, std::time::Instant::now()) {
+            return Err(AuthError::Throttled { retry_after_secs: throttle::retry_after_secs(wait) });
+        }
         let now = self.now_secs();
         let key = record.id.to_string();
         let last = self.totp_steps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).copied();
         match airlock_access::totp::verify(&secret, code.trim(), now, last) {
             Some(step) => {
                 self.totp_steps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, step);
+                self.throttle.succeed(&guesses[0]);
                 Ok(now)
             }
             None => {
-                let keys = [format!("principal:{}", record.id), format!("source:{source}")];
-                self.throttle.fail(&keys, std::time::Instant::now());
+                self.throttle.fail(&guesses, std::time::Instant::now());
                 let event = Event {
                     kind: EventKind::LoginFailed,
                     time: self.clock.now(),
@@ -85,7 +92,7 @@ impl CallerService {
             ));
         }
         let secret = airlock_access::totp::generate_secret();
-        let actor = Actor::authenticated(&record.id, "");
+        let actor = Actor::authenticated(&record.id, record.kind, "");
         let changed = self
             .identity
             .apply(&actor, &record.id, PrincipalChange::SetTotp { secret: Some(hex::encode(secret)) })
@@ -148,9 +155,15 @@ impl CallerService {
         request_id: &str,
     ) -> Result<Authenticated, AuthError> {
         let (name, secret) = basic_credentials(headers)?;
-        let keys = [format!("principal:{}", name.to_ascii_lowercase()), format!("source:{source}")];
-        if let Some(wait) = self.throttle.blocked(&keys, std::time::Instant::now()) {
-            return Err(AuthError::Throttled { retry_after_secs: wait.as_secs().max(1) });
+        let ci = name == OIDC_USERNAME;
+        // An API key or a CI token cannot be guessed: its failures are counted, never backed
+        // off, so nobody can lock a service account out. Passwords back off per (principal,
+        // client address), and per address over all names (`throttle`).
+        let api_key = !ci && throttle::is_api_key(&secret);
+        let guessable = !ci && !api_key;
+        let keys = [ThrottleKey::password(&name, source), ThrottleKey::client(source)];
+        if guessable && let Some(wait) = self.throttle.blocked(&keys, std::time::Instant::now()) {
+            return Err(AuthError::Throttled { retry_after_secs: throttle::retry_after_secs(wait) });
         }
         let mut limit = Vec::new();
         let failure = |reason: &str| {
@@ -167,7 +180,7 @@ impl CallerService {
             .with_detail("source", json!(source))
             .with_detail("method", json!("basic"))
         };
-        let (record, ci_failure) = if name == OIDC_USERNAME {
+        let (record, ci_failure) = if ci {
             let issuers = self.oidc.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
             match airlock_access::token::oidc::verify_ci_token(
                 &secret,
@@ -193,34 +206,50 @@ impl CallerService {
             };
             (record, None)
         };
-        let ci = name == OIDC_USERNAME;
         let verdict = match &record {
             None if ci => Err("ci token refused or mapped to no service account"),
-            None => Err("unknown principal"),
-            Some(r) if r.disabled => Err("principal disabled"),
+            Some(r) if ci && r.disabled => Err("principal disabled"),
             Some(_) if ci => Ok(()),
-            Some(r) if r.disabled => Err("principal disabled"),
-            Some(r) => match r.kind {
-                PrincipalKind::ServiceAccount => self.check_api_key(r, &secret),
-                PrincipalKind::User => match &r.password_hash {
-                    None => Err("no password set"),
-                    Some(hash) => {
-                        if verify_password(hash.clone(), secret).await {
-                            Ok(())
-                        } else {
-                            Err("wrong password")
-                        }
-                    }
-                },
+            // A secret of an API key's form is only ever checked as one.
+            _ if api_key => match &record {
+                None => Err("unknown principal"),
+                Some(r) if r.disabled => Err("principal disabled"),
+                Some(r) if r.kind == PrincipalKind::ServiceAccount => self.check_api_key(r, &secret),
+                Some(_) => Err("no api key set"),
             },
+            // Every other secret is a password, and costs one Argon2 verification whatever the
+            // name: against the user's hash, or against a decoy, so the time taken does not say
+            // which names exist.
+            _ => {
+                let hash =
+                    record.as_ref().filter(|r| r.kind == PrincipalKind::User).and_then(|r| r.password_hash.clone());
+                let decoy = throttle::decoy_password_hash().await;
+                let matched = verify_password(hash.clone().unwrap_or_else(|| decoy.to_owned()), secret).await;
+                match &record {
+                    None => Err("unknown principal"),
+                    Some(r) if r.disabled => Err("principal disabled"),
+                    Some(r) if r.kind == PrincipalKind::ServiceAccount => Err("not an api key"),
+                    Some(_) if hash.is_none() => Err("no password set"),
+                    Some(_) if matched => Ok(()),
+                    Some(_) => Err("wrong password"),
+                }
+            }
         };
         match (verdict, record) {
             (Ok(()), Some(record)) => {
-                self.throttle.succeed(&keys[0]);
+                if guessable {
+                    self.throttle.succeed(&keys[0]);
+                }
                 Ok(Authenticated { record, limit })
             }
             (verdict, _) => {
-                self.throttle.fail(&keys, std::time::Instant::now());
+                if guessable {
+                    self.throttle.fail(&keys, std::time::Instant::now());
+                } else if api_key {
+                    self.throttle.api_key_failed();
+                } else {
+                    self.throttle.ci_token_failed();
+                }
                 let reason = match (&ci_failure, verdict) {
                     (Some(why), _) => why.clone(),
                     (None, verdict) => verdict.err().unwrap_or("unknown principal").to_owned(),
@@ -230,6 +259,11 @@ impl CallerService {
                 Err(AuthError::BadCredentials)
             }
         }
+    }
+
+    /// Failed logins with API keys and CI tokens, which never back off, for `/metrics`.
+    pub fn login_counters(&self) -> throttle::LoginCounters {
+        self.throttle.counters()
     }
 
     fn check_api_key(&self, record: &PrincipalRecord, secret: &str) -> Result<(), &'static str> {

@@ -38,7 +38,7 @@ pub use credentials::{
     Authenticated, OIDC_USERNAME, PASSWORD_MIN_CHARS, SECRET_MAX_BYTES, basic_credentials, generate_password,
 };
 pub use error::{AuthError, AuthStartError};
-pub use throttle::{LOGIN_BACKOFF_MAX, LOGIN_FAILURES_BEFORE_BACKOFF};
+pub use throttle::{LOGIN_BACKOFF_MAX, LOGIN_FAILURES_BEFORE_BACKOFF, LoginCounters};
 pub use tokens::{IssuedToken, repo_action};
 
 /// The bootstrap administrator's name.
@@ -66,7 +66,7 @@ pub struct Caller {
 impl Caller {
     /// The audit actor for this caller's request.
     pub fn actor(&self, request_id: &str) -> Actor {
-        Actor::authenticated(&self.id, request_id)
+        Actor::authenticated(&self.id, self.kind, request_id)
     }
 
     /// Whether the token grants `action` on `repo`.

@@ -66,7 +66,7 @@ impl CallerService {
             let event = Event {
                 kind: EventKind::AccessDenied,
                 time: self.clock.now(),
-                actor: Actor::authenticated(&record.id, request_id),
+                actor: Actor::authenticated(&record.id, record.kind, request_id),
                 subject: Subject::default(),
                 outcome: Outcome::Denied {
                     reasons: refused.iter().map(|s| format!("`{s}` not granted in full")).collect(),

@@ -319,16 +319,16 @@ async fn principal_management_follows_separation_of_duties() {
 async fn repeated_failed_logins_back_off() {
     let app = TestApp::new("").await;
     for _ in 0..airlock_server::caller::LOGIN_FAILURES_BEFORE_BACKOFF {
-        let refused = token_as(&app, "tester", "alk_guess", &["repository:dev/app:pull"]).await.unwrap_err();
+        let refused = token_as(&app, "admin", "password-guess", &["repository:dev/app:pull"]).await.unwrap_err();
         assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     }
-    // Now even the right key waits: the principal and the address are both backing off.
-    let throttled = token_as(&app, "tester", &app.tester_key, &["repository:dev/app:pull"]).await.unwrap_err();
+    // Now even the right password waits: the principal is backing off at this address.
+    let throttled = token_as(&app, "admin", ADMIN_PASSWORD, &["repository:dev/app:pull"]).await.unwrap_err();
     assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(throttled.error_code(), "TOOMANYREQUESTS");
     assert_eq!(throttled.header("retry-after"), "1");
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    assert!(token_as(&app, "tester", &app.tester_key, &["repository:dev/app:pull"]).await.is_ok());
+    assert!(token_as(&app, "admin", ADMIN_PASSWORD, &["repository:dev/app:pull"]).await.is_ok());
     let entries = app.get("/api/v1/log/entries?start=0").await.json();
     let failures =
         entries["entries"].as_array().unwrap().iter().filter(|e| e["event"]["type"] == "access.login.failed").count();

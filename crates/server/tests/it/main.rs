@@ -6,6 +6,7 @@ mod audit;
 mod blobs;
 mod duties;
 mod log_backed;
+mod login;
 mod manifests;
 mod negative;
 mod observability;
