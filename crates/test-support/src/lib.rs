@@ -99,6 +99,40 @@ pub async fn enroll_admin(app: &App) {
         .expect("admin exists");
 }
 
+/// Stores user `name` holding `roles` with no e-mail, straight through the store, as an account
+/// made before approvers needed one would be, and enrolls it with `password`; returns its TOTP
+/// secret. For testing what the engine does with such rows.
+pub async fn legacy_user(app: &App, name: &str, roles: &[String], password: &str) -> Vec<u8> {
+    let id = airlock_model::PrincipalId::parse(name).expect("user name");
+    let token = format!("{}{}.{name}", airlock_core::identity::ENROLLMENT_PREFIX, "A".repeat(43));
+    let now = app.clock.now();
+    let record = airlock_core::ports::PrincipalRecord {
+        id: id.clone(),
+        kind: airlock_model::PrincipalKind::User,
+        epoch: 1,
+        disabled: false,
+        password_hash: None,
+        totp_secret: None,
+        api_key_hash: None,
+        api_key_expires_at: None,
+        roles: roles.to_vec(),
+        created_at: now,
+        email: None,
+        enrollment_hash: Some(airlock_core::identity::enrollment_token_hash(&token)),
+        enrollment_expires_at: Some(now.plus_millis(3_600_000)),
+    };
+    let event = airlock_core::audit::Event::allowed(
+        airlock_core::audit::EventKind::PrincipalCreate,
+        &airlock_core::audit::Actor::system(),
+        now,
+        airlock_core::audit::Subject::default(),
+    )
+    .with_detail("principal", serde_json::json!(name));
+    assert!(app.state.registry.store().create_principal(&record, &event).await.expect("legacy user stored"));
+    let (_, secret, _) = app.state.auth.enroll(&token, password.to_owned()).await.expect("legacy user enrolls");
+    crate::promotion::base32_decode(&secret)
+}
+
 /// Creates the `tester` service account, returning its API key.
 pub async fn create_tester(app: &App) -> String {
     let id = airlock_model::PrincipalId::parse(TESTER).expect("tester name");

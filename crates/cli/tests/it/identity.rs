@@ -158,7 +158,10 @@ fn login_whoami_and_managing_principals_through_the_session() {
     // Users: `user add` prints a one-time enrollment token, never a password; the person
     // enrolls with it, choosing their password (from the environment or stdin), and gets their
     // second factor. A token works once.
-    let alice = ok(run(&home, &["user", "add", "alice", "--role", "developer", "--output", "json"]));
+    let alice = ok(run(
+        &home,
+        &["user", "add", "alice", "--role", "developer", "--email", "alice@example.com", "--output", "json"],
+    ));
     assert!(alice.get("password").is_none(), "{alice}");
     let token = alice["enrollment_token"].as_str().expect("enrollment token").to_owned();
     let password = "alice's own password".to_owned();

@@ -26,7 +26,7 @@ pub(super) fn issue(id: &PrincipalId, now: Timestamp, ttl_secs: u64) -> (String,
 }
 
 /// How a token is stored: hex SHA-256 (it has 256 bits of entropy).
-pub(super) fn hash(token: &str) -> String {
+pub fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 

@@ -121,6 +121,9 @@ impl Identity {
         reason: &str,
     ) -> Result<Outcome, IdentityError> {
         if kind == GrantKind::Bind {
+            if target.kind == airlock_model::PrincipalKind::User && target.email.is_none() && self.needs_person(role) {
+                return Err(super::principals::no_person(&target.id, role));
+            }
             let (in_force, _) = self.in_force(target.clone()).await?;
             self.authorizer().check_grant(&in_force.roles, role).map_err(|e| IdentityError::Invalid(e.to_string()))?;
         }
@@ -188,6 +191,12 @@ impl Identity {
             return Err(IdentityError::Invalid("say why, in 1 to 1024 bytes of `reason`".to_owned()));
         }
         self.authorizer().check_grant(&acting.roles, role).map_err(|e| IdentityError::Invalid(e.to_string()))?;
+        if acting.kind == airlock_model::PrincipalKind::User && self.needs_person(role) {
+            let email = self.store.principal(&acting.id).await?.and_then(|p| p.email);
+            if email.is_none() {
+                return Err(super::principals::no_person(&acting.id, role));
+            }
+        }
         let now = self.now();
         let grant = GrantRecord {
             id: format!("g-{}", airlock_access::token::new_jti()),

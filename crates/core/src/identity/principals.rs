@@ -49,20 +49,38 @@ fn reserved(id: &PrincipalId) -> Result<(), IdentityError> {
     Ok(())
 }
 
-/// A normalized e-mail, or why it is not one.
+/// An e-mail as stored (trimmed, lowercase), checked by the person rule's strict grammar.
 fn email(email: Option<&str>) -> Result<Option<String>, IdentityError> {
     let Some(e) = email.map(|e| e.trim().to_lowercase()) else { return Ok(None) };
-    if e.len() > 254 || !e.contains('@') || e.starts_with('@') || e.ends_with('@') || e.chars().any(char::is_whitespace)
-    {
-        return Err(IdentityError::Invalid(format!(
-            "email `{}` is not an address like `dana@example.com`",
-            airlock_model::echo::echo(&e)
-        )));
-    }
+    let rule = super::person::PersonRule { fold_subaddress: false };
+    super::person::Person::from_email(&e, &rule).map_err(|err| IdentityError::Invalid(err.to_string()))?;
     Ok(Some(e))
 }
 
+/// Why user `id` may not hold `role` without an e-mail.
+pub(super) fn no_person(id: &PrincipalId, role: &str) -> IdentityError {
+    IdentityError::Invalid(format!(
+        "user `{id}` has no e-mail, and `{role}` can push, ask for promotions or approve, which separation of duties compares by person; give them an e-mail (`--email`)"
+    ))
+}
+
 impl Identity {
+    /// Whether a user holding `role` must carry a person identity: it can push, ask for a
+    /// promotion or a waiver, or approve one.
+    pub(super) fn needs_person(&self, role: &str) -> bool {
+        const PERSONAL: [Action; 5] = [
+            Action::Push,
+            Action::PromoteRequest,
+            Action::PromoteApprove,
+            Action::WaiverRequest,
+            Action::WaiverApprove,
+        ];
+        self.roles()
+            .iter()
+            .filter(|r| r.name == role)
+            .any(|r| r.permissions.iter().any(|p| p.actions.iter().any(|a| PERSONAL.contains(a))))
+    }
+
     /// Refuses, and logs, a change to `target` (granting `role`, `*` for any) that `acting` may
     /// not make: it needs `access.grant`, and nobody manages themselves.
     pub(super) async fn require_manage(&self, acting: &Acting, target: &str, role: &str) -> Result<(), IdentityError> {
@@ -209,6 +227,11 @@ impl Identity {
         self.require_manage(acting, id.as_str(), &roles.join(",")).await?;
         reserved(id)?;
         let email = self::email(email)?;
+        if email.is_none()
+            && let Some(role) = roles.iter().find(|r| self.needs_person(r))
+        {
+            return Err(no_person(id, role));
+        }
         let (bound, later, bootstrap) = self.split_roles(acting, roles).await?;
         let now = self.now();
         let (token, hash, expires) = enrollment::issue(id, now, self.config.enrollment_ttl_secs);

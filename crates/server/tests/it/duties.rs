@@ -251,7 +251,9 @@ async fn a_lone_admin_grants_privileged_roles_only_with_a_second_factor_and_says
 async fn enrollment_tokens_work_once_for_their_user_and_expire() {
     let f = Fixture::new("").await;
     let admin = f.admin().await;
-    let created = f.create(&admin, json!({"name": "erin", "kind": "user", "roles": ["developer"]})).await;
+    let created = f
+        .create(&admin, json!({"name": "erin", "kind": "user", "roles": ["developer"], "email": "erin@example.com"}))
+        .await;
     let token = created.json()["enrollment_token"].as_str().unwrap().to_owned();
     let enroll = |token: String, password: &'static str| {
         let app = &f.app;
@@ -282,7 +284,9 @@ async fn enrollment_tokens_work_once_for_their_user_and_expire() {
     assert_eq!(enroll(token.clone(), "erin-own-password").await.status, StatusCode::OK);
     assert_eq!(enroll(token, "someone-elses-password").await.status, StatusCode::BAD_REQUEST, "spent");
 
-    let late = f.create(&admin, json!({"name": "finn", "kind": "user", "roles": ["developer"]})).await;
+    let late = f
+        .create(&admin, json!({"name": "finn", "kind": "user", "roles": ["developer"], "email": "finn@example.com"}))
+        .await;
     let late = late.json()["enrollment_token"].as_str().unwrap().to_owned();
     f.clock.advance(3 * 24 * 3600 * 1000 + 1000);
     assert_eq!(enroll(late, "finn-own-password").await.status, StatusCode::BAD_REQUEST, "expired");

@@ -95,7 +95,11 @@ async fn create(app: &SpawnedApp, mut principal: Value) -> Value {
 
 /// The `victim` user and the `victim-ci` service account, returning the account's API key.
 async fn victims(app: &SpawnedApp) -> String {
-    create(app, json!({"name": "victim", "kind": "user", "roles": ["developer"], "password": VICTIM_PASSWORD})).await;
+    create(
+        app,
+        json!({"name": "victim", "kind": "user", "roles": ["developer"], "email": "victim@example.com", "password": VICTIM_PASSWORD}),
+    )
+    .await;
     let ci = create(app, json!({"name": "victim-ci", "kind": "service_account", "roles": ["ci"]})).await;
     ci["api_key"].as_str().expect("api key").to_owned()
 }
