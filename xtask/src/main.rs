@@ -24,7 +24,7 @@ fn run_task() -> anyhow::Result<()> {
         "ci" => ci(&root),
         "tidy" => tidy(&root),
         _ => bail!(
-            "usage: cargo xtask <ci|tidy>\n  ci    fmt, clippy -D warnings, tests, docs -D warnings, tidy\n  tidy  crate dependency edges, `//!` file headers, append-only log tables"
+            "usage: cargo xtask <ci|tidy>\n  ci    fmt, clippy -D warnings, tests, docs -D warnings, tidy\n  tidy  crate dependency edges, `//!` file headers, append-only log tables, file lengths"
         ),
     }
 }
@@ -142,6 +142,7 @@ fn tidy(root: &Path) -> anyhow::Result<()> {
     check_edges(root, &mut problems)?;
     check_headers(root, &mut problems)?;
     check_log_append_only(root, &mut problems)?;
+    check_file_lengths(root, &mut problems)?;
     if problems.is_empty() {
         eprintln!("tidy: ok");
         return Ok(());
@@ -193,6 +194,25 @@ fn check_headers(root: &Path, problems: &mut Vec<String>) -> anyhow::Result<()> 
         if !text.starts_with("//!") {
             let shown = file.strip_prefix(root).unwrap_or(&file).display().to_string();
             problems.push(format!("`{shown}` does not start with a `//!` line saying what it is for"));
+        }
+    }
+    Ok(())
+}
+
+/// Most lines a source file under a crate's `src/` may have: past it, a file holds more than one
+/// concern and is split.
+const SOURCE_LINES_MAX: usize = 800;
+
+/// No file under `crates/*/src` is longer than [`SOURCE_LINES_MAX`] lines.
+fn check_file_lengths(root: &Path, problems: &mut Vec<String>) -> anyhow::Result<()> {
+    let mut files = Vec::new();
+    collect_files(&root.join("crates"), &mut files, &|name| name.ends_with(".rs"))?;
+    for file in files.iter().filter(|f| f.components().any(|c| c.as_os_str() == "src")) {
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+        let lines = text.lines().count();
+        if lines > SOURCE_LINES_MAX {
+            let shown = file.strip_prefix(root).unwrap_or(file).display().to_string();
+            problems.push(format!("`{shown}` has {lines} lines, over {SOURCE_LINES_MAX}: split it by concern"));
         }
     }
     Ok(())

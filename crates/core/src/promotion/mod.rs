@@ -8,8 +8,10 @@
 //! every move is a conditional update in the store, so a reject and a final approval racing
 //! each other cannot both win.
 
+mod approvals;
 pub mod backed;
 pub mod bundle;
+mod commit;
 pub mod control;
 pub mod gates;
 pub mod history;
@@ -18,26 +20,21 @@ pub mod policies;
 pub mod record;
 pub mod window;
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use airlock_dsse::PrivateKey;
-use airlock_model::manifest::{Manifest, ManifestLimits};
 use airlock_model::{Digest, PrincipalId, PrincipalKind, Reference, RepoName, StageName, Tag, Timestamp};
 use serde_json::{Value, json};
 
 use crate::audit::{Actor, Event, EventKind, Outcome, Subject};
-use crate::identity::person::{Person, PersonError, PersonRule};
+use crate::identity::person::PersonRule;
 use crate::policy_input::Requester;
-use crate::ports::{
-    ApprovalRecord, PromotionCommit, PromotionCommitOutcome, PromotionFilter, PromotionRecord, PromotionStatus, Sealed,
-    StoreError, TagMode,
-};
+use crate::ports::{ApprovalRecord, PromotionFilter, PromotionRecord, PromotionStatus, StoreError};
 use crate::registry::{Registry, RegistryError};
+use approvals::approvals_json;
 use gates::{Evaluation, PolicySet};
 use pipeline::{ApprovalRule, Gates};
-use record::{PROMOTION_PREDICATE, SubjectDescriptor, VSA_PREDICATE};
 
 /// Most manifests one promotion links (the artifact, its children and its referrer graph).
 pub const GRAPH_MAX: usize = 4096;
@@ -332,35 +329,6 @@ impl Promoter {
         self.view(record).await
     }
 
-    /// The person behind `principal`: their verified e-mail, normalized by the configured rule.
-    async fn account_of(&self, principal: &str) -> Result<Account, PromotionError> {
-        let Ok(id) = PrincipalId::parse(principal) else { return Ok(Account::NoEmail) };
-        let email = self.registry.store().principal(&id).await?.and_then(|p| p.email);
-        Ok(match email {
-            None => Account::NoEmail,
-            Some(email) => match Person::from_email(&email, &self.config.persons) {
-                Ok(person) => Account::Person(person),
-                Err(e) => Account::BadEmail(e),
-            },
-        })
-    }
-
-    /// The roles `principal` holds at `now`: its bindings and the just-in-time grants in force.
-    async fn roles_of(&self, principal: &str, now: Timestamp) -> Result<BTreeSet<String>, PromotionError> {
-        let Ok(id) = PrincipalId::parse(principal) else { return Ok(BTreeSet::new()) };
-        let Some(p) = self.registry.store().principal(&id).await? else { return Ok(BTreeSet::new()) };
-        if p.disabled {
-            return Ok(BTreeSet::new());
-        }
-        let mut roles: BTreeSet<String> = p.roles.into_iter().collect();
-        for grant in self.registry.store().grants(Some(&id)).await? {
-            if grant.in_force(now) {
-                roles.insert(grant.role);
-            }
-        }
-        Ok(roles)
-    }
-
     /// Takes a pending promotion forward: evaluates its gates again, then denies it, commits it
     /// (when the stage needs no approval, or its quorum is met), or leaves it waiting. Another
     /// request that moved it first wins; its outcome is returned.
@@ -444,256 +412,6 @@ impl Promoter {
         Ok(PromotionView { record, approvals, report, created: true })
     }
 
-    /// Approves a pending promotion, then commits it if the quorum is met.
-    pub async fn approve(&self, caller: &Caller, id: &str, comment: &str) -> Result<PromotionView, PromotionError> {
-        let record = self.pending(id).await?;
-        let stage = record.target.stage().clone();
-        let gates = self.gates_of(&stage)?;
-        let rule =
-            rule_for(gates, record.break_glass).ok_or(PromotionError::NoApprovalNeeded { stage: stage.clone() })?;
-        let rule = &rule;
-        let now = self.registry.clock().now();
-        let refuse = |reason: String| PromotionError::ApprovalRefused { id: id.to_owned(), reason };
-
-        // Evaluate again: the approval binds what is true now.
-        let requester = self.requester_of(&record).await;
-        let evaluation = self.evaluate(gates, &record.source, &stage, &record.digest, &requester).await?;
-        let person =
-            match self.eligible(caller.principal.as_str(), caller.kind, None, &record, &evaluation, rule, now).await? {
-                Ok(person) => person,
-                Err(reason) => return Err(refuse(reason)),
-            };
-        // A second account of someone who approved already does not approve again.
-        let given = self.registry.store().approvals(&record.id).await?;
-        if let Some(other) = given.iter().find(|a| {
-            a.approver != caller.principal.as_str()
-                && Person::from_stored(&a.identity, &self.config.persons).as_ref() == Ok(&person)
-        }) {
-            return Err(refuse(format!(
-                "`{}` and `{}` are one person (`{}`), who already approved it; someone else must approve",
-                caller.principal,
-                other.approver,
-                person.describe()
-            )));
-        }
-        if rule.mfa && !caller.mfa_fresh {
-            return Err(refuse(
-                "this stage requires a second factor verified recently; run `airlock login URL --otp CODE` and approve again"
-                    .to_owned(),
-            ));
-        }
-        if !evaluation.passed() && !record.break_glass {
-            let view = self.close_denied(&record, &evaluation, &caller.actor, now).await?;
-            return Err(refuse(format!(
-                "its gates no longer pass, so it was denied: {}",
-                view.record.closed_reason.unwrap_or_default()
-            )));
-        }
-        let approval = ApprovalRecord {
-            promotion: record.id.clone(),
-            approver: caller.principal.to_string(),
-            identity: person.to_string(),
-            digest: record.digest.clone(),
-            source: record.source.clone(),
-            target: record.target.clone(),
-            policy_digest: evaluation.policy_digest.clone(),
-            evidence_digest: evaluation.evidence_digest.clone(),
-            comment: comment.to_owned(),
-            created_at: now,
-            expires_at: now.plus_millis(rule.ttl_secs.saturating_mul(1000)),
-            log_index: None,
-        };
-        let event = promotion_event(EventKind::PromotionApprove, &caller.actor, now, &record)
-            .with_detail("policy_digest", json!(approval.policy_digest))
-            .with_detail("evidence_digest", json!(approval.evidence_digest))
-            .with_detail("comment", json!(comment))
-            .with_detail("expires_at", json!(approval.expires_at.to_rfc3339()))
-            // The person, as a digest: the log names who approved, not their e-mail.
-            .with_detail("identity_digest", json!(backed::identity_digest(&approval.identity)));
-        if !self.registry.store().add_approval(&approval, &event).await? {
-            return match self.registry.store().promotion(id).await? {
-                Some(p) if p.status != PromotionStatus::Pending => {
-                    Err(PromotionError::NotPending { id: id.to_owned(), status: p.status.as_str() })
-                }
-                _ => Err(refuse(format!("`{}` already approved it", caller.principal))),
-            };
-        }
-        self.registry.notify_log();
-        self.advance(record, evaluation, rule).await
-    }
-
-    /// Commits a pending promotion whose quorum is met now; otherwise returns it as it stands.
-    async fn advance(
-        &self,
-        record: PromotionRecord,
-        evaluation: Evaluation,
-        rule: &ApprovalRule,
-    ) -> Result<PromotionView, PromotionError> {
-        let now = self.registry.clock().now();
-        let approvals = self.registry.store().approvals(&record.id).await?;
-        let (counted, ignored) = self.counted(&record, &evaluation, rule, &approvals, now).await?;
-        let mut evaluation = evaluation;
-        evaluation.warnings.extend(ignored.iter().map(backed::Mismatch::finding));
-        if counted.len() >= rule.count as usize {
-            return self.commit(record, evaluation, counted, &ignored).await;
-        }
-        // Not committed yet: the promotion shows the evaluation of now and what is missing.
-        let mut record = record;
-        record.policy_digest = evaluation.policy_digest.clone();
-        record.evidence_digest = evaluation.evidence_digest.clone();
-        record.report = gates::report(&evaluation, Some(approvals_json(rule, &counted, &ignored))).to_string();
-        record.updated_at = now;
-        self.registry.store().update_evaluation(&record).await?;
-        self.view(record).await
-    }
-
-    /// The approvals that count now: recorded by the log entry at their stored index, bound to
-    /// this evaluation, unexpired, from distinct persons who are still eligible and hold the
-    /// role. Also the rows the log does not back, which are ignored (and logged).
-    async fn counted(
-        &self,
-        record: &PromotionRecord,
-        evaluation: &Evaluation,
-        rule: &ApprovalRule,
-        approvals: &[ApprovalRecord],
-        now: Timestamp,
-    ) -> Result<(Vec<ApprovalRecord>, Vec<backed::Mismatch>), PromotionError> {
-        // One read of the log for every row.
-        let claims: Vec<backed::Claim> = approvals.iter().map(backed::approval_claim).collect();
-        let verdicts = backed::check(&self.registry, &claims).await?;
-        let mut persons: BTreeSet<Person> = BTreeSet::new();
-        let mut counted = Vec::new();
-        let mut ignored = Vec::new();
-        for (a, verdict) in approvals.iter().zip(verdicts) {
-            if let Some(mismatch) = verdict {
-                ignored.push(mismatch);
-                continue;
-            }
-            let bound = a.digest == record.digest
-                && a.source == record.source
-                && a.target == record.target
-                && a.policy_digest == evaluation.policy_digest
-                && a.evidence_digest == evaluation.evidence_digest;
-            if !bound || now >= a.expires_at {
-                continue;
-            }
-            let Ok(kind) = self.kind_of(&a.approver).await else { continue };
-            // The person the approval recorded (read under today's rule, so a row stored before
-            // it compares too) and the person the account names now: both must be eligible, and
-            // neither may have counted already.
-            let stored = Person::from_stored(&a.identity, &self.config.persons).ok();
-            let Ok(person) = self.eligible(&a.approver, kind, stored.as_ref(), record, evaluation, rule, now).await?
-            else {
-                continue;
-            };
-            let theirs: BTreeSet<Person> = [Some(person), stored].into_iter().flatten().collect();
-            if !persons.is_disjoint(&theirs) {
-                continue;
-            }
-            persons.extend(theirs);
-            counted.push(a.clone());
-        }
-        Ok((counted, ignored))
-    }
-
-    async fn kind_of(&self, principal: &str) -> Result<PrincipalKind, ()> {
-        let id = PrincipalId::parse(principal).map_err(|_| ())?;
-        match self.registry.store().principal(&id).await {
-            Ok(Some(p)) => Ok(p.kind),
-            _ => Err(()),
-        }
-    }
-
-    /// The person `principal` approves as, or why they may not approve this promotion now.
-    /// Checked when they approve and again when the approval is counted, then also for
-    /// `stored`, the person the approval recorded.
-    #[expect(clippy::too_many_arguments, reason = "one check over the approval's whole context")]
-    async fn eligible(
-        &self,
-        principal: &str,
-        kind: PrincipalKind,
-        stored: Option<&Person>,
-        record: &PromotionRecord,
-        evaluation: &Evaluation,
-        rule: &ApprovalRule,
-        now: Timestamp,
-    ) -> Result<Result<Person, String>, PromotionError> {
-        if kind != PrincipalKind::User {
-            return Ok(Err("service accounts do not approve; approvals are a person's judgement".to_owned()));
-        }
-        // 1. Not a party to the promotion by name: its requester, the pusher, a build trigger.
-        if principal == record.requester {
-            return Ok(Err(format!("`{principal}` requested it; someone else must approve")));
-        }
-        if evaluation.pusher.as_deref() == Some(principal) {
-            return Ok(Err(format!("`{principal}` pushed this artifact; someone else must approve")));
-        }
-        if evaluation.triggers.iter().any(|t| trigger_name(t) == principal) {
-            return Ok(Err(format!(
-                "`{principal}` triggered the build, per its provenance; someone else must approve"
-            )));
-        }
-        // 2. Holds the stage's approver role.
-        let roles = self.roles_of(principal, now).await?;
-        if roles.is_empty() {
-            return Ok(Err(format!("`{principal}` does not exist, is disabled, or holds no role")));
-        }
-        if !roles.contains(&rule.role) {
-            return Ok(Err(format!(
-                "approvals into `{}` need the `{}` role, which `{principal}` does not hold",
-                record.target.stage(),
-                rule.role
-            )));
-        }
-        // 3. Is a person: an account without a verified e-mail could be anyone's second account.
-        let person = match self.account_of(principal).await? {
-            Account::Person(person) => person,
-            Account::NoEmail => {
-                return Ok(Err(format!(
-                    "`{principal}` has no verified e-mail, so approvals cannot tell them apart from another account; ask an access admin to set one"
-                )));
-            }
-            Account::BadEmail(e) => {
-                return Ok(Err(format!(
-                    "the e-mail of `{principal}` names no person, so approvals cannot tell them apart from another account; ask an access admin to correct it ({e})"
-                )));
-            }
-        };
-        // 4. Not a party as a person: no second account of the requester, the pusher or a
-        // trigger.
-        let one = |p: &Person| p == &person || stored == Some(p);
-        let same = |other: &str, p: &Person, did: &str| {
-            format!(
-                "`{principal}` and `{other}` are one person (`{}`), and `{other}` {did}; someone else must approve",
-                p.describe()
-            )
-        };
-        if let Account::Person(p) = self.account_of(&record.requester).await?
-            && one(&p)
-        {
-            return Ok(Err(same(&record.requester, &p, "requested it")));
-        }
-        if let Some(pusher) = &evaluation.pusher
-            && let Account::Person(p) = self.account_of(pusher).await?
-            && one(&p)
-        {
-            return Ok(Err(same(pusher, &p, "pushed this artifact")));
-        }
-        for trigger in &evaluation.triggers {
-            // Provenance names the trigger by an account name or by an e-mail.
-            let by_email = Person::from_email(trigger, &self.config.persons).ok();
-            let by_name = match self.account_of(&trigger_name(trigger)).await? {
-                Account::Person(p) => Some(p),
-                Account::NoEmail | Account::BadEmail(_) => None,
-            };
-            if let Some(p) = [by_email, by_name].into_iter().flatten().find(|p| one(p)) {
-                let trigger = airlock_model::echo::echo(trigger);
-                return Ok(Err(same(&trigger, &p, "triggered the build, per its provenance")));
-            }
-        }
-        Ok(Ok(person))
-    }
-
     /// Rejects a pending promotion. A reject and a final approval race on the same conditional
     /// update; whichever lands first decides.
     pub async fn reject(&self, caller: &Caller, id: &str, reason: &str) -> Result<PromotionView, PromotionError> {
@@ -764,223 +482,6 @@ impl Promoter {
         }
         Ok(record)
     }
-
-    /// Links the artifact's graph into the target repository, sets the tag and attaches the
-    /// signed release record, in one transaction with the log events.
-    async fn commit(
-        &self,
-        mut record: PromotionRecord,
-        evaluation: Evaluation,
-        approvals: Vec<ApprovalRecord>,
-        ignored: &[backed::Mismatch],
-    ) -> Result<PromotionView, PromotionError> {
-        let now = self.registry.clock().now();
-        let (manifests, blobs, subject) = match self.graph(&record.source, &record.digest).await {
-            Ok(graph) => graph,
-            // The artifact as stored can never be promoted: close the promotion, saying why.
-            Err(
-                error @ PromotionError::Registry(
-                    RegistryError::IndexTooDeep { .. } | RegistryError::StoredManifestInvalid { .. },
-                ),
-            ) => {
-                self.close_failed(&record, &error, now).await;
-                return Err(error);
-            }
-            Err(error) => return Err(error),
-        };
-        let rule = rule_for(self.gates_of(record.target.stage())?, record.break_glass);
-        let approvals_report = rule.as_ref().map(|r| approvals_json(r, &approvals, ignored));
-        record.policy_digest = evaluation.policy_digest.clone();
-        record.evidence_digest = evaluation.evidence_digest.clone();
-        record.report = gates::report(&evaluation, approvals_report).to_string();
-        let commit = PromotionCommit {
-            promotion: record.clone(),
-            manifests,
-            blobs,
-            approvers: approvals.iter().map(|a| a.approver.clone()).collect(),
-            tag_mode: TagMode::WriteOnce,
-        };
-        let seal = |index: u64| -> Result<Sealed, String> {
-            self.seal(&record, &evaluation, &approvals, &subject, index, now)
-        };
-        match self.registry.store().commit_promotion(&commit, &seal, now).await? {
-            PromotionCommitOutcome::Committed { .. } => {
-                self.registry.notify_log();
-                self.get(&record.id).await
-            }
-            PromotionCommitOutcome::NotPending { status } => {
-                Err(PromotionError::NotPending { id: record.id.clone(), status: status.as_str() })
-            }
-            PromotionCommitOutcome::TagImmutable { current } => {
-                let error = PromotionError::TagImmutable {
-                    id: record.id.clone(),
-                    tag: record.tag.as_ref().map_or_else(String::new, |t| t.to_string()),
-                    repo: record.target.clone(),
-                    current,
-                };
-                self.close_failed(&record, &error, now).await;
-                Err(error)
-            }
-            PromotionCommitOutcome::Missing { digest } => {
-                let error = PromotionError::Missing { id: record.id.clone(), repo: record.source.clone(), digest };
-                self.close_failed(&record, &error, now).await;
-                Err(error)
-            }
-        }
-    }
-
-    /// The manifests (children first, the artifact, then its referrers level by level) and the
-    /// blobs they need.
-    async fn graph(
-        &self,
-        repo: &RepoName,
-        digest: &Digest,
-    ) -> Result<(Vec<Digest>, Vec<Digest>, SubjectDescriptor), PromotionError> {
-        let store = self.registry.store();
-        let limits = ManifestLimits::default();
-        let mut manifests: Vec<Digest> = Vec::new();
-        let mut blobs: BTreeSet<Digest> = BTreeSet::new();
-        let missing = || PromotionError::Missing { id: String::new(), repo: repo.clone(), digest: digest.clone() };
-        let root = store.manifest_by_digest(repo, digest).await?.ok_or_else(missing)?;
-        let subject = SubjectDescriptor {
-            media_type: root.media_type.clone(),
-            digest: digest.clone(),
-            size: root.body.len() as u64,
-        };
-
-        // The artifact and, for an index, its children (children first). `depth` counts the
-        // indexes from the artifact down; a manifest already linked is not walked again.
-        let max_depth = self.registry.limits().max_index_depth;
-        let mut stack = vec![(root, false, 1usize)];
-        while let Some((record, expanded, depth)) = stack.pop() {
-            if !expanded && manifests.contains(&record.digest) {
-                continue;
-            }
-            // A manifest stored before today's checks (an ambiguous one, say) is refused, never
-            // linked into the target as it is.
-            let parsed = Manifest::parse(Some(&record.media_type), &record.body, &limits).map_err(|e| {
-                RegistryError::StoredManifestInvalid { digest: record.digest.clone(), reason: e.to_string() }
-            })?;
-            if parsed.kind.is_index() && depth > max_depth {
-                return Err(RegistryError::IndexTooDeep { max: max_depth }.into());
-            }
-            if expanded || parsed.required_manifests().next().is_none() {
-                blobs.extend(parsed.required_blobs().cloned());
-                if !manifests.contains(&record.digest) {
-                    manifests.push(record.digest.clone());
-                }
-                continue;
-            }
-            let children: Vec<Digest> = parsed.required_manifests().cloned().collect();
-            stack.push((record, true, depth));
-            for child in children {
-                if manifests.len().saturating_add(stack.len()) > GRAPH_MAX {
-                    return Err(PromotionError::GraphTooLarge { digest: digest.clone() });
-                }
-                let child = store.manifest_by_digest(repo, &child).await?.ok_or_else(missing)?;
-                stack.push((child, false, depth.saturating_add(1)));
-            }
-        }
-
-        // Referrers, level by level: signatures, attestations, SBOMs, and what refers to them.
-        let mut level = vec![digest.clone()];
-        for _ in 0..REFERRER_DEPTH_MAX {
-            let mut next = Vec::new();
-            for subject in &level {
-                for referrer in store.referrers(repo, subject, None).await? {
-                    if manifests.contains(&referrer.digest) {
-                        continue;
-                    }
-                    if manifests.len() >= GRAPH_MAX {
-                        return Err(PromotionError::GraphTooLarge { digest: digest.clone() });
-                    }
-                    let Some(record) = store.manifest_by_digest(repo, &referrer.digest).await? else { continue };
-                    // A referrer that fails today's checks stays behind, with what refers to it.
-                    let Ok(parsed) = Manifest::parse(Some(&record.media_type), &record.body, &limits) else {
-                        tracing::warn!(referrer = %referrer.digest, "a stored referrer fails today's manifest checks; it is not promoted");
-                        continue;
-                    };
-                    blobs.extend(parsed.required_blobs().cloned());
-                    manifests.push(referrer.digest.clone());
-                    next.push(referrer.digest);
-                }
-            }
-            if next.is_empty() {
-                break;
-            }
-            level = next;
-        }
-        Ok((manifests, blobs.into_iter().collect(), subject))
-    }
-
-    /// The signed release record and VSA naming log index `index`, and the commit event.
-    fn seal(
-        &self,
-        record: &PromotionRecord,
-        evaluation: &Evaluation,
-        approvals: &[ApprovalRecord],
-        subject: &SubjectDescriptor,
-        index: u64,
-        now: Timestamp,
-    ) -> Result<Sealed, String> {
-        let created = now.to_rfc3339();
-        let predicate = json!({
-            "promotion": record.id,
-            "digest": record.digest.as_str(),
-            "source": {"repository": record.source.as_str(), "stage": record.source.stage().as_str()},
-            "target": {
-                "repository": record.target.as_str(),
-                "stage": record.target.stage().as_str(),
-                "tag": record.tag.as_ref().map(Tag::as_str),
-            },
-            "decision": if record.break_glass { "break-glass" } else { "allow" },
-            "break_glass": record.break_glass,
-            "findings_overridden": evaluation.findings,
-            "requester": record.requester,
-            "reason": record.reason,
-            "policy": {"digest": evaluation.policy_digest, "input_digest": evaluation.input_digest},
-            "evidence": {
-                "digest": evaluation.evidence_digest,
-                "attestations": evaluation.attestations.iter().filter(|a| a.trusted).collect::<Vec<_>>(),
-            },
-            "approvals": approvals.iter().map(|a| json!({
-                "approver": a.approver,
-                "at": a.created_at.to_rfc3339(),
-                "comment": a.comment,
-            })).collect::<Vec<_>>(),
-            "log": {"origin": self.config.log_origin, "index": index},
-            "promoted_at": created,
-        });
-        let key = &self.config.release_key;
-        let release = record::attach(key, &record.target, subject, PROMOTION_PREDICATE, &predicate, &created)?;
-        let levels: Vec<&str> = if evaluation.has_provenance { vec!["SLSA_BUILD_LEVEL_1"] } else { Vec::new() };
-        let vsa = json!({
-            "verifier": {"id": self.config.verifier_id},
-            "timeVerified": created,
-            "resourceUri": format!("{}@{}", record.target, record.digest),
-            "policy": {
-                "uri": format!("{}/policy", self.config.verifier_id),
-                "digest": {"sha256": evaluation.policy_digest.strip_prefix("sha256:").unwrap_or(&evaluation.policy_digest)},
-            },
-            "inputAttestations": evaluation.attestations.iter().filter(|a| a.trusted).map(|a| json!({
-                "uri": format!("{}@{}", record.source, a.referrer),
-                "digest": {"sha256": a.referrer.strip_prefix("sha256:").unwrap_or(&a.referrer)},
-            })).collect::<Vec<_>>(),
-            "verificationResult": if evaluation.passed() { "PASSED" } else { "FAILED" },
-            "verifiedLevels": levels,
-            "slsaVersion": "1.0",
-        });
-        let summary = record::attach(key, &record.target, subject, VSA_PREDICATE, &vsa, &created)?;
-        let release_digest = release.manifest.digest.clone();
-        let summary_digest = summary.manifest.digest.clone();
-        let event = promotion_event(EventKind::PromotionCommit, &Actor::system(), now, record)
-            .with_detail("release_record", json!(release_digest.as_str()))
-            .with_detail("summary", json!(summary.manifest.digest.as_str()))
-            .with_detail("policy_digest", json!(evaluation.policy_digest))
-            .with_detail("evidence_digest", json!(evaluation.evidence_digest))
-            .with_detail("approvers", json!(approvals.iter().map(|a| a.approver.as_str()).collect::<Vec<_>>()));
-        Ok(Sealed { release: vec![release, summary], release_digest, summary_digest, events: vec![event] })
-    }
 }
 
 /// The approvals a promotion needs: the stage's, or for break-glass one approval by a second
@@ -999,33 +500,8 @@ fn rule_for(gates: &Gates, break_glass: bool) -> Option<ApprovalRule> {
     })
 }
 
-/// What an account says about the person behind it.
-enum Account {
-    Person(Person),
-    /// No account by that name, or one without an e-mail.
-    NoEmail,
-    /// An e-mail the person rule refuses.
-    BadEmail(PersonError),
-}
-
-/// A build trigger as an account name: trimmed and lowercase, as GitHub logins ignore case.
-fn trigger_name(trigger: &str) -> String {
-    trigger.trim().to_lowercase()
-}
-
 fn finding_line(f: &gates::Finding) -> String {
     format!("{}: {}", f.rule, f.message)
-}
-
-fn approvals_json(rule: &ApprovalRule, counted: &[ApprovalRecord], ignored: &[backed::Mismatch]) -> Value {
-    json!({
-        "required": rule.count,
-        "role": rule.role,
-        "mfa": rule.mfa,
-        "counted": counted.iter().map(|a| a.approver.as_str()).collect::<Vec<_>>(),
-        "missing": (rule.count as usize).saturating_sub(counted.len()),
-        "ignored": ignored.iter().map(backed::Mismatch::to_json).collect::<Vec<_>>(),
-    })
 }
 
 fn promotion_event(kind: EventKind, actor: &Actor, now: Timestamp, record: &PromotionRecord) -> Event {
