@@ -440,11 +440,11 @@ pub async fn rotate_key(
         })?
     };
     match app.auth.identity().rotate_key(&acting, &id, days).await.map_err(AuthError::from)? {
-        Some((key, expires)) => {
+        (_, Some((key, expires))) => {
             Ok(Json(json!({"principal": id.as_str(), "api_key": key, "api_key_expires_at": expires.to_rfc3339()}))
                 .into_response())
         }
-        None => Err(ApiError::NotFound(format!("no principal `{id}`"))),
+        (outcome, None) => Ok(outcome_response(&outcome)),
     }
 }
 
@@ -546,6 +546,10 @@ pub async fn approve_access(
     if let Some((token, expires)) = approved.enrollment {
         body["enrollment_token"] = json!(token);
         body["enrollment_expires_at"] = json!(expires.to_rfc3339());
+    }
+    if let Some((key, expires)) = approved.api_key {
+        body["api_key"] = json!(key);
+        body["api_key_expires_at"] = json!(expires.to_rfc3339());
     }
     Ok(Json(body).into_response())
 }

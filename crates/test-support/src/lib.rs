@@ -261,7 +261,8 @@ impl TestApp {
                     .rotate_key(&admin_acting(&app), &tester, None)
                     .await
                     .expect("tester key rotates")
-                    .expect("tester exists")
+                    .1
+                    .expect("an unprivileged account's key rotates at once")
                     .0
             }
         };

@@ -123,6 +123,10 @@ fn print_grant(grant: &Value) {
     if grant["status"] == "pending" && grant["approved_by"].is_string() {
         println!("  approved by `{}`; waits for a second access admin", text("approved_by"));
     }
+    if let Some(key) = grant["api_key"].as_str() {
+        eprintln!("warning: the api key is shown only this once; hand it to `{}`'s owner securely", text("principal"));
+        println!("  api key: {key}");
+    }
     if let Some(token) = grant["enrollment_token"].as_str() {
         eprintln!("warning: the enrollment token is shown only this once; hand it to `{}` securely", text("principal"));
         println!("  enrollment token: {token}");

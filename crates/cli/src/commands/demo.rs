@@ -172,7 +172,7 @@ async fn ci_account(app: &airlock_server::App) -> anyhow::Result<Credentials> {
     let secret = match auth.identity().principal(&id).await? {
         None => auth.identity().create_service_account(&acting, &id, &["ci".to_owned()], None).await?.secret,
         Some(_) => {
-            auth.identity().rotate_key(&acting, &id, None).await?.context("the demo service account vanished")?.0
+            auth.identity().rotate_key(&acting, &id, None).await?.1.context("the demo's ci key did not rotate")?.0
         }
     };
     Ok(Credentials { name: DEMO_CI.to_owned(), secret })

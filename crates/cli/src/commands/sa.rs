@@ -104,6 +104,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
                 session::join_or_dash(session::strings(&created["principal"]["roles"]))
             );
             print_key(&created);
+            super::user::print_pending(&created["pending"]);
             println!("use it as `AIRLOCK_USERNAME={name}` and `AIRLOCK_PASSWORD=<api key>`, or with `docker login`");
         }
     }
@@ -121,6 +122,13 @@ async fn rotate(args: RotateArgs) -> anyhow::Result<ExitCode> {
             &format!("cannot rotate the api key of `{name}`"),
         )
         .await?;
+    if rotated.get("pending").is_some() {
+        match args.common.output {
+            Output::Json => println!("{}", serde_json::to_string_pretty(&rotated)?),
+            Output::Text => super::user::print_pending(&serde_json::json!([rotated["pending"]])),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     warn_once(name.as_str());
     match args.common.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&rotated)?),

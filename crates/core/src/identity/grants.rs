@@ -35,11 +35,13 @@ pub enum Outcome {
     Pending(GrantRecord),
 }
 
-/// An approved grant, and the enrollment token a reset issued (shown once).
+/// An approved grant, and the enrollment token a user's reset issued or the API key a service
+/// account's reset issued (shown once).
 #[derive(Debug, Clone)]
 pub struct Approved {
     pub grant: GrantRecord,
     pub enrollment: Option<(String, Timestamp)>,
+    pub api_key: Option<(String, Timestamp)>,
 }
 
 impl Identity {
@@ -92,7 +94,11 @@ impl Identity {
             GrantKind::Bind | GrantKind::Jit => self.privileged(role),
             GrantKind::Unbind => self.administers(role),
             GrantKind::Disable => target.roles.iter().any(|r| self.administers(r)),
-            GrantKind::Reset => true,
+            // A user's reset issues an enrollment token; a service account's, a new API key,
+            // which matters when the account holds a privileged role.
+            GrantKind::Reset => {
+                target.kind == airlock_model::PrincipalKind::User || target.roles.iter().any(|r| self.privileged(r))
+            }
         }
     }
 
@@ -277,14 +283,22 @@ impl Identity {
                     IdentityError::Invalid(format!("access request `{id}` was decided meanwhile; look again"))
                 })?;
             self.observer.appended();
-            return Ok(Approved { grant: stored, enrollment: None });
+            return Ok(Approved { grant: stored, enrollment: None, api_key: None });
         }
         let mut enrollment = None;
+        let mut api_key = None;
         let change = match grant.kind {
             GrantKind::Jit => None,
             GrantKind::Bind => Some(PrincipalChange::GrantRole { role: grant.role.clone() }),
             GrantKind::Unbind => Some(PrincipalChange::RevokeRole { role: grant.role.clone() }),
             GrantKind::Disable => Some(PrincipalChange::Disable),
+            GrantKind::Reset if holder.kind == airlock_model::PrincipalKind::ServiceAccount => {
+                let (key, change) = self.new_key(self.config.api_key_max_days);
+                if let PrincipalChange::SetApiKey { expires_at, .. } = &change {
+                    api_key = Some((key, *expires_at));
+                }
+                Some(change)
+            }
             GrantKind::Reset => {
                 let (token, hash, expires) = enrollment::issue(&holder.id, now, self.config.enrollment_ttl_secs);
                 enrollment = Some((token, expires));
@@ -314,7 +328,7 @@ impl Identity {
                 || IdentityError::Invalid(format!("access request `{id}` was decided meanwhile; look again")),
             )?;
         self.observer.appended();
-        Ok(Approved { grant: stored, enrollment })
+        Ok(Approved { grant: stored, enrollment, api_key })
     }
 
     /// Revokes a grant early (its holder, or a principal holding `access.grant`); the holder's

@@ -378,21 +378,42 @@ impl Identity {
         acting: &Acting,
         id: &PrincipalId,
         days: Option<u64>,
-    ) -> Result<Option<(String, Timestamp)>, IdentityError> {
+    ) -> Result<(Outcome, Option<(String, Timestamp)>), IdentityError> {
         self.writable()?;
         self.require_manage(acting, id.as_str(), "*").await?;
         let days = self.key_days(days)?;
-        match self.store.principal(id).await? {
-            Some(r) if r.kind == PrincipalKind::ServiceAccount => {}
-            Some(_) => {
-                return Err(IdentityError::Invalid(format!("`{id}` is a user; users have passwords, not api keys")));
-            }
-            None => return Ok(None),
+        let target =
+            self.store.principal(id).await?.ok_or_else(|| IdentityError::NotFound(format!("no principal `{id}`")))?;
+        if target.kind != PrincipalKind::ServiceAccount {
+            return Err(IdentityError::Invalid(format!("`{id}` is a user; users have passwords, not api keys")));
         }
+        // Whoever holds a privileged account's key acts as it: a second access admin approves,
+        // and receives the key.
+        let privileged = target.roles.iter().any(|r| self.privileged(r));
+        if privileged && !self.single_admin().await? {
+            return Ok((self.ask(acting, GrantKind::Reset, &target, "", "api key rotation").await?, None));
+        }
+        if privileged {
+            self.require_enrolled(acting).await?;
+        }
+        let (key, change) = self.new_key(days);
+        let expires = match &change {
+            PrincipalChange::SetApiKey { expires_at, .. } => *expires_at,
+            _ => self.now(),
+        };
+        let record = self
+            .apply_logged(&acting.actor, id, change, privileged)
+            .await?
+            .ok_or_else(|| IdentityError::NotFound(format!("no principal `{id}`")))?;
+        Ok((Outcome::Done(record), Some((key, expires))))
+    }
+
+    /// A new API key valid for `days`, and the change that stores it.
+    pub(super) fn new_key(&self, days: u64) -> (String, PrincipalChange) {
         let key = new_api_key();
-        let expires = self.now().plus_millis(days.saturating_mul(86_400_000));
-        let change = PrincipalChange::SetApiKey { hash: api_key_hash(&key), expires_at: expires };
-        Ok(self.apply(&acting.actor, id, change).await?.map(|_| (key, expires)))
+        let expires_at = self.now().plus_millis(days.saturating_mul(86_400_000));
+        let change = PrincipalChange::SetApiKey { hash: api_key_hash(&key), expires_at };
+        (key, change)
     }
 
     /// Applies `change` to `id` as `actor` has already been allowed to (a role grant is checked

@@ -317,3 +317,46 @@ async fn jit_grant_cannot_join_conflicting_duties() {
     assert!(joined.error_message().contains("key-admin"), "{:?}", joined.body);
     assert!(!f.roles_of("bob").await.contains(&"release-approver".to_owned()));
 }
+
+#[tokio::test]
+async fn a_privileged_service_accounts_key_takes_a_second_access_admin() {
+    let f = Fixture::new("").await;
+    let ada = f.second_admin().await;
+    let admin = f.admin().await;
+    let ada_token = f.fresh("ada", "ada-password-123", &ada).await;
+    // A key admin service account: the role waits for ada, who approves it.
+    let created = f.create(&admin, json!({"name": "signer", "kind": "service_account", "roles": ["key-admin"]})).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let old_key = created.json()["api_key"].as_str().unwrap().to_owned();
+    let grant = created.json()["pending"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(f.approve_access(&ada_token, &grant).await.status, StatusCode::OK);
+    // Rotating its key would hand the admin a key admin's credential: it waits for ada too, who
+    // receives the new key.
+    let rotated = f.api(Method::POST, "/api/v1/principals/signer/api-key", &admin, json!({})).await;
+    assert_eq!(rotated.status, StatusCode::ACCEPTED, "{:?}", rotated.body);
+    assert!(rotated.json().get("api_key").is_none(), "{:?}", rotated.body);
+    let id = rotated.json()["pending"]["id"].as_str().unwrap().to_owned();
+    let own = f.approve_access(&admin, &id).await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN, "{:?}", own.body);
+    let approved = f.approve_access(&ada_token, &id).await;
+    assert_eq!(approved.status, StatusCode::OK, "{:?}", approved.body);
+    let new_key = approved.json()["api_key"].as_str().unwrap().to_owned();
+    assert_ne!(new_key, old_key);
+    assert_eq!(f.token_status("signer", &old_key).await, StatusCode::UNAUTHORIZED, "the old key is dead");
+    assert_eq!(f.token_status("signer", &new_key).await, StatusCode::OK);
+    // An unprivileged account's key still rotates at once.
+    f.create(&admin, json!({"name": "builder", "kind": "service_account", "roles": ["ci"]})).await;
+    let rotated = f.api(Method::POST, "/api/v1/principals/builder/api-key", &admin, json!({})).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{:?}", rotated.body);
+    assert!(rotated.json()["api_key"].as_str().unwrap().starts_with("alk_"));
+}
+
+impl Fixture {
+    async fn token_status(&self, name: &str, secret: &str) -> StatusCode {
+        let request = http::Request::post("/api/v1/auth/token")
+            .header("authorization", airlock_test_support::basic(name, secret))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        self.app.send_anonymous(request).await.status
+    }
+}
