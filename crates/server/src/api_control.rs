@@ -14,7 +14,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api_auth::origin;
+use crate::api_login::origin;
 use crate::app::AppState;
 use crate::caller::Caller;
 use crate::error::ApiError;

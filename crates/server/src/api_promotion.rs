@@ -17,7 +17,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api_auth::origin;
+use crate::api_login::origin;
 use crate::app::AppState;
 use crate::caller::{AuthError, Caller};
 use crate::error::ApiError;

@@ -88,7 +88,7 @@ pub async fn get_root(
 /// `trust.sign`. An anonymous request is refused with 401, a principal without the duty with
 /// 403, both before the body is read.
 pub async fn put_root(State(app): State<AppState>, request: Request) -> Result<Json<serde_json::Value>, ApiError> {
-    let (source, request_id) = crate::api_auth::origin(&request);
+    let (source, request_id) = crate::api_login::origin(&request);
     let caller = app.auth.caller(request.headers(), TokenKind::Api, None).await?;
     app.auth.require(&caller, Action::TrustSign, &Resource::TrustRoot, &source, &request_id).await?;
     app.root_applies.take(caller.id.as_str()).map_err(|retry_after_secs| ApiError::Throttled {

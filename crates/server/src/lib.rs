@@ -3,9 +3,11 @@
 //! **Architecture Invariant:** this is the only crate that knows HTTP status codes and JSON wire
 //! shapes. Every error a client sees goes through the table in `error.rs`.
 
-mod api_auth;
+mod api_access;
 mod api_control;
 mod api_log;
+mod api_login;
+mod api_principals;
 mod api_promotion;
 mod api_release;
 mod api_trust;

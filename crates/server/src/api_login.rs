@@ -1,0 +1,180 @@
+//! Logging in: `GET /token` (Docker token authentication), API tokens and their refresh,
+//! `whoami`, a user's enrollment with its one-time token, and second factors.
+
+use airlock_access::scope::Scope;
+use airlock_access::token::TokenKind;
+use airlock_core::ports::PrincipalRecord;
+use axum::Json;
+use axum::extract::{Query, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::api_principals::PrincipalView;
+use crate::app::AppState;
+use crate::caller::{AuthError, Caller};
+use crate::error::{ApiError, ServerError};
+
+/// The header carrying a TOTP code at login.
+pub const OTP_HEADER: &str = "x-airlock-otp";
+
+/// The client address and request id of a request.
+pub(crate) fn origin(request: &Request) -> (String, String) {
+    let source = crate::client_addr::of(request.extensions());
+    let request_id =
+        request.extensions().get::<crate::telemetry::RequestId>().map_or_else(String::new, |r| r.0.clone());
+    (source, request_id)
+}
+
+/// `GET /token?service=...&scope=...`: a registry token for the scopes asked, granted as far as
+/// the caller may.
+pub async fn token(State(app): State<AppState>, request: Request) -> Response {
+    let (source, request_id) = origin(&request);
+    let (parts, _) = request.into_parts();
+    let result = async {
+        let params = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map_err(|e| AuthError::Invalid(format!("token request query is malformed: {e}")))?
+            .0;
+        if let Some((_, service)) = params.iter().find(|(k, _)| k == "service")
+            && service != app.auth.service()
+        {
+            return Err(AuthError::Invalid(format!(
+                "token request names service `{}`; this registry is `{}`",
+                airlock_model::echo::echo(service),
+                app.auth.service()
+            )));
+        }
+        let scopes = Scope::parse_all(params.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.as_str()))
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let who = app.auth.authenticate(&parts.headers, &source, &request_id).await?;
+        app.auth.issue_registry_token(&who.record, &who.limit, &scopes, &source, &request_id).await
+    }
+    .await;
+    match result {
+        Ok(issued) => Json(issued).into_response(),
+        Err(e) => ServerError::from(e).into_response(),
+    }
+}
+
+/// What `POST /api/v1/auth/token` returns.
+#[derive(Debug, Serialize)]
+struct ApiToken {
+    token: String,
+    expires_in: u64,
+    issued_at: String,
+    principal: String,
+    kind: &'static str,
+    roles: Vec<String>,
+}
+
+/// `POST /api/v1/auth/token`: an API token for Basic credentials.
+pub async fn api_token(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (source, request_id) = origin(&request);
+    let record = app.auth.authenticate(request.headers(), &source, &request_id).await?.record;
+    // A user with a second factor proves it with `X-Airlock-OTP`; the token then says when.
+    let otp = request
+        .headers()
+        .get(OTP_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned);
+    let mfa_at = match otp {
+        Some(code) => Some(app.auth.verify_otp(&record, &code, &source, &request_id).await?),
+        None => None,
+    };
+    let issued = app.auth.issue_api_token(&record, mfa_at)?;
+    Ok(Json(ApiToken {
+        token: issued.token,
+        expires_in: issued.expires_in,
+        issued_at: issued.issued_at,
+        principal: record.id.to_string(),
+        kind: record.kind.as_str(),
+        roles: record.roles,
+    })
+    .into_response())
+}
+
+/// `POST /api/v1/auth/refresh`: a new API token for a still-valid one, against the live epoch.
+pub async fn refresh(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let (caller, record) = api_caller(&app, &headers).await?;
+    // A refresh keeps the time the second factor was proved; it does not renew it.
+    let issued = app.auth.issue_api_token(&record, caller.mfa_at)?;
+    Ok(Json(ApiToken {
+        token: issued.token,
+        expires_in: issued.expires_in,
+        issued_at: issued.issued_at,
+        principal: record.id.to_string(),
+        kind: record.kind.as_str(),
+        roles: record.roles,
+    })
+    .into_response())
+}
+
+/// `GET /api/v1/auth/whoami`.
+pub async fn whoami(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let (_, record) = api_caller(&app, &headers).await?;
+    let mut body = json!(PrincipalView::from(&record));
+    if app.auth.identity().single_admin().await.map_err(AuthError::from)? {
+        body["warnings"] = json!([crate::app::SINGLE_ADMIN]);
+    }
+    Ok(Json(body).into_response())
+}
+
+/// `POST /api/v1/auth/mfa`: enrolls a TOTP second factor for the user whose password (and, when
+/// one is enrolled already, current code) the request carries. The secret is shown once.
+pub async fn enroll_mfa(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (source, request_id) = origin(&request);
+    let record = app.auth.authenticate(request.headers(), &source, &request_id).await?.record;
+    if record.totp_secret.is_some() {
+        let code = request.headers().get(OTP_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        if code.is_empty() {
+            return Err(AuthError::Invalid(format!(
+                "`{}` has a second factor already; send its current code in `X-Airlock-OTP` to replace it",
+                record.id
+            ))
+            .into());
+        }
+        app.auth.verify_otp(&record, &code, &source, &request_id).await?;
+    }
+    let (secret, uri) = app.auth.enroll_totp(&record).await?;
+    Ok(Json(json!({"principal": record.id.as_str(), "secret": secret, "otpauth_uri": uri})).into_response())
+}
+
+/// `POST /api/v1/auth/enroll` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollBody {
+    token: String,
+    password: String,
+}
+
+/// `POST /api/v1/auth/enroll`: a person completes their enrollment with the one-time token an
+/// access admin handed them, choosing their password; the answer holds their new TOTP second
+/// factor, shown once.
+pub async fn enroll(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let body = axum::body::to_bytes(request.into_body(), 8 * 1024).await.map_err(|e| ApiError::BadParameter {
+        message: format!("cannot read the body: {e}"),
+        remediation: "send at most 8 KiB of JSON".to_owned(),
+    })?;
+    let EnrollBody { token, password } = serde_json::from_slice(&body).map_err(|e| ApiError::BadParameter {
+        message: format!("enrollment is not valid JSON: {e}"),
+        remediation: "send `{\"token\": \"ale_...\", \"password\": \"...\"}`".to_owned(),
+    })?;
+    let (record, secret, uri) = app.auth.enroll(&token, password).await?;
+    Ok(Json(json!({"principal": record.id.as_str(), "secret": secret, "otpauth_uri": uri})).into_response())
+}
+
+/// The caller of an API request, from its API token.
+pub(crate) async fn api_caller(app: &AppState, headers: &HeaderMap) -> Result<(Caller, PrincipalRecord), ApiError> {
+    let caller = app.auth.caller(headers, TokenKind::Api, None).await?;
+    let record = app
+        .auth
+        .identity()
+        .principal(&caller.id)
+        .await
+        .map_err(AuthError::from)?
+        .ok_or_else(|| AuthError::Denied("the principal no longer exists".to_owned()))?;
+    Ok((caller, record))
+}
