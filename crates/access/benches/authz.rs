@@ -13,7 +13,7 @@ use std::hint::black_box;
 
 use airlock_access::authz::{
     Action, Authorizer, AuthzConfig, AuthzContext, POLICY_CACHE_MAX, Permission, Principal, PrincipalKind, Resource,
-    RoleDefinition, default_conflicts, default_roles,
+    RoleDefinition, default_compatible, default_conflicts, default_roles,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -49,7 +49,7 @@ fn role(i: usize) -> RoleDefinition {
 fn config() -> AuthzConfig {
     let mut roles = default_roles();
     roles.extend((0..ROLES).map(role));
-    AuthzConfig { roles, custom_policies: None, conflicts: default_conflicts() }
+    AuthzConfig { roles, custom_policies: None, conflicts: default_conflicts(), compatible: default_compatible() }
 }
 
 /// 1,000 bindings: principal `user-<p>` holds `team-<p>` and 9 other teams' roles.

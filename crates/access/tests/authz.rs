@@ -1,7 +1,9 @@
 //! Cedar authorization: the default roles' full authorization matrix against a table written
-//! out by hand, the separation-of-duties rules (static conflicts and the shipped `forbid`s),
-//! custom policies and the configuration errors, and a property test that arbitrary input never
-//! panics and never gains access through a role that is not defined.
+//! out by hand, the separation-of-duties rules (the conflicts, `*` and compatible pairs, checked
+//! at grant time and over the roles in force, bound and just in time, at every decision; and the
+//! shipped `forbid`s), custom policies and the configuration errors, and property tests that
+//! arbitrary input never panics and never gains access through a role that is not defined, and
+//! that conflicting roles in force never allow.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
@@ -9,8 +11,9 @@ use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use airlock_access::authz::{
-    Action, Authorizer, AuthzConfig, AuthzContext, AuthzError, Permission, Principal, PrincipalKind, Resource,
-    ResourceKind, RoleDefinition, SodError, compile_role, default_conflicts, default_roles,
+    ANY_ROLE, Action, Authorizer, AuthzConfig, AuthzContext, AuthzError, Permission, Principal, PrincipalKind,
+    Resource, ResourceKind, RoleDefinition, SOD_REASON, SodError, compile_role, default_compatible, default_conflicts,
+    default_roles,
 };
 use expect_test::{Expect, expect, expect_file};
 use proptest::prelude::*;
@@ -329,9 +332,12 @@ fn self_approval_of_waivers_and_access_is_refused() {
 
 #[test]
 fn a_service_account_holding_release_approver_cannot_approve() {
-    let bot = service_account(&["release-approver", "access-admin"]);
-    for action in [Action::PromoteApprove, Action::WaiverApprove, Action::AccessApprove] {
-        let shown = show(&DEFAULTS, &bot, action, &resource(action, "prod"), &context());
+    let bot = service_account(&["release-approver"]);
+    let admin_bot = service_account(&["access-admin"]);
+    for (bot, action) in
+        [(&bot, Action::PromoteApprove), (&bot, Action::WaiverApprove), (&admin_bot, Action::AccessApprove)]
+    {
+        let shown = show(&DEFAULTS, bot, action, &resource(action, "prod"), &context());
         assert_eq!(shown, "deny airlock.service-accounts-do-not-approve", "{action}");
     }
     // Its other permissions still hold, and it needs no second factor for them.
@@ -349,11 +355,17 @@ fn a_service_account_holding_release_approver_cannot_approve() {
 #[test]
 fn approval_without_fresh_mfa_is_refused() {
     let stale = AuthzContext { mfa_fresh: false, ..context() };
-    let approver = user(&["release-approver", "access-admin", "key-admin"]);
-    for action in [Action::PromoteApprove, Action::WaiverApprove, Action::AccessApprove, Action::TrustSign] {
-        let shown = show(&DEFAULTS, &approver, action, &resource(action, "prod"), &stale);
+    let approver = user(&["release-approver"]);
+    // Three people: the three roles conflict.
+    for (holder, action) in [
+        (&approver, Action::PromoteApprove),
+        (&approver, Action::WaiverApprove),
+        (&user(&["access-admin"]), Action::AccessApprove),
+        (&user(&["key-admin"]), Action::TrustSign),
+    ] {
+        let shown = show(&DEFAULTS, holder, action, &resource(action, "prod"), &stale);
         assert_eq!(shown, "deny airlock.approval-needs-fresh-mfa", "{action}");
-        assert!(DEFAULTS.authorize(&approver, action, &resource(action, "prod"), &context()).allowed, "{action}");
+        assert!(DEFAULTS.authorize(holder, action, &resource(action, "prod"), &context()).allowed, "{action}");
     }
     // Reading needs no second factor.
     check(
@@ -505,13 +517,19 @@ fn held(roles: &[&str]) -> Vec<String> {
 
 #[test]
 fn conflicting_grants_are_refused_both_ways() {
-    assert_eq!(
-        default_conflicts(),
-        [("key-admin".to_owned(), "release-approver".to_owned()), ("access-admin".to_owned(), "deployer".to_owned())]
-    );
-    for (a, b) in default_conflicts() {
+    let shown =
+        |pairs: Vec<(String, String)>| pairs.iter().map(|(a, b)| format!("{a} {b}")).collect::<Vec<_>>().join("\n");
+    expect![[r#"
+        release-approver access-admin
+        release-approver key-admin
+        release-approver deployer
+        access-admin *
+        key-admin deployer"#]]
+    .assert_eq(&shown(default_conflicts()));
+    expect!["access-admin auditor"].assert_eq(&shown(default_compatible()));
+    for (a, b) in default_conflicts().into_iter().filter(|(a, b)| a != ANY_ROLE && b != ANY_ROLE) {
         assert_eq!(
-            DEFAULTS.check_grant(&held(&["developer", &a]), &b),
+            DEFAULTS.check_grant(&held(&["auditor", &a]), &b),
             Err(SodError::Conflict { adding: b.clone(), held: a.clone() })
         );
         assert_eq!(
@@ -526,7 +544,9 @@ fn conflicting_grants_are_refused_both_ways() {
 #[test]
 fn non_conflicting_grants_are_allowed() {
     assert_eq!(DEFAULTS.check_grant(&held(&["developer", "auditor"]), "deployer"), Ok(()));
-    assert_eq!(DEFAULTS.check_grant(&held(&["key-admin"]), "access-admin"), Ok(()));
+    assert_eq!(DEFAULTS.check_grant(&held(&["key-admin", "operator"]), "auditor"), Ok(()));
+    assert_eq!(DEFAULTS.check_grant(&held(&["release-approver", "developer"]), "operator"), Ok(()));
+    assert_eq!(DEFAULTS.check_grant(&held(&["access-admin"]), "access-admin"), Ok(()));
     assert_eq!(DEFAULTS.check_grant(&held(&[]), "release-approver"), Ok(()));
     assert_eq!(DEFAULTS.check_grant(&held(&["deployer"]), "deployer"), Ok(()));
 }
@@ -543,6 +563,193 @@ fn held_roles_are_checked_together() {
     expect!["roles `deployer` and `access-admin` are held together, which breaks separation of duties: the two roles conflict; revoke one of them"]
         .assert_eq(&DEFAULTS.check_held(&held(&["deployer", "auditor", "access-admin"])).unwrap_err().to_string());
     assert_eq!(DEFAULTS.check_held(&held(&["ghost"])), Err(SodError::UnknownRole { role: "ghost".into() }));
+}
+
+// Separation of duties at every decision: the roles in force (bound plus just-in-time).
+
+/// The reason a decision names when the roles in force break separation of duties.
+const SOD: &str = "airlock.separation-of-duties";
+
+#[test]
+fn the_separation_of_duties_reason_is_reserved() {
+    assert_eq!(SOD_REASON, SOD);
+    check_custom(
+        r#"@id("airlock.separation-of-duties") forbid (principal, action, resource) when { context.incident_mode };"#,
+        expect![
+            "custom policy id `airlock.separation-of-duties` starts with `airlock.`, which is reserved for shipped policies; give the custom policy another `@id`"
+        ],
+    );
+}
+
+/// A principal whose roles in force are its `bound` roles plus the just-in-time grant `jit`.
+fn elevated(bound: &[&str], jit: &str) -> Principal {
+    let mut principal = user(bound);
+    principal.roles.push(jit.to_owned());
+    principal
+}
+
+/// Asserts that `a` and `b` are kept apart: neither is granted to a holder of the other, both
+/// are refused as bindings held together, and a principal holding both in force (bound, or one
+/// of them just in time, in either order, person or machine) is denied every action in every
+/// stage, naming the two roles.
+fn assert_kept_apart(authorizer: &Authorizer, a: &str, b: &str) {
+    assert_eq!(
+        authorizer.check_grant(&held(&[a]), b),
+        Err(SodError::Conflict { adding: b.to_owned(), held: a.to_owned() }),
+        "{a} + {b}"
+    );
+    assert_eq!(
+        authorizer.check_grant(&held(&["auditor", b]), a),
+        Err(SodError::Conflict { adding: a.to_owned(), held: b.to_owned() }),
+        "{b} + {a}"
+    );
+    assert_eq!(
+        authorizer.check_held(&held(&[a, b])),
+        Err(SodError::HeldTogether { first: a.to_owned(), second: b.to_owned() }),
+        "{a} + {b}"
+    );
+    for (principal, first, second) in
+        [(user(&[a, b]), a, b), (elevated(&[b], a), b, a), (elevated(&[a], b), a, b), (service_account(&[a, b]), a, b)]
+    {
+        let id = principal.id.clone();
+        for action in Action::ALL {
+            for &stage in stages_for(action) {
+                let decision = authorizer.authorize(&principal, action, &resource(action, stage), &context());
+                assert!(!decision.allowed, "{a} + {b}: {action} {stage}: {decision:?}");
+                assert_eq!(decision.reasons, [SOD], "{a} + {b}: {action} {stage}");
+                assert_eq!(
+                    decision.errors,
+                    [format!(
+                        "`{id}` holds `{first}` and `{second}` together, which separation of duties forbids; revoke one of them"
+                    )],
+                    "{a} + {b}: {action} {stage}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_jit_role_adds_its_permissions_to_the_bound_roles() {
+    let pull_prod = |principal: &Principal| {
+        DEFAULTS.authorize(principal, Action::Pull, &resource(Action::Pull, "prod"), &context()).allowed
+    };
+    assert!(!pull_prod(&user(&["developer"])));
+    assert!(pull_prod(&elevated(&["developer"], "deployer")));
+    check(
+        &DEFAULTS,
+        &elevated(&["developer"], "operator"),
+        Action::Freeze,
+        &resource(Action::Freeze, "prod"),
+        &context(),
+        expect!["allow role.operator.1"],
+    );
+    // The bound roles keep theirs.
+    check(
+        &DEFAULTS,
+        &elevated(&["developer"], "deployer"),
+        Action::Push,
+        &resource(Action::Push, "dev"),
+        &context(),
+        expect!["allow role.developer.0"],
+    );
+}
+
+#[test]
+fn a_jit_grant_joining_conflicting_duties_is_never_usable() {
+    // A key admin elevated to release approver approves nothing, signs nothing, reads nothing.
+    let joined = elevated(&["key-admin"], "release-approver");
+    check(
+        &DEFAULTS,
+        &joined,
+        Action::PromoteApprove,
+        &promotion(SOMEONE_ELSE, &[SOMEONE_ELSE]),
+        &context(),
+        expect![[r#"
+            deny airlock.separation-of-duties
+            error: `alice` holds `key-admin` and `release-approver` together, which separation of duties forbids; revoke one of them"#]],
+    );
+    for action in Action::ALL {
+        for &stage in stages_for(action) {
+            let decision = DEFAULTS.authorize(&joined, action, &resource(action, stage), &context());
+            assert!(!decision.allowed, "{action} {stage}: {decision:?}");
+            assert_eq!(decision.reasons, [SOD], "{action} {stage}");
+        }
+    }
+    // Asking for it is refused already, with the bound and just-in-time roles in force.
+    assert_eq!(
+        DEFAULTS.check_grant(&joined.roles[..1], "release-approver"),
+        Err(SodError::Conflict { adding: "release-approver".into(), held: "key-admin".into() })
+    );
+    assert_eq!(
+        DEFAULTS.check_grant(&held(&["developer", "deployer"]), "key-admin"),
+        Err(SodError::Conflict { adding: "key-admin".into(), held: "deployer".into() })
+    );
+}
+
+#[test]
+fn an_approver_who_also_grants_access_acts_as_neither() {
+    assert_kept_apart(&DEFAULTS, "release-approver", "access-admin");
+}
+
+#[test]
+fn an_approver_who_also_manages_keys_acts_as_neither() {
+    assert_kept_apart(&DEFAULTS, "release-approver", "key-admin");
+}
+
+#[test]
+fn an_approver_who_also_deploys_acts_as_neither() {
+    assert_kept_apart(&DEFAULTS, "release-approver", "deployer");
+}
+
+#[test]
+fn a_key_admin_who_also_deploys_acts_as_neither() {
+    assert_kept_apart(&DEFAULTS, "key-admin", "deployer");
+}
+
+#[test]
+fn an_access_admin_holding_any_other_role_acts_as_neither() {
+    for other in ["developer", "ci", "release-approver", "deployer", "key-admin", "operator", "break-glass"] {
+        assert_kept_apart(&DEFAULTS, "access-admin", other);
+    }
+}
+
+#[test]
+fn an_access_admin_holding_a_role_defined_later_acts_as_neither() {
+    // Like a role defined through the API: the authorizer is rebuilt with it, the conflicts
+    // unchanged.
+    let mut roles = default_roles();
+    roles.push(role("release-manager", vec![pull(&["*"])]));
+    let authorizer = Authorizer::new(&AuthzConfig { roles, ..AuthzConfig::defaults() }).unwrap();
+    assert_kept_apart(&authorizer, "access-admin", "release-manager");
+    assert_kept_apart(&authorizer, "release-manager", "access-admin");
+    assert!(
+        authorizer
+            .authorize(
+                &user(&["release-manager", "developer"]),
+                Action::Pull,
+                &resource(Action::Pull, "dev"),
+                &context()
+            )
+            .allowed
+    );
+}
+
+#[test]
+fn an_access_admin_may_also_audit() {
+    assert_eq!(DEFAULTS.check_grant(&held(&["access-admin"]), "auditor"), Ok(()));
+    assert_eq!(DEFAULTS.check_grant(&held(&["auditor"]), "access-admin"), Ok(()));
+    assert_eq!(DEFAULTS.check_held(&held(&["auditor", "access-admin"])), Ok(()));
+    let both = elevated(&["auditor"], "access-admin");
+    check(
+        &DEFAULTS,
+        &both,
+        Action::AccessApprove,
+        &resource(Action::AccessApprove, "-"),
+        &context(),
+        expect!["allow role.access-admin.0"],
+    );
+    check(&DEFAULTS, &both, Action::Pull, &resource(Action::Pull, "prod"), &context(), expect!["allow role.auditor.1"]);
 }
 
 // Custom policies and configuration errors.
@@ -733,7 +940,8 @@ fn role_configuration_errors() {
     let config = |roles: Vec<RoleDefinition>, conflicts: &[(&str, &str)]| AuthzConfig {
         roles,
         custom_policies: None,
-        conflicts: conflicts.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect(),
+        conflicts: pairs(conflicts),
+        compatible: Vec::new(),
     };
     check_new(
         &config(vec![role("r", vec![pull(&["ok/*", r#"x" || principal == principal || ""#])])], &[]),
@@ -760,6 +968,128 @@ fn role_configuration_errors() {
         expect!["role conflict pairs role `r` with itself; a conflict names two different roles"],
     );
     check_new(&config(vec![role("r", vec![pull(&["é/*", "a b"])])], &[]), expect!["ok"]);
+}
+
+fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+}
+
+/// Roles `a`, `b`, `c` and `d`, each pulling in `dev`, with `conflicts` and `compatible`.
+fn abcd(conflicts: &[(&str, &str)], compatible: &[(&str, &str)]) -> AuthzConfig {
+    AuthzConfig {
+        roles: ["a", "b", "c", "d"].into_iter().map(|r| role(r, vec![pull(&["*"])])).collect(),
+        custom_policies: None,
+        conflicts: pairs(conflicts),
+        compatible: pairs(compatible),
+    }
+}
+
+/// Which pairs of `a`..`d` the authorizer keeps apart, at grant time and at decision time
+/// (which must agree), as `a+b` lines.
+fn kept_apart(config: &AuthzConfig) -> String {
+    let authorizer = Authorizer::new(config).unwrap();
+    let roles = ["a", "b", "c", "d"];
+    let mut out = Vec::new();
+    for (i, a) in roles.iter().enumerate() {
+        for b in &roles[i + 1..] {
+            let granted = authorizer.check_grant(&held(&[a]), b).is_ok();
+            assert_eq!(granted, authorizer.check_grant(&held(&[b]), a).is_ok(), "{a} {b}");
+            let decision =
+                authorizer.authorize(&user(&[a, b]), Action::Pull, &resource(Action::Pull, "dev"), &context());
+            assert_eq!(granted, decision.allowed, "{a} {b}: {decision:?}");
+            if !granted {
+                out.push(format!("{a}+{b}"));
+            }
+        }
+    }
+    out.join(" ")
+}
+
+#[test]
+fn any_role_conflicts_with_every_other_role_but_the_compatible_ones() {
+    expect!["a+b a+c a+d"].assert_eq(&kept_apart(&abcd(&[("a", "*")], &[])));
+    expect!["a+b a+c a+d"].assert_eq(&kept_apart(&abcd(&[("*", "a")], &[])));
+    expect!["a+c"].assert_eq(&kept_apart(&abcd(&[("a", "*")], &[("a", "b"), ("d", "a")])));
+    // A compatible pair exempts from `*` only: a pair naming both still conflicts.
+    expect!["a+b a+c"].assert_eq(&kept_apart(&abcd(&[("a", "*"), ("b", "a")], &[("a", "b"), ("a", "d")])));
+    // Both sides' `*`: `a` and `b` conflict with each other and with the rest.
+    expect!["a+b a+c a+d b+c b+d"].assert_eq(&kept_apart(&abcd(&[("a", "*"), ("b", "*")], &[])));
+    expect!["a+c a+d b+c b+d"].assert_eq(&kept_apart(&abcd(&[("a", "*"), ("b", "*")], &[("b", "a")])));
+    // Compatible pairs without a `*` change nothing.
+    expect!["c+d"].assert_eq(&kept_apart(&abcd(&[("c", "d")], &[("a", "b"), ("c", "d")])));
+    expect![""].assert_eq(&kept_apart(&abcd(&[], &[])));
+}
+
+#[test]
+fn any_role_counts_roles_the_configuration_does_not_define() {
+    // An undefined role grants nothing, but holding it beside a role that conflicts with every
+    // other role still denies.
+    let authorizer = Authorizer::new(&abcd(&[("a", "*")], &[])).unwrap();
+    let decision =
+        authorizer.authorize(&user(&["a", "ghost"]), Action::Pull, &resource(Action::Pull, "dev"), &context());
+    assert!(!decision.allowed);
+    assert_eq!(decision.reasons, [SOD]);
+    assert_eq!(authorizer.check_held(&held(&["a", "ghost"])), Err(SodError::UnknownRole { role: "ghost".into() }));
+    assert!(
+        authorizer.authorize(&user(&["b", "ghost"]), Action::Pull, &resource(Action::Pull, "dev"), &context()).allowed
+    );
+}
+
+#[test]
+fn separation_of_duties_configuration_errors() {
+    let check = |conflicts: &[(&str, &str)], compatible: &[(&str, &str)], expect: Expect| {
+        check_new(&abcd(conflicts, compatible), expect);
+    };
+    check(&[("a", "*"), ("*", "b")], &[("a", "b")], expect!["ok"]);
+    check(
+        &[("a", "*"), ("*", "*")],
+        &[],
+        expect![[
+            r#"role conflict `["*", "*"]` pairs any role with any other; name a role on one side, like `["access-admin", "*"]`"#
+        ]],
+    );
+    check(
+        &[("*", "e")],
+        &[],
+        expect!["role conflict names role `e`, which is not defined; define it under `[roles]` or fix the name"],
+    );
+    check(
+        &[("a", "*")],
+        &[("a", "*")],
+        expect!["compatible roles name `*`, which only a conflict may use; name two defined roles"],
+    );
+    check(
+        &[("a", "*")],
+        &[("*", "*")],
+        expect!["compatible roles name `*`, which only a conflict may use; name two defined roles"],
+    );
+    check(
+        &[("a", "*")],
+        &[("a", "auditor")],
+        expect![
+            "compatible roles name role `auditor`, which is not defined; define it under `[roles]` or fix the name"
+        ],
+    );
+    check(
+        &[("a", "*")],
+        &[("b", "b")],
+        expect!["compatible roles pair role `b` with itself; a compatible pair names two different roles"],
+    );
+    let many: Vec<(&str, &str)> = vec![("a", "b"); 1025];
+    check(&many, &[], expect!["1025 role conflicts are configured; the limit is 1024"]);
+    check(&[], &many, expect!["1025 compatible role pairs are configured; the limit is 1024"]);
+    check(&many[..1024], &many[..1024], expect!["ok"]);
+    // The defaults name default roles: replacing the roles without them refuses the defaults.
+    check_new(
+        &AuthzConfig { roles: abcd(&[], &[]).roles, ..AuthzConfig::defaults() },
+        expect![
+            "role conflict names role `release-approver`, which is not defined; define it under `[roles]` or fix the name"
+        ],
+    );
+    check_new(
+        &AuthzConfig { roles: default_roles(), compatible: default_compatible(), ..AuthzConfig::default() },
+        expect!["ok"],
+    );
 }
 
 #[test]
@@ -863,6 +1193,30 @@ proptest! {
                 let decision = DEFAULTS.authorize(&insider, action, &resource, &ctx);
                 prop_assert!(!decision.allowed || decision.errors.is_empty());
             }
+        }
+    }
+
+    /// Whatever roles are in force, bound or just in time, a set that holds two conflicting
+    /// roles allows nothing.
+    #[test]
+    fn roles_in_force_that_break_separation_of_duties_never_allow(
+        bound in prop::sample::subsequence(default_role_names().into_iter().collect::<Vec<_>>(), 0..4),
+        jit in prop::sample::select(default_role_names().into_iter().collect::<Vec<_>>()),
+        action in prop::sample::select(Action::ALL.to_vec()),
+        stage in prop::sample::select(STAGES.to_vec()),
+        mfa_fresh in any::<bool>(),
+    ) {
+        let mut roles = bound;
+        roles.push(jit);
+        let principal = Principal { kind: PrincipalKind::User, id: ME.into(), roles };
+        let ctx = AuthzContext { mfa_fresh, ..context() };
+        let decision = DEFAULTS.authorize(&principal, action, &resource(action, stage), &ctx);
+        match DEFAULTS.check_held(&principal.roles) {
+            Err(SodError::HeldTogether { .. }) => {
+                prop_assert!(!decision.allowed, "{principal:?} {action} {stage}: {decision:?}");
+                prop_assert_eq!(decision.reasons, [SOD]);
+            }
+            _ => prop_assert!(decision.reasons.iter().all(|r| r != SOD), "{principal:?}: {decision:?}"),
         }
     }
 }

@@ -116,6 +116,7 @@ struct RawAccess {
     api_key_max_days: u64,
     policies: Option<PathBuf>,
     conflicts: Option<Vec<[String; 2]>>,
+    compatible: Option<Vec<[String; 2]>>,
     roles: std::collections::BTreeMap<String, airlock_access::authz::RoleDefinition>,
     oidc: Vec<OidcIssuerConfig>,
     claim_rules: Vec<airlock_access::token::oidc::ClaimRule>,
@@ -165,6 +166,7 @@ impl Default for RawAccess {
             api_key_max_days: API_KEY_MAX_DAYS,
             policies: None,
             conflicts: None,
+            compatible: None,
             roles: std::collections::BTreeMap::new(),
             oidc: Vec::new(),
             claim_rules: Vec::new(),
@@ -367,8 +369,10 @@ pub struct AccessConfig {
     pub roles: Vec<airlock_access::authz::RoleDefinition>,
     /// A file of custom Cedar policies, validated against the schema at start.
     pub policies: Option<PathBuf>,
-    /// Role pairs no principal may hold together.
+    /// Role pairs no principal may hold together; `*` on one side means any other role.
     pub conflicts: Vec<(String, String)>,
+    /// Role pairs a `*` conflict does not keep apart.
+    pub compatible: Vec<(String, String)>,
     /// CI identity providers.
     pub oidc: Vec<OidcIssuerConfig>,
     /// Which CI tokens map to which service account, and the scopes they may get.
@@ -553,6 +557,10 @@ fn access_config(raw: RawAccess, path: &str) -> Result<AccessConfig, ConfigError
             Some(pairs) => pairs.into_iter().map(|[a, b]| (a, b)).collect(),
             None => airlock_access::authz::default_conflicts(),
         },
+        compatible: match raw.compatible {
+            Some(pairs) => pairs.into_iter().map(|[a, b]| (a, b)).collect(),
+            None => airlock_access::authz::default_compatible(),
+        },
         oidc: raw.oidc,
         claim_rules: raw.claim_rules,
         mfa_window_minutes: raw.mfa_window_minutes.clamp(1, 24 * 60),
@@ -721,6 +729,22 @@ mod tests {
         let (a, _) = Config::from_toml("", "t").unwrap();
         let (b, _) = Config::from_toml("[server]\ntrusted_proxies = [\"10.0.0.0/8\"]", "t").unwrap();
         assert_ne!(a.digest(), b.digest(), "the trusted proxies are part of the logged config digest");
+    }
+
+    #[test]
+    fn access_conflicts_and_compatible_pairs_default_and_parse() {
+        let (config, unknown) = Config::from_toml("", "t").unwrap();
+        assert!(unknown.is_empty());
+        assert_eq!(config.access.conflicts, airlock_access::authz::default_conflicts());
+        assert_eq!(config.access.compatible, airlock_access::authz::default_compatible());
+        let text = "[access]\nconflicts = [[\"key-admin\", \"*\"]]\ncompatible = [[\"key-admin\", \"auditor\"]]\n";
+        let (config, unknown) = Config::from_toml(text, "t").unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        assert_eq!(config.access.conflicts, [("key-admin".to_owned(), "*".to_owned())]);
+        assert_eq!(config.access.compatible, [("key-admin".to_owned(), "auditor".to_owned())]);
+        let (config, _) = Config::from_toml("[access]\ncompatible = []\n", "t").unwrap();
+        assert!(config.access.compatible.is_empty());
+        assert_eq!(config.access.conflicts, airlock_access::authz::default_conflicts());
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub enum AuthzError {
     /// More conflicting pairs than [`crate::authz::CONFLICTS_MAX`].
     #[error("{count} role conflicts are configured; the limit is {max}")]
     TooManyConflicts { count: usize, max: usize },
+    /// More compatible pairs than [`crate::authz::COMPATIBLE_MAX`].
+    #[error("{count} compatible role pairs are configured; the limit is {max}")]
+    TooManyCompatible { count: usize, max: usize },
     /// Custom policy source larger than [`crate::authz::CUSTOM_POLICIES_MAX_BYTES`].
     #[error("custom policies are {size} bytes; the limit is {max}")]
     CustomTooLarge { size: usize, max: usize },
@@ -137,6 +140,20 @@ pub enum AuthzError {
     /// A conflicting pair naming one role twice.
     #[error("role conflict pairs role `{role}` with itself; a conflict names two different roles")]
     ConflictWithItself { role: String },
+    /// A conflicting pair `["*", "*"]`, which would forbid holding any two roles.
+    #[error(
+        "role conflict `[\"*\", \"*\"]` pairs any role with any other; name a role on one side, like `[\"access-admin\", \"*\"]`"
+    )]
+    ConflictAnyWithAny,
+    /// A compatible pair naming `*`.
+    #[error("compatible roles name `*`, which only a conflict may use; name two defined roles")]
+    CompatibleAnyRole,
+    /// A compatible pair naming an undefined role.
+    #[error("compatible roles name role `{role}`, which is not defined; define it under `[roles]` or fix the name")]
+    CompatibleUnknownRole { role: String },
+    /// A compatible pair naming one role twice.
+    #[error("compatible roles pair role `{role}` with itself; a compatible pair names two different roles")]
+    CompatibleWithItself { role: String },
 }
 
 /// Why a repository pattern of a role permission was refused. Patterns are embedded in Cedar
@@ -163,8 +180,10 @@ pub enum RolePatternError {
 }
 
 /// Why [`crate::authz::Authorizer::check_grant`] or [`crate::authz::Authorizer::check_held`]
-/// refused a set of roles. Every field is a role name: `adding` the role being granted, `held`
-/// the held role it conflicts with, `first` and `second` two conflicting held roles.
+/// refused a set of roles, or why [`crate::authz::Authorizer::authorize`] denied a principal
+/// whatever it asked. Every field but `principal` (a principal id) is a role name: `adding` the
+/// role being granted, `held` the held role it conflicts with, `first` and `second` two
+/// conflicting held roles.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SodError {
     /// A role that is not defined.
@@ -180,4 +199,9 @@ pub enum SodError {
         "roles `{first}` and `{second}` are held together, which breaks separation of duties: the two roles conflict; revoke one of them"
     )]
     HeldTogether { first: String, second: String },
+    /// A principal whose roles in force (bound and just in time) include a conflicting pair.
+    #[error(
+        "`{principal}` holds `{first}` and `{second}` together, which separation of duties forbids; revoke one of them"
+    )]
+    InForce { principal: String, first: String, second: String },
 }

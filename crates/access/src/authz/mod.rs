@@ -66,8 +66,13 @@
 //!
 //! # Separation of duties
 //!
-//! Static: pairs of roles nobody holds together ([`default_conflicts`]), checked when a role is
-//! granted ([`Authorizer::check_grant`]) and over static bindings ([`Authorizer::check_held`]).
+//! Static: pairs of roles nobody holds together ([`default_conflicts`]). A pair names two roles,
+//! or one role and `*` ([`ANY_ROLE`]): any other role, roles defined later included, except
+//! those a compatible pair exempts ([`default_compatible`]: an access admin may also audit). An
+//! explicit pair always conflicts. They are checked when a role is granted
+//! ([`Authorizer::check_grant`]), over bindings ([`Authorizer::check_held`]), and again at every
+//! decision over the roles in force: a principal holding a conflicting pair, bound or just in
+//! time, is denied whatever it asks ([`SOD_REASON`]).
 //! Dynamic: the shipped policies above, checked at every decision.
 
 mod action;
@@ -96,7 +101,7 @@ pub use roles::{
     RoleDefinition, RolePolicy, compile_role, default_roles, is_role_name, roles_from_table,
 };
 pub use schema::SCHEMA_SOURCE;
-pub use sod::{CONFLICTS_MAX, default_conflicts};
+pub use sod::{ANY_ROLE, COMPATIBLE_MAX, CONFLICTS_MAX, SOD_REASON, default_compatible, default_conflicts};
 
 use crate::authz::index::PolicyIndex;
 use crate::authz::policies::{OWNER_ROLE, OWNER_SHIPPED};
@@ -111,14 +116,23 @@ pub struct AuthzConfig {
     /// Cedar source of custom policies, each starting with `@id("...")`. Ids starting with
     /// `airlock.` or `role.` are reserved.
     pub custom_policies: Option<String>,
-    /// Pairs of roles nobody may hold together; both must be defined in `roles`.
+    /// Pairs of roles nobody may hold together: two roles defined in `roles`, or one and
+    /// [`ANY_ROLE`] (`*`, any other role, including roles defined later).
     pub conflicts: Vec<(String, String)>,
+    /// Pairs of roles defined in `roles` that a `*` conflict does not keep apart. A pair of
+    /// `conflicts` naming both still does.
+    pub compatible: Vec<(String, String)>,
 }
 
 impl AuthzConfig {
-    /// The default roles and conflicts, and no custom policies.
+    /// The default roles, conflicts and compatible pairs, and no custom policies.
     pub fn defaults() -> AuthzConfig {
-        AuthzConfig { roles: default_roles(), custom_policies: None, conflicts: default_conflicts() }
+        AuthzConfig {
+            roles: default_roles(),
+            custom_policies: None,
+            conflicts: default_conflicts(),
+            compatible: default_compatible(),
+        }
     }
 }
 
@@ -131,7 +145,8 @@ pub struct AuthzDecision {
     /// that denied. Empty when nothing permitted, and when an error turned an allow into a
     /// denial.
     pub reasons: Vec<String>,
-    /// What went wrong building or evaluating the request; any error denies.
+    /// What went wrong building or evaluating the request, or which roles in force conflict;
+    /// any error denies.
     pub errors: Vec<String>,
 }
 
@@ -159,7 +174,8 @@ pub struct Authorizer {
 
 impl Authorizer {
     /// Compiles the roles, loads the shipped and custom policies and validates the whole set
-    /// against the schema in strict mode; checks the conflicts name defined roles.
+    /// against the schema in strict mode; checks the conflicts and compatible pairs name defined
+    /// roles.
     pub fn new(config: &AuthzConfig) -> Result<Authorizer, AuthzError> {
         let schema = schema::load_schema()?;
         let names = Names::new()?;
@@ -208,13 +224,18 @@ impl Authorizer {
         policies::validate(&schema, &policies, &owners)?;
 
         // 5. Separation of duties.
-        let conflicts = Conflicts::new(role_names, &config.conflicts)?;
+        let conflicts = Conflicts::new(role_names, &config.conflicts, &config.compatible)?;
 
         Ok(Authorizer { schema, names, policies, index, conflicts, cedar: cedar_policy::Authorizer::new() })
     }
 
     /// Decides whether `principal` may perform `action` on `resource` in `context`. Never
     /// panics; anything unexpected denies, with the error in [`AuthzDecision::errors`].
+    ///
+    /// A principal whose roles in force (its bindings and active just-in-time grants, as
+    /// [`Principal::roles`] says) hold a conflicting pair is denied whatever it asks, with the
+    /// reason [`SOD_REASON`] and the two roles in [`AuthzDecision::errors`]: a grant that joins
+    /// duties, however it came about, is never used.
     pub fn authorize(
         &self,
         principal: &Principal,
@@ -227,6 +248,14 @@ impl Authorizer {
                 Ok(built) => built,
                 Err(error) => return AuthzDecision::error(error),
             };
+        // The roles are bounded now (`to_cedar` refuses too many).
+        if let Err(error) = self.conflicts.check_in_force(&principal.id, &principal.roles) {
+            return AuthzDecision {
+                allowed: false,
+                reasons: vec![SOD_REASON.to_owned()],
+                errors: vec![error.to_string()],
+            };
+        }
         let policies = match self.index.select(&principal.roles, action) {
             Ok(policies) => policies,
             Err(error) => return AuthzDecision::error(error),
@@ -244,14 +273,14 @@ impl Authorizer {
         AuthzDecision { allowed, reasons, errors }
     }
 
-    /// Refuses granting role `adding` to a principal holding `held` if `adding` is not defined
-    /// or conflicts with a held role.
+    /// Refuses granting role `adding` to a principal holding `held` (its bindings and active
+    /// just-in-time grants) if `adding` is not defined or conflicts with a held role.
     pub fn check_grant(&self, held: &[String], adding: &str) -> Result<(), SodError> {
         self.conflicts.check_grant(held, adding)
     }
 
-    /// Refuses a set of held roles (such as a principal's static bindings) that names an
-    /// undefined role or holds two conflicting roles.
+    /// Refuses a set of held roles (a principal's bindings, with its active just-in-time grants)
+    /// that names an undefined role or holds two conflicting roles.
     pub fn check_held(&self, held: &[String]) -> Result<(), SodError> {
         self.conflicts.check_held(held)
     }

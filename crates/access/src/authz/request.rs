@@ -48,7 +48,8 @@ pub struct Principal {
     /// The principal's id, unique within its kind.
     pub id: String,
     /// The roles held now: static bindings plus the just-in-time grants active at the request's
-    /// `now`, both computed by the caller. Unknown role names grant nothing.
+    /// `now`, both computed by the caller. Unknown role names grant nothing (but a `*`
+    /// conflict counts them). Two conflicting roles among them deny every request.
     pub roles: Vec<String>,
 }
 

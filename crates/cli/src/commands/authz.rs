@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use airlock_access::authz::{
     Action, Authorizer, AuthzConfig, AuthzContext, AuthzDecision, Principal, PrincipalKind, Resource, ResourceKind,
+    SodError,
 };
 use airlock_model::{PrincipalId, RepoName, StageName};
 use airlock_server::Config;
@@ -79,9 +80,9 @@ struct CheckArgs {
     /// The client address the request would come from, for policies that read it.
     #[arg(long, default_value = "127.0.0.1")]
     source_ip: String,
-    /// The server's configuration file, whose `[access]` roles, conflicts and policies and whose
-    /// stages decide; `airlock.toml` in the working directory is read when present, else the
-    /// defaults.
+    /// The server's configuration file, whose `[access]` roles, conflicts, compatible pairs and
+    /// policies and whose stages decide; `airlock.toml` in the working directory is read when
+    /// present, else the defaults.
     #[arg(long, short = 'c', env = "AIRLOCK_CONFIG")]
     config: Option<PathBuf>,
     /// Print the decision as text or as one JSON document.
@@ -133,12 +134,15 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         roles: config.access.roles.clone(),
         custom_policies,
         conflicts: config.access.conflicts.clone(),
+        compatible: config.access.compatible.clone(),
     })
     .map_err(|e| anyhow::anyhow!("the access configuration is invalid: {e}"))?;
 
     let mut warnings = Vec::new();
-    if let Err(e) = authorizer.check_held(&principal.roles) {
-        warnings.push(e.to_string());
+    match authorizer.check_held(&principal.roles) {
+        // Conflicting roles deny the decision itself, which names them.
+        Ok(()) | Err(SodError::HeldTogether { .. }) => {}
+        Err(e) => warnings.push(e.to_string()),
     }
     let context = AuthzContext {
         now: super::trust::now().as_millis() / 1000,

@@ -324,11 +324,10 @@ fn policy_authz_check_decides_offline() {
     );
     check("--principal user:op --role operator --action freeze --resource stage:prod", 0, "role.operator.1");
     check("--principal user:aud --role auditor --action audit.read --resource log", 0, "ALLOW");
-    check(
-        "--principal user:x --role access-admin --role deployer --action audit.read --resource log",
-        0,
-        "breaks separation of duties",
-    );
+    // Roles held together against separation of duties deny whatever is asked, and say why.
+    const JOINED: &str = "--principal user:x --role access-admin --role deployer --action audit.read --resource log";
+    check(JOINED, 3, "forbidden by airlock.separation-of-duties");
+    check(JOINED, 3, "`x` holds `access-admin` and `deployer` together, which separation of duties forbids");
 
     // Malformed requests exit 2 and list what is valid.
     check("--principal user:a --action approve --resource log", 2, "the actions are `pull`, `push`");

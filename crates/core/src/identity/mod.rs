@@ -36,8 +36,10 @@ pub struct IdentityConfig {
     pub roles: Vec<RoleDefinition>,
     /// The operator's Cedar policies, if any.
     pub custom_policies: Option<String>,
-    /// Role pairs nobody holds together.
+    /// Role pairs nobody holds together (`*` is any other role).
     pub conflicts: Vec<(String, String)>,
+    /// Pairs exempt from a `*` conflict.
+    pub compatible: Vec<(String, String)>,
     /// Longest life of an API key, in days.
     pub api_key_max_days: u64,
     /// Longest just-in-time elevation, in seconds.

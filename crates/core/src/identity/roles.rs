@@ -23,6 +23,7 @@ impl InForce {
             roles: roles.clone(),
             custom_policies: config.custom_policies.clone(),
             conflicts: config.conflicts.clone(),
+            compatible: config.compatible.clone(),
         })
         .map_err(|e| IdentityError::Invalid(e.to_string()))?;
         Ok(InForce { authorizer: Arc::new(authorizer), roles })

@@ -128,6 +128,7 @@ impl CallerService {
                 roles: config.roles.clone(),
                 custom_policies,
                 conflicts: config.conflicts.clone(),
+                compatible: config.compatible.clone(),
                 api_key_max_days: config.api_key_max_days,
                 jit_max_duration_secs: config.jit_max_duration_secs,
                 privileged_roles: config.privileged_roles.clone(),

@@ -596,6 +596,84 @@ async fn prod_pull(app: &TestApp, key: &str) -> String {
 }
 
 #[tokio::test]
+async fn a_role_bound_during_an_elevation_cannot_join_conflicting_duties() {
+    const START: i64 = 1_795_669_200_000; // 2026-11-26T05:00:00Z
+    let clock = airlock_test_support::ManualClock::at(START);
+    let app = TestApp::with_clock("", clock.clone()).await;
+    let code = |secret: &[u8]| {
+        use airlock_core::ports::Clock as _;
+        airlock_access::totp::code_at(secret, (clock.now().as_millis() / 1000) as u64)
+    };
+    let enrolled = app
+        .send_anonymous(
+            Request::post("/api/v1/auth/mfa")
+                .header("authorization", basic("admin", ADMIN_PASSWORD))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let secret = airlock_test_support::promotion::base32_decode(enrolled.json()["secret"].as_str().unwrap());
+    let admin =
+        login(&app, "admin", ADMIN_PASSWORD, Some(code(&secret))).await.json()["token"].as_str().unwrap().to_owned();
+
+    // A developer's service account is elevated to deployer for an hour.
+    let created = api(
+        &app,
+        Method::POST,
+        "/api/v1/principals",
+        &admin,
+        serde_json::json!({"name": "dev-bot", "kind": "service_account", "roles": ["developer"]}),
+    )
+    .await;
+    let key = created.json()["api_key"].as_str().unwrap().to_owned();
+    let bot = login(&app, "dev-bot", &key, None).await.json()["token"].as_str().unwrap().to_owned();
+    let asked = api(
+        &app,
+        Method::POST,
+        "/api/v1/access/requests",
+        &bot,
+        serde_json::json!({"role": "deployer", "duration": "1h", "reason": "rollout"}),
+    )
+    .await;
+    let id = asked.json()["id"].as_str().unwrap().to_owned();
+    let approved =
+        api(&app, Method::POST, &format!("/api/v1/access/requests/{id}/approve"), &admin, serde_json::json!(null))
+            .await;
+    assert_eq!(approved.status, StatusCode::OK, "{:?}", approved.body);
+    assert_eq!(granted(&prod_pull(&app, &key).await)[0]["actions"], serde_json::json!(["pull"]));
+
+    // Meanwhile it is bound `key-admin`, which conflicts with the deployer it holds just in
+    // time. Either the grant counts the elevation and is refused, or nothing it holds is
+    // usable while both are in force.
+    let joined =
+        api(&app, Method::POST, "/api/v1/principals/dev-bot/roles", &admin, serde_json::json!({"role": "key-admin"}))
+            .await;
+    if joined.status == StatusCode::BAD_REQUEST {
+        assert!(String::from_utf8_lossy(&joined.body).contains("separation of duties"), "{:?}", joined.body);
+        assert_eq!(granted(&prod_pull(&app, &key).await)[0]["actions"], serde_json::json!(["pull"]));
+        return;
+    }
+    assert!(joined.status.is_success(), "{:?}", joined.body);
+    assert_eq!(granted(&prod_pull(&app, &key).await), serde_json::json!([]), "the elevation is not usable");
+    let dev = token_as(&app, "dev-bot", &key, &["repository:dev/app:pull,push"]).await.unwrap();
+    assert_eq!(granted(&dev), serde_json::json!([]), "nor are the bound roles");
+    let entries = app.get("/api/v1/log/entries?start=0").await.json();
+    assert!(
+        entries["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"]["type"] == "access.denied" && e["event"]["details"]["principal"] == "dev-bot"),
+        "{entries}"
+    );
+    // Revoking one of the two restores the other's use.
+    let revoked =
+        api(&app, Method::DELETE, "/api/v1/principals/dev-bot/roles/key-admin", &admin, serde_json::json!(null)).await;
+    assert!(revoked.status.is_success(), "{:?}", revoked.body);
+    assert_eq!(granted(&prod_pull(&app, &key).await)[0]["actions"], serde_json::json!(["pull"]));
+}
+
+#[tokio::test]
 async fn what_an_artifact_holds_is_read_only_by_who_may_pull_it() {
     let app = TestApp::new("").await;
     let image = Image::new(&[("a", b"app")]);
