@@ -71,6 +71,12 @@ impl airlock_core::ports::Clock for ManualClock {
     }
 }
 
+/// A SQLite metadata store in `dir`, for tests that run a core domain over real ports without
+/// the server.
+pub async fn sqlite_store(dir: &Path) -> std::sync::Arc<dyn airlock_core::ports::MetadataStore> {
+    std::sync::Arc::new(airlock_store::SqliteStore::open(&dir.join("metadata.db")).await.expect("store opens"))
+}
+
 /// The bootstrap administrator acting, as the tests' own setup does what an operator would do
 /// through the API.
 pub fn admin_acting(app: &App) -> airlock_core::identity::Acting {

@@ -109,6 +109,17 @@ async fn access_admin_cannot_approve_through_users_it_created() {
     }
     let view = f.api(Method::GET, &format!("/api/v1/promotions/{id}"), &f.tester_token().await, json!(null)).await;
     assert_eq!(view.json()["status"], "pending", "{:?}", view.body);
+
+    // Nor can it make one account hold every duty at once.
+    let everything = f
+        .create(
+            &admin,
+            json!({"name": "all", "kind": "user", "email": "all@example.com",
+                   "roles": ["access-admin", "release-approver", "developer", "operator", "break-glass"]}),
+        )
+        .await;
+    assert_eq!(everything.status, StatusCode::BAD_REQUEST, "{:?}", everything.body);
+    assert!(everything.error_message().contains("separation of duties"), "{:?}", everything.body);
 }
 
 #[tokio::test]
