@@ -73,8 +73,10 @@ pub struct PrincipalIdError {
     name: String,
 }
 
-/// What kind of principal a name belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// What kind of principal a name belongs to: the one kind the whole of Airlock uses (tokens
+/// carry it as `user` or `service_account`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PrincipalKind {
     /// A person: password, second factor.
     User,

@@ -2,7 +2,6 @@
 //! translation into a Cedar request and the few entities it needs, built fresh per request.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 
 use cedar_policy::{Context, Entities, Entity, EntityUid, Request, RestrictedExpression, Schema};
 
@@ -18,23 +17,8 @@ pub const TRUST_ROOT_ID: &str = "root";
 /// The entity id of the one audit log.
 pub const LOG_ID: &str = "log";
 
-/// Whether a principal is a person or a machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PrincipalKind {
-    /// A person: `Airlock::User`.
-    User,
-    /// A machine identity such as a CI workload: `Airlock::ServiceAccount`.
-    ServiceAccount,
-}
-
-impl fmt::Display for PrincipalKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PrincipalKind::User => "user",
-            PrincipalKind::ServiceAccount => "service account",
-        })
-    }
-}
+/// Whether a principal is a person or a machine: the one kind the whole of Airlock uses.
+pub use airlock_model::PrincipalKind;
 
 /// Who asks.
 ///

@@ -94,15 +94,8 @@ impl fmt::Display for TokenKind {
     }
 }
 
-/// Who a token's subject is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PrincipalKind {
-    /// A person: `user`.
-    User,
-    /// A service account, e.g. a CI pipeline: `service_account`.
-    ServiceAccount,
-}
+/// Who a token's subject is (`user` or `service_account` on the wire).
+pub use airlock_model::PrincipalKind;
 
 /// One entry of a registry token's `access` claim, in the shape of Docker's token authentication
 /// specification: `{"type": "repository", "name": "dev/app", "actions": ["pull", "push"]}`.

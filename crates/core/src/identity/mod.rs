@@ -66,15 +66,7 @@ pub struct Acting {
 
 impl Acting {
     fn principal(&self) -> Principal {
-        Principal { kind: authz_kind(self.kind), id: self.id.to_string(), roles: self.roles.clone() }
-    }
-}
-
-/// The Cedar principal kind of a principal kind.
-pub fn authz_kind(kind: PrincipalKind) -> airlock_access::authz::PrincipalKind {
-    match kind {
-        PrincipalKind::User => airlock_access::authz::PrincipalKind::User,
-        PrincipalKind::ServiceAccount => airlock_access::authz::PrincipalKind::ServiceAccount,
+        Principal { kind: self.kind, id: self.id.to_string(), roles: self.roles.clone() }
     }
 }
 

@@ -3,7 +3,7 @@
 use airlock_access::authz::{Action, AuthzContext, AuthzDecision, Origin, Resource};
 use airlock_access::scope::RepoAction;
 use airlock_core::audit::{Event, EventKind, Outcome, Subject};
-use airlock_core::identity::{Acting, authz_kind};
+use airlock_core::identity::Acting;
 use airlock_core::ports::PrincipalRecord;
 use airlock_model::{PrincipalId, PrincipalKind, RepoName};
 use serde_json::json;
@@ -142,7 +142,7 @@ impl CallerService {
     pub fn allowed_actions(&self, record: &PrincipalRecord, repo: &RepoName, source: &str) -> Vec<RepoAction> {
         let Some(resource) = self.repository(repo) else { return Vec::new() };
         let principal = airlock_access::authz::Principal {
-            kind: authz_kind(record.kind),
+            kind: record.kind,
             id: record.id.to_string(),
             roles: record.roles.clone(),
         };

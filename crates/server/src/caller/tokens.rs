@@ -5,10 +5,10 @@ use std::path::Path;
 
 use airlock_access::authz::Action;
 use airlock_access::scope::{RepoAction, Scope};
-use airlock_access::token::{self, Access, Claims, PrincipalKind as TokenPrincipalKind, TokenKey, TokenKind};
+use airlock_access::token::{self, Access, Claims, TokenKey, TokenKind};
 use airlock_core::audit::{Actor, Event, EventKind, Outcome, Subject};
 use airlock_core::ports::PrincipalRecord;
-use airlock_model::{PrincipalId, PrincipalKind, RepoName, Timestamp};
+use airlock_model::{PrincipalId, RepoName, Timestamp};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::HeaderMap;
@@ -83,7 +83,7 @@ impl CallerService {
             self.issuer.clone(),
             self.config.service.clone(),
             record.id.to_string(),
-            token_principal_kind(record.kind),
+            record.kind,
             record.epoch,
             TokenKind::Registry,
             now,
@@ -112,7 +112,7 @@ impl CallerService {
             self.issuer.clone(),
             self.config.service.clone(),
             record.id.to_string(),
-            token_principal_kind(record.kind),
+            record.kind,
             record.epoch,
             TokenKind::Api,
             now,
@@ -185,13 +185,6 @@ impl CallerService {
             return Ok(caller);
         }
         Err(AuthError::InsufficientScope { challenge: self.challenge(Some(&scope), Some("insufficient_scope")), scope })
-    }
-}
-
-fn token_principal_kind(kind: PrincipalKind) -> TokenPrincipalKind {
-    match kind {
-        PrincipalKind::User => TokenPrincipalKind::User,
-        PrincipalKind::ServiceAccount => TokenPrincipalKind::ServiceAccount,
     }
 }
 
