@@ -339,6 +339,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
             if state.auth.identity().single_admin().await.unwrap_or(true) {
                 lines.push(SINGLE_ADMIN.to_owned());
             }
+            for who in state.auth.identity().conflicted().await.unwrap_or_default() {
+                lines.push(format!("{who}; every request of theirs is denied until one of the roles is revoked"));
+            }
             for line in lines {
                 body.push_str(&format!("warning: {line}\n"));
             }

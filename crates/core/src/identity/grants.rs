@@ -83,6 +83,19 @@ impl Identity {
         Ok(all.into_iter().filter(|p| !p.disabled && p.roles.iter().any(|r| self.administers(r))).collect())
     }
 
+    /// The enabled principals whose roles in force break separation of duties (bound before the
+    /// conflicts were configured, say), each with why: every request of theirs is denied.
+    pub async fn conflicted(&self) -> Result<Vec<String>, IdentityError> {
+        let mut out = Vec::new();
+        for record in self.store.principals().await?.into_iter().filter(|p| !p.disabled) {
+            let (record, _) = self.in_force(record).await?;
+            if let Err(e) = self.authorizer().check_held(&record.roles) {
+                out.push(format!("`{}`: {e}", record.id));
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether privileged changes take effect with one access admin: fewer than two exist.
     pub async fn single_admin(&self) -> Result<bool, IdentityError> {
         Ok(self.access_admins().await?.len() < 2)

@@ -371,3 +371,29 @@ impl Fixture {
         self.app.send_anonymous(request).await.status
     }
 }
+
+#[tokio::test]
+async fn a_principal_holding_conflicting_duties_from_before_is_named_and_denied() {
+    let app = TestApp::new("").await;
+    // Stored before the conflict was configured (straight through the store).
+    let roles = ["key-admin".to_owned(), "deployer".to_owned()];
+    airlock_test_support::legacy_user(&app.app, "olga", &roles, "olga-password-123").await;
+    let ready = String::from_utf8_lossy(&app.get("/readyz").await.body).to_string();
+    assert!(ready.contains("`olga`") && ready.contains("denied"), "{ready}");
+    let token = app
+        .send_anonymous(
+            http::Request::get("/token?service=airlock&scope=repository:prod/app:pull")
+                .header("authorization", airlock_test_support::basic("olga", "olga-password-123"))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(token.status, StatusCode::OK, "{:?}", token.body);
+    let jwt = token.json()["token"].as_str().unwrap().to_owned();
+    let payload = jwt.split('.').nth(1).unwrap();
+    use base64::Engine as _;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    // A deployer pulls from prod; holding key-admin too, nothing is granted.
+    assert_eq!(claims["access"], json!([]), "nothing granted: {claims}");
+}
