@@ -31,7 +31,7 @@ pub fn hash(token: &str) -> String {
 }
 
 /// The principal a token names, if it is shaped like one.
-pub(super) fn subject(token: &str) -> Option<PrincipalId> {
+pub fn subject(token: &str) -> Option<PrincipalId> {
     if token.len() > TOKEN_MAX_BYTES {
         return None;
     }

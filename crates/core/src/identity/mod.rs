@@ -23,7 +23,7 @@ use airlock_model::{PrincipalId, PrincipalKind, Timestamp};
 use crate::audit::{Actor, Event};
 use crate::ports::{Clock, LogObserver, MetadataStore, PrincipalRecord};
 
-pub use enrollment::{ENROLLMENT_PREFIX, hash as enrollment_token_hash};
+pub use enrollment::{ENROLLMENT_PREFIX, hash as enrollment_token_hash, subject as enrollment_subject};
 pub use error::IdentityError;
 pub use events::denied as denied_event;
 pub use grants::{Approved, Outcome};
