@@ -79,7 +79,7 @@ pub struct Identity {
     /// Why writes are refused (the log failed its start-up check), if they are: no change then,
     /// and refusals are not logged.
     refused: Option<String>,
-    config: IdentityConfig,
+    config: Arc<IdentityConfig>,
     /// The roles and policies in force; replaced whole when a role is defined.
     roles: Arc<RwLock<roles::InForce>>,
 }
@@ -100,7 +100,14 @@ impl Identity {
         config: IdentityConfig,
     ) -> Result<Identity, IdentityError> {
         let in_force = roles::InForce::compile(config.roles.clone(), &config)?;
-        Ok(Identity { store, observer, clock, refused, config, roles: Arc::new(RwLock::new(in_force)) })
+        Ok(Identity {
+            store,
+            observer,
+            clock,
+            refused,
+            config: Arc::new(config),
+            roles: Arc::new(RwLock::new(in_force)),
+        })
     }
 
     /// Now, from the clock identity reads.
