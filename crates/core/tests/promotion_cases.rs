@@ -166,7 +166,7 @@ impl Run {
         run.apply_root(&[]).await;
         for user in &case.users {
             let id = PrincipalId::parse(&user.name).unwrap();
-            let auth = &run.app.app.state.auth;
+            let auth = &run.app.app.state.callers;
             airlock_test_support::enroll_admin(&run.app.app).await;
             let admin = airlock_test_support::admin_acting(&run.app.app);
             let password = format!("{}-password", user.name);
@@ -376,7 +376,7 @@ impl Run {
                 let user = PrincipalId::parse(step.user.as_deref().expect("`user`")).unwrap();
                 let role = step.role.clone().expect("`role`");
                 let change = airlock_core::ports::PrincipalChange::RevokeRole { role };
-                self.app.app.state.auth.identity().apply(&Actor::system(), &user, change).await.unwrap().unwrap();
+                self.app.app.state.callers.identity().apply(&Actor::system(), &user, change).await.unwrap().unwrap();
                 Ok(None)
             }
             "revoke-ci-key" => {

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::api_login::{api_caller, origin};
 use crate::app::AppState;
-use crate::caller::AuthError;
+use crate::caller::CallerError;
 use crate::error::ApiError;
 
 /// `POST /api/v1/access/requests` body.
@@ -70,9 +70,9 @@ pub async fn request_access(State(app): State<AppState>, request: Request) -> Re
         message: format!("duration `{}` is not a number of seconds or like `30m`, `2h`", new.duration),
         remediation: "send `\"duration\": \"30m\"`".to_owned(),
     })?;
-    let acting = app.auth.acting(&caller, &source, &request_id);
+    let acting = app.callers.acting(&caller, &source, &request_id);
     let grant =
-        app.auth.identity().request_grant(&acting, &new.role, secs, &new.reason).await.map_err(AuthError::from)?;
+        app.callers.identity().request_grant(&acting, &new.role, secs, &new.reason).await.map_err(CallerError::from)?;
     Ok((http::StatusCode::CREATED, Json(grant_view(&grant))).into_response())
 }
 
@@ -84,8 +84,8 @@ pub async fn approve_access(
 ) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
     let (caller, _) = api_caller(&app, request.headers()).await?;
-    let acting = app.auth.acting(&caller, &source, &request_id);
-    let approved = app.auth.identity().approve_grant(&acting, &id).await.map_err(AuthError::from)?;
+    let acting = app.callers.acting(&caller, &source, &request_id);
+    let approved = app.callers.identity().approve_grant(&acting, &id).await.map_err(CallerError::from)?;
     let mut body = grant_view(&approved.grant);
     if let Some((token, expires)) = approved.enrollment {
         body["enrollment_token"] = json!(token);
@@ -106,8 +106,8 @@ pub async fn revoke_access(
 ) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
     let (caller, _) = api_caller(&app, request.headers()).await?;
-    let acting = app.auth.acting(&caller, &source, &request_id);
-    let grant = app.auth.identity().revoke_grant(&acting, &id).await.map_err(AuthError::from)?;
+    let acting = app.callers.acting(&caller, &source, &request_id);
+    let grant = app.callers.identity().revoke_grant(&acting, &id).await.map_err(CallerError::from)?;
     Ok(Json(grant_view(&grant)).into_response())
 }
 
@@ -115,7 +115,7 @@ pub async fn revoke_access(
 pub async fn list_access(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
     let (caller, _) = api_caller(&app, request.headers()).await?;
-    let acting = app.auth.acting(&caller, &source, &request_id);
-    let grants = app.auth.identity().grants(&acting).await.map_err(AuthError::from)?;
+    let acting = app.callers.acting(&caller, &source, &request_id);
+    let grants = app.callers.identity().grants(&acting).await.map_err(CallerError::from)?;
     Ok(Json(grants.iter().map(grant_view).collect::<Vec<_>>()).into_response())
 }

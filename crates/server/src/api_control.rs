@@ -41,7 +41,7 @@ async fn caller(
     headers: &http::HeaderMap,
     (source, request_id): (String, String),
 ) -> Result<(Caller, airlock_core::promotion::Caller, String, String), ApiError> {
-    let caller = app.auth.caller(headers, TokenKind::Api, None).await?;
+    let caller = app.callers.caller(headers, TokenKind::Api, None).await?;
     let engine = crate::api_promotion::engine_caller(app, &caller, &source, &request_id);
     Ok((caller, engine, source, request_id))
 }
@@ -83,7 +83,7 @@ pub async fn freeze(
     let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
     let body: ReasonBody = body(request, r#"{"reason": "incident 42"}"#).await?;
     let resource = Resource::Stage { name: stage.to_string(), gated };
-    app.auth.require(&who, Action::Freeze, &resource, &source, &request_id).await?;
+    app.callers.require(&who, Action::Freeze, &resource, &source, &request_id).await?;
     let record = app.promoter.freeze(&engine, &stage, &body.reason).await?;
     Ok((StatusCode::CREATED, Json(freeze_json(&record))).into_response())
 }
@@ -97,7 +97,7 @@ pub async fn unfreeze(
     let (stage, gated) = stage_of(&app, &stage)?;
     let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
     let resource = Resource::Stage { name: stage.to_string(), gated };
-    app.auth.require(&who, Action::Freeze, &resource, &source, &request_id).await?;
+    app.callers.require(&who, Action::Freeze, &resource, &source, &request_id).await?;
     let body = match app.promoter.unfreeze(&engine, &stage).await? {
         Unfreeze::Waiting { first } => json!({"stage": stage.as_str(), "frozen": true, "unfreeze_requested_by": first}),
         Unfreeze::Lifted { first, second } => {
@@ -168,7 +168,7 @@ pub async fn request_waiver(State(app): State<AppState>, request: Request) -> Re
     })?;
     let resource =
         Resource::Waiver { id: String::new(), repository: b.repository.clone(), requester_id: who.id.to_string() };
-    app.auth.require(&who, Action::WaiverRequest, &resource, &source, &request_id).await?;
+    app.callers.require(&who, Action::WaiverRequest, &resource, &source, &request_id).await?;
     let spec = WaiverRequest {
         rule: b.rule,
         vulnerability: b.vulnerability,
@@ -190,7 +190,7 @@ pub async fn approve_waiver(
 ) -> Result<Response, ApiError> {
     let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
     let current = visible_waiver(&app, &who, &source, &id).await?;
-    app.auth.require(&who, Action::WaiverApprove, &waiver_resource(&current), &source, &request_id).await?;
+    app.callers.require(&who, Action::WaiverApprove, &waiver_resource(&current), &source, &request_id).await?;
     let waiver = app.promoter.approve_waiver(&engine, &id).await?;
     Ok(Json(waiver_view(&waiver)).into_response())
 }
@@ -204,7 +204,7 @@ pub async fn revoke_waiver(
     let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
     let current = visible_waiver(&app, &who, &source, &id).await?;
     if current.requester != who.id.as_str() {
-        app.auth.require(&who, Action::WaiverApprove, &waiver_resource(&current), &source, &request_id).await?;
+        app.callers.require(&who, Action::WaiverApprove, &waiver_resource(&current), &source, &request_id).await?;
     }
     let waiver = app.promoter.revoke_waiver(&engine, &id).await?;
     Ok(Json(waiver_view(&waiver)).into_response())
@@ -248,7 +248,7 @@ pub async fn rollback(State(app): State<AppState>, request: Request) -> Result<R
     let gated = app.registry.stage_of(&repo)?.pushable();
     let resource =
         Resource::Repository { stage: repo.stage().to_string(), path: repo.path().to_owned(), gated: !gated };
-    app.auth.require(&who, Action::Rollback, &resource, &source, &request_id).await?;
+    app.callers.require(&who, Action::Rollback, &resource, &source, &request_id).await?;
     let done = app.promoter.rollback(&engine, &repo, &tag, &to, &b.reason).await?;
     Ok(Json(json!({
         "repository": done.repository.as_str(),
@@ -276,7 +276,7 @@ fn review_view(r: &ReviewRecord) -> Value {
 /// promotions the caller may see.
 pub async fn reviews(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (who, _, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
-    app.auth.require(&who, Action::AuditRead, &Resource::Log, &source, &request_id).await?;
+    app.callers.require(&who, Action::AuditRead, &Resource::Log, &source, &request_id).await?;
     let mut visibility = Visibility::new(&app, &who, &source);
     let mut list = Vec::new();
     for review in app.promoter.reviews().await? {
@@ -318,7 +318,7 @@ pub async fn close_review(
         .store()
         .pusher(&promotion.source, &promotion.digest)
         .await
-        .map_err(crate::caller::AuthError::from)?;
+        .map_err(crate::caller::CallerError::from)?;
     let resource = Resource::Promotion {
         id: promotion.id.clone(),
         repository: promotion.target.path().to_owned(),
@@ -326,7 +326,7 @@ pub async fn close_review(
         requester_id: promotion.requester.clone(),
         pushers: pusher.into_iter().collect(),
     };
-    app.auth.require(&who, Action::PromoteApprove, &resource, &source, &request_id).await?;
+    app.callers.require(&who, Action::PromoteApprove, &resource, &source, &request_id).await?;
     let closed = app.promoter.close_review(&engine, &id, &b.note).await?;
     Ok(Json(review_view(&closed)).into_response())
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::api_principals::PrincipalView;
 use crate::app::AppState;
-use crate::caller::{AuthError, Caller};
+use crate::caller::{Caller, CallerError};
 use crate::error::{ApiError, ServerError};
 
 /// The header carrying a TOTP code at login.
@@ -34,21 +34,21 @@ pub async fn token(State(app): State<AppState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     let result = async {
         let params = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-            .map_err(|e| AuthError::Invalid(format!("token request query is malformed: {e}")))?
+            .map_err(|e| CallerError::Invalid(format!("token request query is malformed: {e}")))?
             .0;
         if let Some((_, service)) = params.iter().find(|(k, _)| k == "service")
-            && service != app.auth.service()
+            && service != app.callers.service()
         {
-            return Err(AuthError::Invalid(format!(
+            return Err(CallerError::Invalid(format!(
                 "token request names service `{}`; this registry is `{}`",
                 airlock_model::echo::echo(service),
-                app.auth.service()
+                app.callers.service()
             )));
         }
         let scopes = Scope::parse_all(params.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.as_str()))
-            .map_err(|e| AuthError::Invalid(e.to_string()))?;
-        let who = app.auth.authenticate(&parts.headers, &source, &request_id).await?;
-        app.auth.issue_registry_token(&who.record, &who.limit, &scopes, &source, &request_id).await
+            .map_err(|e| CallerError::Invalid(e.to_string()))?;
+        let who = app.callers.authenticate(&parts.headers, &source, &request_id).await?;
+        app.callers.issue_registry_token(&who.record, &who.limit, &scopes, &source, &request_id).await
     }
     .await;
     match result {
@@ -71,7 +71,7 @@ struct ApiToken {
 /// `POST /api/v1/auth/token`: an API token for Basic credentials.
 pub async fn api_token(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
-    let record = app.auth.authenticate(request.headers(), &source, &request_id).await?.record;
+    let record = app.callers.authenticate(request.headers(), &source, &request_id).await?.record;
     // A user with a second factor proves it with `X-Airlock-OTP`; the token then says when.
     let otp = request
         .headers()
@@ -81,10 +81,10 @@ pub async fn api_token(State(app): State<AppState>, request: Request) -> Result<
         .filter(|v| !v.is_empty())
         .map(str::to_owned);
     let mfa_at = match otp {
-        Some(code) => Some(app.auth.verify_otp(&record, &code, &source, &request_id).await?),
+        Some(code) => Some(app.callers.verify_otp(&record, &code, &source, &request_id).await?),
         None => None,
     };
-    let issued = app.auth.issue_api_token(&record, mfa_at)?;
+    let issued = app.callers.issue_api_token(&record, mfa_at)?;
     Ok(Json(ApiToken {
         token: issued.token,
         expires_in: issued.expires_in,
@@ -100,7 +100,7 @@ pub async fn api_token(State(app): State<AppState>, request: Request) -> Result<
 pub async fn refresh(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let (caller, record) = api_caller(&app, &headers).await?;
     // A refresh keeps the time the second factor was proved; it does not renew it.
-    let issued = app.auth.issue_api_token(&record, caller.mfa_at)?;
+    let issued = app.callers.issue_api_token(&record, caller.mfa_at)?;
     Ok(Json(ApiToken {
         token: issued.token,
         expires_in: issued.expires_in,
@@ -116,7 +116,7 @@ pub async fn refresh(State(app): State<AppState>, headers: HeaderMap) -> Result<
 pub async fn whoami(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let (_, record) = api_caller(&app, &headers).await?;
     let mut body = json!(PrincipalView::from(&record));
-    if app.auth.identity().single_admin().await.map_err(AuthError::from)? {
+    if app.callers.identity().single_admin().await.map_err(CallerError::from)? {
         body["warnings"] = json!([crate::app::SINGLE_ADMIN]);
     }
     Ok(Json(body).into_response())
@@ -126,19 +126,19 @@ pub async fn whoami(State(app): State<AppState>, headers: HeaderMap) -> Result<R
 /// one is enrolled already, current code) the request carries. The secret is shown once.
 pub async fn enroll_mfa(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
-    let record = app.auth.authenticate(request.headers(), &source, &request_id).await?.record;
+    let record = app.callers.authenticate(request.headers(), &source, &request_id).await?.record;
     if record.totp_secret.is_some() {
         let code = request.headers().get(OTP_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         if code.is_empty() {
-            return Err(AuthError::Invalid(format!(
+            return Err(CallerError::Invalid(format!(
                 "`{}` has a second factor already; send its current code in `X-Airlock-OTP` to replace it",
                 record.id
             ))
             .into());
         }
-        app.auth.verify_otp(&record, &code, &source, &request_id).await?;
+        app.callers.verify_otp(&record, &code, &source, &request_id).await?;
     }
-    let (secret, uri) = app.auth.enroll_totp(&record).await?;
+    let (secret, uri) = app.callers.enroll_totp(&record).await?;
     Ok(Json(json!({"principal": record.id.as_str(), "secret": secret, "otpauth_uri": uri})).into_response())
 }
 
@@ -162,19 +162,19 @@ pub async fn enroll(State(app): State<AppState>, request: Request) -> Result<Res
         message: format!("enrollment is not valid JSON: {e}"),
         remediation: "send `{\"token\": \"ale_...\", \"password\": \"...\"}`".to_owned(),
     })?;
-    let (record, secret, uri) = app.auth.enroll(&token, password).await?;
+    let (record, secret, uri) = app.callers.enroll(&token, password).await?;
     Ok(Json(json!({"principal": record.id.as_str(), "secret": secret, "otpauth_uri": uri})).into_response())
 }
 
 /// The caller of an API request, from its API token.
 pub(crate) async fn api_caller(app: &AppState, headers: &HeaderMap) -> Result<(Caller, PrincipalRecord), ApiError> {
-    let caller = app.auth.caller(headers, TokenKind::Api, None).await?;
+    let caller = app.callers.caller(headers, TokenKind::Api, None).await?;
     let record = app
-        .auth
+        .callers
         .identity()
         .principal(&caller.id)
         .await
-        .map_err(AuthError::from)?
-        .ok_or_else(|| AuthError::Denied("the principal no longer exists".to_owned()))?;
+        .map_err(CallerError::from)?
+        .ok_or_else(|| CallerError::Denied("the principal no longer exists".to_owned()))?;
     Ok((caller, record))
 }

@@ -14,14 +14,14 @@ use serde_json::json;
 use crate::api_access::grant_view;
 use crate::api_login::{api_caller, origin};
 use crate::app::AppState;
-use crate::caller::AuthError;
+use crate::caller::CallerError;
 use crate::error::ApiError;
 
 /// `GET /api/v1/roles`: the roles in force, for any authenticated principal.
 pub async fn roles(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     api_caller(&app, &headers).await?;
     let roles: Vec<serde_json::Value> = app
-        .auth
+        .callers
         .identity()
         .roles()
         .iter()
@@ -76,9 +76,9 @@ impl From<&PrincipalRecord> for PrincipalView {
 pub async fn list(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
     let (caller, _) = api_caller(&app, request.headers()).await?;
-    let acting = app.auth.acting(&caller, &source, &request_id);
-    app.auth.identity().require_list(&acting).await.map_err(AuthError::from)?;
-    let all = app.auth.identity().principals().await.map_err(AuthError::from)?;
+    let acting = app.callers.acting(&caller, &source, &request_id);
+    app.callers.identity().require_list(&acting).await.map_err(CallerError::from)?;
+    let all = app.callers.identity().principals().await.map_err(CallerError::from)?;
     Ok(Json(all.iter().map(PrincipalView::from).collect::<Vec<_>>()).into_response())
 }
 
@@ -110,7 +110,7 @@ fn principal_id(name: &str) -> Result<PrincipalId, ApiError> {
 pub async fn create(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
     let (caller, _) = api_caller(&app, request.headers()).await?;
-    let acting = app.auth.acting(&caller, &source, &request_id);
+    let acting = app.callers.acting(&caller, &source, &request_id);
     let body = axum::body::to_bytes(request.into_body(), 64 * 1024).await.map_err(|e| ApiError::BadParameter {
         message: format!("cannot read the body: {e}"),
         remediation: "send at most 64 KiB of JSON".to_owned(),
@@ -124,11 +124,11 @@ pub async fn create(State(app): State<AppState>, request: Request) -> Result<Res
     match PrincipalKind::parse(&new.kind) {
         Some(PrincipalKind::ServiceAccount) => {
             let created = app
-                .auth
+                .callers
                 .identity()
                 .create_service_account(&acting, &id, &new.roles, new.days)
                 .await
-                .map_err(AuthError::from)?;
+                .map_err(CallerError::from)?;
             let body = json!({
                 "principal": PrincipalView::from(&created.record),
                 "api_key": created.secret,
@@ -145,11 +145,11 @@ pub async fn create(State(app): State<AppState>, request: Request) -> Result<Res
                 });
             }
             let created = app
-                .auth
+                .callers
                 .identity()
                 .create_user(&acting, &id, &new.roles, new.email.as_deref())
                 .await
-                .map_err(AuthError::from)?;
+                .map_err(CallerError::from)?;
             let body = json!({
                 "principal": PrincipalView::from(&created.record),
                 "enrollment_token": created.secret,
@@ -189,8 +189,8 @@ async fn apply(
     let (headers, source, request_id) = request_parts;
     let (caller, _) = api_caller(app, headers).await?;
     let id = principal_id(name)?;
-    let acting = app.auth.acting(&caller, &source, &request_id);
-    let outcome = app.auth.identity().manage(&acting, &id, role, change).await.map_err(AuthError::from)?;
+    let acting = app.callers.acting(&caller, &source, &request_id);
+    let outcome = app.callers.identity().manage(&acting, &id, role, change).await.map_err(CallerError::from)?;
     Ok(outcome_response(&outcome))
 }
 
@@ -216,9 +216,9 @@ pub async fn reset(
     let (source, request_id) = origin(&request);
     let (caller, _) = api_caller(&app, request.headers()).await?;
     let id = principal_id(&name)?;
-    let acting = app.auth.acting(&caller, &source, &request_id);
+    let acting = app.callers.acting(&caller, &source, &request_id);
     let (outcome, token) =
-        app.auth.identity().reset(&acting, &id, "credentials reset").await.map_err(AuthError::from)?;
+        app.callers.identity().reset(&acting, &id, "credentials reset").await.map_err(CallerError::from)?;
     match (outcome, token) {
         (Outcome::Done(record), Some((token, expires))) => Ok(Json(json!({
             "principal": PrincipalView::from(&record),
@@ -286,7 +286,7 @@ pub async fn rotate_key(
     let (source, request_id) = origin(&request);
     let (caller, _) = api_caller(&app, request.headers()).await?;
     let id = principal_id(&name)?;
-    let acting = app.auth.acting(&caller, &source, &request_id);
+    let acting = app.callers.acting(&caller, &source, &request_id);
     let body = axum::body::to_bytes(request.into_body(), 4096).await.unwrap_or_default();
     let KeyBody { days } = if body.is_empty() {
         KeyBody::default()
@@ -296,7 +296,7 @@ pub async fn rotate_key(
             remediation: "send `{\"days\": 30}` or nothing".to_owned(),
         })?
     };
-    match app.auth.identity().rotate_key(&acting, &id, days).await.map_err(AuthError::from)? {
+    match app.callers.identity().rotate_key(&acting, &id, days).await.map_err(CallerError::from)? {
         (_, Some((key, expires))) => {
             Ok(Json(json!({"principal": id.as_str(), "api_key": key, "api_key_expires_at": expires.to_rfc3339()}))
                 .into_response())
@@ -315,7 +315,7 @@ pub async fn define_role(State(app): State<AppState>, request: Request) -> Resul
         message: format!("role is not valid JSON: {e}"),
         remediation: "send `{\"name\": \"payments-reader\", \"permissions\": [{\"actions\": [\"pull\"], \"stages\": [\"*\"], \"repositories\": [\"payments/*\"]}]}`".to_owned(),
     })?;
-    let acting = app.auth.acting(&caller, &source, &request_id);
-    let role = app.auth.identity().define_role(&acting, definition).await.map_err(AuthError::from)?;
+    let acting = app.callers.acting(&caller, &source, &request_id);
+    let role = app.callers.identity().define_role(&acting, definition).await.map_err(CallerError::from)?;
     Ok((http::StatusCode::CREATED, Json(json!({"name": role.name, "description": role.description}))).into_response())
 }

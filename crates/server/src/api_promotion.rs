@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::api_login::origin;
 use crate::app::AppState;
-use crate::caller::{AuthError, Caller};
+use crate::caller::{Caller, CallerError};
 use crate::error::ApiError;
 use crate::visibility::Visibility;
 
@@ -92,7 +92,7 @@ pub(crate) fn engine_caller(app: &AppState, caller: &Caller, source: &str, reque
         principal: caller.id.clone(),
         kind: caller.kind,
         actor: caller.actor(request_id),
-        mfa_fresh: app.auth.context_for(caller, source).mfa_fresh,
+        mfa_fresh: app.callers.context_for(caller, source).mfa_fresh,
     }
 }
 
@@ -170,7 +170,7 @@ const REQUEST_EXAMPLE: &str = r#"{"repository": "dev/app", "reference": "sha256:
 /// `POST /api/v1/promotions`.
 pub async fn request(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
-    let caller = app.auth.caller(request.headers(), TokenKind::Api, None).await?;
+    let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
     let body: RequestBody = read_json(request, REQUEST_EXAMPLE).await?;
     let repo = RepoName::parse(&body.repository)
         .map_err(|e| bad(format!("`repository`: {e}"), "name the repository as `<stage>/<path>`, `dev/app`"))?;
@@ -193,11 +193,11 @@ pub async fn request(State(app): State<AppState>, request: Request) -> Result<Re
     };
     // Custom Cedar policies may look at where the artifact came from; a reference that does
     // not resolve has no origin, and the engine reports it below.
-    let origin = match app.auth.has_custom_policies() {
+    let origin = match app.callers.has_custom_policies() {
         true => app.promoter.origin(&repo, &reference, &target).await.ok().flatten().map(origin_of),
         false => None,
     };
-    app.auth.require_in(&caller, Action::PromoteRequest, &pending, &source, &request_id, origin).await?;
+    app.callers.require_in(&caller, Action::PromoteRequest, &pending, &source, &request_id, origin).await?;
     let engine_caller = engine_caller(&app, &caller, &source, &request_id);
     let view = app
         .promoter
@@ -246,7 +246,7 @@ pub async fn reject(
 
 async fn decide(app: AppState, id: String, request: Request, action: Action) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
-    let caller = app.auth.caller(request.headers(), TokenKind::Api, None).await?;
+    let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
     let body: DecisionBody = read_json(request, r#"{"comment": "looks good"} or {"reason": "..."}"#).await?;
     let current = app.promoter.get(&id).await?;
     // One the caller may not see is, to it, one that does not exist.
@@ -254,10 +254,10 @@ async fn decide(app: AppState, id: String, request: Request, action: Action) -> 
         return Err(PromotionError::Unknown { id }.into());
     }
     let pusher =
-        app.registry.store().pusher(&current.record.source, &current.record.digest).await.map_err(AuthError::from)?;
+        app.registry.store().pusher(&current.record.source, &current.record.digest).await.map_err(CallerError::from)?;
     let engine_caller = engine_caller(&app, &caller, &source, &request_id);
     let reference = Reference::Digest(current.record.digest.clone());
-    let origin = match app.auth.has_custom_policies() {
+    let origin = match app.callers.has_custom_policies() {
         true => app
             .promoter
             .origin(&current.record.source, &reference, current.record.target.stage())
@@ -268,11 +268,11 @@ async fn decide(app: AppState, id: String, request: Request, action: Action) -> 
         false => None,
     };
     let decided =
-        app.auth.require_in(&caller, action, &resource(&current.record, pusher), &source, &request_id, origin).await;
+        app.callers.require_in(&caller, action, &resource(&current.record, pusher), &source, &request_id, origin).await;
     decided.map_err(|e| {
         match e {
-            AuthError::Denied(message) if action == Action::PromoteApprove && !engine_caller.mfa_fresh => {
-                AuthError::Denied(format!(
+            CallerError::Denied(message) if action == Action::PromoteApprove && !engine_caller.mfa_fresh => {
+                CallerError::Denied(format!(
                     "{message}; approving needs a second factor verified recently: run `airlock login URL --otp CODE` and approve again"
                 ))
             }
@@ -296,7 +296,7 @@ async fn decide(app: AppState, id: String, request: Request, action: Action) -> 
 /// `GET /api/v1/promotions/{id}`: a promotion the caller may not see answers as a missing one.
 pub async fn get(State(app): State<AppState>, Path(id): Path<String>, request: Request) -> Result<Response, ApiError> {
     let (source, _) = origin(&request);
-    let caller = app.auth.caller(request.headers(), TokenKind::Api, None).await?;
+    let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
     let view = app.promoter.get(&id).await?;
     if !Visibility::new(&app, &caller, &source).promotion(&view.record) {
         return Err(PromotionError::Unknown { id }.into());
@@ -313,7 +313,7 @@ pub async fn list(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (source, _) = origin(&request);
-    let caller = app.auth.caller(request.headers(), TokenKind::Api, None).await?;
+    let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
     let status = query
         .get("status")
         .map(|s| {

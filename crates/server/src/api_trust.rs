@@ -89,8 +89,8 @@ pub async fn get_root(
 /// 403, both before the body is read.
 pub async fn put_root(State(app): State<AppState>, request: Request) -> Result<Json<serde_json::Value>, ApiError> {
     let (source, request_id) = crate::api_login::origin(&request);
-    let caller = app.auth.caller(request.headers(), TokenKind::Api, None).await?;
-    app.auth.require(&caller, Action::TrustSign, &Resource::TrustRoot, &source, &request_id).await?;
+    let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
+    app.callers.require(&caller, Action::TrustSign, &Resource::TrustRoot, &source, &request_id).await?;
     app.root_applies.take(caller.id.as_str()).map_err(|retry_after_secs| ApiError::Throttled {
         message: format!(
             "`{}` applied {TRUST_ROOT_APPLIES_PER_MINUTE} trust root documents in the last minute, the most one principal may",
@@ -163,7 +163,7 @@ pub async fn artifacts(
     app.registry.stage_of(&repo)?;
     // What an artifact holds is read by whoever may pull it, with either kind of token.
     let source = crate::client_addr::of(request.extensions());
-    let caller = app.auth.reader(request.headers(), &repo, &source).await?;
+    let caller = app.callers.reader(request.headers(), &repo, &source).await?;
     let requester = airlock_core::policy_input::Requester {
         principal: caller.id.to_string(),
         kind: caller.kind.as_str().to_owned(),

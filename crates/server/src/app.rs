@@ -77,7 +77,7 @@ pub enum StartError {
     #[error(transparent)]
     Policy(#[from] crate::policy::PolicyLoadError),
     #[error(transparent)]
-    Auth(#[from] crate::caller::AuthStartError),
+    Auth(#[from] crate::caller::CallerStartError),
     #[error(transparent)]
     Promotion(#[from] crate::promotion::PromotionStartError),
     #[error("cannot record the policy bundles' load in the transparency log: {0}")]
@@ -99,7 +99,7 @@ pub struct AppState {
     pub log: LogService,
     pub log_page_max: u64,
     pub policy: Arc<crate::policy::PolicyService>,
-    pub auth: crate::caller::CallerService,
+    pub callers: crate::caller::CallerService,
     pub promoter: airlock_core::promotion::Promoter,
     /// Trust root applies per principal ([`crate::api_trust::TRUST_ROOT_APPLIES_PER_MINUTE`]).
     pub root_applies: Arc<crate::api_trust::ApplyLimiter>,
@@ -160,15 +160,19 @@ impl App {
         }
         let root = registry.trust().current();
         let policy = Arc::new(crate::policy::PolicyService::load(&config, root.as_deref())?);
-        let auth = crate::caller::CallerService::open(
+        let callers = crate::caller::CallerService::open(
             store.clone(),
             log.trigger.clone(),
             clock.clone(),
             registry.writes_refused().map(str::to_owned),
             &config,
         )?;
-        auth.identity().load_defined_roles().await.map_err(|e| crate::caller::AuthStartError::Authz(e.to_string()))?;
-        for failure in auth.refresh_jwks().await {
+        callers
+            .identity()
+            .load_defined_roles()
+            .await
+            .map_err(|e| crate::caller::CallerStartError::Authz(e.to_string()))?;
+        for failure in callers.refresh_jwks().await {
             tracing::error!(%failure, "cannot fetch a CI provider's keys; its tokens are refused until a fetch succeeds");
         }
         let promoter = crate::promotion::open(
@@ -182,12 +186,12 @@ impl App {
         let state = AppState {
             promoter,
             registry,
-            metrics: Metrics::with_logins(auth.login_counters()),
+            metrics: Metrics::with_logins(callers.login_counters()),
             body: config.body,
             log,
             log_page_max: config.log.entries_page_max,
             policy,
-            auth,
+            callers,
             root_applies: Arc::default(),
         };
         Ok(App { state, store, blobs, clock, config })
@@ -233,7 +237,7 @@ impl App {
         crate::policy::log_loads(&self.state, &Actor::system(), &statuses)
             .await
             .map_err(|e| StartError::PolicyLog(e.to_string()))?;
-        let generated = self.state.auth.bootstrap(self.config.bootstrap_password.clone()).await?;
+        let generated = self.state.callers.bootstrap(self.config.bootstrap_password.clone()).await?;
         self.state.log.checkpoint().await.map_err(StartError::LogCheck)?;
         Ok(generated)
     }
@@ -336,10 +340,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok(_) => {
             let mut body = "ready\n".to_owned();
             let mut lines = warnings(&state);
-            if state.auth.identity().single_admin().await.unwrap_or(true) {
+            if state.callers.identity().single_admin().await.unwrap_or(true) {
                 lines.push(SINGLE_ADMIN.to_owned());
             }
-            for who in state.auth.identity().conflicted().await.unwrap_or_default() {
+            for who in state.callers.identity().conflicted().await.unwrap_or_default() {
                 lines.push(format!("{who}; every request of theirs is denied until one of the roles is revoked"));
             }
             for line in lines {
@@ -474,12 +478,12 @@ fn spawn_background(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
             }
         }
     }));
-    if let Some(every) = app.state.auth.jwks_refresh() {
-        let auth = app.state.auth.clone();
+    if let Some(every) = app.state.callers.jwks_refresh() {
+        let callers = app.state.callers.clone();
         tasks.push(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                for failure in auth.refresh_jwks().await {
+                for failure in callers.refresh_jwks().await {
                     tracing::warn!(%failure, "cannot refresh a CI provider's keys; keeping the ones in force");
                 }
             }

@@ -1,7 +1,7 @@
 //! The one error table: every failure a client can see maps here to an OCI code, a status and a
 //! public message. 5xx bodies say nothing internal; the detail goes to the log with the request id.
 
-use crate::caller::AuthError;
+use crate::caller::CallerError;
 use airlock_api::oci::{ErrorBody, ErrorEntry};
 use airlock_core::RegistryError;
 use airlock_core::ports::BlobError;
@@ -50,7 +50,7 @@ pub enum ServerError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error(transparent)]
-    Auth(#[from] AuthError),
+    Auth(#[from] CallerError),
 }
 
 /// One row of the table.
@@ -72,32 +72,32 @@ fn body_error_row(source: &std::io::Error) -> Row {
 }
 
 /// The challenge of a 401, and `Retry-After` of a throttled login.
-fn auth_headers(error: &AuthError, response: &mut Response) {
+fn auth_headers(error: &CallerError, response: &mut Response) {
     if let Some(challenge) = error.challenge()
         && let Ok(value) = HeaderValue::from_str(challenge)
     {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
     }
-    if let AuthError::Throttled { retry_after_secs } = error {
+    if let CallerError::Throttled { retry_after_secs } = error {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
     }
 }
 
 /// The row of an access failure, for the registry and the API alike.
-pub(crate) fn classify_auth(error: &AuthError) -> Row {
+pub(crate) fn classify_auth(error: &CallerError) -> Row {
     match error {
-        AuthError::Missing { .. }
-        | AuthError::InvalidToken { .. }
-        | AuthError::BadCredentials
-        | AuthError::Malformed(_) => row("UNAUTHORIZED", StatusCode::UNAUTHORIZED),
+        CallerError::Missing { .. }
+        | CallerError::InvalidToken { .. }
+        | CallerError::BadCredentials
+        | CallerError::Malformed(_) => row("UNAUTHORIZED", StatusCode::UNAUTHORIZED),
         // RFC 6750 §3.1: a valid token without the scope is 403, with a challenge naming it, so
         // clients ask for a token with that scope.
-        AuthError::InsufficientScope { .. } | AuthError::Denied(_) => row("DENIED", StatusCode::FORBIDDEN),
-        AuthError::Invalid(_) => row("UNSUPPORTED", StatusCode::BAD_REQUEST),
-        AuthError::Unavailable(_) => row("UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
-        AuthError::Throttled { .. } => row("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS),
-        AuthError::NotFound(_) => row("NOT_FOUND", StatusCode::NOT_FOUND),
-        AuthError::Store(_) | AuthError::Internal(_) => row("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
+        CallerError::InsufficientScope { .. } | CallerError::Denied(_) => row("DENIED", StatusCode::FORBIDDEN),
+        CallerError::Invalid(_) => row("UNSUPPORTED", StatusCode::BAD_REQUEST),
+        CallerError::Unavailable(_) => row("UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
+        CallerError::Throttled { .. } => row("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS),
+        CallerError::NotFound(_) => row("NOT_FOUND", StatusCode::NOT_FOUND),
+        CallerError::Store(_) | CallerError::Internal(_) => row("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
     }
 }
 
@@ -235,7 +235,7 @@ pub enum ApiError {
     Conflict { message: String, remediation: String },
     /// An access failure: credentials, tokens, authorization.
     #[error(transparent)]
-    Auth(#[from] AuthError),
+    Auth(#[from] CallerError),
     #[error("internal failure: {0}")]
     Internal(String),
 }
@@ -273,7 +273,7 @@ impl IntoResponse for ApiError {
                 } else {
                     // Say how to authenticate, so a refused anonymous request (the first trust
                     // root, say) is not a dead end.
-                    let remediation = matches!(e, AuthError::Missing { .. }).then(|| {
+                    let remediation = matches!(e, CallerError::Missing { .. }).then(|| {
                         "log in with `airlock login URL` as a principal whose roles allow this request, then retry; API clients send the token from `POST /api/v1/auth/token` as `Authorization: Bearer`".to_owned()
                     });
                     (row.status, row.code, e.to_string(), remediation)

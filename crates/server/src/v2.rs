@@ -16,7 +16,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
 use crate::app::AppState;
 use crate::body;
-use crate::caller::{AuthError, Caller};
+use crate::caller::{Caller, CallerError};
 use crate::error::{RequestError, ServerError};
 use crate::metrics::RouteLabel;
 use crate::route::{self, Route};
@@ -95,27 +95,27 @@ async fn authorize(
         (None, Route::Catalog) => Some(Scope::Catalog.to_string()),
         (None, _) => None,
     };
-    let caller = app.auth.caller(headers, TokenKind::Registry, scope.as_deref()).await?;
+    let caller = app.callers.caller(headers, TokenKind::Registry, scope.as_deref()).await?;
     // The token must name the access, and the caller's roles in force now must still allow it:
     // an expired elevation or a revoked role ends access at once, not when the token expires.
     // A token naming access its holder does not have (any more) is logged.
     if let (Some((repo, action)), Some(scope)) = (&need, &scope)
         && caller.may(repo, *action)
-        && !app.auth.still_allowed(&caller, repo, *action, client)
+        && !app.callers.still_allowed(&caller, repo, *action, client)
     {
-        app.auth.log_denied(&caller, repo, *action, request_id).await?;
-        return Err(AuthError::InsufficientScope {
+        app.callers.log_denied(&caller, repo, *action, request_id).await?;
+        return Err(CallerError::InsufficientScope {
             scope: scope.clone(),
-            challenge: app.auth.challenge(Some(scope), Some("insufficient_scope")),
+            challenge: app.callers.challenge(Some(scope), Some("insufficient_scope")),
         }
         .into());
     }
     if let (Some((repo, action)), Some(scope)) = (&need, &scope)
         && !caller.may(repo, *action)
     {
-        return Err(AuthError::InsufficientScope {
+        return Err(CallerError::InsufficientScope {
             scope: scope.clone(),
-            challenge: app.auth.challenge(Some(scope), Some("insufficient_scope")),
+            challenge: app.callers.challenge(Some(scope), Some("insufficient_scope")),
         }
         .into());
     }
@@ -211,12 +211,14 @@ async fn catalog(app: &AppState, caller: &Caller, client: &str, query: BTreeMap<
     let full = page > 0 && repositories.len() == page as usize;
     let last = if full { repositories.last().cloned() } else { None };
     // Only what the caller may pull is listed; a page may come back shorter than `n`.
-    let record = app.auth.identity().principal(&caller.id).await.map_err(AuthError::from)?;
+    let record = app.callers.identity().principal(&caller.id).await.map_err(CallerError::from)?;
     let repositories = repositories
         .into_iter()
         .filter(|name| {
             RepoName::parse(name).is_ok_and(|repo| {
-                record.as_ref().is_some_and(|r| app.auth.allowed_actions(r, &repo, client).contains(&RepoAction::Pull))
+                record
+                    .as_ref()
+                    .is_some_and(|r| app.callers.allowed_actions(r, &repo, client).contains(&RepoAction::Pull))
             })
         })
         .collect();

@@ -58,7 +58,7 @@ impl<'a> Visibility<'a> {
     pub(crate) fn freeze(&mut self, stage: &StageName) -> bool {
         let Some(configured) = self.app.registry.stages().get(stage) else { return false };
         let resource = Resource::Stage { name: stage.to_string(), gated: !configured.pushable() };
-        if self.app.auth.decide_caller(self.caller, Action::Freeze, &resource, self.source).allowed {
+        if self.app.callers.decide_caller(self.caller, Action::Freeze, &resource, self.source).allowed {
             return true;
         }
         let candidates = self.pull_witnesses(stage);
@@ -101,7 +101,7 @@ impl<'a> Visibility<'a> {
         if let Some(&known) = self.pulls.get(repo) {
             return known;
         }
-        let allowed = self.app.auth.still_allowed(self.caller, repo, RepoAction::Pull, self.source);
+        let allowed = self.app.callers.still_allowed(self.caller, repo, RepoAction::Pull, self.source);
         self.pulls.insert(repo.clone(), allowed);
         allowed
     }
@@ -110,7 +110,7 @@ impl<'a> Visibility<'a> {
     /// of the caller's roles in force: the pattern with each `*` read as `x`. A pattern that
     /// names no valid repository that way names none at all.
     fn pull_witnesses(&mut self, stage: &StageName) -> Vec<RepoName> {
-        let roles = self.roles.get_or_insert_with(|| self.app.auth.identity().roles());
+        let roles = self.roles.get_or_insert_with(|| self.app.callers.identity().roles());
         roles
             .iter()
             .filter(|role| self.caller.roles.contains(&role.name))

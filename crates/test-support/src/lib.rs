@@ -80,7 +80,7 @@ pub async fn sqlite_store(dir: &Path) -> std::sync::Arc<dyn airlock_core::ports:
 /// The bootstrap administrator acting, as the tests' own setup does what an operator would do
 /// through the API.
 pub fn admin_acting(app: &App) -> airlock_core::identity::Acting {
-    app.state.auth.admin_acting().expect("admin acting")
+    app.state.callers.admin_acting().expect("admin acting")
 }
 
 /// The bootstrap administrator's TOTP secret in tests ([`enroll_admin`]): a lone admin grants
@@ -91,13 +91,13 @@ pub const ADMIN_TOTP: [u8; 20] = *b"airlock-test-admin-2";
 /// (enrolling raises its epoch, which would end its tokens).
 pub async fn enroll_admin(app: &App) {
     let admin = airlock_model::PrincipalId::parse(airlock_server::caller::ADMIN).expect("admin name");
-    let record = app.state.auth.identity().principal(&admin).await.expect("admin lookup").expect("admin exists");
+    let record = app.state.callers.identity().principal(&admin).await.expect("admin lookup").expect("admin exists");
     if record.totp_secret.is_some() {
         return;
     }
     let change = airlock_core::ports::PrincipalChange::SetTotp { secret: Some(hex::encode(ADMIN_TOTP)) };
     app.state
-        .auth
+        .callers
         .identity()
         .apply(&airlock_core::audit::Actor::system(), &admin, change)
         .await
@@ -135,7 +135,7 @@ pub async fn legacy_user(app: &App, name: &str, roles: &[String], password: &str
     )
     .with_detail("principal", serde_json::json!(name));
     assert!(app.state.registry.store().create_principal(&record, &event).await.expect("legacy user stored"));
-    let (_, secret, _) = app.state.auth.enroll(&token, password.to_owned()).await.expect("legacy user enrolls");
+    let (_, secret, _) = app.state.callers.enroll(&token, password.to_owned()).await.expect("legacy user enrolls");
     crate::promotion::base32_decode(&secret)
 }
 
@@ -144,7 +144,7 @@ pub async fn create_tester(app: &App) -> String {
     let id = airlock_model::PrincipalId::parse(TESTER).expect("tester name");
     let roles: Vec<String> = TESTER_ROLES.iter().map(|r| (*r).to_owned()).collect();
     app.state
-        .auth
+        .callers
         .identity()
         .create_service_account(&admin_acting(app), &id, &roles, None)
         .await
@@ -258,11 +258,11 @@ impl TestApp {
         // A reopened data directory already holds the tester; its key is then unknown here,
         // so it gets a new one.
         let tester = airlock_model::PrincipalId::parse(TESTER).expect("tester name");
-        let tester_key = match app.state.auth.identity().principal(&tester).await.expect("principal lookup") {
+        let tester_key = match app.state.callers.identity().principal(&tester).await.expect("principal lookup") {
             None => create_tester(&app).await,
             Some(_) => {
                 app.state
-                    .auth
+                    .callers
                     .identity()
                     .rotate_key(&admin_acting(&app), &tester, None)
                     .await
@@ -286,7 +286,8 @@ impl TestApp {
         let der = base64::engine::general_purpose::STANDARD.decode(text.trim()).expect("token key is base64");
         let key = TokenKey::from_pkcs8_der(&der).expect("token key parses");
         let tester = airlock_model::PrincipalId::parse(TESTER).expect("tester name");
-        let record = self.app.state.auth.identity().principal(&tester).await.expect("lookup").expect("tester exists");
+        let record =
+            self.app.state.callers.identity().principal(&tester).await.expect("lookup").expect("tester exists");
         let now = u64::try_from(self.app.clock.now().as_millis() / 1000).expect("clock after 1970");
         let mut claims = Claims::new(
             self.app.config.public_url.trim_end_matches('/'),
@@ -311,7 +312,7 @@ impl TestApp {
     /// An API token of [`KEY_ADMIN`], a service account holding `key-admin` (created at the
     /// first call), issued at the app's current time.
     pub async fn key_admin_token(&self) -> String {
-        let auth = &self.app.state.auth;
+        let auth = &self.app.state.callers;
         let id = airlock_model::PrincipalId::parse(KEY_ADMIN).expect("key admin name");
         let record = match auth.identity().principal(&id).await.expect("principal lookup") {
             Some(record) => record,

@@ -167,7 +167,7 @@ fn sign_demo_bundle(dir: &Path, key: &PrivateKey) -> anyhow::Result<()> {
 /// Creates the demo's CI service account, or gives it a new key when a previous demo made it.
 async fn ci_account(app: &airlock_server::App) -> anyhow::Result<Credentials> {
     let id = PrincipalId::parse(DEMO_CI).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let auth = &app.state.auth;
+    let auth = &app.state.callers;
     let acting = auth.admin_acting()?;
     let secret = match auth.identity().principal(&id).await? {
         None => auth.identity().create_service_account(&acting, &id, &["ci".to_owned()], None).await?.secret,
@@ -186,7 +186,7 @@ async fn people(app: &airlock_server::App, keys: &Path) -> anyhow::Result<Vec<Pe
         Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("`{}` is not JSON", file.display()))?,
         Err(_) => serde_json::Map::new(),
     };
-    let auth = &app.state.auth;
+    let auth = &app.state.callers;
     // The bootstrap administrator grants nothing privileged before it has a second factor.
     let admin = PrincipalId::parse(airlock_server::caller::ADMIN).map_err(|e| anyhow::anyhow!("{e}"))?;
     let admin_totp = airlock_access::totp::generate_secret().to_vec();

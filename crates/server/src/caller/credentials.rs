@@ -14,7 +14,7 @@ use rand::RngCore;
 use serde_json::json;
 
 use super::throttle::{self, Key as ThrottleKey};
-use super::{ADMIN, ADMIN_ROLES, AuthError, AuthStartError, BOOTSTRAP_PASSWORD_ENV, CallerService};
+use super::{ADMIN, ADMIN_ROLES, BOOTSTRAP_PASSWORD_ENV, CallerError, CallerService, CallerStartError};
 
 /// Longest secret accepted in Basic credentials, in bytes.
 pub const SECRET_MAX_BYTES: usize = 1024;
@@ -41,10 +41,10 @@ impl CallerService {
         code: &str,
         source: &str,
         request_id: &str,
-    ) -> Result<u64, AuthError> {
+    ) -> Result<u64, CallerError> {
         let secret = record.totp_secret.as_deref().and_then(|h| hex::decode(h).ok());
         let Some(secret) = secret else {
-            return Err(AuthError::Invalid(format!(
+            return Err(CallerError::Invalid(format!(
                 "`{}` has no second factor enrolled; enroll one with `POST /api/v1/auth/mfa`",
                 record.id
             )));
@@ -53,7 +53,7 @@ impl CallerService {
         // right password before each guess does not wipe them.
         let guesses = [ThrottleKey::otp(record.id.as_str(), source), ThrottleKey::client(source)];
         if let Some(wait) = self.throttle.blocked(&guesses, std::time::Instant::now()) {
-            return Err(AuthError::Throttled { retry_after_secs: throttle::retry_after_secs(wait) });
+            return Err(CallerError::Throttled { retry_after_secs: throttle::retry_after_secs(wait) });
         }
         let now = self.now_secs();
         let key = record.id.to_string();
@@ -78,16 +78,16 @@ impl CallerService {
                 .with_detail("source", json!(source))
                 .with_detail("method", json!("totp"));
                 self.identity.log(&[event]).await?;
-                Err(AuthError::BadCredentials)
+                Err(CallerError::BadCredentials)
             }
         }
     }
 
     /// Enrolls (or replaces) a user's TOTP second factor; returns the secret (base32) and the
     /// `otpauth://` URI, shown once. Raises the epoch: tokens from before die.
-    pub async fn enroll_totp(&self, record: &PrincipalRecord) -> Result<(String, String), AuthError> {
+    pub async fn enroll_totp(&self, record: &PrincipalRecord) -> Result<(String, String), CallerError> {
         if record.kind != PrincipalKind::User {
-            return Err(AuthError::Invalid(
+            return Err(CallerError::Invalid(
                 "service accounts have no second factor; they use API keys or CI tokens".to_owned(),
             ));
         }
@@ -98,7 +98,7 @@ impl CallerService {
             .apply(&actor, &record.id, PrincipalChange::SetTotp { secret: Some(hex::encode(secret)) })
             .await?;
         if changed.is_none() {
-            return Err(AuthError::Invalid(format!("no principal `{}`", record.id)));
+            return Err(CallerError::Invalid(format!("no principal `{}`", record.id)));
         }
         let uri = airlock_access::totp::otpauth_uri(&self.config.service, record.id.as_str(), &secret);
         Ok((airlock_access::totp::base32(&secret), uri))
@@ -107,19 +107,23 @@ impl CallerService {
     /// Completes a user's enrollment with its one-time token: sets `password` (hashed here, on
     /// a blocking thread, only once the token checks out) and a new TOTP second factor, whose
     /// secret (base32) and `otpauth://` URI are returned, shown once.
-    pub async fn enroll(&self, token: &str, password: String) -> Result<(PrincipalRecord, String, String), AuthError> {
+    pub async fn enroll(
+        &self,
+        token: &str,
+        password: String,
+    ) -> Result<(PrincipalRecord, String, String), CallerError> {
         if password.chars().count() < PASSWORD_MIN_CHARS {
-            return Err(AuthError::Invalid(format!(
+            return Err(CallerError::Invalid(format!(
                 "password is shorter than {PASSWORD_MIN_CHARS} characters; choose a longer one"
             )));
         }
         if password.len() > SECRET_MAX_BYTES {
-            return Err(AuthError::Invalid(format!(
+            return Err(CallerError::Invalid(format!(
                 "password is longer than {SECRET_MAX_BYTES} bytes; choose a shorter one"
             )));
         }
         self.identity.enrollment_for(token).await?;
-        let hash = hash_password(password).await.map_err(AuthError::Internal)?;
+        let hash = hash_password(password).await.map_err(CallerError::Internal)?;
         let secret = airlock_access::totp::generate_secret();
         let record = self.identity.enroll(token, hash, hex::encode(secret)).await?;
         let uri = airlock_access::totp::otpauth_uri(&self.config.service, record.id.as_str(), &secret);
@@ -128,8 +132,8 @@ impl CallerService {
 
     /// At the first start (no principal stored), creates `admin` holding [`ADMIN_ROLES`] with
     /// `password`, or a generated one that is returned so it can be shown once.
-    pub async fn bootstrap(&self, password: Option<String>) -> Result<Option<String>, AuthStartError> {
-        let failed = |e: String| AuthStartError::Bootstrap(e);
+    pub async fn bootstrap(&self, password: Option<String>) -> Result<Option<String>, CallerStartError> {
+        let failed = |e: String| CallerStartError::Bootstrap(e);
         if !self.identity.principals().await.map_err(|e| failed(e.to_string()))?.is_empty() {
             return Ok(None);
         }
@@ -153,7 +157,7 @@ impl CallerService {
         headers: &HeaderMap,
         source: &str,
         request_id: &str,
-    ) -> Result<Authenticated, AuthError> {
+    ) -> Result<Authenticated, CallerError> {
         let (name, secret) = basic_credentials(headers)?;
         let ci = name == OIDC_USERNAME;
         // An API key or a CI token cannot be guessed: its failures are counted, never backed
@@ -163,7 +167,7 @@ impl CallerService {
         let guessable = !ci && !api_key;
         let keys = [ThrottleKey::password(&name, source), ThrottleKey::client(source)];
         if guessable && let Some(wait) = self.throttle.blocked(&keys, std::time::Instant::now()) {
-            return Err(AuthError::Throttled { retry_after_secs: throttle::retry_after_secs(wait) });
+            return Err(CallerError::Throttled { retry_after_secs: throttle::retry_after_secs(wait) });
         }
         let mut limit = Vec::new();
         let failure = |reason: &str| {
@@ -256,7 +260,7 @@ impl CallerService {
                 };
                 let method = if ci { "oidc" } else { "basic" };
                 self.identity.log(&[failure(&reason).with_detail("method", json!(method))]).await?;
-                Err(AuthError::BadCredentials)
+                Err(CallerError::BadCredentials)
             }
         }
     }
@@ -281,10 +285,11 @@ impl CallerService {
 }
 
 /// The name and secret of a `Basic` authorization header.
-pub fn basic_credentials(headers: &HeaderMap) -> Result<(String, String), AuthError> {
-    let malformed = |why: &str| AuthError::Malformed(format!("{why}; send `Authorization: Basic base64(name:secret)`"));
+pub fn basic_credentials(headers: &HeaderMap) -> Result<(String, String), CallerError> {
+    let malformed =
+        |why: &str| CallerError::Malformed(format!("{why}; send `Authorization: Basic base64(name:secret)`"));
     let Some(value) = headers.get(http::header::AUTHORIZATION) else {
-        return Err(AuthError::BadCredentials);
+        return Err(CallerError::BadCredentials);
     };
     let value = value.to_str().map_err(|_| malformed("authorization header is not ASCII"))?;
     let (scheme, encoded) = value.split_once(' ').ok_or_else(|| malformed("authorization header has no scheme"))?;

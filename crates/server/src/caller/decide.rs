@@ -8,7 +8,7 @@ use airlock_core::ports::PrincipalRecord;
 use airlock_model::{PrincipalId, PrincipalKind, RepoName};
 use serde_json::json;
 
-use super::{ADMIN, ADMIN_ROLES, AuthError, Caller, CallerService, repo_action};
+use super::{ADMIN, ADMIN_ROLES, Caller, CallerError, CallerService, repo_action};
 
 impl CallerService {
     /// The context of a request from `source`, with no second factor proved.
@@ -47,8 +47,8 @@ impl CallerService {
 
     /// The bootstrap administrator acting with a fresh second factor, for setup done in-process
     /// on an operator's behalf (`airlock demo`); never reached from a request.
-    pub fn admin_acting(&self) -> Result<Acting, AuthError> {
-        let admin = PrincipalId::parse(ADMIN).map_err(|e| AuthError::Internal(e.to_string()))?;
+    pub fn admin_acting(&self) -> Result<Acting, CallerError> {
+        let admin = PrincipalId::parse(ADMIN).map_err(|e| CallerError::Internal(e.to_string()))?;
         let caller = Caller {
             id: admin,
             kind: PrincipalKind::User,
@@ -72,7 +72,7 @@ impl CallerService {
         resource: &Resource,
         source: &str,
         request_id: &str,
-    ) -> Result<(), AuthError> {
+    ) -> Result<(), CallerError> {
         self.require_in(caller, action, resource, source, request_id, None).await
     }
 
@@ -86,7 +86,7 @@ impl CallerService {
         source: &str,
         request_id: &str,
         origin: Option<Origin>,
-    ) -> Result<(), AuthError> {
+    ) -> Result<(), CallerError> {
         let mut acting = self.acting(caller, source, request_id);
         acting.context.origin = origin;
         Ok(self.identity.require(&acting, action, resource).await?)
@@ -100,7 +100,7 @@ impl CallerService {
         repo: &RepoName,
         action: RepoAction,
         request_id: &str,
-    ) -> Result<(), AuthError> {
+    ) -> Result<(), CallerError> {
         let event = Event {
             kind: EventKind::AccessDenied,
             time: self.clock.now(),

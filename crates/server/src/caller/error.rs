@@ -7,7 +7,7 @@ use airlock_core::ports::StoreError;
 /// Why a request was not let through. Messages are safe to show the caller: they never say
 /// whether a principal or a repository exists.
 #[derive(Debug, thiserror::Error)]
-pub enum AuthError {
+pub enum CallerError {
     /// No credentials where they are needed.
     #[error("authentication required; log in, or ask `{realm}` for a token")]
     Missing { realm: String, challenge: String },
@@ -44,14 +44,14 @@ pub enum AuthError {
     Internal(String),
 }
 
-impl AuthError {
+impl CallerError {
     /// The `WWW-Authenticate` value to send with a 401, if any.
     pub fn challenge(&self) -> Option<&str> {
         match self {
-            AuthError::Missing { challenge, .. }
-            | AuthError::InvalidToken { challenge, .. }
-            | AuthError::InsufficientScope { challenge, .. } => Some(challenge),
-            AuthError::BadCredentials => Some("Basic realm=\"airlock\""),
+            CallerError::Missing { challenge, .. }
+            | CallerError::InvalidToken { challenge, .. }
+            | CallerError::InsufficientScope { challenge, .. } => Some(challenge),
+            CallerError::BadCredentials => Some("Basic realm=\"airlock\""),
             _ => None,
         }
     }
@@ -59,7 +59,7 @@ impl AuthError {
 
 /// Why the access service could not start.
 #[derive(Debug, thiserror::Error)]
-pub enum AuthStartError {
+pub enum CallerStartError {
     #[error("cannot read token key `{path}`: {source}; restore it from backup, or delete it to issue new tokens")]
     KeyRead {
         path: String,
@@ -92,14 +92,14 @@ pub enum AuthStartError {
     Bootstrap(String),
 }
 
-impl From<IdentityError> for AuthError {
-    fn from(e: IdentityError) -> AuthError {
+impl From<IdentityError> for CallerError {
+    fn from(e: IdentityError) -> CallerError {
         match e {
-            IdentityError::Invalid(m) => AuthError::Invalid(m),
-            IdentityError::NotFound(m) => AuthError::NotFound(m),
-            IdentityError::Denied(m) => AuthError::Denied(m),
-            IdentityError::Unavailable(m) => AuthError::Unavailable(m),
-            IdentityError::Store(e) => AuthError::Store(e),
+            IdentityError::Invalid(m) => CallerError::Invalid(m),
+            IdentityError::NotFound(m) => CallerError::NotFound(m),
+            IdentityError::Denied(m) => CallerError::Denied(m),
+            IdentityError::Unavailable(m) => CallerError::Unavailable(m),
+            IdentityError::Store(e) => CallerError::Store(e),
         }
     }
 }

@@ -37,7 +37,7 @@ use crate::config::AccessConfig;
 pub use credentials::{
     Authenticated, OIDC_USERNAME, PASSWORD_MIN_CHARS, SECRET_MAX_BYTES, basic_credentials, generate_password,
 };
-pub use error::{AuthError, AuthStartError};
+pub use error::{CallerError, CallerStartError};
 pub use throttle::{LOGIN_BACKOFF_MAX, LOGIN_FAILURES_BEFORE_BACKOFF, LoginCounters};
 pub use tokens::{IssuedToken, repo_action};
 
@@ -108,7 +108,7 @@ impl CallerService {
         clock: Arc<dyn Clock>,
         refused: Option<String>,
         config: &crate::Config,
-    ) -> Result<CallerService, AuthStartError> {
+    ) -> Result<CallerService, CallerStartError> {
         let (data_dir, public_url, stages) = (&config.data_dir, config.public_url.as_str(), config.stages.clone());
         let config = &config.access;
         let key = tokens::read_or_create_key(&data_dir.join(KEY_FILE))?;
@@ -116,7 +116,7 @@ impl CallerService {
             None => None,
             Some(path) => Some(
                 std::fs::read_to_string(path)
-                    .map_err(|source| AuthStartError::PoliciesRead { path: path.display().to_string(), source })?,
+                    .map_err(|source| CallerStartError::PoliciesRead { path: path.display().to_string(), source })?,
             ),
         };
         let identity = Identity::new(
@@ -135,7 +135,7 @@ impl CallerService {
                 enrollment_ttl_secs: config.enrollment_ttl_secs,
             },
         )
-        .map_err(|e| AuthStartError::Authz(e.to_string()))?;
+        .map_err(|e| CallerStartError::Authz(e.to_string()))?;
         let oidc = oidc::issuers(config)?;
         let public_url = public_url.trim_end_matches('/');
         let issuer = public_url.to_owned();

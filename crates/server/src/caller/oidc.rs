@@ -1,16 +1,16 @@
 //! CI providers' keys: the JWKS of each configured OIDC issuer, refreshed from its URL.
 
-use super::{AuthStartError, CallerService};
+use super::{CallerService, CallerStartError};
 use crate::config::AccessConfig;
 
 /// The configured issuers: keys from a file now, or none until the first fetch from a URL.
-pub(super) fn issuers(config: &AccessConfig) -> Result<Vec<airlock_access::token::oidc::OidcIssuer>, AuthStartError> {
+pub(super) fn issuers(config: &AccessConfig) -> Result<Vec<airlock_access::token::oidc::OidcIssuer>, CallerStartError> {
     let mut oidc = Vec::with_capacity(config.oidc.len());
     for provider in &config.oidc {
         let (source, bytes) = match (&provider.jwks, &provider.jwks_url) {
             (Some(path), _) => {
                 let source = path.display().to_string();
-                let bytes = std::fs::read(path).map_err(|e| AuthStartError::Oidc {
+                let bytes = std::fs::read(path).map_err(|e| CallerStartError::Oidc {
                     issuer: provider.issuer.clone(),
                     path: source.clone(),
                     reason: e.to_string(),
@@ -23,7 +23,7 @@ pub(super) fn issuers(config: &AccessConfig) -> Result<Vec<airlock_access::token
         };
         let issuer =
             airlock_access::token::oidc::OidcIssuer::new(&provider.issuer, &provider.audience, &bytes).map_err(
-                |e| AuthStartError::Oidc { issuer: provider.issuer.clone(), path: source, reason: e.to_string() },
+                |e| CallerStartError::Oidc { issuer: provider.issuer.clone(), path: source, reason: e.to_string() },
             )?;
         oidc.push(issuer);
     }

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::HeaderMap;
 use serde_json::json;
 
-use super::{AuthError, AuthStartError, Caller, CallerService};
+use super::{Caller, CallerError, CallerService, CallerStartError};
 
 /// A registry token as `GET /token` returns it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -34,7 +34,7 @@ impl CallerService {
         scopes: &[Scope],
         source: &str,
         request_id: &str,
-    ) -> Result<IssuedToken, AuthError> {
+    ) -> Result<IssuedToken, CallerError> {
         let (effective, grant_ends) = self.identity.in_force(record.clone()).await?;
         let record = &effective;
         let mut access = Vec::new();
@@ -96,7 +96,7 @@ impl CallerService {
         }
         claims.exp = now.saturating_add(ttl);
         claims.access = access;
-        let token = token::mint(&self.key, &claims).map_err(|e| AuthError::Internal(e.to_string()))?;
+        let token = token::mint(&self.key, &claims).map_err(|e| CallerError::Internal(e.to_string()))?;
         Ok(IssuedToken {
             access_token: token.clone(),
             token,
@@ -106,7 +106,7 @@ impl CallerService {
     }
 
     /// Issues an API token for `record`.
-    pub fn issue_api_token(&self, record: &PrincipalRecord, mfa_at: Option<u64>) -> Result<IssuedToken, AuthError> {
+    pub fn issue_api_token(&self, record: &PrincipalRecord, mfa_at: Option<u64>) -> Result<IssuedToken, CallerError> {
         let now = self.now_secs();
         let mut claims = Claims::new(
             self.issuer.clone(),
@@ -120,7 +120,7 @@ impl CallerService {
         let ttl = self.config.api_token_ttl_secs;
         claims.exp = now.saturating_add(ttl);
         claims.mfa_at = mfa_at;
-        let token = token::mint(&self.key, &claims).map_err(|e| AuthError::Internal(e.to_string()))?;
+        let token = token::mint(&self.key, &claims).map_err(|e| CallerError::Internal(e.to_string()))?;
         Ok(IssuedToken {
             access_token: token.clone(),
             token,
@@ -143,11 +143,16 @@ impl CallerService {
 
     /// Verifies the bearer token of a request, of `kind`, against the principal's live epoch.
     /// `scope` is what the request needs, named in the challenge when it fails.
-    pub async fn caller(&self, headers: &HeaderMap, kind: TokenKind, scope: Option<&str>) -> Result<Caller, AuthError> {
+    pub async fn caller(
+        &self,
+        headers: &HeaderMap,
+        kind: TokenKind,
+        scope: Option<&str>,
+    ) -> Result<Caller, CallerError> {
         let Some(token) = bearer(headers) else {
-            return Err(AuthError::Missing { realm: self.realm.clone(), challenge: self.challenge(scope, None) });
+            return Err(CallerError::Missing { realm: self.realm.clone(), challenge: self.challenge(scope, None) });
         };
-        let invalid = |reason: String| AuthError::InvalidToken {
+        let invalid = |reason: String| CallerError::InvalidToken {
             reason,
             challenge: self.challenge(scope, Some("invalid_token")),
         };
@@ -176,7 +181,7 @@ impl CallerService {
 
     /// A caller that may read `repo`: a registry token granting pull there, or an API token of a
     /// principal whose roles in force allow pulling it.
-    pub async fn reader(&self, headers: &HeaderMap, repo: &RepoName, source: &str) -> Result<Caller, AuthError> {
+    pub async fn reader(&self, headers: &HeaderMap, repo: &RepoName, source: &str) -> Result<Caller, CallerError> {
         let scope = Scope::repository(repo.clone(), [RepoAction::Pull]).to_string();
         let kind = bearer(headers).and_then(unverified_kind).unwrap_or(TokenKind::Registry);
         let caller = self.caller(headers, kind, Some(&scope)).await?;
@@ -184,7 +189,10 @@ impl CallerService {
         if named && self.still_allowed(&caller, repo, RepoAction::Pull, source) {
             return Ok(caller);
         }
-        Err(AuthError::InsufficientScope { challenge: self.challenge(Some(&scope), Some("insufficient_scope")), scope })
+        Err(CallerError::InsufficientScope {
+            challenge: self.challenge(Some(&scope), Some("insufficient_scope")),
+            scope,
+        })
     }
 }
 
@@ -249,24 +257,24 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-pub(super) fn read_or_create_key(path: &Path) -> Result<TokenKey, AuthStartError> {
+pub(super) fn read_or_create_key(path: &Path) -> Result<TokenKey, CallerStartError> {
     let display = path.display().to_string();
     match std::fs::read_to_string(path) {
         Ok(text) => {
-            let der = STANDARD.decode(text.trim()).map_err(|e| AuthStartError::KeyRead {
+            let der = STANDARD.decode(text.trim()).map_err(|e| CallerStartError::KeyRead {
                 path: display.clone(),
                 source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
             })?;
-            TokenKey::from_pkcs8_der(&der).map_err(|source| AuthStartError::KeyParse { path: display, source })
+            TokenKey::from_pkcs8_der(&der).map_err(|source| CallerStartError::KeyParse { path: display, source })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = TokenKey::generate();
             let der =
-                key.to_pkcs8_der().map_err(|source| AuthStartError::KeyParse { path: display.clone(), source })?;
+                key.to_pkcs8_der().map_err(|source| CallerStartError::KeyParse { path: display.clone(), source })?;
             crate::log::write_private(path, &STANDARD.encode(der.as_bytes()))
-                .map_err(|source| AuthStartError::KeyWrite { path: display, source })?;
+                .map_err(|source| CallerStartError::KeyWrite { path: display, source })?;
             Ok(key)
         }
-        Err(source) => Err(AuthStartError::KeyRead { path: display, source }),
+        Err(source) => Err(CallerStartError::KeyRead { path: display, source }),
     }
 }

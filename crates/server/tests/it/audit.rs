@@ -39,7 +39,7 @@ async fn every_event_type_is_logged_with_a_verifying_inclusion_proof() {
     let tester = airlock_model::PrincipalId::parse("tester").unwrap();
     app.app
         .state
-        .auth
+        .callers
         .identity()
         .apply(
             &airlock_core::audit::Actor::system(),
