@@ -60,21 +60,12 @@ impl Identity {
             Action::AccessGrant,
             Action::AccessApprove,
         ];
-        self.config.privileged_roles.iter().any(|r| r == role)
-            || self
-                .roles()
-                .iter()
-                .filter(|r| r.name == role)
-                .any(|r| r.permissions.iter().any(|p| p.actions.iter().any(|a| POWERS.contains(a))))
+        self.config.privileged_roles.iter().any(|r| r == role) || self.permits(role, &POWERS)
     }
 
     /// Whether `role` administers access (permits `access.grant` or `access.approve`).
     fn administers(&self, role: &str) -> bool {
-        self.roles().iter().filter(|r| r.name == role).any(|r| {
-            r.permissions
-                .iter()
-                .any(|p| p.actions.iter().any(|a| matches!(a, Action::AccessGrant | Action::AccessApprove)))
-        })
+        self.permits(role, &[Action::AccessGrant, Action::AccessApprove])
     }
 
     /// The enabled principals bound to a role that administers access.
@@ -83,17 +74,20 @@ impl Identity {
         Ok(all.into_iter().filter(|p| !p.disabled && p.roles.iter().any(|r| self.administers(r))).collect())
     }
 
-    /// The enabled principals whose roles in force break separation of duties (bound before the
-    /// conflicts were configured, say), each with why: every request of theirs is denied.
+    /// The enabled principals whose bound roles break separation of duties (bound before the
+    /// conflicts were configured, say), each with why: every request of theirs is denied. One
+    /// read, since `/readyz` asks on every probe; a just-in-time grant, checked against the roles
+    /// in force when made and at every decision, ends within `access.jit_max_duration_secs`.
     pub async fn conflicted(&self) -> Result<Vec<String>, IdentityError> {
-        let mut out = Vec::new();
-        for record in self.store.principals().await?.into_iter().filter(|p| !p.disabled) {
-            let (record, _) = self.in_force(record).await?;
-            if let Err(e) = self.authorizer().check_held(&record.roles) {
-                out.push(format!("`{}`: {e}", record.id));
-            }
-        }
-        Ok(out)
+        let authorizer = self.authorizer();
+        Ok(self
+            .store
+            .principals()
+            .await?
+            .into_iter()
+            .filter(|p| !p.disabled)
+            .filter_map(|p| authorizer.check_held(&p.roles).err().map(|e| format!("`{}`: {e}", p.id)))
+            .collect())
     }
 
     /// Whether privileged changes take effect with one access admin: fewer than two exist.

@@ -94,10 +94,7 @@ impl Identity {
             Action::WaiverRequest,
             Action::WaiverApprove,
         ];
-        self.roles()
-            .iter()
-            .filter(|r| r.name == role)
-            .any(|r| r.permissions.iter().any(|p| p.actions.iter().any(|a| PERSONAL.contains(a))))
+        self.permits(role, &PERSONAL)
     }
 
     /// Refuses, and logs, a change to `target` (granting `role`, `*` for any) that `acting` may
@@ -185,6 +182,27 @@ impl Identity {
         Ok(pending)
     }
 
+    /// Stores a principal just made with its creation event (saying `bootstrap: true` when a
+    /// single admin bound privileged roles alone), then asks for its `later` roles.
+    async fn store_new(
+        &self,
+        acting: &Acting,
+        record: PrincipalRecord,
+        event: crate::audit::Event,
+        bootstrap: bool,
+        later: &[String],
+        (secret, expires_at): (String, Timestamp),
+    ) -> Result<Created, IdentityError> {
+        let event = if bootstrap { event.with_detail("bootstrap", json!(true)) } else { event };
+        if !self.store.create_principal(&record, &event).await? {
+            let id = &record.id;
+            return Err(IdentityError::Invalid(format!("principal `{id}` already exists; choose another name")));
+        }
+        self.observer.appended();
+        let pending = self.ask_roles(acting, &record, later).await?;
+        Ok(Created { record, secret, expires_at, pending })
+    }
+
     /// Creates a service account holding `roles` (privileged ones pending a second access
     /// admin), with an API key valid for `days` (at most `access.api_key_max_days`), shown once.
     pub async fn create_service_account(
@@ -207,19 +225,11 @@ impl Identity {
             api_key_expires_at: Some(expires),
             ..new_record(id, PrincipalKind::ServiceAccount, &bound, now)
         };
-        let mut event = events::principal(EventKind::PrincipalCreate, &acting.actor, now, id)
+        let event = events::principal(EventKind::PrincipalCreate, &acting.actor, now, id)
             .with_detail("kind", json!(PrincipalKind::ServiceAccount.as_str()))
             .with_detail("roles", json!(bound))
             .with_detail("key_expires_at", json!(expires.to_rfc3339()));
-        if bootstrap {
-            event = event.with_detail("bootstrap", json!(true));
-        }
-        if !self.store.create_principal(&record, &event).await? {
-            return Err(IdentityError::Invalid(format!("principal `{id}` already exists; choose another name")));
-        }
-        self.observer.appended();
-        let pending = self.ask_roles(acting, &record, &later).await?;
-        Ok(Created { record, secret: key, expires_at: expires, pending })
+        self.store_new(acting, record, event, bootstrap, &later, (key, expires)).await
     }
 
     /// Creates a user holding `roles` (privileged ones pending a second access admin) with
@@ -250,20 +260,12 @@ impl Identity {
             enrollment_expires_at: Some(expires),
             ..new_record(id, PrincipalKind::User, &bound, now)
         };
-        let mut event = events::principal(EventKind::PrincipalCreate, &acting.actor, now, id)
+        let event = events::principal(EventKind::PrincipalCreate, &acting.actor, now, id)
             .with_detail("kind", json!(PrincipalKind::User.as_str()))
             .with_detail("roles", json!(bound))
             .with_detail("email", json!(email))
             .with_detail("enrollment_expires_at", json!(expires.to_rfc3339()));
-        if bootstrap {
-            event = event.with_detail("bootstrap", json!(true));
-        }
-        if !self.store.create_principal(&record, &event).await? {
-            return Err(IdentityError::Invalid(format!("principal `{id}` already exists; choose another name")));
-        }
-        self.observer.appended();
-        let pending = self.ask_roles(acting, &record, &later).await?;
-        Ok(Created { record, secret: token, expires_at: expires, pending })
+        self.store_new(acting, record, event, bootstrap, &later, (token, expires)).await
     }
 
     /// At the first start (no principal stored), creates `id` holding `roles` with a password

@@ -31,6 +31,16 @@ impl InForce {
 }
 
 impl Identity {
+    /// Whether role `role` (in force) permits any of `actions`, in any stage or repository.
+    pub(super) fn permits(&self, role: &str, actions: &[Action]) -> bool {
+        let in_force = self.roles.read().unwrap_or_else(PoisonError::into_inner);
+        in_force
+            .roles
+            .iter()
+            .filter(|r| r.name == role)
+            .any(|r| r.permissions.iter().any(|p| p.actions.iter().any(|a| actions.contains(a))))
+    }
+
     /// Adds the roles defined through the API (at start).
     pub async fn load_defined_roles(&self) -> Result<(), IdentityError> {
         let stored = self.store.defined_roles().await?;

@@ -79,23 +79,36 @@ impl CallerService {
             self.identity.log(&[event]).await?;
         }
         let now = self.now_secs();
-        let mut claims = Claims::new(
-            self.issuer.clone(),
-            self.config.service.clone(),
-            record.id.to_string(),
-            record.kind,
-            record.epoch,
-            TokenKind::Registry,
-            now,
-        );
         let mut ttl = self.config.registry_token_ttl_secs;
         // A token dies no later than the elevation it may rest on.
         if let Some(ends) = grant_ends {
             let ends = u64::try_from(ends.as_millis() / 1000).unwrap_or(0);
             ttl = ttl.min(ends.saturating_sub(now).max(1));
         }
+        self.mint(record, TokenKind::Registry, now, ttl, |claims| claims.access = access)
+    }
+
+    /// Mints a token of `kind` for `record`, living `ttl` seconds from `now`; `fill` adds what
+    /// only that kind carries.
+    fn mint(
+        &self,
+        record: &PrincipalRecord,
+        kind: TokenKind,
+        now: u64,
+        ttl: u64,
+        fill: impl FnOnce(&mut Claims),
+    ) -> Result<IssuedToken, CallerError> {
+        let mut claims = Claims::new(
+            self.issuer.clone(),
+            self.config.service.clone(),
+            record.id.to_string(),
+            record.kind,
+            record.epoch,
+            kind,
+            now,
+        );
         claims.exp = now.saturating_add(ttl);
-        claims.access = access;
+        fill(&mut claims);
         let token = token::mint(&self.key, &claims).map_err(|e| CallerError::Internal(e.to_string()))?;
         Ok(IssuedToken {
             access_token: token.clone(),
@@ -107,25 +120,8 @@ impl CallerService {
 
     /// Issues an API token for `record`.
     pub fn issue_api_token(&self, record: &PrincipalRecord, mfa_at: Option<u64>) -> Result<IssuedToken, CallerError> {
-        let now = self.now_secs();
-        let mut claims = Claims::new(
-            self.issuer.clone(),
-            self.config.service.clone(),
-            record.id.to_string(),
-            record.kind,
-            record.epoch,
-            TokenKind::Api,
-            now,
-        );
-        let ttl = self.config.api_token_ttl_secs;
-        claims.exp = now.saturating_add(ttl);
-        claims.mfa_at = mfa_at;
-        let token = token::mint(&self.key, &claims).map_err(|e| CallerError::Internal(e.to_string()))?;
-        Ok(IssuedToken {
-            access_token: token.clone(),
-            token,
-            expires_in: ttl,
-            issued_at: Timestamp::from_millis(i64::try_from(now).unwrap_or(i64::MAX).saturating_mul(1000)).to_rfc3339(),
+        self.mint(record, TokenKind::Api, self.now_secs(), self.config.api_token_ttl_secs, |claims| {
+            claims.mfa_at = mfa_at
         })
     }
 
