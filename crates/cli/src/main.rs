@@ -25,6 +25,8 @@ enum Command {
     Demo(commands::demo::Args),
     /// Re-hash every stored blob and quarantine any that no longer match their digest.
     Scrub(commands::scrub::Args),
+    /// Check a data directory (the whole database, the log) with the server stopped, and say what to do next.
+    Doctor(commands::doctor::Args),
     /// Verify, export and follow the transparency log.
     Audit(commands::audit::Args),
     /// Sign an in-toto statement about an artifact and push it as a referrer.
@@ -93,6 +95,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::exec(args),
         Command::Demo(args) => commands::demo::exec(args),
         Command::Scrub(args) => commands::scrub::exec(args),
+        Command::Doctor(args) => commands::doctor::exec(args),
         Command::Audit(args) => commands::audit::exec(args),
         Command::Attest(args) => commands::attest::exec(args),
         Command::Attestation(args) => commands::attestation::exec(args),

@@ -12,7 +12,7 @@ use airlock_blob::FsBlobStore;
 use airlock_core::Registry;
 use airlock_core::audit::{Actor, Event, EventKind, Subject};
 use airlock_core::ports::{BlobError, Clock};
-use airlock_store::{SqliteStore, SqliteStoreError};
+use airlock_store::{Check, CheckVerdict, SqliteStore, SqliteStoreError};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
@@ -127,6 +127,8 @@ impl App {
         std::fs::create_dir_all(dir)
             .map_err(|source| StartError::DataDir { path: dir.display().to_string(), source })?;
         let store = Arc::new(SqliteStore::open(&dir.join(DATABASE_FILE)).await?);
+        let mut refusals: Vec<String> =
+            start_check(&store, &dir.join(DATABASE_FILE), config.start_check).await.into_iter().collect();
         let blobs = Arc::new(
             FsBlobStore::open(dir).map_err(|source| StartError::Blobs { path: dir.display().to_string(), source })?,
         );
@@ -145,9 +147,12 @@ impl App {
         // The stored log must reproduce its last signed checkpoint, or nothing may be written.
         if let Some(reason) = log.verify_stored(registry.log_facts()).await.map_err(StartError::LogCheck)? {
             tracing::error!(%reason, "transparency log check failed; refusing every write");
-            registry = registry.refusing_writes(format!(
+            refusals.push(format!(
                 "the transparency log failed its start-up check: {reason}; restore the data directory from a backup and see the runbook"
             ));
+        }
+        if !refusals.is_empty() {
+            registry = registry.refusing_writes(refusals.join("; and "));
         }
         // The trust root in force survives restarts; an invalid or expired one stays out, and
         // attestations are untrusted until a valid one is applied.
@@ -297,7 +302,12 @@ impl App {
             .fallback(not_found)
             .with_state(self.state.clone())
             .layer(middleware::from_fn_with_state(Arc::new(self.config.trusted_proxies.clone()), client_addr::layer))
+            .layer(middleware::map_response(crate::error::retry_after))
             .layer(middleware::from_fn_with_state(metrics, metrics::track))
+            .layer(middleware::from_fn_with_state(
+                Arc::<str>::from(self.config.data_dir.display().to_string()),
+                crate::error::data_dir_scope,
+            ))
             .layer(middleware::from_fn(telemetry::request_id))
     }
 
@@ -332,10 +342,14 @@ pub fn warnings(state: &AppState) -> Vec<String> {
     out
 }
 
-/// `/readyz`: 200 while the metadata store answers, with one `warning:` line for each thing an
+/// `/readyz`: 503 naming the reason while writes are refused (a damaged database, a log that
+/// failed its check), 200 while the metadata store answers, with one `warning:` line for each thing an
 /// operator must fix before the server's verdicts mean anything (no trust root, a policy bundle
 /// unsigned or refused).
 async fn readyz(State(state): State<AppState>) -> Response {
+    if let Some(reason) = state.registry.writes_refused() {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("writes refused: {reason}\n")).into_response();
+    }
     match state.registry.store().blob_totals().await {
         Ok(_) => {
             let mut body = "ready\n".to_owned();
@@ -386,6 +400,35 @@ async fn not_found() -> Response {
         },
     };
     (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+/// The start-up `PRAGMA quick_check` of the metadata database, bounded by `budget`: the reason
+/// to refuse every write when it finds damage, `None` when healthy, unchecked or unfinished.
+async fn start_check(store: &SqliteStore, path: &Path, budget: Option<Duration>) -> Option<String> {
+    let budget = budget?;
+    let started = std::time::Instant::now();
+    let verdict = store.check(Check::Quick, Some(budget)).await;
+    let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let path = path.display();
+    let found = match verdict {
+        Ok(CheckVerdict::Healthy) => {
+            tracing::info!(elapsed_ms, "metadata database passed its quick check");
+            return None;
+        }
+        Ok(CheckVerdict::Unfinished) => {
+            tracing::warn!(
+                elapsed_ms,
+                "the metadata database's quick check did not finish within `store.start_check_secs`; run `airlock doctor` while the server is stopped"
+            );
+            return None;
+        }
+        Ok(CheckVerdict::Damaged(lines)) => lines.into_iter().next().unwrap_or_default(),
+        Err(e) => e.to_string(),
+    };
+    tracing::error!(elapsed_ms, %found, "the metadata database is damaged; refusing every write");
+    Some(format!(
+        "the metadata database `{path}` is damaged ({found}); stop the server, run `airlock doctor`, and restore the data directory from a backup (see the runbook's \"damaged store\")"
+    ))
 }
 
 /// A bound, ready-to-run server.

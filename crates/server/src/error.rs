@@ -53,21 +53,132 @@ pub enum ServerError {
     Auth(#[from] CallerError),
 }
 
-/// One row of the table.
-pub(crate) struct Row {
-    code: &'static str,
-    status: StatusCode,
+/// The fourteen error codes of the OCI distribution spec ("Error Codes"): the only codes a `/v2`
+/// response carries. Failures the spec has no code for take the nearest: `DENIED` for a write
+/// refused until an operator acts (503, 507), `UNSUPPORTED` for an operation this server cannot
+/// carry out (an unknown endpoint, an unsatisfiable range, an internal failure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OciCode {
+    BlobUnknown,
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameInvalid,
+    NameUnknown,
+    SizeInvalid,
+    Unauthorized,
+    Denied,
+    Unsupported,
+    TooManyRequests,
 }
 
-const fn row(code: &'static str, status: StatusCode) -> Row {
-    Row { code, status }
+impl OciCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OciCode::BlobUnknown => "BLOB_UNKNOWN",
+            OciCode::BlobUploadInvalid => "BLOB_UPLOAD_INVALID",
+            OciCode::BlobUploadUnknown => "BLOB_UPLOAD_UNKNOWN",
+            OciCode::DigestInvalid => "DIGEST_INVALID",
+            OciCode::ManifestBlobUnknown => "MANIFEST_BLOB_UNKNOWN",
+            OciCode::ManifestInvalid => "MANIFEST_INVALID",
+            OciCode::ManifestUnknown => "MANIFEST_UNKNOWN",
+            OciCode::NameInvalid => "NAME_INVALID",
+            OciCode::NameUnknown => "NAME_UNKNOWN",
+            OciCode::SizeInvalid => "SIZE_INVALID",
+            OciCode::Unauthorized => "UNAUTHORIZED",
+            OciCode::Denied => "DENIED",
+            OciCode::Unsupported => "UNSUPPORTED",
+            OciCode::TooManyRequests => "TOOMANYREQUESTS",
+        }
+    }
+}
+
+/// One row of the table: the OCI code and status `/v2` answers with, and the code `/api/v1`
+/// answers with where it has a more precise one of its own.
+pub(crate) struct Row {
+    oci: OciCode,
+    status: StatusCode,
+    api: Option<&'static str>,
+}
+
+impl Row {
+    /// The code of an `/api/v1` body.
+    fn api_code(&self) -> &'static str {
+        self.api.unwrap_or(self.oci.as_str())
+    }
+
+    fn internal(&self) -> bool {
+        self.status == StatusCode::INTERNAL_SERVER_ERROR
+    }
+}
+
+const fn row(oci: OciCode, status: StatusCode) -> Row {
+    Row { oci, status, api: None }
+}
+
+const fn row_api(oci: OciCode, status: StatusCode, api: &'static str) -> Row {
+    Row { oci, status, api: Some(api) }
+}
+
+const INTERNAL: Row = row_api(OciCode::Unsupported, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL");
+const UNAVAILABLE: Row = row_api(OciCode::Denied, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+const STORAGE_FULL: Row = row_api(OciCode::Denied, StatusCode::INSUFFICIENT_STORAGE, "INSUFFICIENT_STORAGE");
+
+/// Seconds a client waits before retrying a write refused for a full disk.
+const STORAGE_FULL_RETRY_SECS: u64 = 30;
+/// `Retry-After` of a 503 that names no wait of its own (writes refused until an operator acts).
+const UNAVAILABLE_RETRY_SECS: u64 = 30;
+/// `Retry-After` of a 429 that names no wait of its own (too many open uploads).
+const THROTTLED_RETRY_SECS: u64 = 5;
+
+/// Middleware: every 429, 503 and 507 the server sends says when to come back, the wait the
+/// refusal named or else a default.
+pub(crate) async fn retry_after(mut response: Response) -> Response {
+    ensure_retry_after(&mut response);
+    response
+}
+
+fn ensure_retry_after(response: &mut Response) {
+    let default = match response.status() {
+        StatusCode::TOO_MANY_REQUESTS => THROTTLED_RETRY_SECS,
+        StatusCode::SERVICE_UNAVAILABLE => UNAVAILABLE_RETRY_SECS,
+        StatusCode::INSUFFICIENT_STORAGE => STORAGE_FULL_RETRY_SECS,
+        _ => return,
+    };
+    response.headers_mut().entry(header::RETRY_AFTER).or_insert(HeaderValue::from(default));
+}
+
+tokio::task_local! {
+    /// The data directory of the server handling the request, for messages that must name it.
+    static DATA_DIR: std::sync::Arc<str>;
+}
+
+/// Middleware: runs the request with its server's data directory in scope, so a full disk's
+/// message can name it.
+pub async fn data_dir_scope(
+    axum::extract::State(dir): axum::extract::State<std::sync::Arc<str>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    DATA_DIR.scope(dir, next.run(request)).await
+}
+
+/// What a client reads when the disk is full.
+fn storage_full_message() -> String {
+    let dir = DATA_DIR.try_with(|d| format!("`{d}`")).unwrap_or_else(|_| "of this server".to_owned());
+    format!(
+        "the disk holding the data directory {dir} is full; nothing was stored; free space there or grow the volume, then retry: writes resume without a restart"
+    )
 }
 
 fn body_error_row(source: &std::io::Error) -> Row {
     if source.kind() == std::io::ErrorKind::TimedOut {
-        row("BLOB_UPLOAD_INVALID", StatusCode::REQUEST_TIMEOUT)
+        row(OciCode::BlobUploadInvalid, StatusCode::REQUEST_TIMEOUT)
     } else {
-        row("BLOB_UPLOAD_INVALID", StatusCode::BAD_REQUEST)
+        row(OciCode::BlobUploadInvalid, StatusCode::BAD_REQUEST)
     }
 }
 
@@ -89,15 +200,15 @@ pub(crate) fn classify_auth(error: &CallerError) -> Row {
         CallerError::Missing { .. }
         | CallerError::InvalidToken { .. }
         | CallerError::BadCredentials
-        | CallerError::Malformed(_) => row("UNAUTHORIZED", StatusCode::UNAUTHORIZED),
+        | CallerError::Malformed(_) => row(OciCode::Unauthorized, StatusCode::UNAUTHORIZED),
         // RFC 6750 §3.1: a valid token without the scope is 403, with a challenge naming it, so
         // clients ask for a token with that scope.
-        CallerError::InsufficientScope { .. } | CallerError::Denied(_) => row("DENIED", StatusCode::FORBIDDEN),
-        CallerError::Invalid(_) => row("UNSUPPORTED", StatusCode::BAD_REQUEST),
-        CallerError::Unavailable(_) => row("UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
-        CallerError::Throttled { .. } => row("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS),
-        CallerError::NotFound(_) => row("NOT_FOUND", StatusCode::NOT_FOUND),
-        CallerError::Store(_) | CallerError::Internal(_) => row("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
+        CallerError::InsufficientScope { .. } | CallerError::Denied(_) => row(OciCode::Denied, StatusCode::FORBIDDEN),
+        CallerError::Invalid(_) => row(OciCode::Unsupported, StatusCode::BAD_REQUEST),
+        CallerError::Unavailable(_) => UNAVAILABLE,
+        CallerError::Throttled { .. } => row(OciCode::TooManyRequests, StatusCode::TOO_MANY_REQUESTS),
+        CallerError::NotFound(_) => row_api(OciCode::NameUnknown, StatusCode::NOT_FOUND, "NOT_FOUND"),
+        CallerError::Store(_) | CallerError::Internal(_) => INTERNAL,
     }
 }
 
@@ -107,19 +218,21 @@ fn classify(error: &ServerError) -> Row {
         ServerError::Registry(e) => classify_registry(e),
         ServerError::Auth(e) => classify_auth(e),
         ServerError::Request(e) => match e {
-            Q::NameInvalid(_) => row("NAME_INVALID", StatusCode::BAD_REQUEST),
-            Q::DigestInvalid(_) => row("DIGEST_INVALID", StatusCode::BAD_REQUEST),
-            Q::TagInvalid(_) => row("TAG_INVALID", StatusCode::BAD_REQUEST),
-            Q::UploadInvalid(_) => row("BLOB_UPLOAD_INVALID", StatusCode::BAD_REQUEST),
-            Q::PaginationInvalid(_) => row("PAGINATION_NUMBER_INVALID", StatusCode::BAD_REQUEST),
-            Q::RangeInvalid(_) => row("RANGE_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),
-            Q::SizeInvalid(_) => row("SIZE_INVALID", StatusCode::BAD_REQUEST),
-            Q::NotFound { .. } => row("NOT_FOUND", StatusCode::NOT_FOUND),
-            Q::MethodNotAllowed { .. } => row("UNSUPPORTED", StatusCode::METHOD_NOT_ALLOWED),
-            Q::ManifestTooLarge { .. } => row("MANIFEST_INVALID", StatusCode::PAYLOAD_TOO_LARGE),
-            Q::BodyTimeout(_) => row("BLOB_UPLOAD_INVALID", StatusCode::REQUEST_TIMEOUT),
-            Q::Body(_) => row("BLOB_UPLOAD_INVALID", StatusCode::BAD_REQUEST),
-            Q::Internal(_) => row("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
+            Q::NameInvalid(_) => row(OciCode::NameInvalid, StatusCode::BAD_REQUEST),
+            Q::DigestInvalid(_) => row(OciCode::DigestInvalid, StatusCode::BAD_REQUEST),
+            Q::TagInvalid(_) => row_api(OciCode::ManifestInvalid, StatusCode::BAD_REQUEST, "TAG_INVALID"),
+            Q::UploadInvalid(_) => row(OciCode::BlobUploadInvalid, StatusCode::BAD_REQUEST),
+            Q::PaginationInvalid(_) => {
+                row_api(OciCode::Unsupported, StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID")
+            }
+            Q::RangeInvalid(_) => row(OciCode::BlobUploadInvalid, StatusCode::RANGE_NOT_SATISFIABLE),
+            Q::SizeInvalid(_) => row(OciCode::SizeInvalid, StatusCode::BAD_REQUEST),
+            Q::NotFound { .. } => row_api(OciCode::Unsupported, StatusCode::NOT_FOUND, "NOT_FOUND"),
+            Q::MethodNotAllowed { .. } => row(OciCode::Unsupported, StatusCode::METHOD_NOT_ALLOWED),
+            Q::ManifestTooLarge { .. } => row(OciCode::ManifestInvalid, StatusCode::PAYLOAD_TOO_LARGE),
+            Q::BodyTimeout(_) => row(OciCode::BlobUploadInvalid, StatusCode::REQUEST_TIMEOUT),
+            Q::Body(_) => row(OciCode::BlobUploadInvalid, StatusCode::BAD_REQUEST),
+            Q::Internal(_) => INTERNAL,
         },
     }
 }
@@ -128,42 +241,46 @@ fn classify_registry(error: &RegistryError) -> Row {
     use RegistryError as R;
     {
         match error {
-            R::StageUnknown { .. } => row("NAME_INVALID", StatusCode::BAD_REQUEST),
-            R::StageGated { .. } => row("DENIED", StatusCode::FORBIDDEN),
-            R::WritesRefused { .. } => row("UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
+            R::StageUnknown { .. } => row(OciCode::NameInvalid, StatusCode::BAD_REQUEST),
+            R::StageGated { .. } => row(OciCode::Denied, StatusCode::FORBIDDEN),
+            R::WritesRefused { .. } => UNAVAILABLE,
             R::AttestationInvalid { .. } | R::AttestationSubjectMismatch { .. } => {
-                row("MANIFEST_INVALID", StatusCode::BAD_REQUEST)
+                row(OciCode::ManifestInvalid, StatusCode::BAD_REQUEST)
             }
-            R::TooManyAttestations { .. } | R::AttestationsTooLarge { .. } => row("DENIED", StatusCode::FORBIDDEN),
-            R::TrustRootInvalid { .. } => row("DENIED", StatusCode::BAD_REQUEST),
-            R::NameUnknown { .. } => row("NAME_UNKNOWN", StatusCode::NOT_FOUND),
-            R::BlobUnknown { .. } => row("BLOB_UNKNOWN", StatusCode::NOT_FOUND),
-            R::UploadUnknown { .. } => row("BLOB_UPLOAD_UNKNOWN", StatusCode::NOT_FOUND),
-            R::TooManyUploads { .. } => row("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS),
-            R::DigestMismatch { .. } => row("DIGEST_INVALID", StatusCode::BAD_REQUEST),
-            R::OutOfOrder(_) => row("BLOB_UPLOAD_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),
-            R::SizeMismatch { .. } => row("SIZE_INVALID", StatusCode::BAD_REQUEST),
-            R::ManifestUnknown { .. } => row("MANIFEST_UNKNOWN", StatusCode::NOT_FOUND),
+            R::TooManyAttestations { .. } | R::AttestationsTooLarge { .. } => {
+                row(OciCode::Denied, StatusCode::FORBIDDEN)
+            }
+            R::TrustRootInvalid { .. } => row(OciCode::Denied, StatusCode::BAD_REQUEST),
+            R::NameUnknown { .. } => row(OciCode::NameUnknown, StatusCode::NOT_FOUND),
+            R::BlobUnknown { .. } => row(OciCode::BlobUnknown, StatusCode::NOT_FOUND),
+            R::UploadUnknown { .. } => row(OciCode::BlobUploadUnknown, StatusCode::NOT_FOUND),
+            R::TooManyUploads { .. } => row(OciCode::TooManyRequests, StatusCode::TOO_MANY_REQUESTS),
+            R::DigestMismatch { .. } => row(OciCode::DigestInvalid, StatusCode::BAD_REQUEST),
+            R::OutOfOrder(_) => row(OciCode::BlobUploadInvalid, StatusCode::RANGE_NOT_SATISFIABLE),
+            R::SizeMismatch { .. } => row(OciCode::SizeInvalid, StatusCode::BAD_REQUEST),
+            R::ManifestUnknown { .. } => row(OciCode::ManifestUnknown, StatusCode::NOT_FOUND),
             R::ManifestInvalid(ManifestError::TooLarge { .. }) => {
-                row("MANIFEST_INVALID", StatusCode::PAYLOAD_TOO_LARGE)
+                row(OciCode::ManifestInvalid, StatusCode::PAYLOAD_TOO_LARGE)
             }
-            R::ManifestInvalid(_) => row("MANIFEST_INVALID", StatusCode::BAD_REQUEST),
+            R::ManifestInvalid(_) => row(OciCode::ManifestInvalid, StatusCode::BAD_REQUEST),
             R::ManifestBlobUnknown { .. } | R::ManifestChildUnknown { .. } => {
-                row("MANIFEST_BLOB_UNKNOWN", StatusCode::BAD_REQUEST)
+                row(OciCode::ManifestBlobUnknown, StatusCode::BAD_REQUEST)
             }
             // OCI distribution spec, error codes: SIZE_INVALID is "provided length did not match
             // content length".
-            R::DescriptorSizeMismatch { .. } => row("SIZE_INVALID", StatusCode::BAD_REQUEST),
+            R::DescriptorSizeMismatch { .. } => row(OciCode::SizeInvalid, StatusCode::BAD_REQUEST),
             R::DescriptorMediaTypeMismatch { .. }
             | R::IndexTooDeep { .. }
             | R::IndexGraphTooLarge { .. }
-            | R::StoredManifestInvalid { .. } => row("MANIFEST_INVALID", StatusCode::BAD_REQUEST),
-            R::TagImmutable { .. } => row("DENIED", StatusCode::FORBIDDEN),
-            R::RangeNotSatisfiable { .. } => row("RANGE_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),
-            R::BodyTooLarge(_) => row("SIZE_INVALID", StatusCode::PAYLOAD_TOO_LARGE),
+            | R::StoredManifestInvalid { .. } => row(OciCode::ManifestInvalid, StatusCode::BAD_REQUEST),
+            R::TagImmutable { .. } => row(OciCode::Denied, StatusCode::FORBIDDEN),
+            R::RangeNotSatisfiable { .. } => {
+                row_api(OciCode::Unsupported, StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_INVALID")
+            }
+            R::BodyTooLarge(_) => row(OciCode::SizeInvalid, StatusCode::PAYLOAD_TOO_LARGE),
             R::Body(BlobError::Body(source)) => body_error_row(source),
-            R::Body(_) => row("BLOB_UPLOAD_INVALID", StatusCode::BAD_REQUEST),
-            R::Store(_) | R::Blob(_) => row("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
+            R::Body(_) => row(OciCode::BlobUploadInvalid, StatusCode::BAD_REQUEST),
+            R::Store(_) | R::Blob(_) => INTERNAL,
         }
     }
 }
@@ -174,17 +291,21 @@ pub const INTERNAL_MESSAGE: &str =
 
 impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
-        let row = classify(&self);
-        // Internal failures say nothing; a deliberate 503 (writes refused) says why.
-        let message = if row.code == "INTERNAL" {
+        let full = airlock_core::ports::storage_full(&self);
+        let row = if full { STORAGE_FULL } else { classify(&self) };
+        // Internal failures say nothing; a deliberate refusal (writes refused, a full disk) says why.
+        let message = if row.internal() {
             tracing::error!(error = %self, "request failed");
             INTERNAL_MESSAGE.to_owned()
+        } else if full {
+            tracing::error!(error = %self, "the disk is full; write refused");
+            storage_full_message()
         } else {
-            tracing::info!(code = row.code, status = row.status.as_u16(), error = %self, "request refused");
+            tracing::info!(code = row.oci.as_str(), status = row.status.as_u16(), error = %self, "request refused");
             self.to_string()
         };
         let body = ErrorBody {
-            errors: vec![ErrorEntry { code: row.code.to_owned(), message, detail: serde_json::Value::Null }],
+            errors: vec![ErrorEntry { code: row.oci.as_str().to_owned(), message, detail: serde_json::Value::Null }],
         };
         let mut response = (row.status, Json(body)).into_response();
         if let ServerError::Auth(e) = &self {
@@ -210,7 +331,7 @@ mod tests {
         let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
         let text = String::from_utf8(body.to_vec()).unwrap();
         assert!(!text.contains("secret") && !text.contains("blob lookup"), "{text}");
-        assert!(text.contains("\"code\":\"INTERNAL\""), "{text}");
+        assert!(text.contains("\"code\":\"UNSUPPORTED\""), "{text}");
     }
 }
 
@@ -242,7 +363,12 @@ pub enum ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let full = airlock_core::ports::storage_full(&self);
         let (status, code, message, remediation) = match &self {
+            _ if full => {
+                tracing::error!(error = %self, "the disk is full; api request refused");
+                (STORAGE_FULL.status, STORAGE_FULL.api_code(), storage_full_message(), None)
+            }
             ApiError::BadParameter { message, remediation } => {
                 (StatusCode::BAD_REQUEST, "INVALID_PARAMETER", message.clone(), Some(remediation.clone()))
             }
@@ -258,25 +384,25 @@ impl IntoResponse for ApiError {
             }
             ApiError::Registry(e) => {
                 let row = classify_registry(e);
-                if row.code == "INTERNAL" {
+                if row.internal() {
                     tracing::error!(error = %e, "api request failed");
-                    (row.status, row.code, INTERNAL_MESSAGE.to_owned(), None)
+                    (row.status, row.api_code(), INTERNAL_MESSAGE.to_owned(), None)
                 } else {
-                    (row.status, row.code, e.to_string(), None)
+                    (row.status, row.api_code(), e.to_string(), None)
                 }
             }
             ApiError::Auth(e) => {
                 let row = classify_auth(e);
-                if row.code == "INTERNAL" {
+                if row.internal() {
                     tracing::error!(error = %e, "api request failed");
-                    (row.status, row.code, INTERNAL_MESSAGE.to_owned(), None)
+                    (row.status, row.api_code(), INTERNAL_MESSAGE.to_owned(), None)
                 } else {
                     // Say how to authenticate, so a refused anonymous request (the first trust
                     // root, say) is not a dead end.
                     let remediation = matches!(e, CallerError::Missing { .. }).then(|| {
                         "log in with `airlock login URL` as a principal whose roles allow this request, then retry; API clients send the token from `POST /api/v1/auth/token` as `Authorization: Bearer`".to_owned()
                     });
-                    (row.status, row.code, e.to_string(), remediation)
+                    (row.status, row.api_code(), e.to_string(), remediation)
                 }
             }
             ApiError::Internal(detail) => {

@@ -5,7 +5,7 @@
 
 mod sqlite;
 
-pub use sqlite::{SqliteStore, SqliteStoreError};
+pub use sqlite::{Check, CheckVerdict, SqliteStore, SqliteStoreError};
 
 /// The environment variable naming a failpoint, for crash-safety tests.
 pub const FAILPOINT_ENV: &str = "AIRLOCK_FAILPOINT";

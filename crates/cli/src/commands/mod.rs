@@ -8,6 +8,7 @@ pub mod authz;
 pub mod client;
 pub mod control;
 pub mod demo;
+pub mod doctor;
 pub mod evidence;
 pub mod key;
 pub mod login;

@@ -6,6 +6,8 @@
 mod audit;
 mod clients;
 mod crash;
+mod damaged_store;
+mod disk_full;
 mod identity;
 mod promotion;
 mod promotion_crash;

@@ -205,7 +205,7 @@ fn wait_for_checkpoint(server: &ServerProcess) -> u64 {
 }
 
 /// `airlock audit verify` against the server with the log key it serves: exit 0, whole log.
-fn audit_verifies(server: &ServerProcess, dir: &Path, context: &str) {
+pub(crate) fn audit_verifies(server: &ServerProcess, dir: &Path, context: &str) {
     let size = wait_for_checkpoint(server);
     let key = server.request("GET", "/api/v1/log/key", &[], b"");
     assert_eq!(key.status, 200);

@@ -43,6 +43,22 @@ pub struct StoreError {
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
+/// Whether `error`, or anything it was caused by, is the disk running out of space (or quota).
+/// Backends report it as an [`io::Error`] of kind `StorageFull` somewhere in the chain, so
+/// callers can answer "retry when space returns" instead of an internal failure.
+pub fn storage_full(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<io::Error>()
+            && matches!(io.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
 /// A blob as the metadata store knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobRecord {

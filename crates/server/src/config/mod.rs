@@ -28,6 +28,8 @@ pub const BODY_MIN_BYTES_PER_SEC: u64 = 1024;
 pub const BODY_RATE_GRACE_SECS: u64 = 30;
 /// Seconds an upload session may sit idle before it is dropped.
 pub const UPLOAD_IDLE_TIMEOUT_SECS: u64 = 3600;
+/// Seconds the start-up `PRAGMA quick_check` may take before it is given up.
+const START_CHECK_SECS: u64 = 10;
 /// Seconds between background scrubs.
 pub const SCRUB_INTERVAL_SECS: u64 = 6 * 3600;
 /// Bytes per second the background scrub may read.
@@ -94,6 +96,7 @@ struct RawConfig {
     limits: RawLimits,
     uploads: RawUploads,
     scrub: RawScrub,
+    store: RawStore,
     log: RawLog,
     trust: RawTrust,
     policy: RawPolicy,
@@ -283,6 +286,18 @@ impl Default for RawScrub {
     }
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawStore {
+    start_check_secs: u64,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore { start_check_secs: START_CHECK_SECS }
+    }
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -336,6 +351,9 @@ pub struct Config {
     pub body: BodyLimits,
     pub upload_idle_timeout: Duration,
     pub scrub: ScrubConfig,
+    /// Most time `PRAGMA quick_check` may take at start (`store.start_check_secs`); `None`
+    /// skips it.
+    pub start_check: Option<Duration>,
     pub log: LogConfig,
     /// A trust root document applied at start when none is stored yet (`airlock trust init`).
     pub trust_root: Option<PathBuf>,
@@ -502,6 +520,7 @@ impl Config {
                 rate_grace: Duration::from_secs(l.body_rate_grace_secs),
             },
             upload_idle_timeout: Duration::from_secs(raw.uploads.idle_timeout_secs.max(1)),
+            start_check: (raw.store.start_check_secs > 0).then(|| Duration::from_secs(raw.store.start_check_secs)),
             scrub: ScrubConfig {
                 enabled: raw.scrub.enabled,
                 interval: Duration::from_secs(raw.scrub.interval_secs.max(1)),
@@ -629,6 +648,7 @@ impl Config {
                 "body_rate_grace_secs": self.body.rate_grace.as_secs(),
             },
             "uploads": {"idle_timeout_secs": self.upload_idle_timeout.as_secs()},
+            "store": {"start_check_secs": self.start_check.map_or(0, |d| d.as_secs())},
             "scrub": {"enabled": self.scrub.enabled, "interval_secs": self.scrub.interval.as_secs(), "rate_bytes_per_sec": self.scrub.rate_bytes_per_sec},
             "log": {
                 "origin": self.log.origin,

@@ -120,7 +120,7 @@ async fn invalid_tags_are_refused() {
         let reply =
             app.send(Method::PUT, &format!("/v2/dev/a/manifests/{tag}"), &[("content-type", OCI_MANIFEST)], "{}").await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{tag}");
-        assert_eq!(reply.error_code(), "TAG_INVALID", "{tag}");
+        assert_eq!(reply.error_code(), "MANIFEST_INVALID", "{tag}: the OCI spec has no tag code");
     }
 }
 
@@ -235,4 +235,66 @@ async fn the_registry_refuses_gated_writes_on_its_own() {
         .collect();
     assert_eq!(denied.len(), 1);
     assert_eq!(denied[0]["event"]["details"]["action"], "blob.upload");
+}
+
+/// The fourteen codes of the OCI distribution spec ("Error Codes"); clients key on them.
+const OCI_CODES: [&str; 14] = [
+    "BLOB_UNKNOWN",
+    "BLOB_UPLOAD_INVALID",
+    "BLOB_UPLOAD_UNKNOWN",
+    "DIGEST_INVALID",
+    "MANIFEST_BLOB_UNKNOWN",
+    "MANIFEST_INVALID",
+    "MANIFEST_UNKNOWN",
+    "NAME_INVALID",
+    "NAME_UNKNOWN",
+    "SIZE_INVALID",
+    "UNAUTHORIZED",
+    "DENIED",
+    "UNSUPPORTED",
+    "TOOMANYREQUESTS",
+];
+
+/// Before, `/v2` answered `NOT_FOUND`, `RANGE_INVALID` and `PAGINATION_NUMBER_INVALID` (and
+/// `INTERNAL`, `UNAVAILABLE` on 5xx), which no OCI client knows.
+#[tokio::test]
+async fn v2_error_codes_are_only_the_oci_specs() {
+    let app = TestApp::new("").await;
+    let image = Image::new(&[("a", b"a")]);
+    app.push_image("dev/a", &image, "v1").await;
+    let blob = digest(&image.config);
+    let missing = digest(b"never pushed");
+    type Attempt<'a> = (Method, String, Vec<(&'a str, &'a str)>, Bytes);
+    let attempts: Vec<Attempt> = vec![
+        (Method::GET, "/v2/dev/a/whatever".to_owned(), vec![], Bytes::new()),
+        (Method::GET, "/v2/dev/a/tags/list?n=abc".to_owned(), vec![], Bytes::new()),
+        (Method::GET, "/v2/_catalog?n=-1".to_owned(), vec![], Bytes::new()),
+        (Method::GET, format!("/v2/dev/a/blobs/{blob}"), vec![("range", "bytes=1000-2000")], Bytes::new()),
+        (Method::GET, format!("/v2/dev/a/blobs/{missing}"), vec![], Bytes::new()),
+        (Method::GET, "/v2/dev/a/manifests/nope".to_owned(), vec![], Bytes::new()),
+        (Method::GET, "/v2/dev/nothing/tags/list".to_owned(), vec![], Bytes::new()),
+        (Method::GET, "/v2/Bad..Name/tags/list".to_owned(), vec![], Bytes::new()),
+        (Method::GET, "/v2/dev/a/blobs/sha256:zz".to_owned(), vec![], Bytes::new()),
+        (Method::PATCH, "/v2/dev/a/blobs/uploads/0123456789abcdef0123".to_owned(), vec![], Bytes::from_static(b"x")),
+        (Method::POST, "/v2/dev/a/tags/list".to_owned(), vec![], Bytes::new()),
+        (
+            Method::PUT,
+            "/v2/dev/a/manifests/v2".to_owned(),
+            vec![("content-type", OCI_MANIFEST)],
+            Bytes::from_static(b"{"),
+        ),
+        (
+            Method::PUT,
+            "/v2/prod/a/manifests/v1".to_owned(),
+            vec![("content-type", OCI_MANIFEST)],
+            image.manifest.clone(),
+        ),
+        (Method::POST, format!("/v2/dev/a/blobs/uploads/?digest={missing}"), vec![], Bytes::from_static(b"other")),
+    ];
+    for (method, uri, headers, body) in attempts {
+        let reply = app.send(method.clone(), &uri, &headers, body).await;
+        assert!(reply.status.is_client_error(), "{method} {uri}: {}", reply.status);
+        let code = reply.error_code();
+        assert!(OCI_CODES.contains(&code.as_str()), "{method} {uri} answered `{code}`, not an OCI spec code");
+    }
 }

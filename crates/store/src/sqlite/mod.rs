@@ -1,6 +1,9 @@
 //! SQLite backend: WAL journal, `synchronous=FULL`, one writer connection and a pool of readers.
 
 mod control;
+mod health;
+
+pub use health::{Check, CheckVerdict};
 mod identity;
 mod log;
 mod promotion;
@@ -63,7 +66,7 @@ pub struct SqliteStore {
 }
 
 pub(crate) fn err(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |e| StoreError { operation, source: Box::new(e) }
+    move |e| StoreError { operation, source: health::classify(e) }
 }
 
 pub(crate) fn digest_col(row: &SqliteRow, col: &str, operation: &'static str) -> Result<Digest, StoreError> {
@@ -97,6 +100,7 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
+            .after_release(|conn, _| Box::pin(async move { health::writer_clean(conn).await }))
             .connect_with(options.clone())
             .await
             .map_err(|source| SqliteStoreError::Open { path: display.clone(), source })?;
@@ -111,13 +115,6 @@ impl SqliteStore {
             .await
             .map_err(|source| SqliteStoreError::Open { path: display, source })?;
         Ok(SqliteStore { writer, readers, log_tail: Arc::new(Mutex::new(None)) })
-    }
-
-    /// Runs `PRAGMA integrity_check` and returns its verdict (`ok` when healthy).
-    pub async fn integrity_check(&self) -> Result<String, StoreError> {
-        let row =
-            sqlx::query("PRAGMA integrity_check").fetch_one(&self.readers).await.map_err(err("integrity check"))?;
-        row.try_get(0).map_err(err("integrity check"))
     }
 
     /// Closes both pools, checkpointing the WAL.
