@@ -77,6 +77,35 @@ fn verdict_of(
     }
 }
 
+/// Parses an attestation's envelope, checks its statement names `subject` and nothing else,
+/// and verifies its signatures against `root`.
+fn check_envelope(
+    bytes: Bytes,
+    limits: &EnvelopeLimits,
+    subject: Digest,
+    repo: &RepoName,
+    now: Timestamp,
+    root: Option<&TrustedRoot>,
+) -> Result<NewAttestation, RegistryError> {
+    let envelope =
+        Envelope::parse(&bytes, limits).map_err(|e| RegistryError::AttestationInvalid { reason: e.to_string() })?;
+    let statement = envelope
+        .in_toto_statement(&StatementLimits::default())
+        .map_err(|e| RegistryError::AttestationInvalid { reason: e.to_string() })?;
+    // Every subject of the statement must be the artifact the referrer points at.
+    let expected = subject.hex();
+    let named: Vec<&str> = statement.sha256_subjects().collect();
+    if statement.subjects.is_empty() || named.len() != statement.subjects.len() || named.iter().any(|h| *h != expected)
+    {
+        return Err(RegistryError::AttestationSubjectMismatch {
+            subject,
+            statement: named.iter().map(|h| format!("sha256:{h}")).collect::<Vec<_>>().join(", "),
+        });
+    }
+    let verdict = verdict_of(root, &envelope, &statement.predicate_type, repo, now);
+    Ok(NewAttestation { subject, predicate_type: statement.predicate_type.clone(), envelope: bytes, verdict })
+}
+
 impl Registry {
     /// The attestation a manifest carries, verified: `None` for other manifests. An envelope that
     /// does not parse, or whose statement names another subject, refuses the push.
@@ -115,32 +144,10 @@ impl Registry {
                 max,
             });
         }
-        let envelope = Envelope::parse(&bytes, &limits)
-            .map_err(|e| RegistryError::AttestationInvalid { reason: e.to_string() })?;
-        let statement = envelope
-            .in_toto_statement(&StatementLimits::default())
-            .map_err(|e| RegistryError::AttestationInvalid { reason: e.to_string() })?;
-        // Every subject of the statement must be the artifact the referrer points at.
-        let expected = subject.digest.hex();
-        let named: Vec<&str> = statement.sha256_subjects().collect();
-        if statement.subjects.is_empty()
-            || named.len() != statement.subjects.len()
-            || named.iter().any(|h| *h != expected)
-        {
-            return Err(RegistryError::AttestationSubjectMismatch {
-                subject: subject.digest.clone(),
-                statement: named.iter().map(|h| format!("sha256:{h}")).collect::<Vec<_>>().join(", "),
-            });
-        }
-        let now = self.clock().now();
-        let root = self.trust().current();
-        let verdict = verdict_of(root.as_deref(), &envelope, &statement.predicate_type, repo, now);
-        Ok(Some(NewAttestation {
-            subject: subject.digest.clone(),
-            predicate_type: statement.predicate_type.clone(),
-            envelope: bytes,
-            verdict,
-        }))
+        // Parsing and signature checks are CPU work: off the async workers.
+        let (subject, repo, now, root) =
+            (subject.digest.clone(), repo.clone(), self.clock().now(), self.trust().current());
+        self.offload(move || check_envelope(bytes, &limits, subject, &repo, now, root.as_deref())).await?.map(Some)
     }
 
     /// A blob of at most `max` bytes from `repo`, read whole.

@@ -77,41 +77,9 @@ impl Registry {
             .manifest_by_digest(repo, digest)
             .await?
             .ok_or_else(|| RegistryError::ManifestUnknown { repo: repo.clone(), reference: digest.to_string() })?;
-        // Stored manifests parsed when pushed; a failure now only loses their annotations.
-        let annotations = Manifest::parse(Some(&record.media_type), &record.body, &ManifestLimits::default())
-            .map(|m| m.annotations)
-            .unwrap_or_default();
-
         let root = self.trust().current();
         let now = self.clock().now();
-        let mut gathered = Vec::new();
-        for attestation in self.store().attestations(repo, digest).await? {
-            gathered.push(gather(&attestation, root.as_deref(), repo, now));
-        }
-
-        // Evidence from trusted attestations only, merged; VEX statements kept aside with whether
-        // their signer may suppress a finding here.
-        let mut merged = Evidence::default();
-        let mut statements = Vec::new();
-        for g in gathered.iter().filter(|g| g.seen.trusted) {
-            let Some(e) = &g.evidence else { continue };
-            let may_suppress = root
-                .as_deref()
-                .is_some_and(|root| vex::signer_may_suppress(root, &g.keyids, &g.seen.predicate_type, repo, now));
-            for statement in &e.vex {
-                statements.push(vex::Sourced {
-                    statement: statement.clone(),
-                    referrer: g.seen.referrer.clone(),
-                    signers: g.seen.signers.clone(),
-                    may_suppress,
-                });
-            }
-            merged.merge(Evidence { vex: Vec::new(), ..e.clone() });
-        }
-        let applied = vex::apply(&mut merged.vulnerabilities, &statements, digest);
-        // The merged evidence lists only the statements that may suppress.
-        merged.vex = statements.into_iter().filter(|s| s.may_suppress).map(|s| s.statement).collect();
-
+        let attestations = self.store().attestations(repo, digest).await?;
         // Waivers approved through the API meet the bundle's in the same decision.
         // Only those whose approval the log backs (`promotion::backed`).
         let waivers: Vec<Value> = crate::promotion::backed::active_waivers(self, now)
@@ -120,45 +88,103 @@ impl Registry {
             .iter()
             .map(crate::promotion::control::waiver_json)
             .collect();
-
-        // Trusted attestations in full; untrusted ones while there is room, then only counted.
-        let mut listed = Vec::new();
-        let mut untrusted_listed = 0usize;
-        let mut untrusted_omitted = 0usize;
-        let mut seen = Vec::with_capacity(gathered.len());
-        for g in gathered {
-            if g.seen.trusted {
-                listed.push(g.json);
-            } else if untrusted_listed < UNTRUSTED_LISTED_MAX {
-                untrusted_listed = untrusted_listed.saturating_add(1);
-                listed.push(g.json);
-            } else {
-                untrusted_omitted = untrusted_omitted.saturating_add(1);
-            }
-            seen.push(g.seen);
-        }
-        let json = json!({
-            "artifact": {
-                "repository": repo.as_str(),
-                "digest": digest.as_str(),
-                "media_type": record.media_type,
-                "annotations": annotations,
-                "size": record.body.len(),
-            },
-            "source_stage": repo.stage().as_str(),
-            "target_stage": target.as_str(),
-            "attestations": listed,
-            "untrusted_omitted": untrusted_omitted,
-            "evidence": serde_json::to_value(&merged).unwrap_or(Value::Null),
-            "vex_applied": applied.applied,
-            "vex_ignored": applied.ignored,
-            "requester": {"principal": requester.principal, "kind": requester.kind},
-            "approvals": [],
-            "time": now.to_rfc3339(),
-            "waivers": waivers,
-        });
-        Ok(PolicyInput { json, attestations: seen })
+        // Signature checks and evidence parsing are CPU work: off the async workers.
+        let facts = Facts {
+            repo: repo.clone(),
+            digest: digest.clone(),
+            target: target.clone(),
+            requester: requester.clone(),
+            now,
+            waivers,
+        };
+        self.offload(move || build(&facts, &record, &attestations, root.as_deref())).await
     }
+}
+
+/// What a policy input is built from besides the stored records.
+struct Facts {
+    repo: RepoName,
+    digest: Digest,
+    target: StageName,
+    requester: Requester,
+    now: airlock_model::Timestamp,
+    waivers: Vec<Value>,
+}
+
+/// Verifies every attestation, merges the trusted evidence, applies VEX and writes the document.
+fn build(
+    facts: &Facts,
+    record: &crate::ports::ManifestRecord,
+    attestations: &[crate::ports::AttestationRecord],
+    root: Option<&airlock_trust::TrustedRoot>,
+) -> PolicyInput {
+    let Facts { repo, digest, target, requester, now, waivers } = facts;
+    let now = *now;
+    // Stored manifests parsed when pushed; a failure now only loses their annotations.
+    let annotations = Manifest::parse(Some(&record.media_type), &record.body, &ManifestLimits::default())
+        .map(|m| m.annotations)
+        .unwrap_or_default();
+    let gathered: Vec<Gathered> = attestations.iter().map(|a| gather(a, root, repo, now)).collect();
+
+    // Evidence from trusted attestations only, merged; VEX statements kept aside with whether
+    // their signer may suppress a finding here.
+    let mut merged = Evidence::default();
+    let mut statements = Vec::new();
+    for g in gathered.iter().filter(|g| g.seen.trusted) {
+        let Some(e) = &g.evidence else { continue };
+        let may_suppress =
+            root.is_some_and(|root| vex::signer_may_suppress(root, &g.keyids, &g.seen.predicate_type, repo, now));
+        for statement in &e.vex {
+            statements.push(vex::Sourced {
+                statement: statement.clone(),
+                referrer: g.seen.referrer.clone(),
+                signers: g.seen.signers.clone(),
+                may_suppress,
+            });
+        }
+        merged.merge(Evidence { vex: Vec::new(), ..e.clone() });
+    }
+    let applied = vex::apply(&mut merged.vulnerabilities, &statements, digest);
+    // The merged evidence lists only the statements that may suppress.
+    merged.vex = statements.into_iter().filter(|s| s.may_suppress).map(|s| s.statement).collect();
+
+    // Trusted attestations in full; untrusted ones while there is room, then only counted.
+    let mut listed = Vec::new();
+    let mut untrusted_listed = 0usize;
+    let mut untrusted_omitted = 0usize;
+    let mut seen = Vec::with_capacity(gathered.len());
+    for g in gathered {
+        if g.seen.trusted {
+            listed.push(g.json);
+        } else if untrusted_listed < UNTRUSTED_LISTED_MAX {
+            untrusted_listed = untrusted_listed.saturating_add(1);
+            listed.push(g.json);
+        } else {
+            untrusted_omitted = untrusted_omitted.saturating_add(1);
+        }
+        seen.push(g.seen);
+    }
+    let json = json!({
+        "artifact": {
+            "repository": repo.as_str(),
+            "digest": digest.as_str(),
+            "media_type": record.media_type,
+            "annotations": annotations,
+            "size": record.body.len(),
+        },
+        "source_stage": repo.stage().as_str(),
+        "target_stage": target.as_str(),
+        "attestations": listed,
+        "untrusted_omitted": untrusted_omitted,
+        "evidence": serde_json::to_value(&merged).unwrap_or(Value::Null),
+        "vex_applied": applied.applied,
+        "vex_ignored": applied.ignored,
+        "requester": {"principal": requester.principal, "kind": requester.kind},
+        "approvals": [],
+        "time": now.to_rfc3339(),
+        "waivers": waivers,
+    });
+    PolicyInput { json, attestations: seen }
 }
 
 /// An untrusted attestation as the input lists it: what it claims to be, who signed it, why it

@@ -70,6 +70,8 @@ pub enum RegistryError {
     StageGated { stage: StageName, repo: RepoName },
     #[error("writes are refused: {reason}")]
     WritesRefused { reason: String },
+    #[error("{0}")]
+    Busy(#[source] crate::ports::CpuBusy),
     #[error("attestation refused: {reason}")]
     AttestationInvalid { reason: String },
     #[error(
@@ -220,6 +222,8 @@ pub struct Registry {
     blobs: Arc<dyn BlobStore>,
     clock: Arc<dyn Clock>,
     log: Arc<dyn LogObserver>,
+    /// Where evidence checks and policy evaluations run.
+    cpu: Arc<dyn crate::ports::Cpu>,
     trust: Arc<crate::attest::TrustState>,
     /// Set when the log failed its start-up check: every write is refused, with this reason.
     writes_refused: Option<Arc<str>>,
@@ -245,6 +249,7 @@ impl Registry {
             blobs,
             clock,
             log,
+            cpu: Arc::new(crate::ports::Inline),
             trust: Arc::default(),
             writes_refused: None,
             integrity: Arc::default(),
@@ -256,6 +261,20 @@ impl Registry {
     pub fn refusing_writes(mut self, reason: impl Into<String>) -> Registry {
         self.writes_refused = Some(Arc::from(reason.into()));
         self
+    }
+
+    /// The same registry, running CPU-bound work on `cpu` (the default runs it inline).
+    pub fn with_cpu(mut self, cpu: Arc<dyn crate::ports::Cpu>) -> Registry {
+        self.cpu = cpu;
+        self
+    }
+
+    /// Runs CPU-bound `work` off the async workers; a full pool refuses it.
+    pub async fn offload<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, RegistryError> {
+        crate::ports::offload(self.cpu.as_ref(), work).await.map_err(RegistryError::Busy)
     }
 
     /// Why writes are refused, if they are.

@@ -96,7 +96,7 @@ pub(crate) fn engine_caller(app: &AppState, caller: &Caller, source: &str, reque
     }
 }
 
-fn origin_of((builder, source): (Option<String>, Option<String>)) -> airlock_access::authz::Origin {
+pub(crate) fn origin_of((builder, source): (Option<String>, Option<String>)) -> airlock_access::authz::Origin {
     airlock_access::authz::Origin { builder, source }
 }
 

@@ -32,25 +32,24 @@ pub const TRUST_ROOT_MAX_BYTES: usize = 1024 * 1024;
 /// from flooding the log with refusals.
 pub const TRUST_ROOT_APPLIES_PER_MINUTE: u32 = 10;
 
-/// Keys above which the limiter forgets principals whose quota has refilled.
-const APPLY_LIMITER_KEYS_MAX: usize = 4096;
+/// Keys above which a limiter forgets principals whose quota has refilled.
+const LIMITER_KEYS_MAX: usize = 4096;
 
-/// Trust root applies per principal, in memory, per process.
+/// Requests of one kind per principal (trust root applies, dry-run evaluations), in memory,
+/// per process: a burst of `per_minute`, then one every `60 / per_minute` s.
 #[derive(Debug)]
-pub struct ApplyLimiter(governor::DefaultKeyedRateLimiter<String>);
+pub struct PerPrincipal(governor::DefaultKeyedRateLimiter<String>);
 
-impl Default for ApplyLimiter {
-    fn default() -> ApplyLimiter {
-        let per_minute = std::num::NonZeroU32::new(TRUST_ROOT_APPLIES_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN);
-        ApplyLimiter(governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)))
+impl PerPrincipal {
+    pub fn per_minute(per_minute: u32) -> PerPrincipal {
+        let per_minute = std::num::NonZeroU32::new(per_minute).unwrap_or(std::num::NonZeroU32::MIN);
+        PerPrincipal(governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)))
     }
-}
 
-impl ApplyLimiter {
-    /// Takes one apply from `principal`'s quota, or says how many seconds until one is free.
-    fn take(&self, principal: &str) -> Result<(), u64> {
+    /// Takes one request from `principal`'s quota, or says how many seconds until one is free.
+    pub fn take(&self, principal: &str) -> Result<(), u64> {
         use governor::clock::Clock as _;
-        if self.0.len() >= APPLY_LIMITER_KEYS_MAX {
+        if self.0.len() >= LIMITER_KEYS_MAX {
             self.0.retain_recent();
         }
         self.0.check_key(&principal.to_owned()).map_err(|until| {
@@ -184,6 +183,41 @@ pub async fn artifacts(
             let target = target_stage(&app, &query)?;
             let request_id =
                 request.extensions().get::<crate::telemetry::RequestId>().map_or_else(String::new, |r| r.0.clone());
+            // A dry run costs what a promotion request costs: only those who may ask for one,
+            // and at a bounded rate each.
+            let pending = airlock_access::authz::Resource::Promotion {
+                id: String::new(),
+                repository: repo.in_stage(&target).path().to_owned(),
+                stage: target.to_string(),
+                requester_id: caller.id.to_string(),
+                pushers: Vec::new(),
+            };
+            let origin = match app.callers.has_custom_policies() {
+                true => {
+                    let reference = airlock_model::Reference::Digest(digest.clone());
+                    let origin = app.promoter.origin(&repo, &reference, &target).await.ok().flatten();
+                    origin.map(crate::api_promotion::origin_of)
+                }
+                false => None,
+            };
+            app.callers
+                .require_in(
+                    &caller,
+                    airlock_access::authz::Action::PromoteRequest,
+                    &pending,
+                    &source,
+                    &request_id,
+                    origin,
+                )
+                .await?;
+            app.evaluations.take(caller.id.as_str()).map_err(|retry_after_secs| ApiError::Throttled {
+                message: format!("`{}` asked for too many dry-run evaluations", caller.id),
+                remediation: format!(
+                    "wait {retry_after_secs} s; each principal may run {} a minute (config key `limits.evaluations_per_minute`)",
+                    app.evaluations_per_minute
+                ),
+                retry_after_secs,
+            })?;
             let actor = caller.actor(&request_id);
             let decision = crate::policy::evaluate(&app, &actor, &repo, &digest, &target, &requester).await?;
             Ok(([(header::CONTENT_TYPE, "application/json")], decision).into_response())

@@ -48,6 +48,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Store(#[from] SqliteStoreError),
+    #[error("cannot start the evaluation threads: {0}; check the process's thread limit (`ulimit -u`)")]
+    Threads(#[source] std::io::Error),
     #[error("cannot open blob store under `{path}`: {source}")]
     Blobs {
         path: String,
@@ -102,7 +104,10 @@ pub struct AppState {
     pub callers: crate::caller::CallerService,
     pub promoter: airlock_core::promotion::Promoter,
     /// Trust root applies per principal ([`crate::api_trust::TRUST_ROOT_APPLIES_PER_MINUTE`]).
-    pub root_applies: Arc<crate::api_trust::ApplyLimiter>,
+    pub root_applies: Arc<crate::api_trust::PerPrincipal>,
+    /// Dry-run evaluations per principal (`limits.evaluations_per_minute`).
+    pub evaluations: Arc<crate::api_trust::PerPrincipal>,
+    pub evaluations_per_minute: u32,
 }
 
 /// The opened stores and the state built on them.
@@ -154,6 +159,9 @@ impl App {
         if !refusals.is_empty() {
             registry = registry.refusing_writes(refusals.join("; and "));
         }
+        let cpu: Arc<dyn airlock_core::ports::Cpu> =
+            Arc::new(crate::cpu::CpuPool::per_core(config.cpu_queue).map_err(StartError::Threads)?);
+        let registry = registry.with_cpu(cpu.clone());
         // The trust root in force survives restarts; an invalid or expired one stays out, and
         // attestations are untrusted until a valid one is applied.
         match registry.load_trust_root().await {
@@ -171,6 +179,7 @@ impl App {
             clock.clone(),
             registry.writes_refused().map(str::to_owned),
             &config,
+            cpu,
         )?;
         callers
             .identity()
@@ -197,7 +206,9 @@ impl App {
             log_page_max: config.log.entries_page_max,
             policy,
             callers,
-            root_applies: Arc::default(),
+            root_applies: Arc::new(crate::api_trust::PerPrincipal::per_minute(crate::TRUST_ROOT_APPLIES_PER_MINUTE)),
+            evaluations: Arc::new(crate::api_trust::PerPrincipal::per_minute(config.evaluations_per_minute)),
+            evaluations_per_minute: config.evaluations_per_minute,
         };
         Ok(App { state, store, blobs, clock, config })
     }

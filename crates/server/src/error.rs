@@ -4,7 +4,7 @@
 use crate::caller::CallerError;
 use airlock_api::oci::{ErrorBody, ErrorEntry};
 use airlock_core::RegistryError;
-use airlock_core::ports::BlobError;
+use airlock_core::ports::{BlobError, CpuBusy};
 use airlock_model::manifest::ManifestError;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
@@ -194,6 +194,13 @@ fn auth_headers(error: &CallerError, response: &mut Response) {
     }
 }
 
+/// `Retry-After` of work refused because the CPU pool's queue was full.
+fn busy_headers(error: &RegistryError, response: &mut Response) {
+    if let RegistryError::Busy(CpuBusy::Full { retry_after_secs, .. }) = error {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+    }
+}
+
 /// The row of an access failure, for the registry and the API alike.
 pub(crate) fn classify_auth(error: &CallerError) -> Row {
     match error {
@@ -243,7 +250,8 @@ fn classify_registry(error: &RegistryError) -> Row {
         match error {
             R::StageUnknown { .. } => row(OciCode::NameInvalid, StatusCode::BAD_REQUEST),
             R::StageGated { .. } => row(OciCode::Denied, StatusCode::FORBIDDEN),
-            R::WritesRefused { .. } => UNAVAILABLE,
+            R::WritesRefused { .. } | R::Busy(CpuBusy::Full { .. }) => UNAVAILABLE,
+            R::Busy(CpuBusy::Lost) => INTERNAL,
             R::AttestationInvalid { .. } | R::AttestationSubjectMismatch { .. } => {
                 row(OciCode::ManifestInvalid, StatusCode::BAD_REQUEST)
             }
@@ -310,6 +318,9 @@ impl IntoResponse for ServerError {
         let mut response = (row.status, Json(body)).into_response();
         if let ServerError::Auth(e) = &self {
             auth_headers(e, &mut response);
+        }
+        if let ServerError::Registry(e) = &self {
+            busy_headers(e, &mut response);
         }
         if row.status == StatusCode::REQUEST_TIMEOUT {
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -416,6 +427,9 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         if let ApiError::Auth(e) = &self {
             auth_headers(e, &mut response);
+        }
+        if let ApiError::Registry(e) = &self {
+            busy_headers(e, &mut response);
         }
         if let ApiError::Throttled { retry_after_secs, .. } = &self {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));

@@ -145,7 +145,10 @@ pub async fn evaluate(
         .as_str()
         .and_then(airlock_model::Timestamp::parse_rfc3339)
         .unwrap_or_else(|| app.registry.clock().now());
-    let decision = app.policy.policies.evaluate(DEFAULT_POLICY, &input, now).map_err(|u| ApiError::Rejected {
+    // Off the async workers: an evaluation may run for its whole time budget.
+    let policies = app.policy.policies.clone();
+    let decision = app.registry.offload(move || policies.evaluate(DEFAULT_POLICY, &input, now)).await?;
+    let decision = decision.map_err(|u| ApiError::Rejected {
         code: "POLICY_UNTRUSTED",
         message: u.message,
         remediation: u.remediation,

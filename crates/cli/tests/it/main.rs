@@ -5,6 +5,7 @@
 
 mod audit;
 mod clients;
+mod cpu_work;
 mod crash;
 mod damaged_store;
 mod disk_full;

@@ -81,7 +81,7 @@ fn json_of(reply: &RawReply) -> Value {
 }
 
 /// Pushes a one-layer image as `repo:tag` over the raw HTTP API; returns it.
-fn push(server: &ServerProcess, repo: &str, tag: &str, contents: &[u8]) -> Image {
+pub(crate) fn push(server: &ServerProcess, repo: &str, tag: &str, contents: &[u8]) -> Image {
     let image = Image::new(&[("app.bin", contents)]);
     for blob in image.blobs() {
         let d = digest(blob);

@@ -15,8 +15,11 @@ use futures::Stream;
 
 use crate::audit::{Actor, Event};
 
+mod cpu;
 mod identity;
 mod promotion;
+
+pub use cpu::{Cpu, CpuBusy, Inline, offload};
 
 pub use identity::{GrantKind, GrantRecord, GrantStatus, IdentityStore, PrincipalChange, PrincipalRecord};
 pub use promotion::*;

@@ -225,8 +225,11 @@ pub async fn evaluate(
         }
     }
 
-    // The policy decision over the same input.
-    let decision = policies.evaluate(&gates.policy, &input, now);
+    // The policy decision over the same input, off the async workers: it may run for the whole
+    // evaluation budget.
+    let provenance = input["evidence"]["provenance"].as_array().cloned().unwrap_or_default();
+    let (set, label) = (policies.clone(), gates.policy.clone());
+    let decision = registry.offload(move || set.evaluate(&label, &input, now)).await?;
     let (policy_digest, input_digest, decision_json, warnings) = match decision {
         // A bundle that is not loaded, or not trusted, denies everything, saying why.
         Err(unavailable) => {
@@ -267,7 +270,6 @@ pub async fn evaluate(
         }
     };
 
-    let provenance = input["evidence"]["provenance"].as_array().cloned().unwrap_or_default();
     let mut triggers = BTreeSet::new();
     for p in &provenance {
         for key in ["trigger", "trigger_id"] {

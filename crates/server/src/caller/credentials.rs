@@ -123,7 +123,7 @@ impl CallerService {
             )));
         }
         self.identity.enrollment_for(token).await?;
-        let hash = hash_password(password).await.map_err(CallerError::Internal)?;
+        let hash = self.hash_password(password).await.map_err(CallerError::Internal)?;
         let secret = airlock_access::totp::generate_secret();
         let record = self.identity.enroll(token, hash, hex::encode(secret)).await?;
         let uri = airlock_access::totp::otpauth_uri(&self.config.service, record.id.as_str(), &secret);
@@ -146,7 +146,7 @@ impl CallerService {
         }
         let id = PrincipalId::parse(ADMIN).map_err(|e| failed(e.to_string()))?;
         let roles: Vec<String> = ADMIN_ROLES.iter().map(|r| (*r).to_owned()).collect();
-        let hash = hash_password(password.clone()).await.map_err(failed)?;
+        let hash = self.hash_password(password.clone()).await.map_err(failed)?;
         let created = self.identity.bootstrap(&id, &roles, hash).await.map_err(|e| failed(e.to_string()))?;
         Ok(if created && generated { Some(password) } else { None })
     }
@@ -228,7 +228,7 @@ impl CallerService {
                 let hash =
                     record.as_ref().filter(|r| r.kind == PrincipalKind::User).and_then(|r| r.password_hash.clone());
                 let decoy = throttle::decoy_password_hash().await;
-                let matched = verify_password(hash.clone().unwrap_or_else(|| decoy.to_owned()), secret).await;
+                let matched = self.verify_password(hash.clone().unwrap_or_else(|| decoy.to_owned()), secret).await?;
                 match &record {
                     None => Err("unknown principal"),
                     Some(r) if r.disabled => Err("principal disabled"),
@@ -321,26 +321,29 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Argon2id (the crate's defaults: 19 MiB, 2 passes), on a blocking thread.
-async fn hash_password(password: String) -> Result<String, String> {
-    tokio::task::spawn_blocking(move || {
-        let mut salt = [0u8; 16];
-        rand::rng().fill_bytes(&mut salt);
-        let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-        argon2::Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())?
-}
+impl CallerService {
+    /// Argon2id (the crate's defaults: 19 MiB, 2 passes), on the CPU pool.
+    async fn hash_password(&self, password: String) -> Result<String, String> {
+        let hashed = airlock_core::ports::offload(self.cpu.as_ref(), move || {
+            let mut salt = [0u8; 16];
+            rand::rng().fill_bytes(&mut salt);
+            let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+            argon2::Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| e.to_string())
+        });
+        hashed.await.map_err(|e| e.to_string())?
+    }
 
-async fn verify_password(hash: String, password: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .is_ok_and(|parsed| argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-    })
-    .await
-    .unwrap_or(false)
+    /// Whether `password` matches `hash`, checked on the CPU pool; a full pool refuses the
+    /// login (503), never lets it through.
+    async fn verify_password(&self, hash: String, password: String) -> Result<bool, CallerError> {
+        airlock_core::ports::offload(self.cpu.as_ref(), move || {
+            PasswordHash::new(&hash)
+                .is_ok_and(|parsed| argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        })
+        .await
+        .map_err(|e| CallerError::Unavailable(e.to_string()))
+    }
 }

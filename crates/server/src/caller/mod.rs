@@ -92,6 +92,8 @@ pub struct CallerService {
     oidc: Arc<std::sync::RwLock<Vec<airlock_access::token::oidc::OidcIssuer>>>,
     /// The last TOTP step each user spent, so a code is accepted once (per process).
     totp_steps: Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
+    /// Where password hashes are computed and checked.
+    cpu: Arc<dyn airlock_core::ports::Cpu>,
 }
 
 impl std::fmt::Debug for CallerService {
@@ -108,6 +110,7 @@ impl CallerService {
         clock: Arc<dyn Clock>,
         refused: Option<String>,
         config: &crate::Config,
+        cpu: Arc<dyn airlock_core::ports::Cpu>,
     ) -> Result<CallerService, CallerStartError> {
         let (data_dir, public_url, stages) = (&config.data_dir, config.public_url.as_str(), config.stages.clone());
         let config = &config.access;
@@ -153,6 +156,7 @@ impl CallerService {
             throttle: Arc::default(),
             oidc: Arc::new(std::sync::RwLock::new(oidc)),
             totp_steps: Arc::default(),
+            cpu,
         })
     }
 

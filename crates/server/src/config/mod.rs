@@ -28,6 +28,10 @@ pub const BODY_MIN_BYTES_PER_SEC: u64 = 1024;
 pub const BODY_RATE_GRACE_SECS: u64 = 30;
 /// Seconds an upload session may sit idle before it is dropped.
 pub const UPLOAD_IDLE_TIMEOUT_SECS: u64 = 3600;
+/// Dry-run evaluations one principal may run a minute.
+const EVALUATIONS_PER_MINUTE: u32 = 30;
+/// CPU-bound jobs that may wait for a thread before more are refused.
+const CPU_QUEUE: usize = 128;
 /// Seconds the start-up `PRAGMA quick_check` may take before it is given up.
 const START_CHECK_SECS: u64 = 10;
 /// Seconds between background scrubs.
@@ -232,6 +236,8 @@ struct RawLimits {
     manifest_max_depth: usize,
     inline_blob_max_bytes: u64,
     uploads_per_client: u64,
+    cpu_queue: usize,
+    evaluations_per_minute: u32,
     page_max: u32,
     attestations_per_artifact: u32,
     attestation_bytes_per_artifact: u64,
@@ -249,6 +255,8 @@ impl Default for RawLimits {
             manifest_max_depth: MANIFEST_MAX_DEPTH,
             inline_blob_max_bytes: INLINE_BLOB_MAX,
             uploads_per_client: UPLOADS_PER_CLIENT_MAX,
+            cpu_queue: CPU_QUEUE,
+            evaluations_per_minute: EVALUATIONS_PER_MINUTE,
             page_max: PAGE_MAX,
             attestations_per_artifact: ATTESTATIONS_PER_ARTIFACT_MAX,
             attestation_bytes_per_artifact: ATTESTATION_BYTES_PER_ARTIFACT_MAX,
@@ -351,6 +359,12 @@ pub struct Config {
     pub body: BodyLimits,
     pub upload_idle_timeout: Duration,
     pub scrub: ScrubConfig,
+    /// Policy evaluations and evidence checks waiting for a CPU thread before more are refused
+    /// with 503 (`limits.cpu_queue`).
+    pub cpu_queue: usize,
+    /// Dry-run evaluations (`POST …/evaluate`) one principal may run a minute
+    /// (`limits.evaluations_per_minute`).
+    pub evaluations_per_minute: u32,
     /// Most time `PRAGMA quick_check` may take at start (`store.start_check_secs`); `None`
     /// skips it.
     pub start_check: Option<Duration>,
@@ -520,6 +534,8 @@ impl Config {
                 rate_grace: Duration::from_secs(l.body_rate_grace_secs),
             },
             upload_idle_timeout: Duration::from_secs(raw.uploads.idle_timeout_secs.max(1)),
+            cpu_queue: l.cpu_queue.max(1),
+            evaluations_per_minute: l.evaluations_per_minute.max(1),
             start_check: (raw.store.start_check_secs > 0).then(|| Duration::from_secs(raw.store.start_check_secs)),
             scrub: ScrubConfig {
                 enabled: raw.scrub.enabled,
@@ -640,6 +656,8 @@ impl Config {
                 "inline_blob_max_bytes": l.inline_blob_max,
                 "max_index_depth": l.max_index_depth,
                 "uploads_per_client": l.uploads_per_client,
+                "cpu_queue": self.cpu_queue,
+                "evaluations_per_minute": self.evaluations_per_minute,
                 "page_max": l.page_max,
                 "attestations_per_artifact": l.attestations_per_artifact,
                 "attestation_bytes_per_artifact": l.attestation_bytes_per_artifact,

@@ -1,0 +1,43 @@
+//! CPU-bound work (policy evaluation, evidence parsing and signature checks, password hashing)
+//! runs off the async workers, on a bounded pool the server provides, so one expensive request
+//! cannot stall every other. A full queue refuses the work rather than growing without bound.
+
+/// Where CPU-bound work runs.
+pub trait Cpu: Send + Sync + std::fmt::Debug {
+    /// Queues `job`, or refuses it when the pool's queue is full.
+    fn spawn(&self, job: Box<dyn FnOnce() + Send>) -> Result<(), CpuBusy>;
+}
+
+/// The pool could not take the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CpuBusy {
+    #[error("the server is busy with other evaluations ({queued} queued); retry in {retry_after_secs} s")]
+    Full { queued: usize, retry_after_secs: u64 },
+    /// The job ended without an answer (it panicked); nothing it would have decided holds.
+    #[error("a background evaluation ended without an answer")]
+    Lost,
+}
+
+/// Runs each job on the calling thread: for tests and tools with no server.
+#[derive(Debug, Default)]
+pub struct Inline;
+
+impl Cpu for Inline {
+    fn spawn(&self, job: Box<dyn FnOnce() + Send>) -> Result<(), CpuBusy> {
+        job();
+        Ok(())
+    }
+}
+
+/// Runs `work` on `cpu` and waits for its answer without blocking the async worker.
+pub async fn offload<T: Send + 'static>(
+    cpu: &dyn Cpu,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, CpuBusy> {
+    let (tx, rx) = futures::channel::oneshot::channel();
+    cpu.spawn(Box::new(move || {
+        // The receiver is gone only when the request was dropped: nobody waits for the answer.
+        let _ = tx.send(work());
+    }))?;
+    rx.await.map_err(|_| CpuBusy::Lost)
+}
