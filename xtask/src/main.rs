@@ -49,11 +49,26 @@ fn run(root: &Path, program: &str, args: &[&str], env: &[(&str, &str)]) -> anyho
 }
 
 fn ci(root: &Path) -> anyhow::Result<()> {
-    run(root, "cargo", &["fmt", "--all", "--", "--check"], &[])?;
-    tidy(root)?;
-    run(root, "cargo", &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"], &[])?;
-    run(root, "cargo", &["test", "--workspace", "--locked"], &[])?;
-    run(root, "cargo", &["doc", "--workspace", "--no-deps", "--locked"], &[("RUSTDOCFLAGS", "-D warnings")])?;
+    let mut phases = Vec::new();
+    let mut timed = |name: &'static str, step: &dyn Fn() -> anyhow::Result<()>| -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        let result = step();
+        phases.push((name, started.elapsed()));
+        result
+    };
+    timed("fmt", &|| run(root, "cargo", &["fmt", "--all", "--", "--check"], &[]))?;
+    timed("tidy", &|| tidy(root))?;
+    timed("clippy", &|| {
+        run(root, "cargo", &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"], &[])
+    })?;
+    timed("test", &|| run(root, "cargo", &["test", "--workspace", "--locked"], &[]))?;
+    timed("doc", &|| {
+        run(root, "cargo", &["doc", "--workspace", "--no-deps", "--locked"], &[("RUSTDOCFLAGS", "-D warnings")])
+    })?;
+    // `scripts/test` prints these with its own phases at the end.
+    for (name, took) in phases {
+        println!("phase {name}: {} s", took.as_secs());
+    }
     Ok(())
 }
 

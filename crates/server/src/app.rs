@@ -48,6 +48,12 @@ pub enum StartError {
     },
     #[error(transparent)]
     Store(#[from] SqliteStoreError),
+    #[error("{reason}; the server cannot start over it")]
+    Damaged {
+        reason: String,
+        #[source]
+        source: Box<StartError>,
+    },
     #[error("cannot start the evaluation threads: {0}; check the process's thread limit (`ulimit -u`)")]
     Threads(#[source] std::io::Error),
     #[error("cannot open blob store under `{path}`: {source}")]
@@ -127,13 +133,31 @@ impl App {
     }
 
     /// Like [`App::open`], reading time from `clock` (tests move it by hand).
-    pub async fn open_with_clock(mut config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
+    pub async fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir)
             .map_err(|source| StartError::DataDir { path: dir.display().to_string(), source })?;
         let store = Arc::new(SqliteStore::open(&dir.join(DATABASE_FILE)).await?);
-        let mut refusals: Vec<String> =
-            start_check(&store, &dir.join(DATABASE_FILE), config.start_check).await.into_iter().collect();
+        let damage = start_check(&store, &dir.join(DATABASE_FILE), config.start_check).await;
+        match App::open_over(config, clock, store, damage.clone()).await {
+            // Damage where the start must read stops it: say so, not only which read failed.
+            Err(source) => match damage {
+                Some(reason) => Err(StartError::Damaged { reason, source: Box::new(source) }),
+                None => Err(source),
+            },
+            Ok(app) => Ok(app),
+        }
+    }
+
+    /// The rest of a start over an open database; `damage` is what its quick check found.
+    async fn open_over(
+        mut config: Config,
+        clock: Arc<dyn Clock>,
+        store: Arc<SqliteStore>,
+        damage: Option<String>,
+    ) -> Result<App, StartError> {
+        let dir = &config.data_dir;
+        let mut refusals: Vec<String> = damage.into_iter().collect();
         let blobs = Arc::new(
             FsBlobStore::open(dir).map_err(|source| StartError::Blobs { path: dir.display().to_string(), source })?,
         );

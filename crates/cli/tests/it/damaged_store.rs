@@ -22,14 +22,11 @@ fn sqlite(db: &Path, query: &str) -> String {
 }
 
 /// Inverts `FLIPPED` bytes at the start (header and cell pointers) of the middle leaf page of
-/// the `blobs` table: registry metadata damaged, the rest of the database readable.
-fn damage_blobs_table(db: &Path) {
-    let pages: Vec<u64> =
-        sqlite(db, "SELECT pageno FROM dbstat WHERE name = 'blobs' AND pagetype = 'leaf' ORDER BY pageno")
-            .lines()
-            .map(|l| l.parse().unwrap())
-            .collect();
-    assert!(pages.len() >= 3, "the blobs table spans several pages: {pages:?}");
+/// `table`: that table damaged, the rest of the database readable. Returns the table's leaves.
+fn damage_table(db: &Path, table: &str) -> usize {
+    let query = format!("SELECT pageno FROM dbstat WHERE name = '{table}' AND pagetype = 'leaf' ORDER BY pageno");
+    let pages: Vec<u64> = sqlite(db, &query).lines().map(|l| l.parse().unwrap()).collect();
+    assert!(!pages.is_empty(), "the {table} table has a page");
     let page_size: u64 = sqlite(db, "PRAGMA page_size").parse().unwrap();
     let offset = (pages[pages.len() / 2] - 1) * page_size;
     let mut f = std::fs::OpenOptions::new().read(true).write(true).open(db).unwrap();
@@ -42,6 +39,7 @@ fn damage_blobs_table(db: &Path) {
     f.seek(SeekFrom::Start(offset)).unwrap();
     f.write_all(&bytes).unwrap();
     f.sync_all().unwrap();
+    pages.len()
 }
 
 /// Before, the server started over such a database, `/readyz` said 503, and a blob push still
@@ -65,7 +63,7 @@ fn damaged_database_refuses_writes_and_doctor_says_what_to_do() {
     assert_eq!(healthy.status.code(), Some(0), "a healthy directory passes: {}", show(&healthy));
 
     let db = data.join(airlock_server::DATABASE_FILE);
-    damage_blobs_table(&db);
+    assert!(damage_table(&db, "blobs") >= 3, "the blobs table spans several pages");
     assert_ne!(sqlite(&db, "PRAGMA integrity_check"), "ok", "the flipped bytes damage a page in use");
 
     let server = ServerProcess::start(airlock(), &data);
@@ -92,4 +90,28 @@ fn damaged_database_refuses_writes_and_doctor_says_what_to_do() {
     let database = &report["checks"][0];
     assert_eq!(database["ok"], false, "{report}");
     assert!(database["next"].as_str().unwrap_or_default().contains("restore"), "{report}");
+}
+
+/// Damage where the start must read (the log's checkpoints) stops the start, saying the database is damaged
+/// and what to do, not only which read failed.
+#[test]
+fn damage_the_start_must_read_stops_it_with_the_next_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = ServerProcess::start(airlock(), &data);
+    assert!(server.terminate().success());
+    let db = data.join(airlock_server::DATABASE_FILE);
+    damage_table(&db, "log_checkpoints");
+    // `timeout`: a server that starts anyway must not hang the test.
+    let out = Command::new("timeout")
+        .arg("20")
+        .arg(airlock())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .env("AIRLOCK_BOOTSTRAP_PASSWORD", airlock_test_support::ADMIN_PASSWORD)
+        .output()
+        .expect("airlock runs");
+    assert!(!out.status.success(), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is damaged") && stderr.contains("airlock doctor"), "{stderr}");
 }
