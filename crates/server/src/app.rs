@@ -299,6 +299,7 @@ impl App {
             .layer(middleware::from_fn_with_state(Arc::new(self.config.trusted_proxies.clone()), client_addr::layer))
             .layer(middleware::from_fn_with_state(metrics, metrics::track))
             .layer(middleware::from_fn(telemetry::request_id))
+            .layer(middleware::from_fn(crate::drain::layer))
     }
 
     /// One scrub pass over every stored blob.
@@ -353,7 +354,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
         }
         Err(e) => {
             tracing::error!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "metadata store unavailable\n").into_response()
+            let mut response = (StatusCode::SERVICE_UNAVAILABLE, "metadata store unavailable\n").into_response();
+            crate::error::ensure_retry_after(&mut response);
+            response
         }
     }
 }
@@ -445,9 +448,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
         let background = spawn_background(&self.app);
         let router = self.app.router();
-        let served = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = crate::serve::serve(self.listener, router, self.app.config.connections, shutdown).await;
         for task in background {
             task.abort();
         }

@@ -168,6 +168,25 @@ fn classify_registry(error: &RegistryError) -> Row {
     }
 }
 
+/// `Retry-After` of a 429 that carries no wait of its own (too many upload sessions): seconds.
+pub const RETRY_AFTER_BUSY_SECS: u64 = 10;
+/// `Retry-After` of a 503 (writes refused, a store or provider unavailable, too many
+/// connections): seconds.
+pub const RETRY_AFTER_UNAVAILABLE_SECS: u64 = 30;
+
+/// Every 429 and 503 says when to come back: the wait the refusal computed, or the default of
+/// its status.
+pub(crate) fn ensure_retry_after(response: &mut Response) {
+    let secs = match response.status() {
+        StatusCode::TOO_MANY_REQUESTS => RETRY_AFTER_BUSY_SECS,
+        StatusCode::SERVICE_UNAVAILABLE => RETRY_AFTER_UNAVAILABLE_SECS,
+        _ => return,
+    };
+    if !response.headers().contains_key(header::RETRY_AFTER) {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+}
+
 /// The public message for an internal failure.
 pub const INTERNAL_MESSAGE: &str =
     "internal error; the server log holds the detail under this response's `X-Request-Id`";
@@ -193,6 +212,7 @@ impl IntoResponse for ServerError {
         if row.status == StatusCode::REQUEST_TIMEOUT {
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
+        ensure_retry_after(&mut response);
         response
     }
 }
@@ -236,6 +256,12 @@ pub enum ApiError {
     /// An access failure: credentials, tokens, authorization.
     #[error(transparent)]
     Auth(#[from] CallerError),
+    /// A body larger than the route's limit; names the config key that sets it.
+    #[error("the body is larger than {max} bytes (config key `{key}`)")]
+    BodyTooLarge { max: usize, key: &'static str },
+    /// A body that stalled or arrived too slowly; the connection is closed after the answer.
+    #[error("request body stalled: {0}")]
+    BodyTimeout(String),
     #[error("internal failure: {0}")]
     Internal(String),
 }
@@ -279,6 +305,18 @@ impl IntoResponse for ApiError {
                     (row.status, row.code, e.to_string(), remediation)
                 }
             }
+            ApiError::BodyTooLarge { key, .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "TOO_LARGE",
+                self.to_string(),
+                Some(format!("send a smaller body, or have the operator raise `{key}`")),
+            ),
+            ApiError::BodyTimeout(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "TIMEOUT",
+                self.to_string(),
+                Some("send the whole body without pausing (config keys `limits.body_idle_timeout_secs` and `limits.body_min_bytes_per_sec`)".to_owned()),
+            ),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "api request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", INTERNAL_MESSAGE.to_owned(), None)
@@ -294,6 +332,10 @@ impl IntoResponse for ApiError {
         if let ApiError::Throttled { retry_after_secs, .. } = &self {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
+        if status == StatusCode::REQUEST_TIMEOUT {
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        ensure_retry_after(&mut response);
         response
     }
 }
