@@ -11,6 +11,7 @@ use crate::api_login::{api_caller, origin};
 use crate::app::AppState;
 use crate::caller::CallerError;
 use crate::error::ApiError;
+use crate::extract::{self, Limit};
 
 /// `POST /api/v1/access/requests` body.
 #[derive(Debug, Deserialize)]
@@ -61,11 +62,13 @@ pub(crate) fn grant_view(grant: &airlock_core::ports::GrantRecord) -> serde_json
 pub async fn request_access(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
     let (caller, _) = api_caller(&app, request.headers()).await?;
-    let body = axum::body::to_bytes(request.into_body(), 8 * 1024).await.unwrap_or_default();
-    let new: AccessRequestBody = serde_json::from_slice(&body).map_err(|e| ApiError::BadParameter {
-        message: format!("access request is not valid JSON: {e}"),
-        remediation: "send `{\"role\": \"deployer\", \"duration\": \"30m\", \"reason\": \"incident 42\"}`".to_owned(),
-    })?;
+    let new: AccessRequestBody = extract::json(
+        &app,
+        request.into_body(),
+        Limit::Action,
+        r#"{"role": "deployer", "duration": "30m", "reason": "incident 42"}"#,
+    )
+    .await?;
     let secs = duration_secs(&new.duration).ok_or_else(|| ApiError::BadParameter {
         message: format!("duration `{}` is not a number of seconds or like `30m`, `2h`", new.duration),
         remediation: "send `\"duration\": \"30m\"`".to_owned(),

@@ -20,19 +20,12 @@ use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::visibility::Visibility;
 
-/// Largest body accepted here.
-const BODY_MAX: usize = 16 * 1024;
-
 fn bad(message: String, remediation: &str) -> ApiError {
     ApiError::BadParameter { message, remediation: remediation.to_owned() }
 }
 
-async fn body<T: serde::de::DeserializeOwned>(request: Request, example: &str) -> Result<T, ApiError> {
-    let bytes = axum::body::to_bytes(request.into_body(), BODY_MAX)
-        .await
-        .map_err(|_| bad(format!("the body is larger than {BODY_MAX} bytes"), example))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| bad(format!("the body is not valid JSON for this request: {e}"), example))
+async fn body<T: serde::de::DeserializeOwned>(app: &AppState, request: Request, example: &str) -> Result<T, ApiError> {
+    crate::extract::json(app, request.into_body(), crate::extract::Limit::Action, example).await
 }
 
 /// The caller, its engine identity, and the request's source and id.
@@ -81,7 +74,7 @@ pub async fn freeze(
 ) -> Result<Response, ApiError> {
     let (stage, gated) = stage_of(&app, &stage)?;
     let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
-    let body: ReasonBody = body(request, r#"{"reason": "incident 42"}"#).await?;
+    let body: ReasonBody = body(&app, request, r#"{"reason": "incident 42"}"#).await?;
     let resource = Resource::Stage { name: stage.to_string(), gated };
     app.callers.require(&who, Action::Freeze, &resource, &source, &request_id).await?;
     let record = app.promoter.freeze(&engine, &stage, &body.reason).await?;
@@ -162,7 +155,7 @@ fn waiver_resource(w: &WaiverRecord) -> Resource {
 /// `POST /api/v1/waivers`.
 pub async fn request_waiver(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
-    let b: WaiverBody = body(request, WAIVER_EXAMPLE).await?;
+    let b: WaiverBody = body(&app, request, WAIVER_EXAMPLE).await?;
     let expires_at = Timestamp::parse_rfc3339(&b.expires).ok_or_else(|| {
         bad(format!("`expires` `{}` is not an RFC 3339 time", airlock_model::echo::echo(&b.expires)), WAIVER_EXAMPLE)
     })?;
@@ -235,7 +228,7 @@ const ROLLBACK_EXAMPLE: &str =
 /// `POST /api/v1/rollbacks`.
 pub async fn rollback(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
-    let b: RollbackBody = body(request, ROLLBACK_EXAMPLE).await?;
+    let b: RollbackBody = body(&app, request, ROLLBACK_EXAMPLE).await?;
     let repo = RepoName::parse(&b.repository).map_err(|e| bad(format!("`repository`: {e}"), ROLLBACK_EXAMPLE))?;
     let tag = Tag::parse(&b.tag).map_err(|e| bad(format!("`tag`: {e}"), ROLLBACK_EXAMPLE))?;
     let to = match b.to.as_str() {
@@ -307,7 +300,7 @@ pub async fn close_review(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
-    let b: NoteBody = body(request, r#"{"note": "reviewed with the team; the fix shipped in 1.4.3"}"#).await?;
+    let b: NoteBody = body(&app, request, r#"{"note": "reviewed with the team; the fix shipped in 1.4.3"}"#).await?;
     let review = app.promoter.reviews().await?.into_iter().find(|r| r.id == id).ok_or_else(|| unknown_review(&id))?;
     let promotion = app.promoter.get(&review.promotion).await?.record;
     if !Visibility::new(&app, &who, &source).review(Some(&promotion)) {

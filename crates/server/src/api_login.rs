@@ -15,6 +15,7 @@ use crate::api_principals::PrincipalView;
 use crate::app::AppState;
 use crate::caller::{Caller, CallerError};
 use crate::error::{ApiError, ServerError};
+use crate::extract::{self, Limit};
 
 /// The header carrying a TOTP code at login.
 pub const OTP_HEADER: &str = "x-airlock-otp";
@@ -154,14 +155,8 @@ pub struct EnrollBody {
 /// access admin handed them, choosing their password; the answer holds their new TOTP second
 /// factor, shown once.
 pub async fn enroll(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
-    let body = axum::body::to_bytes(request.into_body(), 8 * 1024).await.map_err(|e| ApiError::BadParameter {
-        message: format!("cannot read the body: {e}"),
-        remediation: "send at most 8 KiB of JSON".to_owned(),
-    })?;
-    let EnrollBody { token, password } = serde_json::from_slice(&body).map_err(|e| ApiError::BadParameter {
-        message: format!("enrollment is not valid JSON: {e}"),
-        remediation: "send `{\"token\": \"ale_...\", \"password\": \"...\"}`".to_owned(),
-    })?;
+    let EnrollBody { token, password } =
+        extract::json(&app, request.into_body(), Limit::Action, r#"{"token": "ale_...", "password": "..."}"#).await?;
     let (record, secret, uri) = app.callers.enroll(&token, password).await?;
     Ok(Json(json!({"principal": record.id.as_str(), "secret": secret, "otpauth_uri": uri})).into_response())
 }

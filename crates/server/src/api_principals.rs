@@ -16,6 +16,7 @@ use crate::api_login::{api_caller, origin};
 use crate::app::AppState;
 use crate::caller::CallerError;
 use crate::error::ApiError;
+use crate::extract::{self, Limit};
 
 /// `GET /api/v1/roles`: the roles in force, for any authenticated principal.
 pub async fn roles(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
@@ -111,15 +112,13 @@ pub async fn create(State(app): State<AppState>, request: Request) -> Result<Res
     let (source, request_id) = origin(&request);
     let (caller, _) = api_caller(&app, request.headers()).await?;
     let acting = app.callers.acting(&caller, &source, &request_id);
-    let body = axum::body::to_bytes(request.into_body(), 64 * 1024).await.map_err(|e| ApiError::BadParameter {
-        message: format!("cannot read the body: {e}"),
-        remediation: "send at most 64 KiB of JSON".to_owned(),
-    })?;
-    let new: NewPrincipal = serde_json::from_slice(&body).map_err(|e| ApiError::BadParameter {
-        message: format!("principal is not valid JSON: {e}"),
-        remediation: "send `{\"name\": \"ci-payments\", \"kind\": \"service_account\", \"roles\": [\"ci\"]}`"
-            .to_owned(),
-    })?;
+    let new: NewPrincipal = extract::json(
+        &app,
+        request.into_body(),
+        Limit::Definition,
+        r#"{"name": "ci-payments", "kind": "service_account", "roles": ["ci"]}"#,
+    )
+    .await?;
     let id = principal_id(&new.name)?;
     match PrincipalKind::parse(&new.kind) {
         Some(PrincipalKind::ServiceAccount) => {
@@ -238,11 +237,7 @@ pub async fn grant(
 ) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
     let headers = request.headers().clone();
-    let body = axum::body::to_bytes(request.into_body(), 4096).await.unwrap_or_default();
-    let RoleBody { role } = serde_json::from_slice(&body).map_err(|e| ApiError::BadParameter {
-        message: format!("role is not valid JSON: {e}"),
-        remediation: "send `{\"role\": \"deployer\"}`".to_owned(),
-    })?;
+    let RoleBody { role } = extract::json(&app, request.into_body(), Limit::Action, r#"{"role": "deployer"}"#).await?;
     apply(&app, (&headers, source, request_id), &name, &role.clone(), PrincipalChange::GrantRole { role }).await
 }
 
@@ -287,15 +282,8 @@ pub async fn rotate_key(
     let (caller, _) = api_caller(&app, request.headers()).await?;
     let id = principal_id(&name)?;
     let acting = app.callers.acting(&caller, &source, &request_id);
-    let body = axum::body::to_bytes(request.into_body(), 4096).await.unwrap_or_default();
-    let KeyBody { days } = if body.is_empty() {
-        KeyBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadParameter {
-            message: format!("body is not valid JSON: {e}"),
-            remediation: "send `{\"days\": 30}` or nothing".to_owned(),
-        })?
-    };
+    let KeyBody { days } =
+        extract::json_or_default(&app, request.into_body(), Limit::Action, r#"{"days": 30}"#).await?;
     match app.callers.identity().rotate_key(&acting, &id, days).await.map_err(CallerError::from)? {
         (_, Some((key, expires))) => {
             Ok(Json(json!({"principal": id.as_str(), "api_key": key, "api_key_expires_at": expires.to_rfc3339()}))
@@ -310,11 +298,13 @@ pub async fn rotate_key(
 pub async fn define_role(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
     let (caller, _) = api_caller(&app, request.headers()).await?;
-    let body = axum::body::to_bytes(request.into_body(), 64 * 1024).await.unwrap_or_default();
-    let definition: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadParameter {
-        message: format!("role is not valid JSON: {e}"),
-        remediation: "send `{\"name\": \"payments-reader\", \"permissions\": [{\"actions\": [\"pull\"], \"stages\": [\"*\"], \"repositories\": [\"payments/*\"]}]}`".to_owned(),
-    })?;
+    let definition: serde_json::Value = extract::json(
+        &app,
+        request.into_body(),
+        Limit::Definition,
+        r#"{"name": "payments-reader", "permissions": [{"actions": ["pull"], "stages": ["*"], "repositories": ["payments/*"]}]}"#,
+    )
+    .await?;
     let acting = app.callers.acting(&caller, &source, &request_id);
     let role = app.callers.identity().define_role(&acting, definition).await.map_err(CallerError::from)?;
     Ok((http::StatusCode::CREATED, Json(json!({"name": role.name, "description": role.description}))).into_response())

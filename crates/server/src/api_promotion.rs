@@ -23,8 +23,6 @@ use crate::caller::{Caller, CallerError};
 use crate::error::ApiError;
 use crate::visibility::Visibility;
 
-/// Largest promotion, approval or rejection body accepted.
-pub const PROMOTION_BODY_MAX: usize = 16 * 1024;
 /// Most promotions one list returns.
 pub const PROMOTIONS_PAGE_MAX: u32 = 500;
 /// Most promotions one list reads to find those the caller may see: a caller who may see few
@@ -70,16 +68,12 @@ impl From<PromotionError> for ApiError {
     }
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(request: Request, example: &str) -> Result<T, ApiError> {
-    let body =
-        axum::body::to_bytes(request.into_body(), PROMOTION_BODY_MAX).await.map_err(|_| ApiError::BadParameter {
-            message: format!("the body is larger than {PROMOTION_BODY_MAX} bytes"),
-            remediation: format!("send `{example}`"),
-        })?;
-    serde_json::from_slice(&body).map_err(|e| ApiError::BadParameter {
-        message: format!("the body is not valid JSON for this request: {e}"),
-        remediation: format!("send `{example}`"),
-    })
+async fn read_json<T: serde::de::DeserializeOwned>(
+    app: &AppState,
+    request: Request,
+    example: &str,
+) -> Result<T, ApiError> {
+    crate::extract::json(app, request.into_body(), crate::extract::Limit::Action, example).await
 }
 
 fn bad(message: String, remediation: &str) -> ApiError {
@@ -171,7 +165,7 @@ const REQUEST_EXAMPLE: &str = r#"{"repository": "dev/app", "reference": "sha256:
 pub async fn request(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
     let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
-    let body: RequestBody = read_json(request, REQUEST_EXAMPLE).await?;
+    let body: RequestBody = read_json(&app, request, REQUEST_EXAMPLE).await?;
     let repo = RepoName::parse(&body.repository)
         .map_err(|e| bad(format!("`repository`: {e}"), "name the repository as `<stage>/<path>`, `dev/app`"))?;
     let reference = Reference::parse(&body.reference)
@@ -247,7 +241,7 @@ pub async fn reject(
 async fn decide(app: AppState, id: String, request: Request, action: Action) -> Result<Response, ApiError> {
     let (source, request_id) = origin(&request);
     let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
-    let body: DecisionBody = read_json(request, r#"{"comment": "looks good"} or {"reason": "..."}"#).await?;
+    let body: DecisionBody = read_json(&app, request, r#"{"comment": "looks good"} or {"reason": "..."}"#).await?;
     let current = app.promoter.get(&id).await?;
     // One the caller may not see is, to it, one that does not exist.
     if !Visibility::new(&app, &caller, &source).promotion(&current.record) {

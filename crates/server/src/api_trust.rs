@@ -21,11 +21,7 @@ use axum::response::{IntoResponse, Response};
 use http::header;
 
 use crate::app::AppState;
-use crate::body;
 use crate::error::ApiError;
-
-/// Largest trust root document accepted by `PUT`.
-pub const TRUST_ROOT_MAX_BYTES: usize = 1024 * 1024;
 
 /// Trust root documents one principal may apply in a minute (a burst of as many, then one every
 /// `60 / N` s). A ceremony applies one or two; the bound keeps a stolen key admin's credentials
@@ -99,17 +95,8 @@ pub async fn put_root(State(app): State<AppState>, request: Request) -> Result<J
         retry_after_secs,
     })?;
     let actor = caller.actor(&request_id);
-    let stream = body::guarded(request.into_body(), app.body, app.metrics.clone());
-    let document = body::collect(stream, TRUST_ROOT_MAX_BYTES)
-        .await
-        .map_err(|e| ApiError::BadParameter {
-            message: format!("reading the body failed: {e}"),
-            remediation: "send the document again".to_owned(),
-        })?
-        .ok_or_else(|| ApiError::BadParameter {
-            message: format!("trust root document is larger than {TRUST_ROOT_MAX_BYTES} bytes"),
-            remediation: "remove unused signers and revocations older than every signer's validity".to_owned(),
-        })?;
+    // The document's own bytes: its signatures are checked over them, never a re-serialization.
+    let document = crate::extract::bytes(&app, request.into_body(), crate::extract::Limit::TrustRoot).await?;
     match app.registry.update_root(&actor, document).await {
         Ok(version) => {
             crate::policy::recheck_trust(&app, &actor).await?;

@@ -344,6 +344,7 @@ impl App {
                 crate::error::data_dir_scope,
             ))
             .layer(middleware::from_fn(telemetry::request_id))
+            .layer(middleware::from_fn(crate::drain::layer))
     }
 
     /// One scrub pass over every stored blob.
@@ -523,9 +524,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
         let background = spawn_background(&self.app);
         let router = self.app.router();
-        let served = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = crate::serve::serve(self.listener, router, self.app.config.connections, shutdown).await;
         for task in background {
             task.abort();
         }

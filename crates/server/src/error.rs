@@ -129,10 +129,6 @@ const STORAGE_FULL: Row = row_api(OciCode::Denied, StatusCode::INSUFFICIENT_STOR
 
 /// Seconds a client waits before retrying a write refused for a full disk.
 const STORAGE_FULL_RETRY_SECS: u64 = 30;
-/// `Retry-After` of a 503 that names no wait of its own (writes refused until an operator acts).
-const UNAVAILABLE_RETRY_SECS: u64 = 30;
-/// `Retry-After` of a 429 that names no wait of its own (too many open uploads).
-const THROTTLED_RETRY_SECS: u64 = 5;
 
 /// Middleware: every 429, 503 and 507 the server sends says when to come back, the wait the
 /// refusal named or else a default.
@@ -143,8 +139,8 @@ pub(crate) async fn retry_after(mut response: Response) -> Response {
 
 fn ensure_retry_after(response: &mut Response) {
     let default = match response.status() {
-        StatusCode::TOO_MANY_REQUESTS => THROTTLED_RETRY_SECS,
-        StatusCode::SERVICE_UNAVAILABLE => UNAVAILABLE_RETRY_SECS,
+        StatusCode::TOO_MANY_REQUESTS => RETRY_AFTER_BUSY_SECS,
+        StatusCode::SERVICE_UNAVAILABLE => RETRY_AFTER_UNAVAILABLE_SECS,
         StatusCode::INSUFFICIENT_STORAGE => STORAGE_FULL_RETRY_SECS,
         _ => return,
     };
@@ -293,6 +289,12 @@ fn classify_registry(error: &RegistryError) -> Row {
     }
 }
 
+/// `Retry-After` of a 429 that carries no wait of its own (too many upload sessions): seconds.
+pub const RETRY_AFTER_BUSY_SECS: u64 = 10;
+/// `Retry-After` of a 503 (writes refused, a store or provider unavailable, too many
+/// connections): seconds.
+pub const RETRY_AFTER_UNAVAILABLE_SECS: u64 = 30;
+
 /// The public message for an internal failure.
 pub const INTERNAL_MESSAGE: &str =
     "internal error; the server log holds the detail under this response's `X-Request-Id`";
@@ -368,6 +370,12 @@ pub enum ApiError {
     /// An access failure: credentials, tokens, authorization.
     #[error(transparent)]
     Auth(#[from] CallerError),
+    /// A body larger than the route's limit; names the config key that sets it.
+    #[error("the body is larger than {max} bytes (config key `{key}`)")]
+    BodyTooLarge { max: usize, key: &'static str },
+    /// A body that stalled or arrived too slowly; the connection is closed after the answer.
+    #[error("request body stalled: {0}")]
+    BodyTimeout(String),
     #[error("internal failure: {0}")]
     Internal(String),
 }
@@ -416,6 +424,18 @@ impl IntoResponse for ApiError {
                     (row.status, row.api_code(), e.to_string(), remediation)
                 }
             }
+            ApiError::BodyTooLarge { key, .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "TOO_LARGE",
+                self.to_string(),
+                Some(format!("send a smaller body, or have the operator raise `{key}`")),
+            ),
+            ApiError::BodyTimeout(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "TIMEOUT",
+                self.to_string(),
+                Some("send the whole body without pausing (config keys `limits.body_idle_timeout_secs` and `limits.body_min_bytes_per_sec`)".to_owned()),
+            ),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "api request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", INTERNAL_MESSAGE.to_owned(), None)
@@ -433,6 +453,9 @@ impl IntoResponse for ApiError {
         }
         if let ApiError::Throttled { retry_after_secs, .. } = &self {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        if status == StatusCode::REQUEST_TIMEOUT {
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

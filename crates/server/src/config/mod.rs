@@ -26,6 +26,17 @@ pub const BODY_IDLE_TIMEOUT_SECS: u64 = 30;
 pub const BODY_MIN_BYTES_PER_SEC: u64 = 1024;
 /// Seconds before the minimum body rate applies.
 pub const BODY_RATE_GRACE_SECS: u64 = 30;
+/// Largest `/api/v1` JSON body of an action (a promotion request, a grant, a freeze), in bytes.
+pub const API_BODY_MAX_BYTES: usize = 16 * 1024;
+/// Largest `/api/v1` JSON body that defines something (a principal, a role), in bytes.
+pub const API_DEFINITION_MAX_BYTES: usize = 64 * 1024;
+/// Largest trust root document `PUT /api/v1/trust/root` accepts, in bytes.
+pub const TRUST_ROOT_MAX_BYTES: usize = 1024 * 1024;
+/// Seconds a client may take to send a request's headers (and an idle keep-alive connection
+/// may wait for the next request).
+pub const HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// Open connections one client address may hold at once.
+pub const CONNECTIONS_PER_CLIENT: usize = 64;
 /// Seconds an upload session may sit idle before it is dropped.
 pub const UPLOAD_IDLE_TIMEOUT_SECS: u64 = 3600;
 /// Dry-run evaluations one principal may run a minute.
@@ -108,10 +119,22 @@ struct RawConfig {
     server: RawServer,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize)]
 #[serde(default)]
 struct RawServer {
     trusted_proxies: Vec<String>,
+    header_read_timeout_secs: u64,
+    connections_per_client: usize,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            trusted_proxies: Vec::new(),
+            header_read_timeout_secs: HEADER_READ_TIMEOUT_SECS,
+            connections_per_client: CONNECTIONS_PER_CLIENT,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -244,6 +267,9 @@ struct RawLimits {
     body_idle_timeout_secs: u64,
     body_min_bytes_per_sec: u64,
     body_rate_grace_secs: u64,
+    api_body_max_bytes: usize,
+    api_definition_max_bytes: usize,
+    trust_root_max_bytes: usize,
     max_index_depth: usize,
 }
 
@@ -263,6 +289,9 @@ impl Default for RawLimits {
             body_idle_timeout_secs: BODY_IDLE_TIMEOUT_SECS,
             body_min_bytes_per_sec: BODY_MIN_BYTES_PER_SEC,
             body_rate_grace_secs: BODY_RATE_GRACE_SECS,
+            api_body_max_bytes: API_BODY_MAX_BYTES,
+            api_definition_max_bytes: API_DEFINITION_MAX_BYTES,
+            trust_root_max_bytes: TRUST_ROOT_MAX_BYTES,
             max_index_depth: INDEX_DEPTH_MAX,
         }
     }
@@ -315,12 +344,28 @@ pub enum LogFormat {
     Json,
 }
 
-/// Limits on how a request body may arrive.
+/// Limits on how a request body may arrive, and how large an `/api/v1` body may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyLimits {
     pub idle_timeout: Duration,
     pub min_bytes_per_sec: u64,
     pub rate_grace: Duration,
+    /// `limits.api_body_max_bytes`.
+    pub api_max_bytes: usize,
+    /// `limits.api_definition_max_bytes`.
+    pub definition_max_bytes: usize,
+    /// `limits.trust_root_max_bytes`.
+    pub trust_root_max_bytes: usize,
+}
+
+/// Limits on connections, before any request is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// `server.header_read_timeout_secs`: the time a client has to send a request's headers,
+    /// and an idle connection to start its next request.
+    pub header_read_timeout: Duration,
+    /// `server.connections_per_client`: open connections per TCP peer address.
+    pub per_client: usize,
 }
 
 /// The background scrubber's schedule.
@@ -383,6 +428,8 @@ pub struct Config {
     /// `server.trusted_proxies`: the reverse proxies whose `X-Forwarded-For` names the client
     /// (none by default: the client is the socket peer).
     pub trusted_proxies: crate::client_addr::TrustedProxies,
+    /// `server.header_read_timeout_secs` and `server.connections_per_client`.
+    pub connections: ConnectionLimits,
 }
 
 /// `[access]`: token lifetimes, roles and the Cedar policies beside them.
@@ -532,6 +579,9 @@ impl Config {
                 idle_timeout: Duration::from_secs(l.body_idle_timeout_secs.max(1)),
                 min_bytes_per_sec: l.body_min_bytes_per_sec,
                 rate_grace: Duration::from_secs(l.body_rate_grace_secs),
+                api_max_bytes: l.api_body_max_bytes,
+                definition_max_bytes: l.api_definition_max_bytes,
+                trust_root_max_bytes: l.trust_root_max_bytes,
             },
             upload_idle_timeout: Duration::from_secs(raw.uploads.idle_timeout_secs.max(1)),
             cpu_queue: l.cpu_queue.max(1),
@@ -555,6 +605,10 @@ impl Config {
             bootstrap_password: None,
             public_url_configured,
             trusted_proxies: crate::client_addr::TrustedProxies::new(proxies),
+            connections: ConnectionLimits {
+                header_read_timeout: Duration::from_secs(raw.server.header_read_timeout_secs.max(1)),
+                per_client: raw.server.connections_per_client.max(1),
+            },
         };
         Ok((config, unknown))
     }
@@ -664,6 +718,9 @@ impl Config {
                 "body_idle_timeout_secs": self.body.idle_timeout.as_secs(),
                 "body_min_bytes_per_sec": self.body.min_bytes_per_sec,
                 "body_rate_grace_secs": self.body.rate_grace.as_secs(),
+                "api_body_max_bytes": self.body.api_max_bytes,
+                "api_definition_max_bytes": self.body.definition_max_bytes,
+                "trust_root_max_bytes": self.body.trust_root_max_bytes,
             },
             "uploads": {"idle_timeout_secs": self.upload_idle_timeout.as_secs()},
             "store": {"start_check_secs": self.start_check.map_or(0, |d| d.as_secs())},
@@ -675,7 +732,11 @@ impl Config {
                 "entries_page_max": self.log.entries_page_max,
             },
             "trust": {"root": self.trust_root.as_ref().map(|p| p.display().to_string())},
-            "server": {"trusted_proxies": self.trusted_proxies.ranges().iter().map(ToString::to_string).collect::<Vec<_>>()},
+            "server": {
+                "trusted_proxies": self.trusted_proxies.ranges().iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "header_read_timeout_secs": self.connections.header_read_timeout.as_secs(),
+                "connections_per_client": self.connections.per_client,
+            },
             "policy": {
                 "bundle": self.policy_bundle.as_ref().map(|p| p.display().to_string()),
                 "bundle_digests": bundles.iter().map(|(l, d)| (l.clone(), serde_json::Value::from(d.as_str()))).collect::<serde_json::Map<_, _>>(),

@@ -147,3 +147,22 @@ fn stage_gates_are_checked_with_precise_errors() {
     let digest = |extra: &str| Config::from_toml(&stages(extra), "t").unwrap().0.digest();
     assert_ne!(digest(""), digest("freeze = true\n"), "the gates are part of the logged config digest");
 }
+
+#[test]
+fn connection_and_api_body_limits_have_defaults_and_keys() {
+    let (config, unknown) = Config::from_toml("", "t").unwrap();
+    assert!(unknown.is_empty());
+    assert_eq!(config.connections.header_read_timeout, Duration::from_secs(HEADER_READ_TIMEOUT_SECS));
+    assert_eq!(config.connections.per_client, CONNECTIONS_PER_CLIENT);
+    assert_eq!(config.body.api_max_bytes, API_BODY_MAX_BYTES);
+    assert_eq!(config.body.definition_max_bytes, API_DEFINITION_MAX_BYTES);
+    assert_eq!(config.body.trust_root_max_bytes, TRUST_ROOT_MAX_BYTES);
+    let text = "[server]\nheader_read_timeout_secs = 0\nconnections_per_client = 3\n[limits]\napi_body_max_bytes = 100\napi_definition_max_bytes = 200\ntrust_root_max_bytes = 300\n";
+    let (set, unknown) = Config::from_toml(text, "t").unwrap();
+    assert!(unknown.is_empty(), "{unknown:?}");
+    // A zero timeout would close every connection at once; it is one second at least.
+    assert_eq!(set.connections.header_read_timeout, Duration::from_secs(1));
+    assert_eq!(set.connections.per_client, 3);
+    assert_eq!((set.body.api_max_bytes, set.body.definition_max_bytes, set.body.trust_root_max_bytes), (100, 200, 300));
+    assert_ne!(config.digest(), set.digest(), "the new keys are part of the effective config");
+}

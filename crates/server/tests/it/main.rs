@@ -4,6 +4,7 @@
 mod access;
 mod audit;
 mod blobs;
+mod connections;
 mod duties;
 mod log_backed;
 mod login;

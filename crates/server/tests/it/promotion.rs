@@ -430,7 +430,9 @@ async fn promotion_requests_refuse_bad_input_without_a_500() {
         assert_eq!(reply.status, status, "{body}: {:?}", reply.body);
     }
     let oversized = f.api(Method::POST, "/api/v1/promotions", &ci, json!({"reason": "x".repeat(20_000)})).await;
-    assert_eq!(oversized.status, StatusCode::BAD_REQUEST);
+    // Issue 13: an oversized body is 413 naming the limit's config key, not a 400.
+    assert_eq!(oversized.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(String::from_utf8_lossy(&oversized.body).contains("`limits.api_body_max_bytes`"), "{:?}", oversized.body);
     assert_eq!(f.api(Method::GET, "/api/v1/promotions/prm-nope", &ci, Value::Null).await.status, StatusCode::NOT_FOUND);
     assert_eq!(
         f.api(Method::POST, "/api/v1/promotions/prm-nope/approve", &ci, json!({})).await.status,
