@@ -134,6 +134,8 @@ impl App {
         // The origin in force is the stored one; the config digest and release records name it.
         config.log.origin = log.origin().to_owned();
         let dir = &config.data_dir;
+        // One tally of identical refusals for the registry and identity alike.
+        let refusals = Arc::new(airlock_core::refusals::Refusals::new(config.log.refusals));
         let mut registry = Registry::new(
             config.stages.clone(),
             config.limits,
@@ -141,7 +143,8 @@ impl App {
             blobs.clone(),
             clock.clone(),
             log.trigger.clone(),
-        );
+        )
+        .with_refusals(refusals.clone());
         // The stored log must reproduce its last signed checkpoint, or nothing may be written.
         if let Some(reason) = log.verify_stored(registry.log_facts()).await.map_err(StartError::LogCheck)? {
             tracing::error!(%reason, "transparency log check failed; refusing every write");
@@ -165,6 +168,7 @@ impl App {
             log.trigger.clone(),
             clock.clone(),
             registry.writes_refused().map(str::to_owned),
+            refusals,
             &config,
         )?;
         callers
@@ -296,6 +300,7 @@ impl App {
             .route("/v2/{*rest}", any(v2::dispatch))
             .fallback(not_found)
             .with_state(self.state.clone())
+            .layer(middleware::from_fn_with_state(self.state.callers.clone(), crate::caller::rate_limit_layer))
             .layer(middleware::from_fn_with_state(Arc::new(self.config.trusted_proxies.clone()), client_addr::layer))
             .layer(middleware::from_fn_with_state(metrics, metrics::track))
             .layer(middleware::from_fn(telemetry::request_id))
@@ -451,6 +456,8 @@ impl Server {
         for task in background {
             task.abort();
         }
+        // Refusals counted in windows still open are put on record before the database closes.
+        crate::log::close_refusals(&self.app.state.registry, true).await;
         self.app.close().await;
         served.map_err(StartError::Serve)
     }
@@ -464,6 +471,7 @@ fn spawn_background(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
         let bundles = bundles.clone();
         async move { bundles.signed(&c).await }
     })));
+    tasks.push(tokio::spawn(crate::log::run_refusal_closer(app.state.registry.clone())));
     let expiry = app.clone();
     tasks.push(tokio::spawn(async move {
         let idle = expiry.config.upload_idle_timeout;

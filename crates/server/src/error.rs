@@ -71,15 +71,15 @@ fn body_error_row(source: &std::io::Error) -> Row {
     }
 }
 
-/// The challenge of a 401, and `Retry-After` of a throttled login.
+/// The challenge of a 401, and `Retry-After` of a throttled login or a rate-limited request.
 fn auth_headers(error: &CallerError, response: &mut Response) {
     if let Some(challenge) = error.challenge()
         && let Ok(value) = HeaderValue::from_str(challenge)
     {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
     }
-    if let CallerError::Throttled { retry_after_secs } = error {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+    if let Some(retry_after_secs) = error.retry_after_secs() {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
     }
 }
 
@@ -95,7 +95,9 @@ pub(crate) fn classify_auth(error: &CallerError) -> Row {
         CallerError::InsufficientScope { .. } | CallerError::Denied(_) => row("DENIED", StatusCode::FORBIDDEN),
         CallerError::Invalid(_) => row("UNSUPPORTED", StatusCode::BAD_REQUEST),
         CallerError::Unavailable(_) => row("UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
-        CallerError::Throttled { .. } => row("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS),
+        CallerError::Throttled { .. } | CallerError::RateLimited { .. } => {
+            row("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS)
+        }
         CallerError::NotFound(_) => row("NOT_FOUND", StatusCode::NOT_FOUND),
         CallerError::Store(_) | CallerError::Internal(_) => row("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
     }

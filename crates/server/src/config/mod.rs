@@ -7,6 +7,7 @@ use std::time::Duration;
 use airlock_core::promotion::pipeline::{DEFAULT_POLICY, Gates};
 use airlock_core::promotion::window::ChangeWindow;
 use airlock_core::references::INDEX_DEPTH_MAX;
+use airlock_core::refusals::{REFUSAL_KEYS_MAX, REFUSAL_WINDOW_SECS, RefusalLimits};
 use airlock_core::registry::{
     ATTESTATION_BYTES_PER_ARTIFACT_MAX, ATTESTATIONS_PER_ARTIFACT_MAX, INLINE_BLOB_MAX, PAGE_MAX,
     UPLOADS_PER_CLIENT_MAX,
@@ -15,6 +16,10 @@ use airlock_core::{RegistryLimits, Stage, StageError, Stages};
 use airlock_model::manifest::{MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH, MANIFEST_MAX_DESCRIPTORS, ManifestLimits};
 use airlock_model::{NameError, StageName};
 use serde::Deserialize;
+
+mod rate_limits;
+
+pub use rate_limits::{ANONYMOUS_BURST, ANONYMOUS_PER_MINUTE, PRINCIPAL_BURST, PRINCIPAL_PER_MINUTE, RateLimits};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
@@ -99,6 +104,7 @@ struct RawConfig {
     policy: RawPolicy,
     access: RawAccess,
     server: RawServer,
+    rate_limits: rate_limits::RawRateLimits,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -199,6 +205,8 @@ struct RawLog {
     key_path: Option<PathBuf>,
     checkpoint_delay_ms: Option<u64>,
     entries_page_max: Option<u64>,
+    refusal_window_secs: Option<u64>,
+    refusal_keys_max: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -321,6 +329,8 @@ pub struct LogConfig {
     pub key_path: Option<PathBuf>,
     pub checkpoint_delay: Duration,
     pub entries_page_max: u64,
+    /// How identical refusals are aggregated (`log.refusal_window_secs`, `log.refusal_keys_max`).
+    pub refusals: RefusalLimits,
 }
 
 /// The server's whole configuration, after defaults.
@@ -351,6 +361,8 @@ pub struct Config {
     /// `server.trusted_proxies`: the reverse proxies whose `X-Forwarded-For` names the client
     /// (none by default: the client is the socket peer).
     pub trusted_proxies: crate::client_addr::TrustedProxies,
+    /// `[rate_limits]`: the token buckets per client address and per principal.
+    pub rate_limits: RateLimits,
 }
 
 /// `[access]`: token lifetimes, roles and the Cedar policies beside them.
@@ -513,6 +525,10 @@ impl Config {
                 key_path: raw.log.key_path,
                 checkpoint_delay: Duration::from_millis(raw.log.checkpoint_delay_ms.unwrap_or(CHECKPOINT_DELAY_MS)),
                 entries_page_max: raw.log.entries_page_max.unwrap_or(LOG_ENTRIES_PAGE_MAX).max(1),
+                refusals: RefusalLimits {
+                    window_secs: raw.log.refusal_window_secs.unwrap_or(REFUSAL_WINDOW_SECS).max(1),
+                    keys_max: raw.log.refusal_keys_max.unwrap_or(REFUSAL_KEYS_MAX).max(1),
+                },
             },
             trust_root: raw.trust.root,
             policy_bundle: raw.policy.bundle,
@@ -520,6 +536,7 @@ impl Config {
             bootstrap_password: None,
             public_url_configured,
             trusted_proxies: crate::client_addr::TrustedProxies::new(proxies),
+            rate_limits: raw.rate_limits.into(),
         };
         Ok((config, unknown))
     }
@@ -635,7 +652,10 @@ impl Config {
                 "key_path": self.log.key_path.as_ref().map(|p| p.display().to_string()),
                 "checkpoint_delay_ms": u64::try_from(self.log.checkpoint_delay.as_millis()).unwrap_or(u64::MAX),
                 "entries_page_max": self.log.entries_page_max,
+                "refusal_window_secs": self.log.refusals.window_secs,
+                "refusal_keys_max": self.log.refusals.keys_max,
             },
+            "rate_limits": self.rate_limits.to_json(),
             "trust": {"root": self.trust_root.as_ref().map(|p| p.display().to_string())},
             "server": {"trusted_proxies": self.trusted_proxies.ranges().iter().map(ToString::to_string).collect::<Vec<_>>()},
             "policy": {
