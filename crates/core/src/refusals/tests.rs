@@ -115,8 +115,8 @@ fn a_full_table_folds_new_keys_into_one_overflow_tally_per_type() {
     }
     assert_eq!(logged, 3, "only the keys that fit were logged in full");
     assert_eq!(refusals.open_windows(), 4, "three keys and one overflow tally");
-    let closed = refusals.close(at(60 * SECOND), false);
-    assert_eq!(closed.len(), 1);
+    let closed = refusals.close(at(61 * SECOND), false);
+    assert_eq!(closed.len(), 1, "the windows of the three keys held one refusal each");
     let json = closed[0].to_json();
     assert_eq!(json["details"]["overflow"], true);
     assert_eq!(json["details"]["count"], 997);

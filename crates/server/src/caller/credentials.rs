@@ -336,7 +336,19 @@ async fn hash_password(password: String) -> Result<String, String> {
     .map_err(|e| e.to_string())?
 }
 
+/// Argon2 verifications running at once: one fewer than the cores, at least one, so password
+/// guesses that pass the rate limit never take every core from the async workers (`/healthz`
+/// and every other request stay responsive during a guessing flood).
+fn hashing() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))
+    })
+}
+
 async fn verify_password(hash: String, password: String) -> bool {
+    let Ok(_permit) = hashing().acquire().await else { return false };
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
             .is_ok_and(|parsed| argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())

@@ -161,7 +161,6 @@ async fn api_keys_are_never_locked_out() {
     tokio::time::sleep(Duration::from_millis(1600)).await;
     let wrong_keys: Vec<Value> =
         events(&app).await.into_iter().filter(|e| e["outcome"]["reasons"][0] == "wrong api key").collect();
-    assert_eq!(wrong_keys.iter().filter(|e| e["type"] == "access.login.failed").count(), 1, "one in full");
     assert_eq!(airlock_test_support::refusals_on_record(&wrong_keys, "access.login.failed"), 12);
     app.stop().await;
 }
