@@ -246,7 +246,7 @@ impl Registry {
                         serde_json::Value::from(current.as_ref().map_or(0, |r| r.version())),
                     );
                 event.outcome = Outcome::Denied { reasons: vec![reason.clone()] };
-                if let Err(e) = self.log_events(&[event]).await {
+                if let Err(e) = self.log_refusal(&event).await {
                     tracing::error!(error = %e, "cannot log a refused trust root");
                 }
                 return Err(RegistryError::TrustRootInvalid { reason });

@@ -76,6 +76,11 @@ impl Actor {
         Actor { principal: SYSTEM.to_owned(), kind: ActorKind::Server, request_id: None }
     }
 
+    /// The same actor outside any one request: an entry summing up several requests.
+    pub fn without_request(&self) -> Actor {
+        Actor { request_id: None, ..self.clone() }
+    }
+
     pub fn principal(&self) -> &str {
         &self.principal
     }
@@ -130,6 +135,7 @@ pub enum EventKind {
     PromotionBreakGlass,
     ReviewClose,
     IntegrityMismatch,
+    RefusalAggregate,
 }
 
 impl EventKind {
@@ -173,11 +179,12 @@ impl EventKind {
             EventKind::PromotionBreakGlass => "promotion.break_glass",
             EventKind::ReviewClose => "promotion.review.close",
             EventKind::IntegrityMismatch => "integrity.mismatch",
+            EventKind::RefusalAggregate => "refusal.aggregate",
         }
     }
 
     /// Every kind, for documentation and exhaustive tests.
-    pub const ALL: [EventKind; 38] = [
+    pub const ALL: [EventKind; 39] = [
         EventKind::ManifestPush,
         EventKind::ManifestDelete,
         EventKind::TagCreate,
@@ -216,6 +223,7 @@ impl EventKind {
         EventKind::PromotionBreakGlass,
         EventKind::ReviewClose,
         EventKind::IntegrityMismatch,
+        EventKind::RefusalAggregate,
     ];
 }
 

@@ -11,6 +11,7 @@ pub mod policy_input;
 pub mod ports;
 pub mod promotion;
 pub mod references;
+pub mod refusals;
 pub mod registry;
 pub mod stage;
 pub mod vex;

@@ -231,6 +231,8 @@ pub struct Registry {
     integrity: Arc<crate::promotion::backed::Reported>,
     /// What the log says is frozen and revoked, whatever the tables say.
     log_facts: Arc<crate::promotion::backed::LogFacts>,
+    /// Identical refusals are logged once a window and counted ([`crate::refusals`]).
+    refusals: Arc<crate::refusals::Refusals>,
 }
 
 impl Registry {
@@ -254,7 +256,20 @@ impl Registry {
             writes_refused: None,
             integrity: Arc::default(),
             log_facts: Arc::default(),
+            refusals: Arc::default(),
         }
+    }
+
+    /// The same registry, counting its refusals in `refusals`.
+    #[must_use]
+    pub fn with_refusals(mut self, refusals: Arc<crate::refusals::Refusals>) -> Registry {
+        self.refusals = refusals;
+        self
+    }
+
+    /// The open windows of identical refusals, which the server closes periodically.
+    pub fn refusals(&self) -> &Arc<crate::refusals::Refusals> {
+        &self.refusals
     }
 
     /// The same registry, refusing every write with `reason` (the log failed its check).
@@ -356,7 +371,7 @@ impl Registry {
             .with_detail("action", serde_json::Value::from(action));
         event.outcome = Outcome::Denied { reasons: vec![error.to_string()] };
         // The write is refused whether or not the refusal could be logged.
-        if let Err(e) = self.log_events(&[event]).await {
+        if let Err(e) = self.log_refusal(&event).await {
             tracing::error!(error = %e, "cannot log a denied write");
         }
         Err(error)

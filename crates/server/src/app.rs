@@ -157,7 +157,7 @@ impl App {
         damage: Option<String>,
     ) -> Result<App, StartError> {
         let dir = &config.data_dir;
-        let mut refusals: Vec<String> = damage.into_iter().collect();
+        let mut write_refusals: Vec<String> = damage.into_iter().collect();
         let blobs = Arc::new(
             FsBlobStore::open(dir).map_err(|source| StartError::Blobs { path: dir.display().to_string(), source })?,
         );
@@ -165,6 +165,8 @@ impl App {
         // The origin in force is the stored one; the config digest and release records name it.
         config.log.origin = log.origin().to_owned();
         let dir = &config.data_dir;
+        // One tally of identical refusals for the registry and identity alike.
+        let refusals = Arc::new(airlock_core::refusals::Refusals::new(config.log.refusals));
         let mut registry = Registry::new(
             config.stages.clone(),
             config.limits,
@@ -172,16 +174,17 @@ impl App {
             blobs.clone(),
             clock.clone(),
             log.trigger.clone(),
-        );
+        )
+        .with_refusals(refusals.clone());
         // The stored log must reproduce its last signed checkpoint, or nothing may be written.
         if let Some(reason) = log.verify_stored(registry.log_facts()).await.map_err(StartError::LogCheck)? {
             tracing::error!(%reason, "transparency log check failed; refusing every write");
-            refusals.push(format!(
+            write_refusals.push(format!(
                 "the transparency log failed its start-up check: {reason}; restore the data directory from a backup and see the runbook"
             ));
         }
-        if !refusals.is_empty() {
-            registry = registry.refusing_writes(refusals.join("; and "));
+        if !write_refusals.is_empty() {
+            registry = registry.refusing_writes(write_refusals.join("; and "));
         }
         let cpu: Arc<dyn airlock_core::ports::Cpu> =
             Arc::new(crate::cpu::CpuPool::per_core(config.cpu_queue).map_err(StartError::Threads)?);
@@ -202,6 +205,7 @@ impl App {
             log.trigger.clone(),
             clock.clone(),
             registry.writes_refused().map(str::to_owned),
+            refusals,
             &config,
             cpu,
         )?;
@@ -336,6 +340,7 @@ impl App {
             .route("/v2/{*rest}", any(v2::dispatch))
             .fallback(not_found)
             .with_state(self.state.clone())
+            .layer(middleware::from_fn_with_state(self.state.callers.clone(), crate::caller::rate_limit_layer))
             .layer(middleware::from_fn_with_state(Arc::new(self.config.trusted_proxies.clone()), client_addr::layer))
             .layer(middleware::map_response(crate::error::retry_after))
             .layer(middleware::from_fn_with_state(metrics, metrics::track))
@@ -528,6 +533,8 @@ impl Server {
         for task in background {
             task.abort();
         }
+        // Refusals counted in windows still open are put on record before the database closes.
+        crate::log::close_refusals(&self.app.state.registry, true).await;
         self.app.close().await;
         served.map_err(StartError::Serve)
     }
@@ -541,6 +548,7 @@ fn spawn_background(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
         let bundles = bundles.clone();
         async move { bundles.signed(&c).await }
     })));
+    tasks.push(tokio::spawn(crate::log::run_refusal_closer(app.state.registry.clone())));
     let expiry = app.clone();
     tasks.push(tokio::spawn(async move {
         let idle = expiry.config.upload_idle_timeout;

@@ -178,15 +178,15 @@ fn body_error_row(source: &std::io::Error) -> Row {
     }
 }
 
-/// The challenge of a 401, and `Retry-After` of a throttled login.
+/// The challenge of a 401, and `Retry-After` of a throttled login or a rate-limited request.
 fn auth_headers(error: &CallerError, response: &mut Response) {
     if let Some(challenge) = error.challenge()
         && let Ok(value) = HeaderValue::from_str(challenge)
     {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
     }
-    if let CallerError::Throttled { retry_after_secs } = error {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+    if let Some(retry_after_secs) = error.retry_after_secs() {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
     }
 }
 
@@ -209,7 +209,9 @@ pub(crate) fn classify_auth(error: &CallerError) -> Row {
         CallerError::InsufficientScope { .. } | CallerError::Denied(_) => row(OciCode::Denied, StatusCode::FORBIDDEN),
         CallerError::Invalid(_) => row(OciCode::Unsupported, StatusCode::BAD_REQUEST),
         CallerError::Unavailable(_) => UNAVAILABLE,
-        CallerError::Throttled { .. } => row(OciCode::TooManyRequests, StatusCode::TOO_MANY_REQUESTS),
+        CallerError::Throttled { .. } | CallerError::RateLimited { .. } => {
+            row(OciCode::TooManyRequests, StatusCode::TOO_MANY_REQUESTS)
+        }
         CallerError::NotFound(_) => row_api(OciCode::NameUnknown, StatusCode::NOT_FOUND, "NOT_FOUND"),
         CallerError::Store(_) | CallerError::Internal(_) => INTERNAL,
     }

@@ -13,6 +13,9 @@ use tokio::sync::Notify;
 
 use crate::config::LogConfig;
 
+/// Longest wait between two looks for closed windows of identical refusals.
+const REFUSAL_CLOSE_EVERY_MAX: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Leaves read per page when verifying the log at start-up.
 const VERIFY_PAGE: u64 = 10_000;
 
@@ -360,5 +363,28 @@ impl LogService {
             return Ok(Some(format!("the log's stored tree nodes do not reproduce checkpoint {}", reference.size)));
         }
         Ok(None)
+    }
+}
+
+/// Appends the `refusal.aggregate` entries of the windows of identical refusals that have closed
+/// (every open one when `all`, at shutdown). Nothing is appended while writes are refused.
+pub async fn close_refusals(registry: &airlock_core::Registry, all: bool) {
+    let events = registry.refusals().close(registry.clock().now(), all);
+    if events.is_empty() || registry.writes_refused().is_some() {
+        return;
+    }
+    if let Err(e) = registry.log_events(&events).await {
+        tracing::error!(error = %e, count = events.len(), "cannot log aggregated refusals");
+    }
+}
+
+/// Runs until the task is dropped: closes windows of identical refusals a quarter of a window
+/// after they ran out, at the latest ([`REFUSAL_CLOSE_EVERY_MAX`]).
+pub async fn run_refusal_closer(registry: airlock_core::Registry) {
+    let window = std::time::Duration::from_secs(registry.refusals().limits().window_secs);
+    let every = (window / 4).clamp(std::time::Duration::from_millis(100), REFUSAL_CLOSE_EVERY_MAX);
+    loop {
+        tokio::time::sleep(every).await;
+        close_refusals(&registry, false).await;
     }
 }

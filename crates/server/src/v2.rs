@@ -95,7 +95,22 @@ async fn authorize(
         (None, Route::Catalog) => Some(Scope::Catalog.to_string()),
         (None, _) => None,
     };
-    let caller = app.callers.caller(headers, TokenKind::Registry, scope.as_deref()).await?;
+    // A write refused for want of a token (or of its scope) is on record, like every refusal.
+    let write = need.as_ref().filter(|_| !matches!(*method, Method::GET | Method::HEAD));
+    let caller = match app.callers.caller(headers, TokenKind::Registry, scope.as_deref()).await {
+        Ok(caller) => caller,
+        Err(e) => {
+            if let Some((repo, _)) = write {
+                let reason = match &e {
+                    CallerError::Missing { .. } => "no registry token".to_owned(),
+                    _ => "the registry token does not verify".to_owned(),
+                };
+                let action = write_action(route, method);
+                app.callers.log_write_refused(None, repo, action, reason, client, request_id).await?;
+            }
+            return Err(e.into());
+        }
+    };
     // The token must name the access, and the caller's roles in force now must still allow it:
     // an expired elevation or a revoked role ends access at once, not when the token expires.
     // A token naming access its holder does not have (any more) is logged.
@@ -113,6 +128,11 @@ async fn authorize(
     if let (Some((repo, action)), Some(scope)) = (&need, &scope)
         && !caller.may(repo, *action)
     {
+        if write.is_some() {
+            let reason = format!("the registry token does not grant `{scope}`");
+            let action = write_action(route, method);
+            app.callers.log_write_refused(Some(&caller), repo, action, reason, client, request_id).await?;
+        }
         return Err(CallerError::InsufficientScope {
             scope: scope.clone(),
             challenge: app.callers.challenge(Some(scope), Some("insufficient_scope")),
@@ -120,6 +140,17 @@ async fn authorize(
         .into());
     }
     Ok(caller)
+}
+
+/// The logged name of a write, as `registry.write.denied` names it.
+fn write_action(route: &Route, method: &Method) -> &'static str {
+    match (route, method) {
+        (Route::Manifest(_, airlock_model::Reference::Tag(_)), &Method::DELETE) => "tag.delete",
+        (Route::Manifest(..), &Method::DELETE) => "manifest.delete",
+        (Route::Manifest(..), _) => "manifest.put",
+        (Route::Blob(..), _) => "blob.delete",
+        _ => "blob.upload",
+    }
 }
 
 fn not_allowed(method: &Method, route: &Route) -> ServerError {

@@ -502,3 +502,20 @@ pub async fn spawn_app(extra_toml: &str) -> SpawnedApp {
     });
     SpawnedApp { addr, dir, tester_key, stop: Some(stop), task: Some(task) }
 }
+
+/// How many refusals of type `kind` the logged `events` (event documents) put on record: those
+/// logged in full, plus those only counted in a `refusal.aggregate` entry (whose `count`
+/// includes the one of its window logged in full, unless it is an overflow tally).
+pub fn refusals_on_record(events: &[serde_json::Value], kind: &str) -> u64 {
+    events
+        .iter()
+        .map(|e| match e["type"].as_str() {
+            Some(t) if t == kind => 1,
+            Some("refusal.aggregate") if e["details"]["refused"] == kind => {
+                let count = e["details"]["count"].as_u64().unwrap_or(0);
+                if e["details"]["overflow"] == true { count } else { count.saturating_sub(1) }
+            }
+            _ => 0,
+        })
+        .sum()
+}

@@ -82,6 +82,8 @@ pub struct Identity {
     config: Arc<IdentityConfig>,
     /// The roles and policies in force; replaced whole when a role is defined.
     roles: Arc<RwLock<roles::InForce>>,
+    /// Identical refusals are logged once a window and counted ([`crate::refusals`]).
+    refusals: Arc<crate::refusals::Refusals>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -107,7 +109,15 @@ impl Identity {
             refused,
             config: Arc::new(config),
             roles: Arc::new(RwLock::new(in_force)),
+            refusals: Arc::default(),
         })
+    }
+
+    /// The same identity, counting its refusals in `refusals` (shared with the registry's).
+    #[must_use]
+    pub fn with_refusals(mut self, refusals: Arc<crate::refusals::Refusals>) -> Identity {
+        self.refusals = refusals;
+        self
     }
 
     /// Now, from the clock identity reads.
@@ -192,11 +202,15 @@ impl Identity {
         Ok((record, ends))
     }
 
-    /// Logs `events` (refusals), unless writes are refused.
+    /// Logs `events` (refusals), unless writes are refused: each opens its window of identical
+    /// refusals, or is only counted in the one open ([`crate::refusals`]).
     pub async fn log(&self, events: &[Event]) -> Result<(), IdentityError> {
         if self.refused.is_none() {
-            self.store.append_events(events).await?;
-            self.observer.appended();
+            let events: Vec<Event> = events.iter().flat_map(|e| self.refusals.admit(e)).collect();
+            if !events.is_empty() {
+                self.store.append_events(&events).await?;
+                self.observer.appended();
+            }
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 
 use airlock_access::authz::{Action, AuthzContext, AuthzDecision, Origin, Resource};
 use airlock_access::scope::RepoAction;
-use airlock_core::audit::{Event, EventKind, Outcome, Subject};
+use airlock_core::audit::{Actor, Event, EventKind, Outcome, Subject};
 use airlock_core::identity::Acting;
 use airlock_core::ports::PrincipalRecord;
 use airlock_model::{PrincipalId, PrincipalKind, RepoName};
@@ -118,6 +118,35 @@ impl CallerService {
         .with_detail("principal", json!(caller.id.as_str()))
         .with_detail("action", json!(action.as_str()))
         .with_detail("resource", json!(repo.as_str()));
+        Ok(self.identity.log(&[event]).await?)
+    }
+
+    /// Logs a `/v2` write refused before it reached the registry: no token, one that does not
+    /// verify (`caller` is then `None`, and the client address is recorded), or one without the
+    /// scope. Identical refusals are aggregated ([`airlock_core::refusals`]).
+    pub async fn log_write_refused(
+        &self,
+        caller: Option<&Caller>,
+        repo: &RepoName,
+        action: &str,
+        reason: String,
+        source: &str,
+        request_id: &str,
+    ) -> Result<(), CallerError> {
+        let actor = caller.map_or_else(|| Actor::anonymous(request_id), |c| c.actor(request_id));
+        let event = Event {
+            kind: EventKind::WriteDenied,
+            time: self.clock.now(),
+            actor,
+            subject: Subject { repository: Some(repo.clone()), ..Subject::default() },
+            outcome: Outcome::Denied { reasons: vec![reason] },
+            details: Default::default(),
+        }
+        .with_detail("action", json!(action));
+        let event = match caller {
+            Some(caller) => event.with_detail("principal", json!(caller.id.as_str())),
+            None => event.with_detail("source", json!(source)),
+        };
         Ok(self.identity.log(&[event]).await?)
     }
 

@@ -32,6 +32,12 @@ pub enum CallerError {
     /// Too many failed logins for this principal or from this address.
     #[error("too many failed logins; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
+    /// The request's token bucket is empty (`rate_limits`): checked before the request can
+    /// cost a log entry, a password hash or a policy evaluation.
+    #[error(
+        "too many requests from {who}: at most {burst} at once and {per_minute} a minute; retry in {retry_after_secs} s{hint}"
+    )]
+    RateLimited { who: String, burst: u32, per_minute: u32, retry_after_secs: u64, hint: &'static str },
     /// No such thing.
     #[error("{0}")]
     NotFound(String),
@@ -52,6 +58,16 @@ impl CallerError {
             | CallerError::InvalidToken { challenge, .. }
             | CallerError::InsufficientScope { challenge, .. } => Some(challenge),
             CallerError::BadCredentials => Some("Basic realm=\"airlock\""),
+            _ => None,
+        }
+    }
+
+    /// The seconds to send in `Retry-After`, for a refusal that passes with time.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            CallerError::Throttled { retry_after_secs } | CallerError::RateLimited { retry_after_secs, .. } => {
+                Some(*retry_after_secs)
+            }
             _ => None,
         }
     }

@@ -18,6 +18,7 @@
 mod credentials;
 mod decide;
 mod error;
+mod limit;
 mod oidc;
 mod throttle;
 mod tokens;
@@ -38,6 +39,7 @@ pub use credentials::{
     Authenticated, OIDC_USERNAME, PASSWORD_MIN_CHARS, SECRET_MAX_BYTES, basic_credentials, generate_password,
 };
 pub use error::{CallerError, CallerStartError};
+pub use limit::{LIMITER_KEYS_MAX, Limited, Limiter, layer as rate_limit_layer};
 pub use throttle::{LOGIN_BACKOFF_MAX, LOGIN_FAILURES_BEFORE_BACKOFF, LoginCounters};
 pub use tokens::{IssuedToken, repo_action};
 
@@ -89,6 +91,8 @@ pub struct CallerService {
     realm: String,
     issuer: String,
     throttle: Arc<throttle::Throttle>,
+    /// The token buckets every request passes first (`rate_limits`).
+    limiter: Arc<limit::Limiter>,
     oidc: Arc<std::sync::RwLock<Vec<airlock_access::token::oidc::OidcIssuer>>>,
     /// The last TOTP step each user spent, so a code is accepted once (per process).
     totp_steps: Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
@@ -104,15 +108,18 @@ impl std::fmt::Debug for CallerService {
 
 impl CallerService {
     /// Loads (or creates, at first start) the token key and compiles the roles and policies.
+    /// Refusals are counted in `refusals`, shared with the registry's.
     pub fn open(
         store: Arc<dyn MetadataStore>,
         observer: Arc<dyn LogObserver>,
         clock: Arc<dyn Clock>,
         refused: Option<String>,
+        refusals: Arc<airlock_core::refusals::Refusals>,
         config: &crate::Config,
         cpu: Arc<dyn airlock_core::ports::Cpu>,
     ) -> Result<CallerService, CallerStartError> {
         let (data_dir, public_url, stages) = (&config.data_dir, config.public_url.as_str(), config.stages.clone());
+        let limiter = Arc::new(limit::Limiter::new(config.rate_limits));
         let config = &config.access;
         let key = tokens::read_or_create_key(&data_dir.join(KEY_FILE))?;
         let custom_policies = match &config.policies {
@@ -138,7 +145,8 @@ impl CallerService {
                 enrollment_ttl_secs: config.enrollment_ttl_secs,
             },
         )
-        .map_err(|e| CallerStartError::Authz(e.to_string()))?;
+        .map_err(|e| CallerStartError::Authz(e.to_string()))?
+        .with_refusals(refusals);
         let oidc = oidc::issuers(config)?;
         let public_url = public_url.trim_end_matches('/');
         let issuer = public_url.to_owned();
@@ -154,6 +162,7 @@ impl CallerService {
             realm: format!("{public_url}/token"),
             issuer,
             throttle: Arc::default(),
+            limiter,
             oidc: Arc::new(std::sync::RwLock::new(oidc)),
             totp_steps: Arc::default(),
             cpu,

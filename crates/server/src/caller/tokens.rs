@@ -192,6 +192,29 @@ impl CallerService {
     }
 }
 
+impl CallerService {
+    /// The principal an Airlock token in `headers` was issued to, if its signature, issuer,
+    /// audience, lifetime and kind verify; the principal's live epoch is not read (no database
+    /// read): a token once valid still names its principal. For the rate limiter only, which
+    /// must not charge a principal for a token anyone could forge.
+    pub(super) fn signed_subject(&self, headers: &HeaderMap) -> Option<String> {
+        let token = bearer(headers)?;
+        let kind = unverified_kind(token)?;
+        let epoch = unverified_claims(token)?.get("epoch")?.as_u64()?;
+        let claims = self.verifier.verify(token, kind, self.now_secs(), &AnyEpoch(epoch)).ok()?;
+        Some(claims.sub)
+    }
+}
+
+/// The epoch a token claims, believed once its signature verified.
+struct AnyEpoch(u64);
+
+impl token::EpochSource for AnyEpoch {
+    fn live_epoch(&self, _subject: &str) -> Option<u64> {
+        Some(self.0)
+    }
+}
+
 /// Whether a claim rule's scopes (`repository:<glob>:<actions>`, the glob matching within
 /// `/`-segments) allow `action` on `repo`; no scopes means no limit beyond the roles.
 fn within(limit: &[String], repo: &RepoName, action: RepoAction) -> bool {
@@ -222,24 +245,23 @@ impl token::EpochSource for LiveEpoch {
     }
 }
 
-/// The `sub` of a token, read without verifying it, only to find whose epoch to check.
-fn unverified_subject(token: &str) -> Option<String> {
+/// The claims of a token, read without verifying them: only to pick how to verify it.
+fn unverified_claims(token: &str) -> Option<serde_json::Value> {
     if token.len() > token::MAX_TOKEN_BYTES {
         return None;
     }
     let payload = token.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    value.get("sub")?.as_str().map(str::to_owned)
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+}
+
+/// The `sub` of a token, read without verifying it, only to find whose epoch to check.
+fn unverified_subject(token: &str) -> Option<String> {
+    unverified_claims(token)?.get("sub")?.as_str().map(str::to_owned)
 }
 
 /// The `kind` of a token, read without verifying it, only to pick how to verify it.
 fn unverified_kind(token: &str) -> Option<TokenKind> {
-    if token.len() > token::MAX_TOKEN_BYTES {
-        return None;
-    }
-    let payload = token.split('.').nth(1)?;
-    let value: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    let value = unverified_claims(token)?;
     match value.get("kind")?.as_str()? {
         "api" => Some(TokenKind::Api),
         "registry" => Some(TokenKind::Registry),

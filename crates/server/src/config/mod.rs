@@ -7,6 +7,7 @@ use std::time::Duration;
 use airlock_core::promotion::pipeline::{DEFAULT_POLICY, Gates};
 use airlock_core::promotion::window::ChangeWindow;
 use airlock_core::references::INDEX_DEPTH_MAX;
+use airlock_core::refusals::{REFUSAL_KEYS_MAX, REFUSAL_WINDOW_SECS, RefusalLimits};
 use airlock_core::registry::{
     ATTESTATION_BYTES_PER_ARTIFACT_MAX, ATTESTATIONS_PER_ARTIFACT_MAX, INLINE_BLOB_MAX, PAGE_MAX,
     UPLOADS_PER_CLIENT_MAX,
@@ -15,6 +16,10 @@ use airlock_core::{RegistryLimits, Stage, StageError, Stages};
 use airlock_model::manifest::{MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH, MANIFEST_MAX_DESCRIPTORS, ManifestLimits};
 use airlock_model::{NameError, StageName};
 use serde::Deserialize;
+
+mod rate_limits;
+
+pub use rate_limits::{ANONYMOUS_BURST, ANONYMOUS_PER_MINUTE, PRINCIPAL_BURST, PRINCIPAL_PER_MINUTE, RateLimits};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
@@ -117,6 +122,7 @@ struct RawConfig {
     policy: RawPolicy,
     access: RawAccess,
     server: RawServer,
+    rate_limits: rate_limits::RawRateLimits,
 }
 
 #[derive(Debug, Deserialize)]
@@ -229,6 +235,8 @@ struct RawLog {
     key_path: Option<PathBuf>,
     checkpoint_delay_ms: Option<u64>,
     entries_page_max: Option<u64>,
+    refusal_window_secs: Option<u64>,
+    refusal_keys_max: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -389,6 +397,8 @@ pub struct LogConfig {
     pub key_path: Option<PathBuf>,
     pub checkpoint_delay: Duration,
     pub entries_page_max: u64,
+    /// How identical refusals are aggregated (`log.refusal_window_secs`, `log.refusal_keys_max`).
+    pub refusals: RefusalLimits,
 }
 
 /// The server's whole configuration, after defaults.
@@ -430,6 +440,8 @@ pub struct Config {
     pub trusted_proxies: crate::client_addr::TrustedProxies,
     /// `server.header_read_timeout_secs` and `server.connections_per_client`.
     pub connections: ConnectionLimits,
+    /// `[rate_limits]`: the token buckets per client address and per principal.
+    pub rate_limits: RateLimits,
 }
 
 /// `[access]`: token lifetimes, roles and the Cedar policies beside them.
@@ -598,6 +610,10 @@ impl Config {
                 key_path: raw.log.key_path,
                 checkpoint_delay: Duration::from_millis(raw.log.checkpoint_delay_ms.unwrap_or(CHECKPOINT_DELAY_MS)),
                 entries_page_max: raw.log.entries_page_max.unwrap_or(LOG_ENTRIES_PAGE_MAX).max(1),
+                refusals: RefusalLimits {
+                    window_secs: raw.log.refusal_window_secs.unwrap_or(REFUSAL_WINDOW_SECS).max(1),
+                    keys_max: raw.log.refusal_keys_max.unwrap_or(REFUSAL_KEYS_MAX).max(1),
+                },
             },
             trust_root: raw.trust.root,
             policy_bundle: raw.policy.bundle,
@@ -609,6 +625,7 @@ impl Config {
                 header_read_timeout: Duration::from_secs(raw.server.header_read_timeout_secs.max(1)),
                 per_client: raw.server.connections_per_client.max(1),
             },
+            rate_limits: raw.rate_limits.into(),
         };
         Ok((config, unknown))
     }
@@ -730,7 +747,10 @@ impl Config {
                 "key_path": self.log.key_path.as_ref().map(|p| p.display().to_string()),
                 "checkpoint_delay_ms": u64::try_from(self.log.checkpoint_delay.as_millis()).unwrap_or(u64::MAX),
                 "entries_page_max": self.log.entries_page_max,
+                "refusal_window_secs": self.log.refusals.window_secs,
+                "refusal_keys_max": self.log.refusals.keys_max,
             },
+            "rate_limits": self.rate_limits.to_json(),
             "trust": {"root": self.trust_root.as_ref().map(|p| p.display().to_string())},
             "server": {
                 "trusted_proxies": self.trusted_proxies.ranges().iter().map(ToString::to_string).collect::<Vec<_>>(),

@@ -166,3 +166,32 @@ fn connection_and_api_body_limits_have_defaults_and_keys() {
     assert_eq!((set.body.api_max_bytes, set.body.definition_max_bytes, set.body.trust_root_max_bytes), (100, 200, 300));
     assert_ne!(config.digest(), set.digest(), "the new keys are part of the effective config");
 }
+
+#[test]
+fn rate_limits_and_refusal_windows_have_defaults_and_keys() {
+    let (config, unknown) = Config::from_toml("", "t").unwrap();
+    assert!(unknown.is_empty());
+    assert_eq!(
+        config.rate_limits,
+        RateLimits {
+            anonymous_per_minute: ANONYMOUS_PER_MINUTE,
+            anonymous_burst: ANONYMOUS_BURST,
+            principal_per_minute: PRINCIPAL_PER_MINUTE,
+            principal_burst: PRINCIPAL_BURST,
+        }
+    );
+    assert_eq!(config.log.refusals, RefusalLimits { window_secs: REFUSAL_WINDOW_SECS, keys_max: REFUSAL_KEYS_MAX });
+    let text = "[rate_limits]\nanonymous_per_minute = 30\nanonymous_burst = 0\nprincipal_per_minute = 600\nprincipal_burst = 50\n[log]\nrefusal_window_secs = 5\nrefusal_keys_max = 10\n";
+    let (config, unknown) = Config::from_toml(text, "t").unwrap();
+    assert!(unknown.is_empty(), "{unknown:?}");
+    assert_eq!(
+        config.rate_limits,
+        RateLimits { anonymous_per_minute: 30, anonymous_burst: 1, principal_per_minute: 600, principal_burst: 50 },
+        "a bucket holds at least one request"
+    );
+    assert_eq!(config.log.refusals, RefusalLimits { window_secs: 5, keys_max: 10 });
+    let (default, _) = Config::from_toml("", "t").unwrap();
+    assert_ne!(default.digest(), config.digest(), "the limits are part of the effective configuration");
+    let (window_only, _) = Config::from_toml("[log]\nrefusal_window_secs = 5\n", "t").unwrap();
+    assert_ne!(default.digest(), window_only.digest());
+}

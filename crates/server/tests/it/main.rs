@@ -15,6 +15,7 @@ mod persons;
 mod policy_signing;
 mod promotion;
 mod promotion_race;
+mod refusals;
 mod release;
 mod socket;
 mod storage;
