@@ -6,6 +6,8 @@
 mod audit;
 mod clients;
 mod crash;
+mod crash_campaign;
+mod crash_support;
 mod identity;
 mod promotion;
 mod promotion_crash;

@@ -15,9 +15,11 @@ use futures::Stream;
 
 use crate::audit::{Actor, Event};
 
+mod failpoint;
 mod identity;
 mod promotion;
 
+pub use failpoint::{FAILPOINT_ENV, failpoint};
 pub use identity::{GrantKind, GrantRecord, GrantStatus, IdentityStore, PrincipalChange, PrincipalRecord};
 pub use promotion::*;
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use airlock_core::audit::{Actor, Event, EventKind, Subject};
 use airlock_core::ports::{
     BlobIndex, BlobRecord, BlobTotals, ManifestIndex, ManifestRecord, NewManifest, PutManifestOutcome, ReferrerRecord,
-    StoreError, TagMode, UploadIndex, UploadRecord,
+    StoreError, TagMode, UploadIndex, UploadRecord, failpoint,
 };
 use airlock_model::{Digest, RepoName, Tag, Timestamp, UploadId};
 use airlock_tlog::CompactRange;
@@ -25,6 +25,15 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
+
+/// Two crash-test failpoints around a commit that appends to the log: `logged` fires with the
+/// state and its log entries written but not committed, `done` once both are durable and before
+/// the caller is answered.
+#[derive(Debug, Clone, Copy)]
+struct CommitPoints {
+    logged: &'static str,
+    done: &'static str,
+}
 
 /// How long a connection waits for SQLite's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -161,13 +170,40 @@ impl SqliteStore {
     /// Appends `events` at `tail` inside `tx` and commits it. Returns the events' indices.
     async fn commit_with_tail(
         &self,
+        tx: Transaction<'static, Sqlite>,
+        tail: CompactRange,
+        events: &[Event],
+    ) -> Result<Vec<u64>, StoreError> {
+        self.commit_at(tx, tail, events, None).await
+    }
+
+    /// [`Self::commit_with_log`] with the crash-test failpoints `points` around the commit.
+    async fn commit_with_log_at(
+        &self,
+        mut tx: Transaction<'static, Sqlite>,
+        events: &[Event],
+        points: CommitPoints,
+    ) -> Result<Vec<u64>, StoreError> {
+        let tail = self.log_tail(&mut tx).await?;
+        self.commit_at(tx, tail, events, Some(points)).await
+    }
+
+    async fn commit_at(
+        &self,
         mut tx: Transaction<'static, Sqlite>,
         mut tail: CompactRange,
         events: &[Event],
+        points: Option<CommitPoints>,
     ) -> Result<Vec<u64>, StoreError> {
         let indices = log::append_in(&mut tx, &mut tail, events).await?;
+        if let Some(points) = points {
+            failpoint(points.logged);
+        }
         tx.commit().await.map_err(err("log commit"))?;
         self.keep_log_tail(tail);
+        if let Some(points) = points {
+            failpoint(points.done);
+        }
         Ok(indices)
     }
 
@@ -318,7 +354,10 @@ impl BlobIndex for SqliteStore {
                 .await
                 .map_err(err(OP))?;
         }
-        tx.commit().await.map_err(err(OP))
+        failpoint("blob-commit-linked");
+        tx.commit().await.map_err(err(OP))?;
+        failpoint("blob-commit-done");
+        Ok(())
     }
 
     async fn mount_blob(
@@ -543,7 +582,12 @@ impl ManifestIndex for SqliteStore {
             .await
             .map_err(err(OP))?;
         }
-        let indices = self.commit_with_log(tx, &events).await?;
+        // A push naming a tag sets it: its crash points are the tag's.
+        let points = match tag {
+            Some(_) => CommitPoints { logged: "tag-set-logged", done: "tag-set-done" },
+            None => CommitPoints { logged: "manifest-push-logged", done: "manifest-push-done" },
+        };
+        let indices = self.commit_with_log_at(tx, &events, points).await?;
         let log_index =
             indices.first().copied().ok_or_else(|| StoreError { operation: OP, source: "no log index".into() })?;
         Ok(PutManifestOutcome::Stored { log_index })
