@@ -18,7 +18,7 @@ use crate::crash_support::{
     api, api_token, audit_verifies, body_text, json_of, log_entries, manifest_put, push_blobs, request_into_crash, sql,
     start, wait_for_abort, writes_accepted,
 };
-use crate::{airlock, run};
+use crate::{airlock, run, trust_init};
 
 const REPO: &str = "dev/crash/app";
 /// Above the inline limit (`INLINE_BLOB_MAX`, 128 KiB): such a blob is a file in the blob store.
@@ -164,6 +164,9 @@ struct Campaign {
     /// Stored manifests to tag, and a counter for fresh names.
     images: Vec<Image>,
     serial: u32,
+    /// A blob whose push crashed unacknowledged: the next blob push sends it again, as a
+    /// client's retry would (over the file a crash at `blob-commit-moved` left in place).
+    retry: Option<Vec<u8>>,
 }
 
 impl Campaign {
@@ -196,6 +199,7 @@ impl Campaign {
             applied: 0,
             images: Vec::new(),
             serial: 0,
+            retry: None,
         };
         for kind in [Kind::BigBlob, Kind::SmallBlob, Kind::Manifest, Kind::Tag, Kind::TrustRoot, Kind::Grant] {
             campaign.write(&server, kind, "before any crash");
@@ -211,11 +215,13 @@ impl Campaign {
     }
 
     fn big_blob(&mut self) -> Vec<u8> {
-        pseudo_random(BIG, u64::from(self.next()))
+        let serial = self.next();
+        self.retry.take().unwrap_or_else(|| pseudo_random(BIG, u64::from(serial)))
     }
 
     fn small_blob(&mut self) -> Vec<u8> {
-        format!("crash campaign blob {}", self.next()).into_bytes()
+        let serial = self.next();
+        self.retry.take().unwrap_or_else(|| format!("crash campaign blob {serial}").into_bytes())
     }
 
     /// A new image whose blobs are pushed (and acknowledged) into [`REPO`].
@@ -365,8 +371,10 @@ impl Campaign {
             }
             _ => {
                 assert_eq!(there, durable, "{point}: {write:?} there {there}, expected {durable}");
-                if there {
-                    self.acknowledged(write);
+                match write {
+                    write if there => self.acknowledged(write),
+                    Write::Blob { bytes } => self.retry = Some(bytes),
+                    _ => {}
                 }
                 (if there { "committed" } else { "rolled back" }).to_owned()
             }
@@ -446,26 +454,7 @@ fn trust_roots(dir: &Path) -> Vec<Vec<u8>> {
         "--output",
         "json",
     ]));
-    run(Command::new(airlock()).args([
-        "trust",
-        "init",
-        "--dir",
-        &d("root"),
-        "--root-keys",
-        "1",
-        "--threshold",
-        "1",
-        "--signer",
-        "ci",
-        "--signer-key",
-        &d("ci.pub"),
-        "--predicate-type",
-        "https://slsa.dev/provenance/*",
-        "--repository",
-        "dev/**",
-        "--output",
-        "json",
-    ]));
+    run(&mut trust_init(dir, 1, 1));
     let mut files = vec![d("root/root.json")];
     for version in 2..=6 {
         let next = d(&format!("v{version}.json"));

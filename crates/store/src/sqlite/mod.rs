@@ -26,14 +26,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 
-/// Two crash-test failpoints around a commit that appends to the log: `logged` fires with the
-/// state and its log entries written but not committed, `done` once both are durable and before
-/// the caller is answered.
-#[derive(Debug, Clone, Copy)]
-struct CommitPoints {
-    logged: &'static str,
-    done: &'static str,
-}
+use log::CommitPoints;
 
 /// How long a connection waits for SQLite's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -133,78 +126,6 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.readers.close().await;
         self.writer.close().await;
-    }
-
-    /// Takes the cached log tail; until it is put back, the next append reloads it.
-    fn take_log_tail(&self) -> Option<CompactRange> {
-        self.log_tail.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-
-    /// Keeps the log tail after a successful commit.
-    fn keep_log_tail(&self, tail: CompactRange) {
-        *self.log_tail.lock().unwrap_or_else(|p| p.into_inner()) = Some(tail);
-    }
-
-    /// Appends `events` to the log inside `tx` and commits it: the state change and its log
-    /// entries become durable together or not at all. Returns the events' indices.
-    async fn commit_with_log(
-        &self,
-        mut tx: Transaction<'static, Sqlite>,
-        events: &[Event],
-    ) -> Result<Vec<u64>, StoreError> {
-        let tail = self.log_tail(&mut tx).await?;
-        self.commit_with_tail(tx, tail, events).await
-    }
-
-    /// The log's right edge for a write transaction, so a row can store the index its event
-    /// will land at (`tail.size()`) before [`Self::commit_with_tail`] appends it. Until that
-    /// commit succeeds the cache stays empty, so a failure anywhere reloads it; a caller that
-    /// gives up without appending may hand it back with [`Self::keep_log_tail`].
-    async fn log_tail(&self, tx: &mut Transaction<'static, Sqlite>) -> Result<CompactRange, StoreError> {
-        match self.take_log_tail() {
-            Some(tail) => Ok(tail),
-            None => log::load_tail(tx).await,
-        }
-    }
-
-    /// Appends `events` at `tail` inside `tx` and commits it. Returns the events' indices.
-    async fn commit_with_tail(
-        &self,
-        tx: Transaction<'static, Sqlite>,
-        tail: CompactRange,
-        events: &[Event],
-    ) -> Result<Vec<u64>, StoreError> {
-        self.commit_at(tx, tail, events, None).await
-    }
-
-    /// [`Self::commit_with_log`] with the crash-test failpoints `points` around the commit.
-    async fn commit_with_log_at(
-        &self,
-        mut tx: Transaction<'static, Sqlite>,
-        events: &[Event],
-        points: CommitPoints,
-    ) -> Result<Vec<u64>, StoreError> {
-        let tail = self.log_tail(&mut tx).await?;
-        self.commit_at(tx, tail, events, Some(points)).await
-    }
-
-    async fn commit_at(
-        &self,
-        mut tx: Transaction<'static, Sqlite>,
-        mut tail: CompactRange,
-        events: &[Event],
-        points: Option<CommitPoints>,
-    ) -> Result<Vec<u64>, StoreError> {
-        let indices = log::append_in(&mut tx, &mut tail, events).await?;
-        if let Some(points) = points {
-            failpoint(points.logged);
-        }
-        tx.commit().await.map_err(err("log commit"))?;
-        self.keep_log_tail(tail);
-        if let Some(points) = points {
-            failpoint(points.done);
-        }
-        Ok(indices)
     }
 
     async fn begin(&self, operation: &'static str) -> Result<Transaction<'static, Sqlite>, StoreError> {
