@@ -63,7 +63,7 @@ const FAILPOINTS: [(&str, Kind, bool); 14] = [
 ];
 
 /// A write, as the state it leaves once durable.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Write {
     Blob { bytes: Vec<u8> },
     Manifest { digest: String, body: Vec<u8> },
@@ -73,8 +73,22 @@ enum Write {
     GrantApproved { id: String },
 }
 
-/// The entries of type `kind` (a prefix: `registry.tag.` is every tag event) whose event
-/// matches `what`.
+/// Names a write in assertion messages, without its bytes.
+impl std::fmt::Debug for Write {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Write::Blob { bytes } => write!(f, "blob {} ({} bytes)", digest(bytes), bytes.len()),
+            Write::Manifest { digest, .. } => write!(f, "manifest {digest}"),
+            Write::Tag { tag, digest } => write!(f, "tag {tag} on {digest}"),
+            Write::TrustRoot { version, .. } => write!(f, "trust root version {version}"),
+            Write::GrantRequested { id } => write!(f, "access request {id}"),
+            Write::GrantApproved { id } => write!(f, "approval of access request {id}"),
+        }
+    }
+}
+
+/// Whether the log holds an entry of type `kind` (a prefix: `registry.tag.` is every tag event)
+/// whose event matches `what`.
 fn logged(entries: &[Value], kind: &str, what: impl Fn(&Value) -> bool) -> bool {
     entries.iter().any(|e| e["event"]["type"].as_str().is_some_and(|t| t.starts_with(kind)) && what(&e["event"]))
 }
