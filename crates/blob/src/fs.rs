@@ -9,7 +9,7 @@ use std::ops::Range;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use airlock_core::ports::{BlobError, BlobStore, ByteStream, CommitOutcome, Committed};
+use airlock_core::ports::{BlobError, BlobStore, ByteStream, CommitOutcome, Committed, failpoint};
 use airlock_model::{Digest, Sha256Hasher, UploadId};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -328,6 +328,8 @@ impl BlobStore for FsBlobStore {
             .await
             .map_err(join_err("sync blob directory"))?
             .map_err(io_err("sync blob directory"))?;
+        // The bytes are durable under their digest; the metadata store does not know them yet.
+        failpoint("blob-commit-moved");
         Ok(CommitOutcome::Committed(Committed::Stored { size: state.size }))
     }
 

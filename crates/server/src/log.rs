@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use airlock_core::ports::{Clock, LogObserver, MetadataStore, StoreError, StoredCheckpoint};
+use airlock_core::ports::{Clock, LogObserver, MetadataStore, StoreError, StoredCheckpoint, failpoint};
 use airlock_core::promotion::backed::LogFacts;
 use airlock_tlog::{Checkpoint, CompactRange, Hash, NodeId, Signer, Verifier, leaf_hash};
 use rand::RngCore;
@@ -77,6 +77,14 @@ pub enum LogError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Who signs a checkpoint: the start-up check, or the background checkpointer after commits
+/// (where the crash-test failpoints are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signing {
+    AtStart,
+    Background,
 }
 
 /// Wakes the checkpointer; the core calls it after each commit that appended to the log.
@@ -244,6 +252,19 @@ impl LogService {
 
     /// Signs and stores a checkpoint of the current tree, unless one of that size exists.
     pub async fn checkpoint(&self) -> Result<StoredCheckpoint, LogError> {
+        self.sign_checkpoint(Signing::AtStart).await
+    }
+
+    /// [`Self::checkpoint`], with the crash-test failpoints of the background checkpointer when
+    /// `signing` is [`Signing::Background`]: `checkpoint-sign-signed` (signed, nothing stored),
+    /// `checkpoint-sign-stored` (in the database, the file beside the key not yet rewritten) and
+    /// `checkpoint-sign-done` (both durable, release bundles not yet attached).
+    async fn sign_checkpoint(&self, signing: Signing) -> Result<StoredCheckpoint, LogError> {
+        let point = |name: &str| {
+            if signing == Signing::Background {
+                failpoint(name);
+            }
+        };
         let size = self.store.log_size().await?;
         if let Some(latest) = self.store.latest_checkpoint().await?
             && latest.size == size
@@ -254,8 +275,11 @@ impl LogService {
         let checkpoint = Checkpoint { origin: self.origin.clone(), size, root, extensions: Vec::new() };
         let note = checkpoint.sign(&self.signer).map_err(|e| LogError::Sign(e.to_string()))?;
         let stored = StoredCheckpoint { size, note };
+        point("checkpoint-sign-signed");
         self.store.put_checkpoint(&stored, self.clock.now()).await?;
+        point("checkpoint-sign-stored");
         self.mirror(&stored.note).await?;
+        point("checkpoint-sign-done");
         Ok(stored)
     }
 
@@ -291,7 +315,7 @@ impl LogService {
         loop {
             self.trigger.0.notified().await;
             tokio::time::sleep(delay).await;
-            match self.checkpoint().await {
+            match self.sign_checkpoint(Signing::Background).await {
                 Ok(checkpoint) => signed(checkpoint).await,
                 Err(e) => tracing::error!(error = %e, "cannot sign a log checkpoint; retrying at the next commit"),
             }

@@ -9,7 +9,7 @@ use airlock_test_support::process::{ServerProcess, request};
 use airlock_test_support::{TESTER, basic};
 
 use crate::airlock;
-use crate::promotion_crash::push;
+use crate::crash_support::push;
 
 /// A policy only the time budget stops (30^8 iterations).
 const ENDLESS_POLICY: &str = r#"package airlock

@@ -11,7 +11,7 @@ use airlock_model::Sha256Hasher;
 use airlock_test_support::process::{RawReply, ServerProcess, finish_request, integrity_check};
 
 use crate::airlock;
-use crate::promotion_crash::audit_verifies;
+use crate::crash_support::audit_verifies;
 
 /// Room for the database, the log's keys and a few blobs, small enough to fill in a moment.
 const TMPFS_SIZE: &str = "24m";

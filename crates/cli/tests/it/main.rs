@@ -7,6 +7,8 @@ mod audit;
 mod clients;
 mod cpu_work;
 mod crash;
+mod crash_campaign;
+mod crash_support;
 mod damaged_store;
 mod disk_full;
 mod identity;
@@ -89,6 +91,20 @@ pub fn trust_apply(home: &Path, file: &str, args: &[&str]) -> Output {
         .env_remove("AIRLOCK_SERVER")
         .output()
         .expect("airlock runs")
+}
+
+/// `airlock trust init` of a root under `dir/root` with `root_keys` keys of which `threshold`
+/// must sign, and one signer `ci` (its public key in `dir/ci.pub`) for SLSA provenance in
+/// `dev/**`.
+pub fn trust_init(dir: &Path, root_keys: u32, threshold: u32) -> Command {
+    let mut cmd = Command::new(airlock());
+    cmd.args(["trust", "init", "--dir"])
+        .arg(dir.join("root"))
+        .args(["--root-keys", &root_keys.to_string(), "--threshold", &threshold.to_string()])
+        .args(["--signer", "ci", "--signer-key"])
+        .arg(dir.join("ci.pub"))
+        .args(["--predicate-type", "https://slsa.dev/provenance/*", "--repository", "dev/**", "--output", "json"]);
+    cmd
 }
 
 /// The Python with the `oras` package, from `AIRLOCK_TEST_PYTHON` (set by `scripts/test`).

@@ -2,18 +2,19 @@
 //! `commit_promotion`, which abort the process like `kill -9`) leaves the promotion all or
 //! nothing: either committed with its tag, release record and log events, or still pending with
 //! none of them, and then asking again finishes it exactly once. The log verifies either way.
+//! Part of the crash campaign: `scripts/crash-campaign` runs these.
 
-use std::io::{Read, Write};
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use airlock_test_support::oci::{Image, digest};
-use airlock_test_support::process::{RawReply, ServerProcess, request, start_request};
+use airlock_test_support::process::{RawReply, ServerProcess};
 use serde_json::{Value, json};
 
-use crate::airlock;
+use crate::crash_support::{
+    api, api_into_crash, api_token, audit_verifies, body_text, json_of, log_entries, push, sql, start, tester_token,
+    wait_for_abort, writes_accepted,
+};
 
 /// Each failpoint in the commit, in order, and whether the commit is durable when it fires.
 const FAILPOINTS: [(&str, bool); 5] = [
@@ -27,10 +28,6 @@ const FAILPOINTS: [(&str, bool); 5] = [
 const SOURCE: &str = "dev/payments/api";
 const TARGET: &str = "staging/payments/api";
 const TAG: &str = "1.0";
-/// `airlock_store::FAILPOINT_ENV` (the store is not a dependency of this crate).
-const FAILPOINT_ENV: &str = "AIRLOCK_FAILPOINT";
-/// What `abort()` ends a process with.
-const SIGABRT: i32 = 6;
 
 /// A policy whose only rule never fires, so the gates pass on their own.
 const POLICY: &str = r#"package airlock
@@ -72,173 +69,13 @@ role = "release-approver"
     path.to_str().unwrap().to_owned()
 }
 
-fn body_text(reply: &RawReply) -> String {
-    String::from_utf8_lossy(&reply.body).into_owned()
-}
-
-fn json_of(reply: &RawReply) -> Value {
-    serde_json::from_slice(&reply.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", body_text(reply)))
-}
-
-/// Pushes a one-layer image as `repo:tag` over the raw HTTP API; returns it.
-pub(crate) fn push(server: &ServerProcess, repo: &str, tag: &str, contents: &[u8]) -> Image {
-    let image = Image::new(&[("app.bin", contents)]);
-    for blob in image.blobs() {
-        let d = digest(blob);
-        let reply = server.request("POST", &format!("/v2/{repo}/blobs/uploads/?digest={d}"), &[], blob);
-        assert_eq!(reply.status, 201, "{}", body_text(&reply));
-    }
-    let reply = server.request(
-        "PUT",
-        &format!("/v2/{repo}/manifests/{tag}"),
-        &[("Content-Type", image.media_type())],
-        &image.manifest,
-    );
-    assert_eq!(reply.status, 201, "{}", body_text(&reply));
-    image
-}
-
-/// An API token for `name`, with a second factor when `otp` is given.
-fn api_token(server: &ServerProcess, name: &str, secret: &str, otp: Option<&str>) -> String {
-    let basic = airlock_test_support::basic(name, secret);
-    let mut headers = vec![("authorization", basic.as_str())];
-    headers.extend(otp.map(|code| ("x-airlock-otp", code)));
-    let reply = request(server.addr, "POST", "/api/v1/auth/token", &headers, b"");
-    assert_eq!(reply.status, 200, "token for {name}: {}", body_text(&reply));
-    json_of(&reply)["token"].as_str().expect("token").to_owned()
-}
-
-fn tester_token(server: &ServerProcess) -> String {
-    api_token(server, airlock_test_support::TESTER, &server.tester_key, None)
-}
-
-/// A request to `/api/v1` with an API token and, when given, a JSON body.
-fn api(server: &ServerProcess, method: &str, path: &str, token: &str, body: Option<&Value>) -> RawReply {
-    let bearer = format!("Bearer {token}");
-    let body = body.map(Value::to_string).unwrap_or_default();
-    request(
-        server.addr,
-        method,
-        path,
-        &[("authorization", bearer.as_str()), ("content-type", "application/json")],
-        body.as_bytes(),
-    )
-}
-
 fn promotion_body(repo: &str, to: &str) -> Value {
     json!({"repository": repo, "reference": TAG, "to": to, "tag": TAG, "reason": "crash test"})
-}
-
-/// Sends a request to a server about to abort; returns whatever came back (nothing, when the
-/// process died first), never failing on a dropped connection.
-fn request_into_crash(server: &ServerProcess, path: &str, token: &str, body: &Value) -> Vec<u8> {
-    let bearer = format!("Bearer {token}");
-    let body = body.to_string();
-    let headers = [("authorization", bearer.as_str()), ("content-type", "application/json")];
-    let mut stream = start_request(server.addr, "POST", path, &headers, body.len() as u64);
-    let _ = stream.write_all(body.as_bytes());
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    raw
-}
-
-/// Waits for the server to die at its failpoint and checks it aborted.
-fn wait_for_abort(server: &mut ServerProcess, point: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(status) = server.child.try_wait().expect("wait on the server") {
-            assert_eq!(status.signal(), Some(SIGABRT), "{point}: the server should abort at the failpoint: {status}");
-            return;
-        }
-        if Instant::now() > deadline {
-            server.kill_hard();
-            panic!("{point}: the server did not reach its failpoint within 15 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn start_plain(data: &Path, config: &str) -> ServerProcess {
-    ServerProcess::start_with(airlock(), data, &["--config", config], "warn", Stdio::inherit())
-}
-
-/// The log's entries, in order.
-fn log_entries(server: &ServerProcess) -> Vec<Value> {
-    let reply = server.request("GET", "/api/v1/log/entries?start=0", &[], b"");
-    assert_eq!(reply.status, 200, "{}", body_text(&reply));
-    let page = json_of(&reply);
-    let entries = page["entries"].as_array().expect("entries").clone();
-    assert_eq!(Some(entries.len() as u64), page["size"].as_u64(), "one page holds the whole log");
-    entries
 }
 
 /// The entries of type `kind` about promotion `id`.
 fn events_of(entries: &[Value], kind: &str, id: &str) -> Vec<Value> {
     entries.iter().filter(|e| e["event"]["type"] == kind && e["event"]["details"]["promotion"] == id).cloned().collect()
-}
-
-/// Waits until the log has settled, and returns its size: every committed promotion has its
-/// release bundle attached (the engine attaches it, and logs that, once a checkpoint covers the
-/// commit) and the latest signed checkpoint covers the whole log.
-fn wait_for_checkpoint(server: &ServerProcess) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let entries = log_entries(server);
-        let size = entries.len() as u64;
-        let of_kind = |kind: &str| {
-            entries
-                .iter()
-                .filter(|e| e["event"]["type"] == kind)
-                .map(|e| e["event"]["details"]["promotion"].clone())
-                .collect::<Vec<_>>()
-        };
-        let attached = of_kind("promotion.bundle.attach");
-        let bundled = of_kind("promotion.commit").iter().all(|id| attached.contains(id));
-        let reply = server.request("GET", "/api/v1/log/checkpoint", &[], b"");
-        let note = body_text(&reply);
-        if bundled && note.lines().nth(1).and_then(|l| l.parse::<u64>().ok()) == Some(size) {
-            return size;
-        }
-        assert!(Instant::now() < deadline, "no checkpoint of size {size} within 10 s; latest:\n{note}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// `airlock audit verify` against the server with the log key it serves: exit 0, whole log.
-pub(crate) fn audit_verifies(server: &ServerProcess, dir: &Path, context: &str) {
-    let size = wait_for_checkpoint(server);
-    let key = server.request("GET", "/api/v1/log/key", &[], b"");
-    assert_eq!(key.status, 200);
-    let key_file = dir.join("log.vkey");
-    std::fs::write(&key_file, &key.body).unwrap();
-    let out = Command::new(airlock())
-        .args(["audit", "verify", "--server", &format!("http://{}", server.addr), "--key"])
-        .arg(&key_file)
-        .args(["--output", "json"])
-        .output()
-        .expect("airlock runs");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{context}: the log verifies after the crash\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).expect("verify prints JSON");
-    assert_eq!(report["result"]["size"], size, "{context}: {report}");
-}
-
-/// The restarted server accepts writes: its start-up checks found nothing wrong.
-fn writes_accepted(server: &ServerProcess, context: &str) {
-    let write = server.request("POST", &format!("/v2/{SOURCE}/blobs/uploads/"), &[], b"");
-    assert_eq!(write.status, 202, "{context}: the restarted server refuses writes: {}", body_text(&write));
-}
-
-/// Runs a query on the data directory's database with the sqlite3 shell, read-only.
-fn sql(data: &Path, query: &str) -> String {
-    let out = Command::new("sqlite3").arg("-readonly").arg(data.join("metadata.db")).arg(query).output().unwrap();
-    assert!(out.status.success(), "sqlite3: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 fn manifest_status(server: &ServerProcess, repo: &str, reference: &str) -> RawReply {
@@ -320,8 +157,9 @@ fn assert_not_committed(
     promotion
 }
 
+/// Part of the crash campaign, run by `scripts/crash-campaign` (see `crash_campaign.rs`).
 #[test]
-fn a_crash_at_any_commit_step_leaves_the_promotion_all_or_nothing() {
+fn crash_campaign_a_crash_at_any_commit_step_leaves_the_promotion_all_or_nothing() {
     for (point, durable) in FAILPOINTS {
         let started = Instant::now();
         let dir = tempfile::tempdir().unwrap();
@@ -329,17 +167,17 @@ fn a_crash_at_any_commit_step_leaves_the_promotion_all_or_nothing() {
         let data = dir.path().join("data");
 
         // The server dies inside the commit of the first promotion.
-        let mut server = ServerProcess::start_env(airlock(), &data, &["--config", &config], &[(FAILPOINT_ENV, point)]);
+        let mut server = start(&data, &["--config", &config], Some(point));
         let image = push(&server, SOURCE, TAG, format!("payments api, crash at {point}").as_bytes());
         let token = tester_token(&server);
-        let answer = request_into_crash(&server, "/api/v1/promotions", &token, &promotion_body(SOURCE, "staging"));
+        let answer = api_into_crash(&server, "POST", "/api/v1/promotions", &token, &promotion_body(SOURCE, "staging"));
         assert!(answer.is_empty(), "{point}: the server answered before dying: {}", String::from_utf8_lossy(&answer));
         wait_for_abort(&mut server, point);
         drop(server);
 
         // Restarted over the same data without the failpoint.
-        let server = start_plain(&data, &config);
-        writes_accepted(&server, point);
+        let server = start(&data, &["--config", &config], None);
+        writes_accepted(&server, SOURCE, point);
         let token = tester_token(&server);
         let listed = json_of(&api(&server, "GET", "/api/v1/promotions", &token, None));
         let listed = listed.as_array().expect("a list");
@@ -370,7 +208,8 @@ fn a_crash_at_any_commit_step_leaves_the_promotion_all_or_nothing() {
         }
 
         audit_verifies(&server, dir.path(), point);
-        eprintln!("{point}: {} in {:.1?}", if committed { "committed" } else { "rolled back" }, started.elapsed());
+        let outcome = if committed { "committed" } else { "rolled back" };
+        println!("crash-campaign: {point}: ok ({outcome}) in {:.1?}", started.elapsed());
     }
 }
 
@@ -385,17 +224,19 @@ fn otp(secret: &[u8]) -> String {
     airlock_access::totp::code_at(secret, now)
 }
 
+/// Part of the crash campaign, run by `scripts/crash-campaign` (see `crash_campaign.rs`).
 #[test]
-fn a_crash_committing_an_approved_promotion_keeps_the_approval_for_the_retry() {
+fn crash_campaign_a_crash_committing_an_approved_promotion_keeps_the_approval_for_the_retry() {
     const POINT: &str = "promotion-commit-logged";
     const PROD: &str = "prod/payments/api";
+    let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
     let data = dir.path().join("data");
     let (password, roles) = ("alice-password-123", ["release-approver"]);
 
     // Into staging first, and an approver with a second factor, on a server without failpoint.
-    let mut server = start_plain(&data, &config);
+    let mut server = start(&data, &["--config", &config], None);
     let image = push(&server, SOURCE, TAG, b"payments api, approved then crashed");
     let token = tester_token(&server);
     let staged = api(&server, "POST", "/api/v1/promotions", &token, Some(&promotion_body(SOURCE, "staging")));
@@ -404,7 +245,7 @@ fn a_crash_committing_an_approved_promotion_keeps_the_approval_for_the_retry() {
     assert!(server.terminate().success());
 
     // Prod waits for one approval; the approving request dies just before the commit's COMMIT.
-    let mut server = ServerProcess::start_env(airlock(), &data, &["--config", &config], &[(FAILPOINT_ENV, POINT)]);
+    let mut server = start(&data, &["--config", &config], Some(POINT));
     let token = tester_token(&server);
     let pending = api(&server, "POST", "/api/v1/promotions", &token, Some(&promotion_body(TARGET, "prod")));
     assert_eq!(pending.status, 201, "{}", body_text(&pending));
@@ -413,14 +254,14 @@ fn a_crash_committing_an_approved_promotion_keeps_the_approval_for_the_retry() {
     let id = pending["id"].as_str().unwrap().to_owned();
     let alice = api_token(&server, "alice", password, Some(&otp(&secret)));
     let path = format!("/api/v1/promotions/{id}/approve");
-    let answer = request_into_crash(&server, &path, &alice, &json!({"comment": "ship it"}));
+    let answer = api_into_crash(&server, "POST", &path, &alice, &json!({"comment": "ship it"}));
     assert!(answer.is_empty(), "the server answered before dying: {}", String::from_utf8_lossy(&answer));
     wait_for_abort(&mut server, POINT);
     drop(server);
 
     // After the restart: still pending, the approval stored and not consumed, nothing in prod.
-    let server = start_plain(&data, &config);
-    writes_accepted(&server, POINT);
+    let server = start(&data, &["--config", &config], None);
+    writes_accepted(&server, SOURCE, POINT);
     let token = tester_token(&server);
     let before = assert_not_committed(&server, &token, &id, PROD, &image, POINT);
     assert_eq!(before["approvals"][0]["approver"], "alice", "{before}");
@@ -440,4 +281,8 @@ fn a_crash_committing_an_approved_promotion_keeps_the_approval_for_the_retry() {
     assert_eq!(commits[0]["event"]["details"]["approvers"], json!(["alice"]), "{commits:?}");
     assert_eq!(sql(&data, &consumed), "alice|1", "the commit consumed the approval");
     audit_verifies(&server, dir.path(), "prod");
+    println!(
+        "crash-campaign: {POINT} (approved into prod): ok (rolled back, approval kept) in {:.1?}",
+        started.elapsed()
+    );
 }

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use airlock_test_support::oci::Image;
 use airlock_test_support::process::ServerProcess;
 
-use crate::{airlock, login_key_admin, python, run, trust_apply};
+use crate::{airlock, login_key_admin, python, run, trust_apply, trust_init};
 
 fn airlock_cmd(args: &[&str]) -> Output {
     Command::new(airlock()).args(args).output().expect("airlock runs")
@@ -89,26 +89,7 @@ fn the_trust_ceremony_end_to_end() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(d("ci.key")).unwrap().permissions().mode() & 0o777, 0o600);
     }
-    ok(airlock_cmd(&[
-        "trust",
-        "init",
-        "--dir",
-        &d("root"),
-        "--root-keys",
-        "3",
-        "--threshold",
-        "2",
-        "--signer",
-        "ci",
-        "--signer-key",
-        &d("ci.pub"),
-        "--predicate-type",
-        "https://slsa.dev/provenance/*",
-        "--repository",
-        "dev/**",
-        "--output",
-        "json",
-    ]));
+    ok(trust_init(dir.path(), 3, 2).output().expect("airlock runs"));
     // Applying a root is a key admin's duty: anonymously it is refused (exit 1: not logged in).
     let keys_home = dir.path().join("home-keys");
     let anonymous = trust_apply(&keys_home, &d("root/root.json"), &["--server", &url]);

@@ -16,11 +16,12 @@ use futures::Stream;
 use crate::audit::{Actor, Event};
 
 mod cpu;
+mod failpoint;
 mod identity;
 mod promotion;
 
 pub use cpu::{Cpu, CpuBusy, Inline, offload};
-
+pub use failpoint::{FAILPOINT_ENV, failpoint};
 pub use identity::{GrantKind, GrantRecord, GrantStatus, IdentityStore, PrincipalChange, PrincipalRecord};
 pub use promotion::*;
 

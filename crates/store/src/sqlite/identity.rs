@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{SqliteStore, err, to_i64};
+use super::{CommitPoints, SqliteStore, err, to_i64};
 
 const COLUMNS: &str = "id, kind, epoch, disabled, password_hash, totp_secret, api_key_hash, api_key_expires_at, \
      created_at, email, enrollment_hash, enrollment_expires_at";
@@ -412,7 +412,13 @@ impl SqliteStore {
             .await
             .map_err(err(OP))?;
         let stored = grant_row(&row, OP)?;
-        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
+        // An approval leaves the grant active, or pending with its first of two approvals.
+        if matches!(grant.status, GrantStatus::Active | GrantStatus::Pending) {
+            let points = CommitPoints { logged: "grant-approve-logged", done: "grant-approve-done" };
+            self.commit_with_log_at(tx, std::slice::from_ref(event), points).await?;
+        } else {
+            self.commit_with_log(tx, std::slice::from_ref(event)).await?;
+        }
         Ok(Some(stored))
     }
 }

@@ -1,8 +1,9 @@
-//! The transparency log on SQLite: appends inside the caller's transaction, node lookups for
-//! roots and proofs, and checkpoints.
+//! The transparency log on SQLite: appends inside the caller's transaction and the commits that
+//! carry them (with their crash-test failpoints), node lookups for roots and proofs, and
+//! checkpoints.
 
 use airlock_core::audit::Event;
-use airlock_core::ports::{LogLeaf, LogStore, StoreError, StoredCheckpoint};
+use airlock_core::ports::{LogLeaf, LogStore, StoreError, StoredCheckpoint, failpoint};
 use airlock_model::Timestamp;
 use airlock_tlog::{CompactRange, Hash, NodeId, leaf_hash, root_nodes};
 use async_trait::async_trait;
@@ -100,6 +101,90 @@ pub(super) async fn append_in(
         q.build().execute(&mut **tx).await.map_err(err(OP))?;
     }
     Ok(indices)
+}
+
+/// Two crash-test failpoints around a commit that appends to the log: `logged` fires with the
+/// state and its log entries written but not committed, `done` once both are durable and before
+/// the caller is answered.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CommitPoints {
+    pub(super) logged: &'static str,
+    pub(super) done: &'static str,
+}
+
+/// Writes that append to the log: the log's cached right edge and the commits that carry it.
+impl SqliteStore {
+    /// Takes the cached log tail; until it is put back, the next append reloads it.
+    pub(super) fn take_log_tail(&self) -> Option<CompactRange> {
+        self.log_tail.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Keeps the log tail after a successful commit.
+    pub(super) fn keep_log_tail(&self, tail: CompactRange) {
+        *self.log_tail.lock().unwrap_or_else(|p| p.into_inner()) = Some(tail);
+    }
+
+    /// Appends `events` to the log inside `tx` and commits it: the state change and its log
+    /// entries become durable together or not at all. Returns the events' indices.
+    pub(super) async fn commit_with_log(
+        &self,
+        mut tx: Transaction<'static, Sqlite>,
+        events: &[Event],
+    ) -> Result<Vec<u64>, StoreError> {
+        let tail = self.log_tail(&mut tx).await?;
+        self.commit_with_tail(tx, tail, events).await
+    }
+
+    /// The log's right edge for a write transaction, so a row can store the index its event
+    /// will land at (`tail.size()`) before [`Self::commit_with_tail`] appends it. Until that
+    /// commit succeeds the cache stays empty, so a failure anywhere reloads it; a caller that
+    /// gives up without appending may hand it back with [`Self::keep_log_tail`].
+    pub(super) async fn log_tail(&self, tx: &mut Transaction<'static, Sqlite>) -> Result<CompactRange, StoreError> {
+        match self.take_log_tail() {
+            Some(tail) => Ok(tail),
+            None => load_tail(tx).await,
+        }
+    }
+
+    /// Appends `events` at `tail` inside `tx` and commits it. Returns the events' indices.
+    pub(super) async fn commit_with_tail(
+        &self,
+        tx: Transaction<'static, Sqlite>,
+        tail: CompactRange,
+        events: &[Event],
+    ) -> Result<Vec<u64>, StoreError> {
+        self.commit_at(tx, tail, events, None).await
+    }
+
+    /// [`Self::commit_with_log`] with the crash-test failpoints `points` around the commit.
+    pub(super) async fn commit_with_log_at(
+        &self,
+        mut tx: Transaction<'static, Sqlite>,
+        events: &[Event],
+        points: CommitPoints,
+    ) -> Result<Vec<u64>, StoreError> {
+        let tail = self.log_tail(&mut tx).await?;
+        self.commit_at(tx, tail, events, Some(points)).await
+    }
+
+    async fn commit_at(
+        &self,
+        mut tx: Transaction<'static, Sqlite>,
+        mut tail: CompactRange,
+        events: &[Event],
+        points: Option<CommitPoints>,
+    ) -> Result<Vec<u64>, StoreError> {
+        let indices = append_in(&mut tx, &mut tail, events).await?;
+        if let Some(points) = points {
+            failpoint(points.logged);
+        }
+        tx.commit().await.map_err(err("log commit"))?;
+        self.keep_log_tail(tail);
+        if let Some(points) = points {
+            failpoint(points.done);
+        }
+        Ok(indices)
+    }
 }
 
 #[async_trait]

@@ -18,7 +18,7 @@ use std::time::Duration;
 use airlock_core::audit::{Actor, Event, EventKind, Subject};
 use airlock_core::ports::{
     BlobIndex, BlobRecord, BlobTotals, ManifestIndex, ManifestRecord, NewManifest, PutManifestOutcome, ReferrerRecord,
-    StoreError, TagMode, UploadIndex, UploadRecord,
+    StoreError, TagMode, UploadIndex, UploadRecord, failpoint,
 };
 use airlock_model::{Digest, RepoName, Tag, Timestamp, UploadId};
 use airlock_tlog::CompactRange;
@@ -28,6 +28,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
+
+use log::CommitPoints;
 
 /// How long a connection waits for SQLite's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -121,51 +123,6 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.readers.close().await;
         self.writer.close().await;
-    }
-
-    /// Takes the cached log tail; until it is put back, the next append reloads it.
-    fn take_log_tail(&self) -> Option<CompactRange> {
-        self.log_tail.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-
-    /// Keeps the log tail after a successful commit.
-    fn keep_log_tail(&self, tail: CompactRange) {
-        *self.log_tail.lock().unwrap_or_else(|p| p.into_inner()) = Some(tail);
-    }
-
-    /// Appends `events` to the log inside `tx` and commits it: the state change and its log
-    /// entries become durable together or not at all. Returns the events' indices.
-    async fn commit_with_log(
-        &self,
-        mut tx: Transaction<'static, Sqlite>,
-        events: &[Event],
-    ) -> Result<Vec<u64>, StoreError> {
-        let tail = self.log_tail(&mut tx).await?;
-        self.commit_with_tail(tx, tail, events).await
-    }
-
-    /// The log's right edge for a write transaction, so a row can store the index its event
-    /// will land at (`tail.size()`) before [`Self::commit_with_tail`] appends it. Until that
-    /// commit succeeds the cache stays empty, so a failure anywhere reloads it; a caller that
-    /// gives up without appending may hand it back with [`Self::keep_log_tail`].
-    async fn log_tail(&self, tx: &mut Transaction<'static, Sqlite>) -> Result<CompactRange, StoreError> {
-        match self.take_log_tail() {
-            Some(tail) => Ok(tail),
-            None => log::load_tail(tx).await,
-        }
-    }
-
-    /// Appends `events` at `tail` inside `tx` and commits it. Returns the events' indices.
-    async fn commit_with_tail(
-        &self,
-        mut tx: Transaction<'static, Sqlite>,
-        mut tail: CompactRange,
-        events: &[Event],
-    ) -> Result<Vec<u64>, StoreError> {
-        let indices = log::append_in(&mut tx, &mut tail, events).await?;
-        tx.commit().await.map_err(err("log commit"))?;
-        self.keep_log_tail(tail);
-        Ok(indices)
     }
 
     async fn begin(&self, operation: &'static str) -> Result<Transaction<'static, Sqlite>, StoreError> {
@@ -315,7 +272,10 @@ impl BlobIndex for SqliteStore {
                 .await
                 .map_err(err(OP))?;
         }
-        tx.commit().await.map_err(err(OP))
+        failpoint("blob-commit-linked");
+        tx.commit().await.map_err(err(OP))?;
+        failpoint("blob-commit-done");
+        Ok(())
     }
 
     async fn mount_blob(
@@ -540,7 +500,12 @@ impl ManifestIndex for SqliteStore {
             .await
             .map_err(err(OP))?;
         }
-        let indices = self.commit_with_log(tx, &events).await?;
+        // A push naming a tag sets it: its crash points are the tag's.
+        let points = match tag {
+            Some(_) => CommitPoints { logged: "tag-set-logged", done: "tag-set-done" },
+            None => CommitPoints { logged: "manifest-push-logged", done: "manifest-push-done" },
+        };
+        let indices = self.commit_with_log_at(tx, &events, points).await?;
         let log_index =
             indices.first().copied().ok_or_else(|| StoreError { operation: OP, source: "no log index".into() })?;
         Ok(PutManifestOutcome::Stored { log_index })

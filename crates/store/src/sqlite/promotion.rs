@@ -3,7 +3,7 @@
 use airlock_core::audit::{Event, EventKind, Subject};
 use airlock_core::ports::{
     ApprovalRecord, PromotionCommit, PromotionCommitOutcome, PromotionFilter, PromotionRecord, PromotionStatus,
-    PromotionStore, Seal, StoreError, TagMode,
+    PromotionStore, Seal, StoreError, TagMode, failpoint,
 };
 use airlock_model::{Digest, RepoName, Tag, Timestamp};
 use async_trait::async_trait;
@@ -374,7 +374,7 @@ impl PromotionStore for SqliteStore {
             Some(current) => return Ok(PromotionCommitOutcome::NotPending { status: current.status }),
             None => return Err(invalid(OP, format!("promotion `{}` is not stored", p.id))),
         }
-        crate::failpoint("promotion-commit-begin");
+        failpoint("promotion-commit-begin");
         let source = ensure_repo(&mut tx, &p.source, now).await?;
         let target = ensure_repo(&mut tx, &p.target, now).await?;
         // Blobs first, then manifests children before parents, so every reference resolves.
@@ -432,7 +432,7 @@ impl PromotionStore for SqliteStore {
             .map_err(err(OP))?;
         }
 
-        crate::failpoint("promotion-commit-linked");
+        failpoint("promotion-commit-linked");
         // The release record names the index its commit event lands at.
         let mut tail = match self.take_log_tail() {
             Some(tail) => tail,
@@ -442,7 +442,7 @@ impl PromotionStore for SqliteStore {
         for engine_manifest in &sealed.release {
             super::insert_engine_manifest(&mut tx, target, engine_manifest, now, OP).await?;
         }
-        crate::failpoint("promotion-commit-sealed");
+        failpoint("promotion-commit-sealed");
         let first_index = tail.size();
         sqlx::query(
             "UPDATE promotions SET status = 'promoted', release_digest = ?, summary_digest = ?, log_index = ?, updated_at = ?, \
@@ -481,10 +481,10 @@ impl PromotionStore for SqliteStore {
         events.extend(tag_event);
         // Until the commit succeeds the cached tail stays empty, so a failure reloads it.
         log::append_in(&mut tx, &mut tail, &events).await?;
-        crate::failpoint("promotion-commit-logged");
+        failpoint("promotion-commit-logged");
         tx.commit().await.map_err(err(OP))?;
         self.keep_log_tail(tail);
-        crate::failpoint("promotion-commit-done");
+        failpoint("promotion-commit-done");
         Ok(PromotionCommitOutcome::Committed { log_index: first_index, release_digest: sealed.release_digest })
     }
 

@@ -9,7 +9,7 @@ use serde_json::json;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{SqliteStore, digest_col, err, to_i64};
+use super::{CommitPoints, SqliteStore, digest_col, err, to_i64};
 
 /// The verdict as stored: a small JSON object.
 pub(super) fn verdict_json(verdict: &Verdict) -> String {
@@ -110,7 +110,8 @@ impl TrustStore for SqliteStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
+        let points = CommitPoints { logged: "trust-root-apply-logged", done: "trust-root-apply-done" };
+        self.commit_with_log_at(tx, std::slice::from_ref(event), points).await?;
         Ok(true)
     }
 
