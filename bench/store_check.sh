@@ -14,22 +14,27 @@ if [ -z "${AIRLOCK_BIN:-}" ]; then
 fi
 command -v sqlite3 >/dev/null || { echo "error: sqlite3 is missing; apt-get install sqlite3" >&2; exit 1; }
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 data=$work/data
 pid=
 
-# A data directory the server made, then grown offline with 64 KiB inline blobs.
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# Starts the server over $data (extra environment in "$@") and sets `took` to the milliseconds
+# until it listens.
 start_server() {
-  local started=$1
-  AIRLOCK_BOOTSTRAP_PASSWORD=bench-password-123456 "$AIRLOCK_BIN" serve --listen 127.0.0.1:0 --data "$data" \
-    >"$work/out" 2>"$work/err" &
+  local started
+  started=$(now_ms)
+  : >"$work/out"
+  env AIRLOCK_BOOTSTRAP_PASSWORD=bench-password-123456 "$@" "$AIRLOCK_BIN" serve --listen 127.0.0.1:0 \
+    --data "$data" >"$work/out" 2>"$work/err" &
   pid=$!
   until grep -q "listening" "$work/out" 2>/dev/null; do sleep 0.01; done
-  echo $(( $(date +%s%N) / 1000000 - started ))
+  took=$(( $(now_ms) - started ))
 }
 stop_server() { kill -TERM "$pid"; wait "$pid" || true; pid=; }
 
-start_server "$(( $(date +%s%N) / 1000000 ))" >/dev/null
+# A data directory the server made, then grown offline with 64 KiB inline blobs.
+start_server
 stop_server
 rows=$((size_mib * 16))
 echo "growing metadata.db by $size_mib MiB ($rows inline blobs of 64 KiB)" >&2
@@ -43,12 +48,13 @@ db_mib=$(( $(stat -c %s "$data/metadata.db") / 1048576 ))
 ms() { local s; s=$(date +%s%N); "$@" >/dev/null; echo $(( ($(date +%s%N) - s) / 1000000 )); }
 quick=$(ms sqlite3 "$data/metadata.db" "PRAGMA quick_check")
 full=$(ms "$AIRLOCK_BIN" doctor --data "$data")
-listen=$(start_server "$(( $(date +%s%N) / 1000000 ))")
+start_server
+listen=$took
 logged=$(grep -o 'elapsed_ms=[0-9]*' "$work/err" | head -1 || true)
 stop_server
-skipped_dir=$work/skip.toml
-printf '[store]\nstart_check_secs = 0\n' >"$skipped_dir"
-listen_skip=$(AIRLOCK_CONFIG=$skipped_dir start_server "$(( $(date +%s%N) / 1000000 ))")
+printf '[store]\nstart_check_secs = 0\n' >"$work/skip.toml"
+start_server AIRLOCK_CONFIG="$work/skip.toml"
+listen_skip=$took
 stop_server
 
 echo
