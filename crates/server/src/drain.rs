@@ -2,7 +2,7 @@
 //! the body is read and discarded (at most [`DRAIN_MAX_BYTES`] within [`DRAIN_TIME`]), or the
 //! answer says `Connection: close`. Without this, a refusal (401 on a chunked `PATCH`, 403 on a
 //! manifest `PUT` into a gated stage) closed a keep-alive connection with unread data, and the
-//! client saw a reset instead of the answer (issue 13).
+//! client saw a reset instead of the answer.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -403,7 +403,7 @@ pub async fn close_refusals(registry: &airlock_core::Registry, all: bool) {
 }
 
 /// Runs until the task is dropped: closes windows of identical refusals a quarter of a window
-/// after they ran out, at the latest ([`REFUSAL_CLOSE_EVERY_MAX`]).
+/// after they ran out, at the latest (`REFUSAL_CLOSE_EVERY_MAX`).
 pub async fn run_refusal_closer(registry: airlock_core::Registry) {
     let window = std::time::Duration::from_secs(registry.refusals().limits().window_secs);
     let every = (window / 4).clamp(std::time::Duration::from_millis(100), REFUSAL_CLOSE_EVERY_MAX);

@@ -11,23 +11,8 @@ use airlock_test_support::{TESTER, basic};
 use crate::airlock;
 use crate::crash_support::push;
 
-/// A policy only the time budget stops (30^8 iterations).
-const ENDLESS_POLICY: &str = r#"package airlock
-
-n := numbers.range(1, 30)
-
-deny contains "unreachable" if {
-	some a in n
-	some b in n
-	some c in n
-	some d in n
-	some e in n
-	some f in n
-	some g in n
-	some h in n
-	a + b + c + d + e + f + g + h < 0
-}
-"#;
+/// A policy only the time budget stops (30^8 iterations), the policy engine's own case.
+const ENDLESS_POLICY: &str = include_str!("../../../policy/tests/cases/timeout-exponential/bundle/policy.rego");
 
 const CONCURRENT: usize = 16;
 const PER_MINUTE: usize = 20;

@@ -1,4 +1,4 @@
-//! The crash campaign (issue 13): the server aborts at each failpoint of a durable write (blob
+//! The crash campaign: the server aborts at each failpoint of a durable write (blob
 //! commit, manifest push, tag set, trust root apply, grant approval, checkpoint signing) and is
 //! restarted over the same data directory, one failpoint after another. After every restart:
 //! every write acknowledged so far, in this run, is there with its log entry; the write that

@@ -5,8 +5,12 @@
 //! - A request bearing an Airlock token whose signature verifies is charged to its principal's
 //!   bucket (`rate_limits.principal_per_minute`, `.principal_burst`). Nobody else can charge
 //!   it, so a principal is never held back by traffic it did not send.
-//! - Every other request (no credentials, Basic credentials still to be checked, a token that
-//!   does not verify) is charged to its client address's bucket
+//! - Basic credentials that cannot be guessed (an API key's form, a CI token) are not charged
+//!   before they are checked: checking one costs a hash or a signature, never Argon2, its
+//!   failures are aggregated in the log, and a fleet of CI jobs behind one address must not
+//!   share one bucket.
+//! - Every other request (no credentials, a password still to be checked, a token that does not
+//!   verify) is charged to its client address's bucket
 //!   (`rate_limits.anonymous_per_minute`, `.anonymous_burst`). The address is
 //!   [`crate::client_addr`]'s (`server.trusted_proxies` honoured); an IPv6 client is keyed on its
 //!   /64, the block one subscriber usually holds.
@@ -131,6 +135,13 @@ fn bucket_of(address: IpAddr) -> IpAddr {
     }
 }
 
+/// Whether the request carries Basic credentials that cannot be guessed: an API key's form or a
+/// CI token.
+fn unguessable_basic(headers: &http::HeaderMap) -> bool {
+    super::basic_credentials(headers)
+        .is_ok_and(|(name, secret)| name == super::OIDC_USERNAME || super::throttle::is_api_key(&secret))
+}
+
 /// Whether a request costs nothing worth limiting: probes, metrics and reading the public log.
 fn exempt(method: &Method, path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
@@ -142,6 +153,9 @@ impl CallerService {
     /// to its client address's; `None` when it may go on.
     pub fn rate_limit(&self, request: &Request) -> Option<CallerError> {
         if exempt(request.method(), request.uri().path()) {
+            return None;
+        }
+        if unguessable_basic(request.headers()) {
             return None;
         }
         let taken = match self.signed_subject(request.headers()) {

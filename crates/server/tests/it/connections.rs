@@ -1,4 +1,4 @@
-//! Slow and greedy clients (issue 13, items 4 and 6): headers sent one line at a time, idle
+//! Slow and greedy clients: headers sent one line at a time, idle
 //! connections, too many connections from one address, `/api/v1` bodies that stall or are too
 //! large, `Retry-After` on every 429 and 503, and refusals on a keep-alive connection that must
 //! reach the client instead of a reset.

@@ -1,7 +1,7 @@
 """Runs the registry's push, pull, refusal and error sequence many times over ONE keep-alive
 connection (`requests.Session` with a pool of one), the way OCI client suites do, and fails on
 the first connection error: a refusal the server sends before reading the request body must not
-reset the connection (issue 13, item 6). Prints a JSON report for the Rust test to check."""
+reset the connection. Prints a JSON report for the Rust test to check."""
 
 import hashlib
 import json

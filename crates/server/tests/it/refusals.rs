@@ -1,4 +1,4 @@
-//! What an anonymous or failing client costs (issue 13): every request passes a token bucket per
+//! What an anonymous or failing client costs: every request passes a token bucket per
 //! client address (or per principal, with a valid token) before it can cost a log entry, a
 //! password hash or a policy evaluation; identical refusals are logged once a window and then
 //! counted into one `refusal.aggregate` entry; and `/v2` writes refused for want of a token or
@@ -339,4 +339,31 @@ async fn an_anonymous_flood_does_not_hold_back_authenticated_principals() {
     let forged = "Bearer eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ0ZXN0ZXIifQ.AAAA";
     let reply = app.send_anonymous(from(attacker, Method::GET, "/v2/", Some(forged))).await;
     assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// CI jobs behind one address log in with API keys far more often than an anonymous bucket
+/// allows: an unguessable key costs no Argon2 and is not charged before it is checked, so a
+/// fleet never locks itself out. Passwords from the same address still are.
+#[tokio::test]
+async fn api_key_logins_from_one_address_are_not_held_to_the_anonymous_bucket() {
+    let app = TestApp::new("[rate_limits]\nanonymous_per_minute = 1\nanonymous_burst = 5\n").await;
+    let fleet = "192.0.2.44";
+    for i in 0..50 {
+        let login = app
+            .send_anonymous(from(
+                fleet,
+                Method::GET,
+                "/token?scope=repository:dev/app:pull",
+                Some(&basic("tester", &app.tester_key)),
+            ))
+            .await;
+        assert_eq!(login.status, StatusCode::OK, "login {i}: {:?}", login.body);
+    }
+    let mut limited = 0;
+    for _ in 0..10 {
+        let guess =
+            app.send_anonymous(from(fleet, Method::GET, "/token", Some(&basic("admin", "a guessed password")))).await;
+        limited += usize::from(guess.status == StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert!(limited >= 5, "password guesses from the address still pass its bucket: {limited} of 10 limited");
 }
