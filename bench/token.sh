@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `GET /token` throughput with a service account's API key, on loopback, against the release
 # binary: what every CI job and cluster node does before each push or pull. Uses wrk (installed
-# through apt-get when missing). Prints requests per second and the latency distribution.
+# through apt-get when missing). Prints requests per second and the latency distribution, then
+# TINY (default 200) tiny images pushed with the token over one connection (bench/tiny_push.py):
+# every request's own path (rate limit, body drain, authorization) without the token issue.
 #   bench/token.sh                                  # this checkout's release build
 #   BEFORE_BIN=/path/to/old/airlock bench/token.sh  # the same, then that binary, and the ratio
 #   AIRLOCK_BIN=/path/to/airlock bench/token.sh     # skip the build, measure that binary
@@ -15,6 +17,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 RUNS=${RUNS:-2}
+TINY=${TINY:-200}
 
 missing=()
 for tool in wrk curl python3; do command -v "$tool" >/dev/null || missing+=("$tool"); done
@@ -59,25 +62,39 @@ measure() {
   echo "== $name: wrk $THREADS threads, $CONNECTIONS connections, $DURATION" >&2
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: Basic $basic" "$url" >"$work/wrk.txt"
   grep -E "Latency|50%|99%|Requests/sec|Non-2xx" "$work/wrk.txt" >&2 || true
+  local token secs
+  token=$(curl -fsS -H "Authorization: Basic $basic" \
+    "http://127.0.0.1:$port/token?service=airlock&scope=repository:dev/tiny:pull,push" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  secs=$(python3 bench/tiny_push.py 127.0.0.1 "$port" dev/tiny "$TINY" "$token")
+  echo "   $TINY tiny images in $secs s" >&2
   kill "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null || true
   pid=""
-  awk '/Requests\/sec/ {print $2}' "$work/wrk.txt"
+  printf '%s %s\n' "$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")" "$(python3 -c "print(f'{$TINY / $secs:.1f}')")"
 }
 
 best() { printf '%s\n' "$@" | sort -g | tail -1; }
 
 after=()
 before=()
+after_tiny=()
+before_tiny=()
 for _ in $(seq "$RUNS"); do
-  after+=("$(measure "$airlock" "after ($airlock)" | tail -1)")
+  read -r rps ips < <(measure "$airlock" "after ($airlock)" | tail -1)
+  after+=("$rps"); after_tiny+=("$ips")
   if [ -n "${BEFORE_BIN:-}" ]; then
-    before+=("$(measure "$BEFORE_BIN" "before ($BEFORE_BIN)" | tail -1)")
+    read -r rps ips < <(measure "$BEFORE_BIN" "before ($BEFORE_BIN)" | tail -1)
+    before+=("$rps"); before_tiny+=("$ips")
   fi
 done
 a=$(best "${after[@]}")
+at=$(best "${after_tiny[@]}")
 printf '\n/token with an API key: %s requests/s, best of %s (target >= 3000)\n' "$a" "$RUNS"
+printf '%s tiny images with a token: %s images/s, best of %s\n' "$TINY" "$at" "$RUNS"
 if [ -n "${BEFORE_BIN:-}" ]; then
   b=$(best "${before[@]}")
+  bt=$(best "${before_tiny[@]}")
   python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'before: {b:.0f} requests/s; after/before: {a / b:.2f}x')" "$a" "$b"
+  python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'before: {b:.1f} images/s; after/before: {a / b:.2f}x')" "$at" "$bt"
 fi

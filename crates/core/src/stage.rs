@@ -48,9 +48,10 @@ pub enum StageError {
     Duplicate { name: String },
 }
 
-/// The ordered stage list, `dev -> staging -> prod` unless configured otherwise.
+/// The ordered stage list, `dev -> staging -> prod` unless configured otherwise. Shared, so the
+/// registry and the services holding it clone in O(1) on every request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stages(Vec<Stage>);
+pub struct Stages(std::sync::Arc<[Stage]>);
 
 impl Stages {
     /// Builds the list in promotion order.
@@ -63,7 +64,7 @@ impl Stages {
                 return Err(StageError::Duplicate { name: stage.name.to_string() });
             }
         }
-        Ok(Stages(stages))
+        Ok(Stages(stages.into()))
     }
 
     /// The stage named `name`, if configured.
@@ -97,13 +98,16 @@ impl Default for Stages {
         let (Ok(dev), Ok(staging), Ok(prod)) =
             (StageName::parse("dev"), StageName::parse("staging"), StageName::parse("prod"))
         else {
-            return Stages(Vec::new());
+            return Stages(Vec::new().into());
         };
-        Stages(vec![
-            Stage::new(dev.clone(), true),
-            Stage::new(staging.clone(), false).with_gates(Gates::default_staging(dev)),
-            Stage::new(prod, false).with_gates(Gates::default_prod(staging)),
-        ])
+        Stages(
+            vec![
+                Stage::new(dev.clone(), true),
+                Stage::new(staging.clone(), false).with_gates(Gates::default_staging(dev)),
+                Stage::new(prod, false).with_gates(Gates::default_prod(staging)),
+            ]
+            .into(),
+        )
     }
 }
 
