@@ -28,33 +28,6 @@ use crate::error::ApiError;
 /// from flooding the log with refusals.
 pub const TRUST_ROOT_APPLIES_PER_MINUTE: u32 = 10;
 
-/// Keys above which a limiter forgets principals whose quota has refilled.
-const LIMITER_KEYS_MAX: usize = 4096;
-
-/// Requests of one kind per principal (trust root applies, dry-run evaluations), in memory,
-/// per process: a burst of `per_minute`, then one every `60 / per_minute` s.
-#[derive(Debug)]
-pub struct PerPrincipal(governor::DefaultKeyedRateLimiter<String>);
-
-impl PerPrincipal {
-    pub fn per_minute(per_minute: u32) -> PerPrincipal {
-        let per_minute = std::num::NonZeroU32::new(per_minute).unwrap_or(std::num::NonZeroU32::MIN);
-        PerPrincipal(governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)))
-    }
-
-    /// Takes one request from `principal`'s quota, or says how many seconds until one is free.
-    pub fn take(&self, principal: &str) -> Result<(), u64> {
-        use governor::clock::Clock as _;
-        if self.0.len() >= LIMITER_KEYS_MAX {
-            self.0.retain_recent();
-        }
-        self.0.check_key(&principal.to_owned()).map_err(|until| {
-            let wait = until.wait_time_from(self.0.clock().now());
-            wait.as_secs().saturating_add(u64::from(wait.subsec_nanos() > 0)).max(1)
-        })
-    }
-}
-
 /// `GET /api/v1/trust/root[?version=N]`: the document exactly as applied.
 pub async fn get_root(
     State(app): State<AppState>,

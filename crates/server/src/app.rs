@@ -110,9 +110,9 @@ pub struct AppState {
     pub callers: crate::caller::CallerService,
     pub promoter: airlock_core::promotion::Promoter,
     /// Trust root applies per principal ([`crate::api_trust::TRUST_ROOT_APPLIES_PER_MINUTE`]).
-    pub root_applies: Arc<crate::api_trust::PerPrincipal>,
+    pub root_applies: Arc<crate::caller::PerPrincipal>,
     /// Dry-run evaluations per principal (`limits.evaluations_per_minute`).
-    pub evaluations: Arc<crate::api_trust::PerPrincipal>,
+    pub evaluations: Arc<crate::caller::PerPrincipal>,
     pub evaluations_per_minute: u32,
 }
 
@@ -234,8 +234,8 @@ impl App {
             log_page_max: config.log.entries_page_max,
             policy,
             callers,
-            root_applies: Arc::new(crate::api_trust::PerPrincipal::per_minute(crate::TRUST_ROOT_APPLIES_PER_MINUTE)),
-            evaluations: Arc::new(crate::api_trust::PerPrincipal::per_minute(config.evaluations_per_minute)),
+            root_applies: Arc::new(crate::caller::PerPrincipal::per_minute(crate::TRUST_ROOT_APPLIES_PER_MINUTE)),
+            evaluations: Arc::new(crate::caller::PerPrincipal::per_minute(config.evaluations_per_minute)),
             evaluations_per_minute: config.evaluations_per_minute,
         };
         Ok(App { state, store, blobs, clock, config })

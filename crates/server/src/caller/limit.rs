@@ -108,6 +108,23 @@ impl Limiter {
     }
 }
 
+/// Requests of one kind per principal (trust root applies, dry-run evaluations), in memory,
+/// per process: a burst of `per_minute`, then one every `60 / per_minute` s; bounded like the
+/// buckets above.
+#[derive(Debug)]
+pub struct PerPrincipal(DefaultKeyedRateLimiter<String>);
+
+impl PerPrincipal {
+    pub fn per_minute(per_minute: u32) -> PerPrincipal {
+        PerPrincipal(RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN))))
+    }
+
+    /// Takes one request from `principal`'s quota, or says how many seconds until one is free.
+    pub fn take(&self, principal: &str) -> Result<(), u64> {
+        take(&self.0, &bounded(&self.0, principal.to_owned(), String::new()))
+    }
+}
+
 /// `key`, or the shared `overflow` key when the table is full even of buckets still in use.
 fn bounded<K: Clone + Eq + std::hash::Hash>(limiter: &DefaultKeyedRateLimiter<K>, key: K, overflow: K) -> K {
     if limiter.len() < LIMITER_KEYS_MAX {
