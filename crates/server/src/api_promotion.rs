@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::api_login::origin;
 use crate::app::AppState;
-use crate::caller::{Caller, CallerError};
+use crate::caller::{Caller, CallerError, EngineAccess};
 use crate::error::ApiError;
 use crate::visibility::Visibility;
 
@@ -64,6 +64,10 @@ impl From<PromotionError> for ApiError {
                 message,
                 remediation: "see the command's `--help` for its rules".to_owned(),
             },
+            PromotionError::PolicyUnavailable { message, remediation } => {
+                ApiError::Rejected { code: "POLICY_UNTRUSTED", message, remediation }
+            }
+            PromotionError::Access(e) => ApiError::from(CallerError::from(e)),
         }
     }
 }
@@ -88,10 +92,6 @@ pub(crate) fn engine_caller(app: &AppState, caller: &Caller, source: &str, reque
         actor: caller.actor(request_id),
         mfa_fresh: app.callers.context_for(caller, source).mfa_fresh,
     }
-}
-
-pub(crate) fn origin_of((builder, source): (Option<String>, Option<String>)) -> airlock_access::authz::Origin {
-    airlock_access::authz::Origin { builder, source }
 }
 
 fn resource(record: &PromotionRecord, pusher: Option<String>) -> Resource {
@@ -177,26 +177,27 @@ pub async fn request(State(app): State<AppState>, request: Request) -> Result<Re
         .map(Tag::parse)
         .transpose()
         .map_err(|e| bad(format!("`tag`: {e}"), "use a tag like `1.4.2`"))?;
-    let target_repo = repo.in_stage(&target);
-    let pending = Resource::Promotion {
-        id: String::new(),
-        repository: target_repo.path().to_owned(),
-        stage: target.to_string(),
-        requester_id: caller.id.to_string(),
-        pushers: Vec::new(),
+    // Access is decided by the engine, on the digest it resolves for this promotion.
+    let access = EngineAccess {
+        service: &app.callers,
+        caller: &caller,
+        action: Action::PromoteRequest,
+        resource: Resource::Promotion {
+            id: String::new(),
+            repository: repo.in_stage(&target).path().to_owned(),
+            stage: target.to_string(),
+            requester_id: caller.id.to_string(),
+            pushers: Vec::new(),
+        },
+        source: &source,
+        request_id: &request_id,
     };
-    // Custom Cedar policies may look at where the artifact came from; a reference that does
-    // not resolve has no origin, and the engine reports it below.
-    let origin = match app.callers.has_custom_policies() {
-        true => app.promoter.origin(&repo, &reference, &target).await.ok().flatten().map(origin_of),
-        false => None,
-    };
-    app.callers.require_in(&caller, Action::PromoteRequest, &pending, &source, &request_id, origin).await?;
     let engine_caller = engine_caller(&app, &caller, &source, &request_id);
     let view = app
         .promoter
         .request(
             &engine_caller,
+            &access,
             &PromoteRequest {
                 source: repo,
                 reference,
@@ -250,15 +251,13 @@ async fn decide(app: AppState, id: String, request: Request, action: Action) -> 
     let pusher =
         app.registry.store().pusher(&current.record.source, &current.record.digest).await.map_err(CallerError::from)?;
     let engine_caller = engine_caller(&app, &caller, &source, &request_id);
-    let reference = Reference::Digest(current.record.digest.clone());
     let origin = match app.callers.has_custom_policies() {
         true => app
             .promoter
-            .origin(&current.record.source, &reference, current.record.target.stage())
+            .origin(&current.record.source, &current.record.digest, current.record.target.stage())
             .await
             .ok()
-            .flatten()
-            .map(origin_of),
+            .flatten(),
         false => None,
     };
     let decided =

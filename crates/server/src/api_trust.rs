@@ -144,32 +144,23 @@ pub async fn artifacts(
             let request_id =
                 request.extensions().get::<crate::telemetry::RequestId>().map_or_else(String::new, |r| r.0.clone());
             // A dry run costs what a promotion request costs: only those who may ask for one,
-            // and at a bounded rate each.
-            let pending = airlock_access::authz::Resource::Promotion {
-                id: String::new(),
-                repository: repo.in_stage(&target).path().to_owned(),
-                stage: target.to_string(),
-                requester_id: caller.id.to_string(),
-                pushers: Vec::new(),
+            // and at a bounded rate each. The engine decides access on the evidence it gathers.
+            let access = crate::caller::EngineAccess {
+                service: &app.callers,
+                caller: &caller,
+                action: airlock_access::authz::Action::PromoteRequest,
+                resource: airlock_access::authz::Resource::Promotion {
+                    id: String::new(),
+                    repository: repo.in_stage(&target).path().to_owned(),
+                    stage: target.to_string(),
+                    requester_id: caller.id.to_string(),
+                    pushers: Vec::new(),
+                },
+                source: &source,
+                request_id: &request_id,
             };
-            let origin = match app.callers.has_custom_policies() {
-                true => {
-                    let reference = airlock_model::Reference::Digest(digest.clone());
-                    let origin = app.promoter.origin(&repo, &reference, &target).await.ok().flatten();
-                    origin.map(crate::api_promotion::origin_of)
-                }
-                false => None,
-            };
-            app.callers
-                .require_in(
-                    &caller,
-                    airlock_access::authz::Action::PromoteRequest,
-                    &pending,
-                    &source,
-                    &request_id,
-                    origin,
-                )
-                .await?;
+            let engine_caller = crate::api_promotion::engine_caller(&app, &caller, &source, &request_id);
+            // Charged first: gathering the evidence the decision reads is already work.
             app.evaluations.take(caller.id.as_str()).map_err(|retry_after_secs| ApiError::Throttled {
                 message: format!("`{}` asked for too many dry-run evaluations", caller.id),
                 remediation: format!(
@@ -178,8 +169,7 @@ pub async fn artifacts(
                 ),
                 retry_after_secs,
             })?;
-            let actor = caller.actor(&request_id);
-            let decision = crate::policy::evaluate(&app, &actor, &repo, &digest, &target, &requester).await?;
+            let decision = app.promoter.dry_run(&engine_caller, &access, &repo, &digest, &target).await?;
             Ok(([(header::CONTENT_TYPE, "application/json")], decision).into_response())
         }
         _ => Err(invalid()),

@@ -1,17 +1,15 @@
 //! Policy for the API and the gates: the bundles in force (the embedded default library or
 //! `policy.bundle`, and every stage's own), loaded once at start and trusted only under the
-//! signature of the trust root's policy signers (see [`airlock_core::promotion::policies`]);
-//! dry-run decisions, each logged; and the `policy.bundle.load` events of every load and every
-//! change of trust.
+//! signature of the trust root's policy signers (see [`airlock_core::promotion::policies`]), and
+//! the `policy.bundle.load` events of every load and every change of trust. Decisions, the dry
+//! run's included, are the engine's (`airlock_core::promotion`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use airlock_core::audit::{Actor, Event, EventKind, Outcome, Subject};
-use airlock_core::policy_input::Requester;
+use airlock_core::audit::Actor;
 use airlock_core::promotion::pipeline::DEFAULT_POLICY;
 use airlock_core::promotion::policies::{BundleStatus, BundleTrust, LoadedBundle, PolicySet};
-use airlock_model::{Digest, RepoName, StageName};
 use airlock_policy::Bundle;
 
 use crate::app::{AppState, StartError};
@@ -128,45 +126,4 @@ pub async fn recheck_trust(app: &AppState, actor: &Actor) -> Result<(), ApiError
     let root = app.registry.trust().current();
     let changed = app.policy.policies.recheck(root.as_deref());
     log_loads(app, actor, &changed).await
-}
-
-/// A dry-run decision for promoting `repo@digest` to `target`, logged as `policy.evaluate`.
-pub async fn evaluate(
-    app: &AppState,
-    actor: &Actor,
-    repo: &RepoName,
-    digest: &Digest,
-    target: &StageName,
-    requester: &Requester,
-) -> Result<Vec<u8>, ApiError> {
-    let input = app.registry.policy_input(repo, digest, target, requester).await?;
-    // The decision time is the input's own, so the decision replays byte for byte.
-    let now = input["time"]
-        .as_str()
-        .and_then(airlock_model::Timestamp::parse_rfc3339)
-        .unwrap_or_else(|| app.registry.clock().now());
-    // Off the async workers: an evaluation may run for its whole time budget.
-    let policies = app.policy.policies.clone();
-    let decision = app.registry.offload(move || policies.evaluate(DEFAULT_POLICY, &input, now)).await?;
-    let decision = decision.map_err(|u| ApiError::Rejected {
-        code: "POLICY_UNTRUSTED",
-        message: u.message,
-        remediation: u.remediation,
-    })?;
-    let subject = Subject { repository: Some(repo.clone()), digest: Some(digest.clone()), tag: None };
-    let mut event = Event::allowed(EventKind::PolicyEvaluate, actor, now, subject)
-        .with_detail("target_stage", serde_json::Value::from(target.as_str()))
-        .with_detail("bundle_digest", serde_json::Value::from(decision.bundle_digest.as_str()))
-        .with_detail("input_digest", serde_json::Value::from(decision.input_digest.clone()));
-    if !decision.allowed() {
-        let mut reasons: Vec<String> = decision
-            .violations
-            .iter()
-            .map(|v| format!("{}: {}", v.rule.as_deref().unwrap_or("policy"), v.message))
-            .collect();
-        reasons.extend(decision.errors.iter().map(|e| format!("{}: {}", e.code.as_str(), e.message)));
-        event.outcome = Outcome::Denied { reasons };
-    }
-    app.registry.log_events(&[event]).await?;
-    Ok(decision.to_canonical_json())
 }

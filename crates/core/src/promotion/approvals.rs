@@ -56,7 +56,7 @@ impl Promoter {
 
         // Evaluate again: the approval binds what is true now.
         let requester = self.requester_of(&record).await;
-        let evaluation = self.evaluate(gates, &record.source, &stage, &record.digest, &requester).await?;
+        let evaluation = self.evaluate(gates, &record.source, &stage, &record.digest, &requester, None).await?;
         let person =
             match self.eligible(caller.principal.as_str(), caller.kind, None, &record, &evaluation, rule, now).await? {
                 Ok(person) => person,

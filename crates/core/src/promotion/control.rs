@@ -366,6 +366,7 @@ impl Promoter {
         let requester =
             crate::policy_input::Requester { principal: caller.principal.to_string(), kind: "user".to_owned() };
         let frozen = self.frozen(&stage).await?;
+        let gathered = self.registry.gather_policy_input(repo, &target, &stage, &requester).await?;
         let evaluation = crate::promotion::gates::evaluate(
             &self.registry,
             &self.config.policies,
@@ -373,7 +374,7 @@ impl Promoter {
             repo,
             &stage,
             &target,
-            &requester,
+            gathered,
             frozen.as_ref().map(|f| f.reason.as_str()),
         )
         .await?;

@@ -8,7 +8,7 @@ use airlock_model::{Digest, RepoName, StageName, Timestamp};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::policy_input::Requester;
+use crate::policy_input::PolicyInput;
 use crate::promotion::pipeline::Gates;
 use crate::promotion::window;
 use crate::registry::{Registry, RegistryError};
@@ -100,7 +100,8 @@ fn evidence_digest(seen: &[SeenAttestation]) -> String {
     Digest::of(lines.join("\n").as_bytes()).to_string()
 }
 
-/// Evaluates the automatic gates for promoting `source@digest` into `target`.
+/// Evaluates the automatic gates for promoting `source@digest` into `target`, over the policy
+/// input `gathered` for it.
 #[allow(clippy::too_many_arguments)]
 pub async fn evaluate(
     registry: &Registry,
@@ -109,10 +110,9 @@ pub async fn evaluate(
     source: &RepoName,
     target: &StageName,
     digest: &Digest,
-    requester: &Requester,
+    gathered: PolicyInput,
     frozen: Option<&str>,
 ) -> Result<Evaluation, RegistryError> {
-    let gathered = registry.gather_policy_input(source, digest, target, requester).await?;
     let (input, attestations) = (gathered.json, gathered.attestations);
     let now = input["time"].as_str().and_then(Timestamp::parse_rfc3339).unwrap_or_else(|| registry.clock().now());
     let mut findings = Vec::new();

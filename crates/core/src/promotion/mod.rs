@@ -13,6 +13,7 @@ pub mod backed;
 pub mod bundle;
 mod commit;
 pub mod control;
+mod dry_run;
 pub mod gates;
 pub mod history;
 pub mod pipeline;
@@ -29,7 +30,7 @@ use serde_json::{Value, json};
 
 use crate::audit::{Actor, Event, EventKind, Outcome, Subject};
 use crate::identity::person::PersonRule;
-use crate::policy_input::Requester;
+use crate::policy_input::{PolicyInput, Requester};
 use crate::ports::{ApprovalRecord, PromotionFilter, PromotionRecord, PromotionStatus, StoreError};
 use crate::registry::{Registry, RegistryError};
 use approvals::approvals_json;
@@ -79,7 +80,29 @@ pub enum PromotionError {
     Conflict { message: String },
     #[error("{message}")]
     NotFound { message: String },
+    /// The policy bundle that would decide is missing or not trusted.
+    #[error("{message}")]
+    PolicyUnavailable { message: String, remediation: String },
+    /// The access decision refused the caller.
+    #[error(transparent)]
+    Access(#[from] crate::identity::IdentityError),
 }
+
+/// The access decision on a request, made by the engine itself on the digest it resolved, so a
+/// tag that moves cannot split the decision from what is promoted. The implementation holds the
+/// caller, the action and the resource; the engine supplies what only it knows.
+#[async_trait::async_trait]
+pub trait AccessCheck: Send + Sync {
+    /// Whether the decision reads where the artifact came from (custom Cedar policies do): the
+    /// engine then gathers the evidence before deciding, once, and evaluates the gates on it.
+    fn reads_origin(&self) -> bool;
+    /// Refuses (and logs) what the caller may not do; `origin` is that of the resolved digest,
+    /// `None` without trusted provenance or when the reference does not resolve.
+    async fn check(&self, origin: Option<Origin>) -> Result<(), PromotionError>;
+}
+
+/// Where an artifact came from, by its trusted provenance.
+pub use airlock_access::authz::Origin;
 
 /// Who is asking, as the server authenticated them.
 #[derive(Debug, Clone)]
@@ -92,7 +115,7 @@ pub struct Caller {
 }
 
 impl Caller {
-    fn requester(&self) -> Requester {
+    pub(crate) fn requester(&self) -> Requester {
         Requester {
             principal: self.principal.to_string(),
             kind: match self.kind {
@@ -192,12 +215,17 @@ impl Promoter {
         target: &StageName,
         digest: &Digest,
         requester: &Requester,
+        gathered: Option<PolicyInput>,
     ) -> Result<Evaluation, PromotionError> {
         let now = self.registry.clock().now();
         let frozen = backed::freezes_in_force(&self.registry).await?.into_iter().find(|f| &f.record.stage == target);
         let reason = frozen.as_ref().map(|f| f.record.reason.as_str());
+        let gathered = match gathered {
+            Some(input) => input,
+            None => self.registry.gather_policy_input(source, digest, target, requester).await?,
+        };
         let mut evaluation =
-            gates::evaluate(&self.registry, &self.config.policies, gates, source, target, digest, requester, reason)
+            gates::evaluate(&self.registry, &self.config.policies, gates, source, target, digest, gathered, reason)
                 .await?;
         // Rows the log does not back are ignored; the report says which and why.
         let (_, waivers) = backed::active_waivers(&self.registry, now).await?;
@@ -206,9 +234,35 @@ impl Promoter {
         Ok(evaluation)
     }
 
-    /// Opens a promotion: resolves the digest once, evaluates the automatic gates, and denies at
-    /// once, waits for approvals, or commits.
-    pub async fn request(&self, caller: &Caller, request: &PromoteRequest) -> Result<PromotionView, PromotionError> {
+    /// Opens a promotion: decides access, resolves the digest once, evaluates the automatic gates,
+    /// and denies at once, waits for approvals, or commits.
+    ///
+    /// The access decision is made here, before anything else the caller could learn from, and
+    /// on the digest this promotion uses: when it reads the artifact's origin, the reference is
+    /// resolved and the evidence gathered first, and the gates are then evaluated on that same
+    /// gathering.
+    pub async fn request(
+        &self,
+        caller: &Caller,
+        access: &dyn AccessCheck,
+        request: &PromoteRequest,
+    ) -> Result<PromotionView, PromotionError> {
+        let requester = caller.requester();
+        let resolved = if access.reads_origin() {
+            let resolved = self.resolve(&request.source, &request.reference).await;
+            let gathered = match &resolved {
+                // Without a trusted origin (the input cannot be built), the decision sees none.
+                Ok(digest) => {
+                    self.registry.gather_policy_input(&request.source, digest, &request.target, &requester).await.ok()
+                }
+                Err(_) => None,
+            };
+            access.check(gathered.as_ref().and_then(origin_of)).await?;
+            Some((resolved, gathered))
+        } else {
+            access.check(None).await?;
+            None
+        };
         if let Some(reason) = self.registry.writes_refused() {
             return Err(RegistryError::WritesRefused { reason: reason.to_owned() }.into());
         }
@@ -229,11 +283,15 @@ impl Promoter {
                 next,
             });
         }
-        let digest = self.resolve(&request.source, &request.reference).await?;
+        // Resolved once: the digest the access decision saw, when it looked at one.
+        let (digest, gathered) = match resolved {
+            Some((resolved, gathered)) => (resolved?, gathered),
+            None => (self.resolve(&request.source, &request.reference).await?, None),
+        };
         let target = request.source.in_stage(&request.target);
         let now = self.registry.clock().now();
-        let requester = caller.requester();
-        let mut evaluation = self.evaluate(gates, &request.source, &request.target, &digest, &requester).await?;
+        let mut evaluation =
+            self.evaluate(gates, &request.source, &request.target, &digest, &requester, gathered).await?;
         if let Some(tag) = &request.tag
             && let Some(current) = self.registry.store().manifest_by_tag(&target, tag).await?
             && current.digest != digest
@@ -341,7 +399,7 @@ impl Promoter {
         let id = record.id.clone();
         let requester = self.requester_of(&record).await;
         let stage = record.target.stage().clone();
-        let evaluation = self.evaluate(gates, &record.source, &stage, &record.digest, &requester).await?;
+        let evaluation = self.evaluate(gates, &record.source, &stage, &record.digest, &requester, None).await?;
         let now = self.registry.clock().now();
         let moved = if !evaluation.passed() && !record.break_glass {
             self.close_denied(&record, &evaluation, actor, now).await
@@ -367,21 +425,17 @@ impl Promoter {
         Requester { principal: record.requester.clone(), kind: kind.to_owned() }
     }
 
-    /// Where the artifact's trusted provenance says it came from: `(builder, source repository)`,
-    /// for authorization policies that look at the origin. `None` without trusted provenance.
+    /// Where the trusted provenance of `repo@digest` says it came from, for access decisions
+    /// that look at the origin. `None` without trusted provenance.
     pub async fn origin(
         &self,
         repo: &RepoName,
-        reference: &Reference,
+        digest: &Digest,
         target: &StageName,
-    ) -> Result<Option<(Option<String>, Option<String>)>, PromotionError> {
-        let digest = self.resolve(repo, reference).await?;
+    ) -> Result<Option<Origin>, PromotionError> {
         let requester = Requester { principal: String::new(), kind: "unknown".to_owned() };
-        let input = self.registry.policy_input(repo, &digest, target, &requester).await?;
-        Ok(input["evidence"]["provenance"]
-            .as_array()
-            .and_then(|p| p.first())
-            .map(|p| (p["builder_id"].as_str().map(str::to_owned), p["source_repository"].as_str().map(str::to_owned))))
+        let input = self.registry.gather_policy_input(repo, digest, target, &requester).await?;
+        Ok(origin_of(&input))
     }
 
     async fn resolve(&self, repo: &RepoName, reference: &Reference) -> Result<Digest, PromotionError> {
@@ -497,6 +551,15 @@ fn rule_for(gates: &Gates, break_glass: bool) -> Option<ApprovalRule> {
         role: stage.map_or_else(|| "release-approver".to_owned(), |r| r.role.clone()),
         ttl_secs: stage.map_or(pipeline::APPROVAL_TTL_SECS, |r| r.ttl_secs),
         mfa: true,
+    })
+}
+
+/// The origin the first trusted provenance names: its builder and source repository.
+fn origin_of(input: &PolicyInput) -> Option<Origin> {
+    let provenance = input.json["evidence"]["provenance"].as_array()?.first()?;
+    Some(Origin {
+        builder: provenance["builder_id"].as_str().map(str::to_owned),
+        source: provenance["source_repository"].as_str().map(str::to_owned),
     })
 }
 

@@ -183,3 +183,27 @@ impl CallerService {
             .collect()
     }
 }
+
+/// A caller's access decision on one request, made by the promotion engine on the digest it
+/// resolves ([`airlock_core::promotion::AccessCheck`]).
+pub(crate) struct EngineAccess<'a> {
+    pub service: &'a CallerService,
+    pub caller: &'a Caller,
+    pub action: Action,
+    pub resource: Resource,
+    pub source: &'a str,
+    pub request_id: &'a str,
+}
+
+#[async_trait::async_trait]
+impl airlock_core::promotion::AccessCheck for EngineAccess<'_> {
+    fn reads_origin(&self) -> bool {
+        self.service.has_custom_policies()
+    }
+
+    async fn check(&self, origin: Option<Origin>) -> Result<(), airlock_core::promotion::PromotionError> {
+        let mut acting = self.service.acting(self.caller, self.source, self.request_id);
+        acting.context.origin = origin;
+        Ok(self.service.identity.require(&acting, self.action, &self.resource).await?)
+    }
+}

@@ -38,6 +38,7 @@ use crate::config::AccessConfig;
 pub use credentials::{
     Authenticated, OIDC_USERNAME, PASSWORD_MIN_CHARS, SECRET_MAX_BYTES, basic_credentials, generate_password,
 };
+pub(crate) use decide::EngineAccess;
 pub use error::{CallerError, CallerStartError};
 pub use limit::{LIMITER_KEYS_MAX, Limited, Limiter, PerPrincipal, layer as rate_limit_layer};
 pub use throttle::{LOGIN_BACKOFF_MAX, LOGIN_FAILURES_BEFORE_BACKOFF, LoginCounters};

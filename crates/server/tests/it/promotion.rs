@@ -774,3 +774,44 @@ async fn a_policy_change_voids_the_approvals_given_under_the_old_one() {
     assert_eq!(two.json()["report"]["approvals"]["counted"], json!(["bob"]));
     drop(old.dir);
 }
+
+/// A bundle that only one stage names: it denies everything, by a rule of its own.
+const PROD_ONLY_POLICY: &str = r#"package airlock
+import rego.v1
+
+deny contains {"rule": "prod-only-rule", "msg": "prod takes nothing today", "remediation": "wait"} if {
+	true
+}
+"#;
+
+#[tokio::test]
+async fn a_dry_run_is_decided_by_the_target_stage_s_own_policy() {
+    let own = tempfile::tempdir().unwrap();
+    std::fs::write(own.path().join("policy.rego"), PROD_ONLY_POLICY).unwrap();
+    let f = Fixture::new(&format!("policy = \"{}\"", own.path().display())).await;
+    let ci = f.tester_token().await;
+    let image = Image::new(&[("app", b"payments 12.0")]);
+    f.app.push_image(REPO, &image, "12.0").await;
+    let dry_run = |to: &'static str| {
+        let uri = format!("/api/v1/artifacts/{REPO}/{}/evaluate?to={to}", image.digest());
+        let f = &f;
+        let ci = ci.clone();
+        async move { f.api(Method::POST, &uri, &ci, Value::Null).await }
+    };
+    // Staging names no bundle of its own: the default one decides, and finds nothing.
+    let staging = dry_run("staging").await;
+    assert_eq!(staging.status, StatusCode::OK, "{:?}", staging.body);
+    assert_eq!(staging.json()["outcome"], "allow", "{}", staging.json());
+    // Prod names its own: it decides the dry run, as it would decide the promotion.
+    let prod = dry_run("prod").await;
+    assert_eq!(prod.status, StatusCode::OK, "{:?}", prod.body);
+    let decision = prod.json();
+    assert_eq!(decision["outcome"], "deny", "{decision}");
+    let rules: Vec<&str> =
+        decision["violations"].as_array().unwrap().iter().filter_map(|v| v["rule"].as_str()).collect();
+    assert_eq!(rules, ["prod-only-rule"], "{decision}");
+    assert_ne!(decision["bundle_digest"], staging.json()["bundle_digest"]);
+    // The same bundle a real promotion into staging is decided by, for the stage without one.
+    let promoted = f.promote(&ci, REPO, "12.0", "staging", Some("12.0")).await;
+    assert_eq!(promoted.json()["policy_digest"], staging.json()["bundle_digest"], "{:?}", promoted.body);
+}

@@ -409,3 +409,68 @@ async fn two_digests_raced_to_one_tag() {
     assert_eq!(crate::promotion::findings(&again), ["tag-taken"]);
     assert_eq!(tagged_digest(&f, STAGING, "4.0").await, winner.digest());
 }
+
+/// An access decision that lets only artifacts built from `github.com/acme/payments` through,
+/// and moves the tag to another image while it decides: the worst moment for a tag to move.
+struct MovesTheTagWhileDeciding<'a> {
+    f: &'a Fixture,
+    other: Image,
+    seen: std::sync::Mutex<Vec<Option<String>>>,
+}
+
+#[async_trait::async_trait]
+impl airlock_core::promotion::AccessCheck for MovesTheTagWhileDeciding<'_> {
+    fn reads_origin(&self) -> bool {
+        true
+    }
+
+    async fn check(
+        &self,
+        origin: Option<airlock_core::promotion::Origin>,
+    ) -> Result<(), airlock_core::promotion::PromotionError> {
+        let source = origin.and_then(|o| o.source);
+        self.seen.lock().unwrap().push(source.clone());
+        let pushed = self.f.app.push_image(REPO, &self.other, "13.0").await;
+        assert_eq!(pushed.status, StatusCode::CREATED, "{:?}", pushed.body);
+        match source.as_deref() {
+            Some("github.com/acme/payments") => Ok(()),
+            _ => Err(airlock_core::promotion::PromotionError::Refused { message: "not our source".to_owned() }),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_tag_moved_during_the_access_check_does_not_change_what_is_promoted() {
+    let f = Fixture::new("").await;
+    // `13.0` names an image with trusted provenance from the allowed source; the other image
+    // has none, so the decision would refuse it.
+    let allowed = Image::new(&[("app", b"payments 13.0")]);
+    f.app.push_image(REPO, &allowed, "13.0").await;
+    f.provenance(&allowed, "ci-bot").await;
+    let check = MovesTheTagWhileDeciding {
+        f: &f,
+        other: Image::new(&[("app", b"payments 13.0, rebuilt elsewhere")]),
+        seen: std::sync::Mutex::default(),
+    };
+    let caller = airlock_core::promotion::Caller {
+        principal: airlock_model::PrincipalId::parse("ci-bot").unwrap(),
+        kind: airlock_model::PrincipalKind::ServiceAccount,
+        actor: airlock_core::audit::Actor::system(),
+        mfa_fresh: false,
+    };
+    let request = airlock_core::promotion::PromoteRequest {
+        source: airlock_model::RepoName::parse(REPO).unwrap(),
+        reference: airlock_model::Reference::parse("13.0").unwrap(),
+        target: airlock_model::StageName::parse("staging").unwrap(),
+        tag: None,
+        reason: "release".to_owned(),
+        break_glass: false,
+    };
+    let view = f.app.app.state.promoter.request(&caller, &check, &request).await.unwrap();
+    // One decision, on the allowed image, and the promotion is of that image.
+    assert_eq!(*check.seen.lock().unwrap(), [Some("github.com/acme/payments".to_owned())]);
+    assert_eq!(view.record.digest.as_str(), allowed.digest(), "{:?}", view.record);
+    let moved = f.app.get(&format!("/v2/{REPO}/manifests/13.0")).await;
+    assert_eq!(moved.status, StatusCode::OK);
+    assert_ne!(Digest::of(&moved.body).as_str(), allowed.digest(), "the tag did move meanwhile");
+}
