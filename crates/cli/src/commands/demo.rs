@@ -85,7 +85,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Policy is code under signature: the root names `policy` as its policy signer.
     let policy_key = load_or_generate(&keys.join("policy"))?;
     sign_demo_bundle(&bundle, &policy_key)?;
-    let text = format!("listen = \"127.0.0.1:0\"\n[policy]\nbundle = {}\n", toml_string(&bundle.display().to_string()));
+    // `airlock serve` on this data directory reads these settings, so it serves the demo's
+    // policy and what the demo printed to try by hand works there too.
+    let settings = write_settings(&args.data, &bundle)?;
+    let text = format!("listen = \"127.0.0.1:0\"\n{settings}");
     let (mut config, _) = Config::from_toml(&text, "<demo>").context("demo config")?;
     config.data_dir = args.data.clone();
     let server = Server::bind(config).await.context("cannot start the demo server")?;
@@ -113,7 +116,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         json!(format!("passwords and TOTP secrets in {}", keys.join("people.json").display())),
     );
-    let result = demo(&url, &keys, &ci, &people, &mut steps).await;
+    let result = demo(&url, &args.data, &keys, &ci, &people, &mut steps).await;
     let _ = stop.send(());
     let _ = task.await;
     let summary = result?;
@@ -128,6 +131,36 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The first line of the `airlock.toml` the demo leaves in its data directory; a file there
+/// without it is the operator's, and the demo leaves it alone.
+const SETTINGS_HEADER: &str = "# Written by `airlock demo`";
+
+/// Writes `DATA/airlock.toml`, the demo's settings (its policy bundle), which `airlock serve`
+/// reads when no `--config` is given and the working directory has no `airlock.toml`; returns
+/// them.
+fn write_settings(data: &Path, bundle: &Path) -> anyhow::Result<String> {
+    let bundle = std::path::absolute(bundle).with_context(|| format!("cannot resolve `{}`", bundle.display()))?;
+    let settings = format!("[policy]\nbundle = {}\n", toml_string(&bundle.display().to_string()));
+    let file = data.join(super::DATA_DIR_CONFIG);
+    match std::fs::read_to_string(&file) {
+        Ok(existing) if !existing.starts_with(SETTINGS_HEADER) => {
+            eprintln!(
+                "warning: `{}` is not the demo's; leaving it, so `airlock serve` there may not serve the demo's policy",
+                file.display()
+            );
+        }
+        _ => {
+            let text = format!(
+                "{SETTINGS_HEADER}: the demo's policy bundle. `airlock serve --data {}` reads this file\n\
+                 # when no `--config` is given and the working directory has no `airlock.toml`.\n{settings}",
+                data.display()
+            );
+            std::fs::write(&file, text).with_context(|| format!("cannot write `{}`", file.display()))?;
+        }
+    }
+    Ok(settings)
 }
 
 /// A TOML basic string.
@@ -312,6 +345,7 @@ fn findings(promotion: &Value) -> String {
 
 async fn demo(
     url: &str,
+    data: &Path,
     keys: &Path,
     ci_account: &Credentials,
     people: &[Person],
@@ -489,14 +523,22 @@ async fn demo(
 
     let text = format!(
         "Done: {subject} went dev -> staging -> prod through its gates.\n\
-         By hand, against `airlock serve` (data in the same directory; people in {people}):\n  \
+         By hand: start `airlock serve --data {data}` (it reads the demo's settings from {settings}), then\n\
+         (passwords and TOTP secrets are in {people}; a code is what an authenticator app shows for the secret):\n  \
          AIRLOCK_PASSWORD=<{DEVELOPER}'s password> airlock login http://127.0.0.1:5000 --username {DEVELOPER}\n  \
          airlock promotion list\n  \
-         airlock promote staging/demo/hello:<tag> --to prod --tag <tag>\n  \
-         AIRLOCK_PASSWORD=<password> airlock login http://127.0.0.1:5000 --username alex --otp <code>   # then: airlock approve <id>\n  \
-         AIRLOCK_USERNAME=alex AIRLOCK_PASSWORD=<password> airlock verify {prod}:{version} --offline --release-key {release} --log-key {log}\n  \
+         airlock promote staging/demo/hello:{version} --to prod --tag {version}-stable\n  \
+         AIRLOCK_PASSWORD=<{a}'s password> airlock login http://127.0.0.1:5000 --username {a} --otp <{a}'s code>\n  \
+         airlock approve <id>\n  \
+         AIRLOCK_PASSWORD=<{b}'s password> airlock login http://127.0.0.1:5000 --username {b} --otp <{b}'s code>\n  \
+         airlock approve <id>\n  \
+         AIRLOCK_USERNAME={b} AIRLOCK_PASSWORD=<{b}'s password> airlock verify {prod}:{version}-stable --offline --release-key {release} --log-key {log}\n  \
          airlock verify --bundle {bundle} --release-key {release} --log-key {log}   # no server needed\n  \
          airlock audit verify --key {log}",
+        a = APPROVERS[0],
+        b = APPROVERS[1],
+        data = data.display(),
+        settings = data.join(super::DATA_DIR_CONFIG).display(),
         people = keys.join("people.json").display(),
         release = keys.join("release.pub").display(),
         log = keys.join("log.pub").display(),

@@ -41,10 +41,28 @@ pub struct ConfigArgs {
     pub data: Option<PathBuf>,
 }
 
+/// The settings file a data directory may carry (`airlock demo` leaves one), read when no
+/// `--config` is given and the working directory has no `airlock.toml`.
+pub const DATA_DIR_CONFIG: &str = "airlock.toml";
+
 impl ConfigArgs {
+    /// The configuration file to read: `--config`; else `airlock.toml` in the working
+    /// directory; else the data directory's own `airlock.toml`; else none (the defaults).
+    pub fn path(&self) -> Option<PathBuf> {
+        if let Some(path) = &self.config {
+            return Some(path.clone());
+        }
+        let here = PathBuf::from("airlock.toml");
+        if here.is_file() {
+            return Some(here);
+        }
+        let data = self.data.clone().unwrap_or_else(|| PathBuf::from(airlock_server::config::DEFAULT_DATA_DIR));
+        Some(data.join(DATA_DIR_CONFIG)).filter(|p| p.is_file())
+    }
+
     /// Loads the config, applies the flags, and warns about unknown keys.
     pub fn load(&self) -> anyhow::Result<Config> {
-        let (mut config, unknown) = Config::load(self.config.as_deref()).context("cannot load configuration")?;
+        let (mut config, unknown) = Config::load(self.path().as_deref()).context("cannot load configuration")?;
         for key in unknown {
             eprintln!("warning: unknown config key `{key}` ignored; see the README's configuration table");
         }

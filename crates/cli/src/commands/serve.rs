@@ -29,6 +29,8 @@ pub struct Args {
 struct Started {
     listen: String,
     data: String,
+    /// The configuration file read, if any.
+    config: Option<String>,
     stages: Vec<StageReport>,
     /// Set only at the first start, when `admin` was created with a generated password.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -48,6 +50,7 @@ enum LogFormatArg {
 }
 
 pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
+    let config_file = args.config.path().map(|p| p.display().to_string());
     let mut config = args.config.load()?;
     if let Some(listen) = args.listen {
         config.listen = listen;
@@ -70,6 +73,7 @@ pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
             Output::Text => {
                 println!("airlock listening on http://{addr}");
                 println!("  data:   {}", server.data_dir().display());
+                println!("  config: {}", config_file.as_deref().unwrap_or("none (the defaults)"));
                 println!("  stages: {described}");
                 if let Some(password) = server.bootstrap_password() {
                     println!("  created user `admin` (role access-admin) with one-time password: {password}");
@@ -83,6 +87,7 @@ pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
                 let started = Started {
                     listen: format!("http://{addr}"),
                     data: server.data_dir().display().to_string(),
+                    config: config_file,
                     stages,
                     bootstrap_password: server.bootstrap_password().map(str::to_owned),
                 };

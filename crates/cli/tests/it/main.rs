@@ -14,6 +14,7 @@ mod disk_full;
 mod identity;
 mod promotion;
 mod promotion_crash;
+mod quickstart;
 mod release;
 mod serve;
 mod trust;
