@@ -298,7 +298,7 @@ impl Engine {
 }
 
 /// The identity configuration of a default `airlock.toml`.
-fn identity_config() -> IdentityConfig {
+pub fn identity_config() -> IdentityConfig {
     IdentityConfig {
         roles: default_roles(),
         custom_policies: None,

@@ -68,10 +68,10 @@ pub async fn principals_change_with_their_epoch(store: &dyn MetadataStore) {
     assert_eq!(all, ["alice", "ci-payments"]);
 }
 
-pub async fn grants_move_once_and_revocation_raises_the_epoch(store: &dyn MetadataStore) {
-    let bob = PrincipalId::parse("bob").unwrap();
-    let record = PrincipalRecord {
-        id: bob.clone(),
+/// User `id`, holding no role and no credential, created at 1.
+fn user(id: &PrincipalId, email: Option<&str>) -> PrincipalRecord {
+    PrincipalRecord {
+        id: id.clone(),
         kind: PrincipalKind::User,
         epoch: 1,
         disabled: false,
@@ -81,9 +81,18 @@ pub async fn grants_move_once_and_revocation_raises_the_epoch(store: &dyn Metada
         api_key_expires_at: None,
         roles: vec![],
         created_at: at(1),
-        email: None,
+        email: email.map(str::to_owned),
+        enrollment_hash: None,
+        enrollment_expires_at: None,
+    }
+}
+
+pub async fn grants_move_once_and_revocation_raises_the_epoch(store: &dyn MetadataStore) {
+    let bob = PrincipalId::parse("bob").unwrap();
+    let record = PrincipalRecord {
         enrollment_hash: Some("e1".repeat(32)),
         enrollment_expires_at: Some(at(100)),
+        ..user(&bob, None)
     };
     let event = |kind| Event::allowed(kind, &actor(), at(2), Subject::default());
     assert!(store.create_principal(&record, &event(EventKind::PrincipalCreate)).await.unwrap());
@@ -212,21 +221,7 @@ pub async fn roles_are_defined_once(store: &dyn MetadataStore) {
 
 pub async fn grant_decisions_race_once(store: &dyn MetadataStore) {
     let dana = PrincipalId::parse("dana").unwrap();
-    let record = PrincipalRecord {
-        id: dana.clone(),
-        kind: PrincipalKind::User,
-        epoch: 1,
-        disabled: false,
-        password_hash: None,
-        totp_secret: None,
-        api_key_hash: None,
-        api_key_expires_at: None,
-        roles: vec![],
-        created_at: at(1),
-        email: Some("dana@example.com".to_owned()),
-        enrollment_hash: None,
-        enrollment_expires_at: None,
-    };
+    let record = user(&dana, Some("dana@example.com"));
     assert!(store.create_principal(&record, &event(EventKind::PrincipalCreate)).await.unwrap());
     let pending = GrantRecord {
         id: "g-1".to_owned(),
