@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use airlock_access::authz::{AuthzContext, default_roles};
+use airlock_access::authz::AuthzContext;
 use airlock_core::audit::Actor;
-use airlock_core::identity::{Acting, Identity, IdentityConfig, IdentityError, Outcome};
+use airlock_core::identity::{Acting, Identity, IdentityError, Outcome};
 use airlock_core::ports::{Clock as _, LogObserver, MetadataStore, PrincipalChange};
 use airlock_model::PrincipalId;
 use airlock_test_support::ManualClock;
@@ -84,19 +84,7 @@ impl Run {
     async fn open(dir: &Path, admin_enrolled: bool) -> Run {
         let store = airlock_test_support::sqlite_store(dir).await;
         let clock = ManualClock::at(START);
-        let config = IdentityConfig {
-            roles: default_roles(),
-            custom_policies: None,
-            conflicts: airlock_access::authz::default_conflicts(),
-            compatible: airlock_access::authz::default_compatible(),
-            api_key_max_days: 90,
-            jit_max_duration_secs: 8 * 3600,
-            privileged_roles: ["release-approver", "key-admin", "break-glass", "access-admin"]
-                .iter()
-                .map(|r| (*r).to_owned())
-                .collect(),
-            enrollment_ttl_secs: 3 * 24 * 3600,
-        };
+        let config = airlock_test_support::engine::identity_config();
         let identity =
             Identity::new(store.clone(), Arc::new(Quiet), Arc::new(clock.clone()), None, config).expect("identity");
         let admin = PrincipalId::parse("admin").unwrap();

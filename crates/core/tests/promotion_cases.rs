@@ -1,6 +1,7 @@
 //! Gate scenarios as case files (`tests/cases/promotion/*.toml`), run against the promotion
 //! engine itself: real ports (SQLite and the filesystem on a temporary directory) behind a
-//! manual clock, with no HTTP and no Cedar in the way, so every refusal here is the engine's own.
+//! manual clock, with no server, no HTTP and no Cedar in the way, so every refusal here is the
+//! engine's own.
 //!
 //! A case names its people, optionally its stages, and a list of steps; each step says what it
 //! expects (a status, the findings of a denial, an error's words, the approvals counted).
@@ -8,17 +9,18 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use airlock_core::RegistryError;
 use airlock_core::audit::Actor;
 use airlock_core::ports::Clock as _;
 use airlock_core::promotion::control::RollbackTo;
 use airlock_core::promotion::{Caller, PromoteRequest, PromotionView};
 use airlock_dsse::{Algorithm, PrivateKey};
 use airlock_model::{Digest, PrincipalId, PrincipalKind, Reference, RepoName, StageName, Tag, Timestamp};
-use airlock_test_support::oci::Image;
+use airlock_test_support::ManualClock;
+use airlock_test_support::engine::{Engine, PUSHER, actor};
+use airlock_test_support::oci::{Image, OCI_MANIFEST};
 use airlock_test_support::promotion as support;
-use airlock_test_support::{ManualClock, TestApp};
 use airlock_trust::{Pattern, Revocation, Root, SignerRule, sign_root};
-use http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -141,7 +143,7 @@ struct Step {
 }
 
 struct Run {
-    app: TestApp,
+    engine: Engine,
     clock: ManualClock,
     ci: PrivateKey,
     /// Keys other than `ci`, by name, made when first named.
@@ -165,11 +167,11 @@ impl Run {
             case.stages.as_deref().unwrap_or(STAGES)
         );
         let clock = ManualClock::at(START);
-        let app = TestApp::with_clock(&config, clock.clone()).await;
+        let engine = Engine::open(&config, clock.clone()).await;
         let root_key = PrivateKey::generate(Algorithm::Ed25519).unwrap();
         let ci = PrivateKey::generate(Algorithm::Ed25519).unwrap();
         let mut run = Run {
-            app,
+            engine,
             clock,
             ci,
             keys: BTreeMap::new(),
@@ -181,23 +183,10 @@ impl Run {
             _policy: policy,
         };
         run.apply_root(&[]).await;
+        // Users as an operator's setup leaves them; accounts without an e-mail are rows from
+        // before approvers needed one.
         for user in &case.users {
-            let id = PrincipalId::parse(&user.name).unwrap();
-            let auth = &run.app.app.state.callers;
-            airlock_test_support::enroll_admin(&run.app.app).await;
-            let admin = airlock_test_support::admin_acting(&run.app.app);
-            let password = format!("{}-password", user.name);
-            match &user.email {
-                Some(email) => {
-                    let created = auth.identity().create_user(&admin, &id, &user.roles, Some(email)).await.unwrap();
-                    auth.enroll(&created.secret, password).await.unwrap();
-                }
-                // Accounts without an e-mail can no longer be made through identity when their
-                // roles need a person: such a case is about rows from before that rule.
-                None => {
-                    airlock_test_support::legacy_user(&run.app.app, &user.name, &user.roles, &password).await;
-                }
-            }
+            run.engine.add_principal(&user.name, PrincipalKind::User, &user.roles, user.email.as_deref()).await;
         }
         run
     }
@@ -267,13 +256,14 @@ impl Run {
             policy: None,
         };
         let document = sign_root(&root, &[&self.root_key]).unwrap();
-        let applied = self.app.put_root(document).await;
-        assert_eq!(applied.status, StatusCode::OK, "{:?}", applied.body);
+        let key_admin = PrincipalId::parse("key-keeper").unwrap();
+        let applier = Actor::authenticated(&key_admin, PrincipalKind::ServiceAccount, "case");
+        let applied = self.engine.put_root(&applier, document.into()).await;
+        assert!(applied.is_ok(), "trust root refused: {applied:?}");
     }
 
     fn caller(&self, name: &str, mfa: bool) -> Caller {
-        let kind =
-            if name == airlock_test_support::TESTER { PrincipalKind::ServiceAccount } else { PrincipalKind::User };
+        let kind = if name == PUSHER { PrincipalKind::ServiceAccount } else { PrincipalKind::User };
         let principal = PrincipalId::parse(name).unwrap();
         Caller { actor: Actor::authenticated(&principal, kind, "case"), principal, kind, mfa_fresh: mfa }
     }
@@ -285,37 +275,46 @@ impl Run {
     async fn attest(&mut self, subject: &Image, predicate_type: &str, predicate: Value, key: Option<&str>) {
         let name = key.unwrap_or("ci");
         self.make_key(name);
-        support::attest(&self.app, REPO, subject, predicate_type, &predicate, self.key(name)).await;
+        let pushed = self.push_attestation(subject, predicate_type, &predicate, name).await;
+        assert!(pushed.is_ok(), "attestation refused: {pushed:?}");
     }
 
-    /// Pushes `image` under `tag` with `user`'s registry token, so `user` is its pusher (the
-    /// blobs go first, as the tester).
-    async fn push_as(&self, user: &str, image: &Image, tag: &str) -> airlock_test_support::Reply {
+    /// Pushes `image` under `tag` as `user`, so `user` is its pusher (the blobs go first, as the
+    /// tester).
+    async fn push_as(&self, user: &str, image: &Image, tag: &str) -> Result<(), RegistryError> {
+        let repo = RepoName::parse(REPO).unwrap();
         for blob in image.blobs() {
-            self.app.push_blob(REPO, blob).await;
+            self.engine.push_blob(&actor(PUSHER), &repo, blob).await?;
         }
-        let password = format!("{user}-password");
-        let basic = airlock_test_support::basic(user, &password);
-        let uri = format!("/token?service=airlock&scope=repository:{REPO}:pull,push");
-        let reply = self.app.send(http::Method::GET, &uri, &[("authorization", &basic)], Vec::new()).await;
-        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-        let token = format!("Bearer {}", reply.json()["token"].as_str().unwrap());
-        self.app
-            .send(
-                http::Method::PUT,
-                &format!("/v2/{REPO}/manifests/{tag}"),
-                &[("content-type", image.media_type()), ("authorization", &token)],
-                image.manifest.clone(),
-            )
-            .await
+        let reference = Reference::parse(tag).unwrap();
+        self.engine.push_manifest(&actor(user), &repo, &reference, image.media_type(), image.manifest.clone()).await?;
+        Ok(())
+    }
+
+    /// Signs `predicate` about `subject` with the key `key` and pushes it as a referrer, as the
+    /// tester.
+    async fn push_attestation(
+        &self,
+        subject: &Image,
+        predicate_type: &str,
+        predicate: &Value,
+        key: &str,
+    ) -> Result<(), RegistryError> {
+        let signed = support::attestation(REPO, subject, predicate_type, predicate, self.key(key));
+        let (repo, tester) = (RepoName::parse(REPO).unwrap(), actor(PUSHER));
+        self.engine.push_blob(&tester, &repo, &signed.config).await?;
+        self.engine.push_blob(&tester, &repo, &signed.envelope).await?;
+        let reference = Reference::Digest(Digest::parse(&signed.digest).unwrap());
+        self.engine.push_manifest(&tester, &repo, &reference, OCI_MANIFEST, signed.manifest.into()).await?;
+        Ok(())
     }
 
     fn promoter(&self) -> &airlock_core::promotion::Promoter {
-        &self.app.app.state.promoter
+        &self.engine.promoter
     }
 
     async fn step(&mut self, step: &Step) -> Result<Option<PromotionView>, String> {
-        let who = step.actor.as_deref().unwrap_or(airlock_test_support::TESTER);
+        let who = step.actor.as_deref().unwrap_or(PUSHER);
         let caller = self.caller(who, step.mfa.unwrap_or(true));
         let saved = |run: &Run| -> String {
             let name = step.promotion.as_deref().expect("`promotion` names a saved promotion");
@@ -327,11 +326,8 @@ impl Run {
                 let name = step.image.clone().expect("`image`");
                 let image = Image::new(&[("app", name.as_bytes())]);
                 let tag = step.tag.as_deref().unwrap_or("latest");
-                let reply = match &step.actor {
-                    None => self.app.push_image(REPO, &image, tag).await,
-                    Some(user) => self.push_as(user, &image, tag).await,
-                };
-                assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+                let pushed = self.push_as(step.actor.as_deref().unwrap_or(PUSHER), &image, tag).await;
+                assert!(pushed.is_ok(), "push refused: {pushed:?}");
                 self.images.insert(name, image);
                 Ok(None)
             }
@@ -393,7 +389,7 @@ impl Run {
                 let user = PrincipalId::parse(step.user.as_deref().expect("`user`")).unwrap();
                 let role = step.role.clone().expect("`role`");
                 let change = airlock_core::ports::PrincipalChange::RevokeRole { role };
-                self.app.app.state.callers.identity().apply(&Actor::system(), &user, change).await.unwrap().unwrap();
+                self.engine.identity.apply(&Actor::system(), &user, change).await.unwrap().unwrap();
                 Ok(None)
             }
             "revoke-ci-key" => {
@@ -540,27 +536,21 @@ impl Run {
         let repo = RepoName::parse(REPO).unwrap();
         let digest = Digest::parse(&self.image(name).digest()).unwrap();
         let requester = airlock_core::policy_input::Requester { principal: "tester".into(), kind: "service".into() };
-        self.app
-            .app
-            .state
-            .registry
-            .policy_input(&repo, &digest, &StageName::parse(to).unwrap(), &requester)
-            .await
-            .unwrap()
+        self.engine.registry.policy_input(&repo, &digest, &StageName::parse(to).unwrap(), &requester).await.unwrap()
     }
 
     /// Signs `predicate` with the key `key` and pushes it as a referrer of image `name`; returns
-    /// the status and body of the manifest push.
+    /// what the registry said.
     async fn try_attest(
         &mut self,
         name: &str,
         predicate_type: &str,
         predicate: &Value,
         key: &str,
-    ) -> (StatusCode, String) {
+    ) -> Result<(), RegistryError> {
         self.make_key(key);
         let subject = self.image(name).clone();
-        support::try_attest(&self.app, REPO, &subject, predicate_type, predicate, self.key(key)).await
+        self.push_attestation(&subject, predicate_type, predicate, key).await
     }
 }
 
@@ -685,8 +675,8 @@ findings = ["provenance"]
     run.signers.iter_mut().filter(|s| s.name == "release-2").for_each(|s| s.name = "release".to_owned());
     run.signers.retain(|s| !(s.name == "release" && s.key == "ci"));
     run.apply_root(&[]).await;
-    let (status, body) = run.try_attest("a", support::PROVENANCE, &predicate, "release").await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let pushed = run.try_attest("a", support::PROVENANCE, &predicate, "release").await;
+    assert!(pushed.is_ok(), "attestation refused: {pushed:?}");
     let promote =
         Step { action: "promote".into(), image: Some("a".into()), to: Some("staging".into()), ..Step::default() };
     let view = run.step(&promote).await.unwrap().unwrap();
@@ -707,8 +697,8 @@ image = "a"
 "#
     );
     let mut run = run_text("untrusted_deep_attestation_does_not_deny_promotion", &case).await;
-    let (status, body) = run.try_attest("a", "https://example.com/deep/v1", &nested(58), "outsider").await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let pushed = run.try_attest("a", "https://example.com/deep/v1", &nested(58), "outsider").await;
+    assert!(pushed.is_ok(), "attestation refused: {pushed:?}");
     let promote =
         Step { action: "promote".into(), image: Some("a".into()), to: Some("staging".into()), ..Step::default() };
     let view = run.step(&promote).await.unwrap().unwrap();
@@ -726,9 +716,9 @@ image = "a"
     // However many are attached, the input lists a bounded number and counts the rest.
     let max = airlock_core::policy_input::UNTRUSTED_LISTED_MAX;
     for i in 1..max + 3 {
-        let (status, body) =
+        let pushed =
             run.try_attest("a", "https://example.com/noise/v1", &serde_json::json!({"n": i}), "outsider").await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert!(pushed.is_ok(), "attestation refused: {pushed:?}");
     }
     let input = run.input("a", "staging").await;
     assert_eq!(input["attestations"].as_array().unwrap().len(), max, "{input:#}");
@@ -758,21 +748,21 @@ image = "b"
     );
     let mut run = run_text("untrusted_attestation_flood_is_bounded_at_ingest", &case).await;
     for i in 0..3 {
-        let (status, body) =
+        let pushed =
             run.try_attest("a", "https://example.com/noise/v1", &serde_json::json!({"n": i}), "outsider").await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert!(pushed.is_ok(), "attestation refused: {pushed:?}");
     }
-    let (status, body) =
-        run.try_attest("a", "https://example.com/noise/v1", &serde_json::json!({"n": 3}), "outsider").await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert!(body.contains("DENIED") && body.contains("limits.attestations_per_artifact"), "{body}");
+    // Refused as the server's error table answers with `DENIED`.
+    let refused = run.try_attest("a", "https://example.com/noise/v1", &serde_json::json!({"n": 3}), "outsider").await;
+    let Err(e @ RegistryError::TooManyAttestations { .. }) = refused else { panic!("not refused: {refused:?}") };
+    assert!(e.to_string().contains("limits.attestations_per_artifact"), "{e}");
     // Bytes: one envelope of about 6 KiB fits, a second does not.
     let big = serde_json::json!({"padding": "x".repeat(4000)});
-    let (status, body) = run.try_attest("b", "https://example.com/noise/v1", &big, "outsider").await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = run.try_attest("b", "https://example.com/noise/v1", &big, "outsider").await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert!(body.contains("limits.attestation_bytes_per_artifact"), "{body}");
+    let pushed = run.try_attest("b", "https://example.com/noise/v1", &big, "outsider").await;
+    assert!(pushed.is_ok(), "attestation refused: {pushed:?}");
+    let refused = run.try_attest("b", "https://example.com/noise/v1", &big, "outsider").await;
+    let Err(e @ RegistryError::AttestationsTooLarge { .. }) = refused else { panic!("not refused: {refused:?}") };
+    assert!(e.to_string().contains("limits.attestation_bytes_per_artifact"), "{e}");
     // What was refused was never stored: the promotion still sees three.
     let input = run.input("a", "staging").await;
     assert_eq!(input["attestations"].as_array().unwrap().len(), 3, "{input:#}");

@@ -5,9 +5,11 @@
 use std::collections::BTreeMap;
 
 use airlock_dsse::{DSSE_MEDIA_TYPE, Envelope, IN_TOTO_PAYLOAD_TYPE, PrivateKey, Statement, StatementSubject};
+#[cfg(feature = "server")]
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
+#[cfg(feature = "server")]
 use crate::TestApp;
 use crate::oci::{Image, OCI_MANIFEST, digest};
 
@@ -73,8 +75,45 @@ pub fn scan(critical: &[&str]) -> Value {
     })
 }
 
+/// A signed statement about an image, as the referrer that carries it: the blobs (an empty
+/// config and the DSSE envelope) and the manifest naming the image as its subject.
+#[derive(Debug, Clone)]
+pub struct Attestation {
+    pub config: Vec<u8>,
+    pub envelope: Vec<u8>,
+    pub manifest: Vec<u8>,
+    /// The referrer manifest's digest.
+    pub digest: String,
+}
+
+/// Signs a statement of `predicate_type` about `subject` (named `repo`) with `key`.
+pub fn attestation(
+    repo: &str,
+    subject: &Image,
+    predicate_type: &str,
+    predicate: &Value,
+    key: &PrivateKey,
+) -> Attestation {
+    let digests = BTreeMap::from([("sha256".to_owned(), subject.digest().trim_start_matches("sha256:").to_owned())]);
+    let statement =
+        Statement::new(vec![StatementSubject { name: repo.to_owned(), digest: digests }], predicate_type, predicate);
+    let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &statement.to_json(), &[key]).expect("signs").to_json();
+    let config = b"{}".to_vec();
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": IN_TOTO_PAYLOAD_TYPE,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": digest(&config), "size": config.len()},
+        "layers": [{"mediaType": DSSE_MEDIA_TYPE, "digest": digest(&envelope), "size": envelope.len()}],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": subject.digest(), "size": subject.manifest.len()},
+    }))
+    .expect("json");
+    Attestation { digest: digest(&manifest), config, envelope, manifest }
+}
+
 /// Signs a statement about `subject` with `key` and pushes it into `repo` as a referrer, as the
 /// tester; returns the referrer's digest.
+#[cfg(feature = "server")]
 pub async fn attest(
     app: &TestApp,
     repo: &str,
@@ -89,6 +128,7 @@ pub async fn attest(
 }
 
 /// Like [`attest`], but returns the status and body of the referrer's push, whatever they are.
+#[cfg(feature = "server")]
 pub async fn try_attest(
     app: &TestApp,
     repo: &str,
@@ -101,6 +141,7 @@ pub async fn try_attest(
     (reply.status, String::from_utf8_lossy(&reply.body).into_owned())
 }
 
+#[cfg(feature = "server")]
 async fn push_attestation(
     app: &TestApp,
     repo: &str,
@@ -109,24 +150,17 @@ async fn push_attestation(
     predicate: &Value,
     key: &PrivateKey,
 ) -> (String, crate::Reply) {
-    let digests = BTreeMap::from([("sha256".to_owned(), subject.digest().trim_start_matches("sha256:").to_owned())]);
-    let statement =
-        Statement::new(vec![StatementSubject { name: repo.to_owned(), digest: digests }], predicate_type, predicate);
-    let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &statement.to_json(), &[key]).expect("signs").to_json();
-    let config = app.push_blob(repo, b"{}").await;
-    let layer = app.push_blob(repo, &envelope).await;
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": IN_TOTO_PAYLOAD_TYPE,
-        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
-        "layers": [{"mediaType": DSSE_MEDIA_TYPE, "digest": layer, "size": envelope.len()}],
-        "subject": {"mediaType": OCI_MANIFEST, "digest": subject.digest(), "size": subject.manifest.len()},
-    }))
-    .expect("json");
-    let referrer = digest(&manifest);
+    let signed = attestation(repo, subject, predicate_type, predicate, key);
+    app.push_blob(repo, &signed.config).await;
+    app.push_blob(repo, &signed.envelope).await;
+    let referrer = signed.digest;
     let reply = app
-        .send(Method::PUT, &format!("/v2/{repo}/manifests/{referrer}"), &[("content-type", OCI_MANIFEST)], manifest)
+        .send(
+            Method::PUT,
+            &format!("/v2/{repo}/manifests/{referrer}"),
+            &[("content-type", OCI_MANIFEST)],
+            signed.manifest,
+        )
         .await;
     (referrer, reply)
 }

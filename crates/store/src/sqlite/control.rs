@@ -4,14 +4,15 @@ use airlock_core::audit::Event;
 use airlock_core::ports::{ControlStore, FreezeRecord, ReviewRecord, StoreError, WaiverRecord, WaiverState};
 use airlock_model::{StageName, Timestamp};
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite};
 
 use super::promotion::index_col;
-use super::{SqliteStore, err, to_i64};
+use super::{SqliteStore, err, records, records_or_one};
 
 const WAIVER_COLUMNS: &str = "id, rule, vulnerability, component, repository, justification, requester, status, \
                               approver, created_at, decided_at, expires_at, log_index";
+const REVIEW_COLUMNS: &str = "id, promotion, opened_at, closed_by, closed_at, note";
 const FREEZE_COLUMNS: &str = "stage, reason, frozen_by, frozen_at, unfreeze_by, unfreeze_index, lifted_by, lift_index";
 
 fn invalid(operation: &'static str, what: String) -> StoreError {
@@ -65,39 +66,48 @@ fn review_row(row: &SqliteRow, operation: &'static str) -> Result<ReviewRecord, 
     })
 }
 
+/// Waivers, newest first, or the one `id` names.
+async fn select_waivers(
+    executor: impl sqlx::Executor<'_, Database = Sqlite>,
+    id: Option<&str>,
+    operation: &'static str,
+) -> Result<Vec<WaiverRecord>, StoreError> {
+    let select = format!("SELECT {WAIVER_COLUMNS} FROM waivers");
+    records_or_one(executor, &select, "created_at DESC, id", id, waiver_row, operation).await
+}
+
+/// Reviews, newest first, or the one `id` names.
+async fn select_reviews(
+    executor: impl sqlx::Executor<'_, Database = Sqlite>,
+    id: Option<&str>,
+    operation: &'static str,
+) -> Result<Vec<ReviewRecord>, StoreError> {
+    let select = format!("SELECT {REVIEW_COLUMNS} FROM reviews");
+    records_or_one(executor, &select, "opened_at DESC, id", id, review_row, operation).await
+}
+
 #[async_trait]
 impl ControlStore for SqliteStore {
     async fn freeze(&self, record: &FreezeRecord, event: &Event) -> Result<bool, StoreError> {
-        const OP: &str = "stage freeze";
-        let mut tx = self.begin(OP).await?;
         // A lifted freeze stays stored; freezing the stage again replaces it.
-        let done = sqlx::query(
-            "INSERT INTO stage_freezes (stage, reason, frozen_by, frozen_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (stage) DO UPDATE SET reason = excluded.reason, frozen_by = excluded.frozen_by, \
-             frozen_at = excluded.frozen_at, unfreeze_by = NULL, unfreeze_at = NULL, unfreeze_index = NULL, \
-             lifted_by = NULL, lift_index = NULL WHERE stage_freezes.lifted_by IS NOT NULL",
-        )
-        .bind(record.stage.as_str())
-        .bind(&record.reason)
-        .bind(&record.frozen_by)
-        .bind(record.frozen_at.as_millis())
-        .execute(&mut *tx)
-        .await
-        .map_err(err(OP))?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
-        Ok(true)
+        let insert = |_| {
+            sqlx::query(
+                "INSERT INTO stage_freezes (stage, reason, frozen_by, frozen_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (stage) DO UPDATE SET reason = excluded.reason, frozen_by = excluded.frozen_by, \
+                 frozen_at = excluded.frozen_at, unfreeze_by = NULL, unfreeze_at = NULL, unfreeze_index = NULL, \
+                 lifted_by = NULL, lift_index = NULL WHERE stage_freezes.lifted_by IS NOT NULL",
+            )
+            .bind(record.stage.as_str())
+            .bind(&record.reason)
+            .bind(&record.frozen_by)
+            .bind(record.frozen_at.as_millis())
+        };
+        Ok(self.logged_if("stage freeze", insert, event, None).await?.is_some())
     }
 
     async fn freezes(&self) -> Result<Vec<FreezeRecord>, StoreError> {
-        const OP: &str = "stage freezes";
-        let rows = sqlx::query(&format!("SELECT {FREEZE_COLUMNS} FROM stage_freezes ORDER BY stage"))
-            .fetch_all(&self.readers)
-            .await
-            .map_err(err(OP))?;
-        rows.iter().map(|r| freeze_row(r, OP)).collect()
+        let sql = format!("SELECT {FREEZE_COLUMNS} FROM stage_freezes ORDER BY stage");
+        records(&self.readers, sqlx::query(&sql), freeze_row, "stage freezes").await
     }
 
     async fn request_unfreeze(
@@ -108,27 +118,18 @@ impl ControlStore for SqliteStore {
         event: &Event,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        const OP: &str = "stage unfreeze request";
-        let mut tx = self.begin(OP).await?;
-        let tail = self.log_tail(&mut tx).await?;
-        let done = sqlx::query(
-            "UPDATE stage_freezes SET unfreeze_by = ?, unfreeze_at = ?, unfreeze_index = ?, lifted_by = NULL, lift_index = NULL \
-             WHERE stage = ? AND unfreeze_by IS ?",
-        )
-        .bind(by)
-        .bind(now.as_millis())
-        .bind(to_i64(tail.size()))
-        .bind(stage.as_str())
-        .bind(replacing)
-        .execute(&mut *tx)
-        .await
-        .map_err(err(OP))?;
-        if done.rows_affected() == 0 {
-            self.keep_log_tail(tail);
-            return Ok(false);
-        }
-        self.commit_with_tail(tx, tail, std::slice::from_ref(event)).await?;
-        Ok(true)
+        let update = |index| {
+            sqlx::query(
+                "UPDATE stage_freezes SET unfreeze_by = ?, unfreeze_at = ?, unfreeze_index = ?, lifted_by = NULL, \
+                 lift_index = NULL WHERE stage = ? AND unfreeze_by IS ?",
+            )
+            .bind(by)
+            .bind(now.as_millis())
+            .bind(index)
+            .bind(stage.as_str())
+            .bind(replacing)
+        };
+        Ok(self.logged_if("stage unfreeze request", update, event, None).await?.is_some())
     }
 
     async fn lift_freeze(
@@ -138,70 +139,47 @@ impl ControlStore for SqliteStore {
         second: &str,
         event: &Event,
     ) -> Result<bool, StoreError> {
-        const OP: &str = "stage unfreeze";
-        let mut tx = self.begin(OP).await?;
-        let tail = self.log_tail(&mut tx).await?;
-        let done = sqlx::query(
-            "UPDATE stage_freezes SET lifted_by = ?, lift_index = ? \
-             WHERE stage = ? AND unfreeze_by = ? AND lifted_by IS NULL",
-        )
-        .bind(second)
-        .bind(to_i64(tail.size()))
-        .bind(stage.as_str())
-        .bind(first)
-        .execute(&mut *tx)
-        .await
-        .map_err(err(OP))?;
-        if done.rows_affected() == 0 {
-            self.keep_log_tail(tail);
-            return Ok(false);
-        }
-        self.commit_with_tail(tx, tail, std::slice::from_ref(event)).await?;
-        Ok(true)
+        let update = |index| {
+            sqlx::query(
+                "UPDATE stage_freezes SET lifted_by = ?, lift_index = ? \
+                 WHERE stage = ? AND unfreeze_by = ? AND lifted_by IS NULL",
+            )
+            .bind(second)
+            .bind(index)
+            .bind(stage.as_str())
+            .bind(first)
+        };
+        Ok(self.logged_if("stage unfreeze", update, event, None).await?.is_some())
     }
 
     async fn create_waiver(&self, waiver: &WaiverRecord, event: &Event) -> Result<(), StoreError> {
-        const OP: &str = "waiver create";
-        let mut tx = self.begin(OP).await?;
-        sqlx::query(&format!(
-            "INSERT INTO waivers ({WAIVER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
-        ))
-        .bind(&waiver.id)
-        .bind(&waiver.rule)
-        .bind(waiver.vulnerability.as_deref())
-        .bind(waiver.component.as_deref())
-        .bind(&waiver.repository)
-        .bind(&waiver.justification)
-        .bind(&waiver.requester)
-        .bind(waiver.state.as_str())
-        .bind(waiver.approver.as_deref())
-        .bind(waiver.created_at.as_millis())
-        .bind(waiver.decided_at.map(Timestamp::as_millis))
-        .bind(waiver.expires_at.as_millis())
-        .execute(&mut *tx)
-        .await
-        .map_err(err(OP))?;
-        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
+        let insert =
+            format!("INSERT INTO waivers ({WAIVER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)");
+        let insert = |_| {
+            sqlx::query(&insert)
+                .bind(&waiver.id)
+                .bind(&waiver.rule)
+                .bind(waiver.vulnerability.as_deref())
+                .bind(waiver.component.as_deref())
+                .bind(&waiver.repository)
+                .bind(&waiver.justification)
+                .bind(&waiver.requester)
+                .bind(waiver.state.as_str())
+                .bind(waiver.approver.as_deref())
+                .bind(waiver.created_at.as_millis())
+                .bind(waiver.decided_at.map(Timestamp::as_millis))
+                .bind(waiver.expires_at.as_millis())
+        };
+        self.logged_if("waiver create", insert, event, None).await?;
         Ok(())
     }
 
     async fn waiver(&self, id: &str) -> Result<Option<WaiverRecord>, StoreError> {
-        const OP: &str = "waiver lookup";
-        let row = sqlx::query(&format!("SELECT {WAIVER_COLUMNS} FROM waivers WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(err(OP))?;
-        row.map(|r| waiver_row(&r, OP)).transpose()
+        Ok(select_waivers(&self.readers, Some(id), "waiver lookup").await?.pop())
     }
 
     async fn waivers(&self) -> Result<Vec<WaiverRecord>, StoreError> {
-        const OP: &str = "waiver list";
-        let rows = sqlx::query(&format!("SELECT {WAIVER_COLUMNS} FROM waivers ORDER BY created_at DESC, id"))
-            .fetch_all(&self.readers)
-            .await
-            .map_err(err(OP))?;
-        rows.iter().map(|r| waiver_row(r, OP)).collect()
+        select_waivers(&self.readers, None, "waiver list").await
     }
 
     async fn decide_waiver(
@@ -211,48 +189,30 @@ impl ControlStore for SqliteStore {
         event: &Event,
     ) -> Result<Option<WaiverRecord>, StoreError> {
         const OP: &str = "waiver decide";
-        let mut tx = self.begin(OP).await?;
-        let tail = self.log_tail(&mut tx).await?;
         // An approval stores the index of its event; another decision keeps what was stored.
-        let approved = (waiver.state == WaiverState::Active).then(|| to_i64(tail.size()));
-        let done = sqlx::query(
-            "UPDATE waivers SET status = ?, approver = ?, decided_at = ?, created_at = ?, expires_at = ?, \
-             log_index = COALESCE(?, log_index) WHERE id = ? AND status = ?",
-        )
-        .bind(waiver.state.as_str())
-        .bind(waiver.approver.as_deref())
-        .bind(waiver.decided_at.map(Timestamp::as_millis))
-        .bind(waiver.created_at.as_millis())
-        .bind(waiver.expires_at.as_millis())
-        .bind(approved)
-        .bind(&waiver.id)
-        .bind(from.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(err(OP))?;
-        if done.rows_affected() == 0 {
-            self.keep_log_tail(tail);
-            return Ok(None);
-        }
-        let stored = sqlx::query(&format!("SELECT {WAIVER_COLUMNS} FROM waivers WHERE id = ?"))
+        let approved = waiver.state == WaiverState::Active;
+        let update = |index: i64| {
+            sqlx::query(
+                "UPDATE waivers SET status = ?, approver = ?, decided_at = ?, created_at = ?, expires_at = ?, \
+                 log_index = COALESCE(?, log_index) WHERE id = ? AND status = ?",
+            )
+            .bind(waiver.state.as_str())
+            .bind(waiver.approver.as_deref())
+            .bind(waiver.decided_at.map(Timestamp::as_millis))
+            .bind(waiver.created_at.as_millis())
+            .bind(waiver.expires_at.as_millis())
+            .bind(approved.then_some(index))
             .bind(&waiver.id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(err(OP))?;
-        let record = waiver_row(&stored, OP)?;
-        self.commit_with_tail(tx, tail, std::slice::from_ref(event)).await?;
-        Ok(Some(record))
+            .bind(from.as_str())
+        };
+        let Some((mut tx, tail)) = self.begin_if(OP, update).await? else { return Ok(None) };
+        let record = select_waivers(&mut *tx, Some(&waiver.id), OP).await?.pop();
+        self.commit_at(tx, tail, std::slice::from_ref(event), None).await?;
+        Ok(record)
     }
 
     async fn reviews(&self) -> Result<Vec<ReviewRecord>, StoreError> {
-        const OP: &str = "review list";
-        let rows = sqlx::query(
-            "SELECT id, promotion, opened_at, closed_by, closed_at, note FROM reviews ORDER BY opened_at DESC, id",
-        )
-        .fetch_all(&self.readers)
-        .await
-        .map_err(err(OP))?;
-        rows.iter().map(|r| review_row(r, OP)).collect()
+        select_reviews(&self.readers, None, "review list").await
     }
 
     async fn close_review(
@@ -264,26 +224,16 @@ impl ControlStore for SqliteStore {
         now: Timestamp,
     ) -> Result<Option<ReviewRecord>, StoreError> {
         const OP: &str = "review close";
-        let mut tx = self.begin(OP).await?;
-        let done =
+        let update = |_| {
             sqlx::query("UPDATE reviews SET closed_by = ?, closed_at = ?, note = ? WHERE id = ? AND closed_at IS NULL")
                 .bind(by)
                 .bind(now.as_millis())
                 .bind(note)
                 .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(err(OP))?;
-        if done.rows_affected() == 0 {
-            return Ok(None);
-        }
-        let row = sqlx::query("SELECT id, promotion, opened_at, closed_by, closed_at, note FROM reviews WHERE id = ?")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(err(OP))?;
-        let record = review_row(&row, OP)?;
-        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
-        Ok(Some(record))
+        };
+        let Some((mut tx, tail)) = self.begin_if(OP, update).await? else { return Ok(None) };
+        let record = select_reviews(&mut *tx, Some(id), OP).await?.pop();
+        self.commit_at(tx, tail, std::slice::from_ref(event), None).await?;
+        Ok(record)
     }
 }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{CommitPoints, SqliteStore, err, to_i64};
+use super::{CommitPoints, SqliteStore, err, records, to_i64};
 
 const COLUMNS: &str = "id, kind, epoch, disabled, password_hash, totp_secret, api_key_hash, api_key_expires_at, \
      created_at, email, enrollment_hash, enrollment_expires_at";
@@ -56,18 +56,19 @@ async fn roles_in(
     rows.iter().map(|r| r.try_get::<String, _>("role").map_err(err(operation))).collect()
 }
 
-async fn load(
-    tx: &mut Transaction<'static, Sqlite>,
+/// The principal `id` with its roles, read on `conn`.
+async fn principal_on(
+    conn: &mut sqlx::SqliteConnection,
     id: &str,
     operation: &'static str,
 ) -> Result<Option<PrincipalRecord>, StoreError> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM principals WHERE id = ?"))
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(err(operation))?;
     let Some(row) = row else { return Ok(None) };
-    let roles = roles_in(&mut **tx, id, operation).await?;
+    let roles = roles_in(&mut *conn, id, operation).await?;
     principal_row(&row, roles, operation).map(Some)
 }
 
@@ -137,14 +138,8 @@ async fn apply(
 impl IdentityStore for SqliteStore {
     async fn principal(&self, id: &PrincipalId) -> Result<Option<PrincipalRecord>, StoreError> {
         const OP: &str = "principal lookup";
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM principals WHERE id = ?"))
-            .bind(id.as_str())
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(err(OP))?;
-        let Some(row) = row else { return Ok(None) };
-        let roles = roles_in(&self.readers, id.as_str(), OP).await?;
-        principal_row(&row, roles, OP).map(Some)
+        let mut conn = self.readers.acquire().await.map_err(err(OP))?;
+        principal_on(&mut conn, id.as_str(), OP).await
     }
 
     async fn principals(&self) -> Result<Vec<PrincipalRecord>, StoreError> {
@@ -174,28 +169,25 @@ impl IdentityStore for SqliteStore {
 
     async fn create_principal(&self, record: &PrincipalRecord, event: &Event) -> Result<bool, StoreError> {
         const OP: &str = "principal create";
-        let mut tx = self.begin(OP).await?;
-        let done = sqlx::query(&format!(
+        let insert = format!(
             "INSERT INTO principals ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        ))
-        .bind(record.id.as_str())
-        .bind(record.kind.as_str())
-        .bind(to_i64(record.epoch.max(1)))
-        .bind(i64::from(record.disabled))
-        .bind(&record.password_hash)
-        .bind(&record.totp_secret)
-        .bind(&record.api_key_hash)
-        .bind(record.api_key_expires_at.map(Timestamp::as_millis))
-        .bind(record.created_at.as_millis())
-        .bind(&record.email)
-        .bind(&record.enrollment_hash)
-        .bind(record.enrollment_expires_at.map(Timestamp::as_millis))
-        .execute(&mut *tx)
-        .await
-        .map_err(err(OP))?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
+        );
+        let insert = |_| {
+            sqlx::query(&insert)
+                .bind(record.id.as_str())
+                .bind(record.kind.as_str())
+                .bind(to_i64(record.epoch.max(1)))
+                .bind(i64::from(record.disabled))
+                .bind(&record.password_hash)
+                .bind(&record.totp_secret)
+                .bind(&record.api_key_hash)
+                .bind(record.api_key_expires_at.map(Timestamp::as_millis))
+                .bind(record.created_at.as_millis())
+                .bind(&record.email)
+                .bind(&record.enrollment_hash)
+                .bind(record.enrollment_expires_at.map(Timestamp::as_millis))
+        };
+        let Some((mut tx, tail)) = self.begin_if(OP, insert).await? else { return Ok(false) };
         for role in &record.roles {
             sqlx::query("INSERT INTO role_bindings (principal, role) VALUES (?, ?) ON CONFLICT DO NOTHING")
                 .bind(record.id.as_str())
@@ -204,7 +196,7 @@ impl IdentityStore for SqliteStore {
                 .await
                 .map_err(err(OP))?;
         }
-        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
+        self.commit_at(tx, tail, std::slice::from_ref(event), None).await?;
         Ok(true)
     }
 
@@ -219,21 +211,41 @@ impl IdentityStore for SqliteStore {
         if !apply(&mut tx, id, change, OP).await? {
             return Ok(None);
         }
-        let record = load(&mut tx, id.as_str(), OP).await?;
+        let record = principal_on(&mut tx, id.as_str(), OP).await?;
         self.commit_with_log(tx, std::slice::from_ref(event)).await?;
         Ok(record)
     }
 
     async fn create_grant(&self, grant: &GrantRecord, event: &Event) -> Result<(), StoreError> {
-        self.grant_create(grant, event).await
+        let insert =
+            format!("INSERT INTO access_grants ({GRANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        let insert = |_| {
+            sqlx::query(&insert)
+                .bind(&grant.id)
+                .bind(grant.principal.as_str())
+                .bind(&grant.role)
+                .bind(&grant.reason)
+                .bind(to_i64(grant.duration_secs))
+                .bind(grant.status.as_str())
+                .bind(grant.requested_at.as_millis())
+                .bind(&grant.decided_by)
+                .bind(grant.decided_at.map(Timestamp::as_millis))
+                .bind(grant.expires_at.map(Timestamp::as_millis))
+                .bind(grant.kind.as_str())
+                .bind(grant.requested_by.as_str())
+                .bind(&grant.approved_by)
+        };
+        self.logged_if("grant create", insert, event, None).await?;
+        Ok(())
     }
 
     async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError> {
-        self.grant_get(id).await
+        Ok(select_grants(&self.readers, "id = ?", Some(id), "grant lookup").await?.pop())
     }
 
     async fn grants(&self, principal: Option<&PrincipalId>) -> Result<Vec<GrantRecord>, StoreError> {
-        self.grant_list(principal).await
+        let principal = principal.map(PrincipalId::as_str);
+        select_grants(&self.readers, "? IS NULL OR principal = ?", principal, "grant list").await
     }
 
     async fn decide_grant(
@@ -243,7 +255,43 @@ impl IdentityStore for SqliteStore {
         change: Option<&PrincipalChange>,
         event: &Event,
     ) -> Result<Option<GrantRecord>, StoreError> {
-        self.grant_decide(grant, from, change, event).await
+        const OP: &str = "grant decision";
+        // A first approval lands only on a grant that has none yet; a decision after it only on
+        // the same first approval.
+        let update = |_| {
+            sqlx::query(
+                "UPDATE access_grants SET status = ?, decided_by = ?, decided_at = ?, expires_at = ?, approved_by = ? \
+                 WHERE id = ? AND status = ? AND (approved_by IS ? OR approved_by = ?)",
+            )
+            .bind(grant.status.as_str())
+            .bind(&grant.decided_by)
+            .bind(grant.decided_at.map(Timestamp::as_millis))
+            .bind(grant.expires_at.map(Timestamp::as_millis))
+            .bind(&grant.approved_by)
+            .bind(&grant.id)
+            .bind(from.as_str())
+            .bind(Option::<String>::None)
+            .bind(&grant.approved_by)
+        };
+        let Some((mut tx, tail)) = self.begin_if(OP, update).await? else { return Ok(None) };
+        if let Some(change) = change
+            && !apply(&mut tx, &grant.principal, change, OP).await?
+        {
+            return Ok(None);
+        }
+        if grant.status == GrantStatus::Revoked {
+            sqlx::query("UPDATE principals SET epoch = epoch + 1 WHERE id = ?")
+                .bind(grant.principal.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(err(OP))?;
+        }
+        let stored = select_grants(&mut *tx, "id = ?", Some(&grant.id), OP).await?.pop();
+        // An approval leaves the grant active, or pending with its first of two approvals.
+        let points = matches!(grant.status, GrantStatus::Active | GrantStatus::Pending)
+            .then_some(CommitPoints { logged: "grant-approve-logged", done: "grant-approve-done" });
+        self.commit_at(tx, tail, std::slice::from_ref(event), points).await?;
+        Ok(stored)
     }
 
     async fn defined_roles(&self) -> Result<Vec<(String, String)>, StoreError> {
@@ -258,21 +306,13 @@ impl IdentityStore for SqliteStore {
     }
 
     async fn define_role(&self, name: &str, definition: &str, event: &Event) -> Result<bool, StoreError> {
-        const OP: &str = "role define";
-        let mut tx = self.begin(OP).await?;
-        let done =
+        let insert = |_| {
             sqlx::query("INSERT INTO roles (name, definition, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
                 .bind(name)
                 .bind(definition)
                 .bind(event.time.as_millis())
-                .execute(&mut *tx)
-                .await
-                .map_err(err(OP))?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
-        Ok(true)
+        };
+        Ok(self.logged_if("role define", insert, event, None).await?.is_some())
     }
 }
 
@@ -306,119 +346,14 @@ fn grant_row(row: &SqliteRow, operation: &'static str) -> Result<GrantRecord, St
     })
 }
 
-impl SqliteStore {
-    pub(super) async fn grant_create(&self, grant: &GrantRecord, event: &Event) -> Result<(), StoreError> {
-        const OP: &str = "grant create";
-        let mut tx = self.begin(OP).await?;
-        sqlx::query(&format!(
-            "INSERT INTO access_grants ({GRANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(&grant.id)
-        .bind(grant.principal.as_str())
-        .bind(&grant.role)
-        .bind(&grant.reason)
-        .bind(to_i64(grant.duration_secs))
-        .bind(grant.status.as_str())
-        .bind(grant.requested_at.as_millis())
-        .bind(&grant.decided_by)
-        .bind(grant.decided_at.map(Timestamp::as_millis))
-        .bind(grant.expires_at.map(Timestamp::as_millis))
-        .bind(grant.kind.as_str())
-        .bind(grant.requested_by.as_str())
-        .bind(&grant.approved_by)
-        .execute(&mut *tx)
-        .await
-        .map_err(err(OP))?;
-        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
-        Ok(())
-    }
-
-    pub(super) async fn grant_get(&self, id: &str) -> Result<Option<GrantRecord>, StoreError> {
-        const OP: &str = "grant lookup";
-        let row = sqlx::query(&format!("SELECT {GRANT_COLUMNS} FROM access_grants WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(err(OP))?;
-        row.map(|r| grant_row(&r, OP)).transpose()
-    }
-
-    pub(super) async fn grant_list(&self, principal: Option<&PrincipalId>) -> Result<Vec<GrantRecord>, StoreError> {
-        const OP: &str = "grant list";
-        let rows = match principal {
-            Some(p) => {
-                sqlx::query(&format!(
-                    "SELECT {GRANT_COLUMNS} FROM access_grants WHERE principal = ? ORDER BY requested_at DESC, id"
-                ))
-                .bind(p.as_str())
-                .fetch_all(&self.readers)
-                .await
-            }
-            None => {
-                sqlx::query(&format!("SELECT {GRANT_COLUMNS} FROM access_grants ORDER BY requested_at DESC, id"))
-                    .fetch_all(&self.readers)
-                    .await
-            }
-        }
-        .map_err(err(OP))?;
-        rows.iter().map(|r| grant_row(r, OP)).collect()
-    }
-
-    pub(super) async fn grant_decide(
-        &self,
-        grant: &GrantRecord,
-        from: GrantStatus,
-        change: Option<&PrincipalChange>,
-        event: &Event,
-    ) -> Result<Option<GrantRecord>, StoreError> {
-        const OP: &str = "grant decision";
-        let mut tx = self.begin(OP).await?;
-        // A first approval lands only on a grant that has none yet; a decision after it only on
-        // the same first approval.
-        let done = sqlx::query(
-            "UPDATE access_grants SET status = ?, decided_by = ?, decided_at = ?, expires_at = ?, approved_by = ? \
-             WHERE id = ? AND status = ? AND (approved_by IS ? OR approved_by = ?)",
-        )
-        .bind(grant.status.as_str())
-        .bind(&grant.decided_by)
-        .bind(grant.decided_at.map(Timestamp::as_millis))
-        .bind(grant.expires_at.map(Timestamp::as_millis))
-        .bind(&grant.approved_by)
-        .bind(&grant.id)
-        .bind(from.as_str())
-        .bind(Option::<String>::None)
-        .bind(&grant.approved_by)
-        .execute(&mut *tx)
-        .await
-        .map_err(err(OP))?;
-        if done.rows_affected() == 0 {
-            return Ok(None);
-        }
-        if let Some(change) = change
-            && !apply(&mut tx, &grant.principal, change, OP).await?
-        {
-            return Ok(None);
-        }
-        if grant.status == GrantStatus::Revoked {
-            sqlx::query("UPDATE principals SET epoch = epoch + 1 WHERE id = ?")
-                .bind(grant.principal.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(err(OP))?;
-        }
-        let row = sqlx::query(&format!("SELECT {GRANT_COLUMNS} FROM access_grants WHERE id = ?"))
-            .bind(&grant.id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(err(OP))?;
-        let stored = grant_row(&row, OP)?;
-        // An approval leaves the grant active, or pending with its first of two approvals.
-        if matches!(grant.status, GrantStatus::Active | GrantStatus::Pending) {
-            let points = CommitPoints { logged: "grant-approve-logged", done: "grant-approve-done" };
-            self.commit_with_log_at(tx, std::slice::from_ref(event), points).await?;
-        } else {
-            self.commit_with_log(tx, std::slice::from_ref(event)).await?;
-        }
-        Ok(Some(stored))
-    }
+/// The grants matching `clause`, newest first; each `?` in it takes `value`.
+async fn select_grants(
+    executor: impl sqlx::Executor<'_, Database = Sqlite>,
+    clause: &str,
+    value: Option<&str>,
+    operation: &'static str,
+) -> Result<Vec<GrantRecord>, StoreError> {
+    let sql = format!("SELECT {GRANT_COLUMNS} FROM access_grants WHERE {clause} ORDER BY requested_at DESC, id");
+    let query = (0..clause.matches('?').count()).fold(sqlx::query(&sql), |q, _| q.bind(value));
+    records(executor, query, grant_row, operation).await
 }

@@ -103,6 +103,9 @@ pub(super) async fn append_in(
     Ok(indices)
 }
 
+/// One statement of a write transaction.
+pub(super) type Statement<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
 /// Two crash-test failpoints around a commit that appends to the log: `logged` fires with the
 /// state and its log entries written but not committed, `done` once both are durable and before
 /// the caller is answered.
@@ -156,6 +159,41 @@ impl SqliteStore {
         self.commit_at(tx, tail, events, None).await
     }
 
+    /// Begins a write transaction and runs `statement`, built with the index the next event
+    /// appended in it lands at (for a row that stores it). `None` when the statement changed no
+    /// row: nothing is written and the log tail stays cached. Otherwise the open transaction and
+    /// the tail, for the caller to finish and commit with [`Self::commit_at`].
+    pub(super) async fn begin_if<'q>(
+        &self,
+        operation: &'static str,
+        statement: impl FnOnce(i64) -> Statement<'q>,
+    ) -> Result<Option<(Transaction<'static, Sqlite>, CompactRange)>, StoreError> {
+        let mut tx = self.begin(operation).await?;
+        let tail = self.log_tail(&mut tx).await?;
+        let done = statement(to_i64(tail.size())).execute(&mut *tx).await.map_err(err(operation))?;
+        if done.rows_affected() == 0 {
+            // Nothing was appended, and the write lock is still held: the tail is still right.
+            self.keep_log_tail(tail);
+            return Ok(None);
+        }
+        Ok(Some((tx, tail)))
+    }
+
+    /// [`Self::begin_if`], then the commit with `event` (and the failpoints `points`) when the
+    /// statement changed a row: the index `event` landed at, or `None` when nothing changed and
+    /// nothing was logged.
+    pub(super) async fn logged_if<'q>(
+        &self,
+        operation: &'static str,
+        statement: impl FnOnce(i64) -> Statement<'q>,
+        event: &Event,
+        points: Option<CommitPoints>,
+    ) -> Result<Option<u64>, StoreError> {
+        let Some((tx, tail)) = self.begin_if(operation, statement).await? else { return Ok(None) };
+        let indices = self.commit_at(tx, tail, std::slice::from_ref(event), points).await?;
+        Ok(indices.first().copied())
+    }
+
     /// [`Self::commit_with_log`] with the crash-test failpoints `points` around the commit.
     pub(super) async fn commit_with_log_at(
         &self,
@@ -167,7 +205,9 @@ impl SqliteStore {
         self.commit_at(tx, tail, events, Some(points)).await
     }
 
-    async fn commit_at(
+    /// Appends `events` at `tail` inside `tx` and commits it, with the failpoints `points`
+    /// around the commit. Returns the events' indices.
+    pub(super) async fn commit_at(
         &self,
         mut tx: Transaction<'static, Sqlite>,
         mut tail: CompactRange,
@@ -230,14 +270,10 @@ impl LogStore for SqliteStore {
     }
 
     async fn log_leaves(&self, start: u64, end: u64) -> Result<Vec<LogLeaf>, StoreError> {
-        const OP: &str = "log leaves";
-        let rows = sqlx::query("SELECT idx, data, leaf_hash FROM log_leaves WHERE idx >= ? AND idx < ? ORDER BY idx")
+        let query = sqlx::query("SELECT idx, data, leaf_hash FROM log_leaves WHERE idx >= ? AND idx < ? ORDER BY idx")
             .bind(to_i64(start))
-            .bind(to_i64(end))
-            .fetch_all(&self.readers)
-            .await
-            .map_err(err(OP))?;
-        rows.iter().map(|row| leaf_row(row, OP)).collect()
+            .bind(to_i64(end));
+        super::records(&self.readers, query, leaf_row, "log leaves").await
     }
 
     async fn log_entries(&self, indices: &[u64]) -> Result<Vec<Option<LogLeaf>>, StoreError> {

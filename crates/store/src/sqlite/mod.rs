@@ -130,13 +130,68 @@ impl SqliteStore {
         self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(err(operation))
     }
 
-    async fn repo_id(&self, repo: &RepoName) -> Result<Option<i64>, StoreError> {
-        sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+    /// The record `sql` finds for `repo` and `key` (a digest or a tag), its two `?`s in that
+    /// order, read by `read`.
+    async fn record_in_repo<T>(
+        &self,
+        sql: &str,
+        repo: &RepoName,
+        key: &str,
+        read: ReadRow<T>,
+        operation: &'static str,
+    ) -> Result<Option<T>, StoreError> {
+        let row = sqlx::query(sql)
             .bind(repo.as_str())
+            .bind(key)
             .fetch_optional(&self.readers)
             .await
-            .map_err(err("repository lookup"))
+            .map_err(err(operation))?;
+        row.map(|r| read(&r, operation)).transpose()
     }
+}
+
+/// Reads one port record from a row, naming `operation` in any failure: one per record type.
+type ReadRow<T> = fn(&SqliteRow, &'static str) -> Result<T, StoreError>;
+
+/// Every row `query` finds through `executor`, each read by `read`.
+async fn records<'q, 'c, T>(
+    executor: impl sqlx::Executor<'c, Database = Sqlite> + 'q,
+    query: log::Statement<'q>,
+    read: ReadRow<T>,
+    operation: &'static str,
+) -> Result<Vec<T>, StoreError>
+where
+    'c: 'q,
+{
+    let rows = query.fetch_all(executor).await.map_err(err(operation))?;
+    rows.iter().map(|r| read(r, operation)).collect()
+}
+
+/// Every row `select` (a `SELECT … FROM` one table) finds, ordered by `order`, or only the one
+/// whose `id` is `id`; each read by `read`.
+async fn records_or_one<'c, T>(
+    executor: impl sqlx::Executor<'c, Database = Sqlite>,
+    select: &str,
+    order: &str,
+    id: Option<&str>,
+    read: ReadRow<T>,
+    operation: &'static str,
+) -> Result<Vec<T>, StoreError> {
+    let sql = format!("{select} WHERE ? IS NULL OR id = ? ORDER BY {order}");
+    records(executor, sqlx::query(&sql).bind(id).bind(id), read, operation).await
+}
+
+/// The id of repository `repo`, read through `executor`; `None` when it was never created.
+async fn repo_id(
+    executor: impl sqlx::Executor<'_, Database = Sqlite>,
+    repo: &RepoName,
+    operation: &'static str,
+) -> Result<Option<i64>, StoreError> {
+    sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+        .bind(repo.as_str())
+        .fetch_optional(executor)
+        .await
+        .map_err(err(operation))
 }
 
 async fn ensure_repo(
@@ -155,6 +210,140 @@ async fn ensure_repo(
         .fetch_one(&mut **tx)
         .await
         .map_err(err("repository create"))
+}
+
+/// Links blob `digest`, stored already, into repository `repo_id`.
+async fn link_blob_row(
+    tx: &mut Transaction<'static, Sqlite>,
+    repo_id: i64,
+    digest: &Digest,
+    now: Timestamp,
+    operation: &'static str,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+        .bind(repo_id)
+        .bind(digest.as_str())
+        .bind(now.as_millis())
+        .execute(&mut **tx)
+        .await
+        .map_err(err(operation))?;
+    Ok(())
+}
+
+/// What a repository holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// A blob; a quarantined one is held by nobody.
+    Blob,
+    Manifest,
+}
+
+/// Whether repository `repo_id` holds `what` `digest`.
+async fn holds(
+    tx: &mut Transaction<'static, Sqlite>,
+    repo_id: i64,
+    what: Held,
+    digest: &Digest,
+    operation: &'static str,
+) -> Result<bool, StoreError> {
+    let sql = match what {
+        Held::Blob => {
+            "SELECT 1 FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest \
+             WHERE rb.repo_id = ? AND rb.digest = ? AND b.quarantined_at IS NULL"
+        }
+        Held::Manifest => "SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?",
+    };
+    let held: Option<i64> = sqlx::query_scalar(sql)
+        .bind(repo_id)
+        .bind(digest.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(err(operation))?;
+    Ok(held.is_some())
+}
+
+/// Stores manifest `m` in repository `repo_id`, pushed by `pushed_by`, unless it is there.
+async fn insert_manifest_row(
+    tx: &mut Transaction<'static, Sqlite>,
+    repo_id: i64,
+    m: &NewManifest,
+    pushed_by: &str,
+    now: Timestamp,
+    operation: &'static str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO manifests (repo_id, digest, media_type, body, artifact_type, subject, annotations, created_at, pushed_by) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(repo_id)
+    .bind(m.digest.as_str())
+    .bind(&m.media_type)
+    .bind(m.body.as_ref())
+    .bind(m.artifact_type.as_deref())
+    .bind(m.subject.as_ref().map(Digest::as_str))
+    .bind(&m.annotations_json)
+    .bind(now.as_millis())
+    .bind(pushed_by)
+    .execute(&mut **tx)
+    .await
+    .map_err(err(operation))?;
+    Ok(())
+}
+
+/// What pointing a tag at a digest came to.
+enum TagSet {
+    /// The tag names that digest already; nothing changed.
+    Unchanged,
+    /// The tag is write-once and names `current`; nothing changed.
+    Immutable { current: Digest },
+    /// Created (`previous` is `None`) or moved from `previous`; the caller logs it.
+    Set { previous: Option<Digest> },
+}
+
+/// Points `tag` in repository `repo_id` at `digest`, unless `mode` forbids moving it.
+async fn set_tag(
+    tx: &mut Transaction<'static, Sqlite>,
+    repo_id: i64,
+    tag: &Tag,
+    digest: &Digest,
+    mode: TagMode,
+    now: Timestamp,
+    operation: &'static str,
+) -> Result<TagSet, StoreError> {
+    let current: Option<String> = sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = ? AND name = ?")
+        .bind(repo_id)
+        .bind(tag.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(err(operation))?;
+    let current =
+        current.map(|c| Digest::parse(&c)).transpose().map_err(|e| StoreError { operation, source: Box::new(e) })?;
+    match current {
+        Some(current) if &current == digest => return Ok(TagSet::Unchanged),
+        Some(current) if mode == TagMode::WriteOnce => return Ok(TagSet::Immutable { current }),
+        _ => {}
+    }
+    sqlx::query(
+        "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+    )
+    .bind(repo_id)
+    .bind(tag.as_str())
+    .bind(digest.as_str())
+    .bind(now.as_millis())
+    .execute(&mut **tx)
+    .await
+    .map_err(err(operation))?;
+    Ok(TagSet::Set { previous: current })
+}
+
+/// The event recording a tag set to `subject`'s digest: created, or moved from `previous`.
+fn tag_event(previous: Option<&Digest>, actor: &Actor, now: Timestamp, subject: Subject) -> Event {
+    match previous {
+        None => Event::allowed(EventKind::TagCreate, actor, now, subject),
+        Some(previous) => Event::allowed(EventKind::TagMove, actor, now, subject)
+            .with_detail("previous", serde_json::Value::from(previous.as_str())),
+    }
 }
 
 /// Stores a manifest the engine writes (a release record, a VSA, a release bundle) with its
@@ -178,32 +367,9 @@ async fn insert_engine_manifest(
         .execute(&mut **tx)
         .await
         .map_err(err(operation))?;
-        sqlx::query("INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-            .bind(repo_id)
-            .bind(digest.as_str())
-            .bind(now.as_millis())
-            .execute(&mut **tx)
-            .await
-            .map_err(err(operation))?;
+        link_blob_row(tx, repo_id, digest, now, operation).await?;
     }
-    let m = &written.manifest;
-    sqlx::query(
-        "INSERT INTO manifests (repo_id, digest, media_type, body, artifact_type, subject, annotations, created_at, pushed_by) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-    )
-    .bind(repo_id)
-    .bind(m.digest.as_str())
-    .bind(&m.media_type)
-    .bind(m.body.as_ref())
-    .bind(m.artifact_type.as_deref())
-    .bind(m.subject.as_ref().map(Digest::as_str))
-    .bind(&m.annotations_json)
-    .bind(now.as_millis())
-    .bind(airlock_core::audit::SYSTEM)
-    .execute(&mut **tx)
-    .await
-    .map_err(err(operation))?;
-    Ok(())
+    insert_manifest_row(tx, repo_id, &written.manifest, airlock_core::audit::SYSTEM, now, operation).await
 }
 
 fn blob_record(row: &SqliteRow, operation: &'static str) -> Result<BlobRecord, StoreError> {
@@ -220,19 +386,10 @@ fn blob_record(row: &SqliteRow, operation: &'static str) -> Result<BlobRecord, S
 #[async_trait]
 impl BlobIndex for SqliteStore {
     async fn blob_in_repo(&self, repo: &RepoName, digest: &Digest) -> Result<Option<BlobRecord>, StoreError> {
-        const OP: &str = "blob lookup";
-        let row = sqlx::query(
-            "SELECT b.digest, b.size, b.inline_data, b.quarantined_at FROM blobs b \
-             JOIN repo_blobs rb ON rb.digest = b.digest \
-             JOIN repositories r ON r.id = rb.repo_id \
-             WHERE r.name = ? AND b.digest = ?",
-        )
-        .bind(repo.as_str())
-        .bind(digest.as_str())
-        .fetch_optional(&self.readers)
-        .await
-        .map_err(err(OP))?;
-        row.map(|r| blob_record(&r, OP)).transpose()
+        let sql = "SELECT b.digest, b.size, b.inline_data, b.quarantined_at FROM blobs b \
+                   JOIN repo_blobs rb ON rb.digest = b.digest JOIN repositories r ON r.id = rb.repo_id \
+                   WHERE r.name = ? AND b.digest = ?";
+        self.record_in_repo(sql, repo, digest.as_str(), blob_record, "blob lookup").await
     }
 
     async fn insert_blob(
@@ -258,13 +415,7 @@ impl BlobIndex for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(err(OP))?;
-        sqlx::query("INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-            .bind(repo_id)
-            .bind(digest.as_str())
-            .bind(now.as_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(err(OP))?;
+        link_blob_row(&mut tx, repo_id, digest, now, OP).await?;
         if let Some(id) = closing {
             sqlx::query("DELETE FROM uploads WHERE id = ?")
                 .bind(id.as_str())
@@ -287,27 +438,12 @@ impl BlobIndex for SqliteStore {
     ) -> Result<bool, StoreError> {
         const OP: &str = "blob mount";
         let mut tx = self.begin(OP).await?;
-        let held: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id \
-             JOIN blobs b ON b.digest = rb.digest \
-             WHERE r.name = ? AND rb.digest = ? AND b.quarantined_at IS NULL",
-        )
-        .bind(from.as_str())
-        .bind(digest.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(err(OP))?;
-        if held.is_none() {
+        let Some(from_id) = repo_id(&mut *tx, from, OP).await? else { return Ok(false) };
+        if !holds(&mut tx, from_id, Held::Blob, digest, OP).await? {
             return Ok(false);
         }
         let repo_id = ensure_repo(&mut tx, repo, now).await?;
-        sqlx::query("INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-            .bind(repo_id)
-            .bind(digest.as_str())
-            .bind(now.as_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(err(OP))?;
+        link_blob_row(&mut tx, repo_id, digest, now, OP).await?;
         tx.commit().await.map_err(err(OP))?;
         Ok(true)
     }
@@ -319,36 +455,26 @@ impl BlobIndex for SqliteStore {
         actor: &Actor,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        const OP: &str = "blob unlink";
-        let mut tx = self.begin(OP).await?;
-        let done = sqlx::query(
-            "DELETE FROM repo_blobs WHERE digest = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
-        )
-        .bind(digest.as_str())
-        .bind(repo.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(err(OP))?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
+        let delete = |_| {
+            sqlx::query(
+                "DELETE FROM repo_blobs WHERE digest = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
+            )
+            .bind(digest.as_str())
+            .bind(repo.as_str())
+        };
         let subject = Subject { repository: Some(repo.clone()), digest: Some(digest.clone()), tag: None };
-        self.commit_with_log(tx, &[Event::allowed(EventKind::BlobDelete, actor, now, subject)]).await?;
-        Ok(true)
+        let event = Event::allowed(EventKind::BlobDelete, actor, now, subject);
+        Ok(self.logged_if("blob unlink", delete, &event, None).await?.is_some())
     }
 
     async fn blobs_after(&self, after: Option<&Digest>, limit: u32) -> Result<Vec<BlobRecord>, StoreError> {
-        const OP: &str = "blob scan";
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT digest, size, inline_data, quarantined_at FROM blobs \
              WHERE digest > ? AND quarantined_at IS NULL ORDER BY digest LIMIT ?",
         )
         .bind(after.map_or("", |d| d.as_str()))
-        .bind(i64::from(limit))
-        .fetch_all(&self.readers)
-        .await
-        .map_err(err(OP))?;
-        rows.iter().map(|r| blob_record(r, OP)).collect()
+        .bind(i64::from(limit));
+        records(&self.readers, query, blob_record, "blob scan").await
     }
 
     async fn quarantine_blob(&self, digest: &Digest, now: Timestamp) -> Result<(), StoreError> {
@@ -379,6 +505,16 @@ fn manifest_record(row: &SqliteRow, operation: &'static str) -> Result<ManifestR
         digest: digest_col(row, "digest", operation)?,
         media_type: row.try_get("media_type").map_err(err(operation))?,
         body: Bytes::from(body),
+    })
+}
+
+fn referrer_record(row: &SqliteRow, operation: &'static str) -> Result<ReferrerRecord, StoreError> {
+    Ok(ReferrerRecord {
+        digest: digest_col(row, "digest", operation)?,
+        media_type: row.try_get("media_type").map_err(err(operation))?,
+        size: size_col(row, "size", operation)?,
+        artifact_type: row.try_get("artifact_type").map_err(err(operation))?,
+        annotations_json: row.try_get("annotations").map_err(err(operation))?,
     })
 }
 
@@ -418,46 +554,16 @@ impl ManifestIndex for SqliteStore {
         let repo_id = ensure_repo(&mut tx, repo, now).await?;
         // The references are checked inside the transaction that stores the manifest.
         for digest in &manifest.required_blobs {
-            let held: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest \
-                 WHERE rb.repo_id = ? AND rb.digest = ? AND b.quarantined_at IS NULL",
-            )
-            .bind(repo_id)
-            .bind(digest.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(err(OP))?;
-            if held.is_none() {
+            if !holds(&mut tx, repo_id, Held::Blob, digest, OP).await? {
                 return Ok(PutManifestOutcome::MissingBlob(digest.clone()));
             }
         }
         for digest in &manifest.required_manifests {
-            let held: Option<i64> = sqlx::query_scalar("SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?")
-                .bind(repo_id)
-                .bind(digest.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(err(OP))?;
-            if held.is_none() {
+            if !holds(&mut tx, repo_id, Held::Manifest, digest, OP).await? {
                 return Ok(PutManifestOutcome::MissingManifest(digest.clone()));
             }
         }
-        sqlx::query(
-            "INSERT INTO manifests (repo_id, digest, media_type, body, artifact_type, subject, annotations, created_at, pushed_by) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(repo_id)
-        .bind(manifest.digest.as_str())
-        .bind(&manifest.media_type)
-        .bind(manifest.body.as_ref())
-        .bind(manifest.artifact_type.as_deref())
-        .bind(manifest.subject.as_ref().map(Digest::as_str))
-        .bind(&manifest.annotations_json)
-        .bind(now.as_millis())
-        .bind(actor.principal())
-        .execute(&mut *tx)
-        .await
-        .map_err(err(OP))?;
+        insert_manifest_row(&mut tx, repo_id, manifest, actor.principal(), now, OP).await?;
         let subject = |tag: Option<&Tag>| Subject {
             repository: Some(repo.clone()),
             digest: Some(manifest.digest.clone()),
@@ -469,36 +575,11 @@ impl ManifestIndex for SqliteStore {
             events.push(attestation_event(repo, &manifest.digest, attestation, actor, now));
         }
         if let Some((tag, mode)) = tag {
-            let current: Option<String> = sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = ? AND name = ?")
-                .bind(repo_id)
-                .bind(tag.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(err(OP))?;
-            let current = current
-                .map(|c| Digest::parse(&c))
-                .transpose()
-                .map_err(|e| StoreError { operation: OP, source: Box::new(e) })?;
-            match current {
-                Some(current) if current == manifest.digest => {}
-                Some(current) if mode == TagMode::WriteOnce => return Ok(PutManifestOutcome::TagImmutable { current }),
-                Some(current) => events.push(
-                    Event::allowed(EventKind::TagMove, actor, now, subject(Some(tag)))
-                        .with_detail("previous", serde_json::Value::from(current.as_str())),
-                ),
-                None => events.push(Event::allowed(EventKind::TagCreate, actor, now, subject(Some(tag)))),
+            match set_tag(&mut tx, repo_id, tag, &manifest.digest, mode, now, OP).await? {
+                TagSet::Unchanged => {}
+                TagSet::Immutable { current } => return Ok(PutManifestOutcome::TagImmutable { current }),
+                TagSet::Set { previous } => events.push(tag_event(previous.as_ref(), actor, now, subject(Some(tag)))),
             }
-            sqlx::query(
-                "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
-            )
-            .bind(repo_id)
-            .bind(tag.as_str())
-            .bind(manifest.digest.as_str())
-            .bind(now.as_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(err(OP))?;
         }
         // A push naming a tag sets it: its crash points are the tag's.
         let points = match tag {
@@ -512,33 +593,15 @@ impl ManifestIndex for SqliteStore {
     }
 
     async fn manifest_by_digest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>, StoreError> {
-        const OP: &str = "manifest lookup";
-        let row = sqlx::query(
-            "SELECT m.digest, m.media_type, m.body FROM manifests m JOIN repositories r ON r.id = m.repo_id \
-             WHERE r.name = ? AND m.digest = ?",
-        )
-        .bind(repo.as_str())
-        .bind(digest.as_str())
-        .fetch_optional(&self.readers)
-        .await
-        .map_err(err(OP))?;
-        row.map(|r| manifest_record(&r, OP)).transpose()
+        let sql = "SELECT m.digest, m.media_type, m.body FROM manifests m JOIN repositories r ON r.id = m.repo_id \
+                   WHERE r.name = ? AND m.digest = ?";
+        self.record_in_repo(sql, repo, digest.as_str(), manifest_record, "manifest lookup").await
     }
 
     async fn manifest_by_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Option<ManifestRecord>, StoreError> {
-        const OP: &str = "manifest lookup";
-        let row = sqlx::query(
-            "SELECT m.digest, m.media_type, m.body FROM tags t \
-             JOIN repositories r ON r.id = t.repo_id \
-             JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest \
-             WHERE r.name = ? AND t.name = ?",
-        )
-        .bind(repo.as_str())
-        .bind(tag.as_str())
-        .fetch_optional(&self.readers)
-        .await
-        .map_err(err(OP))?;
-        row.map(|r| manifest_record(&r, OP)).transpose()
+        let sql = "SELECT m.digest, m.media_type, m.body FROM tags t JOIN repositories r ON r.id = t.repo_id \
+                   JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest WHERE r.name = ? AND t.name = ?";
+        self.record_in_repo(sql, repo, tag.as_str(), manifest_record, "manifest lookup").await
     }
 
     async fn delete_manifest(
@@ -550,12 +613,7 @@ impl ManifestIndex for SqliteStore {
     ) -> Result<bool, StoreError> {
         const OP: &str = "manifest delete";
         let mut tx = self.begin(OP).await?;
-        let repo_id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
-            .bind(repo.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(err(OP))?;
-        let Some(repo_id) = repo_id else { return Ok(false) };
+        let Some(repo_id) = repo_id(&mut *tx, repo, OP).await? else { return Ok(false) };
         let tags: Vec<String> =
             sqlx::query_scalar("SELECT name FROM tags WHERE repo_id = ? AND digest = ? ORDER BY name")
                 .bind(repo_id)
@@ -604,7 +662,7 @@ impl ManifestIndex for SqliteStore {
     }
 
     async fn tags(&self, repo: &RepoName, last: Option<&str>, n: u32) -> Result<Option<Vec<String>>, StoreError> {
-        let Some(repo_id) = self.repo_id(repo).await? else { return Ok(None) };
+        let Some(repo_id) = repo_id(&self.readers, repo, "repository lookup").await? else { return Ok(None) };
         let tags = sqlx::query_scalar("SELECT name FROM tags WHERE repo_id = ? AND name > ? ORDER BY name LIMIT ?")
             .bind(repo_id)
             .bind(last.unwrap_or(""))
@@ -635,8 +693,7 @@ impl ManifestIndex for SqliteStore {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<ReferrerRecord>, StoreError> {
-        const OP: &str = "referrers";
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT m.digest, m.media_type, length(m.body) AS size, m.artifact_type, m.annotations \
              FROM manifests m JOIN repositories r ON r.id = m.repo_id \
              WHERE r.name = ? AND m.subject = ? AND (? IS NULL OR m.artifact_type = ?) \
@@ -646,21 +703,8 @@ impl ManifestIndex for SqliteStore {
         .bind(subject.as_str())
         .bind(artifact_type)
         .bind(artifact_type)
-        .bind(i64::from(airlock_core::registry::REFERRERS_MAX))
-        .fetch_all(&self.readers)
-        .await
-        .map_err(err(OP))?;
-        rows.iter()
-            .map(|row| {
-                Ok(ReferrerRecord {
-                    digest: digest_col(row, "digest", OP)?,
-                    media_type: row.try_get("media_type").map_err(err(OP))?,
-                    size: size_col(row, "size", OP)?,
-                    artifact_type: row.try_get("artifact_type").map_err(err(OP))?,
-                    annotations_json: row.try_get("annotations").map_err(err(OP))?,
-                })
-            })
-            .collect()
+        .bind(i64::from(airlock_core::registry::REFERRERS_MAX));
+        records(&self.readers, query, referrer_record, "referrers").await
     }
 }
 

@@ -1,16 +1,16 @@
 //! Promotions, approvals and the promotion commit on SQLite.
 
-use airlock_core::audit::{Event, EventKind, Subject};
+use airlock_core::audit::{Actor, Event, Subject};
 use airlock_core::ports::{
     ApprovalRecord, PromotionCommit, PromotionCommitOutcome, PromotionFilter, PromotionRecord, PromotionStatus,
-    PromotionStore, Seal, StoreError, TagMode, failpoint,
+    PromotionStore, Seal, StoreError, failpoint,
 };
 use airlock_model::{Digest, RepoName, Tag, Timestamp};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{SqliteStore, digest_col, ensure_repo, err, log, to_i64};
+use super::{Held, ReadRow, SqliteStore, TagSet, digest_col, ensure_repo, err, log, records, to_i64};
 
 const COLUMNS: &str = "id, source, target, digest, tag, requester, reason, status, policy_digest, evidence_digest, \
                        report, created_at, updated_at, closed_reason, release_digest, summary_digest, log_index, break_glass";
@@ -83,17 +83,25 @@ pub(super) fn index_col(row: &SqliteRow, col: &str, operation: &'static str) -> 
     Ok(index.and_then(|i| u64::try_from(i).ok()))
 }
 
-async fn load(
-    tx: &mut Transaction<'static, Sqlite>,
+/// The promotions matching `clause`, whose `?`s take `binds`, read through `executor`.
+async fn select_promotions(
+    executor: impl sqlx::Executor<'_, Database = Sqlite>,
+    clause: &str,
+    binds: &[&str],
+    operation: &'static str,
+) -> Result<Vec<PromotionRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM promotions WHERE {clause}");
+    let query = binds.iter().fold(sqlx::query(&sql), |q, b| q.bind(*b));
+    records(executor, query, promotion_row, operation).await
+}
+
+/// The promotion `id`, read through `executor`.
+async fn promotion_by_id(
+    executor: impl sqlx::Executor<'_, Database = Sqlite>,
     id: &str,
     operation: &'static str,
 ) -> Result<Option<PromotionRecord>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM promotions WHERE id = ?"))
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(err(operation))?;
-    row.map(|r| promotion_row(&r, operation)).transpose()
+    Ok(select_promotions(executor, "id = ?", &[id], operation).await?.pop())
 }
 
 /// The open or promoted promotion with the same idempotency key, if any.
@@ -102,94 +110,53 @@ async fn same_key(
     p: &PromotionRecord,
     operation: &'static str,
 ) -> Result<Option<PromotionRecord>, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM promotions WHERE source = ? AND digest = ? AND target = ? \
-         AND COALESCE(tag, '') = ? AND status IN ('pending', 'promoted')"
-    ))
-    .bind(p.source.as_str())
-    .bind(p.digest.as_str())
-    .bind(p.target.as_str())
-    .bind(p.tag.as_ref().map_or("", Tag::as_str))
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(err(operation))?;
-    row.map(|r| promotion_row(&r, operation)).transpose()
+    let key = [p.source.as_str(), p.digest.as_str(), p.target.as_str(), p.tag.as_ref().map_or("", Tag::as_str)];
+    let clause =
+        "source = ? AND digest = ? AND target = ? AND COALESCE(tag, '') = ? AND status IN ('pending', 'promoted')";
+    Ok(select_promotions(&mut **tx, clause, &key, operation).await?.pop())
 }
 
-/// Links one manifest (and its attestation, if it carries one) from `source` into `target`;
-/// false when `source` does not hold it.
-async fn link_manifest(
+/// Links `what` `digest` from `source` into `target`, a manifest with its attestation if it
+/// carries one; false when `source` does not hold it.
+async fn link(
     tx: &mut Transaction<'static, Sqlite>,
+    what: Held,
     source: i64,
     target: i64,
     digest: &Digest,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    const OP: &str = "promotion link manifest";
-    let held: Option<i64> = sqlx::query_scalar("SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?")
-        .bind(source)
-        .bind(digest.as_str())
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(err(OP))?;
-    if held.is_none() {
+    let operation = match what {
+        Held::Blob => "promotion link blob",
+        Held::Manifest => "promotion link manifest",
+    };
+    if !super::holds(tx, source, what, digest, operation).await? {
         return Ok(false);
     }
-    sqlx::query(
+    if what == Held::Blob {
+        super::link_blob_row(tx, target, digest, now, operation).await?;
+        return Ok(true);
+    }
+    // The manifest row and its attestation's, copied as they are but for the repository (and
+    // the manifest's link time).
+    let copies = [
         "INSERT INTO manifests (repo_id, digest, media_type, body, artifact_type, subject, annotations, created_at, pushed_by) \
-         SELECT ?, digest, media_type, body, artifact_type, subject, annotations, ?, pushed_by \
-         FROM manifests WHERE repo_id = ? AND digest = ? ON CONFLICT DO NOTHING",
-    )
-    .bind(target)
-    .bind(now.as_millis())
-    .bind(source)
-    .bind(digest.as_str())
-    .execute(&mut **tx)
-    .await
-    .map_err(err(OP))?;
-    sqlx::query(
+         SELECT ?2, digest, media_type, body, artifact_type, subject, annotations, ?3, pushed_by \
+         FROM manifests WHERE repo_id = ?1 AND digest = ?4 ON CONFLICT DO NOTHING",
         "INSERT INTO attestations (repo_id, manifest, subject, predicate_type, envelope, verdict, root_version, created_at) \
-         SELECT ?, manifest, subject, predicate_type, envelope, verdict, root_version, created_at \
-         FROM attestations WHERE repo_id = ? AND manifest = ? ON CONFLICT DO NOTHING",
-    )
-    .bind(target)
-    .bind(source)
-    .bind(digest.as_str())
-    .execute(&mut **tx)
-    .await
-    .map_err(err(OP))?;
-    Ok(true)
-}
-
-/// Links one blob from `source` into `target`; false when `source` does not hold it (or it is
-/// quarantined).
-async fn link_blob(
-    tx: &mut Transaction<'static, Sqlite>,
-    source: i64,
-    target: i64,
-    digest: &Digest,
-    now: Timestamp,
-) -> Result<bool, StoreError> {
-    const OP: &str = "promotion link blob";
-    let held: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest \
-         WHERE rb.repo_id = ? AND rb.digest = ? AND b.quarantined_at IS NULL",
-    )
-    .bind(source)
-    .bind(digest.as_str())
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(err(OP))?;
-    if held.is_none() {
-        return Ok(false);
+         SELECT ?2, manifest, subject, predicate_type, envelope, verdict, root_version, created_at \
+         FROM attestations WHERE repo_id = ?1 AND manifest = ?4 ON CONFLICT DO NOTHING",
+    ];
+    for sql in copies {
+        sqlx::query(sql)
+            .bind(source)
+            .bind(target)
+            .bind(now.as_millis())
+            .bind(digest.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(err(operation))?;
     }
-    sqlx::query("INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-        .bind(target)
-        .bind(digest.as_str())
-        .bind(now.as_millis())
-        .execute(&mut **tx)
-        .await
-        .map_err(err(OP))?;
     Ok(true)
 }
 
@@ -236,84 +203,60 @@ impl PromotionStore for SqliteStore {
     }
 
     async fn promotion(&self, id: &str) -> Result<Option<PromotionRecord>, StoreError> {
-        const OP: &str = "promotion lookup";
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM promotions WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(err(OP))?;
-        row.map(|r| promotion_row(&r, OP)).transpose()
+        promotion_by_id(&self.readers, id, "promotion lookup").await
     }
 
     async fn promotions(&self, filter: &PromotionFilter) -> Result<Vec<PromotionRecord>, StoreError> {
-        const OP: &str = "promotion list";
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {COLUMNS} FROM promotions WHERE (? IS NULL OR status = ?) AND (? IS NULL OR target = ?) \
              AND (? IS NULL OR digest = ?) ORDER BY created_at DESC, id LIMIT ?"
-        ))
-        .bind(filter.status.map(PromotionStatus::as_str))
-        .bind(filter.status.map(PromotionStatus::as_str))
-        .bind(filter.target.as_ref().map(RepoName::as_str))
-        .bind(filter.target.as_ref().map(RepoName::as_str))
-        .bind(filter.digest.as_ref().map(Digest::as_str))
-        .bind(filter.digest.as_ref().map(Digest::as_str))
-        .bind(i64::from(filter.limit.max(1)))
-        .fetch_all(&self.readers)
-        .await
-        .map_err(err(OP))?;
-        rows.iter().map(|r| promotion_row(r, OP)).collect()
+        );
+        let query = sqlx::query(&sql)
+            .bind(filter.status.map(PromotionStatus::as_str))
+            .bind(filter.status.map(PromotionStatus::as_str))
+            .bind(filter.target.as_ref().map(RepoName::as_str))
+            .bind(filter.target.as_ref().map(RepoName::as_str))
+            .bind(filter.digest.as_ref().map(Digest::as_str))
+            .bind(filter.digest.as_ref().map(Digest::as_str))
+            .bind(i64::from(filter.limit.max(1)));
+        records(&self.readers, query, promotion_row, "promotion list").await
     }
 
     async fn approvals(&self, promotion: &str) -> Result<Vec<ApprovalRecord>, StoreError> {
-        const OP: &str = "approval list";
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT promotion, approver, identity, digest, source, target, policy_digest, evidence_digest, \
              comment, created_at, expires_at, log_index FROM approvals WHERE promotion = ? \
              ORDER BY created_at, approver",
         )
-        .bind(promotion)
-        .fetch_all(&self.readers)
-        .await
-        .map_err(err(OP))?;
-        rows.iter().map(|r| approval_row(r, OP)).collect()
+        .bind(promotion);
+        records(&self.readers, query, approval_row, "approval list").await
     }
 
     async fn add_approval(&self, approval: &ApprovalRecord, event: &Event) -> Result<bool, StoreError> {
-        const OP: &str = "approval add";
-        let mut tx = self.begin(OP).await?;
-        match load(&mut tx, &approval.promotion, OP).await? {
-            Some(p) if p.status == PromotionStatus::Pending => {}
-            _ => return Ok(false),
-        }
-        // The approval stores the index its event lands at, in this transaction.
-        let tail = self.log_tail(&mut tx).await?;
-        let done = sqlx::query(
-            "INSERT INTO approvals (promotion, approver, identity, digest, source, target, policy_digest, \
-             evidence_digest, comment, created_at, expires_at, log_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&approval.promotion)
-        .bind(&approval.approver)
-        .bind(&approval.identity)
-        .bind(approval.digest.as_str())
-        .bind(approval.source.as_str())
-        .bind(approval.target.as_str())
-        .bind(&approval.policy_digest)
-        .bind(&approval.evidence_digest)
-        .bind(&approval.comment)
-        .bind(approval.created_at.as_millis())
-        .bind(approval.expires_at.as_millis())
-        .bind(to_i64(tail.size()))
-        .execute(&mut *tx)
-        .await
-        .map_err(err(OP))?;
-        if done.rows_affected() == 0 {
-            // Nothing was appended, and the write lock is still held: the tail is still right.
-            self.keep_log_tail(tail);
-            return Ok(false);
-        }
-        self.commit_with_tail(tx, tail, std::slice::from_ref(event)).await?;
-        Ok(true)
+        // The approval stores the index its event lands at, in this transaction, while its
+        // promotion is pending.
+        let insert = |index| {
+            sqlx::query(
+                "INSERT INTO approvals (promotion, approver, identity, digest, source, target, policy_digest, \
+                 evidence_digest, comment, created_at, expires_at, log_index) \
+                 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
+                 WHERE EXISTS (SELECT 1 FROM promotions WHERE id = ? AND status = 'pending') ON CONFLICT DO NOTHING",
+            )
+            .bind(&approval.promotion)
+            .bind(&approval.approver)
+            .bind(&approval.identity)
+            .bind(approval.digest.as_str())
+            .bind(approval.source.as_str())
+            .bind(approval.target.as_str())
+            .bind(&approval.policy_digest)
+            .bind(&approval.evidence_digest)
+            .bind(&approval.comment)
+            .bind(approval.created_at.as_millis())
+            .bind(approval.expires_at.as_millis())
+            .bind(index)
+            .bind(&approval.promotion)
+        };
+        Ok(self.logged_if("approval add", insert, event, None).await?.is_some())
     }
 
     async fn update_evaluation(&self, promotion: &PromotionRecord) -> Result<(), StoreError> {
@@ -341,22 +284,18 @@ impl PromotionStore for SqliteStore {
         now: Timestamp,
     ) -> Result<Option<PromotionRecord>, StoreError> {
         const OP: &str = "promotion close";
-        let mut tx = self.begin(OP).await?;
-        let done = sqlx::query(
-            "UPDATE promotions SET status = ?, closed_reason = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
-        )
-        .bind(status.as_str())
-        .bind(reason)
-        .bind(now.as_millis())
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(err(OP))?;
-        if done.rows_affected() == 0 {
-            return Ok(None);
-        }
-        let record = load(&mut tx, id, OP).await?;
-        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
+        let update = |_| {
+            sqlx::query(
+                "UPDATE promotions SET status = ?, closed_reason = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
+            )
+            .bind(status.as_str())
+            .bind(reason)
+            .bind(now.as_millis())
+            .bind(id)
+        };
+        let Some((mut tx, tail)) = self.begin_if(OP, update).await? else { return Ok(None) };
+        let record = promotion_by_id(&mut *tx, id, OP).await?;
+        self.commit_at(tx, tail, std::slice::from_ref(event), None).await?;
         Ok(record)
     }
 
@@ -369,7 +308,7 @@ impl PromotionStore for SqliteStore {
         const OP: &str = "promotion commit";
         let p = &commit.promotion;
         let mut tx = self.begin(OP).await?;
-        match load(&mut tx, &p.id, OP).await? {
+        match promotion_by_id(&mut *tx, &p.id, OP).await? {
             Some(current) if current.status == PromotionStatus::Pending => {}
             Some(current) => return Ok(PromotionCommitOutcome::NotPending { status: current.status }),
             None => return Err(invalid(OP, format!("promotion `{}` is not stored", p.id))),
@@ -378,58 +317,25 @@ impl PromotionStore for SqliteStore {
         let source = ensure_repo(&mut tx, &p.source, now).await?;
         let target = ensure_repo(&mut tx, &p.target, now).await?;
         // Blobs first, then manifests children before parents, so every reference resolves.
-        for digest in &commit.blobs {
-            if !link_blob(&mut tx, source, target, digest, now).await? {
-                return Ok(PromotionCommitOutcome::Missing { digest: digest.clone() });
-            }
-        }
-        for digest in &commit.manifests {
-            if !link_manifest(&mut tx, source, target, digest, now).await? {
+        let linked =
+            commit.blobs.iter().map(|d| (Held::Blob, d)).chain(commit.manifests.iter().map(|d| (Held::Manifest, d)));
+        for (what, digest) in linked {
+            if !link(&mut tx, what, source, target, digest, now).await? {
                 return Ok(PromotionCommitOutcome::Missing { digest: digest.clone() });
             }
         }
         let mut tag_event = None;
         if let Some(tag) = &p.tag {
-            let current: Option<String> = sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = ? AND name = ?")
-                .bind(target)
-                .bind(tag.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(err(OP))?;
-            let current = current.map(|c| Digest::parse(&c)).transpose().map_err(|e| invalid(OP, e.to_string()))?;
             let subject =
                 Subject { repository: Some(p.target.clone()), digest: Some(p.digest.clone()), tag: Some(tag.clone()) };
-            let actor = airlock_core::audit::Actor::system();
-            match current {
-                Some(current) if current == p.digest => {}
-                Some(current) if commit.tag_mode == TagMode::WriteOnce => {
-                    return Ok(PromotionCommitOutcome::TagImmutable { current });
-                }
-                Some(current) => {
-                    tag_event = Some(
-                        Event::allowed(EventKind::TagMove, &actor, now, subject)
-                            .with_detail("previous", serde_json::Value::from(current.as_str()))
-                            .with_detail("promotion", serde_json::Value::from(p.id.as_str())),
-                    );
-                }
-                None => {
-                    tag_event = Some(
-                        Event::allowed(EventKind::TagCreate, &actor, now, subject)
-                            .with_detail("promotion", serde_json::Value::from(p.id.as_str())),
-                    );
+            match super::set_tag(&mut tx, target, tag, &p.digest, commit.tag_mode, now, OP).await? {
+                TagSet::Unchanged => {}
+                TagSet::Immutable { current } => return Ok(PromotionCommitOutcome::TagImmutable { current }),
+                TagSet::Set { previous } => {
+                    let event = super::tag_event(previous.as_ref(), &Actor::system(), now, subject);
+                    tag_event = Some(event.with_detail("promotion", serde_json::Value::from(p.id.as_str())));
                 }
             }
-            sqlx::query(
-                "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
-            )
-            .bind(target)
-            .bind(tag.as_str())
-            .bind(p.digest.as_str())
-            .bind(now.as_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(err(OP))?;
         }
 
         failpoint("promotion-commit-linked");
@@ -496,40 +402,26 @@ impl PromotionStore for SqliteStore {
         to: &Digest,
         event: &Event,
     ) -> Result<Option<u64>, StoreError> {
-        const OP: &str = "tag move";
-        let mut tx = self.begin(OP).await?;
-        let done = sqlx::query(
-            "UPDATE tags SET digest = ?, updated_at = ? \
-             WHERE name = ? AND digest = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?) \
-             AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = tags.repo_id AND m.digest = ?)",
-        )
-        .bind(to.as_str())
-        .bind(event.time.as_millis())
-        .bind(tag.as_str())
-        .bind(from.as_str())
-        .bind(repo.as_str())
-        .bind(to.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(err(OP))?;
-        if done.rows_affected() == 0 {
-            return Ok(None);
-        }
-        let indices = self.commit_with_log(tx, std::slice::from_ref(event)).await?;
-        Ok(indices.first().copied())
+        let update = |_| {
+            sqlx::query(
+                "UPDATE tags SET digest = ?, updated_at = ? \
+                 WHERE name = ? AND digest = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?) \
+                 AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = tags.repo_id AND m.digest = ?)",
+            )
+            .bind(to.as_str())
+            .bind(event.time.as_millis())
+            .bind(tag.as_str())
+            .bind(from.as_str())
+            .bind(repo.as_str())
+            .bind(to.as_str())
+        };
+        self.logged_if("tag move", update, event, None).await
     }
 
     async fn pusher(&self, repo: &RepoName, digest: &Digest) -> Result<Option<String>, StoreError> {
-        const OP: &str = "pusher lookup";
-        let pusher: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT m.pushed_by FROM manifests m JOIN repositories r ON r.id = m.repo_id \
-             WHERE r.name = ? AND m.digest = ?",
-        )
-        .bind(repo.as_str())
-        .bind(digest.as_str())
-        .fetch_optional(&self.readers)
-        .await
-        .map_err(err(OP))?;
-        Ok(pusher.flatten())
+        let sql = "SELECT m.pushed_by FROM manifests m JOIN repositories r ON r.id = m.repo_id \
+                   WHERE r.name = ? AND m.digest = ?";
+        let pushed_by: ReadRow<Option<String>> = |row, operation| row.try_get("pushed_by").map_err(err(operation));
+        Ok(self.record_in_repo(sql, repo, digest.as_str(), pushed_by, "pusher lookup").await?.flatten())
     }
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{CommitPoints, SqliteStore, digest_col, err, to_i64};
+use super::{CommitPoints, SqliteStore, digest_col, err, records, to_i64};
 
 /// The verdict as stored: a small JSON object.
 pub(super) fn verdict_json(verdict: &Verdict) -> String {
@@ -48,6 +48,35 @@ fn root_row(row: &SqliteRow, operation: &'static str) -> Result<StoredRoot, Stor
     })
 }
 
+impl SqliteStore {
+    /// Trust root `version`, or the latest when `None`.
+    async fn root_where(&self, version: Option<u64>) -> Result<Option<StoredRoot>, StoreError> {
+        const OP: &str = "trust root lookup";
+        let row = sqlx::query(
+            "SELECT version, document FROM trust_roots WHERE ? IS NULL OR version = ? ORDER BY version DESC LIMIT 1",
+        )
+        .bind(version.map(to_i64))
+        .bind(version.map(to_i64))
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(err(OP))?;
+        row.map(|r| root_row(&r, OP)).transpose()
+    }
+}
+
+fn attestation_row(row: &SqliteRow, operation: &'static str) -> Result<AttestationRecord, StoreError> {
+    let envelope: Vec<u8> = row.try_get("envelope").map_err(err(operation))?;
+    let verdict: String = row.try_get("verdict").map_err(err(operation))?;
+    Ok(AttestationRecord {
+        manifest: digest_col(row, "manifest", operation)?,
+        subject: digest_col(row, "subject", operation)?,
+        predicate_type: row.try_get("predicate_type").map_err(err(operation))?,
+        envelope: Bytes::from(envelope),
+        verdict: verdict_from(&verdict, operation)?,
+        created_at: Timestamp::from_millis(row.try_get("created_at").map_err(err(operation))?),
+    })
+}
+
 /// Records an attestation inside the transaction that stores its manifest.
 pub(super) async fn insert_attestation(
     tx: &mut Transaction<'static, Sqlite>,
@@ -77,68 +106,33 @@ pub(super) async fn insert_attestation(
 #[async_trait]
 impl TrustStore for SqliteStore {
     async fn latest_root(&self) -> Result<Option<StoredRoot>, StoreError> {
-        const OP: &str = "trust root lookup";
-        let row = sqlx::query("SELECT version, document FROM trust_roots ORDER BY version DESC LIMIT 1")
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(err(OP))?;
-        row.map(|r| root_row(&r, OP)).transpose()
+        self.root_where(None).await
     }
 
     async fn root_version(&self, version: u64) -> Result<Option<StoredRoot>, StoreError> {
-        const OP: &str = "trust root lookup";
-        let row = sqlx::query("SELECT version, document FROM trust_roots WHERE version = ?")
-            .bind(to_i64(version))
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(err(OP))?;
-        row.map(|r| root_row(&r, OP)).transpose()
+        self.root_where(Some(version)).await
     }
 
     async fn put_root(&self, root: &StoredRoot, event: &Event, now: Timestamp) -> Result<bool, StoreError> {
-        const OP: &str = "trust root store";
-        let mut tx = self.begin(OP).await?;
-        let done = sqlx::query(
-            "INSERT INTO trust_roots (version, document, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(to_i64(root.version))
-        .bind(root.document.as_ref())
-        .bind(now.as_millis())
-        .execute(&mut *tx)
-        .await
-        .map_err(err(OP))?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
+        let insert = |_| {
+            sqlx::query(
+                "INSERT INTO trust_roots (version, document, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(to_i64(root.version))
+            .bind(root.document.as_ref())
+            .bind(now.as_millis())
+        };
         let points = CommitPoints { logged: "trust-root-apply-logged", done: "trust-root-apply-done" };
-        self.commit_with_log_at(tx, std::slice::from_ref(event), points).await?;
-        Ok(true)
+        Ok(self.logged_if("trust root store", insert, event, Some(points)).await?.is_some())
     }
 
     async fn attestations(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<AttestationRecord>, StoreError> {
-        const OP: &str = "attestation lookup";
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT a.manifest, a.subject, a.predicate_type, a.envelope, a.verdict, a.created_at FROM attestations a \
              JOIN repositories r ON r.id = a.repo_id WHERE r.name = ? AND a.subject = ? ORDER BY a.created_at, a.manifest",
         )
         .bind(repo.as_str())
-        .bind(subject.as_str())
-        .fetch_all(&self.readers)
-        .await
-        .map_err(err(OP))?;
-        rows.iter()
-            .map(|row| {
-                let envelope: Vec<u8> = row.try_get("envelope").map_err(err(OP))?;
-                let verdict: String = row.try_get("verdict").map_err(err(OP))?;
-                Ok(AttestationRecord {
-                    manifest: digest_col(row, "manifest", OP)?,
-                    subject: digest_col(row, "subject", OP)?,
-                    predicate_type: row.try_get("predicate_type").map_err(err(OP))?,
-                    envelope: Bytes::from(envelope),
-                    verdict: verdict_from(&verdict, OP)?,
-                    created_at: Timestamp::from_millis(row.try_get("created_at").map_err(err(OP))?),
-                })
-            })
-            .collect()
+        .bind(subject.as_str());
+        records(&self.readers, query, attestation_row, "attestation lookup").await
     }
 }

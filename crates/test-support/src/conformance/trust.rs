@@ -1,0 +1,50 @@
+//! Trust root versions and the attestations recorded with their manifests.
+
+use super::*;
+
+pub async fn trust_roots_keep_every_version(store: &dyn MetadataStore) {
+    assert_eq!(store.latest_root().await.unwrap(), None);
+    let event = |v: u64| {
+        Event::allowed(EventKind::TrustRootUpdate, &actor(), at(1), Subject::default())
+            .with_detail("version", serde_json::Value::from(v))
+    };
+    let before = store.log_size().await.unwrap();
+    for v in [1u64, 2] {
+        let root = StoredRoot { version: v, document: Bytes::from(format!("root {v}")) };
+        assert!(store.put_root(&root, &event(v), at(1)).await.unwrap());
+    }
+    let again = StoredRoot { version: 2, document: Bytes::from_static(b"another root 2") };
+    assert!(!store.put_root(&again, &event(2), at(1)).await.unwrap(), "a version is stored once");
+    assert_eq!(store.log_size().await.unwrap(), before + 2, "each stored version is logged, the refused one is not");
+    assert_eq!(store.latest_root().await.unwrap().unwrap().document.as_ref(), b"root 2");
+    assert_eq!(store.root_version(1).await.unwrap().unwrap().document.as_ref(), b"root 1");
+    assert_eq!(store.root_version(3).await.unwrap(), None);
+}
+
+pub async fn attestations_are_recorded_with_their_manifest(store: &dyn MetadataStore) {
+    let r = repo("dev/a");
+    let subject = Digest::of(b"the artifact");
+    let verdict =
+        Verdict { trusted: false, signers: vec![], reasons: vec!["no trust root".to_owned()], root_version: 0 };
+    let mut m = manifest("attestation", &[], Some(&subject), Some("application/vnd.in-toto+json"));
+    m.attestation = Some(NewAttestation {
+        subject: subject.clone(),
+        predicate_type: "https://slsa.dev/provenance/v1".to_owned(),
+        envelope: Bytes::from_static(b"{\"payloadType\":\"x\"}"),
+        verdict: verdict.clone(),
+    });
+    let before = store.log_size().await.unwrap();
+    stored(store.put_manifest(&r, &m, None, &actor(), at(5)).await.unwrap());
+    let logged = events(store, before).await;
+    assert_eq!(kinds(&logged), ["registry.manifest.push", "trust.attestation.ingest"]);
+    assert_eq!(logged[1]["outcome"]["decision"], "denied", "an untrusted attestation is logged as denied");
+    assert_eq!(logged[1]["details"]["referrer"], serde_json::json!(m.digest.as_str()));
+    let found = store.attestations(&r, &subject).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].manifest, m.digest);
+    assert_eq!(found[0].verdict, verdict);
+    assert_eq!(found[0].envelope.as_ref(), b"{\"payloadType\":\"x\"}");
+    assert!(store.attestations(&repo("dev/b"), &subject).await.unwrap().is_empty());
+    assert!(store.delete_manifest(&r, &m.digest, &actor(), at(6)).await.unwrap());
+    assert!(store.attestations(&r, &subject).await.unwrap().is_empty(), "deleting the referrer drops its attestation");
+}
