@@ -14,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
-use crate::echo::echo;
+use airlock_model::echo::echo_short as echo;
 use crate::json::{self, Bounded, BoundedSeq, StrSeed, StrictError};
 use crate::key::{PublicKey, SignatureError};
 use crate::private::PrivateKey;

@@ -13,7 +13,7 @@ use std::marker::PhantomData;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::echo::echo;
+use airlock_model::echo::echo_short as echo;
 
 /// One step from a JSON value to one of its children.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -41,7 +41,6 @@
     clippy::arithmetic_side_effects
 )]
 
-mod echo;
 mod envelope;
 mod json;
 mod key;

@@ -14,7 +14,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::echo::echo;
+use airlock_model::echo::echo_short as echo;
 use crate::json::{self, Bounded, BoundedSeq, BoundedStringMap, StrSeed, StrictError};
 
 /// The `_type` of an in-toto Statement v1.

@@ -15,7 +15,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::echo::echo;
+use airlock_model::echo::echo_short as echo;
 
 /// A JSON pointer (RFC 6901) built on the stack while a document is read: each step borrows its
 /// parent, so naming where a value sits costs nothing until a message needs it.
