@@ -100,7 +100,6 @@ mod input;
 pub mod license;
 mod signature;
 mod testing;
-mod time;
 pub mod waiver;
 
 pub use bundle::{

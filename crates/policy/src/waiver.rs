@@ -33,7 +33,6 @@ use airlock_model::echo::echo;
 use serde::Deserialize;
 
 use crate::decision::{AppliedWaiver, InactiveWaiver, Violation, WaiverStatus};
-use crate::time::parse_time;
 
 /// Longest a waiver may last by default, from `created_at` to `expires_at`.
 pub const WAIVER_MAX_VALIDITY_DAYS: u32 = 90;
@@ -348,7 +347,11 @@ fn check_waiver(raw: RawWaiver, index: usize, limits: &WaiverLimits) -> Result<W
     let created_text = text("created_at", raw.created_at)?;
     let expires_text = text("expires_at", raw.expires_at)?;
     let time = |field: &'static str, value: &str| {
-        parse_time(value).ok_or_else(|| WaiverError::Time { id: id.clone(), field, value: echo(value) })
+        Timestamp::parse_rfc3339_strict(value).ok_or_else(|| WaiverError::Time {
+            id: id.clone(),
+            field,
+            value: echo(value),
+        })
     };
     let created_at = time("created_at", &created_text)?;
     let expires_at = time("expires_at", &expires_text)?;

@@ -20,7 +20,6 @@ use serde_json::{Map, Value, json};
 
 use crate::error::TrustError;
 use crate::pattern::Pattern;
-use crate::time::{format_time, parse_time};
 use airlock_model::echo::echo;
 
 /// The `_type` of every trust root.
@@ -580,11 +579,11 @@ fn parse_keyid(text: &str) -> Result<KeyId, TrustError> {
 }
 
 fn time_field(field: &str, text: &str) -> Result<Timestamp, TrustError> {
-    parse_time(text).ok_or_else(|| TrustError::Time { field: echo(field), value: echo(text) })
+    Timestamp::parse_rfc3339_strict(text).ok_or_else(|| TrustError::Time { field: echo(field), value: echo(text) })
 }
 
 fn render_time(field: &str, time: Timestamp) -> Result<String, TrustError> {
-    format_time(time).ok_or_else(|| TrustError::TimeOutOfRange { field: echo(field) })
+    time.to_rfc3339_strict().ok_or_else(|| TrustError::TimeOutOfRange { field: echo(field) })
 }
 
 impl Root {

@@ -114,7 +114,6 @@ mod document;
 mod error;
 mod evaluate;
 mod pattern;
-mod time;
 mod verify;
 
 pub use document::{
