@@ -15,6 +15,7 @@
 mod digest;
 pub mod echo;
 pub mod jcs;
+pub mod json;
 pub mod manifest;
 mod media_type;
 mod name;
