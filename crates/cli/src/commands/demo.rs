@@ -610,11 +610,10 @@ fn vex() -> Value {
 
 fn load_or_generate(prefix: &Path) -> anyhow::Result<PrivateKey> {
     let private = prefix.with_extension("key");
-    if private.exists() {
-        let pem = std::fs::read_to_string(&private)?;
-        return PrivateKey::from_pkcs8_pem(&pem).map_err(|e| anyhow::anyhow!("`{}`: {e}", private.display()));
+    match airlock_dsse::read_private_key(&private) {
+        Err(e) if e.is_not_found() => Ok(super::key::generate(Algorithm::Ed25519, prefix)?.0),
+        read => read.map_err(|e| anyhow::anyhow!("{e}")),
     }
-    Ok(super::key::generate(Algorithm::Ed25519, prefix)?.0)
 }
 
 /// A one-file tar archive, the image's single layer.
