@@ -19,6 +19,7 @@ pub mod json;
 pub mod manifest;
 mod media_type;
 mod name;
+pub mod pattern;
 mod principal;
 mod time;
 

@@ -508,7 +508,7 @@ async fn demo(
 /// A version 1 trust root: `ci` signs provenance and SBOMs, `scanner` signs scans and VEX, for
 /// every repository; `policy` signs policy bundles; 2 of 3 root keys sign it.
 fn trust_root(keys: &Path, ci: &PrivateKey, scanner: &PrivateKey, policy: &PrivateKey) -> anyhow::Result<Vec<u8>> {
-    use airlock_trust::{Pattern, PolicyRole, Root, SignerRule, sign_root};
+    use airlock_trust::{Pattern, PolicyRole, RepoPattern, Root, SignerRule, sign_root};
     let root_keys: Vec<PrivateKey> =
         (1..=3).map(|i| load_or_generate(&keys.join(format!("root-{i}")))).collect::<anyhow::Result<_>>()?;
     let now = super::trust::now();
@@ -523,7 +523,7 @@ fn trust_root(keys: &Path, ci: &PrivateKey, scanner: &PrivateKey, policy: &Priva
             name: name.to_owned(),
             keyids: vec![key.public_key().keyid().clone()],
             predicate_types: types.iter().map(|t| pattern(t)).collect::<anyhow::Result<_>>()?,
-            repositories: vec![pattern("**")?],
+            repositories: vec![RepoPattern::parse("**").map_err(|e| anyhow::anyhow!("{e}"))?],
             not_before: now,
             not_after: now.plus_millis(year),
         })
