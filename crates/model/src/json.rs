@@ -322,7 +322,7 @@ pub fn kind(raw: &RawValue) -> &'static str {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -374,7 +374,9 @@ mod tests {
     fn places_are_bounded_and_escaped() {
         let long = "k".repeat(100);
         let text = format!(r#"{{"{long}":{{"{long}":{{"x":1,"x":2}}}}}}"#);
-        let Err(StrictError::Duplicate { at, .. }) = check_strict(text.as_bytes(), 8) else { panic!("{text}") };
+        let Err(StrictError::Duplicate { at, .. }) = check_strict(text.as_bytes(), 8) else {
+            panic!("{text} repeats `x`")
+        };
         assert_eq!(at.json_path(120).chars().count(), 121);
         assert!(at.json_path(120).ends_with('…'));
         assert_eq!(at.pointer(160).chars().count(), 161);
@@ -385,7 +387,7 @@ mod tests {
 
     #[test]
     fn kinds() {
-        let kind_of = |text: &str| kind(&serde_json::from_str::<&RawValue>(text).unwrap());
+        let kind_of = |text: &str| kind(serde_json::from_str::<&RawValue>(text).unwrap());
         let kinds: Vec<&str> =
             [" {}", "[]", "\"s\"", "true", "false", "null", "-1.5"].iter().map(|t| kind_of(t)).collect();
         assert_eq!(kinds, ["an object", "an array", "a string", "a boolean", "a boolean", "null", "a number"]);

@@ -430,6 +430,7 @@ fn key_type(parameters: &AlgorithmParameters) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::{ClaimPattern, check_scope, modulus_bits};
 
