@@ -228,30 +228,26 @@ mod tests {
     use super::*;
     use expect_test::{Expect, expect};
 
-    /// Matches each name against the repository pattern and lists the outcomes, or the refusal.
-    fn check(pattern: &str, names: &[&str], expect: Expect) {
-        let actual = match RepoPattern::parse(pattern) {
+    /// Each name matched against a parsed pattern (`name=y` or `name=n`), or the refusal.
+    fn outcomes<P>(parsed: Result<P, PatternError>, matches: fn(&P, &str) -> bool, names: &[&str]) -> String {
+        match parsed {
             Ok(p) => names
                 .iter()
-                .map(|n| format!("{n}={}", if p.matches(n) { "y" } else { "n" }))
+                .map(|n| format!("{n}={}", if matches(&p, n) { "y" } else { "n" }))
                 .collect::<Vec<_>>()
                 .join(" "),
             Err(e) => format!("err {e}"),
-        };
-        expect.assert_eq(&actual);
+        }
+    }
+
+    /// A repository pattern against names.
+    fn check(pattern: &str, names: &[&str], expect: Expect) {
+        expect.assert_eq(&outcomes(RepoPattern::parse(pattern), RepoPattern::matches, names));
     }
 
     /// The same with the general grammar (any characters but control ones).
     fn check_any(pattern: &str, names: &[&str], expect: Expect) {
-        let actual = match Pattern::parse(pattern) {
-            Ok(p) => names
-                .iter()
-                .map(|n| format!("{n}={}", if p.matches(n) { "y" } else { "n" }))
-                .collect::<Vec<_>>()
-                .join(" "),
-            Err(e) => format!("err {e}"),
-        };
-        expect.assert_eq(&actual);
+        expect.assert_eq(&outcomes(Pattern::parse(pattern), Pattern::matches, names));
     }
 
     #[test]
