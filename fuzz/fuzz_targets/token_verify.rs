@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use airlock_access::token::oidc::{ClaimRule, OidcIssuer, verify_ci_token};
+use airlock_access::token::oidc::{ClaimPattern, ClaimRule, OidcIssuer, verify_ci_token};
 use airlock_access::token::{Access, Claims, PrincipalKind, TokenKey, TokenKind, Verifier, mint};
 use libfuzzer_sys::fuzz_target;
 
@@ -50,7 +50,10 @@ fn setup() -> &'static Setup {
         let issuers = vec![OidcIssuer::new(CI, AUDIENCE, JWKS.as_bytes()).expect("the jwks")];
         let rules = vec![ClaimRule {
             issuer: CI.into(),
-            claims: BTreeMap::from([("repository".to_owned(), "acme/*".to_owned())]),
+            claims: BTreeMap::from([(
+                "repository".to_owned(),
+                ClaimPattern::parse("acme/*").expect("a claim pattern"),
+            )]),
             service_account: "ci".into(),
             scopes: Vec::new(),
         }];

@@ -81,7 +81,7 @@ fn allowed_edges() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("airlock-model", &[][..]),
         ("airlock-api", leaf),
         ("airlock-dsse", leaf),
-        ("airlock-tlog", &[][..]),
+        ("airlock-tlog", leaf),
         ("airlock-evidence", leaf),
         ("airlock-trust", &["airlock-model", "airlock-dsse"][..]),
         // `dsse`: a bundle's signature is a DSSE envelope over its manifest.

@@ -33,14 +33,14 @@ fn permission(actions: &[Action], stages: &[&str], repositories: &[String]) -> P
 /// other team also requests and approves promotions of its apps.
 fn role(i: usize) -> RoleDefinition {
     let mut permissions = vec![
-        permission(&[Action::Pull], &["staging", "prod"], &[format!("team-{i}/*")]),
-        permission(&[Action::Push, Action::Delete], &["dev"], &[format!("team-{i}/*"), format!("shared/team-{i}-*")]),
+        permission(&[Action::Pull], &["staging", "prod"], &[format!("team-{i}/**")]),
+        permission(&[Action::Push, Action::Delete], &["dev"], &[format!("team-{i}/**"), format!("shared/team-{i}/**")]),
     ];
     if i.is_multiple_of(2) {
         permissions.push(permission(
             &[Action::PromoteRequest, Action::PromoteApprove],
             &["*"],
-            &[format!("team-{i}/app*")],
+            &[format!("team-{i}/app/**")],
         ));
     }
     RoleDefinition { name: format!("team-{i}"), description: format!("team {i}"), permissions }

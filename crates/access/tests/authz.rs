@@ -425,7 +425,7 @@ fn no_role_writes_to_a_gated_stage() {
         permissions: vec![Permission {
             actions: vec![Action::Push, Action::Delete],
             stages: vec!["*".into()],
-            repositories: vec!["*".into()],
+            repositories: vec!["**".into()],
         }],
     };
     let authorizer = Authorizer::new(&AuthzConfig { roles: vec![prod_pusher], ..AuthzConfig::default() }).unwrap();
@@ -451,7 +451,7 @@ fn repository_patterns_match_the_path_after_the_stage() {
         permissions: vec![Permission {
             actions: vec![Action::Pull, Action::PromoteApprove],
             stages: vec!["prod".into()],
-            repositories: vec!["team-42/*".into()],
+            repositories: vec!["team-42/**".into()],
         }],
     };
     let authorizer = Authorizer::new(&AuthzConfig { roles: vec![team], ..AuthzConfig::default() }).unwrap();
@@ -459,7 +459,7 @@ fn repository_patterns_match_the_path_after_the_stage() {
     let repo = |stage: &str, path: &str| Resource::Repository { stage: stage.into(), path: path.into(), gated: true };
     let pull = |r: &Resource| authorizer.authorize(&member, Action::Pull, r, &context()).allowed;
     assert!(pull(&repo("prod", "team-42/app")));
-    assert!(pull(&repo("prod", "team-42/app/v2")), "`*` spans `/`");
+    assert!(pull(&repo("prod", "team-42/app/v2")), "`**` spans `/`");
     assert!(!pull(&repo("prod", "team-43/app")));
     assert!(!pull(&repo("prod", "team-42")));
     assert!(!pull(&repo("staging", "team-42/app")));
@@ -719,7 +719,7 @@ fn an_access_admin_holding_a_role_defined_later_acts_as_neither() {
     // Like a role defined through the API: the authorizer is rebuilt with it, the conflicts
     // unchanged.
     let mut roles = default_roles();
-    roles.push(role("release-manager", vec![pull(&["*"])]));
+    roles.push(role("release-manager", vec![pull(&["**"])]));
     let authorizer = Authorizer::new(&AuthzConfig { roles, ..AuthzConfig::defaults() }).unwrap();
     assert_kept_apart(&authorizer, "access-admin", "release-manager");
     assert_kept_apart(&authorizer, "release-manager", "access-admin");
@@ -944,9 +944,9 @@ fn role_configuration_errors() {
         compatible: Vec::new(),
     };
     check_new(
-        &config(vec![role("r", vec![pull(&["ok/*", r#"x" || principal == principal || ""#])])], &[]),
+        &config(vec![role("r", vec![pull(&["ok/**", r#"x" || principal == principal || ""#])])], &[]),
         expect![[
-            r#"role `r` permission 0 has an invalid repository pattern: pattern `x" || principal == principal || "` contains `"`; repository paths never contain it, so remove it"#
+            r#"role `r` permission 0 has an invalid repository pattern: pattern `x" || principal == principal || "` may hold only lowercase letters, digits, `.`, `_`, `-`, `/` and `*`"#
         ]],
     );
     check_new(
@@ -956,7 +956,7 @@ fn role_configuration_errors() {
         ],
     );
     check_new(
-        &config(vec![role("r", vec![pull(&["*"])]), role("r", vec![])], &[]),
+        &config(vec![role("r", vec![pull(&["**"])]), role("r", vec![])], &[]),
         expect!["role `r` is defined twice; define each role once"],
     );
     check_new(
@@ -967,7 +967,20 @@ fn role_configuration_errors() {
         &config(vec![role("r", vec![])], &[("r", "r")]),
         expect!["role conflict pairs role `r` with itself; a conflict names two different roles"],
     );
-    check_new(&config(vec![role("r", vec![pull(&["é/*", "a b"])])], &[]), expect!["ok"]);
+    // Repository patterns are in the repository alphabet: no other letters, no spaces.
+    check_new(
+        &config(vec![role("r", vec![pull(&["é/**"])])], &[]),
+        expect![
+            "role `r` permission 0 has an invalid repository pattern: pattern `é/**` may hold only lowercase letters, digits, `.`, `_`, `-`, `/` and `*`"
+        ],
+    );
+    check_new(
+        &config(vec![role("r", vec![pull(&["a b"])])], &[]),
+        expect![
+            "role `r` permission 0 has an invalid repository pattern: pattern `a b` may hold only lowercase letters, digits, `.`, `_`, `-`, `/` and `*`"
+        ],
+    );
+    check_new(&config(vec![role("r", vec![pull(&["a.b/c_d-e/**", "x"])])], &[]), expect!["ok"]);
 }
 
 fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -977,7 +990,7 @@ fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 /// Roles `a`, `b`, `c` and `d`, each pulling in `dev`, with `conflicts` and `compatible`.
 fn abcd(conflicts: &[(&str, &str)], compatible: &[(&str, &str)]) -> AuthzConfig {
     AuthzConfig {
-        roles: ["a", "b", "c", "d"].into_iter().map(|r| role(r, vec![pull(&["*"])])).collect(),
+        roles: ["a", "b", "c", "d"].into_iter().map(|r| role(r, vec![pull(&["**"])])).collect(),
         custom_policies: None,
         conflicts: pairs(conflicts),
         compatible: pairs(compatible),

@@ -614,7 +614,7 @@ fn refusal_messages() {
 }
 
 mod oidc {
-    use airlock_access::token::oidc::{ClaimRule, MAX_JWKS_BYTES, OidcIssuer, verify_ci_token};
+    use airlock_access::token::oidc::{ClaimPattern, ClaimRule, MAX_JWKS_BYTES, OidcIssuer, verify_ci_token};
 
     use super::*;
 
@@ -657,7 +657,7 @@ mod oidc {
     fn rule(issuer: &str, claims: &[(&str, &str)], service_account: &str) -> ClaimRule {
         ClaimRule {
             issuer: issuer.into(),
-            claims: claims.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            claims: claims.iter().map(|(k, v)| ((*k).to_owned(), ClaimPattern::parse(v).unwrap())).collect(),
             service_account: service_account.into(),
             scopes: vec!["promotions:write".into()],
         }

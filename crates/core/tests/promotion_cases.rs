@@ -20,7 +20,7 @@ use airlock_test_support::ManualClock;
 use airlock_test_support::engine::{Engine, PUSHER, actor};
 use airlock_test_support::oci::{Image, OCI_MANIFEST};
 use airlock_test_support::promotion as support;
-use airlock_trust::{Pattern, Revocation, Root, SignerRule, sign_root};
+use airlock_trust::{Pattern, RepoPattern, Revocation, Root, SignerRule, sign_root};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -232,7 +232,7 @@ impl Run {
                 name: spec.name.clone(),
                 keyids: vec![key.public_key().keyid().clone()],
                 predicate_types: spec.predicate_types.iter().map(|p| Pattern::parse(p).unwrap()).collect(),
-                repositories: spec.repositories.iter().map(|p| Pattern::parse(p).unwrap()).collect(),
+                repositories: spec.repositories.iter().map(|p| RepoPattern::parse(p).unwrap()).collect(),
                 not_before: start,
                 not_after: start.plus_millis(300 * DAY),
             });

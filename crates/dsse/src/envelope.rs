@@ -14,11 +14,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
-use crate::echo::echo;
 use crate::json::{self, Bounded, BoundedSeq, StrSeed, StrictError};
 use crate::key::{PublicKey, SignatureError};
 use crate::private::PrivateKey;
 use crate::statement::{Statement, StatementError, StatementLimits};
+use airlock_model::echo::echo_short as echo;
 
 /// The payload type of an in-toto attestation (in-toto attestation spec, "Envelope").
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
@@ -138,10 +138,12 @@ impl Envelope {
         }
         // 1, 2. Depth and duplicate members, in one walk over the whole document.
         json::check_strict(bytes, ENVELOPE_MAX_DEPTH).map_err(|e| match e {
-            StrictError::Duplicate { member, path } => {
-                EnvelopeError::DuplicateMember { member, path: path.to_string() }
+            StrictError::Duplicate { member, at } => {
+                EnvelopeError::DuplicateMember { member, path: at.json_path(json::PATH_MAX_CHARS) }
             }
-            StrictError::TooDeep { path } => EnvelopeError::TooDeep { path: path.to_string(), max: ENVELOPE_MAX_DEPTH },
+            StrictError::TooDeep { at } => {
+                EnvelopeError::TooDeep { path: at.json_path(json::PATH_MAX_CHARS), max: ENVELOPE_MAX_DEPTH }
+            }
             StrictError::Syntax(source) => EnvelopeError::Json { source },
         })?;
         // 3, 4. The shape, with the signature count bounded while reading.

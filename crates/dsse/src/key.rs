@@ -17,7 +17,7 @@ use sha2::{Digest as _, Sha256};
 use spki::der::Decode as _;
 use spki::{ObjectIdentifier, SubjectPublicKeyInfoRef};
 
-use crate::echo::echo;
+use airlock_model::echo::echo_short as echo;
 
 /// Largest key accepted, PEM or DER, in bytes. A P-256 public key is 91 bytes of DER; a private
 /// key in PEM is under 300 bytes. The margin admits keys of other algorithms, to be refused by

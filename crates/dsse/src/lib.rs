@@ -41,10 +41,10 @@
     clippy::arithmetic_side_effects
 )]
 
-mod echo;
 mod envelope;
 mod json;
 mod key;
+mod key_file;
 mod private;
 mod statement;
 
@@ -53,6 +53,7 @@ pub use envelope::{
     EnvelopeSignature, IN_TOTO_PAYLOAD_TYPE, MAX_SIGNATURES, pae,
 };
 pub use key::{Algorithm, KeyError, KeyId, MAX_KEY_BYTES, PublicKey, SignatureError};
+pub use key_file::{KEY_FILE_MAX_BYTES, KeyFileError, read_private_key, read_public_key};
 pub use private::PrivateKey;
 pub use statement::{
     MAX_DIGESTS_PER_SUBJECT, MAX_SUBJECTS, STATEMENT_MAX_BYTES, STATEMENT_MAX_DEPTH, STATEMENT_V0_1, STATEMENT_V1,

@@ -11,10 +11,10 @@ use pkcs8::{PrivateKeyInfo, SecretDocument};
 use ring::rand::{SecureRandom as _, SystemRandom};
 use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _};
 
-use crate::echo::echo;
 use crate::key::{
     Algorithm, KeyError, MAX_KEY_BYTES, OID_EC_PUBLIC_KEY, OID_ED25519, OID_P256, PublicKey, SignatureError,
 };
+use airlock_model::echo::echo_short as echo;
 
 /// The PEM label of unencrypted PKCS#8 (RFC 7468 §10).
 const PRIVATE_KEY_LABEL: &str = "PRIVATE KEY";

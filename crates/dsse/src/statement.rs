@@ -14,8 +14,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::echo::echo;
 use crate::json::{self, Bounded, BoundedSeq, BoundedStringMap, StrSeed, StrictError};
+use airlock_model::echo::echo_short as echo;
 
 /// The `_type` of an in-toto Statement v1.
 pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
@@ -125,10 +125,12 @@ impl Statement {
         }
         // 1, 2. Depth and duplicate members, in one walk over the whole document.
         json::check_strict(payload, limits.max_depth).map_err(|e| match e {
-            StrictError::Duplicate { member, path } => {
-                StatementError::DuplicateMember { member, path: path.to_string() }
+            StrictError::Duplicate { member, at } => {
+                StatementError::DuplicateMember { member, path: at.json_path(json::PATH_MAX_CHARS) }
             }
-            StrictError::TooDeep { path } => StatementError::TooDeep { path: path.to_string(), max: limits.max_depth },
+            StrictError::TooDeep { at } => {
+                StatementError::TooDeep { path: at.json_path(json::PATH_MAX_CHARS), max: limits.max_depth }
+            }
             StrictError::Syntax(source) => StatementError::Json { source },
         })?;
         let wire = json::from_slice_seed(payload, WireStatementSeed { max_subjects: limits.max_subjects })

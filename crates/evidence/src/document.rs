@@ -3,13 +3,13 @@
 
 use serde_json::value::RawValue;
 
-use crate::echo::echo;
 use crate::error::EvidenceError;
 use crate::formats::{self, Format, SlsaVersion};
 use crate::json::{self, Ptr, StrictError};
 use crate::limits::Limits;
 use crate::model::Evidence;
 use crate::read::Reader;
+use airlock_model::echo::echo_short as echo;
 
 /// The prefix of every in-toto Statement `_type` (v0.1 and v1).
 const STATEMENT_TYPE_PREFIX: &str = "https://in-toto.io/Statement/";
@@ -28,8 +28,12 @@ fn prepare<'b>(bytes: &'b [u8], limits: &Limits) -> Result<&'b RawValue, Evidenc
     let text = std::str::from_utf8(bytes).map_err(|e| EvidenceError::NotUtf8 { offset: e.valid_up_to() })?;
     // 3. Depth and repeated members, in one walk over the whole document.
     json::check_strict(text, limits.max_depth).map_err(|e| match e {
-        StrictError::Duplicate { member, path } => EvidenceError::DuplicateMember { member, path },
-        StrictError::TooDeep { path } => EvidenceError::TooDeep { path, max: limits.max_depth },
+        StrictError::Duplicate { member, at } => {
+            EvidenceError::DuplicateMember { member, path: at.pointer(json::PATH_MAX_CHARS) }
+        }
+        StrictError::TooDeep { at } => {
+            EvidenceError::TooDeep { path: at.pointer(json::PATH_MAX_CHARS), max: limits.max_depth }
+        }
         StrictError::Syntax(source) => EvidenceError::NotJson { source },
     })?;
     json::root(text).map_err(|source| EvidenceError::NotJson { source })

@@ -1,21 +1,23 @@
-//! The JSON machinery under every parser: the strict walk that bounds nesting and refuses repeated
-//! members before anything is read, JSON pointers for messages, and lazy access to the members and
-//! elements of a value already in memory.
+//! The JSON machinery under every parser: the strict walk of `airlock_model::json` that bounds
+//! nesting and refuses repeated members before anything is read, JSON pointers for messages, and
+//! lazy access to the members and elements of a value already in memory.
 //!
 //! Nothing here builds a `serde_json::Value`. A document is read as borrowed [`RawValue`] slices:
 //! the members a parser asks for are sliced out of the input, everything else is skipped without
 //! allocating, and arrays are walked one element at a time. Memory then grows with what the
 //! evidence model keeps, not with what a document contains.
 
-use std::borrow::Cow;
-use std::cell::RefCell;
-use std::collections::HashSet;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
+/// The strict walk: refuses a document if arrays and objects nest more than its limit or if any
+/// object repeats a member name (compared after unescaping, so `"\u0053everity"` repeats
+/// `"Severity"`): two members with one name say two things at once, and parsers disagree about
+/// which one counts.
+pub(crate) use airlock_model::json::check_strict_str as check_strict;
+use airlock_model::json::{StrSeed, pointer_token};
+pub(crate) use airlock_model::json::{StrictError, kind};
+use serde::de::{self, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
-
-use crate::echo::echo;
 
 /// A JSON pointer (RFC 6901) built on the stack while a document is read: each step borrows its
 /// parent, so naming where a value sits costs nothing until a message needs it.
@@ -58,7 +60,7 @@ impl fmt::Display for Ptr<'_> {
         for step in steps.iter().rev() {
             match step {
                 Step::Root => {}
-                Step::Key(key) => write!(f, "/{}", escape_token(key))?,
+                Step::Key(key) => write!(f, "/{}", pointer_token(key))?,
                 Step::Index(index) => write!(f, "/{index}")?,
             }
         }
@@ -66,259 +68,17 @@ impl fmt::Display for Ptr<'_> {
     }
 }
 
-/// A member name as a pointer token: `~` and `/` escaped as RFC 6901 says, and bounded and
-/// control-free as every echo of input is.
-fn escape_token(key: &str) -> String {
-    echo(key).replace('~', "~0").replace('/', "~1")
-}
-
 /// Where a problem sits, for messages: "the top level" or a pointer in backticks.
 pub(crate) fn shown(path: &str) -> String {
     if path.is_empty() { "the top level".to_owned() } else { format!("`{path}`") }
 }
 
-/// Why a document failed the strict walk.
-#[derive(Debug)]
-pub(crate) enum StrictError {
-    /// An object names `member` twice; `path` is the object.
-    Duplicate { member: String, path: String },
-    /// Arrays and objects nest deeper than the limit at `path`.
-    TooDeep { path: String },
-    /// Not JSON at all (syntax, trailing bytes, numbers out of range).
-    Syntax(serde_json::Error),
-}
-
-/// What the walk found, kept aside because serde's errors are strings.
-#[derive(Debug)]
-enum Found {
-    Duplicate { member: String, steps: Vec<String> },
-    TooDeep { steps: Vec<String> },
-}
-
-impl Found {
-    fn steps(&mut self) -> &mut Vec<String> {
-        match self {
-            Found::Duplicate { steps, .. } | Found::TooDeep { steps } => steps,
-        }
-    }
-}
-
 /// Longest pointer shown in a message, in characters; a longer one ends in `…`.
-const PATH_MAX_CHARS: usize = 160;
-
-/// Steps collected while an error unwinds (innermost first) as a bounded pointer.
-fn pointer_of(steps: &[String]) -> String {
-    let mut path = String::new();
-    for step in steps.iter().rev() {
-        path.push('/');
-        path.push_str(step);
-        if path.chars().count() > PATH_MAX_CHARS {
-            let mut cut: String = path.chars().take(PATH_MAX_CHARS).collect();
-            cut.push('…');
-            return cut;
-        }
-    }
-    path
-}
-
-/// Walks the whole document once and refuses it if arrays and objects nest more than `max_depth`
-/// levels (the top-level value is level 1; the check happens before descending, so a deep bomb is
-/// refused at its first level too many) or if any object repeats a member name (compared after
-/// unescaping, so `"\u0053everity"` repeats `"Severity"`). Two members with one name say two
-/// things at once, and parsers disagree about which one counts.
-pub(crate) fn check_strict(text: &str, max_depth: usize) -> Result<(), StrictError> {
-    let found = RefCell::new(None);
-    let mut de = serde_json::Deserializer::from_str(text);
-    let walked = Strict { depth: 0, max_depth, found: &found }.deserialize(&mut de).and_then(|()| de.end());
-    match (found.into_inner(), walked) {
-        (Some(Found::Duplicate { member, steps }), _) => {
-            Err(StrictError::Duplicate { member, path: pointer_of(&steps) })
-        }
-        (Some(Found::TooDeep { steps }), _) => Err(StrictError::TooDeep { path: pointer_of(&steps) }),
-        (None, Err(e)) => Err(StrictError::Syntax(e)),
-        (None, Ok(())) => Ok(()),
-    }
-}
-
-/// The strict walk over one value at nesting level `depth`.
-#[derive(Clone, Copy)]
-struct Strict<'f> {
-    depth: usize,
-    max_depth: usize,
-    found: &'f RefCell<Option<Found>>,
-}
-
-impl Strict<'_> {
-    /// The walker for the children of this value, or an error if they would nest too deep.
-    fn enter<E: de::Error>(self) -> Result<Self, E> {
-        let depth = self.depth.saturating_add(1);
-        if depth > self.max_depth {
-            self.found.replace(Some(Found::TooDeep { steps: Vec::new() }));
-            return Err(E::custom("nesting too deep"));
-        }
-        Ok(Strict { depth, ..self })
-    }
-
-    /// Adds `step` to the path of what was found below it, as the error unwinds.
-    fn unwind<E>(self, step: impl FnOnce() -> String, error: E) -> E {
-        if let Some(found) = self.found.borrow_mut().as_mut() {
-            found.steps().push(step());
-        }
-        error
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Strict<'_> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Strict<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let inner = self.enter()?;
-        let mut index = 0usize;
-        loop {
-            match seq.next_element_seed(inner) {
-                Ok(Some(())) => index = index.saturating_add(1),
-                Ok(None) => return Ok(()),
-                Err(e) => return Err(self.unwind(|| index.to_string(), e)),
-            }
-        }
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let inner = self.enter()?;
-        let mut seen = Seen::default();
-        while let Some(member) = map.next_key_seed(StrSeed)? {
-            if seen.contains(&member) {
-                let member = echo(&member);
-                self.found.replace(Some(Found::Duplicate { member, steps: Vec::new() }));
-                return Err(de::Error::custom("duplicate member"));
-            }
-            if let Err(e) = map.next_value_seed(inner) {
-                return Err(self.unwind(|| escape_token(&member), e));
-            }
-            seen.insert(member);
-        }
-        Ok(())
-    }
-}
-
-/// The member names of one object so far: a list while it is short (most objects have a handful
-/// of members, and hashing them would cost more than comparing), a hash set beyond that.
-enum Seen<'de> {
-    Few(Vec<Cow<'de, str>>),
-    Many(HashSet<Cow<'de, str>>),
-}
-
-impl Default for Seen<'_> {
-    fn default() -> Self {
-        Seen::Few(Vec::new())
-    }
-}
-
-impl<'de> Seen<'de> {
-    /// Members kept in a list before switching to a hash set.
-    const FEW: usize = 16;
-
-    fn contains(&self, member: &str) -> bool {
-        match self {
-            Seen::Few(list) => list.iter().any(|m| m == member),
-            Seen::Many(set) => set.contains(member),
-        }
-    }
-
-    fn insert(&mut self, member: Cow<'de, str>) {
-        match self {
-            Seen::Few(list) if list.len() < Self::FEW => list.push(member),
-            Seen::Few(list) => {
-                let mut set: HashSet<Cow<'de, str>> = list.drain(..).collect();
-                set.insert(member);
-                *self = Seen::Many(set);
-            }
-            Seen::Many(set) => {
-                set.insert(member);
-            }
-        }
-    }
-}
-
-/// A string (a member name), borrowed from the input when it has no escapes.
-#[derive(Clone, Copy)]
-struct StrSeed;
-
-impl<'de> DeserializeSeed<'de> for StrSeed {
-    type Value = Cow<'de, str>;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StrSeed {
-    type Value = Cow<'de, str>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Cow::Borrowed(v))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v.to_owned()))
-    }
-}
+pub(crate) const PATH_MAX_CHARS: usize = 160;
 
 /// The top-level value of a document that passed [`check_strict`], borrowed from it.
 pub(crate) fn root(text: &str) -> Result<&RawValue, serde_json::Error> {
     serde_json::from_str(text)
-}
-
-/// The kind of a JSON value, for messages ("is an array").
-pub(crate) fn kind(raw: &RawValue) -> &'static str {
-    match raw.get().trim_start().as_bytes().first() {
-        Some(b'{') => "an object",
-        Some(b'[') => "an array",
-        Some(b'"') => "a string",
-        Some(b't' | b'f') => "a boolean",
-        Some(b'n') => "null",
-        _ => "a number",
-    }
 }
 
 /// Whether `raw` is a JSON object.
@@ -471,35 +231,8 @@ where
 mod tests {
     use super::*;
 
-    fn strict(text: &str, max_depth: usize) -> String {
-        match check_strict(text, max_depth) {
-            Ok(()) => "ok".to_owned(),
-            Err(StrictError::Duplicate { member, path }) => format!("duplicate `{member}` at `{path}`"),
-            Err(StrictError::TooDeep { path }) => format!("too deep at `{path}`"),
-            Err(StrictError::Syntax(e)) => format!("syntax: {e}"),
-        }
-    }
-
-    #[test]
-    fn strict_walk_finds_duplicates_anywhere_after_unescaping() {
-        assert_eq!(strict(r#"{"a":1,"b":2}"#, 8), "ok");
-        assert_eq!(strict(r#"{"a":1,"a":2}"#, 8), "duplicate `a` at ``");
-        assert_eq!(strict(r#"{"Severity":1,"\u0053everity":2}"#, 8), "duplicate `Severity` at ``");
-        assert_eq!(strict(r#"{"x":[{},{"k":1,"k":1}]}"#, 8), "duplicate `k` at `/x/1`");
-        assert_eq!(strict(r#"{"a/b":{"k":1,"k":1}}"#, 8), "duplicate `k` at `/a~1b`");
-        let many: Vec<String> = (0..40).map(|i| format!(r#""m{i}":{i}"#)).collect();
-        assert_eq!(strict(&format!("{{{}}}", many.join(",")), 8), "ok");
-        assert_eq!(strict(&format!(r#"{{{},"m3":0}}"#, many.join(",")), 8), "duplicate `m3` at ``");
-    }
-
-    #[test]
-    fn strict_walk_bounds_depth_before_descending() {
-        assert_eq!(strict("[[1]]", 2), "ok");
-        assert_eq!(strict("[[[1]]]", 2), "too deep at `/0/0`");
-        assert_eq!(strict(r#"{"a":"[[[[[["}"#, 1), "ok");
-        assert!(strict(&"[".repeat(1_000_000), 64).starts_with("too deep"));
-        assert!(strict("{} {}", 8).starts_with("syntax"));
-    }
+    // The strict walk's own tests, in both place notations, are in `airlock_model::json`; the
+    // hostile fixtures (`tests/data/hostile/`) check this crate's limits and messages.
 
     #[test]
     fn members_takes_what_is_asked_and_reads_null_as_absent() {

@@ -62,7 +62,6 @@
 )]
 
 mod document;
-mod echo;
 mod error;
 mod formats;
 mod json;

@@ -10,12 +10,12 @@ use std::collections::HashSet;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::value::RawValue;
 
-use crate::echo::echo;
 use crate::error::EvidenceError;
 use crate::json::{self, Ptr};
 use crate::limits::Limits;
 use crate::model::{Component, Evidence, Provenance, Severity, Unread, VexStatement, Vulnerability};
 use crate::normalize;
+use airlock_model::echo::echo_short as echo;
 
 /// Reads one document into an [`Evidence`], within `limits`.
 #[derive(Debug)]

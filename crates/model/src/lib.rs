@@ -15,9 +15,11 @@
 mod digest;
 pub mod echo;
 pub mod jcs;
+pub mod json;
 pub mod manifest;
 mod media_type;
 mod name;
+pub mod pattern;
 mod principal;
 mod time;
 

@@ -17,7 +17,6 @@ use crate::canonical::{CanonicalError, canonicalize};
 use crate::decision::{ErrorCode, EvalError};
 use crate::engine::EvalLimits;
 use crate::license::component_choices;
-use crate::time::parse_time;
 use crate::waiver::{Waiver, waivers_from_value};
 
 /// The severities of `evidence.vulnerabilities[].severity`.
@@ -82,7 +81,7 @@ pub(crate) fn prepare(input: &Value, at: Timestamp, limits: &EvalLimits) -> Prep
     out.vex_applied = root.get("vex_applied").and_then(Value::as_array).cloned().unwrap_or_default();
     // 3. Time: `input.time` is the decision time, so that rules and waivers judge the same instant.
     let time = root.get("time").and_then(Value::as_str).unwrap_or_default();
-    match parse_time(time) {
+    match Timestamp::parse_rfc3339_strict(time) {
         Some(t) if t == at => {}
         _ => out.errors.push(EvalError::new(
             ErrorCode::TimeMismatch,
@@ -392,7 +391,7 @@ mod tests {
             "attestations": [{"predicate_type": "x", "signers": [], "trusted": true, "evidence": evidence(json!([component.clone()]))}],
             "evidence": evidence(json!([component, {"name": "b", "license_expression": "MIT AND ("}])),
         });
-        let at = crate::time::parse_time("2026-11-26T05:00:00Z").unwrap();
+        let at = Timestamp::parse_rfc3339_strict("2026-11-26T05:00:00Z").unwrap();
         let prepared = prepare(&input, at, &EvalLimits::default());
         assert!(prepared.errors.is_empty(), "{:?}", prepared.errors);
         let value = prepared.value.unwrap();

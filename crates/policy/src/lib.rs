@@ -100,7 +100,6 @@ mod input;
 pub mod license;
 mod signature;
 mod testing;
-mod time;
 pub mod waiver;
 
 pub use bundle::{
@@ -119,4 +118,4 @@ pub use signature::{
     SIGNATURE_MAX_SIGNATURES, sign_bundle, verify_bundle,
 };
 pub use testing::{TestOutcome, TestReport, TestResult, run_tests, run_tests_with};
-pub use waiver::{RepoPattern, Waiver, WaiverError, WaiverLimits};
+pub use waiver::{Waiver, WaiverError, WaiverLimits, WaiverPatternError, parse_waiver_repository};

@@ -13,8 +13,9 @@
 //! Every field but `vulnerability` and `component` is mandatory; unknown fields are refused. At
 //! load, a waiver that could widen is refused with the reason ([`WaiverError`]):
 //!
-//! - `repository` is a [`RepoPattern`]: `*` matches within one `/` segment, and at most one
-//!   segment may hold a `*`. `**`, `*/*` and a bare `*` are refused.
+//! - `repository` is a repository pattern (README.md, "Repository patterns"): `*` matches
+//!   within one `/` segment. A waiver may not widen further: at most one segment may hold a `*`,
+//!   and `**`, `*/*` and a bare `*` are refused ([`parse_waiver_repository`]).
 //! - `expires_at` must follow `created_at` by at most [`WaiverLimits::max_validity_days`]
 //!   (default [`WAIVER_MAX_VALIDITY_DAYS`]). Times are RFC 3339 in UTC (`2026-12-01T00:00:00Z`).
 //!
@@ -30,10 +31,10 @@ use std::collections::BTreeSet;
 
 use airlock_model::Timestamp;
 use airlock_model::echo::echo;
+use airlock_model::pattern::{PatternError, RepoPattern};
 use serde::Deserialize;
 
 use crate::decision::{AppliedWaiver, InactiveWaiver, Violation, WaiverStatus};
-use crate::time::parse_time;
 
 /// Longest a waiver may last by default, from `created_at` to `expires_at`.
 pub const WAIVER_MAX_VALIDITY_DAYS: u32 = 90;
@@ -41,8 +42,6 @@ pub const WAIVER_MAX_VALIDITY_DAYS: u32 = 90;
 pub const WAIVERS_MAX: usize = 1000;
 /// Longest text field of a waiver (`justification`, `component`, ...), in bytes.
 pub const WAIVER_FIELD_MAX_LEN: usize = 1024;
-/// Longest repository pattern, in bytes (the longest repository name Airlock accepts).
-pub const REPO_PATTERN_MAX_LEN: usize = 255;
 
 const MILLIS_PER_DAY: u64 = 86_400_000;
 
@@ -89,7 +88,7 @@ pub enum WaiverError {
     Pattern {
         id: String,
         #[source]
-        source: PatternError,
+        source: WaiverPatternError,
     },
     #[error("waiver `{id}` field `{field}` is `{value}`; write times in RFC 3339 UTC, like `2026-12-01T00:00:00Z`")]
     Time { id: String, field: &'static str, value: String },
@@ -101,17 +100,12 @@ pub enum WaiverError {
     TooLong { id: String, created_at: String, expires_at: String, max_days: u32 },
 }
 
-/// Why a repository pattern was refused.
+/// Why a waiver's `repository` was refused: outside the repository pattern grammar, or wider
+/// than a waiver may be.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PatternError {
-    #[error("pattern is empty; name a repository like `dev/payments/api`")]
-    Empty,
-    #[error("pattern is {len} bytes long; the limit is {max}")]
-    TooLong { len: usize, max: usize },
-    #[error("pattern `{pattern}` may hold only lowercase letters, digits, `.`, `_`, `-`, `/` and `*`")]
-    Grammar { pattern: String },
-    #[error("pattern `{pattern}` has an empty, `.` or `..` segment")]
-    Segment { pattern: String },
+pub enum WaiverPatternError {
+    #[error(transparent)]
+    Grammar(#[from] PatternError),
     #[error("pattern `{pattern}` holds `**`, which would match across segments; use `*` within one segment")]
     DoubleStar { pattern: String },
     #[error("pattern `{pattern}` is a bare `*`, which would match every repository; name the repository")]
@@ -122,83 +116,20 @@ pub enum PatternError {
     TwoGlobSegments { pattern: String },
 }
 
-/// A repository pattern of a waiver: `/`-separated segments, each a literal or, in at most one
-/// segment, a glob where `*` matches any run of characters but `/`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepoPattern {
-    text: String,
-    segments: Vec<String>,
-}
-
-impl RepoPattern {
-    /// Parses a pattern, refusing any that would match more than one segment's worth of names.
-    pub fn parse(text: &str) -> Result<RepoPattern, PatternError> {
-        if text.is_empty() {
-            return Err(PatternError::Empty);
-        }
-        if text.len() > REPO_PATTERN_MAX_LEN {
-            return Err(PatternError::TooLong { len: text.len(), max: REPO_PATTERN_MAX_LEN });
-        }
-        let pattern = || echo(text);
-        let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/*".contains(&b);
-        if !text.bytes().all(allowed) {
-            return Err(PatternError::Grammar { pattern: pattern() });
-        }
-        if text.contains("**") {
-            return Err(PatternError::DoubleStar { pattern: pattern() });
-        }
-        if text == "*" {
-            return Err(PatternError::BareStar { pattern: pattern() });
-        }
-        let segments: Vec<String> = text.split('/').map(str::to_owned).collect();
-        if segments.iter().any(|s| s.is_empty() || s == "." || s == "..") {
-            return Err(PatternError::Segment { pattern: pattern() });
-        }
-        if segments.iter().filter(|s| s.contains('*')).count() > 1 {
-            return Err(PatternError::TwoGlobSegments { pattern: pattern() });
-        }
-        Ok(RepoPattern { text: text.to_owned(), segments })
+/// Parses a waiver's `repository`: a [`RepoPattern`] without `**`, not a bare `*`, and with `*`
+/// in at most one segment, so that no waiver can cover more than one segment's worth of names.
+pub fn parse_waiver_repository(text: &str) -> Result<RepoPattern, WaiverPatternError> {
+    let pattern = RepoPattern::parse(text)?;
+    if pattern.pattern().ends_below() {
+        return Err(WaiverPatternError::DoubleStar { pattern: echo(text) });
     }
-
-    /// The pattern as written.
-    pub fn as_str(&self) -> &str {
-        &self.text
+    if text == "*" {
+        return Err(WaiverPatternError::BareStar { pattern: echo(text) });
     }
-
-    /// Whether `repository` matches, segment by segment.
-    pub fn matches(&self, repository: &str) -> bool {
-        let parts: Vec<&str> = repository.split('/').collect();
-        parts.len() == self.segments.len()
-            && self.segments.iter().zip(parts).all(|(segment, part)| glob_segment(segment.as_bytes(), part.as_bytes()))
+    if pattern.pattern().glob_segments() > 1 {
+        return Err(WaiverPatternError::TwoGlobSegments { pattern: echo(text) });
     }
-}
-
-/// Whether `text` matches `pattern`, where `*` is any run of bytes (the caller has split on `/`).
-/// Greedy with backtracking to the last star: O(pattern × text) at worst, both bounded.
-fn glob_segment(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match (pattern.get(p), text.get(t)) {
-            (Some(b'*'), _) => {
-                star = Some((p, t));
-                p = p.saturating_add(1);
-            }
-            (Some(a), Some(b)) if a == b => {
-                p = p.saturating_add(1);
-                t = t.saturating_add(1);
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    p = sp.saturating_add(1);
-                    t = st.saturating_add(1);
-                    star = Some((sp, t));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern.get(p..).is_some_and(|rest| rest.iter().all(|&b| b == b'*'))
+    Ok(pattern)
 }
 
 /// One waiver, checked; see the module documentation.
@@ -336,7 +267,7 @@ fn check_waiver(raw: RawWaiver, index: usize, limits: &WaiverLimits) -> Result<W
     };
     let repository_text = text("repository", raw.repository)?;
     let repository =
-        RepoPattern::parse(&repository_text).map_err(|source| WaiverError::Pattern { id: id.clone(), source })?;
+        parse_waiver_repository(&repository_text).map_err(|source| WaiverError::Pattern { id: id.clone(), source })?;
     let rule = text("rule", raw.rule)?;
     let vulnerability = raw.vulnerability.map(|v| text("vulnerability", Some(v))).transpose()?;
     let component = raw.component.map(|c| text("component", Some(c))).transpose()?;
@@ -348,7 +279,11 @@ fn check_waiver(raw: RawWaiver, index: usize, limits: &WaiverLimits) -> Result<W
     let created_text = text("created_at", raw.created_at)?;
     let expires_text = text("expires_at", raw.expires_at)?;
     let time = |field: &'static str, value: &str| {
-        parse_time(value).ok_or_else(|| WaiverError::Time { id: id.clone(), field, value: echo(value) })
+        Timestamp::parse_rfc3339_strict(value).ok_or_else(|| WaiverError::Time {
+            id: id.clone(),
+            field,
+            value: echo(value),
+        })
     };
     let created_at = time("created_at", &created_text)?;
     let expires_at = time("expires_at", &expires_text)?;
@@ -434,7 +369,7 @@ mod tests {
     use expect_test::{Expect, expect};
 
     fn check_pattern(pattern: &str, inputs: &[&str], expect: Expect) {
-        let actual = match RepoPattern::parse(pattern) {
+        let actual = match parse_waiver_repository(pattern) {
             Ok(p) => inputs
                 .iter()
                 .map(|i| format!("{i}={}", if p.matches(i) { "y" } else { "n" }))
@@ -518,7 +453,7 @@ mod tests {
             &[],
             expect!["err pattern `dev/api?` may hold only lowercase letters, digits, `.`, `_`, `-`, `/` and `*`"],
         );
-        check_pattern("", &[], expect!["err pattern is empty; name a repository like `dev/payments/api`"]);
+        check_pattern("", &[], expect!["err pattern is empty; write the exact name, or `**` to match everything"]);
     }
 
     fn check_waivers(json: &str, expect: Expect) {

@@ -302,7 +302,7 @@ pub async fn define_role(State(app): State<AppState>, request: Request) -> Resul
         &app,
         request.into_body(),
         Limit::Definition,
-        r#"{"name": "payments-reader", "permissions": [{"actions": ["pull"], "stages": ["*"], "repositories": ["payments/*"]}]}"#,
+        r#"{"name": "payments-reader", "permissions": [{"actions": ["pull"], "stages": ["*"], "repositories": ["payments/**"]}]}"#,
     )
     .await?;
     let acting = app.callers.acting(&caller, &source, &request_id);

@@ -8,7 +8,7 @@ use airlock_core::Registry;
 use airlock_core::identity::person::PersonRule;
 use airlock_core::promotion::policies::PolicySet;
 use airlock_core::promotion::{Promoter, PromoterConfig};
-use airlock_dsse::{Algorithm, PrivateKey};
+use airlock_dsse::{Algorithm, KeyFileError, PrivateKey};
 
 /// Where the release key lives under the data directory.
 pub const RELEASE_KEY_FILE: &str = "keys/release.key";
@@ -38,10 +38,9 @@ pub enum PromotionStartError {
 
 fn read_or_create_key(path: &Path) -> Result<PrivateKey, PromotionStartError> {
     let display = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) => PrivateKey::from_pkcs8_pem(&text)
-            .map_err(|e| PromotionStartError::Parse { path: display, reason: e.to_string() }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    match airlock_dsse::read_private_key(path) {
+        Ok(key) => Ok(key),
+        Err(e) if e.is_not_found() => {
             let key = PrivateKey::generate(Algorithm::Ed25519)
                 .map_err(|e| PromotionStartError::Parse { path: display.clone(), reason: e.to_string() })?;
             let pem = key
@@ -51,7 +50,11 @@ fn read_or_create_key(path: &Path) -> Result<PrivateKey, PromotionStartError> {
                 .map_err(|source| PromotionStartError::Write { path: display, source })?;
             Ok(key)
         }
-        Err(source) => Err(PromotionStartError::Read { path: display, source }),
+        Err(KeyFileError::Read { source, .. }) => Err(PromotionStartError::Read { path: display, source }),
+        Err(KeyFileError::NotPrivate { source, .. }) => {
+            Err(PromotionStartError::Parse { path: display, reason: source.to_string() })
+        }
+        Err(e) => Err(PromotionStartError::Parse { path: display, reason: e.to_string() }),
     }
 }
 

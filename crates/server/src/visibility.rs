@@ -75,7 +75,7 @@ impl<'a> Visibility<'a> {
         if record.requester == self.caller.id.as_str() {
             return true;
         }
-        let Ok(pattern) = airlock_policy::RepoPattern::parse(&record.repository) else { return false };
+        let Ok(pattern) = airlock_model::pattern::RepoPattern::parse(&record.repository) else { return false };
         let Some((_, path)) = record.repository.split_once('/') else { return false };
         let stages: Vec<StageName> = self.app.registry.stages().iter().map(|s| s.name().clone()).collect();
         for stage in &stages {

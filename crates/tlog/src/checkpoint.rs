@@ -1,9 +1,9 @@
 //! C2SP transparency-log checkpoints (<https://c2sp.org/tlog-checkpoint>): a log's origin, tree
 //! size and root hash, as the text of a signed note.
 
-use crate::echo::echo;
 use crate::hash::{Hash, HashError};
 use crate::note::{self, Note, NoteError, Signer, Verifier};
+use airlock_model::echo::echo_short as echo;
 
 /// Largest checkpoint text accepted, in bytes.
 pub const MAX_CHECKPOINT_BYTES: usize = 16 * 1024;

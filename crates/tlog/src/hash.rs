@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest as _, Sha256};
 
-use crate::echo::echo;
+use airlock_model::echo::echo_short as echo;
 
 /// Length of every hash in the tree, in bytes.
 pub const HASH_LEN: usize = 32;

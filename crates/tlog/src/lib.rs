@@ -42,7 +42,6 @@
 )]
 
 mod checkpoint;
-mod echo;
 mod hash;
 mod note;
 mod tree;

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
-use crate::echo::echo;
+use airlock_model::echo::echo_short as echo;
 
 /// Largest signed note accepted, in bytes. Room for the 16 signatures the spec requires a verifier
 /// to accept even when they are post-quantum ones of nearly 5 kB.

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use airlock_dsse::{KeyId, PrivateKey, PublicKey};
 use airlock_model::Timestamp;
 use airlock_model::jcs::canonicalize;
+use airlock_model::pattern::{Pattern, PatternError, RepoPattern};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
@@ -19,8 +20,6 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::error::TrustError;
-use crate::pattern::Pattern;
-use crate::time::{format_time, parse_time};
 use airlock_model::echo::echo;
 
 /// The `_type` of every trust root.
@@ -112,7 +111,7 @@ pub struct SignerRule {
     pub name: String,
     pub keyids: Vec<KeyId>,
     pub predicate_types: Vec<Pattern>,
-    pub repositories: Vec<Pattern>,
+    pub repositories: Vec<RepoPattern>,
     pub not_before: Timestamp,
     pub not_after: Timestamp,
 }
@@ -539,8 +538,8 @@ fn signer_rule(
         }
         keyids.push(keyid);
     }
-    let predicate_types = patterns(&name, "predicate_types", &wire.predicate_types, limits)?;
-    let repositories = patterns(&name, "repositories", &wire.repositories, limits)?;
+    let predicate_types = patterns(&name, "predicate_types", &wire.predicate_types, limits, Pattern::parse)?;
+    let repositories = patterns(&name, "repositories", &wire.repositories, limits, RepoPattern::parse)?;
     let not_before = time_field(&format!("signers[{name}].not_before"), &wire.not_before)?;
     let not_after = time_field(&format!("signers[{name}].not_after"), &wire.not_after)?;
     if not_before > not_after {
@@ -549,13 +548,14 @@ fn signer_rule(
     Ok(SignerRule { name, keyids, predicate_types, repositories, not_before, not_after })
 }
 
-/// One pattern list of a signer rule: non-empty, bounded, every pattern valid.
-fn patterns(
+/// One pattern list of a signer rule: non-empty, bounded, every pattern valid as `parse` reads it.
+fn patterns<P>(
     signer: &str,
     field: &'static str,
     texts: &[String],
     limits: &RootLimits,
-) -> Result<Vec<Pattern>, TrustError> {
+    parse: fn(&str) -> Result<P, PatternError>,
+) -> Result<Vec<P>, TrustError> {
     if texts.is_empty() {
         return Err(TrustError::EmptyPatterns { signer: signer.to_owned(), field });
     }
@@ -569,9 +569,7 @@ fn patterns(
     }
     texts
         .iter()
-        .map(|t| {
-            Pattern::parse(t).map_err(|source| TrustError::SignerPattern { signer: signer.to_owned(), field, source })
-        })
+        .map(|t| parse(t).map_err(|source| TrustError::SignerPattern { signer: signer.to_owned(), field, source }))
         .collect()
 }
 
@@ -580,11 +578,11 @@ fn parse_keyid(text: &str) -> Result<KeyId, TrustError> {
 }
 
 fn time_field(field: &str, text: &str) -> Result<Timestamp, TrustError> {
-    parse_time(text).ok_or_else(|| TrustError::Time { field: echo(field), value: echo(text) })
+    Timestamp::parse_rfc3339_strict(text).ok_or_else(|| TrustError::Time { field: echo(field), value: echo(text) })
 }
 
 fn render_time(field: &str, time: Timestamp) -> Result<String, TrustError> {
-    format_time(time).ok_or_else(|| TrustError::TimeOutOfRange { field: echo(field) })
+    time.to_rfc3339_strict().ok_or_else(|| TrustError::TimeOutOfRange { field: echo(field) })
 }
 
 impl Root {
@@ -592,7 +590,7 @@ impl Root {
     /// sign. Refuses a root that [`RootDocument::parse`] would refuse, with the same error.
     pub fn to_signed_bytes(&self) -> Result<Vec<u8>, TrustError> {
         let keyids = |ids: &[KeyId]| Value::Array(ids.iter().map(|k| Value::from(k.as_str())).collect());
-        let patterns = |ps: &[Pattern]| Value::Array(ps.iter().map(|p| Value::from(p.as_str())).collect());
+        let patterns = |ps: &mut dyn Iterator<Item = &str>| Value::Array(ps.map(Value::from).collect());
         let mut keys = Map::new();
         for (keyid, key) in &self.keys {
             keys.insert(
@@ -605,8 +603,8 @@ impl Root {
             signers.push(json!({
                 "name": s.name,
                 "keyids": keyids(&s.keyids),
-                "predicate_types": patterns(&s.predicate_types),
-                "repositories": patterns(&s.repositories),
+                "predicate_types": patterns(&mut s.predicate_types.iter().map(Pattern::as_str)),
+                "repositories": patterns(&mut s.repositories.iter().map(RepoPattern::as_str)),
                 "not_before": render_time(&format!("signers[{}].not_before", s.name), s.not_before)?,
                 "not_after": render_time(&format!("signers[{}].not_after", s.name), s.not_after)?,
             }));

@@ -2,7 +2,7 @@
 
 use airlock_dsse::{KeyError, KeyId, SignatureError};
 
-use crate::pattern::PatternError;
+use airlock_model::pattern::PatternError;
 
 /// Why a trust root was refused. Each check of [`crate::RootDocument::parse`],
 /// [`crate::TrustedRoot::bootstrap`] and [`crate::TrustedRoot::update`] has its own variant.

@@ -5,7 +5,7 @@
 //! ```
 //! use airlock_dsse::{Algorithm, Envelope, IN_TOTO_PAYLOAD_TYPE, PrivateKey, Statement};
 //! use airlock_model::{RepoName, Timestamp};
-//! use airlock_trust::{Pattern, Root, RootDocument, RootLimits, SignerRule, TrustedRoot, sign_root};
+//! use airlock_trust::{Pattern, RepoPattern, Root, RootDocument, RootLimits, SignerRule, TrustedRoot, sign_root};
 //!
 //! let (root_key, ci) = (PrivateKey::generate(Algorithm::Ed25519)?, PrivateKey::generate(Algorithm::Ed25519)?);
 //! let now = Timestamp::from_millis(1_780_272_000_000); // 2026-06-01, read from a `Clock`
@@ -22,7 +22,7 @@
 //!         name: "ci".into(),
 //!         keyids: vec![ci.public_key().keyid().clone()],
 //!         predicate_types: vec![Pattern::parse("https://slsa.dev/provenance/*")?],
-//!         repositories: vec![Pattern::parse("dev/payments/**")?],
+//!         repositories: vec![RepoPattern::parse("dev/payments/**")?],
 //!         not_before: now,
 //!         not_after: now.plus_millis(days(90)),
 //!     }],
@@ -74,7 +74,7 @@
 //!
 //! [`TrustedRoot::evaluate`] returns an [`Evaluation`], data with every reason. A signature counts
 //! for a signer rule only if it was made by one of the rule's keys, the key is not revoked, now is
-//! within the rule's `[not_before, not_after]`, and the rule's patterns (see [`Pattern`]) match the
+//! within the rule's `[not_before, not_after]`, and the rule's patterns (see [`Pattern`] and [`RepoPattern`]) match the
 //! predicate type and the repository. A predicate type that matches a `thresholds` entry needs
 //! that many distinct signer rules, each satisfied by a distinct key (the largest entry wins when
 //! several match); any other needs one.
@@ -113,10 +113,9 @@
 mod document;
 mod error;
 mod evaluate;
-mod pattern;
-mod time;
 mod verify;
 
+pub use airlock_model::pattern::{PATTERN_MAX_LEN, Pattern, PatternError, REPO_PATTERN_MAX_LEN, RepoPattern};
 pub use document::{
     PolicyRole, PredicateThreshold, REVOCATION_REASON_MAX_LEN, ROOT_MAX_BYTES, ROOT_MAX_KEYS, ROOT_MAX_PATTERNS,
     ROOT_MAX_REVOKED, ROOT_MAX_SIGNATURES, ROOT_MAX_SIGNERS, ROOT_MAX_THRESHOLDS, ROOT_TYPE, Revocation, Root,
@@ -124,5 +123,4 @@ pub use document::{
 };
 pub use error::TrustError;
 pub use evaluate::{Evaluation, PREDICATE_TYPE_MAX_LEN, UntrustedReason, VerifiedKey};
-pub use pattern::{PATTERN_MAX_LEN, Pattern, PatternError};
 pub use verify::TrustedRoot;

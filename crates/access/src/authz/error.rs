@@ -81,7 +81,7 @@ pub enum AuthzError {
     UnexpectedStages { role: String, index: usize, action: Action, resource: &'static str },
     /// A permission without repositories for an action on a resource that names one.
     #[error(
-        "role `{role}` permission {index} lists no repositories but action `{action}` acts on {resource}, which names a repository; list repository patterns, or `*` for every repository"
+        "role `{role}` permission {index} lists no repositories but action `{action}` acts on {resource}, which names a repository; list repository patterns, or `**` for every repository"
     )]
     MissingRepositories { role: String, index: usize, action: Action, resource: &'static str },
     /// A permission with repositories for an action on a resource that names none.
@@ -156,27 +156,19 @@ pub enum AuthzError {
     CompatibleWithItself { role: String },
 }
 
-/// Why a repository pattern of a role permission was refused. Patterns are embedded in Cedar
-/// string literals, so the characters that could end or escape a literal are refused rather than
-/// escaped. `pattern` is the pattern as given, quoted back bounded; `len` and `max` the figures
-/// of the bound.
+/// Why a repository pattern of a role permission was refused: outside the repository pattern
+/// grammar, or holding a `*` inside a segment, which role patterns used to read as crossing `/`.
+/// `pattern` is the pattern as given, quoted back bounded; `instead` the spelling to use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RolePatternError {
-    /// An empty pattern.
-    #[error("pattern is empty; write `*` to match every repository")]
-    Empty,
-    /// A pattern longer than [`crate::authz::ROLE_PATTERN_MAX_LEN`].
-    #[error("pattern is {len} bytes long; the limit is {max}")]
-    TooLong { len: usize, max: usize },
-    /// A pattern containing `"`.
-    #[error("pattern `{pattern}` contains `\"`; repository paths never contain it, so remove it")]
-    Quote { pattern: String },
-    /// A pattern containing `\`.
-    #[error("pattern `{pattern}` contains `\\`; repository paths never contain it, so remove it")]
-    Backslash { pattern: String },
-    /// A pattern containing a control character.
-    #[error("pattern `{pattern}` contains a control character; remove it")]
-    ControlCharacter { pattern: String },
+    /// Outside the repository pattern grammar.
+    #[error(transparent)]
+    Grammar(#[from] airlock_model::pattern::PatternError),
+    /// A `*` inside a segment.
+    #[error(
+        "pattern `{pattern}` has a `*` inside a segment, which in role `repositories` used to match `/` too and now stays within one segment; {instead}"
+    )]
+    StarInSegment { pattern: String, instead: String },
 }
 
 /// Why [`crate::authz::Authorizer::check_grant`] or [`crate::authz::Authorizer::check_held`]

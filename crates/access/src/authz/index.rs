@@ -160,7 +160,7 @@ mod tests {
                     Permission {
                         actions: vec![Action::Pull],
                         stages: vec!["*".into()],
-                        repositories: vec!["*".into()],
+                        repositories: vec!["**".into()],
                     },
                     Permission { actions: vec![Action::Freeze], stages: vec!["*".into()], repositories: vec![] },
                 ],

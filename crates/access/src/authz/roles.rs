@@ -15,18 +15,21 @@
 //! so every action of one permission must agree; a permission that does not fit one of its
 //! actions is refused rather than silently widened or narrowed.
 //!
-//! `stages` are stage names or `*` (every stage). `repositories` are patterns over the
-//! repository **path after the stage** (`team-42/app` in `prod/team-42/app`) with Cedar `like`
-//! semantics: `*` matches any run of characters, `/` included, and every other character
-//! matches itself. So `team-42/*` matches `team-42/app` and `team-42/app/v2`, and `*` matches
-//! every repository. A pattern cannot contain `"`, `\` or control characters: patterns become
-//! Cedar string literals, and refusing the characters that end or escape a literal means no
-//! pattern can inject Cedar syntax.
+//! `stages` are stage names or `*` (every stage). `repositories` are repository patterns
+//! ([`RepoPattern`], README.md "Repository patterns") over the repository **path after the
+//! stage** (`team-42/app` in `prod/team-42/app`): an exact path, `team-42/**` for every path below
+//! `team-42/`, or `**` for every repository. A `*` inside a segment is refused here: role patterns
+//! used to be Cedar `like` patterns, where `*` also matched `/`, so `team-42/*` meant what
+//! `team-42/**` means now; it is refused with that spelling rather than silently narrowed. What is
+//! accepted compiles to a Cedar `like` whose `**` means the same as the pattern's. The repository
+//! alphabet holds no `"`, `\` or control character: patterns become Cedar string literals, and
+//! without the characters that end or escape a literal no pattern can inject Cedar syntax.
 
 use std::collections::BTreeMap;
 
 use airlock_model::StageName;
 use airlock_model::echo::echo;
+use airlock_model::pattern::{REPO_PATTERN_MAX_LEN, RepoPattern};
 
 use crate::authz::action::{Action, ResourceKind};
 use crate::authz::error::{AuthzError, RolePatternError};
@@ -38,14 +41,14 @@ pub const ROLE_PERMISSIONS_MAX: usize = 64;
 /// Most entries in one permission's `actions`, `stages` or `repositories`.
 pub const PERMISSION_ENTRIES_MAX: usize = 64;
 /// Longest repository pattern, in bytes.
-pub const ROLE_PATTERN_MAX_LEN: usize = 256;
+pub const ROLE_PATTERN_MAX_LEN: usize = REPO_PATTERN_MAX_LEN;
 /// Longest role name, in bytes.
 pub const ROLE_NAME_MAX_LEN: usize = 64;
 
 /// A role: a name, what it is for, and what it permits.
 ///
 /// Deserializes from configuration shaped like
-/// `[roles.deployer] permissions = [{ actions = ["pull"], stages = ["prod"], repositories = ["*"] }]`;
+/// `[roles.deployer] permissions = [{ actions = ["pull"], stages = ["prod"], repositories = ["**"] }]`;
 /// [`roles_from_table`] takes the role names from the table keys.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,8 +74,8 @@ pub struct Permission {
     /// Stage names, or `*` for every stage; `[]` for actions on resources outside any stage.
     #[serde(default)]
     pub stages: Vec<String>,
-    /// Patterns over the repository path after the stage, Cedar `like` semantics (`*` matches
-    /// any characters, `/` included); `[]` for actions on resources that name no repository.
+    /// Repository patterns over the path after the stage (`team-42/app`, `team-42/**`, `**`; see
+    /// the module documentation); `[]` for actions on resources that name no repository.
     #[serde(default)]
     pub repositories: Vec<String>,
 }
@@ -119,24 +122,19 @@ pub fn is_role_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-/// Checks one repository pattern; see the module documentation for the grammar.
-fn check_pattern(pattern: &str) -> Result<(), RolePatternError> {
-    if pattern.is_empty() {
-        return Err(RolePatternError::Empty);
+/// Checks one repository pattern; see the module documentation for what a role accepts.
+fn check_pattern(text: &str) -> Result<RepoPattern, RolePatternError> {
+    let pattern = RepoPattern::parse(text)?;
+    if pattern.pattern().glob_segments() > 0 {
+        let instead = match text.strip_suffix('*') {
+            Some(prefix) if !prefix.contains('*') && (prefix.is_empty() || prefix.ends_with('/')) => {
+                format!("write `{prefix}**` for every repository below")
+            }
+            _ => "write an exact path, `PREFIX/**` for every repository below `PREFIX/`, or `**` for all".to_owned(),
+        };
+        return Err(RolePatternError::StarInSegment { pattern: echo(text), instead });
     }
-    if pattern.len() > ROLE_PATTERN_MAX_LEN {
-        return Err(RolePatternError::TooLong { len: pattern.len(), max: ROLE_PATTERN_MAX_LEN });
-    }
-    if pattern.contains('"') {
-        return Err(RolePatternError::Quote { pattern: echo(pattern) });
-    }
-    if pattern.contains('\\') {
-        return Err(RolePatternError::Backslash { pattern: echo(pattern) });
-    }
-    if pattern.chars().any(char::is_control) {
-        return Err(RolePatternError::ControlCharacter { pattern: echo(pattern) });
-    }
-    Ok(())
+    Ok(pattern)
 }
 
 /// Checks a role and compiles each of its permissions to a Cedar `permit` policy, in order.
@@ -212,7 +210,8 @@ fn compile(role: &str, index: usize, permission: &Permission) -> Result<RolePoli
 }
 
 /// The Cedar text of one permission. Every string in it was checked above: the role name and
-/// stage names by their grammars, the patterns for `"`, `\` and control characters.
+/// stage names by their grammars, the patterns by the repository pattern grammar (no `"`, `\` or
+/// control character; `*` only in a final `**`, which Cedar's `like` reads the same way).
 fn policy_text(id: &str, role: &str, actions: &[Action], kinds: &[ResourceKind], permission: &Permission) -> String {
     let action_scope = match actions {
         [action] => format!("action == Airlock::Action::\"{action}\""),
@@ -222,7 +221,7 @@ fn policy_text(id: &str, role: &str, actions: &[Action], kinds: &[ResourceKind],
         }
     };
     let any_stage = permission.stages.iter().any(|s| s == "*");
-    let any_repository = permission.repositories.iter().any(|r| r == "*");
+    let any_repository = permission.repositories.iter().any(|r| r == "**");
     let conditions = |kind: ResourceKind| -> Vec<String> {
         let mut out = Vec::new();
         if kind.has_stage() && !any_stage {
@@ -332,32 +331,32 @@ pub fn default_roles() -> Vec<RoleDefinition> {
             "developer",
             "builds and tests in dev, reads staging, asks for promotions, waivers and access",
             vec![
-                permission(&[Pull, Push, Delete], &["dev"], &["*"]),
-                permission(&[Pull], &["staging"], &["*"]),
-                permission(&[PromoteRequest], &["*"], &["*"]),
-                permission(&[WaiverRequest], &[], &["*"]),
+                permission(&[Pull, Push, Delete], &["dev"], &["**"]),
+                permission(&[Pull], &["staging"], &["**"]),
+                permission(&[PromoteRequest], &["*"], &["**"]),
+                permission(&[WaiverRequest], &[], &["**"]),
                 permission(&[AccessRequest, AuditRead], &[], &[]),
             ],
         ),
         role(
             "ci",
             "pushes builds to dev and asks for their promotion",
-            vec![permission(&[Pull, Push], &["dev"], &["*"]), permission(&[PromoteRequest], &["*"], &["*"])],
+            vec![permission(&[Pull, Push], &["dev"], &["**"]), permission(&[PromoteRequest], &["*"], &["**"])],
         ),
         role(
             "release-approver",
             "reads every stage, approves or rejects promotions and approves waivers",
             vec![
-                permission(&[Pull], &["*"], &["*"]),
-                permission(&[PromoteApprove, PromoteReject], &["*"], &["*"]),
-                permission(&[WaiverApprove], &[], &["*"]),
+                permission(&[Pull], &["*"], &["**"]),
+                permission(&[PromoteApprove, PromoteReject], &["*"], &["**"]),
+                permission(&[WaiverApprove], &[], &["**"]),
                 permission(&[AuditRead], &[], &[]),
             ],
         ),
         role(
             "deployer",
             "pulls what was promoted to staging and prod",
-            vec![permission(&[Pull], &["staging", "prod"], &["*"])],
+            vec![permission(&[Pull], &["staging", "prod"], &["**"])],
         ),
         role(
             "key-admin",
@@ -373,7 +372,7 @@ pub fn default_roles() -> Vec<RoleDefinition> {
             "operator",
             "freezes stages and rolls back repositories",
             vec![
-                permission(&[Rollback], &["*"], &["*"]),
+                permission(&[Rollback], &["*"], &["**"]),
                 permission(&[Freeze], &["*"], &[]),
                 permission(&[AuditRead], &[], &[]),
             ],
@@ -381,12 +380,12 @@ pub fn default_roles() -> Vec<RoleDefinition> {
         role(
             "auditor",
             "reads the audit log and every stage",
-            vec![permission(&[AuditRead], &[], &[]), permission(&[Pull], &["*"], &["*"])],
+            vec![permission(&[AuditRead], &[], &[]), permission(&[Pull], &["*"], &["**"])],
         ),
         role(
             "break-glass",
             "asks for emergency promotions past failing gates (a second person approves; a review follows)",
-            vec![permission(&[PromoteRequest], &["*"], &["*"])],
+            vec![permission(&[PromoteRequest], &["*"], &["**"])],
         ),
     ]
 }
@@ -418,7 +417,7 @@ mod tests {
         check(
             &[Pull, Push],
             &["dev"],
-            &["team-42/*"],
+            &["team-42/**"],
             expect![[r#"
                 role.r.0
                 @id("role.r.0")
@@ -427,12 +426,12 @@ mod tests {
                     action in [Airlock::Action::"pull", Airlock::Action::"push"],
                     resource is Airlock::Repository
                 )
-                when { resource.stage == "dev" && resource.path like "team-42/*" };"#]],
+                when { resource.stage == "dev" && resource.path like "team-42/**" };"#]],
         );
         check(
             &[Pull],
             &["staging", "prod"],
-            &["*"],
+            &["**"],
             expect![[r#"
                 role.r.0
                 @id("role.r.0")
@@ -446,7 +445,7 @@ mod tests {
         check(
             &[PromoteApprove],
             &["*"],
-            &["a/*", "b"],
+            &["a/**", "b"],
             expect![[r#"
                 role.r.0
                 @id("role.r.0")
@@ -455,7 +454,7 @@ mod tests {
                     action == Airlock::Action::"promote.approve",
                     resource is Airlock::Promotion
                 )
-                when { (resource.repository like "a/*" || resource.repository like "b") };"#]],
+                when { (resource.repository like "a/**" || resource.repository like "b") };"#]],
         );
         check(
             &[Freeze],
@@ -507,13 +506,13 @@ mod tests {
         check(
             &[],
             &["dev"],
-            &["*"],
+            &["**"],
             expect!["err role `r` permission 0 lists no actions; name at least one, like `pull`"],
         );
         check(
             &[Pull],
             &[],
-            &["*"],
+            &["**"],
             expect![
                 "err role `r` permission 0 lists no stages but action `pull` acts on a repository, which belongs to a stage; list stage names, or `*` for every stage"
             ],
@@ -521,7 +520,7 @@ mod tests {
         check(
             &[Pull, Freeze],
             &["dev"],
-            &["*"],
+            &["**"],
             expect![
                 "err role `r` permission 0 lists repositories but action `freeze` acts on a stage, which names no repository; move `freeze` to a permission with `repositories = []`"
             ],
@@ -539,13 +538,13 @@ mod tests {
             &[],
             &[],
             expect![
-                "err role `r` permission 0 lists no repositories but action `waiver.approve` acts on a waiver, which names a repository; list repository patterns, or `*` for every repository"
+                "err role `r` permission 0 lists no repositories but action `waiver.approve` acts on a waiver, which names a repository; list repository patterns, or `**` for every repository"
             ],
         );
         check(
             &[Pull],
             &["Prod"],
-            &["*"],
+            &["**"],
             expect![
                 "err role `r` permission 0 names stage `Prod`, which is not a stage name; use 1 to 32 lowercase letters, digits and single `-`, or `*` for every stage"
             ],
@@ -555,7 +554,7 @@ mod tests {
             &["dev"],
             &["a\" || true || \""],
             expect![[
-                r#"err role `r` permission 0 has an invalid repository pattern: pattern `a" || true || "` contains `"`; repository paths never contain it, so remove it"#
+                r#"err role `r` permission 0 has an invalid repository pattern: pattern `a" || true || "` may hold only lowercase letters, digits, `.`, `_`, `-`, `/` and `*`"#
             ]],
         );
         check(
@@ -563,7 +562,7 @@ mod tests {
             &["dev"],
             &["a\\"],
             expect![[
-                r#"err role `r` permission 0 has an invalid repository pattern: pattern `a\` contains `\`; repository paths never contain it, so remove it"#
+                r#"err role `r` permission 0 has an invalid repository pattern: pattern `a\` may hold only lowercase letters, digits, `.`, `_`, `-`, `/` and `*`"#
             ]],
         );
         check(
@@ -571,7 +570,7 @@ mod tests {
             &["dev"],
             &["a\nb"],
             expect![[
-                r#"err role `r` permission 0 has an invalid repository pattern: pattern `a\nb` contains a control character; remove it"#
+                r#"err role `r` permission 0 has an invalid repository pattern: pattern `a\nb` contains a control character"#
             ]],
         );
         check(
@@ -579,7 +578,57 @@ mod tests {
             &["dev"],
             &[""],
             expect![
-                "err role `r` permission 0 has an invalid repository pattern: pattern is empty; write `*` to match every repository"
+                "err role `r` permission 0 has an invalid repository pattern: pattern is empty; write the exact name, or `**` to match everything"
+            ],
+        );
+    }
+
+    /// Role patterns were Cedar `like` patterns, where `*` also matched `/`: such a `*` is refused
+    /// with the spelling that keeps its meaning, never narrowed to one segment silently.
+    #[test]
+    fn refuses_a_star_that_used_to_cross_segments() {
+        use Action::*;
+        let refused = |pattern: &str, expect: Expect| check(&[Pull], &["dev"], &[pattern], expect);
+        refused(
+            "*",
+            expect![
+                "err role `r` permission 0 has an invalid repository pattern: pattern `*` has a `*` inside a segment, which in role `repositories` used to match `/` too and now stays within one segment; write `**` for every repository below"
+            ],
+        );
+        refused(
+            "team-42/*",
+            expect![
+                "err role `r` permission 0 has an invalid repository pattern: pattern `team-42/*` has a `*` inside a segment, which in role `repositories` used to match `/` too and now stays within one segment; write `team-42/**` for every repository below"
+            ],
+        );
+        refused(
+            "team-*",
+            expect![
+                "err role `r` permission 0 has an invalid repository pattern: pattern `team-*` has a `*` inside a segment, which in role `repositories` used to match `/` too and now stays within one segment; write an exact path, `PREFIX/**` for every repository below `PREFIX/`, or `**` for all"
+            ],
+        );
+        refused(
+            "*/app/**",
+            expect![
+                "err role `r` permission 0 has an invalid repository pattern: pattern `*/app/**` has a `*` inside a segment, which in role `repositories` used to match `/` too and now stays within one segment; write an exact path, `PREFIX/**` for every repository below `PREFIX/`, or `**` for all"
+            ],
+        );
+        refused(
+            "team/**/app",
+            expect![
+                "err role `r` permission 0 has an invalid repository pattern: pattern `team/**/app` has `**` other than as its whole last segment; use `*` within one `/` segment, or end the pattern with `/**` for every name below"
+            ],
+        );
+        refused(
+            "Team/app",
+            expect![
+                "err role `r` permission 0 has an invalid repository pattern: pattern `Team/app` may hold only lowercase letters, digits, `.`, `_`, `-`, `/` and `*`"
+            ],
+        );
+        refused(
+            "team/../app",
+            expect![
+                "err role `r` permission 0 has an invalid repository pattern: pattern `team/../app` has an empty, `.` or `..` segment"
             ],
         );
     }
@@ -597,7 +646,7 @@ mod tests {
     #[test]
     fn roles_from_a_table_take_their_keys_as_names() {
         let table: BTreeMap<String, RoleDefinition> = serde_json::from_value(serde_json::json!({
-            "deployer": {"permissions": [{"actions": ["pull"], "stages": ["prod"], "repositories": ["*"]}]},
+            "deployer": {"permissions": [{"actions": ["pull"], "stages": ["prod"], "repositories": ["**"]}]},
             "auditor": {"name": "auditor", "description": "reads", "permissions": [{"actions": ["audit.read"]}]},
         }))
         .unwrap();

@@ -9,26 +9,8 @@ use serde::de::DeserializeOwned;
 
 use super::{MAX_TOKEN_BYTES, TokenError};
 
-/// Longest input echoed back in an error message, in characters.
-const ECHO_MAX: usize = 80;
-
-/// `input` cut to [`ECHO_MAX`] characters, with control characters escaped, so an error message
-/// stays one short line whatever a peer sent.
-pub(super) fn echo(input: &str) -> String {
-    let mut out = String::with_capacity(input.len().min(ECHO_MAX));
-    for (i, c) in input.chars().enumerate() {
-        if i >= ECHO_MAX {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+/// How untrusted input is quoted back in errors: bounded and on one line.
+pub(super) use airlock_model::echo::echo_short as echo;
 
 /// A token split into its three base64url parts, before anything is decoded.
 #[derive(Debug, Clone, Copy)]

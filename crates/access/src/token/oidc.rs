@@ -5,10 +5,12 @@
 //! The JWKS arrives as bytes: fetching `jwks_uri` is the caller's job, and so is refreshing it.
 //! Only asymmetric algorithms are accepted (`RS256`, `ES256`, `EdDSA`), each only with a key of
 //! its own type; the clock is passed in; a rule maps a token only if every claim it names is a
-//! string that matches exactly, or by a glob whose `*` stays within one `/`-segment.
+//! string that its [`ClaimPattern`] matches: exactly, or by a glob whose `*` stays within one
+//! `/`-segment (the repository pattern grammar, README.md "Repository patterns").
 
 use std::collections::BTreeMap;
 
+use airlock_model::pattern::{Pattern, PatternError, RepoPattern};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -95,12 +97,85 @@ pub struct ClaimRule {
     /// The issuer whose tokens this rule maps, exactly as [`OidcIssuer::issuer`].
     pub issuer: String,
     /// Claim name to pattern, e.g. `repository` to `acme/payments-api`.
-    pub claims: BTreeMap<String, String>,
+    pub claims: BTreeMap<String, ClaimPattern>,
     /// The service account a matching token acts as.
     pub service_account: String,
-    /// The API scopes it is granted.
-    #[serde(default)]
+    /// The API scopes it is granted; the repository pattern of a `repository:<pattern>:<actions>`
+    /// scope is checked when the rule is read ([`check_scope`]).
+    #[serde(default, deserialize_with = "checked_scopes")]
     pub scopes: Vec<String>,
+}
+
+/// The pattern a claim of a [`ClaimRule`] must match: a [`Pattern`] (any characters but control
+/// ones, since claims name other systems' repositories and refs) without a final `**`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ClaimPattern(Pattern);
+
+/// Why a claim pattern or a claim rule's scope was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimPatternError {
+    /// Outside the pattern grammar.
+    #[error(transparent)]
+    Grammar(#[from] PatternError),
+    /// A final `**`, which claim rules used to read as one segment.
+    #[error(
+        "pattern `{pattern}` ends in `**`, which in `access.claim_rules` used to match within one `/` segment and would now match every name below; write `*` for one segment"
+    )]
+    DoubleStar { pattern: String },
+}
+
+impl ClaimPattern {
+    /// Parses a claim pattern: the pattern grammar, refusing a final `**` (see
+    /// [`ClaimPatternError::DoubleStar`]).
+    pub fn parse(text: &str) -> Result<ClaimPattern, ClaimPatternError> {
+        let pattern = Pattern::parse(text)?;
+        if pattern.ends_below() {
+            return Err(ClaimPatternError::DoubleStar { pattern: echo(text) });
+        }
+        Ok(ClaimPattern(pattern))
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// Whether the claim value `value` matches.
+    pub fn matches(&self, value: &str) -> bool {
+        self.0.matches(value)
+    }
+}
+
+impl TryFrom<String> for ClaimPattern {
+    type Error = ClaimPatternError;
+
+    fn try_from(text: String) -> Result<ClaimPattern, ClaimPatternError> {
+        ClaimPattern::parse(&text)
+    }
+}
+
+/// Checks the repository pattern of a `repository:<pattern>:<actions>` scope of a claim rule: a
+/// [`RepoPattern`] over full repository names, refusing a final `**` as claim patterns do. Other
+/// scopes pass unchanged.
+pub fn check_scope(scope: &str) -> Result<(), ClaimPatternError> {
+    let Some((pattern, _actions)) = scope.strip_prefix("repository:").and_then(|rest| rest.rsplit_once(':')) else {
+        return Ok(());
+    };
+    let parsed = RepoPattern::parse(pattern)?;
+    if parsed.pattern().ends_below() {
+        return Err(ClaimPatternError::DoubleStar { pattern: echo(pattern) });
+    }
+    Ok(())
+}
+
+/// `scopes` of a claim rule, each checked with [`check_scope`].
+fn checked_scopes<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    let scopes = Vec::<String>::deserialize(deserializer)?;
+    for scope in &scopes {
+        check_scope(scope).map_err(|e| serde::de::Error::custom(format!("scope `{}`: {e}", echo(scope))))?;
+    }
+    Ok(scopes)
 }
 
 impl ClaimRule {
@@ -109,7 +184,7 @@ impl ClaimRule {
         self.issuer == issuer
             && !self.claims.is_empty()
             && self.claims.iter().all(|(name, pattern)| {
-                claims.get(name).and_then(Value::as_str).is_some_and(|value| glob_matches(pattern, value))
+                claims.get(name).and_then(Value::as_str).is_some_and(|value| pattern.matches(value))
             })
     }
 }
@@ -354,56 +429,14 @@ fn key_type(parameters: &AlgorithmParameters) -> String {
     }
 }
 
-/// Whether `value` matches `pattern`: segment by segment on `/`, the same number of segments, a
-/// `*` matching any run of characters within its segment.
-pub fn glob_matches(pattern: &str, value: &str) -> bool {
-    let mut patterns = pattern.split('/');
-    let mut values = value.split('/');
-    loop {
-        match (patterns.next(), values.next()) {
-            (Some(pattern), Some(value)) if segment_matches(pattern.as_bytes(), value.as_bytes()) => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
-}
-
-/// One segment against its pattern: the greedy algorithm that backtracks only to the last `*`,
-/// linear in the value for each `*`, so no pattern takes exponential time. Bytewise is sound for
-/// UTF-8: a `*` consumes whole characters, since what follows it starts a character.
-fn segment_matches(pattern: &[u8], value: &[u8]) -> bool {
-    let (mut p, mut v) = (pattern, value);
-    // The pattern after the last `*` seen, and the value after what that `*` has consumed so far.
-    let mut star: Option<(&[u8], &[u8])> = None;
-    loop {
-        match (p.split_first(), v.split_first()) {
-            (Some((b'*', rest)), _) => {
-                star = Some((rest, v));
-                p = rest;
-            }
-            (Some((want, p_rest)), Some((got, v_rest))) if want == got => {
-                p = p_rest;
-                v = v_rest;
-            }
-            (None, None) => return true,
-            _ => match star {
-                Some((after, consumed)) => match consumed.split_first() {
-                    Some((_, next)) => {
-                        star = Some((after, next));
-                        p = after;
-                        v = next;
-                    }
-                    None => return false,
-                },
-                None => return false,
-            },
-        }
-    }
-}
-
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
-    use super::{glob_matches, modulus_bits};
+    use super::{ClaimPattern, check_scope, modulus_bits};
+
+    fn glob_matches(pattern: &str, value: &str) -> bool {
+        ClaimPattern::parse(pattern).is_ok_and(|p| p.matches(value))
+    }
 
     #[test]
     fn globs_stay_within_a_segment() {
@@ -429,7 +462,8 @@ mod tests {
             ("a*b*c", "axxbyy", false),
             ("*", "", true),
             ("*", "a/b", false),
-            ("", "", true),
+            // The empty pattern is refused (below), so it matches nothing.
+            ("", "", false),
             ("", "x", false),
             ("é*", "éü", true),
             ("*ü", "éü", true),
@@ -438,6 +472,27 @@ mod tests {
         for (pattern, value, expected) in cases {
             assert_eq!(glob_matches(pattern, value), expected, "`{pattern}` against `{value}`");
         }
+    }
+
+    /// Claim rules read `**` as one segment before the grammar was shared: refused, not widened.
+    #[test]
+    fn patterns_that_would_change_meaning_are_refused() {
+        let refused = |text: &str| ClaimPattern::parse(text).unwrap_err().to_string();
+        assert_eq!(
+            refused("refs/heads/**"),
+            "pattern `refs/heads/**` ends in `**`, which in `access.claim_rules` used to match within one `/` segment and would now match every name below; write `*` for one segment"
+        );
+        assert!(refused("**").starts_with("pattern `**` ends in `**`"));
+        assert!(refused("refs/**/main").contains("other than as its whole last segment"));
+        assert!(refused("").starts_with("pattern is empty"));
+        assert!(refused("a\nb").contains("control character"));
+        assert!(check_scope("repository:dev/payments/*:pull,push").is_ok());
+        assert!(check_scope("promotions:write").is_ok());
+        assert!(
+            check_scope("repository:dev/**:pull").unwrap_err().to_string().starts_with("pattern `dev/**` ends in `**`")
+        );
+        assert!(check_scope("repository:Dev/app:pull").unwrap_err().to_string().contains("lowercase letters"));
+        assert!(check_scope("repository:dev/../prod/app:pull").is_err());
     }
 
     #[test]

@@ -550,7 +550,7 @@ async fn demo(
 /// A version 1 trust root: `ci` signs provenance and SBOMs, `scanner` signs scans and VEX, for
 /// every repository; `policy` signs policy bundles; 2 of 3 root keys sign it.
 fn trust_root(keys: &Path, ci: &PrivateKey, scanner: &PrivateKey, policy: &PrivateKey) -> anyhow::Result<Vec<u8>> {
-    use airlock_trust::{Pattern, PolicyRole, Root, SignerRule, sign_root};
+    use airlock_trust::{Pattern, PolicyRole, RepoPattern, Root, SignerRule, sign_root};
     let root_keys: Vec<PrivateKey> =
         (1..=3).map(|i| load_or_generate(&keys.join(format!("root-{i}")))).collect::<anyhow::Result<_>>()?;
     let now = super::trust::now();
@@ -565,7 +565,7 @@ fn trust_root(keys: &Path, ci: &PrivateKey, scanner: &PrivateKey, policy: &Priva
             name: name.to_owned(),
             keyids: vec![key.public_key().keyid().clone()],
             predicate_types: types.iter().map(|t| pattern(t)).collect::<anyhow::Result<_>>()?,
-            repositories: vec![pattern("**")?],
+            repositories: vec![RepoPattern::parse("**").map_err(|e| anyhow::anyhow!("{e}"))?],
             not_before: now,
             not_after: now.plus_millis(year),
         })
@@ -652,11 +652,10 @@ fn vex() -> Value {
 
 fn load_or_generate(prefix: &Path) -> anyhow::Result<PrivateKey> {
     let private = prefix.with_extension("key");
-    if private.exists() {
-        let pem = std::fs::read_to_string(&private)?;
-        return PrivateKey::from_pkcs8_pem(&pem).map_err(|e| anyhow::anyhow!("`{}`: {e}", private.display()));
+    match airlock_dsse::read_private_key(&private) {
+        Err(e) if e.is_not_found() => Ok(super::key::generate(Algorithm::Ed25519, prefix)?.0),
+        read => read.map_err(|e| anyhow::anyhow!("{e}")),
     }
-    Ok(super::key::generate(Algorithm::Ed25519, prefix)?.0)
 }
 
 /// A one-file tar archive, the image's single layer.

@@ -109,10 +109,7 @@ pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
 /// Adds `--key`'s signature over the bundle's manifest to its `bundle.sig` (creating it): each
 /// policy signer runs this in turn until the trust root's policy threshold is met.
 fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
-    let pem =
-        std::fs::read_to_string(&args.key).with_context(|| format!("cannot read key `{}`", args.key.display()))?;
-    let key = airlock_dsse::PrivateKey::from_pkcs8_pem(&pem)
-        .map_err(|e| anyhow::anyhow!("`{}` is not a private key: {e}", args.key.display()))?;
+    let key = airlock_dsse::read_private_key(&args.key).map_err(|e| anyhow::anyhow!("{e}"))?;
     let bundle = load_bundle(Some(&args.dir))?;
     let file = args.dir.join(airlock_policy::SIGNATURE_FILE);
     let signed = airlock_policy::sign_bundle(&bundle, bundle.signature(), &key)

@@ -238,8 +238,7 @@ fn rfc3339_in_days(days: u64) -> String {
 }
 
 fn read_public(path: &Path) -> anyhow::Result<PublicKey> {
-    let pem = std::fs::read_to_string(path).with_context(|| format!("cannot read public key `{}`", path.display()))?;
-    PublicKey::from_pem(&pem).map_err(|e| anyhow::anyhow!("`{}` is not a public key: {e}", path.display()))
+    airlock_dsse::read_public_key(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn key_entry(key: &PublicKey) -> Value {
@@ -495,10 +494,7 @@ async fn propose(args: ProposeArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
-    let pem =
-        std::fs::read_to_string(&args.key).with_context(|| format!("cannot read key `{}`", args.key.display()))?;
-    let key = PrivateKey::from_pkcs8_pem(&pem)
-        .map_err(|e| anyhow::anyhow!("`{}` is not a private key: {e}", args.key.display()))?;
+    let key = airlock_dsse::read_private_key(&args.key).map_err(|e| anyhow::anyhow!("{e}"))?;
     let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read `{}`", args.file.display()))?;
     let signed = add_signature(&bytes, &key)?;
     std::fs::write(&args.file, &signed).with_context(|| format!("cannot write `{}`", args.file.display()))?;

@@ -384,7 +384,7 @@ policies = "custom.cedar"
 
 [access.roles.tester]
 description = "pulls from qa"
-permissions = [{ actions = ["pull"], stages = ["qa"], repositories = ["*"] }]
+permissions = [{ actions = ["pull"], stages = ["qa"], repositories = ["**"] }]
 "#,
     )
     .unwrap();

@@ -24,12 +24,12 @@ use std::collections::{HashMap, HashSet};
 use serde_json::value::RawValue;
 
 use super::{Format, wrong};
-use crate::echo::echo;
 use crate::error::EvidenceError;
 use crate::json::{self, Ptr};
 use crate::model::{Component, Severity, VexStatement, VexStatus, Vulnerability};
 use crate::normalize;
 use crate::read::{Reader, dedup};
+use airlock_model::echo::echo_short as echo;
 
 /// The spec versions whose JSON this reader knows.
 const SPEC_VERSIONS: [&str; 6] = ["1.2", "1.3", "1.4", "1.5", "1.6", "1.7"];

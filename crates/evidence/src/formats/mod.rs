@@ -150,7 +150,7 @@ impl FromStr for Format {
         Format::ALL
             .into_iter()
             .find(|format| format.as_str() == name)
-            .ok_or_else(|| EvidenceError::UnknownFormat { name: crate::echo::echo(name) })
+            .ok_or_else(|| EvidenceError::UnknownFormat { name: airlock_model::echo::echo_short(name) })
     }
 }
 

@@ -19,11 +19,11 @@
 use serde_json::value::RawValue;
 
 use super::{Format, OPENVEX_NS, wrong};
-use crate::echo::echo;
 use crate::error::EvidenceError;
 use crate::json::{self, Ptr};
 use crate::model::{VexStatement, VexStatus};
 use crate::read::{Reader, dedup};
+use airlock_model::echo::echo_short as echo;
 
 pub(super) fn read(r: &mut Reader<'_>, raw: &RawValue, at: Ptr<'_>) -> Result<(), EvidenceError> {
     let Some([context, timestamp, statements]) = json::members(raw, &["@context", "timestamp", "statements"]) else {

@@ -45,7 +45,7 @@ pub(super) fn read(r: &mut Reader<'_>, raw: &RawValue, at: Ptr<'_>) -> Result<()
         Some(Ok(version)) => {
             return Err(wrong(
                 Format::Sarif,
-                format!("`version` is `{}`; expected `{VERSION}`", crate::echo::echo(&version)),
+                format!("`version` is `{}`; expected `{VERSION}`", airlock_model::echo::echo_short(&version)),
             ));
         }
         Some(Err(_)) | None => return Err(wrong(Format::Sarif, format!("it has no `version` `{VERSION}`"))),

@@ -24,12 +24,12 @@
 use serde_json::value::RawValue;
 
 use super::{Format, wrong};
-use crate::echo::echo;
 use crate::error::EvidenceError;
 use crate::json::{self, Ptr};
 use crate::model::Provenance;
 use crate::normalize::{self, SourceUri};
 use crate::read::Reader;
+use airlock_model::echo::echo_short as echo;
 
 /// Which SLSA provenance version a predicate is, when its predicate type says so.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,11 +16,11 @@
 use serde_json::value::RawValue;
 
 use super::{Format, wrong};
-use crate::echo::echo;
 use crate::error::EvidenceError;
 use crate::json::{self, Ptr};
 use crate::model::Component;
 use crate::read::{Reader, dedup};
+use airlock_model::echo::echo_short as echo;
 
 /// The prefix of the SPDX versions this reader knows.
 const VERSION_PREFIX: &str = "SPDX-2.";

@@ -8,6 +8,7 @@ use airlock_access::scope::{RepoAction, Scope};
 use airlock_access::token::{self, Access, Claims, TokenKey, TokenKind};
 use airlock_core::audit::{Actor, Event, EventKind, Outcome, Subject};
 use airlock_core::ports::PrincipalRecord;
+use airlock_model::pattern::RepoPattern;
 use airlock_model::{PrincipalId, RepoName, Timestamp};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -215,14 +216,14 @@ impl token::EpochSource for AnyEpoch {
     }
 }
 
-/// Whether a claim rule's scopes (`repository:<glob>:<actions>`, the glob matching within
-/// `/`-segments) allow `action` on `repo`; no scopes means no limit beyond the roles.
+/// Whether a claim rule's scopes (`repository:<pattern>:<actions>`, a repository pattern checked
+/// when the rule was read) allow `action` on `repo`; no scopes means no limit beyond the roles.
 fn within(limit: &[String], repo: &RepoName, action: RepoAction) -> bool {
     limit.is_empty()
         || limit.iter().any(|scope| {
             let Some(rest) = scope.strip_prefix("repository:") else { return false };
             let Some((pattern, actions)) = rest.rsplit_once(':') else { return false };
-            airlock_access::token::oidc::glob_matches(pattern, repo.as_str())
+            RepoPattern::parse(pattern).is_ok_and(|p| p.matches_repo(repo))
                 && actions.split(',').any(|a| a == "*" || a == action.as_str())
         })
 }

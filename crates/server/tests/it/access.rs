@@ -702,7 +702,7 @@ async fn roles_defined_through_the_api_compile_to_cedar_and_survive_a_restart() 
     let app = TestApp::new("").await;
     let admin = admin_api_token(&app).await;
     let role = serde_json::json!({"name": "payments-reader", "description": "reads payments everywhere",
-        "permissions": [{"actions": ["pull"], "stages": ["*"], "repositories": ["payments/*"]}]});
+        "permissions": [{"actions": ["pull"], "stages": ["*"], "repositories": ["payments/**"]}]});
     let defined = api(&app, Method::POST, "/api/v1/roles", &admin, role.clone()).await;
     assert_eq!(defined.status, StatusCode::CREATED, "{:?}", defined.body);
     assert_eq!(
@@ -714,7 +714,7 @@ async fn roles_defined_through_the_api_compile_to_cedar_and_survive_a_restart() 
         serde_json::json!({"name": "deployer", "permissions": []}),
         serde_json::json!({"name": "Bad Name", "permissions": []}),
         serde_json::json!({"name": "sneaky", "permissions": [{"actions": ["pull"], "stages": ["*"], "repositories": ["a\" || true || \""]}]}),
-        serde_json::json!({"name": "wrong", "permissions": [{"actions": ["fly"], "stages": ["*"], "repositories": ["*"]}]}),
+        serde_json::json!({"name": "wrong", "permissions": [{"actions": ["fly"], "stages": ["*"], "repositories": ["**"]}]}),
     ] {
         let refused = api(&app, Method::POST, "/api/v1/roles", &admin, bad.clone()).await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", refused.body);
@@ -746,7 +746,7 @@ async fn roles_defined_through_the_api_compile_to_cedar_and_survive_a_restart() 
             .unwrap();
         app.send_anonymous(request).await.json()["token"].as_str().unwrap().to_owned()
     };
-    let role = serde_json::json!({"name": "mine", "permissions": [{"actions": ["push"], "stages": ["dev"], "repositories": ["*"]}]});
+    let role = serde_json::json!({"name": "mine", "permissions": [{"actions": ["push"], "stages": ["dev"], "repositories": ["**"]}]});
     assert_eq!(api(&app, Method::POST, "/api/v1/roles", &tester_api, role).await.status, StatusCode::FORBIDDEN);
     // The definition is in the store: a restart over the same data still has it.
     let config = app.app.config.clone();

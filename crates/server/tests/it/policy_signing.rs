@@ -11,7 +11,7 @@ use airlock_model::Timestamp;
 use airlock_test_support::oci::Image;
 use airlock_test_support::promotion as support;
 use airlock_test_support::{Reply, TestApp, basic};
-use airlock_trust::{Pattern, PolicyRole, Root, SignerRule, sign_root};
+use airlock_trust::{Pattern, PolicyRole, RepoPattern, Root, SignerRule, sign_root};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -56,7 +56,7 @@ impl Keys {
                 name: "ci".to_owned(),
                 keyids: vec![self.ci.public_key().keyid().clone()],
                 predicate_types: vec![Pattern::parse("https://**").unwrap()],
-                repositories: vec![Pattern::parse("**").unwrap()],
+                repositories: vec![RepoPattern::parse("**").unwrap()],
                 not_before: now(),
                 not_after: now().plus_millis(300 * DAY),
             }],

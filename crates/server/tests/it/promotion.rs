@@ -10,7 +10,7 @@ use airlock_model::{Digest, Timestamp};
 use airlock_test_support::oci::Image;
 use airlock_test_support::promotion as support;
 use airlock_test_support::{ADMIN_PASSWORD, ManualClock, Reply, TestApp, basic};
-use airlock_trust::{Pattern, Root, SignerRule, sign_root};
+use airlock_trust::{Pattern, RepoPattern, Root, SignerRule, sign_root};
 use axum::body::Body;
 use http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
@@ -78,7 +78,7 @@ impl Fixture {
                 name: "ci".to_owned(),
                 keyids: vec![ci.public_key().keyid().clone()],
                 predicate_types: vec![Pattern::parse("https://**").unwrap()],
-                repositories: vec![Pattern::parse("**").unwrap()],
+                repositories: vec![RepoPattern::parse("**").unwrap()],
                 not_before: start,
                 not_after: start.plus_millis(300 * DAY),
             }],

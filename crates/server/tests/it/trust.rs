@@ -9,7 +9,7 @@ use airlock_dsse::{
 use airlock_model::Timestamp;
 use airlock_test_support::TestApp;
 use airlock_test_support::oci::{Image, OCI_MANIFEST, digest};
-use airlock_trust::{Pattern, Revocation, Root, SignerRule, sign_root};
+use airlock_trust::{Pattern, RepoPattern, Revocation, Root, SignerRule, sign_root};
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde_json::json;
@@ -48,7 +48,7 @@ fn root(version: u64, root_keys: &[&PrivateKey], threshold: u32, ci: &PrivateKey
             name: "ci".to_owned(),
             keyids: vec![ci.public_key().keyid().clone()],
             predicate_types: vec![Pattern::parse("https://slsa.dev/provenance/*").unwrap()],
-            repositories: vec![Pattern::parse("dev/**").unwrap()],
+            repositories: vec![RepoPattern::parse("dev/**").unwrap()],
             not_before: now().plus_millis(0).plus_millis(0),
             not_after: now().plus_millis(30 * DAY),
         }],

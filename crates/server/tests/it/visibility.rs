@@ -344,7 +344,7 @@ async fn a_waiver_over_a_glob_is_seen_by_who_pulls_a_repository_it_covers() {
         &s.f,
         "prod-reader",
         "payments-prod",
-        json!([{"actions": ["pull"], "stages": ["prod"], "repositories": ["payments/*"]}]),
+        json!([{"actions": ["pull"], "stages": ["prod"], "repositories": ["payments/**"]}]),
     )
     .await;
     assert_eq!(s.listed(&prod, "/api/v1/waivers", "id").await, [s.waiver.as_str()]);
@@ -353,9 +353,13 @@ async fn a_waiver_over_a_glob_is_seen_by_who_pulls_a_repository_it_covers() {
 #[tokio::test]
 async fn a_requester_that_may_pull_nothing_sees_only_its_own_requests() {
     let s = Scene::new().await;
-    let asker =
-        service_account(&s.f, "asker", "waiver-asker", json!([{"actions": ["waiver.request"], "repositories": ["*"]}]))
-            .await;
+    let asker = service_account(
+        &s.f,
+        "asker",
+        "waiver-asker",
+        json!([{"actions": ["waiver.request"], "repositories": ["**"]}]),
+    )
+    .await;
     let request = json!({
         "rule": "no-critical", "vulnerability": "CVE-2026-0044", "repository": "prod/payments/api",
         "expires": "2026-12-10T00:00:00Z", "justification": "not reachable",

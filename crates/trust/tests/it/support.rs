@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use airlock_dsse::{Algorithm, Envelope, IN_TOTO_PAYLOAD_TYPE, KeyId, PrivateKey, Statement, StatementSubject};
 use airlock_model::Timestamp;
 use airlock_model::jcs::canonicalize;
-use airlock_trust::{Pattern, Root, SignerRule};
+use airlock_trust::{Pattern, RepoPattern, Root, SignerRule};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
@@ -59,13 +59,17 @@ pub fn patterns(texts: &[&str]) -> Vec<Pattern> {
     texts.iter().map(|t| Pattern::parse(t).unwrap()).collect()
 }
 
+pub fn repo_patterns(texts: &[&str]) -> Vec<RepoPattern> {
+    texts.iter().map(|t| RepoPattern::parse(t).unwrap()).collect()
+}
+
 /// A signer rule valid through 2026.
 pub fn signer(name: &str, keys: &[&str], predicate_types: &[&str], repositories: &[&str]) -> SignerRule {
     SignerRule {
         name: name.to_owned(),
         keyids: keys.iter().map(|k| kid(k)).collect(),
         predicate_types: patterns(predicate_types),
-        repositories: patterns(repositories),
+        repositories: repo_patterns(repositories),
         not_before: at("2026-01-01T00:00:00Z"),
         not_after: at("2027-01-01T00:00:00Z"),
     }
