@@ -290,7 +290,8 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    use airlock_core::ports::Clock as _;
+    u64::try_from(airlock_server::SystemClock.now().as_millis() / 1000).unwrap_or(0)
 }
 
 /// An API token for `name`, with a fresh second factor when `totp` is given.
@@ -383,7 +384,10 @@ async fn demo(
     // 2. Build and push a small image into dev.
     let repo = RepoName::parse(REPO).map_err(|e| anyhow::anyhow!("{e}"))?;
     // Each run builds a new image: the version is the build's time in milliseconds.
-    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let millis = {
+        use airlock_core::ports::Clock as _;
+        airlock_server::SystemClock.now().as_millis()
+    };
     let version = format!("1.0.{millis}");
     let pusher = registry_client(url, ci_account, &[format!("repository:{repo}:pull,push")]).await?;
     let notes = format!("hello from the airlock demo, version {version}\n");

@@ -227,8 +227,8 @@ pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Now, to the whole second.
 pub fn now() -> Timestamp {
-    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-    let ms = i64::try_from(ms).unwrap_or(i64::MAX);
+    use airlock_core::ports::Clock as _;
+    let ms = airlock_server::SystemClock.now().as_millis();
     Timestamp::from_millis(ms - ms % 1000)
 }
 

@@ -3,6 +3,11 @@
 //!
 //! These need the tools `scripts/test` installs; run them through it.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests read the wall clock for TOTP codes and validity windows against a running server"
+)]
+
 mod audit;
 mod clients;
 mod cpu_work;

@@ -51,7 +51,16 @@ impl Identity {
                     "stored role `{name}` does not read: {e}; restore the database from backup"
                 ))
             })?;
-            defined.push(role);
+            let role = reread_repositories(role);
+            // A stored role the grammar now refuses grants nothing (fail closed) but does not
+            // stop the server: the operator is told, and the other roles stay in force.
+            match self.install(vec![role.clone()], false) {
+                Ok(()) => defined.push(role),
+                Err(e) => tracing::warn!(
+                    role = %name,
+                    "stored role `{name}` is left out and grants nothing: {e}; define a role with the new spelling and bind it instead"
+                ),
+            }
         }
         if defined.is_empty() {
             return Ok(());
@@ -109,4 +118,22 @@ impl Identity {
         self.install(vec![role.clone()], true)?;
         Ok(role)
     }
+}
+
+/// A role stored before repository patterns had one grammar, read as it was meant then: its
+/// patterns were Cedar `like` patterns, where `*` also matched `/`, so a whole last segment `*`
+/// is the new `**`. Any other `*` cannot be reread faithfully and is left to be refused.
+fn reread_repositories(mut role: RoleDefinition) -> RoleDefinition {
+    for permission in &mut role.permissions {
+        for pattern in &mut permission.repositories {
+            if pattern == "*" {
+                "**".clone_into(pattern);
+            } else if let Some(prefix) = pattern.strip_suffix("/*")
+                && !prefix.contains('*')
+            {
+                *pattern = format!("{prefix}/**");
+            }
+        }
+    }
+    role
 }

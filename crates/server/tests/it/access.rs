@@ -755,6 +755,49 @@ async fn roles_defined_through_the_api_compile_to_cedar_and_survive_a_restart() 
     assert_eq!(granted(&token).as_array().unwrap().len(), 1);
 }
 
+/// Roles stored before repository patterns had one grammar were Cedar `like` patterns, where `*`
+/// also matched `/`. A whole last segment `*` is read as it was meant (`**`); a stored role the
+/// grammar refuses grants nothing, and the server still starts.
+#[tokio::test]
+async fn roles_stored_under_the_old_pattern_reading_keep_their_meaning_or_grant_nothing() {
+    let app = TestApp::new("").await;
+    let admin = admin_api_token(&app).await;
+    for (name, pattern) in [("payments-reader", "payments/**"), ("odd-reader", "payments/**")] {
+        let role = serde_json::json!({"name": name,
+            "permissions": [{"actions": ["pull"], "stages": ["*"], "repositories": [pattern]}]});
+        let defined = api(&app, Method::POST, "/api/v1/roles", &admin, role).await;
+        assert_eq!(defined.status, StatusCode::CREATED, "{:?}", defined.body);
+    }
+    let mut keys = Vec::new();
+    for (reader, role) in [("reader", "payments-reader"), ("odd", "odd-reader")] {
+        let created = api(
+            &app,
+            Method::POST,
+            "/api/v1/principals",
+            &admin,
+            serde_json::json!({"name": reader, "kind": "service_account", "roles": [role]}),
+        )
+        .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        keys.push(created.json()["api_key"].as_str().unwrap().to_owned());
+    }
+    // The rows as an older server wrote them.
+    let db = app.app.config.data_dir.join("metadata.db");
+    for (name, old) in [("payments-reader", "payments/*"), ("odd-reader", "pay*ments")] {
+        let sql =
+            format!("UPDATE roles SET definition = replace(definition, 'payments/**', '{old}') WHERE name = '{name}'");
+        let out = std::process::Command::new("sqlite3").arg(&db).arg(&sql).output().expect("sqlite3 runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let config = app.app.config.clone();
+    let reopened = TestApp::with_config(config).await;
+    let scopes = ["repository:prod/payments/api:pull"];
+    let token = token_as(&reopened, "reader", &keys[0], &scopes).await.unwrap();
+    assert_eq!(granted(&token).as_array().unwrap().len(), 1, "`payments/*` still reads every repository below");
+    let token = token_as(&reopened, "odd", &keys[1], &scopes).await.unwrap();
+    assert_eq!(granted(&token), serde_json::json!([]), "a role the grammar refuses grants nothing");
+}
+
 #[tokio::test]
 async fn ci_provider_keys_are_fetched_from_their_url() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,11 @@
 //! In-process integration tests of the HTTP surface: the OCI `/v2` API, limits, errors, health,
 //! metrics and the scrubber, each against a fresh data directory.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests read the wall clock for TOTP codes and validity windows against a running server"
+)]
+
 mod access;
 mod audit;
 mod blobs;
