@@ -4,6 +4,18 @@
 //! **Architecture Invariant:** a blob is in `blobs/` only if its bytes hashed to its name when
 //! they were committed. A digest mismatch, a cancelled upload or a crash leaves nothing there.
 
+// No panics in the library; its unit tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 mod fs;
 
 pub use fs::FsBlobStore;

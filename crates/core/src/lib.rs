@@ -4,6 +4,18 @@
 //! Nothing here knows HTTP or SQL. The server turns requests into calls on [`Registry`] and its
 //! errors into status codes; the store and blob crates implement [`ports`].
 
+// No panics in the library; its unit tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 pub mod attest;
 pub mod audit;
 pub mod identity;

@@ -3,6 +3,18 @@
 //! **Architecture Invariant:** each backend speaks its own SQL and owns its own migrations; what
 //! they share is the conformance suite in `airlock-test-support`, not code.
 
+// No panics in the library; its unit tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 mod sqlite;
 
 pub use sqlite::{Check, CheckVerdict, SqliteStore, SqliteStoreError};

@@ -185,10 +185,10 @@ pub fn verify_bundle(bytes: &[u8], release_key: &PublicKey, log_key: &Verifier) 
     let vsa = verify_statement(&summary_envelope, release_key, &digest, VSA_PREDICATE)
         .map_err(|e| BundleError::Summary { reason: e.to_string() })?;
     let resource = format!("{repository}@{digest}");
-    if vsa["resourceUri"].as_str() != Some(resource.as_str()) {
+    if vsa.get("resourceUri").and_then(Value::as_str) != Some(resource.as_str()) {
         return Err(BundleError::Summary { reason: format!("its `resourceUri` is not `{resource}`") });
     }
-    if vsa["verificationResult"] != "PASSED" && !record.break_glass {
+    if vsa.get("verificationResult").and_then(Value::as_str) != Some("PASSED") && !record.break_glass {
         return Err(BundleError::Summary { reason: "it does not say PASSED".to_owned() });
     }
 
@@ -211,10 +211,10 @@ pub fn verify_bundle(bytes: &[u8], release_key: &PublicKey, log_key: &Verifier) 
     let leaf = decode("logEntry.leaf", &bundle.log_entry.leaf)?;
     commit_entry_matches(&leaf, &record.promotion, release_record.as_str(), &digest).map_err(entry)?;
     let event: Value = serde_json::from_slice(&leaf).map_err(|e| entry(format!("is not JSON: {e}")))?;
-    if event["details"]["summary"].as_str() != Some(summary.as_str()) {
+    if event.pointer("/details/summary").and_then(Value::as_str) != Some(summary.as_str()) {
         return Err(entry(format!("names another verification summary than `{summary}`")));
     }
-    if event["details"]["target"].as_str() != Some(repository.as_str()) {
+    if event.pointer("/details/target").and_then(Value::as_str) != Some(repository.as_str()) {
         return Err(entry(format!("promotes into another repository than `{repository}`")));
     }
 
@@ -231,7 +231,7 @@ pub fn verify_bundle(bytes: &[u8], release_key: &PublicKey, log_key: &Verifier) 
             ),
         });
     }
-    let named = record.predicate["log"]["origin"].as_str().unwrap_or_default();
+    let named = record.predicate.pointer("/log/origin").and_then(Value::as_str).unwrap_or_default();
     if named != checkpoint.origin {
         return Err(BundleError::Checkpoint {
             reason: format!(
@@ -380,10 +380,10 @@ impl Promoter {
         let leaves = self.registry.store().log_leaves(start, size).await.map_err(RegistryError::from)?;
         for leaf in leaves {
             let Ok(event) = serde_json::from_slice::<Value>(&leaf.data) else { continue };
-            if event["type"] != EventKind::PromotionCommit.as_str() {
+            if event.get("type").and_then(Value::as_str) != Some(EventKind::PromotionCommit.as_str()) {
                 continue;
             }
-            let Some(id) = event["details"]["promotion"].as_str() else { continue };
+            let Some(id) = event.pointer("/details/promotion").and_then(Value::as_str) else { continue };
             let Some(promotion) = self.registry.store().promotion(id).await? else { continue };
             if promotion.log_index != Some(leaf.index) || self.has_bundle(&promotion).await? {
                 continue;
@@ -405,7 +405,7 @@ impl Promoter {
             .await?;
         Ok(referrers.iter().any(|r| {
             serde_json::from_str::<Value>(&r.annotations_json)
-                .is_ok_and(|a| a[PROMOTION_ANNOTATION].as_str() == Some(promotion.id.as_str()))
+                .is_ok_and(|a| a.get(PROMOTION_ANNOTATION).and_then(Value::as_str) == Some(promotion.id.as_str()))
         }))
     }
 

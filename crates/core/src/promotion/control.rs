@@ -65,11 +65,13 @@ pub fn waiver_json(w: &WaiverRecord) -> Value {
         "justification": w.justification,
         "approver": w.approver.clone().unwrap_or_default(),
     });
-    if let Some(vulnerability) = &w.vulnerability {
-        v["vulnerability"] = json!(vulnerability);
-    }
-    if let Some(component) = &w.component {
-        v["component"] = json!(component);
+    if let Some(object) = v.as_object_mut() {
+        if let Some(vulnerability) = &w.vulnerability {
+            object.insert("vulnerability".to_owned(), json!(vulnerability));
+        }
+        if let Some(component) = &w.component {
+            object.insert("component".to_owned(), json!(component));
+        }
     }
     v
 }

@@ -3,7 +3,7 @@
 //! logged as `policy.evaluate`. Nothing else moves.
 
 use airlock_model::{Digest, RepoName, StageName, Timestamp};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::pipeline::DEFAULT_POLICY;
 use super::{AccessCheck, Caller, Promoter, PromotionError, origin_of};
@@ -33,8 +33,11 @@ impl Promoter {
         };
         let input = gathered.json;
         // The decision time is the input's own, so the decision replays byte for byte.
-        let now =
-            input["time"].as_str().and_then(Timestamp::parse_rfc3339).unwrap_or_else(|| self.registry.clock().now());
+        let now = input
+            .get("time")
+            .and_then(Value::as_str)
+            .and_then(Timestamp::parse_rfc3339)
+            .unwrap_or_else(|| self.registry.clock().now());
         let label = self
             .registry
             .stages()

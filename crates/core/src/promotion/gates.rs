@@ -114,7 +114,11 @@ pub async fn evaluate(
     frozen: Option<&str>,
 ) -> Result<Evaluation, RegistryError> {
     let (input, attestations) = (gathered.json, gathered.attestations);
-    let now = input["time"].as_str().and_then(Timestamp::parse_rfc3339).unwrap_or_else(|| registry.clock().now());
+    let now = input
+        .get("time")
+        .and_then(Value::as_str)
+        .and_then(Timestamp::parse_rfc3339)
+        .unwrap_or_else(|| registry.clock().now());
     let mut findings = Vec::new();
 
     // Freeze and change windows first: they are why nothing else matters today.
@@ -227,7 +231,7 @@ pub async fn evaluate(
 
     // The policy decision over the same input, off the async workers: it may run for the whole
     // evaluation budget.
-    let provenance = input["evidence"]["provenance"].as_array().cloned().unwrap_or_default();
+    let provenance = input.pointer("/evidence/provenance").and_then(Value::as_array).cloned().unwrap_or_default();
     let (set, label) = (policies.clone(), gates.policy.clone());
     let decision = registry.offload(move || set.evaluate(&label, &input, now)).await?;
     let (policy_digest, input_digest, decision_json, warnings) = match decision {

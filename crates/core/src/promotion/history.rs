@@ -10,6 +10,7 @@ use crate::ports::{PromotionFilter, PromotionRecord, PromotionStatus};
 use crate::promotion::record::{VSA_PREDICATE, VerifiedRecord, verify_record, verify_statement};
 use crate::promotion::{Promoter, PromotionError};
 use crate::registry::RegistryError;
+use serde_json::Value;
 
 /// Most promotions of one digest into one repository reported.
 pub const HISTORY_MAX: u32 = 100;
@@ -81,7 +82,8 @@ impl Promoter {
         }
         match summary.map(|s| verify_statement(s, key, &promotion.digest, VSA_PREDICATE)) {
             // A break-glass promotion passed failing gates; its summary says so.
-            Some(Ok(vsa)) if vsa["verificationResult"] == "PASSED" || verified.break_glass => {}
+            Some(Ok(vsa))
+                if vsa.get("verificationResult").and_then(Value::as_str) == Some("PASSED") || verified.break_glass => {}
             Some(Ok(_)) => return Ok(Err("the verification summary does not say PASSED".to_owned())),
             Some(Err(e)) => return Ok(Err(format!("verification summary: {e}"))),
             None => return Ok(Err("the verification summary is missing".to_owned())),
@@ -104,12 +106,15 @@ impl Promoter {
 /// record `release`.
 pub fn commit_entry_matches(leaf: &[u8], id: &str, release: &str, digest: &Digest) -> Result<(), String> {
     let event: serde_json::Value = serde_json::from_slice(leaf).map_err(|e| format!("is not JSON: {e}"))?;
-    if event["type"] != "promotion.commit" {
-        return Err(format!("is a `{}` event, not `promotion.commit`", event["type"].as_str().unwrap_or("?")));
+    if event.get("type").and_then(Value::as_str) != Some("promotion.commit") {
+        return Err(format!(
+            "is a `{}` event, not `promotion.commit`",
+            event.get("type").and_then(Value::as_str).unwrap_or("?")
+        ));
     }
-    if event["details"]["promotion"].as_str() != Some(id)
-        || event["details"]["release_record"].as_str() != Some(release)
-        || event["subject"]["digest"].as_str() != Some(digest.as_str())
+    if event.pointer("/details/promotion").and_then(Value::as_str) != Some(id)
+        || event.pointer("/details/release_record").and_then(Value::as_str) != Some(release)
+        || event.pointer("/subject/digest").and_then(Value::as_str) != Some(digest.as_str())
     {
         return Err("names another promotion, release record or digest".to_owned());
     }

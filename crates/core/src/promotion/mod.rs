@@ -556,10 +556,10 @@ fn rule_for(gates: &Gates, break_glass: bool) -> Option<ApprovalRule> {
 
 /// The origin the first trusted provenance names: its builder and source repository.
 fn origin_of(input: &PolicyInput) -> Option<Origin> {
-    let provenance = input.json["evidence"]["provenance"].as_array()?.first()?;
+    let provenance = input.json.pointer("/evidence/provenance").and_then(Value::as_array)?.first()?;
     Some(Origin {
-        builder: provenance["builder_id"].as_str().map(str::to_owned),
-        source: provenance["source_repository"].as_str().map(str::to_owned),
+        builder: provenance.get("builder_id").and_then(Value::as_str).map(str::to_owned),
+        source: provenance.get("source_repository").and_then(Value::as_str).map(str::to_owned),
     })
 }
 

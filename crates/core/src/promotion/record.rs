@@ -124,23 +124,28 @@ pub fn verify_record(
     stage: &str,
 ) -> Result<VerifiedRecord, RecordError> {
     let predicate = verify_statement(envelope, release_key, digest, PROMOTION_PREDICATE)?;
-    let target_stage = predicate["target"]["stage"].as_str().unwrap_or_default().to_owned();
+    let target_stage = predicate.pointer("/target/stage").and_then(Value::as_str).unwrap_or_default().to_owned();
     if target_stage != stage {
         return Err(RecordError::Stage { found: target_stage, expected: stage.to_owned() });
     }
-    let found = predicate["digest"].as_str().unwrap_or_default();
+    let found = predicate.get("digest").and_then(Value::as_str).unwrap_or_default();
     if found != digest.as_str() {
         return Err(RecordError::Subject { found: found.to_owned(), expected: digest.to_string() });
     }
     Ok(VerifiedRecord {
-        promotion: predicate["promotion"].as_str().unwrap_or_default().to_owned(),
-        target_repository: predicate["target"]["repository"].as_str().unwrap_or_default().to_owned(),
+        promotion: predicate.get("promotion").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        target_repository: predicate
+            .pointer("/target/repository")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
         target_stage,
         digest: found.to_owned(),
-        log_index: predicate["log"]["index"]
-            .as_u64()
+        log_index: predicate
+            .pointer("/log/index")
+            .and_then(Value::as_u64)
             .ok_or_else(|| RecordError::Malformed("`log.index` is missing".to_owned()))?,
-        break_glass: predicate["break_glass"].as_bool() == Some(true),
+        break_glass: predicate.get("break_glass").and_then(Value::as_bool) == Some(true),
         predicate,
     })
 }

@@ -77,12 +77,13 @@ impl SqliteStore {
         };
         let mut conn = self.readers.acquire().await.map_err(err(OP))?;
         if let Some(budget) = budget {
-            let deadline = Instant::now() + budget;
+            // A budget past the end of time never interrupts.
+            let deadline = Instant::now().checked_add(budget);
             // Returning false interrupts the statement.
             conn.lock_handle()
                 .await
                 .map_err(err(OP))?
-                .set_progress_handler(PROGRESS_STEPS, move || Instant::now() < deadline);
+                .set_progress_handler(PROGRESS_STEPS, move || deadline.is_none_or(|d| Instant::now() < d));
         }
         let rows = sqlx::query(pragma).fetch_all(&mut *conn).await;
         if budget.is_some() {

@@ -26,16 +26,17 @@ fn verdict_from(text: &str, operation: &'static str) -> Result<Verdict, StoreErr
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| StoreError { operation, source: Box::new(e) })?;
     let strings = |key: &str| -> Vec<String> {
-        value[key]
-            .as_array()
+        value
+            .get(key)
+            .and_then(serde_json::Value::as_array)
             .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
             .unwrap_or_default()
     };
     Ok(Verdict {
-        trusted: value["trusted"].as_bool().unwrap_or(false),
+        trusted: value.get("trusted").and_then(serde_json::Value::as_bool).unwrap_or(false),
         signers: strings("signers"),
         reasons: strings("reasons"),
-        root_version: value["root_version"].as_u64().unwrap_or(0),
+        root_version: value.get("root_version").and_then(serde_json::Value::as_u64).unwrap_or(0),
     })
 }
 
