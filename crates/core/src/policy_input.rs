@@ -11,7 +11,11 @@ use airlock_dsse::{Envelope, EnvelopeLimits, KeyId, StatementLimits};
 use airlock_evidence::{Evidence, Limits as EvidenceLimits};
 use airlock_model::manifest::{Manifest, ManifestLimits};
 use airlock_model::{Digest, RepoName, StageName};
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use airlock_model::Timestamp;
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::promotion::gates::{SeenAttestation, SeenKey};
 use crate::registry::{Registry, RegistryError};
@@ -25,18 +29,104 @@ pub const UNTRUSTED_LISTED_MAX: usize = 16;
 pub const UNTRUSTED_REASONS_MAX: usize = 8;
 
 /// Who asked for the decision.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Requester {
     pub principal: String,
     /// `user`, `service` or `anonymous`.
     pub kind: String,
 }
 
+/// The policy input document (`docs/policy-input.md`), typed. The policy engine serializes it
+/// (`airlock_policy::Engine::evaluate_input`); nothing else reads it back out of JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct Input {
+    pub artifact: Artifact,
+    pub source_stage: String,
+    pub target_stage: String,
+    /// Trusted attestations in full; untrusted ones while there is room.
+    pub attestations: Vec<Listed>,
+    pub untrusted_omitted: usize,
+    /// The evidence of the trusted attestations, merged, with VEX applied.
+    pub evidence: Evidence,
+    pub vex_applied: Vec<vex::AppliedStatement>,
+    pub vex_ignored: Vec<vex::IgnoredStatement>,
+    pub requester: Requester,
+    /// Who approved so far; the engine decides approvals itself, so this is empty.
+    pub approvals: Vec<InputApproval>,
+    /// When the input was gathered, the time the decision is made at.
+    #[serde(serialize_with = "rfc3339")]
+    pub time: Timestamp,
+    pub waivers: Vec<crate::promotion::control::WaiverInput>,
+}
+
+/// `input.artifact`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Artifact {
+    pub repository: String,
+    pub digest: String,
+    pub media_type: String,
+    pub annotations: BTreeMap<String, String>,
+    pub size: usize,
+}
+
+/// One approval as `input.approvals` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputApproval {
+    pub principal: String,
+    pub roles: Vec<String>,
+    #[serde(serialize_with = "rfc3339")]
+    pub at: Timestamp,
+}
+
+/// One attestation as the policy sees it: trusted, with its predicate and evidence, or
+/// untrusted, with why and nothing of its predicate.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Listed {
+    Trusted(Box<TrustedAttestation>),
+    Untrusted(UntrustedAttestation),
+}
+
+/// A trusted attestation in `input.attestations`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrustedAttestation {
+    pub predicate_type: String,
+    pub referrer: String,
+    /// Always true.
+    pub trusted: bool,
+    pub signers: Vec<String>,
+    pub keyids: Vec<String>,
+    pub keys: Vec<SeenKey>,
+    pub reasons: Vec<String>,
+    /// The predicate as signed.
+    pub predicate: Value,
+    pub evidence: Option<Evidence>,
+    pub evidence_error: Option<String>,
+}
+
+/// An untrusted attestation in `input.attestations`.
+#[derive(Debug, Clone, Serialize)]
+pub struct UntrustedAttestation {
+    pub predicate_type: String,
+    pub referrer: String,
+    /// Always false.
+    pub trusted: bool,
+    /// Always empty: no signer counts.
+    pub signers: Vec<String>,
+    pub keyids: Vec<String>,
+    pub keyid_hints: Vec<String>,
+    pub reasons: Vec<String>,
+}
+
+fn rfc3339<S: serde::Serializer>(at: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&at.to_rfc3339())
+}
+
 /// The policy input and the verdicts it was built from.
 #[derive(Debug, Clone)]
 pub struct PolicyInput {
     /// The document the policy reads.
-    pub json: Value,
+    pub input: Input,
     /// Every attestation attached, trusted or not, with the keys that signed it: what the
     /// attestation gates count and the evidence digest binds.
     pub attestations: Vec<SeenAttestation>,
@@ -44,8 +134,7 @@ pub struct PolicyInput {
 
 /// One attestation as the policy sees it.
 struct Gathered {
-    /// `None` for an untrusted attestation: it is listed in the input only while there is room.
-    json: Value,
+    listed: Listed,
     seen: SeenAttestation,
     evidence: Option<Evidence>,
     keyids: Vec<KeyId>,
@@ -59,8 +148,8 @@ impl Registry {
         digest: &Digest,
         target: &StageName,
         requester: &Requester,
-    ) -> Result<Value, RegistryError> {
-        Ok(self.gather_policy_input(repo, digest, target, requester).await?.json)
+    ) -> Result<Input, RegistryError> {
+        Ok(self.gather_policy_input(repo, digest, target, requester).await?.input)
     }
 
     /// Builds the policy input for promoting `repo@digest` to `target`, with the verdicts.
@@ -82,11 +171,11 @@ impl Registry {
         let attestations = self.store().attestations(repo, digest).await?;
         // Waivers approved through the API meet the bundle's in the same decision.
         // Only those whose approval the log backs (`promotion::backed`).
-        let waivers: Vec<Value> = crate::promotion::backed::active_waivers(self, now)
+        let waivers = crate::promotion::backed::active_waivers(self, now)
             .await?
             .0
             .iter()
-            .map(crate::promotion::control::waiver_json)
+            .map(crate::promotion::control::WaiverInput::of)
             .collect();
         // Signature checks and evidence parsing are CPU work: off the async workers.
         let facts = Facts {
@@ -108,7 +197,7 @@ struct Facts {
     target: StageName,
     requester: Requester,
     now: airlock_model::Timestamp,
-    waivers: Vec<Value>,
+    waivers: Vec<crate::promotion::control::WaiverInput>,
 }
 
 /// Verifies every attestation, merges the trusted evidence, applies VEX and writes the document.
@@ -155,36 +244,36 @@ fn build(
     let mut seen = Vec::with_capacity(gathered.len());
     for g in gathered {
         if g.seen.trusted {
-            listed.push(g.json);
+            listed.push(g.listed);
         } else if untrusted_listed < UNTRUSTED_LISTED_MAX {
             untrusted_listed = untrusted_listed.saturating_add(1);
-            listed.push(g.json);
+            listed.push(g.listed);
         } else {
             untrusted_omitted = untrusted_omitted.saturating_add(1);
         }
         seen.push(g.seen);
     }
-    let json = json!({
-        "artifact": {
-            "repository": repo.as_str(),
-            "digest": digest.as_str(),
-            "media_type": record.media_type,
-            "annotations": annotations,
-            "size": record.body.len(),
+    let input = Input {
+        artifact: Artifact {
+            repository: repo.as_str().to_owned(),
+            digest: digest.as_str().to_owned(),
+            media_type: record.media_type.clone(),
+            annotations,
+            size: record.body.len(),
         },
-        "source_stage": repo.stage().as_str(),
-        "target_stage": target.as_str(),
-        "attestations": listed,
-        "untrusted_omitted": untrusted_omitted,
-        "evidence": serde_json::to_value(&merged).unwrap_or(Value::Null),
-        "vex_applied": applied.applied,
-        "vex_ignored": applied.ignored,
-        "requester": {"principal": requester.principal, "kind": requester.kind},
-        "approvals": [],
-        "time": now.to_rfc3339(),
-        "waivers": waivers,
-    });
-    PolicyInput { json, attestations: seen }
+        source_stage: repo.stage().as_str().to_owned(),
+        target_stage: target.as_str().to_owned(),
+        attestations: listed,
+        untrusted_omitted,
+        evidence: merged,
+        vex_applied: applied.applied,
+        vex_ignored: applied.ignored,
+        requester: requester.clone(),
+        approvals: Vec::new(),
+        time: now,
+        waivers: waivers.clone(),
+    };
+    PolicyInput { input, attestations: seen }
 }
 
 /// An untrusted attestation as the input lists it: what it claims to be, who signed it, why it
@@ -203,14 +292,14 @@ fn untrusted(
         shown.push(format!("and {} more", total.saturating_sub(UNTRUSTED_REASONS_MAX)));
     }
     Gathered {
-        json: json!({
-            "predicate_type": predicate_type,
-            "referrer": attestation.manifest.as_str(),
-            "trusted": false,
-            "signers": [],
-            "keyids": keyids,
-            "keyid_hints": hints,
-            "reasons": shown,
+        listed: Listed::Untrusted(UntrustedAttestation {
+            predicate_type: predicate_type.to_owned(),
+            referrer: attestation.manifest.as_str().to_owned(),
+            trusted: false,
+            signers: Vec::new(),
+            keyids: keyids.into_iter().map(str::to_owned).collect(),
+            keyid_hints: hints,
+            reasons: shown,
         }),
         seen: SeenAttestation {
             referrer: attestation.manifest.to_string(),
@@ -286,18 +375,18 @@ fn gather(
     };
     let keyids: Vec<KeyId> = evaluation.keys.iter().map(|k| k.keyid.clone()).collect();
     Gathered {
-        json: json!({
-            "predicate_type": statement.predicate_type,
-            "referrer": attestation.manifest.as_str(),
-            "trusted": true,
-            "signers": evaluation.signers,
-            "keyids": keys.iter().map(|k| k.keyid.as_str()).collect::<Vec<_>>(),
-            "keys": keys,
-            "reasons": evaluation.reasons.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "predicate": predicate,
-            "evidence": evidence.as_ref().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)),
-            "evidence_error": evidence_error,
-        }),
+        listed: Listed::Trusted(Box::new(TrustedAttestation {
+            predicate_type: statement.predicate_type.clone(),
+            referrer: attestation.manifest.as_str().to_owned(),
+            trusted: true,
+            signers: evaluation.signers.clone(),
+            keyids: keys.iter().map(|k| k.keyid.clone()).collect(),
+            keys: keys.clone(),
+            reasons: evaluation.reasons.iter().map(ToString::to_string).collect(),
+            predicate,
+            evidence: evidence.clone(),
+            evidence_error,
+        })),
         seen: SeenAttestation {
             referrer: attestation.manifest.to_string(),
             predicate_type: statement.predicate_type.clone(),

@@ -7,7 +7,7 @@ use airlock_dsse::KeyId;
 use airlock_evidence::{CYCLONEDX_VEX, OPENVEX_NS, VexStatement, VexStatus, Vulnerability};
 use airlock_model::{Digest, RepoName, Timestamp};
 use airlock_trust::TrustedRoot;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 /// The OpenVEX predicate type of version 0.2.0 (OpenVEX names every version under
 /// [`OPENVEX_NS`]).
@@ -93,19 +93,43 @@ pub struct Sourced {
 /// What applying VEX did: the entries of `vex_applied` and `vex_ignored`.
 #[derive(Debug, Default)]
 pub struct Applied {
-    pub applied: Vec<Value>,
-    pub ignored: Vec<Value>,
+    pub applied: Vec<AppliedStatement>,
+    pub ignored: Vec<IgnoredStatement>,
 }
 
-fn ignored(s: &Sourced, reason: &str, message: String) -> Value {
-    json!({
-        "vulnerability": s.statement.vulnerability_id,
-        "status": s.statement.status,
-        "referrer": s.referrer,
-        "signers": s.signers,
-        "reason": reason,
-        "message": message,
-    })
+/// A statement that removed a vulnerability, as `input.vex_applied` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppliedStatement {
+    pub vulnerability: String,
+    pub package_purl: Option<String>,
+    pub status: VexStatus,
+    pub justification: Option<String>,
+    pub impact_statement: Option<String>,
+    pub referrer: String,
+    pub signers: Vec<String>,
+}
+
+/// A statement that changed nothing, and why, as `input.vex_ignored` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct IgnoredStatement {
+    pub vulnerability: String,
+    pub status: VexStatus,
+    pub referrer: String,
+    pub signers: Vec<String>,
+    /// `signer-not-allowed-vex` or `not-about-this-artifact`.
+    pub reason: &'static str,
+    pub message: String,
+}
+
+fn ignored(s: &Sourced, reason: &'static str, message: String) -> IgnoredStatement {
+    IgnoredStatement {
+        vulnerability: s.statement.vulnerability_id.clone(),
+        status: s.statement.status,
+        referrer: s.referrer.clone(),
+        signers: s.signers.clone(),
+        reason,
+        message,
+    }
 }
 
 /// Removes from `vulnerabilities` those a suppressing statement covers, and says which
@@ -124,15 +148,15 @@ pub fn apply(vulnerabilities: &mut Vec<Vulnerability>, statements: &[Sourced], a
         if let Some(u) = used.get_mut(i) {
             *u = true;
         }
-        out.applied.push(json!({
-            "vulnerability": v.id,
-            "package_purl": v.package_purl,
-            "status": s.statement.status,
-            "justification": s.statement.justification,
-            "impact_statement": s.statement.impact_statement,
-            "referrer": s.referrer,
-            "signers": s.signers,
-        }));
+        out.applied.push(AppliedStatement {
+            vulnerability: v.id.clone(),
+            package_purl: v.package_purl.clone(),
+            status: s.statement.status,
+            justification: s.statement.justification.clone(),
+            impact_statement: s.statement.impact_statement.clone(),
+            referrer: s.referrer.clone(),
+            signers: s.signers.clone(),
+        });
         false
     });
     for ((s, used), names_one) in statements.iter().zip(used).zip(names_one) {

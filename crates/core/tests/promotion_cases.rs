@@ -536,7 +536,8 @@ impl Run {
         let repo = RepoName::parse(REPO).unwrap();
         let digest = Digest::parse(&self.image(name).digest()).unwrap();
         let requester = airlock_core::policy_input::Requester { principal: "tester".into(), kind: "service".into() };
-        self.engine.registry.policy_input(&repo, &digest, &StageName::parse(to).unwrap(), &requester).await.unwrap()
+        let input = self.engine.registry.policy_input(&repo, &digest, &StageName::parse(to).unwrap(), &requester).await;
+        serde_json::to_value(input.unwrap()).unwrap()
     }
 
     /// Signs `predicate` with the key `key` and pushes it as a referrer of image `name`; returns

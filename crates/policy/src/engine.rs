@@ -131,6 +131,25 @@ impl Engine {
         }
     }
 
+    /// Evaluates `bundle` over a typed `input`, which becomes JSON here and nowhere else. An
+    /// input that does not serialize is a denying decision.
+    pub fn evaluate_input<I: serde::Serialize>(
+        &self,
+        bundle: &Bundle,
+        input: &I,
+        at: Timestamp,
+        limits: &EvalLimits,
+    ) -> Decision {
+        match serde_json::to_value(input) {
+            Ok(value) => self.evaluate(bundle, &value, at, limits),
+            Err(e) => refused(
+                bundle,
+                at,
+                EvalError::new(ErrorCode::InputInvalid, format!("policy input does not serialize: {e}")),
+            ),
+        }
+    }
+
     /// Evaluates `bundle` over `input` at `at`. Never fails: every failure is an [`EvalError`] in
     /// a denying decision. The same bundle, input and time give the same decision, byte for
     /// byte, unless the time budget runs out.

@@ -4,6 +4,7 @@
 //! the follow-up reviews break-glass promotions leave open.
 
 use airlock_model::{Digest, RepoName, StageName, Tag, Timestamp};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::audit::{Event, EventKind, Subject};
@@ -54,26 +55,42 @@ fn refused(message: String) -> PromotionError {
     PromotionError::Refused { message }
 }
 
-/// The waiver as `input.waivers` of a policy decision names it.
-pub fn waiver_json(w: &WaiverRecord) -> Value {
-    let mut v = json!({
-        "id": w.id,
-        "repository": w.repository,
-        "rule": w.rule,
-        "created_at": w.created_at.to_rfc3339(),
-        "expires_at": w.expires_at.to_rfc3339(),
-        "justification": w.justification,
-        "approver": w.approver.clone().unwrap_or_default(),
-    });
-    if let Some(object) = v.as_object_mut() {
-        if let Some(vulnerability) = &w.vulnerability {
-            object.insert("vulnerability".to_owned(), json!(vulnerability));
-        }
-        if let Some(component) = &w.component {
-            object.insert("component".to_owned(), json!(component));
+/// A waiver as `input.waivers` of a policy decision, and the log, name it.
+#[derive(Debug, Clone, Serialize)]
+pub struct WaiverInput {
+    pub id: String,
+    pub repository: String,
+    pub rule: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub justification: String,
+    /// Empty until approved.
+    pub approver: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vulnerability: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+}
+
+impl WaiverInput {
+    pub fn of(w: &WaiverRecord) -> WaiverInput {
+        WaiverInput {
+            id: w.id.clone(),
+            repository: w.repository.clone(),
+            rule: w.rule.clone(),
+            created_at: w.created_at.to_rfc3339(),
+            expires_at: w.expires_at.to_rfc3339(),
+            justification: w.justification.clone(),
+            approver: w.approver.clone().unwrap_or_default(),
+            vulnerability: w.vulnerability.clone(),
+            component: w.component.clone(),
         }
     }
-    v
+}
+
+/// The waiver as `input.waivers` of a policy decision names it, as JSON (for log details).
+pub fn waiver_json(w: &WaiverRecord) -> Value {
+    serde_json::to_value(WaiverInput::of(w)).unwrap_or(Value::Null)
 }
 
 impl Promoter {

@@ -2,8 +2,8 @@
 //! decision a promotion of `repo@digest` into a stage would get, by that stage's own bundle,
 //! logged as `policy.evaluate`. Nothing else moves.
 
-use airlock_model::{Digest, RepoName, StageName, Timestamp};
-use serde_json::{Value, json};
+use airlock_model::{Digest, RepoName, StageName};
+use serde_json::json;
 
 use super::pipeline::DEFAULT_POLICY;
 use super::{AccessCheck, Caller, Promoter, PromotionError, origin_of};
@@ -31,13 +31,9 @@ impl Promoter {
             access.check(None).await?;
             self.registry.gather_policy_input(repo, digest, target, &requester).await?
         };
-        let input = gathered.json;
+        let input = gathered.input;
         // The decision time is the input's own, so the decision replays byte for byte.
-        let now = input
-            .get("time")
-            .and_then(Value::as_str)
-            .and_then(Timestamp::parse_rfc3339)
-            .unwrap_or_else(|| self.registry.clock().now());
+        let now = input.time;
         let label = self
             .registry
             .stages()

@@ -113,12 +113,9 @@ pub async fn evaluate(
     gathered: PolicyInput,
     frozen: Option<&str>,
 ) -> Result<Evaluation, RegistryError> {
-    let (input, attestations) = (gathered.json, gathered.attestations);
-    let now = input
-        .get("time")
-        .and_then(Value::as_str)
-        .and_then(Timestamp::parse_rfc3339)
-        .unwrap_or_else(|| registry.clock().now());
+    let (input, attestations) = (gathered.input, gathered.attestations);
+    // The decision time is the input's own, so the decision replays byte for byte.
+    let now = input.time;
     let mut findings = Vec::new();
 
     // Freeze and change windows first: they are why nothing else matters today.
@@ -231,7 +228,7 @@ pub async fn evaluate(
 
     // The policy decision over the same input, off the async workers: it may run for the whole
     // evaluation budget.
-    let provenance = input.pointer("/evidence/provenance").and_then(Value::as_array).cloned().unwrap_or_default();
+    let provenance = input.evidence.provenance.clone();
     let (set, label) = (policies.clone(), gates.policy.clone());
     let decision = registry.offload(move || set.evaluate(&label, &input, now)).await?;
     let (policy_digest, input_digest, decision_json, warnings) = match decision {
@@ -276,11 +273,7 @@ pub async fn evaluate(
 
     let mut triggers = BTreeSet::new();
     for p in &provenance {
-        for key in ["trigger", "trigger_id"] {
-            if let Some(t) = p[key].as_str() {
-                triggers.insert(t.to_owned());
-            }
-        }
+        triggers.extend(p.trigger.iter().chain(&p.trigger_id).cloned());
     }
     let pusher = registry.store().pusher(source, digest).await?;
     Ok(Evaluation {

@@ -556,11 +556,8 @@ fn rule_for(gates: &Gates, break_glass: bool) -> Option<ApprovalRule> {
 
 /// The origin the first trusted provenance names: its builder and source repository.
 fn origin_of(input: &PolicyInput) -> Option<Origin> {
-    let provenance = input.json.pointer("/evidence/provenance").and_then(Value::as_array)?.first()?;
-    Some(Origin {
-        builder: provenance.get("builder_id").and_then(Value::as_str).map(str::to_owned),
-        source: provenance.get("source_repository").and_then(Value::as_str).map(str::to_owned),
-    })
+    let provenance = input.input.evidence.provenance.first()?;
+    Some(Origin { builder: provenance.builder_id.clone(), source: provenance.source_repository.clone() })
 }
 
 fn finding_line(f: &gates::Finding) -> String {

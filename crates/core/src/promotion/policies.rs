@@ -18,9 +18,10 @@ use std::sync::RwLock;
 use airlock_model::Timestamp;
 use airlock_policy::{Bundle, Decision, Engine, EvalLimits};
 use airlock_trust::TrustedRoot;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::audit::{Actor, Event, EventKind, Outcome, Subject};
+use crate::policy_input::Input;
 
 /// Whether a bundle may be evaluated, and on whose word.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,7 +176,7 @@ impl PolicySet {
     }
 
     /// Evaluates the bundle named `label`, if it is loaded and trusted.
-    pub fn evaluate(&self, label: &str, input: &Value, at: Timestamp) -> Result<Decision, PolicyUnavailable> {
+    pub fn evaluate(&self, label: &str, input: &Input, at: Timestamp) -> Result<Decision, PolicyUnavailable> {
         let Some(loaded) = self.bundles.get(label) else {
             return Err(PolicyUnavailable {
                 rule: "policy-missing",
@@ -187,7 +188,7 @@ impl PolicySet {
         if let Some(BundleTrust::Refused { reason }) = self.trust_of(label) {
             return Err(untrusted(&loaded.source, loaded.bundle.digest().as_str(), &reason));
         }
-        Ok(self.engine.evaluate(&loaded.bundle, input, at, &self.limits))
+        Ok(self.engine.evaluate_input(&loaded.bundle, input, at, &self.limits))
     }
 
     /// One `policy.bundle.load` event per status: the bundle's digest, its trust, its signers
