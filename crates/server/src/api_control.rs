@@ -4,19 +4,18 @@
 
 use airlock_access::authz::{Action, Resource};
 use airlock_access::token::TokenKind;
-use airlock_core::ports::{FreezeRecord, ReviewRecord, WaiverRecord};
-use airlock_core::promotion::control::{RollbackTo, Unfreeze, WaiverRequest, unknown_waiver};
+use airlock_api::v1 as api;
+use airlock_core::ports::WaiverRecord;
+use airlock_core::promotion::control::{RollbackTo, WaiverRequest, unknown_waiver};
 use airlock_model::{Digest, RepoName, StageName, Tag, Timestamp};
 use axum::Json;
 use axum::extract::{Path, Request, State};
-use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::api_login::origin;
 use crate::app::AppState;
 use crate::caller::Caller;
+use crate::convert::to_api;
 use crate::error::ApiError;
 use crate::visibility::Visibility;
 
@@ -50,35 +49,19 @@ fn stage_of(app: &AppState, name: &str) -> Result<(StageName, bool), ApiError> {
     Ok((stage, gated))
 }
 
-fn freeze_json(f: &FreezeRecord) -> Value {
-    json!({
-        "stage": f.stage.as_str(),
-        "reason": f.reason,
-        "frozen_by": f.frozen_by,
-        "frozen_at": f.frozen_at.to_rfc3339(),
-        "unfreeze_requested_by": f.unfreeze_by,
-    })
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReasonBody {
-    reason: String,
-}
-
 /// `POST /api/v1/stages/{stage}/freeze {"reason"}`.
 pub async fn freeze(
     State(app): State<AppState>,
     Path(stage): Path<String>,
     request: Request,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<api::Freeze>), ApiError> {
     let (stage, gated) = stage_of(&app, &stage)?;
     let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
-    let body: ReasonBody = body(&app, request, r#"{"reason": "incident 42"}"#).await?;
+    let body: api::FreezeRequest = body(&app, request, r#"{"reason": "incident 42"}"#).await?;
     let resource = Resource::Stage { name: stage.to_string(), gated };
     app.callers.require(&who, Action::Freeze, &resource, &source, &request_id).await?;
     let record = app.promoter.freeze(&engine, &stage, &body.reason).await?;
-    Ok((StatusCode::CREATED, Json(freeze_json(&record))).into_response())
+    Ok((StatusCode::CREATED, Json(to_api::freeze(&record))))
 }
 
 /// `POST /api/v1/stages/{stage}/unfreeze`: the first call waits for a second, different person.
@@ -86,55 +69,21 @@ pub async fn unfreeze(
     State(app): State<AppState>,
     Path(stage): Path<String>,
     request: Request,
-) -> Result<Response, ApiError> {
+) -> Result<Json<api::Unfreeze>, ApiError> {
     let (stage, gated) = stage_of(&app, &stage)?;
     let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
     let resource = Resource::Stage { name: stage.to_string(), gated };
     app.callers.require(&who, Action::Freeze, &resource, &source, &request_id).await?;
-    let body = match app.promoter.unfreeze(&engine, &stage).await? {
-        Unfreeze::Waiting { first } => json!({"stage": stage.as_str(), "frozen": true, "unfreeze_requested_by": first}),
-        Unfreeze::Lifted { first, second } => {
-            json!({"stage": stage.as_str(), "frozen": false, "lifted_by": [first, second]})
-        }
-    };
-    Ok(Json(body).into_response())
+    let done = app.promoter.unfreeze(&engine, &stage).await?;
+    Ok(Json(to_api::unfreeze(&stage, done)))
 }
 
 /// `GET /api/v1/stages/freezes`: the freezes in force of the stages the caller may see.
-pub async fn freezes(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+pub async fn freezes(State(app): State<AppState>, request: Request) -> Result<Json<Vec<api::Freeze>>, ApiError> {
     let (who, _, source, _) = caller(&app, request.headers(), origin(&request)).await?;
     let mut visibility = Visibility::new(&app, &who, &source);
     let list = app.promoter.freezes().await?;
-    Ok(Json(list.iter().filter(|f| visibility.freeze(&f.stage)).map(freeze_json).collect::<Vec<_>>()).into_response())
-}
-
-fn waiver_view(w: &WaiverRecord) -> Value {
-    json!({
-        "id": w.id,
-        "status": w.state.as_str(),
-        "rule": w.rule,
-        "vulnerability": w.vulnerability,
-        "component": w.component,
-        "repository": w.repository,
-        "justification": w.justification,
-        "requester": w.requester,
-        "approver": w.approver,
-        "created_at": w.created_at.to_rfc3339(),
-        "decided_at": w.decided_at.map(Timestamp::to_rfc3339),
-        "expires_at": w.expires_at.to_rfc3339(),
-    })
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WaiverBody {
-    rule: String,
-    vulnerability: Option<String>,
-    component: Option<String>,
-    repository: String,
-    /// RFC 3339.
-    expires: String,
-    justification: String,
+    Ok(Json(list.iter().filter(|f| visibility.freeze(&f.stage)).map(to_api::freeze).collect()))
 }
 
 const WAIVER_EXAMPLE: &str = r#"{"rule": "no-critical-vulnerabilities", "vulnerability": "CVE-2026-1234", "repository": "*/payments/api", "expires": "2026-12-31T00:00:00Z", "justification": "not reachable: ..."}"#;
@@ -153,9 +102,12 @@ fn waiver_resource(w: &WaiverRecord) -> Resource {
 }
 
 /// `POST /api/v1/waivers`.
-pub async fn request_waiver(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+pub async fn request_waiver(
+    State(app): State<AppState>,
+    request: Request,
+) -> Result<(StatusCode, Json<api::Waiver>), ApiError> {
     let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
-    let b: WaiverBody = body(&app, request, WAIVER_EXAMPLE).await?;
+    let b: api::WaiverRequest = body(&app, request, WAIVER_EXAMPLE).await?;
     let expires_at = Timestamp::parse_rfc3339(&b.expires).ok_or_else(|| {
         bad(format!("`expires` `{}` is not an RFC 3339 time", airlock_model::echo::echo(&b.expires)), WAIVER_EXAMPLE)
     })?;
@@ -171,7 +123,7 @@ pub async fn request_waiver(State(app): State<AppState>, request: Request) -> Re
         justification: b.justification,
     };
     let waiver = app.promoter.request_waiver(&engine, &spec).await?;
-    Ok((StatusCode::CREATED, Json(waiver_view(&waiver))).into_response())
+    Ok((StatusCode::CREATED, Json(to_api::waiver(&waiver))))
 }
 
 /// `POST /api/v1/waivers/{id}/approve`: another person holding `waiver.approve`, with a fresh
@@ -180,12 +132,12 @@ pub async fn approve_waiver(
     State(app): State<AppState>,
     Path(id): Path<String>,
     request: Request,
-) -> Result<Response, ApiError> {
+) -> Result<Json<api::Waiver>, ApiError> {
     let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
     let current = visible_waiver(&app, &who, &source, &id).await?;
     app.callers.require(&who, Action::WaiverApprove, &waiver_resource(&current), &source, &request_id).await?;
     let waiver = app.promoter.approve_waiver(&engine, &id).await?;
-    Ok(Json(waiver_view(&waiver)).into_response())
+    Ok(Json(to_api::waiver(&waiver)))
 }
 
 /// `POST /api/v1/waivers/{id}/revoke`: its requester, or a principal who may approve waivers.
@@ -193,42 +145,31 @@ pub async fn revoke_waiver(
     State(app): State<AppState>,
     Path(id): Path<String>,
     request: Request,
-) -> Result<Response, ApiError> {
+) -> Result<Json<api::Waiver>, ApiError> {
     let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
     let current = visible_waiver(&app, &who, &source, &id).await?;
     if current.requester != who.id.as_str() {
         app.callers.require(&who, Action::WaiverApprove, &waiver_resource(&current), &source, &request_id).await?;
     }
     let waiver = app.promoter.revoke_waiver(&engine, &id).await?;
-    Ok(Json(waiver_view(&waiver)).into_response())
+    Ok(Json(to_api::waiver(&waiver)))
 }
 
 /// `GET /api/v1/waivers`: those the caller may see.
-pub async fn waivers(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+pub async fn waivers(State(app): State<AppState>, request: Request) -> Result<Json<Vec<api::Waiver>>, ApiError> {
     let (who, _, source, _) = caller(&app, request.headers(), origin(&request)).await?;
     let mut visibility = Visibility::new(&app, &who, &source);
     let list = app.promoter.waivers().await?;
-    Ok(Json(list.iter().filter(|w| visibility.waiver(w)).map(waiver_view).collect::<Vec<_>>()).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RollbackBody {
-    /// The gated repository, `prod/app`.
-    repository: String,
-    tag: String,
-    /// `previous`, or a digest promoted there before.
-    to: String,
-    reason: String,
+    Ok(Json(list.iter().filter(|w| visibility.waiver(w)).map(to_api::waiver).collect()))
 }
 
 const ROLLBACK_EXAMPLE: &str =
     r#"{"repository": "prod/payments/api", "tag": "1.4.2", "to": "previous", "reason": "incident 42"}"#;
 
 /// `POST /api/v1/rollbacks`.
-pub async fn rollback(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+pub async fn rollback(State(app): State<AppState>, request: Request) -> Result<Json<api::Rollback>, ApiError> {
     let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
-    let b: RollbackBody = body(&app, request, ROLLBACK_EXAMPLE).await?;
+    let b: api::RollbackRequest = body(&app, request, ROLLBACK_EXAMPLE).await?;
     let repo = RepoName::parse(&b.repository).map_err(|e| bad(format!("`repository`: {e}"), ROLLBACK_EXAMPLE))?;
     let tag = Tag::parse(&b.tag).map_err(|e| bad(format!("`tag`: {e}"), ROLLBACK_EXAMPLE))?;
     let to = match b.to.as_str() {
@@ -243,31 +184,12 @@ pub async fn rollback(State(app): State<AppState>, request: Request) -> Result<R
         Resource::Repository { stage: repo.stage().to_string(), path: repo.path().to_owned(), gated: !gated };
     app.callers.require(&who, Action::Rollback, &resource, &source, &request_id).await?;
     let done = app.promoter.rollback(&engine, &repo, &tag, &to, &b.reason).await?;
-    Ok(Json(json!({
-        "repository": done.repository.as_str(),
-        "tag": done.tag.as_str(),
-        "from": done.from.as_str(),
-        "to": done.to.as_str(),
-        "log_index": done.log_index,
-    }))
-    .into_response())
-}
-
-fn review_view(r: &ReviewRecord) -> Value {
-    json!({
-        "id": r.id,
-        "promotion": r.promotion,
-        "open": r.closed_at.is_none(),
-        "opened_at": r.opened_at.to_rfc3339(),
-        "closed_by": r.closed_by,
-        "closed_at": r.closed_at.map(Timestamp::to_rfc3339),
-        "note": r.note,
-    })
+    Ok(Json(to_api::rollback(&done)))
 }
 
 /// `GET /api/v1/reviews`: break-glass follow-ups; needs `audit.read`, and lists those of the
 /// promotions the caller may see.
-pub async fn reviews(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+pub async fn reviews(State(app): State<AppState>, request: Request) -> Result<Json<Vec<api::Review>>, ApiError> {
     let (who, _, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
     app.callers.require(&who, Action::AuditRead, &Resource::Log, &source, &request_id).await?;
     let mut visibility = Visibility::new(&app, &who, &source);
@@ -275,21 +197,15 @@ pub async fn reviews(State(app): State<AppState>, request: Request) -> Result<Re
     for review in app.promoter.reviews().await? {
         let promotion = app.registry.store().promotion(&review.promotion).await?;
         if visibility.review(promotion.as_ref()) {
-            list.push(review_view(&review));
+            list.push(to_api::review(&review));
         }
     }
-    Ok(Json(list).into_response())
+    Ok(Json(list))
 }
 
 /// What closing review `id` answers when there is none, or the caller may not see it.
 fn unknown_review(id: &str) -> ApiError {
     ApiError::NotFound(format!("no review `{id}`; list them with `airlock review list`"))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoteBody {
-    note: String,
 }
 
 /// `POST /api/v1/reviews/{id}/close {"note"}`: by someone who may approve the promotion it
@@ -298,9 +214,10 @@ pub async fn close_review(
     State(app): State<AppState>,
     Path(id): Path<String>,
     request: Request,
-) -> Result<Response, ApiError> {
+) -> Result<Json<api::Review>, ApiError> {
     let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
-    let b: NoteBody = body(&app, request, r#"{"note": "reviewed with the team; the fix shipped in 1.4.3"}"#).await?;
+    let b: api::ReviewClose =
+        body(&app, request, r#"{"note": "reviewed with the team; the fix shipped in 1.4.3"}"#).await?;
     let review = app.promoter.reviews().await?.into_iter().find(|r| r.id == id).ok_or_else(|| unknown_review(&id))?;
     let promotion = app.promoter.get(&review.promotion).await?.record;
     if !Visibility::new(&app, &who, &source).review(Some(&promotion)) {
@@ -321,5 +238,5 @@ pub async fn close_review(
     };
     app.callers.require(&who, Action::PromoteApprove, &resource, &source, &request_id).await?;
     let closed = app.promoter.close_review(&engine, &id, &b.note).await?;
-    Ok(Json(review_view(&closed)).into_response())
+    Ok(Json(to_api::review(&closed)))
 }

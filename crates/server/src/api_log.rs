@@ -3,15 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use airlock_api::v1::{ConsistencyProof, InclusionProof, LogEntries, LogEntry};
+use airlock_api::v1::{ConsistencyProof, InclusionProof, LogEntries};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use http::header;
 
 use crate::app::AppState;
+use crate::convert::to_api;
 use crate::error::ApiError;
 use crate::log::LogError;
 
@@ -80,14 +79,7 @@ pub async fn entries(
         });
     }
     let leaves = app.log.store_leaves(start, end).await?;
-    let entries = leaves
-        .into_iter()
-        .map(|leaf| LogEntry {
-            index: leaf.index,
-            leaf: STANDARD.encode(&leaf.data),
-            event: serde_json::from_slice(&leaf.data).unwrap_or(serde_json::Value::Null),
-        })
-        .collect();
+    let entries = leaves.into_iter().map(|leaf| to_api::log_entry(leaf.index, &leaf.data)).collect();
     Ok(Json(LogEntries { size, entries }))
 }
 

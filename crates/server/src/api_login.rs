@@ -8,14 +8,13 @@ use axum::Json;
 use axum::extract::{Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::api_principals::PrincipalView;
 use crate::app::AppState;
 use crate::caller::{Caller, CallerError};
+use crate::convert::to_api;
 use crate::error::{ApiError, ServerError};
 use crate::extract::{self, Limit};
+use airlock_api::v1 as api;
 
 /// The header carrying a TOTP code at login.
 pub const OTP_HEADER: &str = "x-airlock-otp";
@@ -58,19 +57,8 @@ pub async fn token(State(app): State<AppState>, request: Request) -> Response {
     }
 }
 
-/// What `POST /api/v1/auth/token` returns.
-#[derive(Debug, Serialize)]
-struct ApiToken {
-    token: String,
-    expires_in: u64,
-    issued_at: String,
-    principal: String,
-    kind: &'static str,
-    roles: Vec<String>,
-}
-
 /// `POST /api/v1/auth/token`: an API token for Basic credentials.
-pub async fn api_token(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+pub async fn api_token(State(app): State<AppState>, request: Request) -> Result<Json<api::ApiToken>, ApiError> {
     let (source, request_id) = origin(&request);
     let record = app.callers.authenticate(request.headers(), &source, &request_id).await?.record;
     // A user with a second factor proves it with `X-Airlock-OTP`; the token then says when.
@@ -86,46 +74,28 @@ pub async fn api_token(State(app): State<AppState>, request: Request) -> Result<
         None => None,
     };
     let issued = app.callers.issue_api_token(&record, mfa_at)?;
-    Ok(Json(ApiToken {
-        token: issued.token,
-        expires_in: issued.expires_in,
-        issued_at: issued.issued_at,
-        principal: record.id.to_string(),
-        kind: record.kind.as_str(),
-        roles: record.roles,
-    })
-    .into_response())
+    Ok(Json(to_api::api_token(issued, &record)))
 }
 
 /// `POST /api/v1/auth/refresh`: a new API token for a still-valid one, against the live epoch.
-pub async fn refresh(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn refresh(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<api::ApiToken>, ApiError> {
     let (caller, record) = api_caller(&app, &headers).await?;
     // A refresh keeps the time the second factor was proved; it does not renew it.
     let issued = app.callers.issue_api_token(&record, caller.mfa_at)?;
-    Ok(Json(ApiToken {
-        token: issued.token,
-        expires_in: issued.expires_in,
-        issued_at: issued.issued_at,
-        principal: record.id.to_string(),
-        kind: record.kind.as_str(),
-        roles: record.roles,
-    })
-    .into_response())
+    Ok(Json(to_api::api_token(issued, &record)))
 }
 
 /// `GET /api/v1/auth/whoami`.
-pub async fn whoami(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn whoami(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<api::Whoami>, ApiError> {
     let (_, record) = api_caller(&app, &headers).await?;
-    let mut body = json!(PrincipalView::from(&record));
-    if app.callers.identity().single_admin().await.map_err(CallerError::from)? {
-        body["warnings"] = json!([crate::app::SINGLE_ADMIN]);
-    }
-    Ok(Json(body).into_response())
+    let single_admin = app.callers.identity().single_admin().await.map_err(CallerError::from)?;
+    let warnings = single_admin.then(|| vec![crate::app::SINGLE_ADMIN.to_owned()]);
+    Ok(Json(api::Whoami { principal: to_api::principal(&record), warnings }))
 }
 
 /// `POST /api/v1/auth/mfa`: enrolls a TOTP second factor for the user whose password (and, when
 /// one is enrolled already, current code) the request carries. The secret is shown once.
-pub async fn enroll_mfa(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+pub async fn enroll_mfa(State(app): State<AppState>, request: Request) -> Result<Json<api::TotpEnrollment>, ApiError> {
     let (source, request_id) = origin(&request);
     let record = app.callers.authenticate(request.headers(), &source, &request_id).await?.record;
     if record.totp_secret.is_some() {
@@ -140,25 +110,17 @@ pub async fn enroll_mfa(State(app): State<AppState>, request: Request) -> Result
         app.callers.verify_otp(&record, &code, &source, &request_id).await?;
     }
     let (secret, uri) = app.callers.enroll_totp(&record).await?;
-    Ok(Json(json!({"principal": record.id.as_str(), "secret": secret, "otpauth_uri": uri})).into_response())
-}
-
-/// `POST /api/v1/auth/enroll` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EnrollBody {
-    token: String,
-    password: String,
+    Ok(Json(to_api::totp(&record, secret, uri)))
 }
 
 /// `POST /api/v1/auth/enroll`: a person completes their enrollment with the one-time token an
 /// access admin handed them, choosing their password; the answer holds their new TOTP second
 /// factor, shown once.
-pub async fn enroll(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
-    let EnrollBody { token, password } =
+pub async fn enroll(State(app): State<AppState>, request: Request) -> Result<Json<api::TotpEnrollment>, ApiError> {
+    let api::EnrollRequest { token, password } =
         extract::json(&app, request.into_body(), Limit::Action, r#"{"token": "ale_...", "password": "..."}"#).await?;
     let (record, secret, uri) = app.callers.enroll(&token, password).await?;
-    Ok(Json(json!({"principal": record.id.as_str(), "secret": secret, "otpauth_uri": uri})).into_response())
+    Ok(Json(to_api::totp(&record, secret, uri)))
 }
 
 /// The caller of an API request, from its API token.

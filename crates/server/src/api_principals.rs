@@ -1,102 +1,35 @@
 //! Principals under `/api/v1`: users and service accounts, their roles, keys and resets, and the
 //! roles in force. What may be done is `core::identity`'s; this is the HTTP side.
 
+use airlock_api::v1 as api;
 use airlock_core::identity::Outcome;
-use airlock_core::ports::{PrincipalChange, PrincipalRecord};
+use airlock_core::ports::PrincipalChange;
 use airlock_model::{PrincipalId, PrincipalKind};
 use axum::Json;
 use axum::extract::{Path, Request, State};
-use axum::response::{IntoResponse, Response};
-use http::HeaderMap;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use http::{HeaderMap, StatusCode};
 
-use crate::api_access::grant_view;
 use crate::api_login::{api_caller, origin};
 use crate::app::AppState;
 use crate::caller::CallerError;
+use crate::convert::{from_api, to_api};
 use crate::error::ApiError;
 use crate::extract::{self, Limit};
 
 /// `GET /api/v1/roles`: the roles in force, for any authenticated principal.
-pub async fn roles(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn roles(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<Vec<api::Role>>, ApiError> {
     api_caller(&app, &headers).await?;
-    let roles: Vec<serde_json::Value> = app
-        .callers
-        .identity()
-        .roles()
-        .iter()
-        .map(|r| {
-            json!({
-                "name": r.name,
-                "description": r.description,
-                "permissions": r.permissions.iter().map(|p| json!({
-                    "actions": p.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-                    "stages": p.stages,
-                    "repositories": p.repositories,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    Ok(Json(roles).into_response())
-}
-
-/// A principal as the API shows it: never a secret, never a hash.
-#[derive(Debug, Serialize)]
-pub(crate) struct PrincipalView {
-    name: String,
-    kind: &'static str,
-    roles: Vec<String>,
-    disabled: bool,
-    epoch: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    api_key_expires_at: Option<String>,
-    mfa_enrolled: bool,
-    created_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<String>,
-}
-
-impl From<&PrincipalRecord> for PrincipalView {
-    fn from(r: &PrincipalRecord) -> PrincipalView {
-        PrincipalView {
-            name: r.id.to_string(),
-            kind: r.kind.as_str(),
-            roles: r.roles.clone(),
-            disabled: r.disabled,
-            epoch: r.epoch,
-            api_key_expires_at: r.api_key_expires_at.map(|t| t.to_rfc3339()),
-            mfa_enrolled: r.totp_secret.is_some(),
-            created_at: r.created_at.to_rfc3339(),
-            email: r.email.clone(),
-        }
-    }
+    Ok(Json(app.callers.identity().roles().iter().map(to_api::role).collect()))
 }
 
 /// `GET /api/v1/principals`.
-pub async fn list(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+pub async fn list(State(app): State<AppState>, request: Request) -> Result<Json<Vec<api::Principal>>, ApiError> {
     let (source, request_id) = origin(&request);
     let (caller, _) = api_caller(&app, request.headers()).await?;
     let acting = app.callers.acting(&caller, &source, &request_id);
     app.callers.identity().require_list(&acting).await.map_err(CallerError::from)?;
     let all = app.callers.identity().principals().await.map_err(CallerError::from)?;
-    Ok(Json(all.iter().map(PrincipalView::from).collect::<Vec<_>>()).into_response())
-}
-
-/// `POST /api/v1/principals`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewPrincipal {
-    name: String,
-    kind: String,
-    #[serde(default)]
-    roles: Vec<String>,
-    /// Refused for users: their owner sets it at enrollment.
-    password: Option<String>,
-    /// Service accounts: days the API key lives.
-    days: Option<u64>,
-    /// Users: their email; two accounts with one email count as one approver.
-    email: Option<String>,
+    Ok(Json(all.iter().map(to_api::principal).collect()))
 }
 
 fn principal_id(name: &str) -> Result<PrincipalId, ApiError> {
@@ -108,11 +41,14 @@ fn principal_id(name: &str) -> Result<PrincipalId, ApiError> {
 
 /// Creates a user or a service account; a service account's API key (and a generated password)
 /// appear in this response only.
-pub async fn create(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+pub async fn create(
+    State(app): State<AppState>,
+    request: Request,
+) -> Result<(StatusCode, Json<api::PrincipalCreated>), ApiError> {
     let (source, request_id) = origin(&request);
     let (caller, _) = api_caller(&app, request.headers()).await?;
     let acting = app.callers.acting(&caller, &source, &request_id);
-    let new: NewPrincipal = extract::json(
+    let new: api::NewPrincipal = extract::json(
         &app,
         request.into_body(),
         Limit::Definition,
@@ -128,13 +64,15 @@ pub async fn create(State(app): State<AppState>, request: Request) -> Result<Res
                 .create_service_account(&acting, &id, &new.roles, new.days)
                 .await
                 .map_err(CallerError::from)?;
-            let body = json!({
-                "principal": PrincipalView::from(&created.record),
-                "api_key": created.secret,
-                "api_key_expires_at": created.expires_at.to_rfc3339(),
-                "pending": created.pending.iter().map(grant_view).collect::<Vec<_>>(),
-            });
-            Ok((http::StatusCode::CREATED, Json(body)).into_response())
+            let body = api::PrincipalCreated {
+                principal: to_api::principal(&created.record),
+                api_key: Some(created.secret),
+                api_key_expires_at: Some(created.expires_at.to_rfc3339()),
+                enrollment_token: None,
+                enrollment_expires_at: None,
+                pending: created.pending.iter().map(to_api::grant).collect(),
+            };
+            Ok((StatusCode::CREATED, Json(body)))
         }
         Some(PrincipalKind::User) => {
             if new.password.is_some() {
@@ -149,13 +87,15 @@ pub async fn create(State(app): State<AppState>, request: Request) -> Result<Res
                 .create_user(&acting, &id, &new.roles, new.email.as_deref())
                 .await
                 .map_err(CallerError::from)?;
-            let body = json!({
-                "principal": PrincipalView::from(&created.record),
-                "enrollment_token": created.secret,
-                "enrollment_expires_at": created.expires_at.to_rfc3339(),
-                "pending": created.pending.iter().map(grant_view).collect::<Vec<_>>(),
-            });
-            Ok((http::StatusCode::CREATED, Json(body)).into_response())
+            let body = api::PrincipalCreated {
+                principal: to_api::principal(&created.record),
+                api_key: None,
+                api_key_expires_at: None,
+                enrollment_token: Some(created.secret),
+                enrollment_expires_at: Some(created.expires_at.to_rfc3339()),
+                pending: created.pending.iter().map(to_api::grant).collect(),
+            };
+            Ok((StatusCode::CREATED, Json(body)))
         }
         None => Err(ApiError::BadParameter {
             message: format!("kind `{}` is not a principal kind", airlock_model::echo::echo(&new.kind)),
@@ -164,44 +104,20 @@ pub async fn create(State(app): State<AppState>, request: Request) -> Result<Res
     }
 }
 
-/// A role to grant.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoleBody {
-    role: String,
-}
-
-/// Days for a new API key.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct KeyBody {
-    days: Option<u64>,
-}
-
 async fn apply(
     app: &AppState,
     request_parts: (&HeaderMap, String, String),
     name: &str,
     role: &str,
     change: PrincipalChange,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<api::PrincipalChange>), ApiError> {
     let (headers, source, request_id) = request_parts;
     let (caller, _) = api_caller(app, headers).await?;
     let id = principal_id(name)?;
     let acting = app.callers.acting(&caller, &source, &request_id);
     let outcome = app.callers.identity().manage(&acting, &id, role, change).await.map_err(CallerError::from)?;
-    Ok(outcome_response(&outcome))
-}
-
-/// A change done (200 with the principal) or waiting for a second access admin (202 with the
-/// pending request).
-pub(crate) fn outcome_response(outcome: &Outcome) -> Response {
-    match outcome {
-        Outcome::Done(record) => Json(PrincipalView::from(record)).into_response(),
-        Outcome::Pending(grant) => {
-            (http::StatusCode::ACCEPTED, Json(json!({"pending": grant_view(grant)}))).into_response()
-        }
-    }
+    let (status, body) = to_api::outcome(&outcome);
+    Ok((status, Json(body)))
 }
 
 /// `POST /api/v1/principals/{name}/reset`: a new enrollment for a user who lost their password
@@ -211,7 +127,7 @@ pub async fn reset(
     State(app): State<AppState>,
     Path(name): Path<String>,
     request: Request,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<api::Reset>), ApiError> {
     let (source, request_id) = origin(&request);
     let (caller, _) = api_caller(&app, request.headers()).await?;
     let id = principal_id(&name)?;
@@ -219,13 +135,18 @@ pub async fn reset(
     let (outcome, token) =
         app.callers.identity().reset(&acting, &id, "credentials reset").await.map_err(CallerError::from)?;
     match (outcome, token) {
-        (Outcome::Done(record), Some((token, expires))) => Ok(Json(json!({
-            "principal": PrincipalView::from(&record),
-            "enrollment_token": token,
-            "enrollment_expires_at": expires.to_rfc3339(),
-        }))
-        .into_response()),
-        (outcome, _) => Ok(outcome_response(&outcome)),
+        (Outcome::Done(record), Some((token, expires))) => Ok((
+            StatusCode::OK,
+            Json(api::Reset::Enrolled(api::Enrollment {
+                principal: to_api::principal(&record),
+                enrollment_token: token,
+                enrollment_expires_at: expires.to_rfc3339(),
+            })),
+        )),
+        (outcome, _) => Ok(match to_api::outcome(&outcome) {
+            (status, api::PrincipalChange::Done(p)) => (status, Json(api::Reset::Done(p))),
+            (status, api::PrincipalChange::Pending(p)) => (status, Json(api::Reset::Pending(p))),
+        }),
     }
 }
 
@@ -234,10 +155,11 @@ pub async fn grant(
     State(app): State<AppState>,
     Path(name): Path<String>,
     request: Request,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<api::PrincipalChange>), ApiError> {
     let (source, request_id) = origin(&request);
     let headers = request.headers().clone();
-    let RoleBody { role } = extract::json(&app, request.into_body(), Limit::Action, r#"{"role": "deployer"}"#).await?;
+    let api::RoleGrant { role } =
+        extract::json(&app, request.into_body(), Limit::Action, r#"{"role": "deployer"}"#).await?;
     apply(&app, (&headers, source, request_id), &name, &role.clone(), PrincipalChange::GrantRole { role }).await
 }
 
@@ -246,7 +168,7 @@ pub async fn revoke(
     State(app): State<AppState>,
     Path((name, role)): Path<(String, String)>,
     request: Request,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<api::PrincipalChange>), ApiError> {
     let (source, request_id) = origin(&request);
     apply(&app, (request.headers(), source, request_id), &name, &role.clone(), PrincipalChange::RevokeRole { role })
         .await
@@ -257,7 +179,7 @@ pub async fn disable(
     State(app): State<AppState>,
     Path(name): Path<String>,
     request: Request,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<api::PrincipalChange>), ApiError> {
     let (source, request_id) = origin(&request);
     apply(&app, (request.headers(), source, request_id), &name, "*", PrincipalChange::Disable).await
 }
@@ -267,7 +189,7 @@ pub async fn enable(
     State(app): State<AppState>,
     Path(name): Path<String>,
     request: Request,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<api::PrincipalChange>), ApiError> {
     let (source, request_id) = origin(&request);
     apply(&app, (request.headers(), source, request_id), &name, "*", PrincipalChange::Enable).await
 }
@@ -277,28 +199,38 @@ pub async fn rotate_key(
     State(app): State<AppState>,
     Path(name): Path<String>,
     request: Request,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<api::KeyRotation>), ApiError> {
     let (source, request_id) = origin(&request);
     let (caller, _) = api_caller(&app, request.headers()).await?;
     let id = principal_id(&name)?;
     let acting = app.callers.acting(&caller, &source, &request_id);
-    let KeyBody { days } =
+    let api::KeyRequest { days } =
         extract::json_or_default(&app, request.into_body(), Limit::Action, r#"{"days": 30}"#).await?;
     match app.callers.identity().rotate_key(&acting, &id, days).await.map_err(CallerError::from)? {
-        (_, Some((key, expires))) => {
-            Ok(Json(json!({"principal": id.as_str(), "api_key": key, "api_key_expires_at": expires.to_rfc3339()}))
-                .into_response())
-        }
-        (outcome, None) => Ok(outcome_response(&outcome)),
+        (_, Some((key, expires))) => Ok((
+            StatusCode::OK,
+            Json(api::KeyRotation::Rotated(api::ApiKey {
+                principal: id.as_str().to_owned(),
+                api_key: key,
+                api_key_expires_at: expires.to_rfc3339(),
+            })),
+        )),
+        (outcome, None) => Ok(match to_api::outcome(&outcome) {
+            (status, api::PrincipalChange::Done(p)) => (status, Json(api::KeyRotation::Done(p))),
+            (status, api::PrincipalChange::Pending(p)) => (status, Json(api::KeyRotation::Pending(p))),
+        }),
     }
 }
 
 /// `POST /api/v1/roles`: defines a role (`{"name","description","permissions"}`), compiled to
 /// Cedar and validated before it is stored; needs `access.grant`.
-pub async fn define_role(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+pub async fn define_role(
+    State(app): State<AppState>,
+    request: Request,
+) -> Result<(StatusCode, Json<api::RoleDefined>), ApiError> {
     let (source, request_id) = origin(&request);
     let (caller, _) = api_caller(&app, request.headers()).await?;
-    let definition: serde_json::Value = extract::json(
+    let definition: api::RoleDefinition = extract::json(
         &app,
         request.into_body(),
         Limit::Definition,
@@ -306,6 +238,7 @@ pub async fn define_role(State(app): State<AppState>, request: Request) -> Resul
     )
     .await?;
     let acting = app.callers.acting(&caller, &source, &request_id);
+    let definition = from_api::role_definition(&definition);
     let role = app.callers.identity().define_role(&acting, definition).await.map_err(CallerError::from)?;
-    Ok((http::StatusCode::CREATED, Json(json!({"name": role.name, "description": role.description}))).into_response())
+    Ok((StatusCode::CREATED, Json(api::RoleDefined { name: role.name, description: role.description })))
 }

@@ -7,19 +7,18 @@ use std::collections::BTreeMap;
 
 use airlock_access::authz::{Action, Resource};
 use airlock_access::token::TokenKind;
-use airlock_core::ports::{ApprovalRecord, PromotionFilter, PromotionRecord, PromotionStatus};
-use airlock_core::promotion::{Caller as EngineCaller, PromoteRequest, PromotionError, PromotionView};
+use airlock_api::v1 as api;
+use airlock_core::ports::{PromotionFilter, PromotionRecord, PromotionStatus};
+use airlock_core::promotion::{Caller as EngineCaller, PromoteRequest, PromotionError};
 use airlock_model::{Digest, Reference, RepoName, StageName, Tag};
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
-use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::api_login::origin;
 use crate::app::AppState;
 use crate::caller::{Caller, CallerError};
+use crate::convert::to_api;
 use crate::error::ApiError;
 use crate::visibility::Visibility;
 
@@ -104,68 +103,16 @@ fn resource(record: &PromotionRecord, pusher: Option<String>) -> Resource {
     }
 }
 
-/// The promotion as the API shows it.
-pub fn view_json(view: &PromotionView) -> Value {
-    let r = &view.record;
-    json!({
-        "id": r.id,
-        "status": r.status.as_str(),
-        "source": r.source.as_str(),
-        "target": r.target.as_str(),
-        "digest": r.digest.as_str(),
-        "tag": r.tag.as_ref().map(Tag::as_str),
-        "requester": r.requester,
-        "reason": r.reason,
-        "policy_digest": r.policy_digest,
-        "evidence_digest": r.evidence_digest,
-        "created_at": r.created_at.to_rfc3339(),
-        "updated_at": r.updated_at.to_rfc3339(),
-        "closed_reason": r.closed_reason,
-        "release_record": r.release_digest.as_ref().map(Digest::as_str),
-        "log_index": r.log_index,
-        "break_glass": r.break_glass,
-        "report": view.report,
-        "approvals": view.approvals.iter().map(approval_json).collect::<Vec<_>>(),
-        "created": view.created,
-    })
-}
-
-fn approval_json(a: &ApprovalRecord) -> Value {
-    json!({
-        "approver": a.approver,
-        "comment": a.comment,
-        "created_at": a.created_at.to_rfc3339(),
-        "expires_at": a.expires_at.to_rfc3339(),
-        "policy_digest": a.policy_digest,
-        "evidence_digest": a.evidence_digest,
-    })
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RequestBody {
-    /// `dev/app`.
-    repository: String,
-    /// A tag or a digest in that repository.
-    reference: String,
-    /// The target stage.
-    to: String,
-    /// The tag to set in the target repository.
-    tag: Option<String>,
-    #[serde(default)]
-    reason: String,
-    /// The break-glass procedure (needs the `break-glass` role and a reason).
-    #[serde(default)]
-    break_glass: bool,
-}
-
 const REQUEST_EXAMPLE: &str = r#"{"repository": "dev/app", "reference": "sha256:<hex>", "to": "staging", "tag": "1.4.2", "reason": "release 1.4.2"}"#;
 
 /// `POST /api/v1/promotions`.
-pub async fn request(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+pub async fn request(
+    State(app): State<AppState>,
+    request: Request,
+) -> Result<(StatusCode, Json<api::Promotion>), ApiError> {
     let (source, request_id) = origin(&request);
     let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
-    let body: RequestBody = read_json(&app, request, REQUEST_EXAMPLE).await?;
+    let body: api::PromotionRequest = read_json(&app, request, REQUEST_EXAMPLE).await?;
     let repo = RepoName::parse(&body.repository)
         .map_err(|e| bad(format!("`repository`: {e}"), "name the repository as `<stage>/<path>`, `dev/app`"))?;
     let reference = Reference::parse(&body.reference)
@@ -208,16 +155,7 @@ pub async fn request(State(app): State<AppState>, request: Request) -> Result<Re
         )
         .await?;
     let status = if view.created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(view_json(&view))).into_response())
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct DecisionBody {
-    #[serde(default)]
-    comment: String,
-    #[serde(default)]
-    reason: String,
+    Ok((status, Json(to_api::promotion(&view))))
 }
 
 /// `POST /api/v1/promotions/{id}/approve`.
@@ -225,7 +163,7 @@ pub async fn approve(
     State(app): State<AppState>,
     Path(id): Path<String>,
     request: Request,
-) -> Result<Response, ApiError> {
+) -> Result<Json<api::Promotion>, ApiError> {
     decide(app, id, request, Action::PromoteApprove).await
 }
 
@@ -234,14 +172,15 @@ pub async fn reject(
     State(app): State<AppState>,
     Path(id): Path<String>,
     request: Request,
-) -> Result<Response, ApiError> {
+) -> Result<Json<api::Promotion>, ApiError> {
     decide(app, id, request, Action::PromoteReject).await
 }
 
-async fn decide(app: AppState, id: String, request: Request, action: Action) -> Result<Response, ApiError> {
+async fn decide(app: AppState, id: String, request: Request, action: Action) -> Result<Json<api::Promotion>, ApiError> {
     let (source, request_id) = origin(&request);
     let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
-    let body: DecisionBody = read_json(&app, request, r#"{"comment": "looks good"} or {"reason": "..."}"#).await?;
+    let body: api::PromotionDecision =
+        read_json(&app, request, r#"{"comment": "looks good"} or {"reason": "..."}"#).await?;
     let current = app.promoter.get(&id).await?;
     // One the caller may not see is, to it, one that does not exist.
     if !Visibility::new(&app, &caller, &source).promotion(&current.record) {
@@ -284,18 +223,22 @@ async fn decide(app: AppState, id: String, request: Request, action: Action) -> 
         }
         app.promoter.reject(&engine_caller, &id, &body.reason).await?
     };
-    Ok(Json(view_json(&view)).into_response())
+    Ok(Json(to_api::promotion(&view)))
 }
 
 /// `GET /api/v1/promotions/{id}`: a promotion the caller may not see answers as a missing one.
-pub async fn get(State(app): State<AppState>, Path(id): Path<String>, request: Request) -> Result<Response, ApiError> {
+pub async fn get(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Json<api::Promotion>, ApiError> {
     let (source, _) = origin(&request);
     let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
     let view = app.promoter.get(&id).await?;
     if !Visibility::new(&app, &caller, &source).promotion(&view.record) {
         return Err(PromotionError::Unknown { id }.into());
     }
-    Ok(Json(view_json(&view)).into_response())
+    Ok(Json(to_api::promotion(&view)))
 }
 
 /// `GET /api/v1/promotions[?status=pending&target=prod/app&digest=sha256:...&limit=50]`: the
@@ -305,7 +248,7 @@ pub async fn list(
     State(app): State<AppState>,
     Query(query): Query<BTreeMap<String, String>>,
     request: Request,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Vec<api::Promotion>>, ApiError> {
     let (source, _) = origin(&request);
     let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
     let status = query
@@ -350,59 +293,10 @@ pub async fn list(
         }
         scan = scan.saturating_mul(4).min(PROMOTIONS_SCAN_MAX);
     };
-    let views: Vec<Value> = records
-        .into_iter()
-        .map(|record| view_json(&PromotionView { report: Value::Null, approvals: Vec::new(), created: true, record }))
-        .collect();
-    Ok(Json(views).into_response())
+    Ok(Json(records.into_iter().map(to_api::promotion_listed).collect()))
 }
 
 /// `GET /api/v1/release-key`: the public key release records are signed with, PEM.
-pub async fn release_key(State(app): State<AppState>) -> Response {
-    let key = app.promoter.release_key();
-    Json(json!({"keyid": key.keyid().as_str(), "pem": key.to_pem()})).into_response()
-}
-
-/// `GET /api/v1/artifacts/{repo}/{digest}/promotions`: whether `digest` was promoted into
-/// `repo`, each promotion with its signed release record and summary (base64 DSSE envelopes,
-/// for clients to verify with their own copy of the release key) and the server's own check.
-pub fn history_json(
-    app: &AppState,
-    repo: &RepoName,
-    digest: &Digest,
-    proofs: &[airlock_core::promotion::history::ReleaseProof],
-) -> Value {
-    use base64::Engine as _;
-    let b64 = |b: &Option<bytes::Bytes>| b.as_ref().map(|b| base64::engine::general_purpose::STANDARD.encode(b));
-    let promoted = proofs.iter().any(|p| p.verified.is_ok());
-    let reason = if promoted {
-        None
-    } else if proofs.is_empty() {
-        Some(format!("`{digest}` was never promoted into `{repo}`"))
-    } else {
-        proofs.iter().find_map(|p| p.verified.as_ref().err().cloned())
-    };
-    let key = app.promoter.release_key();
-    json!({
-        "repository": repo.as_str(),
-        "stage": repo.stage().as_str(),
-        "digest": digest.as_str(),
-        "promoted": promoted,
-        "reason": reason,
-        "release_key": {"keyid": key.keyid().as_str()},
-        "promotions": proofs.iter().map(|p| json!({
-            "id": p.promotion.id,
-            "source": p.promotion.source.as_str(),
-            "tag": p.promotion.tag.as_ref().map(Tag::as_str),
-            "requester": p.promotion.requester,
-            "promoted_at": p.promotion.updated_at.to_rfc3339(),
-            "log_index": p.promotion.log_index,
-            "release_record": p.promotion.release_digest.as_ref().map(Digest::as_str),
-            "summary": p.promotion.summary_digest.as_ref().map(Digest::as_str),
-            "record_envelope": b64(&p.record),
-            "summary_envelope": b64(&p.summary),
-            "verified": p.verified.is_ok(),
-            "reason": p.verified.as_ref().err(),
-        })).collect::<Vec<_>>(),
-    })
+pub async fn release_key(State(app): State<AppState>) -> Json<api::ReleaseKey> {
+    Json(to_api::release_key(app.promoter.release_key()))
 }

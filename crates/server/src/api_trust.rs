@@ -11,8 +11,7 @@ use std::collections::BTreeMap;
 
 use airlock_access::authz::{Action, Resource};
 use airlock_access::token::TokenKind;
-use airlock_api::v1::{Evidence, EvidenceItem, VerdictDto};
-use airlock_core::ports::Verdict;
+use airlock_api::v1 as api;
 use airlock_model::{Digest, RepoName};
 use axum::Json;
 use axum::body::Body;
@@ -21,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use http::header;
 
 use crate::app::AppState;
+use crate::convert::to_api;
 use crate::error::ApiError;
 
 /// Trust root documents one principal may apply in a minute (a burst of as many, then one every
@@ -55,7 +55,7 @@ pub async fn get_root(
 /// `PUT /api/v1/trust/root`: apply version N+1 (or the first root), as a principal allowed
 /// `trust.sign`. An anonymous request is refused with 401, a principal without the duty with
 /// 403, both before the body is read.
-pub async fn put_root(State(app): State<AppState>, request: Request) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn put_root(State(app): State<AppState>, request: Request) -> Result<Json<api::TrustRootApplied>, ApiError> {
     let (source, request_id) = crate::api_login::origin(&request);
     let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
     app.callers.require(&caller, Action::TrustSign, &Resource::TrustRoot, &source, &request_id).await?;
@@ -73,7 +73,7 @@ pub async fn put_root(State(app): State<AppState>, request: Request) -> Result<J
     match app.registry.update_root(&actor, document).await {
         Ok(version) => {
             crate::policy::recheck_trust(&app, &actor).await?;
-            Ok(Json(serde_json::json!({"version": version})))
+            Ok(Json(api::TrustRootApplied { version }))
         }
         Err(airlock_core::RegistryError::TrustRootInvalid { reason }) => Err(ApiError::Rejected {
             code: "TRUST_ROOT_REFUSED",
@@ -81,15 +81,6 @@ pub async fn put_root(State(app): State<AppState>, request: Request) -> Result<J
             remediation: "propose version N+1 with `airlock trust propose`, sign it with a threshold of the current and the new root keys (`airlock trust sign`), then apply it".to_owned(),
         }),
         Err(e) => Err(e.into()),
-    }
-}
-
-fn verdict_dto(v: &Verdict) -> VerdictDto {
-    VerdictDto {
-        trusted: v.trusted,
-        signers: v.signers.clone(),
-        reasons: v.reasons.clone(),
-        root_version: v.root_version,
     }
 }
 
@@ -131,13 +122,13 @@ pub async fn artifacts(
         (http::Method::GET, "evidence") => Ok(evidence(&app, &repo, &digest).await?.into_response()),
         (http::Method::GET, "promotions") => {
             let proofs = app.promoter.history(&repo, &digest).await?;
-            Ok(Json(crate::api_promotion::history_json(&app, &repo, &digest, &proofs)).into_response())
+            Ok(Json(to_api::history(app.promoter.release_key(), &repo, &digest, &proofs)).into_response())
         }
         (http::Method::GET, "release-bundle") => crate::api_release::release_bundle(&app, &repo, &digest).await,
         (http::Method::GET, "policy-input") => {
             let target = target_stage(&app, &query)?;
             let input = app.registry.policy_input(&repo, &digest, &target, &requester).await?;
-            Ok(Json(input).into_response())
+            Ok(Json(api::PolicyInput(input)).into_response())
         }
         (http::Method::POST, "evaluate") => {
             let target = target_stage(&app, &query)?;
@@ -205,23 +196,8 @@ fn target_stage(app: &AppState, query: &BTreeMap<String, String>) -> Result<airl
 }
 
 /// An artifact's attestations, re-verified against the root in force.
-async fn evidence(app: &AppState, repo: &RepoName, digest: &Digest) -> Result<Json<Evidence>, ApiError> {
+async fn evidence(app: &AppState, repo: &RepoName, digest: &Digest) -> Result<Json<api::Evidence>, ApiError> {
     let items = app.registry.evidence(repo, digest).await?;
-    let attestations = items
-        .iter()
-        .map(|i| EvidenceItem {
-            referrer: i.referrer.to_string(),
-            predicate_type: i.predicate_type.clone(),
-            status: if i.current.trusted { "trusted".to_owned() } else { "untrusted".to_owned() },
-            current: verdict_dto(&i.current),
-            at_ingest: verdict_dto(&i.at_ingest),
-            created_at: i.created_at.to_rfc3339(),
-        })
-        .collect();
-    Ok(Json(Evidence {
-        repository: repo.to_string(),
-        digest: digest.to_string(),
-        trust_root_version: app.registry.trust().current().map(|r| r.version()),
-        attestations,
-    }))
+    let root_version = app.registry.trust().current().map(|r| r.version());
+    Ok(Json(to_api::evidence(repo, digest, root_version, &items)))
 }

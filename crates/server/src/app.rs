@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_api::v1::{StageInfo, SystemInfo};
+use airlock_api::v1::SystemInfo;
 use airlock_blob::FsBlobStore;
 use airlock_core::Registry;
 use airlock_core::audit::{Actor, Event, EventKind, Subject};
@@ -422,13 +422,10 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
 }
 
 async fn system(State(state): State<AppState>) -> Json<SystemInfo> {
-    let stages = state
-        .registry
-        .stages()
-        .iter()
-        .map(|s| StageInfo { name: s.name().to_string(), pushable: s.pushable() })
-        .collect();
-    Json(SystemInfo { version: env!("CARGO_PKG_VERSION").to_owned(), stages })
+    Json(SystemInfo {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        stages: crate::convert::to_api::stages(state.registry.stages()),
+    })
 }
 
 async fn not_found() -> Response {

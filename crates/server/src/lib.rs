@@ -17,6 +17,7 @@ pub mod caller;
 pub mod client_addr;
 mod clock;
 pub mod config;
+mod convert;
 mod cpu;
 pub mod doctor;
 mod drain;
