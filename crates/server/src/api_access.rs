@@ -3,15 +3,14 @@
 
 use airlock_api::v1 as api;
 use axum::Json;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use http::StatusCode;
 
-use crate::api_login::{api_caller, origin};
 use crate::app::AppState;
 use crate::caller::CallerError;
 use crate::convert::to_api;
 use crate::error::ApiError;
-use crate::extract::{self, Limit};
+use crate::extract::{ApiCaller, ApiJson};
 
 /// `30m`, `2h`, `90s`, or a number of seconds.
 fn duration_secs(value: &serde_json::Value) -> Option<u64> {
@@ -33,17 +32,9 @@ fn duration_secs(value: &serde_json::Value) -> Option<u64> {
 /// `POST /api/v1/access/requests`: asks for a role for a while (just-in-time elevation).
 pub async fn request_access(
     State(app): State<AppState>,
-    request: Request,
+    ApiCaller { caller, source, request_id }: ApiCaller,
+    ApiJson(new): ApiJson<api::AccessRequest>,
 ) -> Result<(StatusCode, Json<api::Grant>), ApiError> {
-    let (source, request_id) = origin(&request);
-    let (caller, _) = api_caller(&app, request.headers()).await?;
-    let new: api::AccessRequest = extract::json(
-        &app,
-        request.into_body(),
-        Limit::Action,
-        r#"{"role": "deployer", "duration": "30m", "reason": "incident 42"}"#,
-    )
-    .await?;
     let secs = duration_secs(&new.duration).ok_or_else(|| ApiError::BadParameter {
         message: format!("duration `{}` is not a number of seconds or like `30m`, `2h`", new.duration),
         remediation: "send `\"duration\": \"30m\"`".to_owned(),
@@ -58,10 +49,8 @@ pub async fn request_access(
 pub async fn approve_access(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    request: Request,
+    ApiCaller { caller, source, request_id }: ApiCaller,
 ) -> Result<Json<api::GrantApproved>, ApiError> {
-    let (source, request_id) = origin(&request);
-    let (caller, _) = api_caller(&app, request.headers()).await?;
     let acting = app.callers.acting(&caller, &source, &request_id);
     let approved = app.callers.identity().approve_grant(&acting, &id).await.map_err(CallerError::from)?;
     Ok(Json(to_api::grant_approved(&approved)))
@@ -71,19 +60,18 @@ pub async fn approve_access(
 pub async fn revoke_access(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    request: Request,
+    ApiCaller { caller, source, request_id }: ApiCaller,
 ) -> Result<Json<api::Grant>, ApiError> {
-    let (source, request_id) = origin(&request);
-    let (caller, _) = api_caller(&app, request.headers()).await?;
     let acting = app.callers.acting(&caller, &source, &request_id);
     let grant = app.callers.identity().revoke_grant(&acting, &id).await.map_err(CallerError::from)?;
     Ok(Json(to_api::grant(&grant)))
 }
 
 /// `GET /api/v1/access/requests`: the caller's, or everyone's for an access admin.
-pub async fn list_access(State(app): State<AppState>, request: Request) -> Result<Json<Vec<api::Grant>>, ApiError> {
-    let (source, request_id) = origin(&request);
-    let (caller, _) = api_caller(&app, request.headers()).await?;
+pub async fn list_access(
+    State(app): State<AppState>,
+    ApiCaller { caller, source, request_id }: ApiCaller,
+) -> Result<Json<Vec<api::Grant>>, ApiError> {
     let acting = app.callers.acting(&caller, &source, &request_id);
     let grants = app.callers.identity().grants(&acting).await.map_err(CallerError::from)?;
     Ok(Json(grants.iter().map(to_api::grant).collect()))

@@ -3,39 +3,28 @@
 //! may ask (`freeze`, `waiver.*`, `rollback`, `audit.read`); the engine applies the rules.
 
 use airlock_access::authz::{Action, Resource};
-use airlock_access::token::TokenKind;
 use airlock_api::v1 as api;
 use airlock_core::ports::WaiverRecord;
 use airlock_core::promotion::control::{RollbackTo, WaiverRequest, unknown_waiver};
 use airlock_model::{Digest, RepoName, StageName, Tag, Timestamp};
 use axum::Json;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use http::StatusCode;
 
-use crate::api_login::origin;
 use crate::app::AppState;
 use crate::caller::Caller;
 use crate::convert::to_api;
 use crate::error::ApiError;
+use crate::extract::{ApiCaller, ApiJson};
 use crate::visibility::Visibility;
 
 fn bad(message: String, remediation: &str) -> ApiError {
     ApiError::BadParameter { message, remediation: remediation.to_owned() }
 }
 
-async fn body<T: serde::de::DeserializeOwned>(app: &AppState, request: Request, example: &str) -> Result<T, ApiError> {
-    crate::extract::json(app, request.into_body(), crate::extract::Limit::Action, example).await
-}
-
-/// The caller, its engine identity, and the request's source and id.
-async fn caller(
-    app: &AppState,
-    headers: &http::HeaderMap,
-    (source, request_id): (String, String),
-) -> Result<(Caller, airlock_core::promotion::Caller, String, String), ApiError> {
-    let caller = app.callers.caller(headers, TokenKind::Api, None).await?;
-    let engine = crate::api_promotion::engine_caller(app, &caller, &source, &request_id);
-    Ok((caller, engine, source, request_id))
+/// The engine's identity of the caller.
+fn engine(app: &AppState, who: &ApiCaller) -> airlock_core::promotion::Caller {
+    crate::api_promotion::engine_caller(app, &who.caller, &who.source, &who.request_id)
 }
 
 fn stage_of(app: &AppState, name: &str) -> Result<(StageName, bool), ApiError> {
@@ -53,11 +42,12 @@ fn stage_of(app: &AppState, name: &str) -> Result<(StageName, bool), ApiError> {
 pub async fn freeze(
     State(app): State<AppState>,
     Path(stage): Path<String>,
-    request: Request,
+    api_caller: ApiCaller,
+    ApiJson(body): ApiJson<api::FreezeRequest>,
 ) -> Result<(StatusCode, Json<api::Freeze>), ApiError> {
     let (stage, gated) = stage_of(&app, &stage)?;
-    let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
-    let body: api::FreezeRequest = body(&app, request, r#"{"reason": "incident 42"}"#).await?;
+    let engine = engine(&app, &api_caller);
+    let ApiCaller { caller: who, source, request_id } = api_caller;
     let resource = Resource::Stage { name: stage.to_string(), gated };
     app.callers.require(&who, Action::Freeze, &resource, &source, &request_id).await?;
     let record = app.promoter.freeze(&engine, &stage, &body.reason).await?;
@@ -68,10 +58,11 @@ pub async fn freeze(
 pub async fn unfreeze(
     State(app): State<AppState>,
     Path(stage): Path<String>,
-    request: Request,
+    api_caller: ApiCaller,
 ) -> Result<Json<api::Unfreeze>, ApiError> {
     let (stage, gated) = stage_of(&app, &stage)?;
-    let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
+    let engine = engine(&app, &api_caller);
+    let ApiCaller { caller: who, source, request_id } = api_caller;
     let resource = Resource::Stage { name: stage.to_string(), gated };
     app.callers.require(&who, Action::Freeze, &resource, &source, &request_id).await?;
     let done = app.promoter.unfreeze(&engine, &stage).await?;
@@ -79,14 +70,12 @@ pub async fn unfreeze(
 }
 
 /// `GET /api/v1/stages/freezes`: the freezes in force of the stages the caller may see.
-pub async fn freezes(State(app): State<AppState>, request: Request) -> Result<Json<Vec<api::Freeze>>, ApiError> {
-    let (who, _, source, _) = caller(&app, request.headers(), origin(&request)).await?;
+pub async fn freezes(State(app): State<AppState>, api_caller: ApiCaller) -> Result<Json<Vec<api::Freeze>>, ApiError> {
+    let ApiCaller { caller: who, source, .. } = api_caller;
     let mut visibility = Visibility::new(&app, &who, &source);
     let list = app.promoter.freezes().await?;
     Ok(Json(list.iter().filter(|f| visibility.freeze(&f.stage)).map(to_api::freeze).collect()))
 }
-
-const WAIVER_EXAMPLE: &str = r#"{"rule": "no-critical-vulnerabilities", "vulnerability": "CVE-2026-1234", "repository": "*/payments/api", "expires": "2026-12-31T00:00:00Z", "justification": "not reachable: ..."}"#;
 
 /// The waiver `id`, if the caller may see it; one it may not see answers as a missing one.
 async fn visible_waiver(app: &AppState, who: &Caller, source: &str, id: &str) -> Result<WaiverRecord, ApiError> {
@@ -104,12 +93,16 @@ fn waiver_resource(w: &WaiverRecord) -> Resource {
 /// `POST /api/v1/waivers`.
 pub async fn request_waiver(
     State(app): State<AppState>,
-    request: Request,
+    api_caller: ApiCaller,
+    ApiJson(b): ApiJson<api::WaiverRequest>,
 ) -> Result<(StatusCode, Json<api::Waiver>), ApiError> {
-    let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
-    let b: api::WaiverRequest = body(&app, request, WAIVER_EXAMPLE).await?;
+    let engine = engine(&app, &api_caller);
+    let ApiCaller { caller: who, source, request_id } = api_caller;
     let expires_at = Timestamp::parse_rfc3339(&b.expires).ok_or_else(|| {
-        bad(format!("`expires` `{}` is not an RFC 3339 time", airlock_model::echo::echo(&b.expires)), WAIVER_EXAMPLE)
+        bad(
+            format!("`expires` `{}` is not an RFC 3339 time", airlock_model::echo::echo(&b.expires)),
+            crate::extract::WAIVER_EXAMPLE,
+        )
     })?;
     let resource =
         Resource::Waiver { id: String::new(), repository: b.repository.clone(), requester_id: who.id.to_string() };
@@ -131,9 +124,10 @@ pub async fn request_waiver(
 pub async fn approve_waiver(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    request: Request,
+    api_caller: ApiCaller,
 ) -> Result<Json<api::Waiver>, ApiError> {
-    let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
+    let engine = engine(&app, &api_caller);
+    let ApiCaller { caller: who, source, request_id } = api_caller;
     let current = visible_waiver(&app, &who, &source, &id).await?;
     app.callers.require(&who, Action::WaiverApprove, &waiver_resource(&current), &source, &request_id).await?;
     let waiver = app.promoter.approve_waiver(&engine, &id).await?;
@@ -144,9 +138,10 @@ pub async fn approve_waiver(
 pub async fn revoke_waiver(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    request: Request,
+    api_caller: ApiCaller,
 ) -> Result<Json<api::Waiver>, ApiError> {
-    let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
+    let engine = engine(&app, &api_caller);
+    let ApiCaller { caller: who, source, request_id } = api_caller;
     let current = visible_waiver(&app, &who, &source, &id).await?;
     if current.requester != who.id.as_str() {
         app.callers.require(&who, Action::WaiverApprove, &waiver_resource(&current), &source, &request_id).await?;
@@ -156,28 +151,29 @@ pub async fn revoke_waiver(
 }
 
 /// `GET /api/v1/waivers`: those the caller may see.
-pub async fn waivers(State(app): State<AppState>, request: Request) -> Result<Json<Vec<api::Waiver>>, ApiError> {
-    let (who, _, source, _) = caller(&app, request.headers(), origin(&request)).await?;
+pub async fn waivers(State(app): State<AppState>, api_caller: ApiCaller) -> Result<Json<Vec<api::Waiver>>, ApiError> {
+    let ApiCaller { caller: who, source, .. } = api_caller;
     let mut visibility = Visibility::new(&app, &who, &source);
     let list = app.promoter.waivers().await?;
     Ok(Json(list.iter().filter(|w| visibility.waiver(w)).map(to_api::waiver).collect()))
 }
 
-const ROLLBACK_EXAMPLE: &str =
-    r#"{"repository": "prod/payments/api", "tag": "1.4.2", "to": "previous", "reason": "incident 42"}"#;
-
 /// `POST /api/v1/rollbacks`.
-pub async fn rollback(State(app): State<AppState>, request: Request) -> Result<Json<api::Rollback>, ApiError> {
-    let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
-    let b: api::RollbackRequest = body(&app, request, ROLLBACK_EXAMPLE).await?;
-    let repo = RepoName::parse(&b.repository).map_err(|e| bad(format!("`repository`: {e}"), ROLLBACK_EXAMPLE))?;
-    let tag = Tag::parse(&b.tag).map_err(|e| bad(format!("`tag`: {e}"), ROLLBACK_EXAMPLE))?;
+pub async fn rollback(
+    State(app): State<AppState>,
+    api_caller: ApiCaller,
+    ApiJson(b): ApiJson<api::RollbackRequest>,
+) -> Result<Json<api::Rollback>, ApiError> {
+    let engine = engine(&app, &api_caller);
+    let ApiCaller { caller: who, source, request_id } = api_caller;
+    let repo = RepoName::parse(&b.repository)
+        .map_err(|e| bad(format!("`repository`: {e}"), crate::extract::ROLLBACK_EXAMPLE))?;
+    let tag = Tag::parse(&b.tag).map_err(|e| bad(format!("`tag`: {e}"), crate::extract::ROLLBACK_EXAMPLE))?;
     let to = match b.to.as_str() {
         "previous" => RollbackTo::Previous,
-        d => RollbackTo::Digest(
-            Digest::parse(d)
-                .map_err(|e| bad(format!("`to` is neither `previous` nor a digest: {e}"), ROLLBACK_EXAMPLE))?,
-        ),
+        d => RollbackTo::Digest(Digest::parse(d).map_err(|e| {
+            bad(format!("`to` is neither `previous` nor a digest: {e}"), crate::extract::ROLLBACK_EXAMPLE)
+        })?),
     };
     let gated = app.registry.stage_of(&repo)?.pushable();
     let resource =
@@ -189,8 +185,8 @@ pub async fn rollback(State(app): State<AppState>, request: Request) -> Result<J
 
 /// `GET /api/v1/reviews`: break-glass follow-ups; needs `audit.read`, and lists those of the
 /// promotions the caller may see.
-pub async fn reviews(State(app): State<AppState>, request: Request) -> Result<Json<Vec<api::Review>>, ApiError> {
-    let (who, _, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
+pub async fn reviews(State(app): State<AppState>, api_caller: ApiCaller) -> Result<Json<Vec<api::Review>>, ApiError> {
+    let ApiCaller { caller: who, source, request_id } = api_caller;
     app.callers.require(&who, Action::AuditRead, &Resource::Log, &source, &request_id).await?;
     let mut visibility = Visibility::new(&app, &who, &source);
     let mut list = Vec::new();
@@ -213,11 +209,11 @@ fn unknown_review(id: &str) -> ApiError {
 pub async fn close_review(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    request: Request,
+    api_caller: ApiCaller,
+    ApiJson(b): ApiJson<api::ReviewClose>,
 ) -> Result<Json<api::Review>, ApiError> {
-    let (who, engine, source, request_id) = caller(&app, request.headers(), origin(&request)).await?;
-    let b: api::ReviewClose =
-        body(&app, request, r#"{"note": "reviewed with the team; the fix shipped in 1.4.3"}"#).await?;
+    let engine = engine(&app, &api_caller);
+    let ApiCaller { caller: who, source, request_id } = api_caller;
     let review = app.promoter.reviews().await?.into_iter().find(|r| r.id == id).ok_or_else(|| unknown_review(&id))?;
     let promotion = app.promoter.get(&review.promotion).await?.record;
     if !Visibility::new(&app, &who, &source).review(Some(&promotion)) {

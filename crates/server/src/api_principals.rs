@@ -6,26 +6,25 @@ use airlock_core::identity::Outcome;
 use airlock_core::ports::PrincipalChange;
 use airlock_model::{PrincipalId, PrincipalKind};
 use axum::Json;
-use axum::extract::{Path, Request, State};
-use http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use http::StatusCode;
 
-use crate::api_login::{api_caller, origin};
 use crate::app::AppState;
 use crate::caller::CallerError;
 use crate::convert::{from_api, to_api};
 use crate::error::ApiError;
-use crate::extract::{self, Limit};
+use crate::extract::{ApiCaller, ApiJson};
 
 /// `GET /api/v1/roles`: the roles in force, for any authenticated principal.
-pub async fn roles(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<Vec<api::Role>>, ApiError> {
-    api_caller(&app, &headers).await?;
+pub async fn roles(State(app): State<AppState>, _: ApiCaller) -> Result<Json<Vec<api::Role>>, ApiError> {
     Ok(Json(app.callers.identity().roles().iter().map(to_api::role).collect()))
 }
 
 /// `GET /api/v1/principals`.
-pub async fn list(State(app): State<AppState>, request: Request) -> Result<Json<Vec<api::Principal>>, ApiError> {
-    let (source, request_id) = origin(&request);
-    let (caller, _) = api_caller(&app, request.headers()).await?;
+pub async fn list(
+    State(app): State<AppState>,
+    ApiCaller { caller, source, request_id }: ApiCaller,
+) -> Result<Json<Vec<api::Principal>>, ApiError> {
     let acting = app.callers.acting(&caller, &source, &request_id);
     app.callers.identity().require_list(&acting).await.map_err(CallerError::from)?;
     let all = app.callers.identity().principals().await.map_err(CallerError::from)?;
@@ -43,18 +42,10 @@ fn principal_id(name: &str) -> Result<PrincipalId, ApiError> {
 /// appear in this response only.
 pub async fn create(
     State(app): State<AppState>,
-    request: Request,
+    ApiCaller { caller, source, request_id }: ApiCaller,
+    ApiJson(new): ApiJson<api::NewPrincipal>,
 ) -> Result<(StatusCode, Json<api::PrincipalCreated>), ApiError> {
-    let (source, request_id) = origin(&request);
-    let (caller, _) = api_caller(&app, request.headers()).await?;
     let acting = app.callers.acting(&caller, &source, &request_id);
-    let new: api::NewPrincipal = extract::json(
-        &app,
-        request.into_body(),
-        Limit::Definition,
-        r#"{"name": "ci-payments", "kind": "service_account", "roles": ["ci"]}"#,
-    )
-    .await?;
     let id = principal_id(&new.name)?;
     match PrincipalKind::parse(&new.kind) {
         Some(PrincipalKind::ServiceAccount) => {
@@ -106,13 +97,11 @@ pub async fn create(
 
 async fn apply(
     app: &AppState,
-    request_parts: (&HeaderMap, String, String),
+    ApiCaller { caller, source, request_id }: ApiCaller,
     name: &str,
     role: &str,
     change: PrincipalChange,
 ) -> Result<(StatusCode, Json<api::PrincipalChange>), ApiError> {
-    let (headers, source, request_id) = request_parts;
-    let (caller, _) = api_caller(app, headers).await?;
     let id = principal_id(name)?;
     let acting = app.callers.acting(&caller, &source, &request_id);
     let outcome = app.callers.identity().manage(&acting, &id, role, change).await.map_err(CallerError::from)?;
@@ -126,10 +115,8 @@ async fn apply(
 pub async fn reset(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    request: Request,
+    ApiCaller { caller, source, request_id }: ApiCaller,
 ) -> Result<(StatusCode, Json<api::Reset>), ApiError> {
-    let (source, request_id) = origin(&request);
-    let (caller, _) = api_caller(&app, request.headers()).await?;
     let id = principal_id(&name)?;
     let acting = app.callers.acting(&caller, &source, &request_id);
     let (outcome, token) =
@@ -154,58 +141,48 @@ pub async fn reset(
 pub async fn grant(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    request: Request,
+    who: ApiCaller,
+    ApiJson(api::RoleGrant { role }): ApiJson<api::RoleGrant>,
 ) -> Result<(StatusCode, Json<api::PrincipalChange>), ApiError> {
-    let (source, request_id) = origin(&request);
-    let headers = request.headers().clone();
-    let api::RoleGrant { role } =
-        extract::json(&app, request.into_body(), Limit::Action, r#"{"role": "deployer"}"#).await?;
-    apply(&app, (&headers, source, request_id), &name, &role.clone(), PrincipalChange::GrantRole { role }).await
+    apply(&app, who, &name, &role.clone(), PrincipalChange::GrantRole { role }).await
 }
 
 /// `DELETE /api/v1/principals/{name}/roles/{role}`.
 pub async fn revoke(
     State(app): State<AppState>,
     Path((name, role)): Path<(String, String)>,
-    request: Request,
+    who: ApiCaller,
 ) -> Result<(StatusCode, Json<api::PrincipalChange>), ApiError> {
-    let (source, request_id) = origin(&request);
-    apply(&app, (request.headers(), source, request_id), &name, &role.clone(), PrincipalChange::RevokeRole { role })
-        .await
+    apply(&app, who, &name, &role.clone(), PrincipalChange::RevokeRole { role }).await
 }
 
 /// `POST /api/v1/principals/{name}/disable`: every token of the principal dies at once.
 pub async fn disable(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    request: Request,
+    who: ApiCaller,
 ) -> Result<(StatusCode, Json<api::PrincipalChange>), ApiError> {
-    let (source, request_id) = origin(&request);
-    apply(&app, (request.headers(), source, request_id), &name, "*", PrincipalChange::Disable).await
+    apply(&app, who, &name, "*", PrincipalChange::Disable).await
 }
 
 /// `POST /api/v1/principals/{name}/enable`.
 pub async fn enable(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    request: Request,
+    who: ApiCaller,
 ) -> Result<(StatusCode, Json<api::PrincipalChange>), ApiError> {
-    let (source, request_id) = origin(&request);
-    apply(&app, (request.headers(), source, request_id), &name, "*", PrincipalChange::Enable).await
+    apply(&app, who, &name, "*", PrincipalChange::Enable).await
 }
 
 /// `POST /api/v1/principals/{name}/api-key`: rotates a service account's key, returned once.
 pub async fn rotate_key(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    request: Request,
+    ApiCaller { caller, source, request_id }: ApiCaller,
+    ApiJson(api::KeyRequest { days }): ApiJson<api::KeyRequest>,
 ) -> Result<(StatusCode, Json<api::KeyRotation>), ApiError> {
-    let (source, request_id) = origin(&request);
-    let (caller, _) = api_caller(&app, request.headers()).await?;
     let id = principal_id(&name)?;
     let acting = app.callers.acting(&caller, &source, &request_id);
-    let api::KeyRequest { days } =
-        extract::json_or_default(&app, request.into_body(), Limit::Action, r#"{"days": 30}"#).await?;
     match app.callers.identity().rotate_key(&acting, &id, days).await.map_err(CallerError::from)? {
         (_, Some((key, expires))) => Ok((
             StatusCode::OK,
@@ -226,17 +203,9 @@ pub async fn rotate_key(
 /// Cedar and validated before it is stored; needs `access.grant`.
 pub async fn define_role(
     State(app): State<AppState>,
-    request: Request,
+    ApiCaller { caller, source, request_id }: ApiCaller,
+    ApiJson(definition): ApiJson<api::RoleDefinition>,
 ) -> Result<(StatusCode, Json<api::RoleDefined>), ApiError> {
-    let (source, request_id) = origin(&request);
-    let (caller, _) = api_caller(&app, request.headers()).await?;
-    let definition: api::RoleDefinition = extract::json(
-        &app,
-        request.into_body(),
-        Limit::Definition,
-        r#"{"name": "payments-reader", "permissions": [{"actions": ["pull"], "stages": ["*"], "repositories": ["payments/*"]}]}"#,
-    )
-    .await?;
     let acting = app.callers.acting(&caller, &source, &request_id);
     let definition = from_api::role_definition(&definition);
     let role = app.callers.identity().define_role(&acting, definition).await.map_err(CallerError::from)?;

@@ -6,20 +6,19 @@
 use std::collections::BTreeMap;
 
 use airlock_access::authz::{Action, Resource};
-use airlock_access::token::TokenKind;
 use airlock_api::v1 as api;
 use airlock_core::ports::{PromotionFilter, PromotionRecord, PromotionStatus};
 use airlock_core::promotion::{Caller as EngineCaller, PromoteRequest, PromotionError};
 use airlock_model::{Digest, Reference, RepoName, StageName, Tag};
 use axum::Json;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use http::StatusCode;
 
-use crate::api_login::origin;
 use crate::app::AppState;
 use crate::caller::{Caller, CallerError};
 use crate::convert::to_api;
 use crate::error::ApiError;
+use crate::extract::{ApiCaller, ApiJson};
 use crate::visibility::Visibility;
 
 /// Most promotions one list returns.
@@ -67,14 +66,6 @@ impl From<PromotionError> for ApiError {
     }
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(
-    app: &AppState,
-    request: Request,
-    example: &str,
-) -> Result<T, ApiError> {
-    crate::extract::json(app, request.into_body(), crate::extract::Limit::Action, example).await
-}
-
 fn bad(message: String, remediation: &str) -> ApiError {
     ApiError::BadParameter { message, remediation: remediation.to_owned() }
 }
@@ -103,16 +94,12 @@ fn resource(record: &PromotionRecord, pusher: Option<String>) -> Resource {
     }
 }
 
-const REQUEST_EXAMPLE: &str = r#"{"repository": "dev/app", "reference": "sha256:<hex>", "to": "staging", "tag": "1.4.2", "reason": "release 1.4.2"}"#;
-
 /// `POST /api/v1/promotions`.
 pub async fn request(
     State(app): State<AppState>,
-    request: Request,
+    ApiCaller { caller, source, request_id }: ApiCaller,
+    ApiJson(body): ApiJson<api::PromotionRequest>,
 ) -> Result<(StatusCode, Json<api::Promotion>), ApiError> {
-    let (source, request_id) = origin(&request);
-    let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
-    let body: api::PromotionRequest = read_json(&app, request, REQUEST_EXAMPLE).await?;
     let repo = RepoName::parse(&body.repository)
         .map_err(|e| bad(format!("`repository`: {e}"), "name the repository as `<stage>/<path>`, `dev/app`"))?;
     let reference = Reference::parse(&body.reference)
@@ -162,25 +149,29 @@ pub async fn request(
 pub async fn approve(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    request: Request,
+    who: ApiCaller,
+    ApiJson(body): ApiJson<api::PromotionDecision>,
 ) -> Result<Json<api::Promotion>, ApiError> {
-    decide(app, id, request, Action::PromoteApprove).await
+    decide(app, id, who, body, Action::PromoteApprove).await
 }
 
 /// `POST /api/v1/promotions/{id}/reject`.
 pub async fn reject(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    request: Request,
+    who: ApiCaller,
+    ApiJson(body): ApiJson<api::PromotionDecision>,
 ) -> Result<Json<api::Promotion>, ApiError> {
-    decide(app, id, request, Action::PromoteReject).await
+    decide(app, id, who, body, Action::PromoteReject).await
 }
 
-async fn decide(app: AppState, id: String, request: Request, action: Action) -> Result<Json<api::Promotion>, ApiError> {
-    let (source, request_id) = origin(&request);
-    let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
-    let body: api::PromotionDecision =
-        read_json(&app, request, r#"{"comment": "looks good"} or {"reason": "..."}"#).await?;
+async fn decide(
+    app: AppState,
+    id: String,
+    ApiCaller { caller, source, request_id }: ApiCaller,
+    body: api::PromotionDecision,
+    action: Action,
+) -> Result<Json<api::Promotion>, ApiError> {
     let current = app.promoter.get(&id).await?;
     // One the caller may not see is, to it, one that does not exist.
     if !Visibility::new(&app, &caller, &source).promotion(&current.record) {
@@ -230,10 +221,8 @@ async fn decide(app: AppState, id: String, request: Request, action: Action) -> 
 pub async fn get(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    request: Request,
+    ApiCaller { caller, source, .. }: ApiCaller,
 ) -> Result<Json<api::Promotion>, ApiError> {
-    let (source, _) = origin(&request);
-    let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
     let view = app.promoter.get(&id).await?;
     if !Visibility::new(&app, &caller, &source).promotion(&view.record) {
         return Err(PromotionError::Unknown { id }.into());
@@ -246,11 +235,9 @@ pub async fn get(
 /// [`PROMOTIONS_SCAN_MAX`] newest that match the filter.
 pub async fn list(
     State(app): State<AppState>,
+    ApiCaller { caller, source, .. }: ApiCaller,
     Query(query): Query<BTreeMap<String, String>>,
-    request: Request,
 ) -> Result<Json<Vec<api::Promotion>>, ApiError> {
-    let (source, _) = origin(&request);
-    let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
     let status = query
         .get("status")
         .map(|s| {

@@ -10,18 +10,18 @@
 use std::collections::BTreeMap;
 
 use airlock_access::authz::{Action, Resource};
-use airlock_access::token::TokenKind;
 use airlock_api::v1 as api;
 use airlock_model::{Digest, RepoName};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use http::header;
+use http::{HeaderMap, header};
 
 use crate::app::AppState;
 use crate::convert::to_api;
 use crate::error::ApiError;
+use crate::extract::{ApiCaller, Limit, Origin, Unread};
 
 /// Trust root documents one principal may apply in a minute (a burst of as many, then one every
 /// `60 / N` s). A ceremony applies one or two; the bound keeps a stolen key admin's credentials
@@ -55,9 +55,11 @@ pub async fn get_root(
 /// `PUT /api/v1/trust/root`: apply version N+1 (or the first root), as a principal allowed
 /// `trust.sign`. An anonymous request is refused with 401, a principal without the duty with
 /// 403, both before the body is read.
-pub async fn put_root(State(app): State<AppState>, request: Request) -> Result<Json<api::TrustRootApplied>, ApiError> {
-    let (source, request_id) = crate::api_login::origin(&request);
-    let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
+pub async fn put_root(
+    State(app): State<AppState>,
+    ApiCaller { caller, source, request_id }: ApiCaller,
+    body: Unread,
+) -> Result<Json<api::TrustRootApplied>, ApiError> {
     app.callers.require(&caller, Action::TrustSign, &Resource::TrustRoot, &source, &request_id).await?;
     app.root_applies.take(caller.id.as_str()).map_err(|retry_after_secs| ApiError::Throttled {
         message: format!(
@@ -69,7 +71,7 @@ pub async fn put_root(State(app): State<AppState>, request: Request) -> Result<J
     })?;
     let actor = caller.actor(&request_id);
     // The document's own bytes: its signatures are checked over them, never a re-serialization.
-    let document = crate::extract::bytes(&app, request.into_body(), crate::extract::Limit::TrustRoot).await?;
+    let document = body.bytes(&app, Limit::TrustRoot).await?;
     match app.registry.update_root(&actor, document).await {
         Ok(version) => {
             crate::policy::recheck_trust(&app, &actor).await?;
@@ -91,7 +93,8 @@ pub async fn artifacts(
     method: http::Method,
     Path(rest): Path<String>,
     Query(query): Query<BTreeMap<String, String>>,
-    request: Request,
+    Origin { source, request_id }: Origin,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let invalid = || ApiError::BadParameter {
         message: format!(
@@ -112,8 +115,7 @@ pub async fn artifacts(
     })?;
     app.registry.stage_of(&repo)?;
     // What an artifact holds is read by whoever may pull it, with either kind of token.
-    let source = crate::client_addr::of(request.extensions());
-    let caller = app.callers.reader(request.headers(), &repo, &source).await?;
+    let caller = app.callers.reader(&headers, &repo, &source).await?;
     let requester = airlock_core::policy_input::Requester {
         principal: caller.id.to_string(),
         kind: caller.kind.as_str().to_owned(),
@@ -132,8 +134,6 @@ pub async fn artifacts(
         }
         (http::Method::POST, "evaluate") => {
             let target = target_stage(&app, &query)?;
-            let request_id =
-                request.extensions().get::<crate::telemetry::RequestId>().map_or_else(String::new, |r| r.0.clone());
             // A dry run costs what a promotion request costs: only those who may ask for one,
             // and at a bounded rate each.
             let pending = airlock_access::authz::Resource::Promotion {
