@@ -141,10 +141,12 @@ pub async fn reset(
 pub async fn grant(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    who: ApiCaller,
+    who: Result<ApiCaller, ApiError>,
     ApiJson(api::RoleGrant { role }): ApiJson<api::RoleGrant>,
 ) -> Result<(StatusCode, Json<api::PrincipalChange>), ApiError> {
-    apply(&app, who, &name, &role.clone(), PrincipalChange::GrantRole { role }).await
+    // The body's refusals (413, 400) come before the caller's: a body too large is refused
+    // whoever sends it.
+    apply(&app, who?, &name, &role.clone(), PrincipalChange::GrantRole { role }).await
 }
 
 /// `DELETE /api/v1/principals/{name}/roles/{role}`.
