@@ -12,19 +12,6 @@ use http::header;
 use crate::app::AppState;
 use crate::convert::to_api;
 use crate::error::ApiError;
-use crate::log::LogError;
-
-impl From<LogError> for ApiError {
-    fn from(e: LogError) -> Self {
-        ApiError::Internal(e.to_string())
-    }
-}
-
-impl From<airlock_core::ports::StoreError> for ApiError {
-    fn from(e: airlock_core::ports::StoreError) -> Self {
-        ApiError::Internal(e.to_string())
-    }
-}
 
 fn number(query: &BTreeMap<String, String>, key: &str) -> Result<Option<u64>, ApiError> {
     query

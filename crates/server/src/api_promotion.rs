@@ -27,45 +27,6 @@ pub const PROMOTIONS_PAGE_MAX: u32 = 500;
 /// of many finds its own among this many newest.
 pub const PROMOTIONS_SCAN_MAX: u32 = 5_000;
 
-impl From<PromotionError> for ApiError {
-    fn from(e: PromotionError) -> Self {
-        let message = e.to_string();
-        match e {
-            PromotionError::Registry(e) => ApiError::Registry(e),
-            PromotionError::Store(e) => ApiError::Internal(e.to_string()),
-            PromotionError::Seal(detail) => ApiError::Internal(detail),
-            PromotionError::Unknown { .. } => ApiError::NotFound(message),
-            PromotionError::NotPromotable { .. }
-            | PromotionError::WrongSource { .. }
-            | PromotionError::NoApprovalNeeded { .. }
-            | PromotionError::GraphTooLarge { .. } => ApiError::BadParameter {
-                message,
-                remediation: "see `airlock promote --help` and the stages in `GET /api/v1/system`".to_owned(),
-            },
-            PromotionError::ApprovalRefused { .. } => ApiError::Rejected {
-                code: "APPROVAL_REFUSED",
-                message,
-                remediation: "ask another eligible approver; `airlock promotion show ID` lists what is missing"
-                    .to_owned(),
-            },
-            PromotionError::NotPending { .. }
-            | PromotionError::TagImmutable { .. }
-            | PromotionError::Missing { .. } => {
-                ApiError::Conflict { message, remediation: "show it with `airlock promotion show ID`".to_owned() }
-            }
-            PromotionError::Conflict { .. } => {
-                ApiError::Conflict { message, remediation: "look at the current state and try again".to_owned() }
-            }
-            PromotionError::NotFound { .. } => ApiError::NotFound(message),
-            PromotionError::Refused { .. } => ApiError::Rejected {
-                code: "REFUSED",
-                message,
-                remediation: "see the command's `--help` for its rules".to_owned(),
-            },
-        }
-    }
-}
-
 fn bad(message: String, remediation: &str) -> ApiError {
     ApiError::BadParameter { message, remediation: remediation.to_owned() }
 }

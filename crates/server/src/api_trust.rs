@@ -20,7 +20,7 @@ use http::{HeaderMap, header};
 
 use crate::app::AppState;
 use crate::convert::to_api;
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::extract::{ApiCaller, Limit, Origin, Unread};
 
 /// Trust root documents one principal may apply in a minute (a burst of as many, then one every
@@ -78,7 +78,7 @@ pub async fn put_root(
             Ok(Json(api::TrustRootApplied { version }))
         }
         Err(airlock_core::RegistryError::TrustRootInvalid { reason }) => Err(ApiError::Rejected {
-            code: "TRUST_ROOT_REFUSED",
+            code: ApiCode::TrustRootRefused,
             message: format!("trust root refused: {reason}"),
             remediation: "propose version N+1 with `airlock trust propose`, sign it with a threshold of the current and the new root keys (`airlock trust sign`), then apply it".to_owned(),
         }),

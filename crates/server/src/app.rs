@@ -431,7 +431,7 @@ async fn system(State(state): State<AppState>) -> Json<SystemInfo> {
 async fn not_found() -> Response {
     let body = airlock_api::v1::ErrorBody {
         error: airlock_api::v1::ApiError {
-            code: "NOT_FOUND".to_owned(),
+            code: crate::error::ApiCode::NotFound.as_str().to_owned(),
             message: "no such endpoint".to_owned(),
             remediation: Some("the registry API is under `/v2/`; health under `/healthz` and `/readyz`".to_owned()),
             doc: None,

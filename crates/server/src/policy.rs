@@ -149,7 +149,7 @@ pub async fn evaluate(
     let policies = app.policy.policies.clone();
     let decision = app.registry.offload(move || policies.evaluate(DEFAULT_POLICY, &input, now)).await?;
     let decision = decision.map_err(|u| ApiError::Rejected {
-        code: "POLICY_UNTRUSTED",
+        code: crate::error::ApiCode::PolicyUntrusted,
         message: u.message,
         remediation: u.remediation,
     })?;
