@@ -30,6 +30,18 @@ fn duration_secs(value: &serde_json::Value) -> Option<u64> {
 }
 
 /// `POST /api/v1/access/requests`: asks for a role for a while (just-in-time elevation).
+#[utoipa::path(
+    post,
+    operation_id = "access_request_access",
+    path = "/api/v1/access/requests",
+    tag = "access",
+    request_body = api::AccessRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = api::Grant),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn request_access(
     State(app): State<AppState>,
     ApiCaller { caller, source, request_id }: ApiCaller,
@@ -46,6 +58,18 @@ pub async fn request_access(
 }
 
 /// `POST /api/v1/access/requests/{id}/approve`.
+#[utoipa::path(
+    post,
+    operation_id = "access_approve_access",
+    path = "/api/v1/access/requests/{id}/approve",
+    tag = "access",
+    params(("id" = String, Path, description = "The request")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::GrantApproved),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn approve_access(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -57,6 +81,18 @@ pub async fn approve_access(
 }
 
 /// `POST /api/v1/access/requests/{id}/revoke`.
+#[utoipa::path(
+    post,
+    operation_id = "access_revoke_access",
+    path = "/api/v1/access/requests/{id}/revoke",
+    tag = "access",
+    params(("id" = String, Path, description = "The request")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::Grant),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn revoke_access(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -68,6 +104,17 @@ pub async fn revoke_access(
 }
 
 /// `GET /api/v1/access/requests`: the caller's, or everyone's for an access admin.
+#[utoipa::path(
+    get,
+    operation_id = "access_list_access",
+    path = "/api/v1/access/requests",
+    tag = "access",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<api::Grant>),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn list_access(
     State(app): State<AppState>,
     ApiCaller { caller, source, request_id }: ApiCaller,

@@ -39,6 +39,19 @@ fn stage_of(app: &AppState, name: &str) -> Result<(StageName, bool), ApiError> {
 }
 
 /// `POST /api/v1/stages/{stage}/freeze {"reason"}`.
+#[utoipa::path(
+    post,
+    operation_id = "control_freeze",
+    path = "/api/v1/stages/{stage}/freeze",
+    tag = "control",
+    params(("stage" = String, Path, description = "The stage")),
+    request_body = api::FreezeRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = api::Freeze),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn freeze(
     State(app): State<AppState>,
     Path(stage): Path<String>,
@@ -55,6 +68,18 @@ pub async fn freeze(
 }
 
 /// `POST /api/v1/stages/{stage}/unfreeze`: the first call waits for a second, different person.
+#[utoipa::path(
+    post,
+    operation_id = "control_unfreeze",
+    path = "/api/v1/stages/{stage}/unfreeze",
+    tag = "control",
+    params(("stage" = String, Path, description = "The stage")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::Unfreeze),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn unfreeze(
     State(app): State<AppState>,
     Path(stage): Path<String>,
@@ -70,6 +95,17 @@ pub async fn unfreeze(
 }
 
 /// `GET /api/v1/stages/freezes`: the freezes in force of the stages the caller may see.
+#[utoipa::path(
+    get,
+    operation_id = "control_freezes",
+    path = "/api/v1/stages/freezes",
+    tag = "control",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<api::Freeze>),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn freezes(State(app): State<AppState>, api_caller: ApiCaller) -> Result<Json<Vec<api::Freeze>>, ApiError> {
     let ApiCaller { caller: who, source, .. } = api_caller;
     let mut visibility = Visibility::new(&app, &who, &source);
@@ -91,6 +127,18 @@ fn waiver_resource(w: &WaiverRecord) -> Resource {
 }
 
 /// `POST /api/v1/waivers`.
+#[utoipa::path(
+    post,
+    operation_id = "control_request_waiver",
+    path = "/api/v1/waivers",
+    tag = "control",
+    request_body = api::WaiverRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = api::Waiver),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn request_waiver(
     State(app): State<AppState>,
     api_caller: ApiCaller,
@@ -121,6 +169,18 @@ pub async fn request_waiver(
 
 /// `POST /api/v1/waivers/{id}/approve`: another person holding `waiver.approve`, with a fresh
 /// second factor.
+#[utoipa::path(
+    post,
+    operation_id = "control_approve_waiver",
+    path = "/api/v1/waivers/{id}/approve",
+    tag = "control",
+    params(("id" = String, Path, description = "The waiver")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::Waiver),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn approve_waiver(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -135,6 +195,18 @@ pub async fn approve_waiver(
 }
 
 /// `POST /api/v1/waivers/{id}/revoke`: its requester, or a principal who may approve waivers.
+#[utoipa::path(
+    post,
+    operation_id = "control_revoke_waiver",
+    path = "/api/v1/waivers/{id}/revoke",
+    tag = "control",
+    params(("id" = String, Path, description = "The waiver")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::Waiver),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn revoke_waiver(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -151,6 +223,17 @@ pub async fn revoke_waiver(
 }
 
 /// `GET /api/v1/waivers`: those the caller may see.
+#[utoipa::path(
+    get,
+    operation_id = "control_waivers",
+    path = "/api/v1/waivers",
+    tag = "control",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<api::Waiver>),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn waivers(State(app): State<AppState>, api_caller: ApiCaller) -> Result<Json<Vec<api::Waiver>>, ApiError> {
     let ApiCaller { caller: who, source, .. } = api_caller;
     let mut visibility = Visibility::new(&app, &who, &source);
@@ -159,6 +242,18 @@ pub async fn waivers(State(app): State<AppState>, api_caller: ApiCaller) -> Resu
 }
 
 /// `POST /api/v1/rollbacks`.
+#[utoipa::path(
+    post,
+    operation_id = "control_rollback",
+    path = "/api/v1/rollbacks",
+    tag = "control",
+    request_body = api::RollbackRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::Rollback),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn rollback(
     State(app): State<AppState>,
     api_caller: ApiCaller,
@@ -185,6 +280,17 @@ pub async fn rollback(
 
 /// `GET /api/v1/reviews`: break-glass follow-ups; needs `audit.read`, and lists those of the
 /// promotions the caller may see.
+#[utoipa::path(
+    get,
+    operation_id = "control_reviews",
+    path = "/api/v1/reviews",
+    tag = "control",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<api::Review>),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn reviews(State(app): State<AppState>, api_caller: ApiCaller) -> Result<Json<Vec<api::Review>>, ApiError> {
     let ApiCaller { caller: who, source, request_id } = api_caller;
     app.callers.require(&who, Action::AuditRead, &Resource::Log, &source, &request_id).await?;
@@ -206,6 +312,19 @@ fn unknown_review(id: &str) -> ApiError {
 
 /// `POST /api/v1/reviews/{id}/close {"note"}`: by someone who may approve the promotion it
 /// follows (so never the one who broke the glass).
+#[utoipa::path(
+    post,
+    operation_id = "control_close_review",
+    path = "/api/v1/reviews/{id}/close",
+    tag = "control",
+    params(("id" = String, Path, description = "The review")),
+    request_body = api::ReviewClose,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::Review),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn close_review(
     State(app): State<AppState>,
     Path(id): Path<String>,

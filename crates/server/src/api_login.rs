@@ -48,6 +48,18 @@ pub async fn token(State(app): State<AppState>, Origin { source, request_id }: O
 }
 
 /// `POST /api/v1/auth/token`: an API token for Basic credentials.
+#[utoipa::path(
+    post,
+    operation_id = "login_api_token",
+    path = "/api/v1/auth/token",
+    tag = "auth",
+    params(("X-Airlock-OTP" = Option<String>, Header, description = "A current TOTP code, for a user with a second factor")),
+    security(("basic" = [])),
+    responses(
+        (status = 200, body = api::ApiToken),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn api_token(
     State(app): State<AppState>,
     Origin { source, request_id }: Origin,
@@ -70,6 +82,17 @@ pub async fn api_token(
 }
 
 /// `POST /api/v1/auth/refresh`: a new API token for a still-valid one, against the live epoch.
+#[utoipa::path(
+    post,
+    operation_id = "login_refresh",
+    path = "/api/v1/auth/refresh",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::ApiToken),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn refresh(State(app): State<AppState>, who: ApiCaller) -> Result<Json<api::ApiToken>, ApiError> {
     let (caller, record) = principal(&app, who).await?;
     // A refresh keeps the time the second factor was proved; it does not renew it.
@@ -78,6 +101,17 @@ pub async fn refresh(State(app): State<AppState>, who: ApiCaller) -> Result<Json
 }
 
 /// `GET /api/v1/auth/whoami`.
+#[utoipa::path(
+    get,
+    operation_id = "login_whoami",
+    path = "/api/v1/auth/whoami",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::Whoami),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn whoami(State(app): State<AppState>, who: ApiCaller) -> Result<Json<api::Whoami>, ApiError> {
     let (_, record) = principal(&app, who).await?;
     let single_admin = app.callers.identity().single_admin().await.map_err(CallerError::from)?;
@@ -87,6 +121,18 @@ pub async fn whoami(State(app): State<AppState>, who: ApiCaller) -> Result<Json<
 
 /// `POST /api/v1/auth/mfa`: enrolls a TOTP second factor for the user whose password (and, when
 /// one is enrolled already, current code) the request carries. The secret is shown once.
+#[utoipa::path(
+    post,
+    operation_id = "login_enroll_mfa",
+    path = "/api/v1/auth/mfa",
+    tag = "auth",
+    params(("X-Airlock-OTP" = Option<String>, Header, description = "The current code, to replace an enrolled second factor")),
+    security(("basic" = [])),
+    responses(
+        (status = 200, body = api::TotpEnrollment),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn enroll_mfa(
     State(app): State<AppState>,
     Origin { source, request_id }: Origin,
@@ -111,6 +157,17 @@ pub async fn enroll_mfa(
 /// `POST /api/v1/auth/enroll`: a person completes their enrollment with the one-time token an
 /// access admin handed them, choosing their password; the answer holds their new TOTP second
 /// factor, shown once.
+#[utoipa::path(
+    post,
+    operation_id = "login_enroll",
+    path = "/api/v1/auth/enroll",
+    tag = "auth",
+    request_body = api::EnrollRequest,
+    responses(
+        (status = 200, body = api::TotpEnrollment),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn enroll(
     State(app): State<AppState>,
     ApiJson(api::EnrollRequest { token, password }): ApiJson<api::EnrollRequest>,

@@ -16,11 +16,33 @@ use crate::error::ApiError;
 use crate::extract::{ApiCaller, ApiJson};
 
 /// `GET /api/v1/roles`: the roles in force, for any authenticated principal.
+#[utoipa::path(
+    get,
+    operation_id = "principals_roles",
+    path = "/api/v1/roles",
+    tag = "access",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<api::Role>),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn roles(State(app): State<AppState>, _: ApiCaller) -> Result<Json<Vec<api::Role>>, ApiError> {
     Ok(Json(app.callers.identity().roles().iter().map(to_api::role).collect()))
 }
 
 /// `GET /api/v1/principals`.
+#[utoipa::path(
+    get,
+    operation_id = "principals_list",
+    path = "/api/v1/principals",
+    tag = "access",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<api::Principal>),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
     ApiCaller { caller, source, request_id }: ApiCaller,
@@ -40,6 +62,18 @@ fn principal_id(name: &str) -> Result<PrincipalId, ApiError> {
 
 /// Creates a user or a service account; a service account's API key (and a generated password)
 /// appear in this response only.
+#[utoipa::path(
+    post,
+    operation_id = "principals_create",
+    path = "/api/v1/principals",
+    tag = "access",
+    request_body = api::NewPrincipal,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = api::PrincipalCreated),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn create(
     State(app): State<AppState>,
     ApiCaller { caller, source, request_id }: ApiCaller,
@@ -112,6 +146,19 @@ async fn apply(
 /// `POST /api/v1/principals/{name}/reset`: a new enrollment for a user who lost their password
 /// or second factor (both are cleared); pending a second access admin, whose approval returns
 /// the one-time token.
+#[utoipa::path(
+    post,
+    operation_id = "principals_reset",
+    path = "/api/v1/principals/{name}/reset",
+    tag = "access",
+    params(("name" = String, Path, description = "The principal")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::Reset),
+        (status = 202, description = "Waiting for a second access admin", body = api::PendingChange),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn reset(
     State(app): State<AppState>,
     Path(name): Path<String>,
@@ -138,6 +185,20 @@ pub async fn reset(
 }
 
 /// `POST /api/v1/principals/{name}/roles`: grants a role, unless separation of duties forbids.
+#[utoipa::path(
+    post,
+    operation_id = "principals_grant",
+    path = "/api/v1/principals/{name}/roles",
+    tag = "access",
+    params(("name" = String, Path, description = "The principal")),
+    request_body = api::RoleGrant,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::Principal),
+        (status = 202, description = "Waiting for a second access admin", body = api::PendingChange),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn grant(
     State(app): State<AppState>,
     Path(name): Path<String>,
@@ -150,6 +211,19 @@ pub async fn grant(
 }
 
 /// `DELETE /api/v1/principals/{name}/roles/{role}`.
+#[utoipa::path(
+    delete,
+    operation_id = "principals_revoke",
+    path = "/api/v1/principals/{name}/roles/{role}",
+    tag = "access",
+    params(("name" = String, Path, description = "The principal"), ("role" = String, Path, description = "The role")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::Principal),
+        (status = 202, description = "Waiting for a second access admin", body = api::PendingChange),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn revoke(
     State(app): State<AppState>,
     Path((name, role)): Path<(String, String)>,
@@ -159,6 +233,19 @@ pub async fn revoke(
 }
 
 /// `POST /api/v1/principals/{name}/disable`: every token of the principal dies at once.
+#[utoipa::path(
+    post,
+    operation_id = "principals_disable",
+    path = "/api/v1/principals/{name}/disable",
+    tag = "access",
+    params(("name" = String, Path, description = "The principal")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::Principal),
+        (status = 202, description = "Waiting for a second access admin", body = api::PendingChange),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn disable(
     State(app): State<AppState>,
     Path(name): Path<String>,
@@ -168,6 +255,19 @@ pub async fn disable(
 }
 
 /// `POST /api/v1/principals/{name}/enable`.
+#[utoipa::path(
+    post,
+    operation_id = "principals_enable",
+    path = "/api/v1/principals/{name}/enable",
+    tag = "access",
+    params(("name" = String, Path, description = "The principal")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::Principal),
+        (status = 202, description = "Waiting for a second access admin", body = api::PendingChange),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn enable(
     State(app): State<AppState>,
     Path(name): Path<String>,
@@ -177,6 +277,20 @@ pub async fn enable(
 }
 
 /// `POST /api/v1/principals/{name}/api-key`: rotates a service account's key, returned once.
+#[utoipa::path(
+    post,
+    operation_id = "principals_rotate_key",
+    path = "/api/v1/principals/{name}/api-key",
+    tag = "access",
+    params(("name" = String, Path, description = "The principal")),
+    request_body(content = api::KeyRequest, description = "May be empty"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::KeyRotation),
+        (status = 202, description = "Waiting for a second access admin", body = api::PendingChange),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn rotate_key(
     State(app): State<AppState>,
     Path(name): Path<String>,
@@ -203,6 +317,18 @@ pub async fn rotate_key(
 
 /// `POST /api/v1/roles`: defines a role (`{"name","description","permissions"}`), compiled to
 /// Cedar and validated before it is stored; needs `access.grant`.
+#[utoipa::path(
+    post,
+    operation_id = "principals_define_role",
+    path = "/api/v1/roles",
+    tag = "access",
+    request_body = api::RoleDefinition,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = api::RoleDefined),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn define_role(
     State(app): State<AppState>,
     ApiCaller { caller, source, request_id }: ApiCaller,

@@ -56,6 +56,19 @@ fn resource(record: &PromotionRecord, pusher: Option<String>) -> Resource {
 }
 
 /// `POST /api/v1/promotions`.
+#[utoipa::path(
+    post,
+    operation_id = "promotion_request",
+    path = "/api/v1/promotions",
+    tag = "promotions",
+    request_body = api::PromotionRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Requested, with its first gate report", body = api::Promotion),
+        (status = 200, description = "The same request was made already; that promotion", body = api::Promotion),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn request(
     State(app): State<AppState>,
     ApiCaller { caller, source, request_id }: ApiCaller,
@@ -107,6 +120,19 @@ pub async fn request(
 }
 
 /// `POST /api/v1/promotions/{id}/approve`.
+#[utoipa::path(
+    post,
+    operation_id = "promotion_approve",
+    path = "/api/v1/promotions/{id}/approve",
+    tag = "promotions",
+    params(("id" = String, Path, description = "The promotion")),
+    request_body = api::PromotionDecision,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::Promotion),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn approve(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -117,6 +143,19 @@ pub async fn approve(
 }
 
 /// `POST /api/v1/promotions/{id}/reject`.
+#[utoipa::path(
+    post,
+    operation_id = "promotion_reject",
+    path = "/api/v1/promotions/{id}/reject",
+    tag = "promotions",
+    params(("id" = String, Path, description = "The promotion")),
+    request_body = api::PromotionDecision,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::Promotion),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn reject(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -179,6 +218,18 @@ async fn decide(
 }
 
 /// `GET /api/v1/promotions/{id}`: a promotion the caller may not see answers as a missing one.
+#[utoipa::path(
+    get,
+    operation_id = "promotion_get",
+    path = "/api/v1/promotions/{id}",
+    tag = "promotions",
+    params(("id" = String, Path, description = "The promotion")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::Promotion),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn get(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -194,6 +245,18 @@ pub async fn get(
 /// `GET /api/v1/promotions[?status=pending&target=prod/app&digest=sha256:...&limit=50]`: the
 /// newest `limit` promotions the caller may see, found among at most
 /// [`PROMOTIONS_SCAN_MAX`] newest that match the filter.
+#[utoipa::path(
+    get,
+    operation_id = "promotion_list",
+    path = "/api/v1/promotions",
+    tag = "promotions",
+    params(("status" = Option<String>, Query, description = "pending, promoted, denied, rejected, expired or cancelled"), ("target" = Option<String>, Query, description = "The target repository, `prod/app`"), ("digest" = Option<String>, Query, description = "`sha256:<hex>`"), ("limit" = Option<u32>, Query, description = "1 to 500, 100 when left out")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Newest first; `report` is null and `approvals` empty", body = Vec<api::Promotion>),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
     ApiCaller { caller, source, .. }: ApiCaller,
@@ -245,6 +308,16 @@ pub async fn list(
 }
 
 /// `GET /api/v1/release-key`: the public key release records are signed with, PEM.
+#[utoipa::path(
+    get,
+    operation_id = "promotion_release_key",
+    path = "/api/v1/release-key",
+    tag = "promotions",
+    responses(
+        (status = 200, body = api::ReleaseKey),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn release_key(State(app): State<AppState>) -> Json<api::ReleaseKey> {
     Json(to_api::release_key(app.promoter.release_key()))
 }

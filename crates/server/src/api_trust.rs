@@ -29,6 +29,17 @@ use crate::extract::{ApiCaller, Limit, Origin, Unread};
 pub const TRUST_ROOT_APPLIES_PER_MINUTE: u32 = 10;
 
 /// `GET /api/v1/trust/root[?version=N]`: the document exactly as applied.
+#[utoipa::path(
+    get,
+    operation_id = "trust_get_root",
+    path = "/api/v1/trust/root",
+    tag = "trust",
+    params(("version" = Option<u64>, Query, description = "The version, the current one when left out")),
+    responses(
+        (status = 200, description = "The document exactly as applied", body = api::TrustRootDocument),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn get_root(
     State(app): State<AppState>,
     Query(query): Query<BTreeMap<String, String>>,
@@ -55,6 +66,18 @@ pub async fn get_root(
 /// `PUT /api/v1/trust/root`: apply version N+1 (or the first root), as a principal allowed
 /// `trust.sign`. An anonymous request is refused with 401, a principal without the duty with
 /// 403, both before the body is read.
+#[utoipa::path(
+    put,
+    operation_id = "trust_put_root",
+    path = "/api/v1/trust/root",
+    tag = "trust",
+    request_body(content = api::TrustRootDocument, description = "The signed document; its signatures are checked over these bytes", content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::TrustRootApplied),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn put_root(
     State(app): State<AppState>,
     ApiCaller { caller, source, request_id }: ApiCaller,
@@ -86,8 +109,28 @@ pub async fn put_root(
     }
 }
 
-/// `GET /api/v1/artifacts/{repo}/{digest}/evidence`.
-/// `/api/v1/artifacts/{repo}/{digest}/{evidence|policy-input|evaluate}`.
+/// What an artifact route serves; the repository holds slashes, so one catch-all route
+/// dispatches on the method and the last segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArtifactRoute {
+    Evidence,
+    PolicyInput,
+    Evaluate,
+    Promotions,
+    ReleaseBundle,
+}
+
+/// The routes under `/api/v1/artifacts/{repository}/{digest}/`: method, last segment, route.
+pub const ARTIFACT_ROUTES: &[(&str, &str, ArtifactRoute)] = &[
+    ("GET", "evidence", ArtifactRoute::Evidence),
+    ("GET", "policy-input", ArtifactRoute::PolicyInput),
+    ("POST", "evaluate", ArtifactRoute::Evaluate),
+    ("GET", "promotions", ArtifactRoute::Promotions),
+    ("GET", "release-bundle", ArtifactRoute::ReleaseBundle),
+];
+
+/// `/api/v1/artifacts/{repo}/{digest}/{evidence|policy-input|evaluate|promotions|release-bundle}`,
+/// as [`ARTIFACT_ROUTES`] says.
 pub async fn artifacts(
     State(app): State<AppState>,
     method: http::Method,
@@ -120,19 +163,24 @@ pub async fn artifacts(
         principal: caller.id.to_string(),
         kind: caller.kind.as_str().to_owned(),
     };
-    match (method, action) {
-        (http::Method::GET, "evidence") => Ok(evidence(&app, &repo, &digest).await?.into_response()),
-        (http::Method::GET, "promotions") => {
+    let route = ARTIFACT_ROUTES
+        .iter()
+        .find(|(m, a, _)| *m == method.as_str() && *a == action)
+        .map(|(_, _, route)| *route)
+        .ok_or_else(invalid)?;
+    match route {
+        ArtifactRoute::Evidence => Ok(evidence(&app, &repo, &digest).await?.into_response()),
+        ArtifactRoute::Promotions => {
             let proofs = app.promoter.history(&repo, &digest).await?;
             Ok(Json(to_api::history(app.promoter.release_key(), &repo, &digest, &proofs)).into_response())
         }
-        (http::Method::GET, "release-bundle") => crate::api_release::release_bundle(&app, &repo, &digest).await,
-        (http::Method::GET, "policy-input") => {
+        ArtifactRoute::ReleaseBundle => crate::api_release::release_bundle(&app, &repo, &digest).await,
+        ArtifactRoute::PolicyInput => {
             let target = target_stage(&app, &query)?;
             let input = app.registry.policy_input(&repo, &digest, &target, &requester).await?;
             Ok(Json(api::PolicyInput(input)).into_response())
         }
-        (http::Method::POST, "evaluate") => {
+        ArtifactRoute::Evaluate => {
             let target = target_stage(&app, &query)?;
             // A dry run costs what a promotion request costs: only those who may ask for one,
             // and at a bounded rate each.
@@ -173,7 +221,6 @@ pub async fn artifacts(
             let decision = crate::policy::evaluate(&app, &actor, &repo, &digest, &target, &requester).await?;
             Ok(([(header::CONTENT_TYPE, "application/json")], decision).into_response())
         }
-        _ => Err(invalid()),
     }
 }
 

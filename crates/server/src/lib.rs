@@ -25,6 +25,7 @@ mod error;
 mod extract;
 pub mod log;
 mod metrics;
+mod openapi;
 mod policy;
 pub mod promotion;
 mod route;
@@ -36,7 +37,7 @@ mod visibility;
 
 pub use airlock_core::audit::Actor;
 pub use api_trust::TRUST_ROOT_APPLIES_PER_MINUTE;
-pub use app::{App, AppState, DATABASE_FILE, Server, StartError, shutdown_signal};
+pub use app::{API_V1_ROUTES, App, AppState, DATABASE_FILE, Server, StartError, shutdown_signal};
 pub use clock::SystemClock;
 pub use config::{Config, ConfigError, LogFormat};
 pub use error::INTERNAL_MESSAGE;

@@ -11,6 +11,7 @@ mod login;
 mod manifests;
 mod negative;
 mod observability;
+mod openapi;
 mod persons;
 mod policy_signing;
 mod promotion;
