@@ -218,9 +218,19 @@ pub struct RoleDefined {
 pub struct AccessRequest {
     pub role: String,
     /// Seconds as a number, or a duration like `"30m"`, `"2h"`, `"90s"`.
-    #[schema(value_type = String, example = "30m")]
+    #[schema(schema_with = duration_schema)]
     pub duration: serde_json::Value,
     pub reason: String,
+}
+
+/// A number of seconds, or a string like `30m`.
+fn duration_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+        .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^\s*[0-9]+[smh]?\s*$")))
+        .description(Some("Seconds as a number, or a duration like `30m`, `2h`, `90s`"))
+        .into()
 }
 
 /// A grant or a change waiting for approval: `GET /api/v1/access/requests` and the answer of
