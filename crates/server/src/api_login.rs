@@ -6,17 +6,13 @@ use airlock_core::ports::PrincipalRecord;
 use axum::Json;
 use axum::extract::{Query, Request, State};
 use axum::response::{IntoResponse, Response};
-use http::HeaderMap;
 
 use crate::app::AppState;
 use crate::caller::{Caller, CallerError};
 use crate::convert::to_api;
 use crate::error::{ApiError, ServerError};
-use crate::extract::{ApiCaller, ApiJson, Origin};
+use crate::extract::{ApiCaller, ApiJson, Login, Origin};
 use airlock_api::v1 as api;
-
-/// The header carrying a TOTP code at login.
-pub const OTP_HEADER: &str = "x-airlock-otp";
 
 /// `GET /token?service=...&scope=...`: a registry token for the scopes asked, granted as far as
 /// the caller may.
@@ -62,17 +58,9 @@ pub async fn token(State(app): State<AppState>, Origin { source, request_id }: O
 )]
 pub async fn api_token(
     State(app): State<AppState>,
-    Origin { source, request_id }: Origin,
-    headers: HeaderMap,
+    Login { record, otp, source, request_id }: Login,
 ) -> Result<Json<api::ApiToken>, ApiError> {
-    let record = app.callers.authenticate(&headers, &source, &request_id).await?.record;
     // A user with a second factor proves it with `X-Airlock-OTP`; the token then says when.
-    let otp = headers
-        .get(OTP_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned);
     let mfa_at = match otp {
         Some(code) => Some(app.callers.verify_otp(&record, &code, &source, &request_id).await?),
         None => None,
@@ -135,19 +123,16 @@ pub async fn whoami(State(app): State<AppState>, who: ApiCaller) -> Result<Json<
 )]
 pub async fn enroll_mfa(
     State(app): State<AppState>,
-    Origin { source, request_id }: Origin,
-    headers: HeaderMap,
+    Login { record, otp, source, request_id }: Login,
 ) -> Result<Json<api::TotpEnrollment>, ApiError> {
-    let record = app.callers.authenticate(&headers, &source, &request_id).await?.record;
     if record.totp_secret.is_some() {
-        let code = headers.get(OTP_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        if code.is_empty() {
+        let Some(code) = otp else {
             return Err(CallerError::Invalid(format!(
                 "`{}` has a second factor already; send its current code in `X-Airlock-OTP` to replace it",
                 record.id
             ))
             .into());
-        }
+        };
         app.callers.verify_otp(&record, &code, &source, &request_id).await?;
     }
     let (secret, uri) = app.callers.enroll_totp(&record).await?;

@@ -14,14 +14,14 @@ use airlock_api::v1 as api;
 use airlock_model::{Digest, RepoName};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, header};
+use http::header;
 
 use crate::app::AppState;
 use crate::convert::to_api;
 use crate::error::{ApiCode, ApiError};
-use crate::extract::{ApiCaller, Limit, Origin, Unread};
+use crate::extract::{ApiCaller, ArtifactReader, Limit, Unread, invalid_artifact_path};
 
 /// Trust root documents one principal may apply in a minute (a burst of as many, then one every
 /// `60 / N` s). A ceremony applies one or two; the bound keeps a stolen key admin's credentials
@@ -134,38 +134,17 @@ pub const ARTIFACT_ROUTES: &[(&str, &str, ArtifactRoute)] = &[
 pub async fn artifacts(
     State(app): State<AppState>,
     method: http::Method,
-    Path(rest): Path<String>,
     Query(query): Query<BTreeMap<String, String>>,
-    Origin { source, request_id }: Origin,
-    headers: HeaderMap,
+    ArtifactReader { repo, digest, action, rest, caller, source, request_id }: ArtifactReader,
 ) -> Result<Response, ApiError> {
-    let invalid = || ApiError::BadParameter {
-        message: format!(
-            "`/api/v1/artifacts/{}` is not `<repository>/<digest>/evidence|policy-input|evaluate|promotions|release-bundle`",
-            rest.chars().take(200).collect::<String>()
-        ),
-        remediation: "ask for `/api/v1/artifacts/dev/payments/api/sha256:<hex>/evidence`".to_owned(),
-    };
-    let (path, action) = rest.rsplit_once('/').ok_or_else(invalid)?;
-    let (repo, digest) = path.rsplit_once('/').ok_or_else(invalid)?;
-    let repo = RepoName::parse(repo).map_err(|e| ApiError::BadParameter {
-        message: e.to_string(),
-        remediation: "name the repository as `<stage>/<path>`".to_owned(),
-    })?;
-    let digest = Digest::parse(digest).map_err(|e| ApiError::BadParameter {
-        message: e.to_string(),
-        remediation: "give the artifact's `sha256:` digest".to_owned(),
-    })?;
-    app.registry.stage_of(&repo)?;
-    // What an artifact holds is read by whoever may pull it, with either kind of token.
-    let caller = app.callers.reader(&headers, &repo, &source).await?;
+    let invalid = || invalid_artifact_path(&rest);
     let requester = airlock_core::policy_input::Requester {
         principal: caller.id.to_string(),
         kind: caller.kind.as_str().to_owned(),
     };
     let route = ARTIFACT_ROUTES
         .iter()
-        .find(|(m, a, _)| *m == method.as_str() && *a == action)
+        .find(|(m, a, _)| *m == method.as_str() && *a == action.as_str())
         .map(|(_, _, route)| *route)
         .ok_or_else(invalid)?;
     match route {

@@ -1,7 +1,9 @@
 //! What an `/api/v1` handler takes from its request, decided once here:
 //!
 //! - [`ApiCaller`]: the caller verified from its API token, with the client address and the
-//!   request id; [`Origin`] the address and id alone, for routes that authenticate otherwise.
+//!   request id; [`Login`] a principal logging in with Basic credentials; [`ArtifactReader`]
+//!   the artifact an `/api/v1/artifacts/...` request names and a caller who may pull it;
+//!   [`Origin`] the address and id alone.
 //! - [`ApiJson`]: the body as a request DTO, bounded by the limit the DTO's [`RequestBody`]
 //!   names (a config key), with the registry's idle timeout and minimum rate, answering 413, 400
 //!   or 408, never an empty body; [`Unread`] a body read only after the handler has authorized
@@ -9,6 +11,8 @@
 
 use airlock_access::token::TokenKind;
 use airlock_api::v1 as api;
+use airlock_core::ports::PrincipalRecord;
+use airlock_model::{Digest, RepoName};
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use http::request::Parts;
@@ -60,6 +64,96 @@ impl FromRequestParts<AppState> for ApiCaller {
         let Origin { source, request_id } = Origin::of(parts);
         let caller = app.callers.caller(&parts.headers, TokenKind::Api, None).await?;
         Ok(ApiCaller { caller, source, request_id })
+    }
+}
+
+/// The header carrying a TOTP code at login.
+pub const OTP_HEADER: &str = "x-airlock-otp";
+
+/// A principal logging in with Basic credentials (a user's password, a service account's API
+/// key, a CI token), with the second factor's code if `X-Airlock-OTP` carries one. Failed
+/// logins are throttled and logged by [`crate::caller::CallerService::authenticate`].
+#[derive(Debug)]
+pub struct Login {
+    pub record: PrincipalRecord,
+    /// The trimmed code of `X-Airlock-OTP`, when not empty.
+    pub otp: Option<String>,
+    pub source: String,
+    pub request_id: String,
+}
+
+impl FromRequestParts<AppState> for Login {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Login, ApiError> {
+        let Origin { source, request_id } = Origin::of(parts);
+        let record = app.callers.authenticate(&parts.headers, &source, &request_id).await?.record;
+        let otp = parts
+            .headers
+            .get(OTP_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned);
+        Ok(Login { record, otp, source, request_id })
+    }
+}
+
+/// What `/api/v1/artifacts/{repository}/{digest}/{action}` names, read by a caller who may pull
+/// the repository: a registry token granting `pull` there, or an API token of a principal whose
+/// roles allow it. The path is checked first (400), then the stage (the registry's error), then
+/// the caller (401, 403).
+#[derive(Debug)]
+pub struct ArtifactReader {
+    pub repo: RepoName,
+    pub digest: Digest,
+    /// The last segment, `evidence`, `policy-input`, ...
+    pub action: String,
+    /// The path after `/api/v1/artifacts/`, as sent.
+    pub rest: String,
+    pub caller: Caller,
+    pub source: String,
+    pub request_id: String,
+}
+
+/// The 400 of an artifact path that names no artifact route.
+pub fn invalid_artifact_path(rest: &str) -> ApiError {
+    ApiError::BadParameter {
+        message: format!(
+            "`/api/v1/artifacts/{}` is not `<repository>/<digest>/evidence|policy-input|evaluate|promotions|release-bundle`",
+            rest.chars().take(200).collect::<String>()
+        ),
+        remediation: "ask for `/api/v1/artifacts/dev/payments/api/sha256:<hex>/evidence`".to_owned(),
+    }
+}
+
+impl FromRequestParts<AppState> for ArtifactReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<ArtifactReader, ApiError> {
+        let Origin { source, request_id } = Origin::of(parts);
+        let axum::extract::Path(rest) =
+            axum::extract::Path::<String>::from_request_parts(parts, app).await.map_err(|e| {
+                ApiError::BadParameter {
+                    message: e.body_text(),
+                    remediation: "ask for `/api/v1/artifacts/dev/payments/api/sha256:<hex>/evidence`".to_owned(),
+                }
+            })?;
+        let invalid = || invalid_artifact_path(&rest);
+        let (path, action) = rest.rsplit_once('/').ok_or_else(invalid)?;
+        let (repo, digest) = path.rsplit_once('/').ok_or_else(invalid)?;
+        let repo = RepoName::parse(repo).map_err(|e| ApiError::BadParameter {
+            message: e.to_string(),
+            remediation: "name the repository as `<stage>/<path>`".to_owned(),
+        })?;
+        let digest = Digest::parse(digest).map_err(|e| ApiError::BadParameter {
+            message: e.to_string(),
+            remediation: "give the artifact's `sha256:` digest".to_owned(),
+        })?;
+        let action = action.to_owned();
+        app.registry.stage_of(&repo)?;
+        let caller = app.callers.reader(&parts.headers, &repo, &source).await?;
+        Ok(ArtifactReader { repo, digest, action, rest, caller, source, request_id })
     }
 }
 
