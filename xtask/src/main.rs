@@ -1,5 +1,12 @@
 //! Project automation: `cargo xtask ci` runs every check CI runs; `cargo xtask tidy` checks the
 //! layering rules of DESIGN.md and the file-header rule of STYLE.md.
+//!
+//! `tidy`'s rules: crate dependency edges; every `.rs` file starts with a `//!` line; no
+//! statement updates or deletes the log's tables; no `json!` body in the server's `/api/v1`
+//! handlers (`crates/server/src/api*`) outside `#[cfg(test)]` (a DTO in `crates/api` and a
+//! conversion in `server::convert` instead); and no file under a crate's `src/` past
+//! [`SOURCE_LINES_MAX`] lines unless one of its first [`LONG_FILE_REASON_LINES`] lines gives the
+//! reason, as `//! tidy: long because <reason>`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,7 +31,7 @@ fn run_task() -> anyhow::Result<()> {
         "ci" => ci(&root),
         "tidy" => tidy(&root),
         _ => bail!(
-            "usage: cargo xtask <ci|tidy>\n  ci    fmt, clippy -D warnings, tests, docs -D warnings, tidy\n  tidy  crate dependency edges, `//!` file headers, append-only log tables, file lengths"
+            "usage: cargo xtask <ci|tidy>\n  ci    fmt, clippy -D warnings, tests, docs -D warnings, tidy\n  tidy  crate dependency edges, `//!` file headers, append-only log tables, no `json!` in /api/v1 handlers, file lengths"
         ),
     }
 }
@@ -159,6 +166,7 @@ fn tidy(root: &Path) -> anyhow::Result<()> {
     check_headers(root, &mut problems)?;
     check_log_append_only(root, &mut problems)?;
     check_file_lengths(root, &mut problems)?;
+    check_api_json(root, &mut problems)?;
     if problems.is_empty() {
         eprintln!("tidy: ok");
         return Ok(());
@@ -216,22 +224,115 @@ fn check_headers(root: &Path, problems: &mut Vec<String>) -> anyhow::Result<()> 
 }
 
 /// Most lines a source file under a crate's `src/` may have: past it, a file holds more than one
-/// concern and is split.
+/// concern and is split, unless it says why not.
 const SOURCE_LINES_MAX: usize = 800;
 
-/// No file under `crates/*/src` is longer than [`SOURCE_LINES_MAX`] lines.
+/// The marker of a long file's reason, followed by the reason on the same line.
+const LONG_FILE_MARKER: &str = "//! tidy: long because ";
+
+/// How many lines from the top the marker may stand on.
+const LONG_FILE_REASON_LINES: usize = 10;
+
+/// No file under `crates/*/src` is longer than [`SOURCE_LINES_MAX`] lines unless its first lines
+/// carry a one-line reason ([`LONG_FILE_MARKER`]).
 fn check_file_lengths(root: &Path, problems: &mut Vec<String>) -> anyhow::Result<()> {
     let mut files = Vec::new();
     collect_files(&root.join("crates"), &mut files, &|name| name.ends_with(".rs"))?;
     for file in files.iter().filter(|f| f.components().any(|c| c.as_os_str() == "src")) {
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read `{}`", file.display()))?;
-        let lines = text.lines().count();
-        if lines > SOURCE_LINES_MAX {
-            let shown = file.strip_prefix(root).unwrap_or(file).display().to_string();
-            problems.push(format!("`{shown}` has {lines} lines, over {SOURCE_LINES_MAX}: split it by concern"));
+        let shown = file.strip_prefix(root).unwrap_or(file).display().to_string();
+        if let Some(problem) = file_length_problem(&shown, &text) {
+            problems.push(problem);
         }
     }
     Ok(())
+}
+
+fn file_length_problem(shown: &str, text: &str) -> Option<String> {
+    let lines = text.lines().count();
+    if lines <= SOURCE_LINES_MAX {
+        return None;
+    }
+    let reasoned = text
+        .lines()
+        .take(LONG_FILE_REASON_LINES)
+        .filter_map(|l| l.strip_prefix(LONG_FILE_MARKER))
+        .any(|reason| !reason.trim().is_empty());
+    (!reasoned).then(|| {
+        format!(
+            "`{shown}` has {lines} lines, over {SOURCE_LINES_MAX}: split it by concern, or give the reason in its first {LONG_FILE_REASON_LINES} lines as `{LONG_FILE_MARKER}<reason>`"
+        )
+    })
+}
+
+/// `/api/v1` bodies are DTOs (`crates/api`) built in `server::convert`, never `json!` in a
+/// handler: no `json!` in `crates/server/src/api*` outside `#[cfg(test)]` items.
+fn check_api_json(root: &Path, problems: &mut Vec<String>) -> anyhow::Result<()> {
+    let src = root.join("crates/server/src");
+    let Ok(entries) = std::fs::read_dir(&src) else { return Ok(()) };
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        if !name.starts_with("api") {
+            continue;
+        }
+        if path.is_dir() {
+            collect_files(&path, &mut files, &|n| n.ends_with(".rs"))?;
+        } else if name.ends_with(".rs") {
+            files.push(path);
+        }
+    }
+    for file in files {
+        let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read `{}`", file.display()))?;
+        let shown = file.strip_prefix(root).unwrap_or(&file).display().to_string();
+        for line in json_outside_tests(&text) {
+            problems.push(format!(
+                "`{shown}:{line}` builds a body with `json!`: add a DTO to `crates/api` and convert to it in `server::convert`"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The 1-based lines holding `json!` outside the items `#[cfg(test)]` marks (the braces of the
+/// item that follows the attribute).
+fn json_outside_tests(text: &str) -> Vec<usize> {
+    let mut found = Vec::new();
+    // Depth at which a test item opened, while inside one.
+    let mut test_depth: Option<usize> = None;
+    let mut pending_test = false;
+    let mut depth = 0usize;
+    for (index, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or_default();
+        if line.trim() == "#[cfg(test)]" {
+            pending_test = true;
+            continue;
+        }
+        if test_depth.is_none() && !pending_test && code.contains("json!") {
+            found.push(index + 1);
+        }
+        for c in code.chars() {
+            match c {
+                '{' => {
+                    if pending_test && test_depth.is_none() {
+                        test_depth = Some(depth);
+                        pending_test = false;
+                    }
+                    depth += 1;
+                }
+                '}' => {
+                    depth = depth.saturating_sub(1);
+                    if test_depth == Some(depth) {
+                        test_depth = None;
+                    }
+                }
+                ';' if pending_test && test_depth.is_none() => pending_test = false,
+                _ => {}
+            }
+        }
+    }
+    found
 }
 
 /// The transparency log's tables are append-only (DESIGN.md, STYLE.md 18): no statement in the
@@ -275,4 +376,28 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, keep: &dyn Fn(&str) -> bool
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_refused_outside_test_items_only() {
+        let text = "//! x\nfn a() { json!({}) }\n#[cfg(test)]\nmod tests {\n    fn b() { json!({}) }\n}\nfn c() {\n    let v = json!(1);\n}\n// json! in a comment\n";
+        assert_eq!(json_outside_tests(text), vec![2, 8]);
+    }
+
+    #[test]
+    fn a_long_file_needs_its_reason_on_top() {
+        let long = "fn f() {}\n".repeat(SOURCE_LINES_MAX + 1);
+        assert!(file_length_problem("a.rs", &long).is_some());
+        let reasoned = format!("//! What it is.\n{LONG_FILE_MARKER}one table of every code\n{long}");
+        assert_eq!(file_length_problem("a.rs", &reasoned), None);
+        let empty = format!("{LONG_FILE_MARKER}\n{long}");
+        assert!(file_length_problem("a.rs", &empty).is_some());
+        let buried = format!("{}{LONG_FILE_MARKER}a reason\n{long}", "//! x\n".repeat(LONG_FILE_REASON_LINES));
+        assert!(file_length_problem("a.rs", &buried).is_some());
+        assert_eq!(file_length_problem("a.rs", "fn f() {}\n"), None);
+    }
 }

@@ -1,27 +1,16 @@
 //! Just-in-time elevation and two-person changes under `/api/v1/access/requests`: asking,
 //! approving, revoking and listing.
 
+use airlock_api::v1 as api;
 use axum::Json;
-use axum::extract::{Path, Request, State};
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use axum::extract::{Path, State};
+use http::StatusCode;
 
-use crate::api_login::{api_caller, origin};
 use crate::app::AppState;
 use crate::caller::CallerError;
+use crate::convert::to_api;
 use crate::error::ApiError;
-use crate::extract::{self, Limit};
-
-/// `POST /api/v1/access/requests` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccessRequestBody {
-    role: String,
-    /// Seconds, or a duration like `30m`, `2h`.
-    duration: serde_json::Value,
-    reason: String,
-}
+use crate::extract::{ApiCaller, ApiJson};
 
 /// `30m`, `2h`, `90s`, or a number of seconds.
 fn duration_secs(value: &serde_json::Value) -> Option<u64> {
@@ -40,35 +29,24 @@ fn duration_secs(value: &serde_json::Value) -> Option<u64> {
     n.checked_mul(factor)
 }
 
-pub(crate) fn grant_view(grant: &airlock_core::ports::GrantRecord) -> serde_json::Value {
-    json!({
-        "id": grant.id,
-        "kind": grant.kind.as_str(),
-        "principal": grant.principal.as_str(),
-        "requested_by": grant.requested_by.as_str(),
-        "approved_by": grant.approved_by,
-        "role": grant.role,
-        "reason": grant.reason,
-        "duration_secs": grant.duration_secs,
-        "status": grant.status.as_str(),
-        "requested_at": grant.requested_at.to_rfc3339(),
-        "decided_by": grant.decided_by,
-        "decided_at": grant.decided_at.map(|t| t.to_rfc3339()),
-        "expires_at": grant.expires_at.map(|t| t.to_rfc3339()),
-    })
-}
-
 /// `POST /api/v1/access/requests`: asks for a role for a while (just-in-time elevation).
-pub async fn request_access(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
-    let (source, request_id) = origin(&request);
-    let (caller, _) = api_caller(&app, request.headers()).await?;
-    let new: AccessRequestBody = extract::json(
-        &app,
-        request.into_body(),
-        Limit::Action,
-        r#"{"role": "deployer", "duration": "30m", "reason": "incident 42"}"#,
+#[utoipa::path(
+    post,
+    operation_id = "access_request_access",
+    path = "/api/v1/access/requests",
+    tag = "access",
+    request_body = api::AccessRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = api::Grant),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
     )
-    .await?;
+)]
+pub async fn request_access(
+    State(app): State<AppState>,
+    ApiCaller { caller, source, request_id }: ApiCaller,
+    ApiJson(new): ApiJson<api::AccessRequest>,
+) -> Result<(StatusCode, Json<api::Grant>), ApiError> {
     let secs = duration_secs(&new.duration).ok_or_else(|| ApiError::BadParameter {
         message: format!("duration `{}` is not a number of seconds or like `30m`, `2h`", new.duration),
         remediation: "send `\"duration\": \"30m\"`".to_owned(),
@@ -76,49 +54,72 @@ pub async fn request_access(State(app): State<AppState>, request: Request) -> Re
     let acting = app.callers.acting(&caller, &source, &request_id);
     let grant =
         app.callers.identity().request_grant(&acting, &new.role, secs, &new.reason).await.map_err(CallerError::from)?;
-    Ok((http::StatusCode::CREATED, Json(grant_view(&grant))).into_response())
+    Ok((StatusCode::CREATED, Json(to_api::grant(&grant))))
 }
 
 /// `POST /api/v1/access/requests/{id}/approve`.
+#[utoipa::path(
+    post,
+    operation_id = "access_approve_access",
+    path = "/api/v1/access/requests/{id}/approve",
+    tag = "access",
+    params(("id" = String, Path, description = "The request")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::GrantApproved),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn approve_access(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    request: Request,
-) -> Result<Response, ApiError> {
-    let (source, request_id) = origin(&request);
-    let (caller, _) = api_caller(&app, request.headers()).await?;
+    ApiCaller { caller, source, request_id }: ApiCaller,
+) -> Result<Json<api::GrantApproved>, ApiError> {
     let acting = app.callers.acting(&caller, &source, &request_id);
     let approved = app.callers.identity().approve_grant(&acting, &id).await.map_err(CallerError::from)?;
-    let mut body = grant_view(&approved.grant);
-    if let Some((token, expires)) = approved.enrollment {
-        body["enrollment_token"] = json!(token);
-        body["enrollment_expires_at"] = json!(expires.to_rfc3339());
-    }
-    if let Some((key, expires)) = approved.api_key {
-        body["api_key"] = json!(key);
-        body["api_key_expires_at"] = json!(expires.to_rfc3339());
-    }
-    Ok(Json(body).into_response())
+    Ok(Json(to_api::grant_approved(&approved)))
 }
 
 /// `POST /api/v1/access/requests/{id}/revoke`.
+#[utoipa::path(
+    post,
+    operation_id = "access_revoke_access",
+    path = "/api/v1/access/requests/{id}/revoke",
+    tag = "access",
+    params(("id" = String, Path, description = "The request")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::Grant),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn revoke_access(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    request: Request,
-) -> Result<Response, ApiError> {
-    let (source, request_id) = origin(&request);
-    let (caller, _) = api_caller(&app, request.headers()).await?;
+    ApiCaller { caller, source, request_id }: ApiCaller,
+) -> Result<Json<api::Grant>, ApiError> {
     let acting = app.callers.acting(&caller, &source, &request_id);
     let grant = app.callers.identity().revoke_grant(&acting, &id).await.map_err(CallerError::from)?;
-    Ok(Json(grant_view(&grant)).into_response())
+    Ok(Json(to_api::grant(&grant)))
 }
 
 /// `GET /api/v1/access/requests`: the caller's, or everyone's for an access admin.
-pub async fn list_access(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
-    let (source, request_id) = origin(&request);
-    let (caller, _) = api_caller(&app, request.headers()).await?;
+#[utoipa::path(
+    get,
+    operation_id = "access_list_access",
+    path = "/api/v1/access/requests",
+    tag = "access",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<api::Grant>),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
+pub async fn list_access(
+    State(app): State<AppState>,
+    ApiCaller { caller, source, request_id }: ApiCaller,
+) -> Result<Json<Vec<api::Grant>>, ApiError> {
     let acting = app.callers.acting(&caller, &source, &request_id);
     let grants = app.callers.identity().grants(&acting).await.map_err(CallerError::from)?;
-    Ok(Json(grants.iter().map(grant_view).collect::<Vec<_>>()).into_response())
+    Ok(Json(grants.iter().map(to_api::grant).collect()))
 }

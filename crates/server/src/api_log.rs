@@ -3,29 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use airlock_api::v1::{ConsistencyProof, InclusionProof, LogEntries, LogEntry};
+use airlock_api::v1::{self as api, ConsistencyProof, InclusionProof, LogEntries};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use http::header;
 
 use crate::app::AppState;
+use crate::convert::to_api;
 use crate::error::ApiError;
-use crate::log::LogError;
-
-impl From<LogError> for ApiError {
-    fn from(e: LogError) -> Self {
-        ApiError::Internal(e.to_string())
-    }
-}
-
-impl From<airlock_core::ports::StoreError> for ApiError {
-    fn from(e: airlock_core::ports::StoreError) -> Self {
-        ApiError::Internal(e.to_string())
-    }
-}
 
 fn number(query: &BTreeMap<String, String>, key: &str) -> Result<Option<u64>, ApiError> {
     query
@@ -50,6 +36,16 @@ fn required(query: &BTreeMap<String, String>, key: &str) -> Result<u64, ApiError
 }
 
 /// `GET /api/v1/log/checkpoint`: the latest signed checkpoint as a signed note.
+#[utoipa::path(
+    get,
+    operation_id = "log_checkpoint",
+    path = "/api/v1/log/checkpoint",
+    tag = "log",
+    responses(
+        (status = 200, description = "The latest signed checkpoint, a C2SP signed note", body = String, content_type = "text/plain"),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn checkpoint(State(app): State<AppState>) -> Result<Response, ApiError> {
     let latest = app.log.store_latest().await?;
     let Some(latest) = latest else {
@@ -59,12 +55,33 @@ pub async fn checkpoint(State(app): State<AppState>) -> Result<Response, ApiErro
 }
 
 /// `GET /api/v1/log/key`: the verifier key in `name+hash+base64` form.
+#[utoipa::path(
+    get,
+    operation_id = "log_key",
+    path = "/api/v1/log/key",
+    tag = "log",
+    responses(
+        (status = 200, description = "The verifier key, `name+hash+base64`", body = String, content_type = "text/plain"),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn key(State(app): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", app.log.verifier().to_vkey()))
         .into_response()
 }
 
 /// `GET /api/v1/log/entries?start=&end=`: at most `log.entries_page_max` entries.
+#[utoipa::path(
+    get,
+    operation_id = "log_entries",
+    path = "/api/v1/log/entries",
+    tag = "log",
+    params(("start" = Option<u64>, Query, description = "The first index, 0 when left out"), ("end" = Option<u64>, Query, description = "One past the last index; at most `log.entries_page_max` after `start`")),
+    responses(
+        (status = 200, body = api::LogEntries),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn entries(
     State(app): State<AppState>,
     Query(query): Query<BTreeMap<String, String>>,
@@ -80,18 +97,22 @@ pub async fn entries(
         });
     }
     let leaves = app.log.store_leaves(start, end).await?;
-    let entries = leaves
-        .into_iter()
-        .map(|leaf| LogEntry {
-            index: leaf.index,
-            leaf: STANDARD.encode(&leaf.data),
-            event: serde_json::from_slice(&leaf.data).unwrap_or(serde_json::Value::Null),
-        })
-        .collect();
+    let entries = leaves.into_iter().map(|leaf| to_api::log_entry(leaf.index, &leaf.data)).collect();
     Ok(Json(LogEntries { size, entries }))
 }
 
 /// `GET /api/v1/log/proof/inclusion?index=&size=`.
+#[utoipa::path(
+    get,
+    operation_id = "log_inclusion",
+    path = "/api/v1/log/proof/inclusion",
+    tag = "log",
+    params(("index" = u64, Query, description = "The entry"), ("size" = Option<u64>, Query, description = "The tree size, the log's when left out")),
+    responses(
+        (status = 200, body = api::InclusionProof),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn inclusion(
     State(app): State<AppState>,
     Query(query): Query<BTreeMap<String, String>>,
@@ -111,6 +132,17 @@ pub async fn inclusion(
 }
 
 /// `GET /api/v1/log/proof/consistency?from=&to=`.
+#[utoipa::path(
+    get,
+    operation_id = "log_consistency",
+    path = "/api/v1/log/proof/consistency",
+    tag = "log",
+    params(("from" = u64, Query, description = "The older tree size, above 0"), ("to" = Option<u64>, Query, description = "The newer tree size, the log's when left out")),
+    responses(
+        (status = 200, body = api::ConsistencyProof),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn consistency(
     State(app): State<AppState>,
     Query(query): Query<BTreeMap<String, String>>,

@@ -6,21 +6,19 @@
 use std::collections::BTreeMap;
 
 use airlock_access::authz::{Action, Resource};
-use airlock_access::token::TokenKind;
-use airlock_core::ports::{ApprovalRecord, PromotionFilter, PromotionRecord, PromotionStatus};
-use airlock_core::promotion::{Caller as EngineCaller, PromoteRequest, PromotionError, PromotionView};
+use airlock_api::v1 as api;
+use airlock_core::ports::{PromotionFilter, PromotionRecord, PromotionStatus};
+use airlock_core::promotion::{Caller as EngineCaller, PromoteRequest, PromotionError};
 use airlock_model::{Digest, Reference, RepoName, StageName, Tag};
 use axum::Json;
-use axum::extract::{Path, Query, Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, Query, State};
 use http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
-use crate::api_login::origin;
 use crate::app::AppState;
 use crate::caller::{Caller, CallerError, EngineAccess};
+use crate::convert::to_api;
 use crate::error::ApiError;
+use crate::extract::{ApiCaller, ApiJson};
 use crate::visibility::Visibility;
 
 /// Most promotions one list returns.
@@ -28,57 +26,6 @@ pub const PROMOTIONS_PAGE_MAX: u32 = 500;
 /// Most promotions one list reads to find those the caller may see: a caller who may see few
 /// of many finds its own among this many newest.
 pub const PROMOTIONS_SCAN_MAX: u32 = 5_000;
-
-impl From<PromotionError> for ApiError {
-    fn from(e: PromotionError) -> Self {
-        let message = e.to_string();
-        match e {
-            PromotionError::Registry(e) => ApiError::Registry(e),
-            PromotionError::Store(e) => ApiError::Internal(e.to_string()),
-            PromotionError::Seal(detail) => ApiError::Internal(detail),
-            PromotionError::Unknown { .. } => ApiError::NotFound(message),
-            PromotionError::NotPromotable { .. }
-            | PromotionError::WrongSource { .. }
-            | PromotionError::NoApprovalNeeded { .. }
-            | PromotionError::GraphTooLarge { .. } => ApiError::BadParameter {
-                message,
-                remediation: "see `airlock promote --help` and the stages in `GET /api/v1/system`".to_owned(),
-            },
-            PromotionError::ApprovalRefused { .. } => ApiError::Rejected {
-                code: "APPROVAL_REFUSED",
-                message,
-                remediation: "ask another eligible approver; `airlock promotion show ID` lists what is missing"
-                    .to_owned(),
-            },
-            PromotionError::NotPending { .. }
-            | PromotionError::TagImmutable { .. }
-            | PromotionError::Missing { .. } => {
-                ApiError::Conflict { message, remediation: "show it with `airlock promotion show ID`".to_owned() }
-            }
-            PromotionError::Conflict { .. } => {
-                ApiError::Conflict { message, remediation: "look at the current state and try again".to_owned() }
-            }
-            PromotionError::NotFound { .. } => ApiError::NotFound(message),
-            PromotionError::Refused { .. } => ApiError::Rejected {
-                code: "REFUSED",
-                message,
-                remediation: "see the command's `--help` for its rules".to_owned(),
-            },
-            PromotionError::PolicyUnavailable { message, remediation } => {
-                ApiError::Rejected { code: "POLICY_UNTRUSTED", message, remediation }
-            }
-            PromotionError::Access(e) => ApiError::from(CallerError::from(e)),
-        }
-    }
-}
-
-async fn read_json<T: serde::de::DeserializeOwned>(
-    app: &AppState,
-    request: Request,
-    example: &str,
-) -> Result<T, ApiError> {
-    crate::extract::json(app, request.into_body(), crate::extract::Limit::Action, example).await
-}
 
 fn bad(message: String, remediation: &str) -> ApiError {
     ApiError::BadParameter { message, remediation: remediation.to_owned() }
@@ -104,68 +51,25 @@ fn resource(record: &PromotionRecord, pusher: Option<String>) -> Resource {
     }
 }
 
-/// The promotion as the API shows it.
-pub fn view_json(view: &PromotionView) -> Value {
-    let r = &view.record;
-    json!({
-        "id": r.id,
-        "status": r.status.as_str(),
-        "source": r.source.as_str(),
-        "target": r.target.as_str(),
-        "digest": r.digest.as_str(),
-        "tag": r.tag.as_ref().map(Tag::as_str),
-        "requester": r.requester,
-        "reason": r.reason,
-        "policy_digest": r.policy_digest,
-        "evidence_digest": r.evidence_digest,
-        "created_at": r.created_at.to_rfc3339(),
-        "updated_at": r.updated_at.to_rfc3339(),
-        "closed_reason": r.closed_reason,
-        "release_record": r.release_digest.as_ref().map(Digest::as_str),
-        "log_index": r.log_index,
-        "break_glass": r.break_glass,
-        "report": view.report,
-        "approvals": view.approvals.iter().map(approval_json).collect::<Vec<_>>(),
-        "created": view.created,
-    })
-}
-
-fn approval_json(a: &ApprovalRecord) -> Value {
-    json!({
-        "approver": a.approver,
-        "comment": a.comment,
-        "created_at": a.created_at.to_rfc3339(),
-        "expires_at": a.expires_at.to_rfc3339(),
-        "policy_digest": a.policy_digest,
-        "evidence_digest": a.evidence_digest,
-    })
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RequestBody {
-    /// `dev/app`.
-    repository: String,
-    /// A tag or a digest in that repository.
-    reference: String,
-    /// The target stage.
-    to: String,
-    /// The tag to set in the target repository.
-    tag: Option<String>,
-    #[serde(default)]
-    reason: String,
-    /// The break-glass procedure (needs the `break-glass` role and a reason).
-    #[serde(default)]
-    break_glass: bool,
-}
-
-const REQUEST_EXAMPLE: &str = r#"{"repository": "dev/app", "reference": "sha256:<hex>", "to": "staging", "tag": "1.4.2", "reason": "release 1.4.2"}"#;
-
 /// `POST /api/v1/promotions`.
-pub async fn request(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
-    let (source, request_id) = origin(&request);
-    let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
-    let body: RequestBody = read_json(&app, request, REQUEST_EXAMPLE).await?;
+#[utoipa::path(
+    post,
+    operation_id = "promotion_request",
+    path = "/api/v1/promotions",
+    tag = "promotions",
+    request_body = api::PromotionRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Requested, with its first gate report", body = api::Promotion),
+        (status = 200, description = "The same request was made already; that promotion", body = api::Promotion),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
+pub async fn request(
+    State(app): State<AppState>,
+    ApiCaller { caller, source, request_id }: ApiCaller,
+    ApiJson(body): ApiJson<api::PromotionRequest>,
+) -> Result<(StatusCode, Json<api::Promotion>), ApiError> {
     let repo = RepoName::parse(&body.repository)
         .map_err(|e| bad(format!("`repository`: {e}"), "name the repository as `<stage>/<path>`, `dev/app`"))?;
     let reference = Reference::parse(&body.reference)
@@ -209,40 +113,62 @@ pub async fn request(State(app): State<AppState>, request: Request) -> Result<Re
         )
         .await?;
     let status = if view.created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(view_json(&view))).into_response())
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct DecisionBody {
-    #[serde(default)]
-    comment: String,
-    #[serde(default)]
-    reason: String,
+    Ok((status, Json(to_api::promotion(&view))))
 }
 
 /// `POST /api/v1/promotions/{id}/approve`.
+#[utoipa::path(
+    post,
+    operation_id = "promotion_approve",
+    path = "/api/v1/promotions/{id}/approve",
+    tag = "promotions",
+    params(("id" = String, Path, description = "The promotion")),
+    request_body = api::PromotionDecision,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::Promotion),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn approve(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    request: Request,
-) -> Result<Response, ApiError> {
-    decide(app, id, request, Action::PromoteApprove).await
+    who: ApiCaller,
+    ApiJson(body): ApiJson<api::PromotionDecision>,
+) -> Result<Json<api::Promotion>, ApiError> {
+    decide(app, id, who, body, Action::PromoteApprove).await
 }
 
 /// `POST /api/v1/promotions/{id}/reject`.
+#[utoipa::path(
+    post,
+    operation_id = "promotion_reject",
+    path = "/api/v1/promotions/{id}/reject",
+    tag = "promotions",
+    params(("id" = String, Path, description = "The promotion")),
+    request_body = api::PromotionDecision,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::Promotion),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn reject(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    request: Request,
-) -> Result<Response, ApiError> {
-    decide(app, id, request, Action::PromoteReject).await
+    who: ApiCaller,
+    ApiJson(body): ApiJson<api::PromotionDecision>,
+) -> Result<Json<api::Promotion>, ApiError> {
+    decide(app, id, who, body, Action::PromoteReject).await
 }
 
-async fn decide(app: AppState, id: String, request: Request, action: Action) -> Result<Response, ApiError> {
-    let (source, request_id) = origin(&request);
-    let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
-    let body: DecisionBody = read_json(&app, request, r#"{"comment": "looks good"} or {"reason": "..."}"#).await?;
+async fn decide(
+    app: AppState,
+    id: String,
+    ApiCaller { caller, source, request_id }: ApiCaller,
+    body: api::PromotionDecision,
+    action: Action,
+) -> Result<Json<api::Promotion>, ApiError> {
     let current = app.promoter.get(&id).await?;
     // One the caller may not see is, to it, one that does not exist.
     if !Visibility::new(&app, &caller, &source).promotion(&current.record) {
@@ -283,30 +209,54 @@ async fn decide(app: AppState, id: String, request: Request, action: Action) -> 
         }
         app.promoter.reject(&engine_caller, &id, &body.reason).await?
     };
-    Ok(Json(view_json(&view)).into_response())
+    Ok(Json(to_api::promotion(&view)))
 }
 
 /// `GET /api/v1/promotions/{id}`: a promotion the caller may not see answers as a missing one.
-pub async fn get(State(app): State<AppState>, Path(id): Path<String>, request: Request) -> Result<Response, ApiError> {
-    let (source, _) = origin(&request);
-    let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
+#[utoipa::path(
+    get,
+    operation_id = "promotion_get",
+    path = "/api/v1/promotions/{id}",
+    tag = "promotions",
+    params(("id" = String, Path, description = "The promotion")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::Promotion),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
+pub async fn get(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    ApiCaller { caller, source, .. }: ApiCaller,
+) -> Result<Json<api::Promotion>, ApiError> {
     let view = app.promoter.get(&id).await?;
     if !Visibility::new(&app, &caller, &source).promotion(&view.record) {
         return Err(PromotionError::Unknown { id }.into());
     }
-    Ok(Json(view_json(&view)).into_response())
+    Ok(Json(to_api::promotion(&view)))
 }
 
 /// `GET /api/v1/promotions[?status=pending&target=prod/app&digest=sha256:...&limit=50]`: the
 /// newest `limit` promotions the caller may see, found among at most
 /// [`PROMOTIONS_SCAN_MAX`] newest that match the filter.
+#[utoipa::path(
+    get,
+    operation_id = "promotion_list",
+    path = "/api/v1/promotions",
+    tag = "promotions",
+    params(("status" = Option<String>, Query, description = "pending, promoted, denied, rejected, expired or cancelled"), ("target" = Option<String>, Query, description = "The target repository, `prod/app`"), ("digest" = Option<String>, Query, description = "`sha256:<hex>`"), ("limit" = Option<u32>, Query, description = "1 to 500, 100 when left out")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Newest first; `report` is null and `approvals` empty", body = Vec<api::Promotion>),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
+    ApiCaller { caller, source, .. }: ApiCaller,
     Query(query): Query<BTreeMap<String, String>>,
-    request: Request,
-) -> Result<Response, ApiError> {
-    let (source, _) = origin(&request);
-    let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
+) -> Result<Json<Vec<api::Promotion>>, ApiError> {
     let status = query
         .get("status")
         .map(|s| {
@@ -349,59 +299,20 @@ pub async fn list(
         }
         scan = scan.saturating_mul(4).min(PROMOTIONS_SCAN_MAX);
     };
-    let views: Vec<Value> = records
-        .into_iter()
-        .map(|record| view_json(&PromotionView { report: Value::Null, approvals: Vec::new(), created: true, record }))
-        .collect();
-    Ok(Json(views).into_response())
+    Ok(Json(records.into_iter().map(to_api::promotion_listed).collect()))
 }
 
 /// `GET /api/v1/release-key`: the public key release records are signed with, PEM.
-pub async fn release_key(State(app): State<AppState>) -> Response {
-    let key = app.promoter.release_key();
-    Json(json!({"keyid": key.keyid().as_str(), "pem": key.to_pem()})).into_response()
-}
-
-/// `GET /api/v1/artifacts/{repo}/{digest}/promotions`: whether `digest` was promoted into
-/// `repo`, each promotion with its signed release record and summary (base64 DSSE envelopes,
-/// for clients to verify with their own copy of the release key) and the server's own check.
-pub fn history_json(
-    app: &AppState,
-    repo: &RepoName,
-    digest: &Digest,
-    proofs: &[airlock_core::promotion::history::ReleaseProof],
-) -> Value {
-    use base64::Engine as _;
-    let b64 = |b: &Option<bytes::Bytes>| b.as_ref().map(|b| base64::engine::general_purpose::STANDARD.encode(b));
-    let promoted = proofs.iter().any(|p| p.verified.is_ok());
-    let reason = if promoted {
-        None
-    } else if proofs.is_empty() {
-        Some(format!("`{digest}` was never promoted into `{repo}`"))
-    } else {
-        proofs.iter().find_map(|p| p.verified.as_ref().err().cloned())
-    };
-    let key = app.promoter.release_key();
-    json!({
-        "repository": repo.as_str(),
-        "stage": repo.stage().as_str(),
-        "digest": digest.as_str(),
-        "promoted": promoted,
-        "reason": reason,
-        "release_key": {"keyid": key.keyid().as_str()},
-        "promotions": proofs.iter().map(|p| json!({
-            "id": p.promotion.id,
-            "source": p.promotion.source.as_str(),
-            "tag": p.promotion.tag.as_ref().map(Tag::as_str),
-            "requester": p.promotion.requester,
-            "promoted_at": p.promotion.updated_at.to_rfc3339(),
-            "log_index": p.promotion.log_index,
-            "release_record": p.promotion.release_digest.as_ref().map(Digest::as_str),
-            "summary": p.promotion.summary_digest.as_ref().map(Digest::as_str),
-            "record_envelope": b64(&p.record),
-            "summary_envelope": b64(&p.summary),
-            "verified": p.verified.is_ok(),
-            "reason": p.verified.as_ref().err(),
-        })).collect::<Vec<_>>(),
-    })
+#[utoipa::path(
+    get,
+    operation_id = "promotion_release_key",
+    path = "/api/v1/release-key",
+    tag = "promotions",
+    responses(
+        (status = 200, body = api::ReleaseKey),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
+pub async fn release_key(State(app): State<AppState>) -> Json<api::ReleaseKey> {
+    Json(to_api::release_key(app.promoter.release_key()))
 }

@@ -10,18 +10,18 @@
 use std::collections::BTreeMap;
 
 use airlock_access::authz::{Action, Resource};
-use airlock_access::token::TokenKind;
-use airlock_api::v1::{Evidence, EvidenceItem, VerdictDto};
-use airlock_core::ports::Verdict;
+use airlock_api::v1 as api;
 use airlock_model::{Digest, RepoName};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::header;
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::convert::to_api;
+use crate::error::{ApiCode, ApiError};
+use crate::extract::{ApiCaller, ArtifactReader, Limit, Unread, invalid_artifact_path};
 
 /// Trust root documents one principal may apply in a minute (a burst of as many, then one every
 /// `60 / N` s). A ceremony applies one or two; the bound keeps a stolen key admin's credentials
@@ -29,6 +29,17 @@ use crate::error::ApiError;
 pub const TRUST_ROOT_APPLIES_PER_MINUTE: u32 = 10;
 
 /// `GET /api/v1/trust/root[?version=N]`: the document exactly as applied.
+#[utoipa::path(
+    get,
+    operation_id = "trust_get_root",
+    path = "/api/v1/trust/root",
+    tag = "trust",
+    params(("version" = Option<u64>, Query, description = "The version, the current one when left out")),
+    responses(
+        (status = 200, description = "The document exactly as applied", body = api::TrustRootDocument),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 pub async fn get_root(
     State(app): State<AppState>,
     Query(query): Query<BTreeMap<String, String>>,
@@ -55,9 +66,23 @@ pub async fn get_root(
 /// `PUT /api/v1/trust/root`: apply version N+1 (or the first root), as a principal allowed
 /// `trust.sign`. An anonymous request is refused with 401, a principal without the duty with
 /// 403, both before the body is read.
-pub async fn put_root(State(app): State<AppState>, request: Request) -> Result<Json<serde_json::Value>, ApiError> {
-    let (source, request_id) = crate::api_login::origin(&request);
-    let caller = app.callers.caller(request.headers(), TokenKind::Api, None).await?;
+#[utoipa::path(
+    put,
+    operation_id = "trust_put_root",
+    path = "/api/v1/trust/root",
+    tag = "trust",
+    request_body(content = api::TrustRootDocument, description = "The signed document; its signatures are checked over these bytes", content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = api::TrustRootApplied),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
+pub async fn put_root(
+    State(app): State<AppState>,
+    ApiCaller { caller, source, request_id }: ApiCaller,
+    body: Unread,
+) -> Result<Json<api::TrustRootApplied>, ApiError> {
     app.callers.require(&caller, Action::TrustSign, &Resource::TrustRoot, &source, &request_id).await?;
     app.root_applies.take(caller.id.as_str()).map_err(|retry_after_secs| ApiError::Throttled {
         message: format!(
@@ -69,14 +94,14 @@ pub async fn put_root(State(app): State<AppState>, request: Request) -> Result<J
     })?;
     let actor = caller.actor(&request_id);
     // The document's own bytes: its signatures are checked over them, never a re-serialization.
-    let document = crate::extract::bytes(&app, request.into_body(), crate::extract::Limit::TrustRoot).await?;
+    let document = body.bytes(&app, Limit::TrustRoot).await?;
     match app.registry.update_root(&actor, document).await {
         Ok(version) => {
             crate::policy::recheck_trust(&app, &actor).await?;
-            Ok(Json(serde_json::json!({"version": version})))
+            Ok(Json(api::TrustRootApplied { version }))
         }
         Err(airlock_core::RegistryError::TrustRootInvalid { reason }) => Err(ApiError::Rejected {
-            code: "TRUST_ROOT_REFUSED",
+            code: ApiCode::TrustRootRefused,
             message: format!("trust root refused: {reason}"),
             remediation: "propose version N+1 with `airlock trust propose`, sign it with a threshold of the current and the new root keys (`airlock trust sign`), then apply it".to_owned(),
         }),
@@ -84,65 +109,58 @@ pub async fn put_root(State(app): State<AppState>, request: Request) -> Result<J
     }
 }
 
-fn verdict_dto(v: &Verdict) -> VerdictDto {
-    VerdictDto {
-        trusted: v.trusted,
-        signers: v.signers.clone(),
-        reasons: v.reasons.clone(),
-        root_version: v.root_version,
-    }
+/// What an artifact route serves; the repository holds slashes, so one catch-all route
+/// dispatches on the method and the last segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArtifactRoute {
+    Evidence,
+    PolicyInput,
+    Evaluate,
+    Promotions,
+    ReleaseBundle,
 }
 
-/// `GET /api/v1/artifacts/{repo}/{digest}/evidence`.
-/// `/api/v1/artifacts/{repo}/{digest}/{evidence|policy-input|evaluate}`.
+/// The routes under `/api/v1/artifacts/{repository}/{digest}/`: method, last segment, route.
+pub const ARTIFACT_ROUTES: &[(&str, &str, ArtifactRoute)] = &[
+    ("GET", "evidence", ArtifactRoute::Evidence),
+    ("GET", "policy-input", ArtifactRoute::PolicyInput),
+    ("POST", "evaluate", ArtifactRoute::Evaluate),
+    ("GET", "promotions", ArtifactRoute::Promotions),
+    ("GET", "release-bundle", ArtifactRoute::ReleaseBundle),
+];
+
+/// `/api/v1/artifacts/{repo}/{digest}/{evidence|policy-input|evaluate|promotions|release-bundle}`,
+/// as [`ARTIFACT_ROUTES`] says.
 pub async fn artifacts(
     State(app): State<AppState>,
     method: http::Method,
-    Path(rest): Path<String>,
     Query(query): Query<BTreeMap<String, String>>,
-    request: Request,
+    ArtifactReader { repo, digest, action, rest, caller, source, request_id }: ArtifactReader,
 ) -> Result<Response, ApiError> {
-    let invalid = || ApiError::BadParameter {
-        message: format!(
-            "`/api/v1/artifacts/{}` is not `<repository>/<digest>/evidence|policy-input|evaluate|promotions|release-bundle`",
-            rest.chars().take(200).collect::<String>()
-        ),
-        remediation: "ask for `/api/v1/artifacts/dev/payments/api/sha256:<hex>/evidence`".to_owned(),
-    };
-    let (path, action) = rest.rsplit_once('/').ok_or_else(invalid)?;
-    let (repo, digest) = path.rsplit_once('/').ok_or_else(invalid)?;
-    let repo = RepoName::parse(repo).map_err(|e| ApiError::BadParameter {
-        message: e.to_string(),
-        remediation: "name the repository as `<stage>/<path>`".to_owned(),
-    })?;
-    let digest = Digest::parse(digest).map_err(|e| ApiError::BadParameter {
-        message: e.to_string(),
-        remediation: "give the artifact's `sha256:` digest".to_owned(),
-    })?;
-    app.registry.stage_of(&repo)?;
-    // What an artifact holds is read by whoever may pull it, with either kind of token.
-    let source = crate::client_addr::of(request.extensions());
-    let caller = app.callers.reader(request.headers(), &repo, &source).await?;
+    let invalid = || invalid_artifact_path(&rest);
     let requester = airlock_core::policy_input::Requester {
         principal: caller.id.to_string(),
         kind: caller.kind.as_str().to_owned(),
     };
-    match (method, action) {
-        (http::Method::GET, "evidence") => Ok(evidence(&app, &repo, &digest).await?.into_response()),
-        (http::Method::GET, "promotions") => {
+    let route = ARTIFACT_ROUTES
+        .iter()
+        .find(|(m, a, _)| *m == method.as_str() && *a == action.as_str())
+        .map(|(_, _, route)| *route)
+        .ok_or_else(invalid)?;
+    match route {
+        ArtifactRoute::Evidence => Ok(evidence(&app, &repo, &digest).await?.into_response()),
+        ArtifactRoute::Promotions => {
             let proofs = app.promoter.history(&repo, &digest).await?;
-            Ok(Json(crate::api_promotion::history_json(&app, &repo, &digest, &proofs)).into_response())
+            Ok(Json(to_api::history(app.promoter.release_key(), &repo, &digest, &proofs)).into_response())
         }
-        (http::Method::GET, "release-bundle") => crate::api_release::release_bundle(&app, &repo, &digest).await,
-        (http::Method::GET, "policy-input") => {
+        ArtifactRoute::ReleaseBundle => crate::api_release::release_bundle(&app, &repo, &digest).await,
+        ArtifactRoute::PolicyInput => {
             let target = target_stage(&app, &query)?;
             let input = app.registry.policy_input(&repo, &digest, &target, &requester).await?;
-            Ok(Json(input).into_response())
+            Ok(Json(to_api::policy_input(&input)).into_response())
         }
-        (http::Method::POST, "evaluate") => {
+        ArtifactRoute::Evaluate => {
             let target = target_stage(&app, &query)?;
-            let request_id =
-                request.extensions().get::<crate::telemetry::RequestId>().map_or_else(String::new, |r| r.0.clone());
             // A dry run costs what a promotion request costs: only those who may ask for one,
             // and at a bounded rate each. The engine decides access on the evidence it gathers.
             let access = crate::caller::EngineAccess {
@@ -172,7 +190,6 @@ pub async fn artifacts(
             let decision = app.promoter.dry_run(&engine_caller, &access, &repo, &digest, &target).await?;
             Ok(([(header::CONTENT_TYPE, "application/json")], decision).into_response())
         }
-        _ => Err(invalid()),
     }
 }
 
@@ -195,23 +212,8 @@ fn target_stage(app: &AppState, query: &BTreeMap<String, String>) -> Result<airl
 }
 
 /// An artifact's attestations, re-verified against the root in force.
-async fn evidence(app: &AppState, repo: &RepoName, digest: &Digest) -> Result<Json<Evidence>, ApiError> {
+async fn evidence(app: &AppState, repo: &RepoName, digest: &Digest) -> Result<Json<api::Evidence>, ApiError> {
     let items = app.registry.evidence(repo, digest).await?;
-    let attestations = items
-        .iter()
-        .map(|i| EvidenceItem {
-            referrer: i.referrer.to_string(),
-            predicate_type: i.predicate_type.clone(),
-            status: if i.current.trusted { "trusted".to_owned() } else { "untrusted".to_owned() },
-            current: verdict_dto(&i.current),
-            at_ingest: verdict_dto(&i.at_ingest),
-            created_at: i.created_at.to_rfc3339(),
-        })
-        .collect();
-    Ok(Json(Evidence {
-        repository: repo.to_string(),
-        digest: digest.to_string(),
-        trust_root_version: app.registry.trust().current().map(|r| r.version()),
-        attestations,
-    }))
+    let root_version = app.registry.trust().current().map(|r| r.version());
+    Ok(Json(to_api::evidence(repo, digest, root_version, &items)))
 }

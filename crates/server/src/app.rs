@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_api::v1::{StageInfo, SystemInfo};
+use airlock_api::v1::{self as api, SystemInfo};
 use airlock_blob::FsBlobStore;
 use airlock_core::Registry;
 use airlock_core::audit::{Actor, Event, EventKind, Subject};
@@ -15,7 +15,7 @@ use airlock_core::ports::{BlobError, Clock};
 use airlock_store::{Check, CheckVerdict, SqliteStore, SqliteStoreError};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, delete, get, post};
+use axum::routing::{MethodFilter, any, get, on};
 use axum::{Json, Router, middleware};
 use http::{StatusCode, header};
 use tokio::net::TcpListener;
@@ -289,52 +289,11 @@ impl App {
     /// The HTTP surface.
     pub fn router(&self) -> Router {
         let metrics = self.state.metrics.clone();
-        Router::new()
+        api_v1_routes(Router::new())
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics_text))
-            .route("/api/v1/system", get(system))
-            .route("/api/v1/log/checkpoint", get(api_log::checkpoint))
-            .route("/api/v1/log/key", get(api_log::key))
-            .route("/api/v1/log/entries", get(api_log::entries))
-            .route("/api/v1/log/proof/inclusion", get(api_log::inclusion))
-            .route("/api/v1/log/proof/consistency", get(api_log::consistency))
-            .route("/api/v1/trust/root", get(api_trust::get_root).put(api_trust::put_root))
-            .route("/api/v1/artifacts/{*rest}", get(api_trust::artifacts).post(api_trust::artifacts))
-            .route("/api/v1/promotions", get(crate::api_promotion::list).post(crate::api_promotion::request))
-            .route("/api/v1/promotions/{id}", get(crate::api_promotion::get))
-            .route("/api/v1/promotions/{id}/approve", post(crate::api_promotion::approve))
-            .route("/api/v1/promotions/{id}/reject", post(crate::api_promotion::reject))
-            .route("/api/v1/release-key", get(crate::api_promotion::release_key))
-            .route("/api/v1/stages/freezes", get(crate::api_control::freezes))
-            .route("/api/v1/stages/{stage}/freeze", post(crate::api_control::freeze))
-            .route("/api/v1/stages/{stage}/unfreeze", post(crate::api_control::unfreeze))
-            .route("/api/v1/waivers", get(crate::api_control::waivers).post(crate::api_control::request_waiver))
-            .route("/api/v1/waivers/{id}/approve", post(crate::api_control::approve_waiver))
-            .route("/api/v1/waivers/{id}/revoke", post(crate::api_control::revoke_waiver))
-            .route("/api/v1/rollbacks", post(crate::api_control::rollback))
-            .route("/api/v1/reviews", get(crate::api_control::reviews))
-            .route("/api/v1/reviews/{id}/close", post(crate::api_control::close_review))
             .route("/token", get(crate::api_login::token))
-            .route("/api/v1/auth/token", post(crate::api_login::api_token))
-            .route("/api/v1/auth/whoami", get(crate::api_login::whoami))
-            .route("/api/v1/auth/refresh", post(crate::api_login::refresh))
-            .route("/api/v1/auth/mfa", post(crate::api_login::enroll_mfa))
-            .route("/api/v1/auth/enroll", post(crate::api_login::enroll))
-            .route(
-                "/api/v1/access/requests",
-                get(crate::api_access::list_access).post(crate::api_access::request_access),
-            )
-            .route("/api/v1/access/requests/{id}/approve", post(crate::api_access::approve_access))
-            .route("/api/v1/access/requests/{id}/revoke", post(crate::api_access::revoke_access))
-            .route("/api/v1/roles", get(crate::api_principals::roles).post(crate::api_principals::define_role))
-            .route("/api/v1/principals", get(crate::api_principals::list).post(crate::api_principals::create))
-            .route("/api/v1/principals/{name}/roles", post(crate::api_principals::grant))
-            .route("/api/v1/principals/{name}/roles/{role}", delete(crate::api_principals::revoke))
-            .route("/api/v1/principals/{name}/disable", post(crate::api_principals::disable))
-            .route("/api/v1/principals/{name}/enable", post(crate::api_principals::enable))
-            .route("/api/v1/principals/{name}/api-key", post(crate::api_principals::rotate_key))
-            .route("/api/v1/principals/{name}/reset", post(crate::api_principals::reset))
             .route("/v2", any(v2::dispatch))
             .route("/v2/", any(v2::dispatch))
             .route("/v2/{*rest}", any(v2::dispatch))
@@ -366,6 +325,69 @@ impl App {
     pub async fn close(&self) {
         self.store.close().await;
     }
+}
+
+/// Declares the `/api/v1` routes once: [`API_V1_ROUTES`], the method and path of each, and
+/// `api_v1_routes`, which adds them to a router. The OpenAPI document is checked against the
+/// list (`openapi.rs`).
+macro_rules! api_v1 {
+    ($($method:ident $path:literal => $handler:path;)*) => {
+        /// Every `/api/v1` route the router serves: method and path, axum's syntax.
+        pub const API_V1_ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        fn api_v1_routes(router: Router<AppState>) -> Router<AppState> {
+            router$(.route($path, on(MethodFilter::$method, $handler)))*
+        }
+    };
+}
+
+api_v1! {
+    GET "/api/v1/openapi.json" => crate::openapi::document;
+    GET "/api/v1/system" => system;
+    GET "/api/v1/log/checkpoint" => api_log::checkpoint;
+    GET "/api/v1/log/key" => api_log::key;
+    GET "/api/v1/log/entries" => api_log::entries;
+    GET "/api/v1/log/proof/inclusion" => api_log::inclusion;
+    GET "/api/v1/log/proof/consistency" => api_log::consistency;
+    GET "/api/v1/trust/root" => api_trust::get_root;
+    PUT "/api/v1/trust/root" => api_trust::put_root;
+    GET "/api/v1/artifacts/{*rest}" => api_trust::artifacts;
+    POST "/api/v1/artifacts/{*rest}" => api_trust::artifacts;
+    GET "/api/v1/promotions" => crate::api_promotion::list;
+    POST "/api/v1/promotions" => crate::api_promotion::request;
+    GET "/api/v1/promotions/{id}" => crate::api_promotion::get;
+    POST "/api/v1/promotions/{id}/approve" => crate::api_promotion::approve;
+    POST "/api/v1/promotions/{id}/reject" => crate::api_promotion::reject;
+    GET "/api/v1/release-key" => crate::api_promotion::release_key;
+    GET "/api/v1/stages/freezes" => crate::api_control::freezes;
+    POST "/api/v1/stages/{stage}/freeze" => crate::api_control::freeze;
+    POST "/api/v1/stages/{stage}/unfreeze" => crate::api_control::unfreeze;
+    GET "/api/v1/waivers" => crate::api_control::waivers;
+    POST "/api/v1/waivers" => crate::api_control::request_waiver;
+    POST "/api/v1/waivers/{id}/approve" => crate::api_control::approve_waiver;
+    POST "/api/v1/waivers/{id}/revoke" => crate::api_control::revoke_waiver;
+    POST "/api/v1/rollbacks" => crate::api_control::rollback;
+    GET "/api/v1/reviews" => crate::api_control::reviews;
+    POST "/api/v1/reviews/{id}/close" => crate::api_control::close_review;
+    POST "/api/v1/auth/token" => crate::api_login::api_token;
+    GET "/api/v1/auth/whoami" => crate::api_login::whoami;
+    POST "/api/v1/auth/refresh" => crate::api_login::refresh;
+    POST "/api/v1/auth/mfa" => crate::api_login::enroll_mfa;
+    POST "/api/v1/auth/enroll" => crate::api_login::enroll;
+    GET "/api/v1/access/requests" => crate::api_access::list_access;
+    POST "/api/v1/access/requests" => crate::api_access::request_access;
+    POST "/api/v1/access/requests/{id}/approve" => crate::api_access::approve_access;
+    POST "/api/v1/access/requests/{id}/revoke" => crate::api_access::revoke_access;
+    GET "/api/v1/roles" => crate::api_principals::roles;
+    POST "/api/v1/roles" => crate::api_principals::define_role;
+    GET "/api/v1/principals" => crate::api_principals::list;
+    POST "/api/v1/principals" => crate::api_principals::create;
+    POST "/api/v1/principals/{name}/roles" => crate::api_principals::grant;
+    DELETE "/api/v1/principals/{name}/roles/{role}" => crate::api_principals::revoke;
+    POST "/api/v1/principals/{name}/disable" => crate::api_principals::disable;
+    POST "/api/v1/principals/{name}/enable" => crate::api_principals::enable;
+    POST "/api/v1/principals/{name}/api-key" => crate::api_principals::rotate_key;
+    POST "/api/v1/principals/{name}/reset" => crate::api_principals::reset;
 }
 
 async fn healthz() -> &'static str {
@@ -421,20 +443,27 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "system",
+    path = "/api/v1/system",
+    tag = "system",
+    responses(
+        (status = 200, description = "The version and the stages", body = SystemInfo),
+        (status = "4XX", description = "Refused: the body says why and what to do next", body = api::ErrorBody),
+    )
+)]
 async fn system(State(state): State<AppState>) -> Json<SystemInfo> {
-    let stages = state
-        .registry
-        .stages()
-        .iter()
-        .map(|s| StageInfo { name: s.name().to_string(), pushable: s.pushable() })
-        .collect();
-    Json(SystemInfo { version: env!("CARGO_PKG_VERSION").to_owned(), stages })
+    Json(SystemInfo {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        stages: crate::convert::to_api::stages(state.registry.stages()),
+    })
 }
 
 async fn not_found() -> Response {
     let body = airlock_api::v1::ErrorBody {
         error: airlock_api::v1::ApiError {
-            code: "NOT_FOUND".to_owned(),
+            code: crate::error::ApiCode::NotFound.as_str().to_owned(),
             message: "no such endpoint".to_owned(),
             remediation: Some("the registry API is under `/v2/`; health under `/healthz` and `/readyz`".to_owned()),
             doc: None,

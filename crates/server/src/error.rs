@@ -1,10 +1,13 @@
-//! The one error table: every failure a client can see maps here to an OCI code, a status and a
-//! public message. 5xx bodies say nothing internal; the detail goes to the log with the request id.
+//! The one error table: every failure a client can see maps here to an OCI code (`/v2`) or an
+//! API code (`/api/v1`), a status and a public message. 5xx bodies say nothing internal; the
+//! detail goes to the log with the request id. Every `From<...> for ApiError` is here too, so a
+//! handler only ever writes `?`.
 
 use crate::caller::CallerError;
 use airlock_api::oci::{ErrorBody, ErrorEntry};
 use airlock_core::RegistryError;
 use airlock_core::ports::{BlobError, CpuBusy};
+use airlock_core::promotion::PromotionError;
 use airlock_model::manifest::ManifestError;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
@@ -96,18 +99,70 @@ impl OciCode {
     }
 }
 
+/// The codes of `/api/v1` error bodies that are the API's own; the others are [`OciCode`]s, where
+/// a registry failure surfaces through the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiCode {
+    /// A parameter, query or body the request cannot be served with.
+    InvalidParameter,
+    NotFound,
+    /// The request conflicts with the current state (a promotion already decided).
+    Conflict,
+    /// A body over its route's limit.
+    TooLarge,
+    /// A body that stalled or dripped.
+    Timeout,
+    Internal,
+    /// Writes are refused until an operator acts.
+    Unavailable,
+    InsufficientStorage,
+    TagInvalid,
+    PaginationNumberInvalid,
+    RangeInvalid,
+    /// An approval the rules refuse (the requester's own, a second from one person).
+    ApprovalRefused,
+    /// An action the engine's rules refuse (a freeze, a waiver, a rollback).
+    Refused,
+    /// A trust root that does not follow the one in force.
+    TrustRootRefused,
+    /// A policy bundle not trusted under the trust root in force.
+    PolicyUntrusted,
+}
+
+impl ApiCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiCode::InvalidParameter => "INVALID_PARAMETER",
+            ApiCode::NotFound => "NOT_FOUND",
+            ApiCode::Conflict => "CONFLICT",
+            ApiCode::TooLarge => "TOO_LARGE",
+            ApiCode::Timeout => "TIMEOUT",
+            ApiCode::Internal => "INTERNAL",
+            ApiCode::Unavailable => "UNAVAILABLE",
+            ApiCode::InsufficientStorage => "INSUFFICIENT_STORAGE",
+            ApiCode::TagInvalid => "TAG_INVALID",
+            ApiCode::PaginationNumberInvalid => "PAGINATION_NUMBER_INVALID",
+            ApiCode::RangeInvalid => "RANGE_INVALID",
+            ApiCode::ApprovalRefused => "APPROVAL_REFUSED",
+            ApiCode::Refused => "REFUSED",
+            ApiCode::TrustRootRefused => "TRUST_ROOT_REFUSED",
+            ApiCode::PolicyUntrusted => "POLICY_UNTRUSTED",
+        }
+    }
+}
+
 /// One row of the table: the OCI code and status `/v2` answers with, and the code `/api/v1`
 /// answers with where it has a more precise one of its own.
 pub(crate) struct Row {
     oci: OciCode,
     status: StatusCode,
-    api: Option<&'static str>,
+    api: Option<ApiCode>,
 }
 
 impl Row {
     /// The code of an `/api/v1` body.
     fn api_code(&self) -> &'static str {
-        self.api.unwrap_or(self.oci.as_str())
+        self.api.map_or(self.oci.as_str(), ApiCode::as_str)
     }
 
     fn internal(&self) -> bool {
@@ -119,13 +174,13 @@ const fn row(oci: OciCode, status: StatusCode) -> Row {
     Row { oci, status, api: None }
 }
 
-const fn row_api(oci: OciCode, status: StatusCode, api: &'static str) -> Row {
+const fn row_api(oci: OciCode, status: StatusCode, api: ApiCode) -> Row {
     Row { oci, status, api: Some(api) }
 }
 
-const INTERNAL: Row = row_api(OciCode::Unsupported, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL");
-const UNAVAILABLE: Row = row_api(OciCode::Denied, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
-const STORAGE_FULL: Row = row_api(OciCode::Denied, StatusCode::INSUFFICIENT_STORAGE, "INSUFFICIENT_STORAGE");
+const INTERNAL: Row = row_api(OciCode::Unsupported, StatusCode::INTERNAL_SERVER_ERROR, ApiCode::Internal);
+const UNAVAILABLE: Row = row_api(OciCode::Denied, StatusCode::SERVICE_UNAVAILABLE, ApiCode::Unavailable);
+const STORAGE_FULL: Row = row_api(OciCode::Denied, StatusCode::INSUFFICIENT_STORAGE, ApiCode::InsufficientStorage);
 
 /// Seconds a client waits before retrying a write refused for a full disk.
 const STORAGE_FULL_RETRY_SECS: u64 = 30;
@@ -212,7 +267,7 @@ pub(crate) fn classify_auth(error: &CallerError) -> Row {
         CallerError::Throttled { .. } | CallerError::RateLimited { .. } => {
             row(OciCode::TooManyRequests, StatusCode::TOO_MANY_REQUESTS)
         }
-        CallerError::NotFound(_) => row_api(OciCode::NameUnknown, StatusCode::NOT_FOUND, "NOT_FOUND"),
+        CallerError::NotFound(_) => row_api(OciCode::NameUnknown, StatusCode::NOT_FOUND, ApiCode::NotFound),
         CallerError::Store(_) | CallerError::Internal(_) => INTERNAL,
     }
 }
@@ -225,14 +280,14 @@ fn classify(error: &ServerError) -> Row {
         ServerError::Request(e) => match e {
             Q::NameInvalid(_) => row(OciCode::NameInvalid, StatusCode::BAD_REQUEST),
             Q::DigestInvalid(_) => row(OciCode::DigestInvalid, StatusCode::BAD_REQUEST),
-            Q::TagInvalid(_) => row_api(OciCode::ManifestInvalid, StatusCode::BAD_REQUEST, "TAG_INVALID"),
+            Q::TagInvalid(_) => row_api(OciCode::ManifestInvalid, StatusCode::BAD_REQUEST, ApiCode::TagInvalid),
             Q::UploadInvalid(_) => row(OciCode::BlobUploadInvalid, StatusCode::BAD_REQUEST),
             Q::PaginationInvalid(_) => {
-                row_api(OciCode::Unsupported, StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID")
+                row_api(OciCode::Unsupported, StatusCode::BAD_REQUEST, ApiCode::PaginationNumberInvalid)
             }
             Q::RangeInvalid(_) => row(OciCode::BlobUploadInvalid, StatusCode::RANGE_NOT_SATISFIABLE),
             Q::SizeInvalid(_) => row(OciCode::SizeInvalid, StatusCode::BAD_REQUEST),
-            Q::NotFound { .. } => row_api(OciCode::Unsupported, StatusCode::NOT_FOUND, "NOT_FOUND"),
+            Q::NotFound { .. } => row_api(OciCode::Unsupported, StatusCode::NOT_FOUND, ApiCode::NotFound),
             Q::MethodNotAllowed { .. } => row(OciCode::Unsupported, StatusCode::METHOD_NOT_ALLOWED),
             Q::ManifestTooLarge { .. } => row(OciCode::ManifestInvalid, StatusCode::PAYLOAD_TOO_LARGE),
             Q::BodyTimeout(_) => row(OciCode::BlobUploadInvalid, StatusCode::REQUEST_TIMEOUT),
@@ -281,7 +336,7 @@ fn classify_registry(error: &RegistryError) -> Row {
             | R::StoredManifestInvalid { .. } => row(OciCode::ManifestInvalid, StatusCode::BAD_REQUEST),
             R::TagImmutable { .. } => row(OciCode::Denied, StatusCode::FORBIDDEN),
             R::RangeNotSatisfiable { .. } => {
-                row_api(OciCode::Unsupported, StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_INVALID")
+                row_api(OciCode::Unsupported, StatusCode::RANGE_NOT_SATISFIABLE, ApiCode::RangeInvalid)
             }
             R::BodyTooLarge(_) => row(OciCode::SizeInvalid, StatusCode::PAYLOAD_TOO_LARGE),
             R::Body(BlobError::Body(source)) => body_error_row(source),
@@ -333,23 +388,6 @@ impl IntoResponse for ServerError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use airlock_core::ports::StoreError;
-
-    #[tokio::test]
-    async fn internal_errors_say_nothing_internal() {
-        let inner = StoreError { operation: "blob lookup", source: "disk /var/secret on fire".into() };
-        let response = ServerError::Registry(RegistryError::Store(inner)).into_response();
-        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
-        let text = String::from_utf8(body.to_vec()).unwrap();
-        assert!(!text.contains("secret") && !text.contains("blob lookup"), "{text}");
-        assert!(text.contains("\"code\":\"UNSUPPORTED\""), "{text}");
-    }
-}
-
 /// Everything an `/api/v1` handler can fail with; mapped to `{"error":{...}}` bodies.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -357,7 +395,7 @@ pub enum ApiError {
     BadParameter { message: String, remediation: String },
     /// A well-formed request the rules refuse (a trust root that does not follow the current one).
     #[error("{message}")]
-    Rejected { code: &'static str, message: String, remediation: String },
+    Rejected { code: ApiCode, message: String, remediation: String },
     /// A registry failure surfacing through the API; mapped like the `/v2` error table.
     #[error(transparent)]
     Registry(#[from] RegistryError),
@@ -391,17 +429,17 @@ impl IntoResponse for ApiError {
                 (STORAGE_FULL.status, STORAGE_FULL.api_code(), storage_full_message(), None)
             }
             ApiError::BadParameter { message, remediation } => {
-                (StatusCode::BAD_REQUEST, "INVALID_PARAMETER", message.clone(), Some(remediation.clone()))
+                (StatusCode::BAD_REQUEST, ApiCode::InvalidParameter.as_str(), message.clone(), Some(remediation.clone()))
             }
-            ApiError::NotFound(message) => (StatusCode::NOT_FOUND, "NOT_FOUND", message.clone(), None),
+            ApiError::NotFound(message) => (StatusCode::NOT_FOUND, ApiCode::NotFound.as_str(), message.clone(), None),
             ApiError::Conflict { message, remediation } => {
-                (StatusCode::CONFLICT, "CONFLICT", message.clone(), Some(remediation.clone()))
+                (StatusCode::CONFLICT, ApiCode::Conflict.as_str(), message.clone(), Some(remediation.clone()))
             }
             ApiError::Throttled { message, remediation, .. } => {
-                (StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", message.clone(), Some(remediation.clone()))
+                (StatusCode::TOO_MANY_REQUESTS, OciCode::TooManyRequests.as_str(), message.clone(), Some(remediation.clone()))
             }
             ApiError::Rejected { code, message, remediation } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, *code, message.clone(), Some(remediation.clone()))
+                (StatusCode::UNPROCESSABLE_ENTITY, code.as_str(), message.clone(), Some(remediation.clone()))
             }
             ApiError::Registry(e) => {
                 let row = classify_registry(e);
@@ -428,19 +466,19 @@ impl IntoResponse for ApiError {
             }
             ApiError::BodyTooLarge { key, .. } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "TOO_LARGE",
+                ApiCode::TooLarge.as_str(),
                 self.to_string(),
                 Some(format!("send a smaller body, or have the operator raise `{key}`")),
             ),
             ApiError::BodyTimeout(_) => (
                 StatusCode::REQUEST_TIMEOUT,
-                "TIMEOUT",
+                ApiCode::Timeout.as_str(),
                 self.to_string(),
                 Some("send the whole body without pausing (config keys `limits.body_idle_timeout_secs` and `limits.body_min_bytes_per_sec`)".to_owned()),
             ),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "api request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", INTERNAL_MESSAGE.to_owned(), None)
+                (StatusCode::INTERNAL_SERVER_ERROR, ApiCode::Internal.as_str(), INTERNAL_MESSAGE.to_owned(), None)
             }
         };
         let body = airlock_api::v1::ErrorBody {
@@ -460,5 +498,288 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
+    }
+}
+
+impl From<crate::log::LogError> for ApiError {
+    fn from(e: crate::log::LogError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<airlock_core::ports::StoreError> for ApiError {
+    fn from(e: airlock_core::ports::StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<PromotionError> for ApiError {
+    fn from(e: PromotionError) -> Self {
+        let message = e.to_string();
+        match e {
+            PromotionError::Registry(e) => ApiError::Registry(e),
+            PromotionError::Store(e) => ApiError::Internal(e.to_string()),
+            PromotionError::Seal(detail) => ApiError::Internal(detail),
+            PromotionError::Unknown { .. } => ApiError::NotFound(message),
+            PromotionError::NotPromotable { .. }
+            | PromotionError::WrongSource { .. }
+            | PromotionError::NoApprovalNeeded { .. }
+            | PromotionError::GraphTooLarge { .. } => ApiError::BadParameter {
+                message,
+                remediation: "see `airlock promote --help` and the stages in `GET /api/v1/system`".to_owned(),
+            },
+            PromotionError::ApprovalRefused { .. } => ApiError::Rejected {
+                code: ApiCode::ApprovalRefused,
+                message,
+                remediation: "ask another eligible approver; `airlock promotion show ID` lists what is missing"
+                    .to_owned(),
+            },
+            PromotionError::NotPending { .. }
+            | PromotionError::TagImmutable { .. }
+            | PromotionError::Missing { .. } => {
+                ApiError::Conflict { message, remediation: "show it with `airlock promotion show ID`".to_owned() }
+            }
+            PromotionError::Conflict { .. } => {
+                ApiError::Conflict { message, remediation: "look at the current state and try again".to_owned() }
+            }
+            PromotionError::NotFound { .. } => ApiError::NotFound(message),
+            PromotionError::Refused { .. } => ApiError::Rejected {
+                code: ApiCode::Refused,
+                message,
+                remediation: "see the command's `--help` for its rules".to_owned(),
+            },
+            PromotionError::PolicyUnavailable { message, remediation } => {
+                ApiError::Rejected { code: ApiCode::PolicyUntrusted, message, remediation }
+            }
+            PromotionError::Access(e) => ApiError::Auth(CallerError::from(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use airlock_core::ports::StoreError;
+    use airlock_model::{Digest, RepoName, StageName};
+
+    #[tokio::test]
+    async fn internal_errors_say_nothing_internal() {
+        let inner = StoreError { operation: "blob lookup", source: "disk /var/secret on fire".into() };
+        let response = ServerError::Registry(RegistryError::Store(inner)).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(!text.contains("secret") && !text.contains("blob lookup"), "{text}");
+        assert!(text.contains("\"code\":\"UNSUPPORTED\""), "{text}");
+    }
+
+    fn store_error() -> StoreError {
+        StoreError { operation: "read", source: "gone".into() }
+    }
+
+    /// One value of every `ApiError` variant, named; the match makes a new variant break this
+    /// test until it has a row.
+    fn api_errors() -> Vec<(String, ApiError)> {
+        let mut out: Vec<ApiError> = vec![
+            ApiError::BadParameter { message: "m".to_owned(), remediation: "r".to_owned() },
+            ApiError::NotFound("m".to_owned()),
+            ApiError::Throttled { message: "m".to_owned(), remediation: "r".to_owned(), retry_after_secs: 3 },
+            ApiError::Conflict { message: "m".to_owned(), remediation: "r".to_owned() },
+            ApiError::BodyTooLarge { max: 1, key: "limits.api_body_max_bytes" },
+            ApiError::BodyTimeout("m".to_owned()),
+            ApiError::Internal("m".to_owned()),
+            ApiError::Registry(RegistryError::WritesRefused { reason: "r".to_owned() }),
+            ApiError::Registry(RegistryError::NameUnknown { repo: RepoName::parse("prod/app").unwrap() }),
+            ApiError::Auth(CallerError::Missing { realm: "r".to_owned(), challenge: "c".to_owned() }),
+        ];
+        for code in [ApiCode::ApprovalRefused, ApiCode::Refused, ApiCode::TrustRootRefused, ApiCode::PolicyUntrusted] {
+            out.push(ApiError::Rejected { code, message: "m".to_owned(), remediation: "r".to_owned() });
+        }
+        out.into_iter()
+            .map(|e| {
+                let name = match &e {
+                    ApiError::BadParameter { .. } => "BadParameter".to_owned(),
+                    ApiError::Rejected { code, .. } => format!("Rejected({code:?})"),
+                    ApiError::Registry(r) => {
+                        format!("Registry({})", format!("{r:?}").split([' ', '(']).next().unwrap())
+                    }
+                    ApiError::NotFound(_) => "NotFound".to_owned(),
+                    ApiError::Throttled { .. } => "Throttled".to_owned(),
+                    ApiError::Conflict { .. } => "Conflict".to_owned(),
+                    ApiError::Auth(_) => "Auth(Missing)".to_owned(),
+                    ApiError::BodyTooLarge { .. } => "BodyTooLarge".to_owned(),
+                    ApiError::BodyTimeout(_) => "BodyTimeout".to_owned(),
+                    ApiError::Internal(_) => "Internal".to_owned(),
+                };
+                (name, e)
+            })
+            .collect()
+    }
+
+    fn caller_errors() -> Vec<(&'static str, CallerError)> {
+        let errors = vec![
+            CallerError::Missing { realm: "r".to_owned(), challenge: "c".to_owned() },
+            CallerError::InvalidToken { reason: "r".to_owned(), challenge: "c".to_owned() },
+            CallerError::InsufficientScope { scope: "s".to_owned(), challenge: "c".to_owned() },
+            CallerError::BadCredentials,
+            CallerError::Malformed("m".to_owned()),
+            CallerError::Denied("m".to_owned()),
+            CallerError::Invalid("m".to_owned()),
+            CallerError::Throttled { retry_after_secs: 3 },
+            CallerError::RateLimited { who: "w".to_owned(), burst: 1, per_minute: 1, retry_after_secs: 3, hint: "" },
+            CallerError::NotFound("m".to_owned()),
+            CallerError::Unavailable("m".to_owned()),
+            CallerError::Store(store_error()),
+            CallerError::Internal("m".to_owned()),
+        ];
+        errors
+            .into_iter()
+            .map(|e| {
+                let name = match &e {
+                    CallerError::Missing { .. } => "Missing",
+                    CallerError::InvalidToken { .. } => "InvalidToken",
+                    CallerError::InsufficientScope { .. } => "InsufficientScope",
+                    CallerError::BadCredentials => "BadCredentials",
+                    CallerError::Malformed(_) => "Malformed",
+                    CallerError::Denied(_) => "Denied",
+                    CallerError::Invalid(_) => "Invalid",
+                    CallerError::Throttled { .. } => "Throttled",
+                    CallerError::RateLimited { .. } => "RateLimited",
+                    CallerError::NotFound(_) => "NotFound",
+                    CallerError::Unavailable(_) => "Unavailable",
+                    CallerError::Store(_) => "Store",
+                    CallerError::Internal(_) => "Internal",
+                };
+                (name, e)
+            })
+            .collect()
+    }
+
+    fn promotion_errors() -> Vec<(&'static str, PromotionError)> {
+        let stage = || StageName::parse("prod").unwrap();
+        let repo = || RepoName::parse("prod/app").unwrap();
+        let digest = || Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap();
+        let id = || "p-1".to_owned();
+        let errors = vec![
+            PromotionError::Registry(RegistryError::WritesRefused { reason: "r".to_owned() }),
+            PromotionError::Store(store_error()),
+            PromotionError::NotPromotable { stage: stage(), known: "staging".to_owned() },
+            PromotionError::WrongSource {
+                source_stage: stage(),
+                target: stage(),
+                expected: stage(),
+                next: "s".to_owned(),
+            },
+            PromotionError::Unknown { id: id() },
+            PromotionError::NotPending { id: id(), status: "promoted" },
+            PromotionError::NoApprovalNeeded { stage: stage() },
+            PromotionError::ApprovalRefused { id: id(), reason: "r".to_owned() },
+            PromotionError::TagImmutable { id: id(), tag: "1".to_owned(), repo: repo(), current: digest() },
+            PromotionError::Missing { id: id(), repo: repo(), digest: digest() },
+            PromotionError::GraphTooLarge { digest: digest() },
+            PromotionError::Seal("s".to_owned()),
+            PromotionError::Refused { message: "m".to_owned() },
+            PromotionError::Conflict { message: "m".to_owned() },
+            PromotionError::NotFound { message: "m".to_owned() },
+            PromotionError::PolicyUnavailable { message: "m".to_owned(), remediation: "r".to_owned() },
+            PromotionError::Access(airlock_core::identity::IdentityError::Denied("m".to_owned())),
+        ];
+        errors
+            .into_iter()
+            .map(|e| {
+                let name = match &e {
+                    PromotionError::Registry(_) => "Registry(WritesRefused)",
+                    PromotionError::Store(_) => "Store",
+                    PromotionError::NotPromotable { .. } => "NotPromotable",
+                    PromotionError::WrongSource { .. } => "WrongSource",
+                    PromotionError::Unknown { .. } => "Unknown",
+                    PromotionError::NotPending { .. } => "NotPending",
+                    PromotionError::NoApprovalNeeded { .. } => "NoApprovalNeeded",
+                    PromotionError::ApprovalRefused { .. } => "ApprovalRefused",
+                    PromotionError::TagImmutable { .. } => "TagImmutable",
+                    PromotionError::Missing { .. } => "Missing",
+                    PromotionError::GraphTooLarge { .. } => "GraphTooLarge",
+                    PromotionError::Seal(_) => "Seal",
+                    PromotionError::Refused { .. } => "Refused",
+                    PromotionError::Conflict { .. } => "Conflict",
+                    PromotionError::NotFound { .. } => "NotFound",
+                    PromotionError::PolicyUnavailable { .. } => "PolicyUnavailable",
+                    PromotionError::Access(_) => "Access(Denied)",
+                };
+                (name, e)
+            })
+            .collect()
+    }
+
+    /// Status and `/api/v1` code of an error, as a client sees them.
+    async fn seen(error: ApiError) -> String {
+        let response = error.into_response();
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap();
+        let body: airlock_api::v1::ErrorBody = serde_json::from_slice(&body).unwrap();
+        format!("{status} {}", body.error.code)
+    }
+
+    /// The `/api/v1` error table: every variant with the status and code it answers with.
+    #[tokio::test]
+    async fn every_api_error_has_its_status_and_code() {
+        let mut table = String::new();
+        for (name, error) in api_errors() {
+            table.push_str(&format!("ApiError::{name:<34} {}\n", seen(error).await));
+        }
+        for (name, error) in caller_errors() {
+            table.push_str(&format!("CallerError::{name:<31} {}\n", seen(ApiError::Auth(error)).await));
+        }
+        for (name, error) in promotion_errors() {
+            table.push_str(&format!("PromotionError::{name:<28} {}\n", seen(ApiError::from(error)).await));
+        }
+        expect_test::expect![[r#"
+            ApiError::BadParameter                       400 INVALID_PARAMETER
+            ApiError::NotFound                           404 NOT_FOUND
+            ApiError::Throttled                          429 TOOMANYREQUESTS
+            ApiError::Conflict                           409 CONFLICT
+            ApiError::BodyTooLarge                       413 TOO_LARGE
+            ApiError::BodyTimeout                        408 TIMEOUT
+            ApiError::Internal                           500 INTERNAL
+            ApiError::Registry(WritesRefused)            503 UNAVAILABLE
+            ApiError::Registry(NameUnknown)              404 NAME_UNKNOWN
+            ApiError::Auth(Missing)                      401 UNAUTHORIZED
+            ApiError::Rejected(ApprovalRefused)          422 APPROVAL_REFUSED
+            ApiError::Rejected(Refused)                  422 REFUSED
+            ApiError::Rejected(TrustRootRefused)         422 TRUST_ROOT_REFUSED
+            ApiError::Rejected(PolicyUntrusted)          422 POLICY_UNTRUSTED
+            CallerError::Missing                         401 UNAUTHORIZED
+            CallerError::InvalidToken                    401 UNAUTHORIZED
+            CallerError::InsufficientScope               403 DENIED
+            CallerError::BadCredentials                  401 UNAUTHORIZED
+            CallerError::Malformed                       401 UNAUTHORIZED
+            CallerError::Denied                          403 DENIED
+            CallerError::Invalid                         400 UNSUPPORTED
+            CallerError::Throttled                       429 TOOMANYREQUESTS
+            CallerError::RateLimited                     429 TOOMANYREQUESTS
+            CallerError::NotFound                        404 NOT_FOUND
+            CallerError::Unavailable                     503 UNAVAILABLE
+            CallerError::Store                           500 INTERNAL
+            CallerError::Internal                        500 INTERNAL
+            PromotionError::Registry(WritesRefused)      503 UNAVAILABLE
+            PromotionError::Store                        500 INTERNAL
+            PromotionError::NotPromotable                400 INVALID_PARAMETER
+            PromotionError::WrongSource                  400 INVALID_PARAMETER
+            PromotionError::Unknown                      404 NOT_FOUND
+            PromotionError::NotPending                   409 CONFLICT
+            PromotionError::NoApprovalNeeded             400 INVALID_PARAMETER
+            PromotionError::ApprovalRefused              422 APPROVAL_REFUSED
+            PromotionError::TagImmutable                 409 CONFLICT
+            PromotionError::Missing                      409 CONFLICT
+            PromotionError::GraphTooLarge                400 INVALID_PARAMETER
+            PromotionError::Seal                         500 INTERNAL
+            PromotionError::Refused                      422 REFUSED
+            PromotionError::Conflict                     409 CONFLICT
+            PromotionError::NotFound                     404 NOT_FOUND
+            PromotionError::PolicyUnavailable            422 POLICY_UNTRUSTED
+            PromotionError::Access(Denied)               403 DENIED
+        "#]]
+        .assert_eq(&table);
     }
 }

@@ -198,7 +198,7 @@ fn too_many_connections<B>(request: &http::Request<B>, cap: usize) -> Response {
     let mut response = if request.uri().path().starts_with("/v2") {
         let body = airlock_api::oci::ErrorBody {
             errors: vec![airlock_api::oci::ErrorEntry {
-                code: "UNAVAILABLE".to_owned(),
+                code: crate::error::ApiCode::Unavailable.as_str().to_owned(),
                 message: format!("{message}; {remediation}"),
                 detail: serde_json::Value::Null,
             }],
@@ -207,7 +207,7 @@ fn too_many_connections<B>(request: &http::Request<B>, cap: usize) -> Response {
     } else {
         let body = airlock_api::v1::ErrorBody {
             error: airlock_api::v1::ApiError {
-                code: "UNAVAILABLE".to_owned(),
+                code: crate::error::ApiCode::Unavailable.as_str().to_owned(),
                 message,
                 remediation: Some(remediation.to_owned()),
                 doc: None,

@@ -16,6 +16,7 @@ mod login;
 mod manifests;
 mod negative;
 mod observability;
+mod openapi;
 mod persons;
 mod policy_signing;
 mod promotion;
