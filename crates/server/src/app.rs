@@ -581,7 +581,7 @@ fn spawn_background(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
     let expiry = app.clone();
     tasks.push(tokio::spawn(async move {
         let idle = expiry.config.upload_idle_timeout;
-        let every = (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let every = idle.checked_div(4).unwrap_or(idle).clamp(Duration::from_secs(1), Duration::from_secs(60));
         loop {
             tokio::time::sleep(every).await;
             let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);

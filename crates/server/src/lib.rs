@@ -3,6 +3,18 @@
 //! **Architecture Invariant:** this is the only crate that knows HTTP status codes and JSON wire
 //! shapes. Every error a client sees goes through the table in `error.rs`.
 
+// No panics in the library; its unit tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 mod api_access;
 mod api_control;
 mod api_log;

@@ -406,7 +406,8 @@ pub async fn close_refusals(registry: &airlock_core::Registry, all: bool) {
 /// after they ran out, at the latest (`REFUSAL_CLOSE_EVERY_MAX`).
 pub async fn run_refusal_closer(registry: airlock_core::Registry) {
     let window = std::time::Duration::from_secs(registry.refusals().limits().window_secs);
-    let every = (window / 4).clamp(std::time::Duration::from_millis(100), REFUSAL_CLOSE_EVERY_MAX);
+    let every =
+        window.checked_div(4).unwrap_or(window).clamp(std::time::Duration::from_millis(100), REFUSAL_CLOSE_EVERY_MAX);
     loop {
         tokio::time::sleep(every).await;
         close_refusals(&registry, false).await;
