@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use airlock_api::v1::TrustRootApplied;
 use airlock_dsse::{Algorithm, PrivateKey, PublicKey};
 use airlock_model::Timestamp;
 use anyhow::{Context, bail};
@@ -512,9 +513,10 @@ async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     let api = Api::connect(args.server.as_deref())
         .await
         .context("applying a trust root needs the session of a key admin (a principal allowed `trust.sign`)")?;
-    let applied = api.put_bytes("/api/v1/trust/root", bytes, "application/json", "trust root refused").await;
-    let body = match applied {
-        Ok(body) => body,
+    let applied =
+        api.put_bytes::<TrustRootApplied>("/api/v1/trust/root", bytes, "application/json", "trust root refused").await;
+    let applied = match applied {
+        Ok(reply) => reply.body,
         Err(e) if e.downcast_ref::<Refused>().is_some() => {
             match args.output {
                 Output::Json => println!("{}", json!({"applied": false, "error": format!("{e:#}")})),
@@ -525,8 +527,8 @@ async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e),
     };
     match args.output {
-        Output::Json => println!("{}", json!({"applied": true, "version": body["version"]})),
-        Output::Text => println!("trust root version {} is now in force", body["version"]),
+        Output::Json => println!("{}", json!({"applied": true, "version": applied.version})),
+        Output::Text => println!("trust root version {} is now in force", applied.version),
     }
     Ok(ExitCode::SUCCESS)
 }
