@@ -16,6 +16,7 @@ use airlock_model::{Digest, PrincipalId, RepoName};
 use airlock_server::{Config, Server};
 use airlock_tlog::Verifier;
 use anyhow::{Context, bail};
+use serde::Deserialize as _;
 use serde_json::{Value, json};
 
 use super::client::{Credentials, registry_client};
@@ -67,6 +68,12 @@ impl Steps {
         }
         self.report.push(json!({"step": step, "detail": detail}));
     }
+}
+
+/// What `people.json` keeps of a person the demo made before: the password, if it holds one.
+#[derive(serde::Deserialize)]
+struct KnownPerson {
+    password: Option<String>,
 }
 
 /// A person of the demo: name, password and TOTP secret.
@@ -169,6 +176,7 @@ fn toml_string(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+// tidy(json-lookup): edits the policy library's own `data.json`, kept as JSON to keep its other members.
 /// Writes the embedded default library, allowing the demo's source repository into prod.
 fn write_demo_bundle(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
@@ -241,7 +249,7 @@ async fn people(app: &airlock_server::App, keys: &Path) -> anyhow::Result<Vec<Pe
         .chain(std::iter::once((KEY_ADMIN, "key-admin")));
     for (name, role) in wanted {
         let id = PrincipalId::parse(name).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let known = passwords.get(name).and_then(|p| p["password"].as_str()).map(str::to_owned);
+        let known = passwords.get(name).and_then(|p| KnownPerson::deserialize(p).ok()).and_then(|p| p.password);
         let password = match (auth.identity().principal(&id).await?, known) {
             (Some(_), Some(p)) => p,
             (Some(_), None) => bail!(

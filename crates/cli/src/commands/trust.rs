@@ -89,6 +89,7 @@ struct PolicyArgs {
 }
 
 impl PolicyArgs {
+    // tidy(json-lookup): edits the `signed` member of a root being built, kept as JSON to keep its other members.
     /// Adds the policy keys to `signed` (its `keys` and its `policy` role) and sets the
     /// threshold; returns what changed.
     fn apply(&self, signed: &mut Value) -> anyhow::Result<Vec<String>> {
@@ -273,6 +274,7 @@ fn document(signed: &Value, signatures: &[Value]) -> anyhow::Result<Vec<u8>> {
     Ok(format!("{{\"signatures\":{signatures},\"signed\":{signed}}}").into_bytes())
 }
 
+// tidy(json-lookup): reads the signatures of a root document, kept as JSON to write them back as they were.
 /// Adds one signature over the `signed` bytes exactly as they stand in the document.
 fn add_signature(document_bytes: &[u8], key: &PrivateKey) -> anyhow::Result<Vec<u8>> {
     let raw: RawDocument = serde_json::from_slice(document_bytes).context("the root document is not JSON")?;
@@ -370,6 +372,7 @@ async fn load(file: Option<&Path>, server: &str, version: Option<u64>) -> anyhow
     }
 }
 
+// tidy(json-lookup): prints a root document (a file, or the server's opaque `TrustRootDocument`) as it reads.
 async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let bytes = load(args.file.as_deref(), &args.server, args.root_version).await?;
     let doc: Value = serde_json::from_slice(&bytes).context("the root document is not JSON")?;
@@ -415,6 +418,7 @@ async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+// tidy(json-lookup): edits the `signed` member of a root being built, kept as JSON to keep its other members.
 async fn propose(args: ProposeArgs) -> anyhow::Result<ExitCode> {
     let bytes = load(args.from.as_deref(), &args.server, None).await?;
     let doc: Value = serde_json::from_slice(&bytes).context("the current root is not JSON")?;
