@@ -73,9 +73,9 @@ pub struct Promotion {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct GateReport {
     #[serde(default)]
-    pub findings: Vec<Finding>,
+    pub findings: Vec<GateFinding>,
     #[serde(default)]
-    pub warnings: Vec<Finding>,
+    pub warnings: Vec<GateFinding>,
     /// `null` when the target stage takes no approvals.
     #[serde(default)]
     pub approvals: Option<ApprovalsNeeded>,
@@ -83,7 +83,7 @@ pub struct GateReport {
 
 /// One reason a gate refuses (or, among `warnings`, warns), with what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Finding {
+pub struct GateFinding {
     /// `attestation`, `policy`, `freeze` or `window`.
     pub gate: String,
     /// The rule or requirement: `provenance`, `no-critical-vulnerabilities`.
