@@ -155,6 +155,7 @@ fn allowed_edges() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "airlock-dsse",
                 "airlock-tlog",
                 "airlock-access",
+                "airlock-policy",
             ][..],
         ),
     ])
@@ -167,6 +168,7 @@ fn tidy(root: &Path) -> anyhow::Result<()> {
     check_log_append_only(root, &mut problems)?;
     check_file_lengths(root, &mut problems)?;
     check_api_json(root, &mut problems)?;
+    check_cli_json_lookups(root, &mut problems)?;
     if problems.is_empty() {
         eprintln!("tidy: ok");
         return Ok(());
@@ -362,6 +364,85 @@ fn check_log_append_only(root: &Path, problems: &mut Vec<String>) -> anyhow::Res
     Ok(())
 }
 
+/// The comment that says why a `["field"]` lookup in a CLI command is not a DTO read: on the
+/// line before a function (its doc comment and attributes may follow), it covers the function;
+/// on the line before a statement, or at the end of a line, it covers that line.
+const JSON_LOOKUP_MARKER: &str = "// tidy(json-lookup):";
+
+/// The CLI reads every `/api/v1` answer into its DTO in `crates/api` (STYLE.md 4), so a
+/// `["field"]` lookup in `crates/cli/src/commands/` is refused outside the tests, unless a
+/// [`JSON_LOOKUP_MARKER`] with a reason covers it (JSON the CLI owns, such as a trust root being
+/// built).
+fn check_cli_json_lookups(root: &Path, problems: &mut Vec<String>) -> anyhow::Result<()> {
+    let mut files = Vec::new();
+    collect_files(&root.join("crates/cli/src/commands"), &mut files, &|name| name.ends_with(".rs"))?;
+    files.sort();
+    for file in files {
+        let shown = file.strip_prefix(root).unwrap_or(&file).display().to_string();
+        let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read `{shown}`"))?;
+        for number in json_lookups(&text) {
+            problems.push(format!(
+                "`{shown}:{number}` reads JSON with `[\"field\"]`: deserialize the answer into its `airlock_api::v1` DTO, or say why not with `{JSON_LOOKUP_MARKER} <reason>` on the line before"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The numbers (from 1) of the lines of `text` with a `["` lookup no marker covers, up to the
+/// tests (`#[cfg(test)]`).
+fn json_lookups(text: &str) -> Vec<usize> {
+    let mut found = Vec::new();
+    // The line that closes the function a marker covers.
+    let mut covered_until: Option<String> = None;
+    let mut marked = false;
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("#[cfg(test)]") {
+            break;
+        }
+        if let Some(close) = &covered_until {
+            if line == close {
+                covered_until = None;
+            }
+            continue;
+        }
+        if let Some(reason) = trimmed.strip_prefix(JSON_LOOKUP_MARKER) {
+            marked = !reason.trim().is_empty();
+            continue;
+        }
+        if marked {
+            if trimmed.starts_with("///") || trimmed.starts_with("#[") {
+                continue;
+            }
+            marked = false;
+            let head = trimmed.split('(').next().unwrap_or_default();
+            if head.split_whitespace().any(|word| word == "fn") && !trimmed.ends_with('}') {
+                let indent = line.get(..line.len().saturating_sub(trimmed.len())).unwrap_or_default();
+                covered_until = Some(format!("{indent}}}"));
+            }
+            continue;
+        }
+        let code = trimmed.split(JSON_LOOKUP_MARKER).next().unwrap_or_default();
+        let explained = code.len() < trimmed.len()
+            && trimmed.get(code.len() + JSON_LOOKUP_MARKER.len()..).is_some_and(|r| !r.trim().is_empty());
+        if !trimmed.starts_with("//") && !explained && has_lookup(code) {
+            found.push(index + 1);
+        }
+    }
+    found
+}
+
+/// Whether `code` indexes a value with a string: `["` right after a name, `]` or `)`, which an
+/// array literal (`= ["a"]`, `&["a"]`, `(["a"])`) never is.
+fn has_lookup(code: &str) -> bool {
+    code.match_indices("[\"").any(|(at, _)| {
+        code.get(..at)
+            .and_then(|before| before.chars().next_back())
+            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ']' || c == ')')
+    })
+}
+
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, keep: &dyn Fn(&str) -> bool) -> anyhow::Result<()> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
     for entry in entries {
@@ -399,5 +480,26 @@ mod tests {
         let buried = format!("{}{LONG_FILE_MARKER}a reason\n{long}", "//! x\n".repeat(LONG_FILE_REASON_LINES));
         assert!(file_length_problem("a.rs", &buried).is_some());
         assert_eq!(file_length_problem("a.rs", "fn f() {}\n"), None);
+    }
+
+    fn check(text: &str, expect: &[usize]) {
+        assert_eq!(json_lookups(text), expect, "{text}");
+    }
+
+    #[test]
+    fn json_lookups_are_found_unless_a_reason_covers_them() {
+        check("let m = body[\"error\"][\"message\"];", &[1]);
+        check("let s = v.get(0)[\"a\"];\nlet t = x[0][\"b\"];", &[1, 2]);
+        check("const A: [&str; 2] = [\"a\", \"b\"];\nf(&[\"c\"]);\nlet j = json!([\"d\"]);", &[]);
+        check("// a comment about v[\"a\"]\n/// docs about v[\"a\"]", &[]);
+        check("let a = v[\"a\"]; // tidy(json-lookup): a file the command writes", &[]);
+        check("let a = v[\"a\"]; // tidy(json-lookup):", &[1]);
+        check("// tidy(json-lookup): a file the command writes\nlet a = v[\"a\"];\nlet b = v[\"b\"];", &[3]);
+        check("// tidy(json-lookup):\nlet a = v[\"a\"];", &[2]);
+        check(
+            "// tidy(json-lookup): a root being built\n/// Docs.\nfn edit(v: &mut Value) {\n    v[\"a\"] = 1;\n}\nfn next() { v[\"b\"] }",
+            &[6],
+        );
+        check("fn f() {}\n#[cfg(test)]\nmod tests { v[\"a\"] }", &[]);
     }
 }

@@ -59,11 +59,51 @@ pub struct Promotion {
     /// The log index of the commit event, once promoted.
     pub log_index: Option<u64>,
     pub break_glass: bool,
-    /// The latest gate report: each gate's verdict and the findings.
+    /// The latest gate report: each gate's verdict and the findings; [`GateReport`] is what a
+    /// client reads of it.
     pub report: serde_json::Value,
     pub approvals: Vec<Approval>,
     /// False when an existing promotion with the same key was returned.
     pub created: bool,
+}
+
+/// What a client reads of a [`Promotion`]'s `report`: what denied it, what warned, and the
+/// approvals it waits for. The report is stored with the promotion as the gates wrote it, so
+/// the server sends it as it was kept; the members not listed here are left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GateReport {
+    #[serde(default)]
+    pub findings: Vec<GateFinding>,
+    #[serde(default)]
+    pub warnings: Vec<GateFinding>,
+    /// `null` when the target stage takes no approvals.
+    #[serde(default)]
+    pub approvals: Option<ApprovalsNeeded>,
+}
+
+/// One reason a gate refuses (or, among `warnings`, warns), with what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GateFinding {
+    /// `attestation`, `policy`, `freeze` or `window`.
+    pub gate: String,
+    /// The rule or requirement: `provenance`, `no-critical-vulnerabilities`.
+    pub rule: String,
+    pub message: String,
+    pub remediation: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
+}
+
+/// The approvals a promotion needs: how many, from which role, and who counted so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalsNeeded {
+    pub required: u64,
+    pub role: String,
+    /// Whether each approval needs a fresh second factor.
+    pub mfa: bool,
+    /// The approvers counted.
+    pub counted: Vec<String>,
+    pub missing: u64,
 }
 
 /// One approval of a promotion, bound to the policy and evidence it saw.

@@ -4,11 +4,12 @@
 
 use std::process::ExitCode;
 
+use airlock_api::v1::{AccessRequest, Grant, GrantApproved};
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::runtime;
-use super::session::Api;
+use super::session::{Api, Reply};
 use super::user::Common;
 use crate::Output;
 
@@ -61,41 +62,45 @@ struct ListArgs {
 
 pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
-        let (common, value) = match args.command {
+        match args.command {
             Command::Request(a) => {
                 let api = Api::connect(a.common.server.as_deref()).await?;
-                let body = json!({"role": a.role, "duration": a.duration, "reason": a.reason});
-                let value = api.post("/api/v1/access/requests", Some(&body), "cannot request access").await?;
-                (a.common, value)
+                let body = AccessRequest { role: a.role, duration: Value::from(a.duration), reason: a.reason };
+                let reply = api.post("/api/v1/access/requests", &body, "cannot request access").await?;
+                print_one(&reply, a.common.output)?;
             }
             Command::Approve(a) => {
                 let api = Api::connect(a.common.server.as_deref()).await?;
                 let path = format!("/api/v1/access/requests/{}/approve", encode(&a.id));
-                let value = api.post(&path, None, "cannot approve the request").await?;
-                (a.common, value)
+                print_one(&api.post_empty(&path, "cannot approve the request").await?, a.common.output)?;
             }
             Command::Revoke(a) => {
                 let api = Api::connect(a.common.server.as_deref()).await?;
                 let path = format!("/api/v1/access/requests/{}/revoke", encode(&a.id));
-                let value = api.post(&path, None, "cannot revoke the request").await?;
-                (a.common, value)
+                print_one(&api.post_empty(&path, "cannot revoke the request").await?, a.common.output)?;
             }
             Command::List(a) => {
                 let api = Api::connect(a.common.server.as_deref()).await?;
-                let value = api.get("/api/v1/access/requests", "cannot list access requests").await?;
-                (a.common, value)
+                let reply: Reply<Vec<Grant>> =
+                    api.get("/api/v1/access/requests", "cannot list access requests").await?;
+                match a.common.output {
+                    Output::Json => println!("{}", serde_json::to_string(&reply.raw)?),
+                    Output::Text if reply.body.is_empty() => println!("no access requests"),
+                    Output::Text => reply.body.iter().for_each(|g| print_grant(g, None)),
+                }
             }
-        };
-        match common.output {
-            Output::Json => println!("{}", serde_json::to_string(&value)?),
-            Output::Text => match value.as_array() {
-                Some(grants) if grants.is_empty() => println!("no access requests"),
-                Some(grants) => grants.iter().for_each(print_grant),
-                None => print_grant(&value),
-            },
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Prints one grant the server answered, with the secret an approval may yield.
+fn print_one(reply: &Reply<GrantApproved>, output: Output) -> anyhow::Result<()> {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string(&reply.raw)?),
+        Output::Text => print_grant(&reply.body.grant, Some(&reply.body)),
+    }
+    Ok(())
 }
 
 /// Ids are `g-` and hex; anything else is sent escaped and refused by the server.
@@ -105,30 +110,31 @@ fn encode(id: &str) -> String {
         .collect()
 }
 
-fn print_grant(grant: &Value) {
-    let text = |k: &str| grant[k].as_str().unwrap_or("-").to_owned();
+/// One grant on a line; then the one-time secret an approval yielded, if any.
+fn print_grant(grant: &Grant, approved: Option<&GrantApproved>) {
+    let text = |v: Option<&String>| v.map_or("-", String::as_str).to_owned();
     println!(
         "{}  {} {}  role {}  {}  for {} s  requested {}  decided by {}  ends {}  ({})",
-        text("id"),
-        text("kind"),
-        text("principal"),
-        text("role"),
-        text("status"),
-        grant["duration_secs"].as_u64().unwrap_or(0),
-        text("requested_at"),
-        text("decided_by"),
-        text("expires_at"),
-        text("reason")
+        grant.id,
+        grant.kind,
+        grant.principal,
+        grant.role,
+        grant.status,
+        grant.duration_secs,
+        grant.requested_at,
+        text(grant.decided_by.as_ref()),
+        text(grant.expires_at.as_ref()),
+        grant.reason
     );
-    if grant["status"] == "pending" && grant["approved_by"].is_string() {
-        println!("  approved by `{}`; waits for a second access admin", text("approved_by"));
+    if let (true, Some(first)) = (grant.status == "pending", &grant.approved_by) {
+        println!("  approved by `{first}`; waits for a second access admin");
     }
-    if let Some(key) = grant["api_key"].as_str() {
-        eprintln!("warning: the api key is shown only this once; hand it to `{}`'s owner securely", text("principal"));
+    if let Some(key) = approved.and_then(|a| a.api_key.as_ref()) {
+        eprintln!("warning: the api key is shown only this once; hand it to `{}`'s owner securely", grant.principal);
         println!("  api key: {key}");
     }
-    if let Some(token) = grant["enrollment_token"].as_str() {
-        eprintln!("warning: the enrollment token is shown only this once; hand it to `{}` securely", text("principal"));
+    if let Some(token) = approved.and_then(|a| a.enrollment_token.as_ref()) {
+        eprintln!("warning: the enrollment token is shown only this once; hand it to `{}` securely", grant.principal);
         println!("  enrollment token: {token}");
     }
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use airlock_api::v1::{ErrorBody, Evidence, EvidenceItem};
 use airlock_dsse::{DSSE_MEDIA_TYPE, Envelope, IN_TOTO_PAYLOAD_TYPE, PrivateKey, Statement, StatementSubject};
 use airlock_model::{Digest, RepoName};
 use anyhow::{Context, bail};
@@ -69,8 +70,10 @@ async fn check(response: reqwest::Response, url: &str) -> anyhow::Result<reqwest
     if status.is_success() {
         return Ok(response);
     }
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    let message = body["errors"][0]["message"].as_str().or(body["error"]["message"].as_str()).unwrap_or("no detail");
+    let body = response.bytes().await.unwrap_or_default();
+    let message = super::client::oci_error(&body)
+        .or_else(|| serde_json::from_slice::<ErrorBody>(&body).ok().map(|b| b.error.message))
+        .unwrap_or_else(|| "no detail".to_owned());
     bail!("`{url}` answered {status}: {message}")
 }
 
@@ -104,9 +107,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Output::Text => {
             println!("attested {repo}@{subject}: referrer {referrer}");
-            match item["status"].as_str() {
-                Some("trusted") => println!("trusted: signed by {}", item["current"]["signers"]),
-                Some(_) => println!("NOT trusted: {}", item["current"]["reasons"]),
+            match &item {
+                Some(item) if item.status == "trusted" => {
+                    println!("trusted: signed by {}", serde_json::to_string(&item.current.signers)?)
+                }
+                Some(item) => println!("NOT trusted: {}", serde_json::to_string(&item.current.reasons)?),
                 None => println!("the registry reported no verdict"),
             }
         }
@@ -115,7 +120,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Signs a statement about `repo@subject` and pushes it as a referrer. Returns the referrer's
-/// digest and the registry's evidence entry for it (its verdict).
+/// digest and the registry's evidence entry for it (its verdict), if the registry reported one.
 #[allow(clippy::too_many_arguments)]
 pub async fn attest(
     server: &str,
@@ -126,7 +131,7 @@ pub async fn attest(
     predicate: &Value,
     key: &PrivateKey,
     progress: impl Fn(&str),
-) -> anyhow::Result<(Digest, Value)> {
+) -> anyhow::Result<(Digest, Option<EvidenceItem>)> {
     let scope = format!("repository:{repo}:pull,push");
     let http = super::client::registry_client(server, credentials, &[scope]).await?;
     let registry = Registry { base: server.trim_end_matches('/').to_owned(), http };
@@ -186,11 +191,7 @@ pub async fn attest(
 
     // The registry's verdict at ingest, from the evidence API.
     let url = format!("{}/api/v1/artifacts/{repo}/{subject}/evidence", registry.base);
-    let evidence: Value = registry.http.get(&url).send().await?.json().await.unwrap_or(Value::Null);
-    let item = evidence["attestations"]
-        .as_array()
-        .and_then(|a| a.iter().find(|i| i["referrer"] == referrer.as_str()))
-        .cloned()
-        .unwrap_or(Value::Null);
+    let evidence: Option<Evidence> = registry.http.get(&url).send().await?.json().await.ok();
+    let item = evidence.and_then(|e| e.attestations.into_iter().find(|i| i.referrer == referrer.as_str()));
     Ok((referrer, item))
 }

@@ -53,15 +53,30 @@ pub async fn registry_client(
         .await
         .with_context(|| format!("cannot reach `{url}`"))?;
     let status = response.status();
-    let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+    let body = response.bytes().await.unwrap_or_default();
     if !status.is_success() {
-        let message = body["errors"][0]["message"].as_str().unwrap_or("no detail");
+        let message = oci_error(&body).unwrap_or_else(|| "no detail".to_owned());
         bail!("`{url}` refused the credentials of `{}` ({status}): {message}", credentials.name);
     }
-    let token = body["token"].as_str().context("the token endpoint returned no token")?;
+    let token = serde_json::from_slice::<RegistryToken>(&body)
+        .ok()
+        .map(|t| t.token)
+        .context("the token endpoint returned no token")?;
     let mut headers = HeaderMap::new();
     let mut value = HeaderValue::from_str(&format!("Bearer {token}")).context("the token is not a header value")?;
     value.set_sensitive(true);
     headers.insert(AUTHORIZATION, value);
     Ok(reqwest::Client::builder().default_headers(headers).build()?)
+}
+
+/// The answer of the `/token` endpoint (Docker token authentication): the part a client uses.
+#[derive(serde::Deserialize)]
+struct RegistryToken {
+    token: String,
+}
+
+/// The first message of an OCI error body (`{"errors": [...]}`), if the body is one.
+pub fn oci_error(body: &[u8]) -> Option<String> {
+    let body: airlock_api::oci::ErrorBody = serde_json::from_slice(body).ok()?;
+    body.errors.into_iter().next().map(|e| e.message)
 }

@@ -4,11 +4,15 @@
 
 use std::process::ExitCode;
 
+use airlock_api::v1::{
+    Freeze, FreezeRequest, Review, ReviewClose, Rollback, RollbackRequest, Unfreeze, Waiver, WaiverRequest,
+};
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::runtime;
-use super::session::Api;
+use super::session::{Api, Reply};
 use super::user::Common;
 use crate::Output;
 
@@ -137,37 +141,46 @@ fn encode(id: &str) -> String {
         .collect()
 }
 
-fn print(value: &Value, output: Output) -> anyhow::Result<ExitCode> {
+/// Prints one record the server answered.
+fn print_one<T: Serialize>(reply: &Reply<T>, output: Output) -> anyhow::Result<ExitCode> {
     match output {
-        Output::Json => println!("{}", serde_json::to_string(value)?),
-        Output::Text => match value.as_array() {
-            Some(list) if list.is_empty() => println!("none"),
-            Some(list) => list.iter().for_each(|v| println!("{}", line(v))),
-            None => println!("{}", line(value)),
-        },
+        Output::Json => println!("{}", serde_json::to_string(&reply.raw)?),
+        Output::Text => println!("{}", line(&reply.body)),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// One object as `key: value` pairs on a line.
-fn line(v: &Value) -> String {
-    v.as_object()
-        .map(|o| {
-            o.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| format!("{k}: {}", v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
-                .collect::<Vec<_>>()
-                .join("  ")
-        })
-        .unwrap_or_default()
+/// Prints the records of a list the server answered, one a line.
+fn print_list<T: Serialize>(reply: &Reply<Vec<T>>, output: Output) -> anyhow::Result<ExitCode> {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string(&reply.raw)?),
+        Output::Text if reply.body.is_empty() => println!("none"),
+        Output::Text => reply.body.iter().for_each(|r| println!("{}", line(r))),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One record as `key: value` pairs on a line, in the order of its fields, leaving out those
+/// not set.
+fn line<T: Serialize>(record: &T) -> String {
+    match serde_json::to_value(record) {
+        Ok(Value::Object(fields)) => fields
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| format!("{k}: {}", v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+            .collect::<Vec<_>>()
+            .join("  "),
+        _ => String::new(),
+    }
 }
 
 pub fn freeze(args: FreezeArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let api = Api::connect(args.common.server.as_deref()).await?;
         let path = format!("/api/v1/stages/{}/freeze", encode(&args.stage));
-        let value = api.post(&path, Some(&json!({"reason": args.reason})), "cannot freeze the stage").await?;
-        print(&value, args.common.output)
+        let body = FreezeRequest { reason: args.reason };
+        let reply = api.post::<_, Freeze>(&path, &body, "cannot freeze the stage").await?;
+        print_one(&reply, args.common.output)
     })
 }
 
@@ -175,15 +188,15 @@ pub fn unfreeze(args: UnfreezeArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let api = Api::connect(args.common.server.as_deref()).await?;
         let path = format!("/api/v1/stages/{}/unfreeze", encode(&args.stage));
-        let value = api.post(&path, None, "cannot lift the freeze").await?;
-        if args.common.output == Output::Text && value["frozen"] == true {
+        let reply = api.post_empty::<Unfreeze>(&path, "cannot lift the freeze").await?;
+        if args.common.output == Output::Text && reply.body.frozen {
             println!(
                 "asked to lift the freeze on `{}`; a second, different person must run `airlock unfreeze {}`",
                 args.stage, args.stage
             );
             return Ok(ExitCode::SUCCESS);
         }
-        print(&value, args.common.output)
+        print_one(&reply, args.common.output)
     })
 }
 
@@ -196,9 +209,9 @@ pub fn rollback(args: RollbackArgs) -> anyhow::Result<ExitCode> {
             format!("{prefix}{}", args.repository)
         };
         let api = Api::connect(args.common.server.as_deref()).await?;
-        let body = json!({"repository": repository, "tag": args.tag, "to": args.to, "reason": args.reason});
-        let value = api.post("/api/v1/rollbacks", Some(&body), "cannot roll back").await?;
-        print(&value, args.common.output)
+        let body = RollbackRequest { repository, tag: args.tag, to: args.to, reason: args.reason };
+        let reply = api.post::<_, Rollback>("/api/v1/rollbacks", &body, "cannot roll back").await?;
+        print_one(&reply, args.common.output)
     })
 }
 
@@ -207,26 +220,30 @@ pub fn waiver(args: WaiverArgs) -> anyhow::Result<ExitCode> {
         match args.command {
             WaiverCommand::Request(a) => {
                 let api = Api::connect(a.common.server.as_deref()).await?;
-                let body = json!({
-                    "rule": a.rule, "vulnerability": a.vuln, "component": a.component,
-                    "repository": a.repo, "expires": a.expires, "justification": a.justification,
-                });
-                let value = api.post("/api/v1/waivers", Some(&body), "cannot request the waiver").await?;
-                print(&value, a.common.output)
+                let body = WaiverRequest {
+                    rule: a.rule,
+                    vulnerability: a.vuln,
+                    component: a.component,
+                    repository: a.repo,
+                    expires: a.expires,
+                    justification: a.justification,
+                };
+                let reply = api.post::<_, Waiver>("/api/v1/waivers", &body, "cannot request the waiver").await?;
+                print_one(&reply, a.common.output)
             }
             WaiverCommand::Approve(a) => {
                 let api = Api::connect(a.common.server.as_deref()).await?;
                 let path = format!("/api/v1/waivers/{}/approve", encode(&a.id));
-                print(&api.post(&path, None, "cannot approve the waiver").await?, a.common.output)
+                print_one(&api.post_empty::<Waiver>(&path, "cannot approve the waiver").await?, a.common.output)
             }
             WaiverCommand::Revoke(a) => {
                 let api = Api::connect(a.common.server.as_deref()).await?;
                 let path = format!("/api/v1/waivers/{}/revoke", encode(&a.id));
-                print(&api.post(&path, None, "cannot revoke the waiver").await?, a.common.output)
+                print_one(&api.post_empty::<Waiver>(&path, "cannot revoke the waiver").await?, a.common.output)
             }
             WaiverCommand::List(a) => {
                 let api = Api::connect(a.common.server.as_deref()).await?;
-                print(&api.get("/api/v1/waivers", "cannot list waivers").await?, a.common.output)
+                print_list(&api.get::<Vec<Waiver>>("/api/v1/waivers", "cannot list waivers").await?, a.common.output)
             }
         }
     })
@@ -237,15 +254,13 @@ pub fn review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
         match args.command {
             ReviewCommand::List(a) => {
                 let api = Api::connect(a.common.server.as_deref()).await?;
-                print(&api.get("/api/v1/reviews", "cannot list reviews").await?, a.common.output)
+                print_list(&api.get::<Vec<Review>>("/api/v1/reviews", "cannot list reviews").await?, a.common.output)
             }
             ReviewCommand::Close(a) => {
                 let api = Api::connect(a.common.server.as_deref()).await?;
                 let path = format!("/api/v1/reviews/{}/close", encode(&a.id));
-                print(
-                    &api.post(&path, Some(&json!({"note": a.note})), "cannot close the review").await?,
-                    a.common.output,
-                )
+                let body = ReviewClose { note: a.note };
+                print_one(&api.post::<_, Review>(&path, &body, "cannot close the review").await?, a.common.output)
             }
         }
     })

@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use airlock_api::v1::{ApiToken, ErrorBody, LogEntries, Promotion, PromotionDecision, PromotionRequest, ReleaseKey};
 use airlock_dsse::{Algorithm, PrivateKey, PublicKey};
 use airlock_model::{Digest, PrincipalId, RepoName};
 use airlock_server::{Config, Server};
 use airlock_tlog::Verifier;
 use anyhow::{Context, bail};
+use serde::Deserialize as _;
 use serde_json::{Value, json};
 
 use super::client::{Credentials, registry_client};
@@ -66,6 +68,12 @@ impl Steps {
         }
         self.report.push(json!({"step": step, "detail": detail}));
     }
+}
+
+/// What `people.json` keeps of a person the demo made before: the password, if it holds one.
+#[derive(serde::Deserialize)]
+struct KnownPerson {
+    password: Option<String>,
 }
 
 /// A person of the demo: name, password and TOTP secret.
@@ -127,7 +135,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         Output::Text => {
             println!();
-            println!("{}", summary["text"].as_str().unwrap_or_default());
+            println!("{}", summary.text);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -168,6 +176,7 @@ fn toml_string(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+// tidy(json-lookup): edits the policy library's own `data.json`, kept as JSON to keep its other members.
 /// Writes the embedded default library, allowing the demo's source repository into prod.
 fn write_demo_bundle(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
@@ -240,7 +249,7 @@ async fn people(app: &airlock_server::App, keys: &Path) -> anyhow::Result<Vec<Pe
         .chain(std::iter::once((KEY_ADMIN, "key-admin")));
     for (name, role) in wanted {
         let id = PrincipalId::parse(name).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let known = passwords.get(name).and_then(|p| p["password"].as_str()).map(str::to_owned);
+        let known = passwords.get(name).and_then(|p| KnownPerson::deserialize(p).ok()).and_then(|p| p.password);
         let password = match (auth.identity().principal(&id).await?, known) {
             (Some(_), Some(p)) => p,
             (Some(_), None) => bail!(
@@ -308,11 +317,34 @@ async fn api_token(
     }
     let response = request.send().await?;
     let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let body = response.bytes().await.unwrap_or_default();
     if !status.is_success() {
-        bail!("`{name}` cannot log in ({status}): {}", body["error"]["message"]);
+        bail!("`{name}` cannot log in ({status}): {}", json!(error_message(&body)));
     }
-    Ok(body["token"].as_str().context("no token")?.to_owned())
+    Ok(serde_json::from_slice::<ApiToken>(&body).ok().context("no token")?.token)
+}
+
+/// The message of an `/api/v1` error body, if the body is one.
+fn error_message(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<ErrorBody>(body).ok().map(|b| b.error.message)
+}
+
+/// What the server answered a demo request: its status and body.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    /// The promotion the body holds, if it holds one.
+    fn promotion(&self) -> Option<Promotion> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// The body as the server sent it, for a message.
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
 }
 
 async fn call(
@@ -320,28 +352,30 @@ async fn call(
     url: &str,
     path: &str,
     token: &str,
-    body: &Value,
-) -> anyhow::Result<(u16, Value)> {
+    body: &impl serde::Serialize,
+) -> anyhow::Result<Answer> {
     let response = http.post(format!("{url}{path}")).bearer_auth(token).json(body).send().await?;
     let status = response.status().as_u16();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
+    Ok(Answer { status, body: response.bytes().await.map(|b| b.to_vec()).unwrap_or_default() })
 }
 
-fn findings(promotion: &Value) -> String {
-    promotion["report"]["findings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|f| {
-            format!(
-                "✗ {}: {}\n  fix: {}",
-                f["rule"].as_str().unwrap_or("?"),
-                f["message"].as_str().unwrap_or(""),
-                f["remediation"].as_str().unwrap_or("")
-            )
-        })
+fn findings(promotion: Option<&Promotion>) -> String {
+    let report = promotion.map(super::promote::gate_report).unwrap_or_default();
+    report
+        .findings
+        .iter()
+        .map(|f| format!("✗ {}: {}\n  fix: {}", f.rule, f.message, f.remediation))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The demo's outcome: what went to prod, and what to try by hand.
+#[derive(serde::Serialize)]
+struct Summary {
+    digest: String,
+    tag: String,
+    promotion: String,
+    text: String,
 }
 
 async fn demo(
@@ -351,7 +385,7 @@ async fn demo(
     ci_account: &Credentials,
     people: &[Person],
     steps: &mut Steps,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<Summary> {
     let http = reqwest::Client::new();
     let (Some(dana), Some(alex), Some(sam), Some(kim)) = (people.first(), people.get(1), people.get(2), people.get(3))
     else {
@@ -409,74 +443,92 @@ async fn demo(
 
     // 4. The staging gate denies, with the fix; a signed VEX is the fix.
     let ci_token = api_token(&http, url, DEMO_CI, &ci_account.secret, None).await?;
-    let request =
-        json!({"repository": REPO, "reference": subject.as_str(), "to": "staging", "tag": version, "reason": "demo"});
-    let (_, denied) = call(&http, url, "/api/v1/promotions", &ci_token, &request).await?;
-    if denied["status"] != "denied" {
-        bail!("the staging gate should deny the critical CVE, but the promotion is {denied}");
-    }
-    steps.say("promotion to staging DENIED by the policy (the CLI exits 3):", json!(findings(&denied)));
+    let request = PromotionRequest {
+        repository: REPO.to_owned(),
+        reference: subject.as_str().to_owned(),
+        to: "staging".to_owned(),
+        tag: Some(version.clone()),
+        reason: "demo".to_owned(),
+        break_glass: false,
+    };
+    let denied = call(&http, url, "/api/v1/promotions", &ci_token, &request).await?;
+    let denied = match denied.promotion() {
+        Some(p) if p.status == "denied" => p,
+        _ => bail!("the staging gate should deny the critical CVE, but the promotion is {}", denied.text()),
+    };
+    steps.say("promotion to staging DENIED by the policy (the CLI exits 3):", json!(findings(Some(&denied))));
     attest("scanner", VEX, vex()).await?;
-    let (_, staged) = call(&http, url, "/api/v1/promotions", &ci_token, &request).await?;
-    if staged["status"] != "promoted" {
-        bail!("promotion to staging did not commit: {}", findings(&staged));
-    }
+    let staged = call(&http, url, "/api/v1/promotions", &ci_token, &request).await?.promotion();
+    let staged = match staged {
+        Some(p) if p.status == "promoted" => p,
+        other => bail!("promotion to staging did not commit: {}", findings(other.as_ref())),
+    };
     steps.say(
         &format!("the scanner signed a VEX: {CVE} is not exploitable here; promoted to staging"),
         json!(format!(
             "release record {} at log index {}",
-            staged["release_record"].as_str().unwrap_or("?"),
-            staged["log_index"]
+            staged.release_record.as_deref().unwrap_or("?"),
+            json!(staged.log_index)
         )),
     );
 
     // 5. Prod needs two release approvers; the requester cannot approve.
     let staging = "staging/demo/hello";
     let dana_token = api_token(&http, url, &dana.name, &dana.password, None).await?;
-    let request =
-        json!({"repository": staging, "reference": version, "to": "prod", "tag": version, "reason": "release"});
-    let (_, pending) = call(&http, url, "/api/v1/promotions", &dana_token, &request).await?;
-    let id = pending["id"].as_str().context("no promotion id")?.to_owned();
+    let request = PromotionRequest {
+        repository: staging.to_owned(),
+        reference: version.clone(),
+        to: "prod".to_owned(),
+        tag: Some(version.clone()),
+        reason: "release".to_owned(),
+        break_glass: false,
+    };
+    let pending = call(&http, url, "/api/v1/promotions", &dana_token, &request).await?.promotion();
+    let pending = pending.context("no promotion id")?;
+    let id = pending.id.clone();
+    let missing = super::promote::gate_report(&pending).approvals.map(|a| a.missing);
     steps.say(
-        &format!("`{DEVELOPER}` asked for prod: promotion {id} is {}", pending["status"].as_str().unwrap_or("?")),
-        json!(format!("waiting for {} approvals from release-approver", pending["report"]["approvals"]["missing"])),
+        &format!("`{DEVELOPER}` asked for prod: promotion {id} is {}", pending.status),
+        json!(format!("waiting for {} approvals from release-approver", json!(missing))),
     );
     let dana_mfa = api_token(&http, url, &dana.name, &dana.password, Some(&dana.totp)).await?;
-    let (status, refused) =
-        call(&http, url, &format!("/api/v1/promotions/{id}/approve"), &dana_mfa, &json!({"comment": "mine"})).await?;
+    let mine = PromotionDecision { comment: "mine".to_owned(), ..PromotionDecision::default() };
+    let refused = call(&http, url, &format!("/api/v1/promotions/{id}/approve"), &dana_mfa, &mine).await?;
+    let status = refused.status;
     if status < 400 {
         bail!("the requester's self-approval was accepted");
     }
     steps.say(
         &format!("`{DEVELOPER}`'s own approval was refused ({status})"),
-        json!(refused["error"]["message"].as_str().unwrap_or_default()),
+        json!(error_message(&refused.body).unwrap_or_default()),
     );
-    let mut last = Value::Null;
+    let mut last = None;
+    let reviewed = PromotionDecision { comment: "reviewed".to_owned(), ..PromotionDecision::default() };
     for approver in [alex, sam] {
         let token = api_token(&http, url, &approver.name, &approver.password, Some(&approver.totp)).await?;
-        let (status, approved) =
-            call(&http, url, &format!("/api/v1/promotions/{id}/approve"), &token, &json!({"comment": "reviewed"}))
-                .await?;
-        if status >= 400 {
-            bail!("`{}` could not approve: {}", approver.name, approved["error"]["message"]);
+        let approved = call(&http, url, &format!("/api/v1/promotions/{id}/approve"), &token, &reviewed).await?;
+        if approved.status >= 400 {
+            bail!("`{}` could not approve: {}", approver.name, json!(error_message(&approved.body)));
         }
+        let approved = approved.promotion();
         steps.say(
             &format!(
                 "`{}` approved with a fresh second factor: {}",
                 approver.name,
-                approved["status"].as_str().unwrap_or("?")
+                approved.as_ref().map_or("?", |p| p.status.as_str())
             ),
             Value::Null,
         );
         last = approved;
     }
-    if last["status"] != "promoted" {
-        bail!("two approvals did not promote it: {}", last["status"]);
+    let last_status = last.map(|p| p.status);
+    if last_status.as_deref() != Some("promoted") {
+        bail!("two approvals did not promote it: {}", json!(last_status));
     }
 
     // 6. Verify the release record and its log entry, as a deployer would.
-    let release_key: Value = http.get(format!("{url}/api/v1/release-key")).send().await?.json().await?;
-    let release_pem = release_key["pem"].as_str().context("no release key")?.to_owned();
+    let release_key: Option<ReleaseKey> = http.get(format!("{url}/api/v1/release-key")).send().await?.json().await.ok();
+    let release_pem = release_key.context("no release key")?.pem;
     std::fs::write(keys.join("release.pub"), &release_pem)?;
     let release = PublicKey::from_pem(&release_pem).map_err(|e| anyhow::anyhow!("release key: {e}"))?;
     let key_text = http.get(format!("{url}/api/v1/log/key")).send().await?.text().await?;
@@ -495,12 +547,8 @@ async fn demo(
     std::fs::write(&bundle_file, &bundle)?;
     match airlock_core::promotion::bundle::verify_bundle(&bundle, &release, &log_key) {
         Ok(proof) => {
-            let approvers: Vec<&str> = proof.record.predicate["approvals"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a["approver"].as_str())
-                .collect();
+            let facts = super::verify::RecordFacts::of(&proof.record.predicate);
+            let approvers = facts.approvers();
             steps.say(
                 &format!(
                     "verified {prod}@{subject} offline from its release bundle with the pinned release and log keys"
@@ -548,7 +596,7 @@ async fn demo(
         log = keys.join("log.pub").display(),
         bundle = bundle_file.display(),
     );
-    Ok(json!({"digest": subject.as_str(), "tag": version, "promotion": id, "text": text}))
+    Ok(Summary { digest: subject.as_str().to_owned(), tag: version, promotion: id, text })
 }
 
 /// A version 1 trust root: `ci` signs provenance and SBOMs, `scanner` signs scans and VEX, for
@@ -739,9 +787,9 @@ async fn push_image(
 
 async fn wait_for_checkpoint(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     for _ in 0..500 {
-        let size: Value = http.get(format!("{url}/api/v1/log/entries?start=0&end=0")).send().await?.json().await?;
+        let page: LogEntries = http.get(format!("{url}/api/v1/log/entries?start=0&end=0")).send().await?.json().await?;
         let note = http.get(format!("{url}/api/v1/log/checkpoint")).send().await?.text().await?;
-        if note.lines().nth(1).and_then(|l| l.parse::<u64>().ok()) == size["size"].as_u64() {
+        if note.lines().nth(1).and_then(|l| l.parse::<u64>().ok()) == Some(page.size) {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -3,12 +3,13 @@
 
 use std::process::ExitCode;
 
+use airlock_api::v1::ApiToken;
 use anyhow::{Context, bail};
 use serde_json::json;
 
 use super::client::{PASSWORD_ENV, USERNAME_ENV};
 use super::runtime;
-use super::session::{self, Session, TokenReply};
+use super::session::{self, Session};
 use crate::Output;
 
 #[derive(Debug, clap::Args)]
@@ -74,9 +75,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot reach `{url}`; check the URL and that the server is running"))?;
     let context = format!("cannot log in to `{server}` as `{username}`");
-    let body = session::check(response, &context).await?;
-    let reply: TokenReply =
-        serde_json::from_value(body).context("the server's token reply is not in the expected shape")?;
+    let reply: ApiToken = session::parse(&session::check(response, &context).await?, &context)?.body;
     let session = Session::from_reply(&server, &reply);
     let path = session.save()?;
 

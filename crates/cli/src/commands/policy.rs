@@ -7,10 +7,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use airlock_api::v1::{ErrorBody, PolicyInput};
 use airlock_model::Timestamp;
-use airlock_policy::{Bundle, Engine, EvalLimits, TestOutcome, default_bundle, run_tests};
+use airlock_policy::{Bundle, Decision, Engine, EvalLimits, TestOutcome, default_bundle, run_tests};
 use anyhow::{Context, bail};
 use clap::Subcommand;
+use serde::Deserialize as _;
 use serde_json::Value;
 
 use super::runtime;
@@ -170,7 +172,7 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The input document the server would evaluate for `--artifact` and `--to`.
-async fn gather(target: &Target) -> anyhow::Result<Value> {
+async fn gather(target: &Target) -> anyhow::Result<PolicyInput> {
     let (Some(artifact), Some(to)) = (&target.artifact, &target.to) else {
         bail!("name the artifact and the stage: `--artifact <repository>@sha256:<hex> --to <stage>`");
     };
@@ -182,11 +184,12 @@ async fn gather(target: &Target) -> anyhow::Result<Value> {
         super::client::registry_client(&target.server, &credentials, &[format!("repository:{repo}:pull")]).await?;
     let response = http.get(&url).send().await.with_context(|| format!("cannot reach `{url}`"))?;
     let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let body = response.bytes().await.unwrap_or_default();
     if !status.is_success() {
-        bail!("`{url}` answered {status}: {}", body["error"]["message"].as_str().unwrap_or("no detail"));
+        let error = serde_json::from_slice::<ErrorBody>(&body).ok().map(|b| b.error.message);
+        bail!("`{url}` answered {status}: {}", error.as_deref().unwrap_or("no detail"));
     }
-    Ok(body)
+    Ok(serde_json::from_slice(&body).unwrap_or(PolicyInput(Value::Null)))
 }
 
 async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
@@ -196,55 +199,70 @@ async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             serde_json::from_slice(&std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?)
                 .with_context(|| format!("input `{}` is not JSON", path.display()))?
         }
-        None => gather(&args.target).await?,
+        None => gather(&args.target).await?.0,
     };
     // A gathered or stored input carries its decision time; replaying it gives the same decision.
-    let at: Timestamp = input["time"].as_str().and_then(Timestamp::parse_rfc3339).unwrap_or_else(super::trust::now);
+    let at: Timestamp = InputTime::deserialize(&input)
+        .ok()
+        .and_then(|i| i.time)
+        .and_then(|t| Timestamp::parse_rfc3339(&t))
+        .unwrap_or_else(super::trust::now);
     let decision = Engine::new().evaluate(&bundle, &input, at, &EvalLimits::default());
     match args.output {
         Output::Json => println!("{}", String::from_utf8(decision.to_canonical_json())?),
-        Output::Text => print_decision(&serde_json::to_value(&decision)?),
+        Output::Text => print_decision(&decision),
     }
     Ok(if decision.allowed() { ExitCode::SUCCESS } else { ExitCode::from(DENIED) })
 }
 
+/// The decision time an input carries (`docs/policy-input.md`).
+#[derive(serde::Deserialize)]
+struct InputTime {
+    time: Option<String>,
+}
+
+/// One entry of a decision's `vex_applied`, copied from the input: what a client shows of it.
+#[derive(Default, serde::Deserialize)]
+struct VexApplied {
+    vulnerability: Option<String>,
+    status: Option<String>,
+    justification: Option<String>,
+}
+
 /// A decision for people: outcome, each violation with its remediation, warnings, waivers.
-pub fn print_decision(d: &Value) {
-    let outcome = d["outcome"].as_str().unwrap_or("deny");
+pub fn print_decision(d: &Decision) {
+    let outcome = if d.allowed() { "allow" } else { "deny" };
     println!(
         "{} (bundle {}, input {})",
         outcome.to_uppercase(),
-        d["bundle_digest"].as_str().unwrap_or("?"),
-        d["input_digest"].as_str().unwrap_or("?")
+        d.bundle_digest,
+        d.input_digest.as_deref().unwrap_or("?")
     );
-    for e in d["errors"].as_array().into_iter().flatten() {
-        println!("  error: {}", e["message"].as_str().unwrap_or(&e.to_string()));
+    for e in &d.errors {
+        println!("  error: {}", e.message);
     }
-    for v in d["violations"].as_array().into_iter().flatten() {
-        println!("  ✗ [{}] {}", v["rule"].as_str().unwrap_or("?"), v["message"].as_str().unwrap_or(""));
-        if let Some(r) = v["remediation"].as_str() {
+    for v in &d.violations {
+        println!("  ✗ [{}] {}", v.rule.as_deref().unwrap_or("?"), v.message);
+        if let Some(r) = &v.remediation {
             println!("      fix: {r}");
         }
-        if let Some(doc) = v["doc"].as_str() {
+        if let Some(doc) = &v.doc {
             println!("      see: {doc}");
         }
     }
-    for w in d["warnings"].as_array().into_iter().flatten() {
-        println!("  ! [{}] {}", w["rule"].as_str().unwrap_or("?"), w["message"].as_str().unwrap_or(""));
+    for w in &d.warnings {
+        println!("  ! [{}] {}", w.rule.as_deref().unwrap_or("?"), w.message);
     }
-    for w in d["waivers_applied"].as_array().into_iter().flatten() {
-        println!(
-            "  waived by {}: {}",
-            w["id"].as_str().or(w["waiver"].as_str()).unwrap_or("?"),
-            w["justification"].as_str().unwrap_or("")
-        );
+    for w in &d.waivers_applied {
+        println!("  waived by {}: {}", w.waiver, w.justification);
     }
-    for v in d["vex_applied"].as_array().into_iter().flatten() {
+    for v in &d.vex_applied {
+        let v = VexApplied::deserialize(v).unwrap_or_default();
         println!(
             "  VEX {} {}: {}",
-            v["vulnerability"].as_str().unwrap_or("?"),
-            v["status"].as_str().unwrap_or("?"),
-            v["justification"].as_str().unwrap_or("")
+            v.vulnerability.as_deref().unwrap_or("?"),
+            v.status.as_deref().unwrap_or("?"),
+            v.justification.as_deref().unwrap_or("")
         );
     }
 }

@@ -4,12 +4,13 @@
 
 use std::process::ExitCode;
 
+use airlock_api::v1::{GateReport, Promotion, PromotionDecision, PromotionRequest};
 use anyhow::bail;
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde::Deserialize as _;
 
 use super::runtime;
-use super::session::Api;
+use super::session::{Api, Reply};
 use super::user::Common;
 use crate::Output;
 
@@ -120,16 +121,16 @@ pub fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let (repository, reference) = split_reference(&args.reference)?;
         let api = Api::connect(args.common.server.as_deref()).await?;
-        let body = json!({
-            "repository": repository,
-            "reference": reference,
-            "to": args.to,
-            "tag": args.tag,
-            "reason": args.reason,
-            "break_glass": args.break_glass,
-        });
-        let value = api.post("/api/v1/promotions", Some(&body), "cannot request the promotion").await?;
-        finish(&value, args.common.output)
+        let body = PromotionRequest {
+            repository,
+            reference,
+            to: args.to,
+            tag: args.tag,
+            reason: args.reason,
+            break_glass: args.break_glass,
+        };
+        let reply = api.post("/api/v1/promotions", &body, "cannot request the promotion").await?;
+        finish(&reply, args.common.output)
     })
 }
 
@@ -137,8 +138,9 @@ pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let api = Api::connect(args.common.server.as_deref()).await?;
         let path = format!("/api/v1/promotions/{}/approve", encode(&args.id));
-        let value = api.post(&path, Some(&json!({"comment": args.comment})), "cannot approve the promotion").await?;
-        finish(&value, args.common.output)
+        let body = PromotionDecision { comment: args.comment, ..PromotionDecision::default() };
+        let reply = api.post(&path, &body, "cannot approve the promotion").await?;
+        finish(&reply, args.common.output)
     })
 }
 
@@ -146,8 +148,9 @@ pub fn reject(args: RejectArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let api = Api::connect(args.common.server.as_deref()).await?;
         let path = format!("/api/v1/promotions/{}/reject", encode(&args.id));
-        let value = api.post(&path, Some(&json!({"reason": args.reason})), "cannot reject the promotion").await?;
-        finish(&value, args.common.output)
+        let body = PromotionDecision { reason: args.reason, ..PromotionDecision::default() };
+        let reply = api.post(&path, &body, "cannot reject the promotion").await?;
+        finish(&reply, args.common.output)
     })
 }
 
@@ -156,9 +159,9 @@ pub fn promotion(args: PromotionArgs) -> anyhow::Result<ExitCode> {
         match args.command {
             PromotionCommand::Show(a) => {
                 let api = Api::connect(a.common.server.as_deref()).await?;
-                let value =
+                let reply =
                     api.get(&format!("/api/v1/promotions/{}", encode(&a.id)), "cannot show the promotion").await?;
-                finish(&value, a.common.output)
+                finish(&reply, a.common.output)
             }
             PromotionCommand::List(a) => {
                 let api = Api::connect(a.common.server.as_deref()).await?;
@@ -174,24 +177,16 @@ pub fn promotion(args: PromotionArgs) -> anyhow::Result<ExitCode> {
                 } else {
                     format!("/api/v1/promotions?{}", query.join("&"))
                 };
-                let value = api.get(&path, "cannot list promotions").await?;
+                let reply = api.get::<Vec<Promotion>>(&path, "cannot list promotions").await?;
                 match a.common.output {
-                    Output::Json => println!("{}", serde_json::to_string(&value)?),
-                    Output::Text => match value.as_array() {
-                        Some(list) if list.is_empty() => println!("no promotions"),
-                        Some(list) => list.iter().for_each(|p| {
-                            println!(
-                                "{}  {:<9} {} -> {}  {}  by {}",
-                                text(p, "id"),
-                                text(p, "status"),
-                                text(p, "source"),
-                                text(p, "target"),
-                                text(p, "digest"),
-                                text(p, "requester")
-                            );
-                        }),
-                        None => println!("no promotions"),
-                    },
+                    Output::Json => println!("{}", serde_json::to_string(&reply.raw)?),
+                    Output::Text if reply.body.is_empty() => println!("no promotions"),
+                    Output::Text => reply.body.iter().for_each(|p| {
+                        println!(
+                            "{}  {:<9} {} -> {}  {}  by {}",
+                            p.id, p.status, p.source, p.target, p.digest, p.requester
+                        );
+                    }),
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -199,65 +194,60 @@ pub fn promotion(args: PromotionArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or("-")
-}
-
 /// Prints a promotion and picks the exit code: 3 when denied or rejected.
-fn finish(value: &Value, output: Output) -> anyhow::Result<ExitCode> {
+fn finish(reply: &Reply<Promotion>, output: Output) -> anyhow::Result<ExitCode> {
     match output {
-        Output::Json => println!("{}", serde_json::to_string(value)?),
-        Output::Text => print_promotion(value),
+        Output::Json => println!("{}", serde_json::to_string(&reply.raw)?),
+        Output::Text => print_promotion(&reply.body),
     }
-    Ok(match value["status"].as_str() {
-        Some("denied" | "rejected" | "expired" | "cancelled") => ExitCode::from(EXIT_DENIED),
+    Ok(match reply.body.status.as_str() {
+        "denied" | "rejected" | "expired" | "cancelled" => ExitCode::from(EXIT_DENIED),
         _ => ExitCode::SUCCESS,
     })
 }
 
-fn print_promotion(p: &Value) {
-    let status = text(p, "status");
-    println!("promotion {}: {status}", text(p, "id"));
-    println!("  {} -> {}  {}", text(p, "source"), text(p, "target"), text(p, "digest"));
-    if let Some(tag) = p["tag"].as_str() {
+/// The gate report of a promotion; empty when it has none (in a list) or it cannot be read.
+pub fn gate_report(p: &Promotion) -> GateReport {
+    GateReport::deserialize(&p.report).unwrap_or_default()
+}
+
+fn print_promotion(p: &Promotion) {
+    let status = p.status.as_str();
+    println!("promotion {}: {status}", p.id);
+    println!("  {} -> {}  {}", p.source, p.target, p.digest);
+    if let Some(tag) = &p.tag {
         println!("  tag {tag}");
     }
-    let report = &p["report"];
-    if let Some(findings) = report["findings"].as_array().filter(|f| !f.is_empty()) {
-        println!("  denied by {} finding(s):", findings.len());
-        for f in findings {
-            println!("  ✗ [{}] {}: {}", text(f, "gate"), text(f, "rule"), text(f, "message"));
-            println!("      fix: {}", text(f, "remediation"));
-            if let Some(doc) = f["doc"].as_str() {
+    let report = gate_report(p);
+    if !report.findings.is_empty() {
+        println!("  denied by {} finding(s):", report.findings.len());
+        for f in &report.findings {
+            println!("  ✗ [{}] {}: {}", f.gate, f.rule, f.message);
+            println!("      fix: {}", f.remediation);
+            if let Some(doc) = &f.doc {
                 println!("      doc: {doc}");
             }
         }
     }
-    if let Some(warnings) = report["warnings"].as_array().filter(|w| !w.is_empty()) {
-        for w in warnings {
-            println!("  ! {}: {}", text(w, "rule"), text(w, "message"));
-        }
+    for w in &report.warnings {
+        println!("  ! {}: {}", w.rule, w.message);
     }
-    let approvals = &report["approvals"];
-    if status == "pending" && approvals.is_object() {
+    if let (true, Some(approvals)) = (status == "pending", &report.approvals) {
         println!(
             "  waiting for {} more approval(s) from `{}`{}; counted: {}",
-            approvals["missing"].as_u64().unwrap_or(0),
-            text(approvals, "role"),
-            if approvals["mfa"].as_bool() == Some(true) { " with a fresh second factor" } else { "" },
-            approvals["counted"]
-                .as_array()
-                .map(|c| c.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "none".to_owned())
+            approvals.missing,
+            approvals.role,
+            if approvals.mfa { " with a fresh second factor" } else { "" },
+            if approvals.counted.is_empty() { "none".to_owned() } else { approvals.counted.join(", ") }
         );
-        println!("  approvers run: airlock approve {}", text(p, "id"));
+        println!("  approvers run: airlock approve {}", p.id);
     }
-    if let Some(reason) = p["closed_reason"].as_str() {
+    if let Some(reason) = &p.closed_reason {
         println!("  closed: {reason}");
     }
     if status == "promoted" {
-        println!("  release record {} at log index {}", text(p, "release_record"), p["log_index"]);
-        println!("  verify: airlock verify {}@{} ", text(p, "target"), text(p, "digest"));
+        let log_index = p.log_index.map_or_else(|| "null".to_owned(), |i| i.to_string());
+        println!("  release record {} at log index {log_index}", p.release_record.as_deref().unwrap_or("-"));
+        println!("  verify: airlock verify {}@{} ", p.target, p.digest);
     }
 }

@@ -8,11 +8,12 @@ pub mod export;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use airlock_api::oci::ImageIndex;
+use airlock_api::v1::ErrorBody;
 use airlock_core::promotion::bundle::{BUNDLE_MAX_BYTES, RELEASE_BUNDLE_MEDIA_TYPE, REPOSITORY_ANNOTATION};
 use airlock_model::{Digest, RepoName};
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use serde_json::Value;
 
 /// How long to wait for a signed checkpoint covering a fresh commit.
 const CHECKPOINT_WAIT: Duration = Duration::from_secs(15);
@@ -67,8 +68,9 @@ pub async fn from_endpoint(
         if status.is_success() {
             return Ok(Ok(bounded(response, &url).await?));
         }
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        let message = body["error"]["message"].as_str().unwrap_or("no detail").to_owned();
+        let body = response.bytes().await.unwrap_or_default();
+        let message =
+            serde_json::from_slice::<ErrorBody>(&body).map_or_else(|_| "no detail".to_owned(), |b| b.error.message);
         if status == reqwest::StatusCode::NOT_FOUND {
             return Ok(Err(message));
         }
@@ -101,13 +103,13 @@ pub async fn from_referrer(
     if !response.status().is_success() {
         bail!("`{url}` answered {}", response.status());
     }
-    let index: Value = serde_json::from_slice(&bounded(response, &url).await?).context("the referrers are not JSON")?;
-    let newest = index["manifests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| m["annotations"][REPOSITORY_ANNOTATION].as_str() == Some(repo.as_str()))
-        .filter_map(|m| m["digest"].as_str())
+    let index: ImageIndex =
+        serde_json::from_slice(&bounded(response, &url).await?).context("the referrers are not an image index")?;
+    let newest = index
+        .manifests
+        .iter()
+        .filter(|m| m.annotations.get(REPOSITORY_ANNOTATION).map(String::as_str) == Some(repo.as_str()))
+        .map(|m| m.digest.as_str())
         .next_back();
     let Some(manifest) = newest else { return Ok(None) };
     let url = format!("{base}/v2/{repo}/manifests/{manifest}");
@@ -120,8 +122,8 @@ pub async fn from_referrer(
     if !response.status().is_success() {
         bail!("`{url}` answered {}", response.status());
     }
-    let body: Value = serde_json::from_slice(&bounded(response, &url).await?).context("the manifest is not JSON")?;
-    let layer = body["layers"][0]["digest"].as_str().context("the bundle referrer has no layer")?;
+    let body: Layers = serde_json::from_slice(&bounded(response, &url).await?).context("the manifest is not JSON")?;
+    let layer = body.layers.first().map(|l| l.digest.as_str()).context("the bundle referrer has no layer")?;
     let layer = Digest::parse(layer).map_err(|e| anyhow::anyhow!("the bundle referrer's layer: {e}"))?;
     let url = format!("{base}/v2/{repo}/blobs/{layer}");
     let response = http.get(&url).send().await.with_context(|| format!("cannot reach `{url}`"))?;
@@ -133,4 +135,17 @@ pub async fn from_referrer(
         bail!("`{url}` sent bytes that do not hash to `{layer}`");
     }
     Ok(Some(bytes))
+}
+
+/// The layers of an image manifest, the part of it a bundle referrer is read for.
+#[derive(serde::Deserialize)]
+struct Layers {
+    #[serde(default)]
+    layers: Vec<Layer>,
+}
+
+/// A layer's descriptor: its digest.
+#[derive(serde::Deserialize)]
+struct Layer {
+    digest: String,
 }

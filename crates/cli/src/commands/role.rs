@@ -4,8 +4,10 @@
 
 use std::process::ExitCode;
 
+use airlock_api::v1::{
+    PermissionDefinition, PrincipalChange, Role, RoleDefined, RoleDefinition, RoleGrant, RolePermission,
+};
 use clap::Subcommand;
-use serde_json::{Value, json};
 
 use super::runtime;
 use super::session::{self, Api};
@@ -47,24 +49,29 @@ struct DefineArgs {
     common: Common,
 }
 
-fn parse_permission(text: &str) -> anyhow::Result<Value> {
+fn parse_permission(text: &str) -> anyhow::Result<PermissionDefinition> {
     let parts: Vec<&str> = text.split(':').collect();
     let [actions, stages, repositories] = parts.as_slice() else {
         anyhow::bail!("permission `{text}` is not `ACTIONS:STAGES:REPOSITORIES`, like `pull:*:payments/*`");
     };
     let list =
         |s: &str| -> Vec<String> { s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_owned).collect() };
-    Ok(json!({"actions": list(actions), "stages": list(stages), "repositories": list(repositories)}))
+    Ok(PermissionDefinition {
+        actions: list(actions),
+        stages: Some(list(stages)),
+        repositories: Some(list(repositories)),
+    })
 }
 
 async fn define(args: DefineArgs) -> anyhow::Result<ExitCode> {
     let role = session::role_name(&args.name)?;
     let permissions = args.permissions.iter().map(|p| parse_permission(p)).collect::<anyhow::Result<Vec<_>>>()?;
     let api = Api::connect(args.common.server.as_deref()).await?;
-    let body = json!({"name": role, "description": args.description, "permissions": permissions});
-    let defined = api.post("/api/v1/roles", Some(&body), &format!("cannot define role `{role}`")).await?;
+    let body =
+        RoleDefinition { name: role.to_owned(), description: Some(args.description), permissions: Some(permissions) };
+    let defined = api.post::<_, RoleDefined>("/api/v1/roles", &body, &format!("cannot define role `{role}`")).await?;
     match args.common.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&defined)?),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&defined.raw)?),
         Output::Text => println!("defined role `{role}`; grant it with `airlock role grant PRINCIPAL {role}`"),
     }
     Ok(ExitCode::SUCCESS)
@@ -99,13 +106,13 @@ pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
 
 async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     let api = Api::connect(args.common.server.as_deref()).await?;
-    let roles = api.get("/api/v1/roles", "cannot list roles").await?;
+    let roles = api.get::<Vec<Role>>("/api/v1/roles", "cannot list roles").await?;
     match args.common.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&roles)?),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&roles.raw)?),
         Output::Text => {
-            for role in roles.as_array().into_iter().flatten() {
-                println!("{}: {}", role["name"].as_str().unwrap_or("?"), role["description"].as_str().unwrap_or(""));
-                for p in role["permissions"].as_array().into_iter().flatten() {
+            for role in &roles.body {
+                println!("{}: {}", role.name, role.description);
+                for p in &role.permissions {
                     println!("  {}", permission(p));
                 }
             }
@@ -115,17 +122,23 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `pull, push in dev on *`: a permission's actions, and the stages and repositories they cover.
-fn permission(p: &Value) -> String {
-    let mut line = session::join_or_dash(session::strings(&p["actions"]));
-    let stages = session::strings(&p["stages"]);
-    if !stages.is_empty() {
-        line.push_str(&format!(" in stages {}", stages.join(", ")));
+fn permission(p: &RolePermission) -> String {
+    let mut line = session::join_or_dash(&p.actions);
+    if !p.stages.is_empty() {
+        line.push_str(&format!(" in stages {}", p.stages.join(", ")));
     }
-    let repositories = session::strings(&p["repositories"]);
-    if !repositories.is_empty() {
-        line.push_str(&format!(" on repositories {}", repositories.join(", ")));
+    if !p.repositories.is_empty() {
+        line.push_str(&format!(" on repositories {}", p.repositories.join(", ")));
     }
     line
+}
+
+/// The roles a change left in force; none shown while it waits for a second access admin.
+fn roles_now(change: &PrincipalChange) -> String {
+    match change {
+        PrincipalChange::Done(principal) => session::join_or_dash(&principal.roles),
+        PrincipalChange::Pending(_) => session::join_or_dash(Vec::<String>::new()),
+    }
 }
 
 async fn change(args: ChangeArgs, grant: bool) -> anyhow::Result<ExitCode> {
@@ -133,26 +146,26 @@ async fn change(args: ChangeArgs, grant: bool) -> anyhow::Result<ExitCode> {
     let role = session::role_name(&args.role)?;
     let api = Api::connect(args.common.server.as_deref()).await?;
     let record = if grant {
-        let body = json!({"role": role});
-        api.post(
+        let body = RoleGrant { role: role.to_owned() };
+        api.post::<_, PrincipalChange>(
             &format!("/api/v1/principals/{name}/roles"),
-            Some(&body),
+            &body,
             &format!("cannot grant role `{role}` to `{name}`"),
         )
         .await?
     } else {
-        api.delete(
+        api.delete::<PrincipalChange>(
             &format!("/api/v1/principals/{name}/roles/{role}"),
             &format!("cannot revoke role `{role}` from `{name}`"),
         )
         .await?
     };
     match args.common.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&record)?),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&record.raw)?),
         Output::Text => {
             let done =
                 if grant { format!("granted `{role}` to `{name}`") } else { format!("revoked `{role}` from `{name}`") };
-            println!("{done}; roles now: {}", session::join_or_dash(session::strings(&record["roles"])));
+            println!("{done}; roles now: {}", roles_now(&record.body));
             println!("tokens issued to `{name}` before the change no longer work");
         }
     }

@@ -4,8 +4,8 @@
 
 use std::process::ExitCode;
 
+use airlock_api::v1::{KeyRequest, KeyRotation, NewPrincipal, PrincipalCreated};
 use clap::Subcommand;
-use serde_json::{Value, json};
 
 use super::runtime;
 use super::session::{self, Api};
@@ -78,9 +78,9 @@ fn warn_once(name: &str) {
 }
 
 /// Prints a new API key and its expiry.
-fn print_key(reply: &Value) {
-    println!("api key: {}", reply["api_key"].as_str().unwrap_or("?"));
-    println!("expires at {}", reply["api_key_expires_at"].as_str().unwrap_or("?"));
+fn print_key(api_key: Option<&str>, expires_at: Option<&str>) {
+    println!("api key: {}", api_key.unwrap_or("?"));
+    println!("expires at {}", expires_at.unwrap_or("?"));
 }
 
 async fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
@@ -89,22 +89,25 @@ async fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
         session::role_name(role)?;
     }
     let api = Api::connect(args.common.server.as_deref()).await?;
-    let mut body = json!({"name": name.as_str(), "kind": "service_account", "roles": args.roles});
-    if let Some(days) = args.days {
-        body["days"] = json!(days);
-    }
-    let created =
-        api.post("/api/v1/principals", Some(&body), &format!("cannot create service account `{name}`")).await?;
+    let body = NewPrincipal {
+        name: name.as_str().to_owned(),
+        kind: "service_account".to_owned(),
+        roles: args.roles,
+        password: None,
+        days: args.days,
+        email: None,
+    };
+    let created = api
+        .post::<_, PrincipalCreated>("/api/v1/principals", &body, &format!("cannot create service account `{name}`"))
+        .await?;
     warn_once(name.as_str());
     match args.common.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&created)?),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&created.raw)?),
         Output::Text => {
-            println!(
-                "created service account `{name}` with roles {}",
-                session::join_or_dash(session::strings(&created["principal"]["roles"]))
-            );
-            print_key(&created);
-            super::user::print_pending(&created["pending"]);
+            let created = created.body;
+            println!("created service account `{name}` with roles {}", session::join_or_dash(&created.principal.roles));
+            print_key(created.api_key.as_deref(), created.api_key_expires_at.as_deref());
+            super::user::print_pending(&created.pending);
             println!("use it as `AIRLOCK_USERNAME={name}` and `AIRLOCK_PASSWORD=<api key>`, or with `docker login`");
         }
     }
@@ -114,27 +117,29 @@ async fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
 async fn rotate(args: RotateArgs) -> anyhow::Result<ExitCode> {
     let name = session::principal_name(&args.name)?;
     let api = Api::connect(args.common.server.as_deref()).await?;
-    let body = args.days.map(|days| json!({"days": days}));
-    let rotated = api
-        .post(
-            &format!("/api/v1/principals/{name}/api-key"),
-            body.as_ref(),
-            &format!("cannot rotate the api key of `{name}`"),
-        )
-        .await?;
-    if rotated.get("pending").is_some() {
+    let path = format!("/api/v1/principals/{name}/api-key");
+    let context = format!("cannot rotate the api key of `{name}`");
+    let rotated = match args.days {
+        Some(days) => api.post::<_, KeyRotation>(&path, &KeyRequest { days: Some(days) }, &context).await?,
+        None => api.post_empty::<KeyRotation>(&path, &context).await?,
+    };
+    if let KeyRotation::Pending(change) = &rotated.body {
         match args.common.output {
-            Output::Json => println!("{}", serde_json::to_string_pretty(&rotated)?),
-            Output::Text => super::user::print_pending(&serde_json::json!([rotated["pending"]])),
+            Output::Json => println!("{}", serde_json::to_string_pretty(&rotated.raw)?),
+            Output::Text => super::user::print_pending([&change.pending]),
         }
         return Ok(ExitCode::SUCCESS);
     }
     warn_once(name.as_str());
     match args.common.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&rotated)?),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&rotated.raw)?),
         Output::Text => {
             println!("rotated the api key of `{name}`; the old key and its tokens no longer work");
-            print_key(&rotated);
+            match &rotated.body {
+                KeyRotation::Rotated(key) => print_key(Some(&key.api_key), Some(&key.api_key_expires_at)),
+                KeyRotation::Done(principal) => print_key(None, principal.api_key_expires_at.as_deref()),
+                KeyRotation::Pending(_) => print_key(None, None),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

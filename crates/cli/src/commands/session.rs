@@ -7,9 +7,11 @@
 
 use std::path::PathBuf;
 
+use airlock_api::v1::{ApiToken, ErrorBody};
 use airlock_model::Timestamp;
 use anyhow::{Context, bail};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -45,33 +47,6 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// What `POST /api/v1/auth/token` and `POST /api/v1/auth/refresh` return.
-#[derive(Clone, Deserialize)]
-pub struct TokenReply {
-    /// The API token.
-    pub token: String,
-    /// Seconds it lives.
-    pub expires_in: u64,
-    /// The principal's name.
-    pub principal: String,
-    /// `user` or `service_account`.
-    pub kind: String,
-    /// The roles held when the token was issued.
-    #[serde(default)]
-    pub roles: Vec<String>,
-}
-
-impl std::fmt::Debug for TokenReply {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenReply")
-            .field("principal", &self.principal)
-            .field("kind", &self.kind)
-            .field("roles", &self.roles)
-            .field("expires_in", &self.expires_in)
-            .finish_non_exhaustive()
-    }
-}
-
 /// `server` checked to be an `http(s)://` URL, without a trailing `/`.
 pub fn normalize_server(server: &str) -> anyhow::Result<String> {
     let base = server.trim().trim_end_matches('/');
@@ -103,7 +78,7 @@ pub fn session_path() -> anyhow::Result<PathBuf> {
 impl Session {
     /// A session for the token the server just issued; it expires `expires_in` seconds from now
     /// by this machine's clock.
-    pub fn from_reply(server: &str, reply: &TokenReply) -> Session {
+    pub fn from_reply(server: &str, reply: &ApiToken) -> Session {
         Session {
             server: server.to_owned(),
             principal: reply.principal.clone(),
@@ -173,9 +148,8 @@ impl Session {
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             return Err(self.expired());
         }
-        let body = check(response, "cannot refresh the session").await?;
-        let reply: TokenReply =
-            serde_json::from_value(body).context("the server's refreshed token is not in the expected shape")?;
+        let context = "cannot refresh the session";
+        let reply: ApiToken = parse(&check(response, context).await?, context)?.body;
         if reply.principal != self.principal {
             bail!(
                 "the server refreshed the session of `{}` as `{}`; run `airlock login {}` again",
@@ -247,23 +221,22 @@ pub fn http_client(token: Option<&str>) -> anyhow::Result<reqwest::Client> {
         .context("cannot build the HTTP client")
 }
 
-/// The body of a successful response as JSON, or an error `{context}: {message}; {remediation}`
-/// from the server's `{"error": {...}}`.
-pub async fn check(response: reqwest::Response, context: &str) -> anyhow::Result<Value> {
+/// The body of a successful response, or an error `{context}: {message}; {remediation}` from
+/// the server's `{"error": {...}}`.
+pub async fn check(response: reqwest::Response, context: &str) -> anyhow::Result<Vec<u8>> {
     let status = response.status();
     let bytes = response.bytes().await.with_context(|| format!("{context}: the response was cut off"))?;
-    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if status.is_success() {
-        return Ok(body);
+        return Ok(bytes.to_vec());
     }
-    let error = &body["error"];
-    let mut line = match error["message"].as_str() {
-        Some(message) => format!("{context}: {message}"),
+    let error = serde_json::from_slice::<ErrorBody>(&bytes).ok().map(|b| b.error);
+    let mut line = match &error {
+        Some(error) => format!("{context}: {}", error.message),
         None => format!("{context}: the server answered {status}"),
     };
-    if let Some(remediation) = error["remediation"].as_str().filter(|r| !line.contains(r)) {
+    if let Some(remediation) = error.and_then(|e| e.remediation).filter(|r| !line.contains(r.as_str())) {
         line.push_str("; ");
-        line.push_str(remediation);
+        line.push_str(&remediation);
     }
     let line = line.replace(['\n', '\r'], " ");
     // Authorization and the rules said no (403, 422): the command exits 3, as a denial.
@@ -271,6 +244,26 @@ pub async fn check(response: reqwest::Response, context: &str) -> anyhow::Result
         return Err(Refused(line).into());
     }
     bail!("{line}")
+}
+
+/// A response body read as its DTO, beside the JSON exactly as the server sent it, which
+/// `--output json` prints.
+#[derive(Debug, Clone)]
+pub struct Reply<T> {
+    pub body: T,
+    pub raw: Value,
+}
+
+/// Reads a successful response body as the DTO `T`.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8], context: &str) -> anyhow::Result<Reply<T>> {
+    let shape = || {
+        format!(
+            "{context}: the server's answer is not in the expected shape; check that the CLI and the server are the same version"
+        )
+    };
+    let raw: Value = serde_json::from_slice(bytes).with_context(shape)?;
+    let body = T::deserialize(&raw).with_context(shape)?;
+    Ok(Reply { body, raw })
 }
 
 /// The server refused a request on its rules or its authorization; the binary exits 3.
@@ -305,7 +298,12 @@ impl Api {
         &self.session
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder, path: &str, context: &str) -> anyhow::Result<Value> {
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        path: &str,
+        context: &str,
+    ) -> anyhow::Result<Reply<T>> {
         let response = request
             .send()
             .await
@@ -321,31 +319,38 @@ impl Api {
                 self.session.server
             );
         }
-        check(response, context).await
+        parse(&check(response, context).await?, context)
     }
 
     /// `GET path`.
-    pub async fn get(&self, path: &str, context: &str) -> anyhow::Result<Value> {
+    pub async fn get<T: DeserializeOwned>(&self, path: &str, context: &str) -> anyhow::Result<Reply<T>> {
         self.send(self.http.get(format!("{}{path}", self.session.server)), path, context).await
     }
 
-    /// `POST path` with a JSON body, or none.
-    pub async fn post(&self, path: &str, body: Option<&Value>, context: &str) -> anyhow::Result<Value> {
-        let mut request = self.http.post(format!("{}{path}", self.session.server));
-        if let Some(body) = body {
-            request = request.json(body);
-        }
+    /// `POST path` with `body` as JSON.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        context: &str,
+    ) -> anyhow::Result<Reply<T>> {
+        let request = self.http.post(format!("{}{path}", self.session.server)).json(body);
         self.send(request, path, context).await
     }
 
+    /// `POST path` with no body.
+    pub async fn post_empty<T: DeserializeOwned>(&self, path: &str, context: &str) -> anyhow::Result<Reply<T>> {
+        self.send(self.http.post(format!("{}{path}", self.session.server)), path, context).await
+    }
+
     /// `PUT path` with `body` as `content_type`, sent as it is.
-    pub async fn put_bytes(
+    pub async fn put_bytes<T: DeserializeOwned>(
         &self,
         path: &str,
         body: Vec<u8>,
         content_type: &str,
         context: &str,
-    ) -> anyhow::Result<Value> {
+    ) -> anyhow::Result<Reply<T>> {
         let request = self
             .http
             .put(format!("{}{path}", self.session.server))
@@ -355,7 +360,7 @@ impl Api {
     }
 
     /// `DELETE path`.
-    pub async fn delete(&self, path: &str, context: &str) -> anyhow::Result<Value> {
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str, context: &str) -> anyhow::Result<Reply<T>> {
         self.send(self.http.delete(format!("{}{path}", self.session.server)), path, context).await
     }
 }
@@ -375,11 +380,6 @@ pub fn read_secret_line() -> anyhow::Result<String> {
 pub fn join_or_dash(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
     let joined: Vec<String> = items.into_iter().map(|s| s.as_ref().to_owned()).collect();
     if joined.is_empty() { "-".to_owned() } else { joined.join(", ") }
-}
-
-/// The strings of a JSON array.
-pub fn strings(value: &Value) -> Vec<&str> {
-    value.as_array().into_iter().flatten().filter_map(Value::as_str).collect()
 }
 
 /// A principal name typed by the user, checked before it becomes a URL path segment.

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use airlock_api::v1::TrustRootApplied;
 use airlock_dsse::{Algorithm, PrivateKey, PublicKey};
 use airlock_model::Timestamp;
 use anyhow::{Context, bail};
@@ -88,6 +89,7 @@ struct PolicyArgs {
 }
 
 impl PolicyArgs {
+    // tidy(json-lookup): edits the `signed` member of a root being built, kept as JSON to keep its other members.
     /// Adds the policy keys to `signed` (its `keys` and its `policy` role) and sets the
     /// threshold; returns what changed.
     fn apply(&self, signed: &mut Value) -> anyhow::Result<Vec<String>> {
@@ -272,6 +274,7 @@ fn document(signed: &Value, signatures: &[Value]) -> anyhow::Result<Vec<u8>> {
     Ok(format!("{{\"signatures\":{signatures},\"signed\":{signed}}}").into_bytes())
 }
 
+// tidy(json-lookup): reads the signatures of a root document, kept as JSON to write them back as they were.
 /// Adds one signature over the `signed` bytes exactly as they stand in the document.
 fn add_signature(document_bytes: &[u8], key: &PrivateKey) -> anyhow::Result<Vec<u8>> {
     let raw: RawDocument = serde_json::from_slice(document_bytes).context("the root document is not JSON")?;
@@ -369,6 +372,7 @@ async fn load(file: Option<&Path>, server: &str, version: Option<u64>) -> anyhow
     }
 }
 
+// tidy(json-lookup): prints a root document (a file, or the server's opaque `TrustRootDocument`) as it reads.
 async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let bytes = load(args.file.as_deref(), &args.server, args.root_version).await?;
     let doc: Value = serde_json::from_slice(&bytes).context("the root document is not JSON")?;
@@ -414,6 +418,7 @@ async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+// tidy(json-lookup): edits the `signed` member of a root being built, kept as JSON to keep its other members.
 async fn propose(args: ProposeArgs) -> anyhow::Result<ExitCode> {
     let bytes = load(args.from.as_deref(), &args.server, None).await?;
     let doc: Value = serde_json::from_slice(&bytes).context("the current root is not JSON")?;
@@ -512,9 +517,10 @@ async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     let api = Api::connect(args.server.as_deref())
         .await
         .context("applying a trust root needs the session of a key admin (a principal allowed `trust.sign`)")?;
-    let applied = api.put_bytes("/api/v1/trust/root", bytes, "application/json", "trust root refused").await;
-    let body = match applied {
-        Ok(body) => body,
+    let applied =
+        api.put_bytes::<TrustRootApplied>("/api/v1/trust/root", bytes, "application/json", "trust root refused").await;
+    let applied = match applied {
+        Ok(reply) => reply.body,
         Err(e) if e.downcast_ref::<Refused>().is_some() => {
             match args.output {
                 Output::Json => println!("{}", json!({"applied": false, "error": format!("{e:#}")})),
@@ -525,8 +531,8 @@ async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e),
     };
     match args.output {
-        Output::Json => println!("{}", json!({"applied": true, "version": body["version"]})),
-        Output::Text => println!("trust root version {} is now in force", body["version"]),
+        Output::Json => println!("{}", json!({"applied": true, "version": applied.version})),
+        Output::Text => println!("trust root version {} is now in force", applied.version),
     }
     Ok(ExitCode::SUCCESS)
 }

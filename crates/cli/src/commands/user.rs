@@ -4,8 +4,11 @@
 
 use std::process::ExitCode;
 
+use airlock_api::v1::{
+    EnrollRequest, Grant, NewPrincipal, Principal, PrincipalChange, PrincipalCreated, Reset, TotpEnrollment,
+};
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::runtime;
 use super::session::{self, Api};
@@ -86,13 +89,14 @@ async fn enroll(args: EnrollArgs) -> anyhow::Result<ExitCode> {
         request = request.header("X-Airlock-OTP", code.trim());
     }
     let response = request.send().await.map_err(|e| anyhow::anyhow!("cannot reach `{server}`: {e}"))?;
-    let value = session::check(response, "cannot enroll a second factor").await?;
+    let context = "cannot enroll a second factor";
+    let enrolled = session::parse::<TotpEnrollment>(&session::check(response, context).await?, context)?;
     eprintln!("warning: the secret is shown only this once; add it to your authenticator now");
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string(&value)?),
+        Output::Json => println!("{}", serde_json::to_string(&enrolled.raw)?),
         Output::Text => {
-            println!("secret: {}", value["secret"].as_str().unwrap_or_default());
-            println!("uri:    {}", value["otpauth_uri"].as_str().unwrap_or_default());
+            println!("secret: {}", enrolled.body.secret);
+            println!("uri:    {}", enrolled.body.otpauth_uri);
             println!("log in with `airlock login {server} --otp CODE` to approve");
         }
     }
@@ -174,35 +178,38 @@ async fn add(args: AddArgs) -> anyhow::Result<ExitCode> {
         session::role_name(role)?;
     }
     let api = Api::connect(args.common.server.as_deref()).await?;
-    let body = json!({"name": name.as_str(), "kind": "user", "roles": args.roles, "email": args.email});
-    let created = api.post("/api/v1/principals", Some(&body), &format!("cannot create user `{name}`")).await?;
+    let body = NewPrincipal {
+        name: name.as_str().to_owned(),
+        kind: "user".to_owned(),
+        roles: args.roles,
+        password: None,
+        days: None,
+        email: args.email,
+    };
+    let created =
+        api.post::<_, PrincipalCreated>("/api/v1/principals", &body, &format!("cannot create user `{name}`")).await?;
     eprintln!(
         "warning: the enrollment token is shown only this once; hand it to `{name}` securely, who runs `airlock user enroll TOKEN`"
     );
     match args.common.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&created)?),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&created.raw)?),
         Output::Text => {
-            println!(
-                "created user `{name}` with roles {}",
-                session::join_or_dash(session::strings(&created["principal"]["roles"]))
-            );
-            print_pending(&created["pending"]);
-            println!("enrollment token: {}", created["enrollment_token"].as_str().unwrap_or_default());
-            println!("expires:          {}", created["enrollment_expires_at"].as_str().unwrap_or_default());
+            let created = created.body;
+            println!("created user `{name}` with roles {}", session::join_or_dash(&created.principal.roles));
+            print_pending(&created.pending);
+            println!("enrollment token: {}", created.enrollment_token.unwrap_or_default());
+            println!("expires:          {}", created.enrollment_expires_at.unwrap_or_default());
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Says which changes wait for a second access admin, and how they approve them.
-pub fn print_pending(pending: &Value) {
-    for grant in pending.as_array().into_iter().flatten() {
+pub fn print_pending<'a>(pending: impl IntoIterator<Item = &'a Grant>) {
+    for grant in pending {
         println!(
             "pending: {} `{}` for `{}` waits for a second access admin: `airlock access approve {}`",
-            grant["kind"].as_str().unwrap_or_default(),
-            grant["role"].as_str().unwrap_or_default(),
-            grant["principal"].as_str().unwrap_or_default(),
-            grant["id"].as_str().unwrap_or_default(),
+            grant.kind, grant.role, grant.principal, grant.id,
         );
     }
 }
@@ -217,18 +224,19 @@ async fn enroll_with_token(args: TokenArgs) -> anyhow::Result<ExitCode> {
     let server = session::normalize_server(&args.server)?;
     let response = session::http_client(None)?
         .post(format!("{server}/api/v1/auth/enroll"))
-        .json(&json!({"token": args.token.trim(), "password": password}))
+        .json(&EnrollRequest { token: args.token.trim().to_owned(), password })
         .send()
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach `{server}`: {e}"))?;
-    let value = session::check(response, "cannot enroll").await?;
+    let context = "cannot enroll";
+    let enrolled = session::parse::<TotpEnrollment>(&session::check(response, context).await?, context)?;
     eprintln!("warning: the secret is shown only this once; add it to your authenticator now");
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string(&value)?),
+        Output::Json => println!("{}", serde_json::to_string(&enrolled.raw)?),
         Output::Text => {
-            println!("enrolled `{}`", value["principal"].as_str().unwrap_or_default());
-            println!("secret: {}", value["secret"].as_str().unwrap_or_default());
-            println!("uri:    {}", value["otpauth_uri"].as_str().unwrap_or_default());
+            println!("enrolled `{}`", enrolled.body.principal);
+            println!("secret: {}", enrolled.body.secret);
+            println!("uri:    {}", enrolled.body.otpauth_uri);
             println!("log in with `airlock login {server} --otp CODE`");
         }
     }
@@ -238,16 +246,18 @@ async fn enroll_with_token(args: TokenArgs) -> anyhow::Result<ExitCode> {
 async fn reset(args: NameArgs) -> anyhow::Result<ExitCode> {
     let name = session::principal_name(&args.name)?;
     let api = Api::connect(args.common.server.as_deref()).await?;
-    let value = api.post(&format!("/api/v1/principals/{name}/reset"), None, &format!("cannot reset `{name}`")).await?;
+    let reset =
+        api.post_empty::<Reset>(&format!("/api/v1/principals/{name}/reset"), &format!("cannot reset `{name}`")).await?;
     match args.common.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&value)?),
-        Output::Text => match value["enrollment_token"].as_str() {
-            Some(token) => {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&reset.raw)?),
+        Output::Text => match reset.body {
+            Reset::Enrolled(enrolled) => {
                 eprintln!("warning: the enrollment token is shown only this once; hand it to `{name}` securely");
                 println!("reset `{name}`: password and second factor cleared");
-                println!("enrollment token: {token}");
+                println!("enrollment token: {}", enrolled.enrollment_token);
             }
-            None => print_pending(&serde_json::json!([value["pending"]])),
+            Reset::Pending(change) => print_pending([&change.pending]),
+            Reset::Done(_) => print_pending([]),
         },
     }
     Ok(ExitCode::SUCCESS)
@@ -257,10 +267,11 @@ async fn status(args: NameArgs, enable: bool) -> anyhow::Result<ExitCode> {
     let name = session::principal_name(&args.name)?;
     let api = Api::connect(args.common.server.as_deref()).await?;
     let (verb, done) = if enable { ("enable", "enabled") } else { ("disable", "disabled") };
-    let record =
-        api.post(&format!("/api/v1/principals/{name}/{verb}"), None, &format!("cannot {verb} `{name}`")).await?;
+    let record = api
+        .post_empty::<PrincipalChange>(&format!("/api/v1/principals/{name}/{verb}"), &format!("cannot {verb} `{name}`"))
+        .await?;
     match args.common.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&record)?),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&record.raw)?),
         Output::Text if enable => println!("{done} `{name}`; they can log in again"),
         Output::Text => println!("{done} `{name}`; every token of theirs stopped working"),
     }
@@ -270,33 +281,31 @@ async fn status(args: NameArgs, enable: bool) -> anyhow::Result<ExitCode> {
 /// Lists the principals of `kind` (`user` or `service_account`).
 pub async fn list(common: &Common, kind: &str) -> anyhow::Result<ExitCode> {
     let api = Api::connect(common.server.as_deref()).await?;
-    let all = api.get("/api/v1/principals", "cannot list principals").await?;
-    let chosen: Vec<&Value> = all.as_array().into_iter().flatten().filter(|p| p["kind"] == kind).collect();
+    let all = api.get::<Vec<Principal>>("/api/v1/principals", "cannot list principals").await?;
+    let raw = all.raw.as_array().map_or(&[][..], Vec::as_slice);
+    let (chosen, shown): (Vec<&Principal>, Vec<&Value>) =
+        all.body.iter().zip(raw).filter(|(p, _)| p.kind == kind).unzip();
     match common.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&chosen)?),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&shown)?),
         Output::Text => print_table(&chosen, kind == "service_account"),
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// One line per principal: name, status, roles and, for service accounts, key expiry.
-fn print_table(principals: &[&Value], keys: bool) {
-    let width = principals.iter().filter_map(|p| p["name"].as_str()).map(str::len).max().unwrap_or(4).max(4);
+fn print_table(principals: &[&Principal], keys: bool) {
+    let width = principals.iter().map(|p| p.name.len()).max().unwrap_or(4).max(4);
     let last = if keys { "KEY EXPIRES" } else { "MFA" };
     println!("{:<width$}  {:<8}  {:<40}  {last}", "NAME", "STATUS", "ROLES");
     for p in principals {
-        let status = if p["disabled"] == true { "disabled" } else { "active" };
+        let status = if p.disabled { "disabled" } else { "active" };
         let last = if keys {
-            p["api_key_expires_at"].as_str().unwrap_or("-").to_owned()
-        } else if p["mfa_enrolled"] == true {
+            p.api_key_expires_at.as_deref().unwrap_or("-").to_owned()
+        } else if p.mfa_enrolled {
             "yes".to_owned()
         } else {
             "no".to_owned()
         };
-        println!(
-            "{:<width$}  {status:<8}  {:<40}  {last}",
-            p["name"].as_str().unwrap_or("?"),
-            session::join_or_dash(session::strings(&p["roles"]))
-        );
+        println!("{:<width$}  {status:<8}  {:<40}  {last}", p.name, session::join_or_dash(&p.roles));
     }
 }

@@ -12,11 +12,13 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use airlock_api::v1::ReleaseKey;
 use airlock_core::promotion::bundle::{BUNDLE_MAX_BYTES, VerifiedBundle, verify_bundle};
 use airlock_dsse::PublicKey;
 use airlock_model::{Digest, RepoName};
 use airlock_tlog::Verifier;
 use anyhow::{Context, bail};
+use serde::Deserialize as _;
 use serde_json::{Value, json};
 
 use super::client::{Credentials, registry_client};
@@ -131,8 +133,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let release = match &args.release_key {
         Some(k) => text_or_file(k)?,
         None => {
-            let v: Value = plain.get(format!("{base}/api/v1/release-key")).send().await?.json().await?;
-            v["pem"].as_str().context("the server sent no release key")?.to_owned()
+            let key: Option<ReleaseKey> =
+                plain.get(format!("{base}/api/v1/release-key")).send().await?.json().await.ok();
+            key.context("the server sent no release key")?.pem
         }
     };
     let release = release_key(&release)?;
@@ -155,9 +158,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// Verifies bundle bytes; `Err` names the promotion (when readable) and the failing step.
 fn check(bytes: &[u8], release: &PublicKey, log: &Verifier) -> Result<VerifiedBundle, String> {
     verify_bundle(bytes, release, log).map_err(|e| {
-        let promotion = serde_json::from_slice::<Value>(bytes)
-            .ok()
-            .and_then(|b| b["promotion"].as_str().map(airlock_model::echo::echo));
+        let promotion =
+            serde_json::from_slice::<NamedPromotion>(bytes).ok().map(|b| airlock_model::echo::echo(&b.promotion));
         match promotion {
             Some(p) => format!("release bundle of promotion `{p}`: {e}"),
             None => format!("release bundle: {e}"),
@@ -184,23 +186,74 @@ async fn prove_bundle(
     Ok(check(&bytes, release, log))
 }
 
+/// The promotion a bundle names, read even from one that does not verify.
+#[derive(serde::Deserialize)]
+struct NamedPromotion {
+    promotion: String,
+}
+
+/// What a person is shown of a release record's predicate (`docs/release-bundle.md`); members
+/// the record lacks are left empty.
+#[derive(Default, serde::Deserialize)]
+pub struct RecordFacts {
+    #[serde(default)]
+    approvals: Vec<RecordApproval>,
+    #[serde(default)]
+    source: Option<RecordRepository>,
+    #[serde(default)]
+    policy: Option<RecordPolicy>,
+}
+
+#[derive(serde::Deserialize)]
+struct RecordApproval {
+    approver: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct RecordRepository {
+    repository: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct RecordPolicy {
+    digest: Option<String>,
+}
+
+impl RecordFacts {
+    /// Reads the facts of `predicate`.
+    pub fn of(predicate: &Value) -> RecordFacts {
+        RecordFacts::deserialize(predicate).unwrap_or_default()
+    }
+
+    /// Who approved, in the record's order.
+    pub fn approvers(&self) -> Vec<&str> {
+        self.approvals.iter().filter_map(|a| a.approver.as_deref()).collect()
+    }
+
+    /// The repository promoted from.
+    fn source(&self) -> Option<&str> {
+        self.source.as_ref().and_then(|s| s.repository.as_deref())
+    }
+}
+
+/// Who approved a verified bundle's promotion, `none` when nobody did.
+fn approvers_text(facts: &RecordFacts) -> String {
+    let approvers = facts.approvers();
+    if approvers.is_empty() { "none".to_owned() } else { approvers.join(", ") }
+}
+
 /// What a verified bundle proves, as `--output json` shows it under `proof`.
 fn proof_json(v: &VerifiedBundle) -> Value {
-    let approvers: Vec<&str> = v.record.predicate["approvals"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|a| a["approver"].as_str())
-        .collect();
+    let facts = RecordFacts::of(&v.record.predicate);
     json!({
         "promotion": v.record.promotion,
-        "source": v.record.predicate["source"]["repository"],
+        "source": facts.source(),
         "log_index": v.record.log_index,
         "log_origin": v.log_origin,
         "checkpoint_size": v.checkpoint_size,
         "release_record": v.release_record.as_str(),
-        "approvers": if approvers.is_empty() { "none".to_owned() } else { approvers.join(", ") },
-        "policy_digest": v.record.predicate["policy"]["digest"],
+        "approvers": approvers_text(&facts),
+        "policy_digest": facts.policy.as_ref().and_then(|p| p.digest.as_deref()),
         "break_glass": v.record.break_glass,
     })
 }
@@ -230,16 +283,12 @@ fn report(
         Output::Json => println!("{}", serde_json::to_string(&result)?),
         Output::Text => match &outcome {
             Ok(v) => {
-                let p = proof_json(v);
+                let facts = RecordFacts::of(&v.record.predicate);
                 println!("verified: {} was promoted into {} ({})", v.digest, v.repository, v.repository.stage());
-                println!(
-                    "  promotion {} from {}",
-                    p["promotion"].as_str().unwrap_or("?"),
-                    p["source"].as_str().unwrap_or("?")
-                );
-                println!("  approvals: {}", p["approvers"].as_str().unwrap_or("none"));
+                println!("  promotion {} from {}", v.record.promotion, facts.source().unwrap_or("?"));
+                println!("  approvals: {}", approvers_text(&facts));
                 println!("  release record signed by {}", release.keyid());
-                println!("  log entry {} included in the checkpoint of size {}", p["log_index"], p["checkpoint_size"]);
+                println!("  log entry {} included in the checkpoint of size {}", v.record.log_index, v.checkpoint_size);
                 if v.record.break_glass {
                     println!("  WARNING: promoted by break-glass, past failing gates; see `airlock review list`");
                 }

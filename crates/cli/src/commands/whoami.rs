@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use airlock_api::v1::Whoami;
 use serde_json::Value;
 
 use super::runtime;
@@ -24,25 +25,29 @@ pub fn exec(args: Args) -> anyhow::Result<ExitCode> {
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let api = Api::connect(args.server.as_deref()).await?;
-    let mut me = api.get("/api/v1/auth/whoami", "cannot ask the server who the session is").await?;
+    let reply = api.get::<Whoami>("/api/v1/auth/whoami", "cannot ask the server who the session is").await?;
     match args.output {
         Output::Json => {
-            me["server"] = Value::from(api.session().server.as_str());
-            me["token_expires_at"] = Value::from(api.session().expires_at.as_str());
+            let mut me = reply.raw;
+            if let Value::Object(fields) = &mut me {
+                fields.insert("server".to_owned(), Value::from(api.session().server.as_str()));
+                fields.insert("token_expires_at".to_owned(), Value::from(api.session().expires_at.as_str()));
+            }
             println!("{}", serde_json::to_string_pretty(&me)?);
         }
         Output::Text => {
-            let kind = if me["kind"] == "service_account" { "service account" } else { "user" };
-            println!("{} ({kind}) on {}", me["name"].as_str().unwrap_or("?"), api.session().server);
-            println!("roles: {}", session::join_or_dash(session::strings(&me["roles"])));
-            if me["disabled"] == true {
+            let me = reply.body.principal;
+            let kind = if me.kind == "service_account" { "service account" } else { "user" };
+            println!("{} ({kind}) on {}", me.name, api.session().server);
+            println!("roles: {}", session::join_or_dash(&me.roles));
+            if me.disabled {
                 println!("status: DISABLED");
             }
-            println!("second factor: {}", if me["mfa_enrolled"] == true { "enrolled" } else { "not enrolled" });
-            if let Some(at) = me["api_key_expires_at"].as_str() {
+            println!("second factor: {}", if me.mfa_enrolled { "enrolled" } else { "not enrolled" });
+            if let Some(at) = &me.api_key_expires_at {
                 println!("api key expires at {at}");
             }
-            println!("created at {}", me["created_at"].as_str().unwrap_or("?"));
+            println!("created at {}", me.created_at);
             println!("session token expires at {}", api.session().expires_at);
         }
     }

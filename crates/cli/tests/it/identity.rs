@@ -469,7 +469,7 @@ fn roles_are_defined_through_the_binary() {
             "--description",
             "reads payments",
             "--permission",
-            "pull:*:payments/*",
+            "pull:*:payments/**",
             "--output",
             "json",
         ],

@@ -367,13 +367,16 @@ async fn tail(args: TailArgs) -> anyhow::Result<ExitCode> {
             for e in server.entries(next, size, |_| {}).await? {
                 match args.output {
                     Output::Json => println!("{}", serde_json::json!({"index": e.index, "event": e.event})),
-                    Output::Text => println!(
-                        "{:>8}  {}  {:<26} {}",
-                        e.index,
-                        e.event["time"].as_str().unwrap_or("?"),
-                        e.event["type"].as_str().unwrap_or("?"),
-                        subject_text(&e.event["subject"])
-                    ),
+                    Output::Text => {
+                        let event = EventLine::of(&e.event);
+                        println!(
+                            "{:>8}  {}  {:<26} {}",
+                            e.index,
+                            event.time.as_deref().unwrap_or("?"),
+                            event.kind.as_deref().unwrap_or("?"),
+                            event.subject.as_ref().map(EventSubject::text).unwrap_or_default()
+                        );
+                    }
                 }
                 next = e.index.saturating_add(1);
                 printed = printed.saturating_add(1);
@@ -386,12 +389,42 @@ async fn tail(args: TailArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn subject_text(subject: &serde_json::Value) -> String {
-    let part = |k: &str| subject[k].as_str().map(str::to_owned);
-    match (part("repository"), part("tag"), part("digest")) {
-        (Some(r), Some(t), _) => format!("{r}:{t}"),
-        (Some(r), None, Some(d)) => format!("{r}@{d}"),
-        (Some(r), None, None) => r,
-        _ => String::new(),
+/// What `tail` shows of a logged event (`docs/audit-events.md`); members it lacks are left empty.
+#[derive(Default, serde::Deserialize)]
+struct EventLine {
+    #[serde(default)]
+    time: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    subject: Option<EventSubject>,
+}
+
+/// The artifact an event is about.
+#[derive(serde::Deserialize)]
+struct EventSubject {
+    #[serde(default)]
+    repository: Option<String>,
+    #[serde(default)]
+    tag: Option<String>,
+    #[serde(default)]
+    digest: Option<String>,
+}
+
+impl EventLine {
+    fn of(event: &serde_json::Value) -> EventLine {
+        <EventLine as serde::Deserialize>::deserialize(event).unwrap_or_default()
+    }
+}
+
+impl EventSubject {
+    /// `repo:tag`, else `repo@digest`, else the repository, else nothing.
+    fn text(&self) -> String {
+        match (&self.repository, &self.tag, &self.digest) {
+            (Some(r), Some(t), _) => format!("{r}:{t}"),
+            (Some(r), None, Some(d)) => format!("{r}@{d}"),
+            (Some(r), None, None) => r.clone(),
+            _ => String::new(),
+        }
     }
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use airlock_core::promotion::bundle::ReleaseBundle;
 use airlock_model::{Digest, RepoName};
 use anyhow::Context;
 use serde_json::json;
@@ -46,13 +47,16 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     std::fs::write(&args.out, &bundle).with_context(|| format!("cannot write `{}`", args.out.display()))?;
-    let parsed: serde_json::Value = serde_json::from_slice(&bundle).unwrap_or_default();
+    let parsed: Option<ReleaseBundle> = serde_json::from_slice(&bundle).ok();
+    let promotion = parsed.as_ref().map(|b| b.promotion.as_str());
+    let log_index = parsed.as_ref().map(|b| b.log_entry.index);
+    let checkpoint_size = parsed.as_ref().map(|b| b.inclusion_proof.tree_size);
     let result = json!({
         "repository": repo.as_str(),
         "digest": digest.as_str(),
-        "promotion": parsed["promotion"],
-        "log_index": parsed["logEntry"]["index"],
-        "checkpoint_size": parsed["inclusionProof"]["treeSize"],
+        "promotion": promotion,
+        "log_index": log_index,
+        "checkpoint_size": checkpoint_size,
         "bytes": bundle.len(),
         "out": args.out.display().to_string(),
     });
@@ -62,9 +66,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("wrote the release bundle of {repo}@{digest} to {}", args.out.display());
             println!(
                 "  promotion {}, log entry {} in the checkpoint of size {}",
-                parsed["promotion"].as_str().unwrap_or("?"),
-                parsed["logEntry"]["index"],
-                parsed["inclusionProof"]["treeSize"]
+                promotion.unwrap_or("?"),
+                json!(log_index),
+                json!(checkpoint_size)
             );
             println!("  check it anywhere: airlock verify --bundle FILE --release-key KEY --log-key KEY");
         }
