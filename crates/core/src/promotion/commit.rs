@@ -50,7 +50,7 @@ impl Promoter {
         approvals: Vec<ApprovalRecord>,
         ignored: &[backed::Mismatch],
     ) -> Result<PromotionView, PromotionError> {
-        let now = self.registry.clock().now();
+        let now = self.clock.now();
         let (manifests, blobs, subject) = match self.graph(&record.source, &record.digest).await {
             Ok(graph) => graph,
             // The artifact as stored can never be promoted: close the promotion, saying why.
@@ -81,12 +81,12 @@ impl Promoter {
         };
         // Where the tag points now; the store's conditional write catches a move since.
         let mut current = match &record.tag {
-            Some(tag) => self.registry.store().manifest_by_tag(&record.target, tag).await?.map(|m| m.digest),
+            Some(tag) => self.manifests.manifest_by_tag(&record.target, tag).await?.map(|m| m.digest),
             None => None,
         };
         for _ in 0..TAG_ATTEMPTS {
             commit.tag = tag_write(&record, current.as_ref(), now);
-            match self.registry.store().commit_promotion(&commit, &seal, now).await? {
+            match self.promotions.commit_promotion(&commit, &seal, now).await? {
                 PromotionCommitOutcome::Committed { .. } => {
                     self.registry.notify_log();
                     return self.get(&record.id).await;
@@ -129,12 +129,11 @@ impl Promoter {
         repo: &RepoName,
         digest: &Digest,
     ) -> Result<(Vec<Digest>, Vec<Digest>, SubjectDescriptor), PromotionError> {
-        let store = self.registry.store();
         let limits = ManifestLimits::default();
         let mut manifests: Vec<Digest> = Vec::new();
         let mut blobs: BTreeSet<Digest> = BTreeSet::new();
         let missing = || PromotionError::Missing { id: String::new(), repo: repo.clone(), digest: digest.clone() };
-        let root = store.manifest_by_digest(repo, digest).await?.ok_or_else(missing)?;
+        let root = self.manifests.manifest_by_digest(repo, digest).await?.ok_or_else(missing)?;
         let subject = SubjectDescriptor {
             media_type: root.media_type.clone(),
             digest: digest.clone(),
@@ -170,7 +169,7 @@ impl Promoter {
                 if manifests.len().saturating_add(stack.len()) > GRAPH_MAX {
                     return Err(PromotionError::GraphTooLarge { digest: digest.clone() });
                 }
-                let child = store.manifest_by_digest(repo, &child).await?.ok_or_else(missing)?;
+                let child = self.manifests.manifest_by_digest(repo, &child).await?.ok_or_else(missing)?;
                 stack.push((child, false, depth.saturating_add(1)));
             }
         }
@@ -180,14 +179,16 @@ impl Promoter {
         for _ in 0..REFERRER_DEPTH_MAX {
             let mut next = Vec::new();
             for subject in &level {
-                for referrer in store.referrers(repo, subject, None).await? {
+                for referrer in self.manifests.referrers(repo, subject, None).await? {
                     if manifests.contains(&referrer.digest) {
                         continue;
                     }
                     if manifests.len() >= GRAPH_MAX {
                         return Err(PromotionError::GraphTooLarge { digest: digest.clone() });
                     }
-                    let Some(record) = store.manifest_by_digest(repo, &referrer.digest).await? else { continue };
+                    let Some(record) = self.manifests.manifest_by_digest(repo, &referrer.digest).await? else {
+                        continue;
+                    };
                     // A referrer that fails today's checks stays behind, with what refers to it.
                     let Ok(parsed) = Manifest::parse(Some(&record.media_type), &record.body, &limits) else {
                         tracing::warn!(referrer = %referrer.digest, "a stored referrer fails today's manifest checks; it is not promoted");

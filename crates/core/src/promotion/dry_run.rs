@@ -37,7 +37,7 @@ impl Promoter {
             .get("time")
             .and_then(Value::as_str)
             .and_then(Timestamp::parse_rfc3339)
-            .unwrap_or_else(|| self.registry.clock().now());
+            .unwrap_or_else(|| self.clock.now());
         let label = self
             .registry
             .stages()
