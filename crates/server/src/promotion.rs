@@ -7,7 +7,7 @@ use std::sync::Arc;
 use airlock_core::Registry;
 use airlock_core::identity::person::PersonRule;
 use airlock_core::promotion::policies::PolicySet;
-use airlock_core::promotion::{Promoter, PromoterConfig};
+use airlock_core::promotion::{Promoter, PromoterConfig, PromoterPorts};
 use airlock_dsse::{Algorithm, KeyFileError, PrivateKey};
 
 /// Where the release key lives under the data directory.
@@ -69,8 +69,10 @@ pub fn open(
     persons: PersonRule,
 ) -> Result<Promoter, PromotionStartError> {
     let release_key = read_or_create_key(&data_dir.join(RELEASE_KEY_FILE))?;
+    let ports = PromoterPorts::of(registry.store(), registry.clock().clone());
     Ok(Promoter::new(
         registry,
+        ports,
         PromoterConfig {
             policies,
             release_key,

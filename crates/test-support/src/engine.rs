@@ -14,7 +14,7 @@ use airlock_core::ports::{LogObserver, MetadataStore};
 use airlock_core::promotion::pipeline::{ApprovalRule, DEFAULT_POLICY, Gates, RequiredAttestation};
 use airlock_core::promotion::policies::{LoadedBundle, PolicySet};
 use airlock_core::promotion::window::{ChangeWindow, WindowSpec};
-use airlock_core::promotion::{Promoter, PromoterConfig};
+use airlock_core::promotion::{Promoter, PromoterConfig, PromoterPorts};
 use airlock_core::registry::{PutManifest, RegistryLimits};
 use airlock_core::stage::{Stage, Stages};
 use airlock_core::{Registry, RegistryError};
@@ -194,6 +194,7 @@ impl Engine {
         let persons = PersonRule { fold_subaddress: config.access.fold_subaddress.unwrap_or(true) };
         let promoter = Promoter::new(
             registry.clone(),
+            PromoterPorts::of(registry.store(), registry.clock().clone()),
             PromoterConfig {
                 policies: policies.clone(),
                 release_key: PrivateKey::generate(Algorithm::Ed25519).expect("release key"),

@@ -5,7 +5,7 @@ use airlock_model::{Digest, RepoName, StageName, Tag, Timestamp};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{NewManifest, StoreError, TagMode};
+use super::{NewManifest, StoreError};
 use crate::audit::Event;
 
 /// Where a promotion stands. `Pending` is the only state that moves; the others are final.
@@ -130,8 +130,21 @@ pub struct Sealed {
 /// record names that index, and the commit event names the record.
 pub type Seal<'a> = &'a (dyn Fn(u64) -> Result<Sealed, String> + Send + Sync);
 
+/// A conditional tag write in a commit's target repository: `tag` is pointed at `digest` only
+/// if it still points at `expected` (`None`: only if it is absent). The engine decides the tag
+/// rule and builds the event; the store only checks the condition inside the commit's
+/// transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagWrite {
+    pub tag: Tag,
+    pub digest: Digest,
+    pub expected: Option<Digest>,
+    /// The event recording the write, appended after the seal's events when the write lands.
+    pub event: Event,
+}
+
 /// One promotion's commit: what to link into the target repository.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PromotionCommit {
     pub promotion: PromotionRecord,
     /// Manifests to link from the source repository, children before parents, referrers last.
@@ -140,8 +153,8 @@ pub struct PromotionCommit {
     pub blobs: Vec<Digest>,
     /// Approvals consumed by this commit (their approvers), recorded with it.
     pub approvers: Vec<String>,
-    /// Whether the tag, if any, may replace another digest (an audited rollback).
-    pub tag_mode: TagMode,
+    /// The tag to write with the commit, if any.
+    pub tag: Option<TagWrite>,
 }
 
 /// What committing a promotion came to.
@@ -151,8 +164,9 @@ pub enum PromotionCommitOutcome {
     Committed { log_index: u64, release_digest: Digest },
     /// The promotion is not pending any more (a reject or another commit won).
     NotPending { status: PromotionStatus },
-    /// The tag already points elsewhere in the target repository.
-    TagImmutable { current: Digest },
+    /// The tag write's condition failed: the tag points at `current` (`None`: it is absent),
+    /// not at what the write expected. Nothing is written or logged.
+    TagMoved { current: Option<Digest> },
     /// Something to link is missing from the source repository.
     Missing { digest: Digest },
 }
@@ -200,8 +214,9 @@ pub trait PromotionStore: Send + Sync {
         now: Timestamp,
     ) -> Result<Option<PromotionRecord>, StoreError>;
     /// In one transaction: checks the promotion is pending, links its manifests and blobs into
-    /// the target repository, sets its tag, stores the release record `seal` builds, marks it
-    /// promoted and appends the events.
+    /// the target repository, performs the conditional tag write if there is one, stores the
+    /// release record `seal` builds, marks it promoted and appends the seal's events, then the
+    /// tag write's. The store applies no tag rule and mints no event of its own.
     async fn commit_promotion(
         &self,
         commit: &PromotionCommit,

@@ -17,7 +17,7 @@ impl Promoter {
     /// The person behind `principal`: their verified e-mail, normalized by the configured rule.
     pub(super) async fn account_of(&self, principal: &str) -> Result<Account, PromotionError> {
         let Ok(id) = PrincipalId::parse(principal) else { return Ok(Account::NoEmail) };
-        let email = self.registry.store().principal(&id).await?.and_then(|p| p.email);
+        let email = self.identity.principal(&id).await?.and_then(|p| p.email);
         Ok(match email {
             None => Account::NoEmail,
             Some(email) => match Person::from_email(&email, &self.config.persons) {
@@ -30,12 +30,12 @@ impl Promoter {
     /// The roles `principal` holds at `now`: its bindings and the just-in-time grants in force.
     pub(super) async fn roles_of(&self, principal: &str, now: Timestamp) -> Result<BTreeSet<String>, PromotionError> {
         let Ok(id) = PrincipalId::parse(principal) else { return Ok(BTreeSet::new()) };
-        let Some(p) = self.registry.store().principal(&id).await? else { return Ok(BTreeSet::new()) };
+        let Some(p) = self.identity.principal(&id).await? else { return Ok(BTreeSet::new()) };
         if p.disabled {
             return Ok(BTreeSet::new());
         }
         let mut roles: BTreeSet<String> = p.roles.into_iter().collect();
-        for grant in self.registry.store().grants(Some(&id)).await? {
+        for grant in self.identity.grants(Some(&id)).await? {
             if grant.in_force(now) {
                 roles.insert(grant.role);
             }
@@ -51,7 +51,7 @@ impl Promoter {
         let rule =
             rule_for(gates, record.break_glass).ok_or(PromotionError::NoApprovalNeeded { stage: stage.clone() })?;
         let rule = &rule;
-        let now = self.registry.clock().now();
+        let now = self.clock.now();
         let refuse = |reason: String| PromotionError::ApprovalRefused { id: id.to_owned(), reason };
 
         // Evaluate again: the approval binds what is true now.
@@ -63,7 +63,7 @@ impl Promoter {
                 Err(reason) => return Err(refuse(reason)),
             };
         // A second account of someone who approved already does not approve again.
-        let given = self.registry.store().approvals(&record.id).await?;
+        let given = self.promotions.approvals(&record.id).await?;
         if let Some(other) = given.iter().find(|a| {
             a.approver != caller.principal.as_str()
                 && Person::from_stored(&a.identity, &self.config.persons).as_ref() == Ok(&person)
@@ -109,8 +109,8 @@ impl Promoter {
             .with_detail("expires_at", json!(approval.expires_at.to_rfc3339()))
             // The person, as a digest: the log names who approved, not their e-mail.
             .with_detail("identity_digest", json!(backed::identity_digest(&approval.identity)));
-        if !self.registry.store().add_approval(&approval, &event).await? {
-            return match self.registry.store().promotion(id).await? {
+        if !self.promotions.add_approval(&approval, &event).await? {
+            return match self.promotions.promotion(id).await? {
                 Some(p) if p.status != PromotionStatus::Pending => {
                     Err(PromotionError::NotPending { id: id.to_owned(), status: p.status.as_str() })
                 }
@@ -128,8 +128,8 @@ impl Promoter {
         evaluation: Evaluation,
         rule: &ApprovalRule,
     ) -> Result<PromotionView, PromotionError> {
-        let now = self.registry.clock().now();
-        let approvals = self.registry.store().approvals(&record.id).await?;
+        let now = self.clock.now();
+        let approvals = self.promotions.approvals(&record.id).await?;
         let (counted, ignored) = self.counted(&record, &evaluation, rule, &approvals, now).await?;
         let mut evaluation = evaluation;
         evaluation.warnings.extend(ignored.iter().map(backed::Mismatch::finding));
@@ -142,7 +142,7 @@ impl Promoter {
         record.evidence_digest = evaluation.evidence_digest.clone();
         record.report = gates::report(&evaluation, Some(approvals_json(rule, &counted, &ignored))).to_string();
         record.updated_at = now;
-        self.registry.store().update_evaluation(&record).await?;
+        self.promotions.update_evaluation(&record).await?;
         self.view(record).await
     }
 
@@ -197,7 +197,7 @@ impl Promoter {
 
     pub(super) async fn kind_of(&self, principal: &str) -> Result<PrincipalKind, ()> {
         let id = PrincipalId::parse(principal).map_err(|_| ())?;
-        match self.registry.store().principal(&id).await {
+        match self.identity.principal(&id).await {
             Ok(Some(p)) => Ok(p.kind),
             _ => Err(()),
         }

@@ -19,7 +19,7 @@ use airlock_model::{StageName, Timestamp};
 use serde_json::{Value, json};
 
 use crate::audit::{Actor, Event, EventKind, Outcome, Subject};
-use crate::ports::{ApprovalRecord, FreezeRecord, LogLeaf, StoreError, WaiverRecord, WaiverState};
+use crate::ports::{ApprovalRecord, FreezeRecord, LogLeaf, LogStore, StoreError, WaiverRecord, WaiverState};
 use crate::promotion::control::waiver_json;
 use crate::promotion::gates::Finding;
 use crate::registry::Registry;
@@ -119,14 +119,14 @@ impl LogFacts {
     }
 
     /// Reads the leaves appended since the last call, then answers `pick` from all of them.
-    async fn caught_up<T>(&self, registry: &Registry, pick: impl FnOnce(&Facts) -> T) -> Result<T, StoreError> {
-        let size = registry.store().log_size().await?;
+    async fn caught_up<T>(&self, log: &dyn LogStore, pick: impl FnOnce(&Facts) -> T) -> Result<T, StoreError> {
+        let size = log.log_size().await?;
         loop {
             let next = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next;
             if next >= size {
                 break;
             }
-            let leaves = registry.store().log_leaves(next, next.saturating_add(FACTS_PAGE).min(size)).await?;
+            let leaves = log.log_leaves(next, next.saturating_add(FACTS_PAGE).min(size)).await?;
             if leaves.is_empty() {
                 break;
             }
@@ -239,9 +239,9 @@ fn why_not(claim: &Claim, leaf: Option<&LogLeaf>) -> Option<String> {
 }
 
 /// Checks `claims` against the log in one read; `None` where the log backs the row.
-pub async fn verify(registry: &Registry, claims: &[Claim]) -> Result<Vec<Option<Mismatch>>, StoreError> {
+pub async fn verify(log: &dyn LogStore, claims: &[Claim]) -> Result<Vec<Option<Mismatch>>, StoreError> {
     let indices: Vec<u64> = claims.iter().filter_map(|c| c.index).collect();
-    let leaves = if indices.is_empty() { Vec::new() } else { registry.store().log_entries(&indices).await? };
+    let leaves = if indices.is_empty() { Vec::new() } else { log.log_entries(&indices).await? };
     let mut leaves = leaves.into_iter();
     Ok(claims
         .iter()
@@ -283,7 +283,7 @@ pub async fn report(registry: &Registry, mismatches: &[Mismatch]) {
 
 /// Checks `claims`, logs the bad rows, and returns the verdicts.
 pub async fn check(registry: &Registry, claims: &[Claim]) -> Result<Vec<Option<Mismatch>>, StoreError> {
-    let verdicts = verify(registry, claims).await?;
+    let verdicts = verify(&**registry.store(), claims).await?;
     let bad: Vec<Mismatch> = verdicts.iter().flatten().cloned().collect();
     report(registry, &bad).await;
     Ok(verdicts)
@@ -389,7 +389,7 @@ pub async fn freezes_in_force(registry: &Registry) -> Result<Vec<InForce>, Store
     let stored = registry.store().freezes().await?;
     let lifted: Vec<&FreezeRecord> = stored.iter().filter(|f| f.lifted_by.is_some()).collect();
     let claims: Vec<Claim> = lifted.iter().flat_map(|f| [lift_claim(f), unfreeze_request_claim(f)]).collect();
-    let verdicts = verify(registry, &claims).await?;
+    let verdicts = verify(&**registry.store(), &claims).await?;
     let mut bad = Vec::new();
     let mut in_force = Vec::new();
     for (f, pair) in lifted.iter().zip(verdicts.chunks(2)) {
@@ -406,7 +406,7 @@ pub async fn freezes_in_force(registry: &Registry) -> Result<Vec<InForce>, Store
         .collect();
     all.extend(in_force);
     // A freeze the log recorded and never lifted is in force even when its row is gone.
-    for (stage, logged) in registry.log_facts().caught_up(registry, |f| f.frozen.clone()).await? {
+    for (stage, logged) in registry.log_facts().caught_up(&**registry.store(), |f| f.frozen.clone()).await? {
         if all.iter().any(|f| f.record.stage.as_str() == stage) {
             continue;
         }
@@ -453,9 +453,9 @@ pub async fn active_waivers(
         .filter(|w| w.state == WaiverState::Active && now < w.expires_at)
         .collect();
     let claims: Vec<Claim> = active.iter().map(waiver_claim).collect();
-    let mut verdicts = verify(registry, &claims).await?;
+    let mut verdicts = verify(&**registry.store(), &claims).await?;
     // A waiver the log revoked stays revoked, whatever its row says.
-    let revoked = registry.log_facts().caught_up(registry, |f| f.revoked.clone()).await?;
+    let revoked = registry.log_facts().caught_up(&**registry.store(), |f| f.revoked.clone()).await?;
     for (w, verdict) in active.iter().zip(verdicts.iter_mut()) {
         if let (None, Some(index)) = (&verdict, revoked.get(&w.id)) {
             *verdict = Some(Mismatch {

@@ -292,16 +292,14 @@ impl Promoter {
             digest: Some(digest.clone()),
             limit: 1,
         };
-        let promotion = self.registry.store().promotions(&filter).await?.into_iter().next().ok_or_else(|| {
-            PromotionError::NotFound {
+        let promotion =
+            self.promotions.promotions(&filter).await?.into_iter().next().ok_or_else(|| PromotionError::NotFound {
                 message: format!("`{digest}` was never promoted into `{repo}`; check the stage and the digest"),
-            }
-        })?;
+            })?;
         self.bundle_of(&promotion, checkpoint).await
     }
 
     async fn bundle_of(&self, promotion: &PromotionRecord, checkpoint: &str) -> Result<ReleaseBundle, PromotionError> {
-        let store = self.registry.store();
         let missing = |what: &str| PromotionError::Seal(format!("promotion `{}` has no stored {what}", promotion.id));
         let (Some(index), Some(release), Some(summary)) =
             (promotion.log_index, &promotion.release_digest, &promotion.summary_digest)
@@ -317,7 +315,8 @@ impl Promoter {
                 ),
             });
         }
-        let leaf = store
+        let leaf = self
+            .log
             .log_leaves(index, index.saturating_add(1))
             .await
             .map_err(RegistryError::from)?
@@ -326,7 +325,7 @@ impl Promoter {
             .ok_or_else(|| missing("log entry"))?;
         let plan = airlock_tlog::inclusion_plan(index, size).map_err(|e| PromotionError::Seal(e.to_string()))?;
         let ids: Vec<airlock_tlog::NodeId> = plan.iter().flatten().copied().collect();
-        let found = store.log_nodes(&ids).await.map_err(RegistryError::from)?;
+        let found = self.log.log_nodes(&ids).await.map_err(RegistryError::from)?;
         let lookup: std::collections::HashMap<airlock_tlog::NodeId, Hash> =
             ids.iter().zip(found).filter_map(|(id, h)| h.map(|h| (*id, h))).collect();
         let proof = airlock_tlog::assemble(&plan, |id| lookup.get(&id).copied())
@@ -353,13 +352,12 @@ impl Promoter {
         repo: &RepoName,
         manifest: &Digest,
     ) -> Result<Option<SignedReferrer>, PromotionError> {
-        let store = self.registry.store();
-        let Some(record) = store.manifest_by_digest(repo, manifest).await? else { return Ok(None) };
+        let Some(record) = self.manifests.manifest_by_digest(repo, manifest).await? else { return Ok(None) };
         let Ok(parsed) = Manifest::parse(Some(&record.media_type), &record.body, &ManifestLimits::default()) else {
             return Ok(None);
         };
         let Some(layer) = parsed.entries.first() else { return Ok(None) };
-        let Some(envelope) = store.blob_in_repo(repo, &layer.digest).await?.and_then(|b| b.inline) else {
+        let Some(envelope) = self.blobs.blob_in_repo(repo, &layer.digest).await?.and_then(|b| b.inline) else {
             return Ok(None);
         };
         Ok(Some(SignedReferrer { manifest: STANDARD.encode(&record.body), envelope: STANDARD.encode(&envelope) }))
@@ -377,14 +375,14 @@ impl Promoter {
         if start >= size {
             return Ok(size.max(from));
         }
-        let leaves = self.registry.store().log_leaves(start, size).await.map_err(RegistryError::from)?;
+        let leaves = self.log.log_leaves(start, size).await.map_err(RegistryError::from)?;
         for leaf in leaves {
             let Ok(event) = serde_json::from_slice::<Value>(&leaf.data) else { continue };
             if event.get("type").and_then(Value::as_str) != Some(EventKind::PromotionCommit.as_str()) {
                 continue;
             }
             let Some(id) = event.pointer("/details/promotion").and_then(Value::as_str) else { continue };
-            let Some(promotion) = self.registry.store().promotion(id).await? else { continue };
+            let Some(promotion) = self.promotions.promotion(id).await? else { continue };
             if promotion.log_index != Some(leaf.index) || self.has_bundle(&promotion).await? {
                 continue;
             }
@@ -398,11 +396,8 @@ impl Promoter {
 
     /// Whether the target repository holds a bundle referrer for `promotion` already.
     async fn has_bundle(&self, promotion: &PromotionRecord) -> Result<bool, PromotionError> {
-        let referrers = self
-            .registry
-            .store()
-            .referrers(&promotion.target, &promotion.digest, Some(RELEASE_BUNDLE_MEDIA_TYPE))
-            .await?;
+        let referrers =
+            self.manifests.referrers(&promotion.target, &promotion.digest, Some(RELEASE_BUNDLE_MEDIA_TYPE)).await?;
         Ok(referrers.iter().any(|r| {
             serde_json::from_str::<Value>(&r.annotations_json)
                 .is_ok_and(|a| a.get(PROMOTION_ANNOTATION).and_then(Value::as_str) == Some(promotion.id.as_str()))
@@ -418,15 +413,15 @@ impl Promoter {
     ) -> Result<Option<u64>, PromotionError> {
         let bundle = self.bundle_of(promotion, checkpoint).await?;
         let bytes = Bytes::from(serde_json::to_vec(&bundle).map_err(|e| PromotionError::Seal(e.to_string()))?);
-        let store = self.registry.store();
-        let subject = store.manifest_by_digest(&promotion.target, &promotion.digest).await?.ok_or_else(|| {
-            PromotionError::Missing {
-                id: promotion.id.clone(),
-                repo: promotion.target.clone(),
-                digest: promotion.digest.clone(),
-            }
-        })?;
-        let now = self.registry.clock().now();
+        let subject =
+            self.manifests.manifest_by_digest(&promotion.target, &promotion.digest).await?.ok_or_else(|| {
+                PromotionError::Missing {
+                    id: promotion.id.clone(),
+                    repo: promotion.target.clone(),
+                    digest: promotion.digest.clone(),
+                }
+            })?;
+        let now = self.clock.now();
         let manifest = bundle_referrer(promotion, &subject.media_type, subject.body.len(), bytes, &now.to_rfc3339())
             .map_err(PromotionError::Seal)?;
         let event = Event::allowed(
@@ -438,7 +433,7 @@ impl Promoter {
         .with_detail("promotion", json!(promotion.id))
         .with_detail("referrer", json!(manifest.manifest.digest.as_str()))
         .with_detail("log_index", json!(promotion.log_index));
-        let attached = store.attach_release_bundle(&promotion.target, &manifest, &event, now).await?;
+        let attached = self.bundles.attach_release_bundle(&promotion.target, &manifest, &event, now).await?;
         if attached.is_some() {
             self.registry.notify_log();
         }

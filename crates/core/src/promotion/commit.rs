@@ -13,9 +13,32 @@ use super::record::{self, PROMOTION_PREDICATE, SubjectDescriptor, VSA_PREDICATE}
 use super::{
     GRAPH_MAX, Promoter, PromotionError, PromotionView, REFERRER_DEPTH_MAX, backed, promotion_event, rule_for,
 };
-use crate::audit::{Actor, EventKind};
-use crate::ports::{ApprovalRecord, PromotionCommit, PromotionCommitOutcome, PromotionRecord, Sealed, TagMode};
+use crate::audit::{Actor, Event, EventKind, Subject};
+use crate::ports::{ApprovalRecord, PromotionCommit, PromotionCommitOutcome, PromotionRecord, Sealed, TagWrite};
 use crate::registry::RegistryError;
+
+/// How many times a commit is tried when its tag moves between the engine's read and the
+/// store's conditional write.
+const TAG_ATTEMPTS: usize = 3;
+
+/// The tag write of a promotion's commit, given where the tag points now (`current`). Tags in
+/// gated stages are write-once: a tag naming the digest already is left as it is, and any other
+/// is set only where absent, so a tag naming another digest fails the store's condition and the
+/// commit. Only a rollback moves such a tag ([`Promoter::rollback`]), audited.
+fn tag_write(record: &PromotionRecord, current: Option<&Digest>, now: Timestamp) -> Option<TagWrite> {
+    let tag = record.tag.as_ref()?;
+    if current == Some(&record.digest) {
+        return None;
+    }
+    let subject = Subject {
+        repository: Some(record.target.clone()),
+        digest: Some(record.digest.clone()),
+        tag: Some(tag.clone()),
+    };
+    let event =
+        Event::allowed(EventKind::TagCreate, &Actor::system(), now, subject).with_detail("promotion", json!(record.id));
+    Some(TagWrite { tag: tag.clone(), digest: record.digest.clone(), expected: None, event })
+}
 
 impl Promoter {
     /// Links the artifact's graph into the target repository, sets the tag and attaches the
@@ -27,7 +50,7 @@ impl Promoter {
         approvals: Vec<ApprovalRecord>,
         ignored: &[backed::Mismatch],
     ) -> Result<PromotionView, PromotionError> {
-        let now = self.registry.clock().now();
+        let now = self.clock.now();
         let (manifests, blobs, subject) = match self.graph(&record.source, &record.digest).await {
             Ok(graph) => graph,
             // The artifact as stored can never be promoted: close the promotion, saying why.
@@ -46,40 +69,57 @@ impl Promoter {
         record.policy_digest = evaluation.policy_digest.clone();
         record.evidence_digest = evaluation.evidence_digest.clone();
         record.report = gates::report(&evaluation, approvals_report).to_string();
-        let commit = PromotionCommit {
+        let mut commit = PromotionCommit {
             promotion: record.clone(),
             manifests,
             blobs,
             approvers: approvals.iter().map(|a| a.approver.clone()).collect(),
-            tag_mode: TagMode::WriteOnce,
+            tag: None,
         };
         let seal = |index: u64| -> Result<Sealed, String> {
             self.seal(&record, &evaluation, &approvals, &subject, index, now)
         };
-        match self.registry.store().commit_promotion(&commit, &seal, now).await? {
-            PromotionCommitOutcome::Committed { .. } => {
-                self.registry.notify_log();
-                self.get(&record.id).await
-            }
-            PromotionCommitOutcome::NotPending { status } => {
-                Err(PromotionError::NotPending { id: record.id.clone(), status: status.as_str() })
-            }
-            PromotionCommitOutcome::TagImmutable { current } => {
-                let error = PromotionError::TagImmutable {
-                    id: record.id.clone(),
-                    tag: record.tag.as_ref().map_or_else(String::new, |t| t.to_string()),
-                    repo: record.target.clone(),
-                    current,
-                };
-                self.close_failed(&record, &error, now).await;
-                Err(error)
-            }
-            PromotionCommitOutcome::Missing { digest } => {
-                let error = PromotionError::Missing { id: record.id.clone(), repo: record.source.clone(), digest };
-                self.close_failed(&record, &error, now).await;
-                Err(error)
+        // Where the tag points now; the store's conditional write catches a move since.
+        let mut current = match &record.tag {
+            Some(tag) => self.manifests.manifest_by_tag(&record.target, tag).await?.map(|m| m.digest),
+            None => None,
+        };
+        for _ in 0..TAG_ATTEMPTS {
+            commit.tag = tag_write(&record, current.as_ref(), now);
+            match self.promotions.commit_promotion(&commit, &seal, now).await? {
+                PromotionCommitOutcome::Committed { .. } => {
+                    self.registry.notify_log();
+                    return self.get(&record.id).await;
+                }
+                PromotionCommitOutcome::NotPending { status } => {
+                    return Err(PromotionError::NotPending { id: record.id.clone(), status: status.as_str() });
+                }
+                PromotionCommitOutcome::TagMoved { current: Some(current) } if current != record.digest => {
+                    let error = PromotionError::TagImmutable {
+                        id: record.id.clone(),
+                        tag: record.tag.as_ref().map_or_else(String::new, |t| t.to_string()),
+                        repo: record.target.clone(),
+                        current,
+                    };
+                    self.close_failed(&record, &error, now).await;
+                    return Err(error);
+                }
+                // Set meanwhile to this digest (by another commit of it), or gone: decided again.
+                PromotionCommitOutcome::TagMoved { current: moved } => current = moved,
+                PromotionCommitOutcome::Missing { digest } => {
+                    let error = PromotionError::Missing { id: record.id.clone(), repo: record.source.clone(), digest };
+                    self.close_failed(&record, &error, now).await;
+                    return Err(error);
+                }
             }
         }
+        // Left pending: the next request for it commits it again.
+        Err(PromotionError::Conflict {
+            message: format!(
+                "promotion `{}` cannot commit: its tag in `{}` kept moving while it committed; try again",
+                record.id, record.target
+            ),
+        })
     }
 
     /// The manifests (children first, the artifact, then its referrers level by level) and the
@@ -89,12 +129,11 @@ impl Promoter {
         repo: &RepoName,
         digest: &Digest,
     ) -> Result<(Vec<Digest>, Vec<Digest>, SubjectDescriptor), PromotionError> {
-        let store = self.registry.store();
         let limits = ManifestLimits::default();
         let mut manifests: Vec<Digest> = Vec::new();
         let mut blobs: BTreeSet<Digest> = BTreeSet::new();
         let missing = || PromotionError::Missing { id: String::new(), repo: repo.clone(), digest: digest.clone() };
-        let root = store.manifest_by_digest(repo, digest).await?.ok_or_else(missing)?;
+        let root = self.manifests.manifest_by_digest(repo, digest).await?.ok_or_else(missing)?;
         let subject = SubjectDescriptor {
             media_type: root.media_type.clone(),
             digest: digest.clone(),
@@ -130,7 +169,7 @@ impl Promoter {
                 if manifests.len().saturating_add(stack.len()) > GRAPH_MAX {
                     return Err(PromotionError::GraphTooLarge { digest: digest.clone() });
                 }
-                let child = store.manifest_by_digest(repo, &child).await?.ok_or_else(missing)?;
+                let child = self.manifests.manifest_by_digest(repo, &child).await?.ok_or_else(missing)?;
                 stack.push((child, false, depth.saturating_add(1)));
             }
         }
@@ -140,14 +179,16 @@ impl Promoter {
         for _ in 0..REFERRER_DEPTH_MAX {
             let mut next = Vec::new();
             for subject in &level {
-                for referrer in store.referrers(repo, subject, None).await? {
+                for referrer in self.manifests.referrers(repo, subject, None).await? {
                     if manifests.contains(&referrer.digest) {
                         continue;
                     }
                     if manifests.len() >= GRAPH_MAX {
                         return Err(PromotionError::GraphTooLarge { digest: digest.clone() });
                     }
-                    let Some(record) = store.manifest_by_digest(repo, &referrer.digest).await? else { continue };
+                    let Some(record) = self.manifests.manifest_by_digest(repo, &referrer.digest).await? else {
+                        continue;
+                    };
                     // A referrer that fails today's checks stays behind, with what refers to it.
                     let Ok(parsed) = Manifest::parse(Some(&record.media_type), &record.body, &limits) else {
                         tracing::warn!(referrer = %referrer.digest, "a stored referrer fails today's manifest checks; it is not promoted");

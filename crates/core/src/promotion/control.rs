@@ -123,7 +123,7 @@ impl Promoter {
         if reason.trim().is_empty() {
             return Err(refused("a freeze needs a `reason`".to_owned()));
         }
-        let now = self.registry.clock().now();
+        let now = self.clock.now();
         let record = FreezeRecord {
             stage: stage.clone(),
             reason: reason.to_owned(),
@@ -137,7 +137,7 @@ impl Promoter {
         let event = Event::allowed(EventKind::StageFreeze, &caller.actor, now, Subject::default())
             .with_detail("stage", json!(stage.as_str()))
             .with_detail("reason", json!(reason));
-        if !self.registry.store().freeze(&record, &event).await? {
+        if !self.control.freeze(&record, &event).await? {
             return Err(PromotionError::Conflict { message: format!("stage `{stage}` is frozen already") });
         }
         self.registry.notify_log();
@@ -157,8 +157,7 @@ impl Promoter {
             )));
         }
         let me = caller.principal.to_string();
-        let now = self.registry.clock().now();
-        let store = self.registry.store();
+        let now = self.clock.now();
         // The first person counts only if the log recorded their request; a stored lift here is
         // one the log does not back (a backed one is not in force), so the request goes too.
         let first = match &record.unfreeze_by {
@@ -179,7 +178,7 @@ impl Promoter {
             None => {
                 let event = about(EventKind::StageUnfreezeRequest);
                 let replacing = record.unfreeze_by.as_deref();
-                if !store.request_unfreeze(stage, &me, replacing, &event, now).await? {
+                if !self.control.request_unfreeze(stage, &me, replacing, &event, now).await? {
                     return Err(PromotionError::Conflict {
                         message: format!("someone else asked to lift the freeze on `{stage}` meanwhile; confirm it"),
                     });
@@ -192,7 +191,7 @@ impl Promoter {
             ))),
             Some(first) => {
                 let event = about(EventKind::StageUnfreeze).with_detail("first", json!(first));
-                if !store.lift_freeze(stage, &first, &me, &event).await? {
+                if !self.control.lift_freeze(stage, &first, &me, &event).await? {
                     return Err(PromotionError::Conflict {
                         message: format!("the freeze on `{stage}` changed meanwhile"),
                     });
@@ -209,7 +208,7 @@ impl Promoter {
         caller: &Caller,
         request: &WaiverRequest,
     ) -> Result<WaiverRecord, PromotionError> {
-        let now = self.registry.clock().now();
+        let now = self.clock.now();
         let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let seed = format!("{}\n{}\n{}\n{n}\n{}", caller.principal, request.rule, request.repository, now.as_millis());
         let id = format!("w-{}", Digest::of(seed.as_bytes()).hex().get(..16).unwrap_or_default());
@@ -237,7 +236,7 @@ impl Promoter {
         }
         let event = Event::allowed(EventKind::WaiverRequest, &caller.actor, now, Subject::default())
             .with_detail("waiver", waiver_json(&record));
-        self.registry.store().create_waiver(&record, &event).await?;
+        self.control.create_waiver(&record, &event).await?;
         self.registry.notify_log();
         Ok(record)
     }
@@ -252,7 +251,7 @@ impl Promoter {
                 caller.principal
             )));
         }
-        let now = self.registry.clock().now();
+        let now = self.clock.now();
         if current.expires_at <= now {
             return Err(refused(format!("waiver `{id}` expired before it was approved; request a new one")));
         }
@@ -271,7 +270,7 @@ impl Promoter {
     /// Revokes a pending or active waiver.
     pub async fn revoke_waiver(&self, caller: &Caller, id: &str) -> Result<WaiverRecord, PromotionError> {
         let current = self.waiver(id).await?;
-        let now = self.registry.clock().now();
+        let now = self.clock.now();
         let from = current.state;
         if !matches!(from, WaiverState::Pending | WaiverState::Active) {
             return Err(PromotionError::Conflict { message: format!("waiver `{id}` is {}", from.as_str()) });
@@ -280,7 +279,7 @@ impl Promoter {
         let event = Event::allowed(EventKind::WaiverRevoke, &caller.actor, now, Subject::default())
             .with_detail("waiver", json!(id))
             .with_detail("revoked_by", json!(caller.principal.as_str()));
-        match self.registry.store().decide_waiver(&revoked, from, &event).await? {
+        match self.control.decide_waiver(&revoked, from, &event).await? {
             Some(w) => {
                 self.registry.notify_log();
                 Ok(w)
@@ -290,7 +289,7 @@ impl Promoter {
     }
 
     async fn decide_waiver(&self, waiver: &WaiverRecord, event: &Event) -> Result<WaiverRecord, PromotionError> {
-        match self.registry.store().decide_waiver(waiver, WaiverState::Pending, event).await? {
+        match self.control.decide_waiver(waiver, WaiverState::Pending, event).await? {
             Some(w) => {
                 self.registry.notify_log();
                 Ok(w)
@@ -300,15 +299,15 @@ impl Promoter {
     }
 
     pub async fn waiver(&self, id: &str) -> Result<WaiverRecord, PromotionError> {
-        self.registry.store().waiver(id).await?.ok_or_else(|| unknown_waiver(id))
+        self.control.waiver(id).await?.ok_or_else(|| unknown_waiver(id))
     }
 
     pub async fn waivers(&self) -> Result<Vec<WaiverRecord>, PromotionError> {
-        Ok(self.registry.store().waivers().await?)
+        Ok(self.control.waivers().await?)
     }
 
     pub async fn reviews(&self) -> Result<Vec<ReviewRecord>, PromotionError> {
-        Ok(self.registry.store().reviews().await?)
+        Ok(self.control.reviews().await?)
     }
 
     /// Closes a break-glass promotion's follow-up review.
@@ -316,11 +315,11 @@ impl Promoter {
         if note.trim().is_empty() {
             return Err(refused("closing a review needs a `note` saying what was found".to_owned()));
         }
-        let now = self.registry.clock().now();
+        let now = self.clock.now();
         let event = Event::allowed(EventKind::ReviewClose, &caller.actor, now, Subject::default())
             .with_detail("review", json!(id))
             .with_detail("note", json!(note));
-        match self.registry.store().close_review(id, caller.principal.as_str(), note, &event, now).await? {
+        match self.control.close_review(id, caller.principal.as_str(), note, &event, now).await? {
             Some(r) => {
                 self.registry.notify_log();
                 Ok(r)
@@ -346,13 +345,14 @@ impl Promoter {
         }
         let stage = repo.stage().clone();
         let gates = self.gates_of(&stage)?;
-        let store = self.registry.store();
-        let current = store
+        let current = self
+            .manifests
             .manifest_by_tag(repo, tag)
             .await?
             .ok_or_else(|| RegistryError::ManifestUnknown { repo: repo.clone(), reference: tag.to_string() })?
             .digest;
-        let promoted = store
+        let promoted = self
+            .promotions
             .promotions(&PromotionFilter {
                 status: Some(PromotionStatus::Promoted),
                 target: Some(repo.clone()),
@@ -388,6 +388,8 @@ impl Promoter {
         let gathered = self.registry.gather_policy_input(repo, &target, &stage, &requester).await?;
         let evaluation = crate::promotion::gates::evaluate(
             &self.registry,
+            &*self.trust,
+            &*self.promotions,
             &self.config.policies,
             gates,
             repo,
@@ -405,7 +407,7 @@ impl Promoter {
             .filter(|f| f.gate != "window")
             .map(|f| format!("{}: {}", f.rule, f.message))
             .collect();
-        let now = self.registry.clock().now();
+        let now = self.clock.now();
         let subject = Subject { repository: Some(repo.clone()), digest: Some(target.clone()), tag: Some(tag.clone()) };
         let mut event = Event::allowed(EventKind::PromotionRollback, &caller.actor, now, subject)
             .with_detail("previous", json!(current.as_str()))
@@ -417,7 +419,7 @@ impl Promoter {
             self.registry.log_events(&[event]).await?;
             return Err(refused(format!("rollback to `{target}` denied: {}", findings.join("; "))));
         }
-        match store.move_tag(repo, tag, &current, &target, &event).await? {
+        match self.promotions.move_tag(repo, tag, &current, &target, &event).await? {
             Some(log_index) => {
                 self.registry.notify_log();
                 Ok(Rollback { repository: repo.clone(), tag: tag.clone(), from: current, to: target, log_index })

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::policy_input::PolicyInput;
+use crate::ports::{PromotionStore, TrustStore};
 use crate::promotion::pipeline::Gates;
 use crate::promotion::window;
 use crate::registry::{Registry, RegistryError};
@@ -105,6 +106,8 @@ fn evidence_digest(seen: &[SeenAttestation]) -> String {
 #[allow(clippy::too_many_arguments)]
 pub async fn evaluate(
     registry: &Registry,
+    trust: &dyn TrustStore,
+    promotions: &dyn PromotionStore,
     policies: &Arc<PolicySet>,
     gates: &Gates,
     source: &RepoName,
@@ -149,7 +152,7 @@ pub async fn evaluate(
     }
 
     // Attestations, re-verified against the root in force (gathering the policy input did that).
-    let records = registry.store().attestations(source, digest).await?;
+    let records = trust.attestations(source, digest).await?;
     let created: BTreeMap<String, Timestamp> = records.iter().map(|r| (r.manifest.to_string(), r.created_at)).collect();
     // An expired root is why nothing verifies: say so, with its version and expiry.
     let expired_root = registry.trust().current().filter(|root| now >= root.root().expires).map(|root| {
@@ -275,7 +278,7 @@ pub async fn evaluate(
     for p in &provenance {
         triggers.extend(p.trigger.iter().chain(&p.trigger_id).cloned());
     }
-    let pusher = registry.store().pusher(source, digest).await?;
+    let pusher = promotions.pusher(source, digest).await?;
     Ok(Evaluation {
         findings,
         warnings,

@@ -38,7 +38,7 @@ impl Promoter {
             limit: HISTORY_MAX,
         };
         let mut proofs = Vec::new();
-        for promotion in self.registry.store().promotions(&filter).await? {
+        for promotion in self.promotions.promotions(&filter).await? {
             let record = match &promotion.release_digest {
                 Some(d) => self.envelope_of(repo, d).await?,
                 None => None,
@@ -55,13 +55,12 @@ impl Promoter {
 
     /// The DSSE envelope a referrer manifest in `repo` carries.
     async fn envelope_of(&self, repo: &RepoName, manifest: &Digest) -> Result<Option<Bytes>, PromotionError> {
-        let store = self.registry.store();
-        let Some(record) = store.manifest_by_digest(repo, manifest).await? else { return Ok(None) };
+        let Some(record) = self.manifests.manifest_by_digest(repo, manifest).await? else { return Ok(None) };
         let Ok(parsed) = Manifest::parse(Some(&record.media_type), &record.body, &ManifestLimits::default()) else {
             return Ok(None);
         };
         let Some(layer) = parsed.entries.first() else { return Ok(None) };
-        Ok(store.blob_in_repo(repo, &layer.digest).await?.and_then(|b| b.inline))
+        Ok(self.blobs.blob_in_repo(repo, &layer.digest).await?.and_then(|b| b.inline))
     }
 
     async fn check(
@@ -89,8 +88,7 @@ impl Promoter {
             None => return Ok(Err("the verification summary is missing".to_owned())),
         }
         let index = verified.log_index;
-        let leaves =
-            self.registry.store().log_leaves(index, index.saturating_add(1)).await.map_err(RegistryError::from)?;
+        let leaves = self.log.log_leaves(index, index.saturating_add(1)).await.map_err(RegistryError::from)?;
         let Some(leaf) = leaves.first() else {
             return Ok(Err(format!("log entry {index} named by the release record does not exist")));
         };

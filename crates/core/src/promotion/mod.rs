@@ -31,7 +31,10 @@ use serde_json::{Value, json};
 use crate::audit::{Actor, Event, EventKind, Outcome, Subject};
 use crate::identity::person::PersonRule;
 use crate::policy_input::{PolicyInput, Requester};
-use crate::ports::{ApprovalRecord, PromotionFilter, PromotionRecord, PromotionStatus, StoreError};
+use crate::ports::{
+    ApprovalRecord, BlobIndex, Clock, ControlStore, IdentityStore, LogStore, ManifestIndex, MetadataStore,
+    PromotionFilter, PromotionRecord, PromotionStatus, PromotionStore, ReleaseBundleStore, StoreError, TrustStore,
+};
 use crate::registry::{Registry, RegistryError};
 use approvals::approvals_json;
 use gates::{Evaluation, PolicySet};
@@ -170,17 +173,87 @@ pub struct PromoterConfig {
     pub persons: PersonRule,
 }
 
-/// The promotion engine.
-#[derive(Debug, Clone)]
+/// The ports the engine reads and writes, each narrowed to what the engine does with it.
+#[derive(Clone)]
+pub struct PromoterPorts {
+    pub promotions: Arc<dyn PromotionStore>,
+    pub control: Arc<dyn ControlStore>,
+    pub bundles: Arc<dyn ReleaseBundleStore>,
+    pub log: Arc<dyn LogStore>,
+    pub identity: Arc<dyn IdentityStore>,
+    pub manifests: Arc<dyn ManifestIndex>,
+    pub blobs: Arc<dyn BlobIndex>,
+    pub trust: Arc<dyn TrustStore>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for PromoterPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PromoterPorts").field("clock", &self.clock).finish_non_exhaustive()
+    }
+}
+
+impl PromoterPorts {
+    /// Every port from one metadata store.
+    pub fn of(store: &Arc<dyn MetadataStore>, clock: Arc<dyn Clock>) -> PromoterPorts {
+        PromoterPorts {
+            promotions: store.clone(),
+            control: store.clone(),
+            bundles: store.clone(),
+            log: store.clone(),
+            identity: store.clone(),
+            manifests: store.clone(),
+            blobs: store.clone(),
+            trust: store.clone(),
+            clock,
+        }
+    }
+}
+
+/// The promotion engine. It holds the ports it uses; the registry is there for the registry's
+/// rules (stages, the policy input, logging, the CPU pool), never to reach a store.
+#[derive(Clone)]
 pub struct Promoter {
     registry: Registry,
+    promotions: Arc<dyn PromotionStore>,
+    control: Arc<dyn ControlStore>,
+    bundles: Arc<dyn ReleaseBundleStore>,
+    log: Arc<dyn LogStore>,
+    identity: Arc<dyn IdentityStore>,
+    manifests: Arc<dyn ManifestIndex>,
+    blobs: Arc<dyn BlobIndex>,
+    trust: Arc<dyn TrustStore>,
+    clock: Arc<dyn Clock>,
     config: Arc<PromoterConfig>,
     counter: Arc<AtomicU64>,
 }
 
+impl std::fmt::Debug for Promoter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Promoter")
+            .field("registry", &self.registry)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Promoter {
-    pub fn new(registry: Registry, config: PromoterConfig) -> Promoter {
-        Promoter { registry, config: Arc::new(config), counter: Arc::default() }
+    pub fn new(registry: Registry, ports: PromoterPorts, config: PromoterConfig) -> Promoter {
+        let PromoterPorts { promotions, control, bundles, log, identity, manifests, blobs, trust, clock } = ports;
+        Promoter {
+            registry,
+            promotions,
+            control,
+            bundles,
+            log,
+            identity,
+            manifests,
+            blobs,
+            trust,
+            clock,
+            config: Arc::new(config),
+            counter: Arc::default(),
+        }
     }
 
     pub fn release_key(&self) -> &airlock_dsse::PublicKey {
@@ -217,16 +290,26 @@ impl Promoter {
         requester: &Requester,
         gathered: Option<PolicyInput>,
     ) -> Result<Evaluation, PromotionError> {
-        let now = self.registry.clock().now();
+        let now = self.clock.now();
         let frozen = backed::freezes_in_force(&self.registry).await?.into_iter().find(|f| &f.record.stage == target);
         let reason = frozen.as_ref().map(|f| f.record.reason.as_str());
         let gathered = match gathered {
             Some(input) => input,
             None => self.registry.gather_policy_input(source, digest, target, requester).await?,
         };
-        let mut evaluation =
-            gates::evaluate(&self.registry, &self.config.policies, gates, source, target, digest, gathered, reason)
-                .await?;
+        let mut evaluation = gates::evaluate(
+            &self.registry,
+            &*self.trust,
+            &*self.promotions,
+            &self.config.policies,
+            gates,
+            source,
+            target,
+            digest,
+            gathered,
+            reason,
+        )
+        .await?;
         // Rows the log does not back are ignored; the report says which and why.
         let (_, waivers) = backed::active_waivers(&self.registry, now).await?;
         let lift = frozen.and_then(|f| f.mismatch);
@@ -289,11 +372,11 @@ impl Promoter {
             None => (self.resolve(&request.source, &request.reference).await?, None),
         };
         let target = request.source.in_stage(&request.target);
-        let now = self.registry.clock().now();
+        let now = self.clock.now();
         let mut evaluation =
             self.evaluate(gates, &request.source, &request.target, &digest, &requester, gathered).await?;
         if let Some(tag) = &request.tag
-            && let Some(current) = self.registry.store().manifest_by_tag(&target, tag).await?
+            && let Some(current) = self.manifests.manifest_by_tag(&target, tag).await?
             && current.digest != digest
         {
             evaluation.findings.push(gates::Finding {
@@ -365,7 +448,7 @@ impl Promoter {
                 json!(evaluation.findings.iter().map(finding_line).collect::<Vec<_>>()),
             );
         }
-        let record = match self.registry.store().open_promotion(&record, &event).await? {
+        let record = match self.promotions.open_promotion(&record, &event).await? {
             Ok(()) => {
                 self.registry.notify_log();
                 record
@@ -400,7 +483,7 @@ impl Promoter {
         let requester = self.requester_of(&record).await;
         let stage = record.target.stage().clone();
         let evaluation = self.evaluate(gates, &record.source, &stage, &record.digest, &requester, None).await?;
-        let now = self.registry.clock().now();
+        let now = self.clock.now();
         let moved = if !evaluation.passed() && !record.break_glass {
             self.close_denied(&record, &evaluation, actor, now).await
         } else {
@@ -440,8 +523,8 @@ impl Promoter {
 
     async fn resolve(&self, repo: &RepoName, reference: &Reference) -> Result<Digest, PromotionError> {
         let record = match reference {
-            Reference::Digest(d) => self.registry.store().manifest_by_digest(repo, d).await?,
-            Reference::Tag(t) => self.registry.store().manifest_by_tag(repo, t).await?,
+            Reference::Digest(d) => self.manifests.manifest_by_digest(repo, d).await?,
+            Reference::Tag(t) => self.manifests.manifest_by_tag(repo, t).await?,
         };
         record.map(|r| r.digest).ok_or_else(|| {
             RegistryError::ManifestUnknown { repo: repo.clone(), reference: reference.to_string() }.into()
@@ -451,17 +534,17 @@ impl Promoter {
     /// A promotion with its approvals.
     pub async fn get(&self, id: &str) -> Result<PromotionView, PromotionError> {
         let record =
-            self.registry.store().promotion(id).await?.ok_or_else(|| PromotionError::Unknown { id: id.to_owned() })?;
+            self.promotions.promotion(id).await?.ok_or_else(|| PromotionError::Unknown { id: id.to_owned() })?;
         self.view(record).await
     }
 
     /// Promotions, newest first.
     pub async fn list(&self, filter: &PromotionFilter) -> Result<Vec<PromotionRecord>, PromotionError> {
-        Ok(self.registry.store().promotions(filter).await?)
+        Ok(self.promotions.promotions(filter).await?)
     }
 
     async fn view(&self, record: PromotionRecord) -> Result<PromotionView, PromotionError> {
-        let approvals = self.registry.store().approvals(&record.id).await?;
+        let approvals = self.promotions.approvals(&record.id).await?;
         let report = serde_json::from_str(&record.report).unwrap_or(Value::Null);
         Ok(PromotionView { record, approvals, report, created: true })
     }
@@ -470,7 +553,7 @@ impl Promoter {
     /// update; whichever lands first decides.
     pub async fn reject(&self, caller: &Caller, id: &str, reason: &str) -> Result<PromotionView, PromotionError> {
         let record = self.pending(id).await?;
-        let now = self.registry.clock().now();
+        let now = self.clock.now();
         let mut event = promotion_event(EventKind::PromotionReject, &caller.actor, now, &record)
             .with_detail("reason", json!(reason));
         event.outcome = Outcome::Denied { reasons: vec![format!("rejected by `{}`: {reason}", caller.principal)] };
@@ -485,13 +568,13 @@ impl Promoter {
         event: &Event,
         now: Timestamp,
     ) -> Result<PromotionView, PromotionError> {
-        match self.registry.store().close_promotion(&record.id, status, reason, event, now).await? {
+        match self.promotions.close_promotion(&record.id, status, reason, event, now).await? {
             Some(closed) => {
                 self.registry.notify_log();
                 self.view(closed).await
             }
             None => {
-                let status = self.registry.store().promotion(&record.id).await?.map_or("gone", |p| p.status.as_str());
+                let status = self.promotions.promotion(&record.id).await?.map_or("gone", |p| p.status.as_str());
                 Err(PromotionError::NotPending { id: record.id.clone(), status })
             }
         }
@@ -519,7 +602,7 @@ impl Promoter {
         let reason = error.to_string();
         let mut event = promotion_event(EventKind::PromotionDeny, &Actor::system(), now, record);
         event.outcome = Outcome::Denied { reasons: vec![reason.clone()] };
-        match self.registry.store().close_promotion(&record.id, PromotionStatus::Denied, &reason, &event, now).await {
+        match self.promotions.close_promotion(&record.id, PromotionStatus::Denied, &reason, &event, now).await {
             Ok(Some(_)) => self.registry.notify_log(),
             Ok(None) => {}
             Err(e) => {
@@ -530,7 +613,7 @@ impl Promoter {
 
     async fn pending(&self, id: &str) -> Result<PromotionRecord, PromotionError> {
         let record =
-            self.registry.store().promotion(id).await?.ok_or_else(|| PromotionError::Unknown { id: id.to_owned() })?;
+            self.promotions.promotion(id).await?.ok_or_else(|| PromotionError::Unknown { id: id.to_owned() })?;
         if record.status != PromotionStatus::Pending {
             return Err(PromotionError::NotPending { id: id.to_owned(), status: record.status.as_str() });
         }

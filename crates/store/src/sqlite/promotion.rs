@@ -1,16 +1,16 @@
 //! Promotions, approvals and the promotion commit on SQLite.
 
-use airlock_core::audit::{Actor, Event, Subject};
+use airlock_core::audit::Event;
 use airlock_core::ports::{
     ApprovalRecord, PromotionCommit, PromotionCommitOutcome, PromotionFilter, PromotionRecord, PromotionStatus,
-    PromotionStore, Seal, StoreError, failpoint,
+    PromotionStore, Seal, StoreError, TagWrite, failpoint,
 };
 use airlock_model::{Digest, RepoName, Tag, Timestamp};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{Held, ReadRow, SqliteStore, TagSet, digest_col, ensure_repo, err, log, records, to_i64};
+use super::{Held, ReadRow, SqliteStore, digest_col, ensure_repo, err, log, records, to_i64};
 
 const COLUMNS: &str = "id, source, target, digest, tag, requester, reason, status, policy_digest, evidence_digest, \
                        report, created_at, updated_at, closed_reason, release_digest, summary_digest, log_index, break_glass";
@@ -158,6 +158,40 @@ async fn link(
             .map_err(err(operation))?;
     }
     Ok(true)
+}
+
+/// Points `write.tag` in repository `repo_id` at `write.digest` if it still points at
+/// `write.expected`; otherwise nothing changes and the error is where it points (`None`: it is
+/// absent).
+async fn write_tag(
+    tx: &mut Transaction<'static, Sqlite>,
+    repo_id: i64,
+    write: &TagWrite,
+    now: Timestamp,
+    operation: &'static str,
+) -> Result<Result<(), Option<Digest>>, StoreError> {
+    let current: Option<String> = sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = ? AND name = ?")
+        .bind(repo_id)
+        .bind(write.tag.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(err(operation))?;
+    if current.as_deref() != write.expected.as_ref().map(Digest::as_str) {
+        let current = current.map(|c| Digest::parse(&c)).transpose().map_err(|e| invalid(operation, e.to_string()))?;
+        return Ok(Err(current));
+    }
+    sqlx::query(
+        "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+    )
+    .bind(repo_id)
+    .bind(write.tag.as_str())
+    .bind(write.digest.as_str())
+    .bind(now.as_millis())
+    .execute(&mut **tx)
+    .await
+    .map_err(err(operation))?;
+    Ok(Ok(()))
 }
 
 #[async_trait]
@@ -324,18 +358,10 @@ impl PromotionStore for SqliteStore {
                 return Ok(PromotionCommitOutcome::Missing { digest: digest.clone() });
             }
         }
-        let mut tag_event = None;
-        if let Some(tag) = &p.tag {
-            let subject =
-                Subject { repository: Some(p.target.clone()), digest: Some(p.digest.clone()), tag: Some(tag.clone()) };
-            match super::set_tag(&mut tx, target, tag, &p.digest, commit.tag_mode, now, OP).await? {
-                TagSet::Unchanged => {}
-                TagSet::Immutable { current } => return Ok(PromotionCommitOutcome::TagImmutable { current }),
-                TagSet::Set { previous } => {
-                    let event = super::tag_event(previous.as_ref(), &Actor::system(), now, subject);
-                    tag_event = Some(event.with_detail("promotion", serde_json::Value::from(p.id.as_str())));
-                }
-            }
+        if let Some(write) = &commit.tag
+            && let Err(current) = write_tag(&mut tx, target, write, now, OP).await?
+        {
+            return Ok(PromotionCommitOutcome::TagMoved { current });
         }
 
         failpoint("promotion-commit-linked");
@@ -384,7 +410,7 @@ impl PromotionStore for SqliteStore {
                 .map_err(err(OP))?;
         }
         let mut events = sealed.events.clone();
-        events.extend(tag_event);
+        events.extend(commit.tag.as_ref().map(|w| w.event.clone()));
         // Until the commit succeeds the cached tail stays empty, so a failure reloads it.
         log::append_in(&mut tx, &mut tail, &events).await?;
         failpoint("promotion-commit-logged");

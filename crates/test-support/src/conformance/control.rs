@@ -245,7 +245,7 @@ pub async fn break_glass_reviews_close_once(store: &dyn MetadataStore) {
     let p = PromotionRecord { break_glass: true, ..pending("prm-1", &m, None) };
     open(store, &p).await;
     let seal = |index: u64| Ok(sealed(&p, index));
-    let outcome = store.commit_promotion(&commit_of(&p, &m, &layer, TagMode::WriteOnce), &seal, at(5)).await.unwrap();
+    let outcome = store.commit_promotion(&commit_of(&p, &m, &layer, None), &seal, at(5)).await.unwrap();
     assert!(matches!(outcome, PromotionCommitOutcome::Committed { .. }), "{outcome:?}");
     let open_reviews = store.reviews().await.unwrap();
     assert_eq!(open_reviews.len(), 1, "a break-glass commit leaves one review open");

@@ -9,7 +9,7 @@ use airlock_core::ports::{
     ApprovalRecord, EngineManifest, FreezeRecord, GrantKind, GrantRecord, GrantStatus, MetadataStore, NewAttestation,
     NewManifest, PrincipalChange, PrincipalRecord, PromotionCommit, PromotionCommitOutcome, PromotionFilter,
     PromotionRecord, PromotionStatus, PutManifestOutcome, ReviewRecord, Sealed, StoredCheckpoint, StoredRoot, TagMode,
-    UploadRecord, Verdict, WaiverRecord, WaiverState,
+    TagWrite, UploadRecord, Verdict, WaiverRecord, WaiverState,
 };
 use airlock_model::{Digest, PrincipalId, PrincipalKind, RepoName, StageName, Tag, Timestamp, UploadId};
 use airlock_tlog::{CompactRange, leaf_hash};
@@ -69,7 +69,8 @@ macro_rules! store_conformance {
             promotion_commits_link_seal_and_log_together,
             promotion_commits_race_once,
             promotion_commits_refuse_what_the_source_lacks,
-            promotion_tags_are_write_once,
+            promotion_tag_writes_are_conditional,
+            promotion_tag_writes_race_once,
             tags_move_only_from_where_they_stand,
             unfreeze_requests_and_lifts_race_once,
             waiver_decisions_race_once,

@@ -87,14 +87,35 @@ pub(super) async fn source_image(store: &dyn MetadataStore, body: &str) -> (Dige
     (m.digest, layer)
 }
 
-/// What committing `p` links: `manifest` and its `layer`, the tag as `mode` allows.
-pub(super) fn commit_of(p: &PromotionRecord, manifest: &Digest, layer: &Digest, mode: TagMode) -> PromotionCommit {
+/// The write of `p`'s tag, if it has one, to its digest where the tag points at `expected`, with
+/// the event the engine would log for it: a set, or a move naming the previous digest.
+pub(super) fn tag_write(p: &PromotionRecord, expected: Option<&Digest>) -> Option<TagWrite> {
+    let tag = p.tag.clone()?;
+    let subject =
+        Subject { repository: Some(p.target.clone()), digest: Some(p.digest.clone()), tag: Some(tag.clone()) };
+    let event = match expected {
+        None => Event::allowed(EventKind::TagCreate, &Actor::system(), at(5), subject),
+        Some(previous) => Event::allowed(EventKind::TagMove, &Actor::system(), at(5), subject)
+            .with_detail("previous", serde_json::json!(previous.as_str())),
+    };
+    let event = event.with_detail("promotion", serde_json::json!(p.id));
+    Some(TagWrite { tag, digest: p.digest.clone(), expected: expected.cloned(), event })
+}
+
+/// What committing `p` links: `manifest` and its `layer`, and its tag where the tag points at
+/// `expected` (`None`: where it is absent).
+pub(super) fn commit_of(
+    p: &PromotionRecord,
+    manifest: &Digest,
+    layer: &Digest,
+    expected: Option<&Digest>,
+) -> PromotionCommit {
     PromotionCommit {
         promotion: p.clone(),
         manifests: vec![manifest.clone()],
         blobs: vec![layer.clone()],
         approvers: vec!["alice".to_owned()],
-        tag_mode: mode,
+        tag: tag_write(p, expected),
     }
 }
 
@@ -285,10 +306,7 @@ pub async fn promotion_commits_link_seal_and_log_together(store: &dyn MetadataSt
     open(store, &p).await;
     let before = store.log_size().await.unwrap();
     let seen = std::sync::Mutex::new(Vec::new());
-    let outcome = store
-        .commit_promotion(&commit_of(&p, &m, &layer, TagMode::WriteOnce), &sealer(&p, &seen), at(5))
-        .await
-        .unwrap();
+    let outcome = store.commit_promotion(&commit_of(&p, &m, &layer, None), &sealer(&p, &seen), at(5)).await.unwrap();
     let expected = sealed(&p, before);
     assert_eq!(
         outcome,
@@ -313,6 +331,8 @@ pub async fn promotion_commits_link_seal_and_log_together(store: &dyn MetadataSt
     assert_eq!(logged[1]["details"]["promotion"], "prm-1", "the tag event names its promotion");
     assert_eq!(logged[1]["subject"]["tag"], "1.0");
     assert_eq!(logged[1]["subject"]["digest"], serde_json::json!(m.as_str()));
+    let passed = tag_write(&p, None).map(|w| w.event.to_json());
+    assert_eq!(logged.get(1), passed.as_ref(), "the tag write's event is logged as it was passed");
 
     let target = repo(TARGET);
     assert_eq!(store.manifest_by_tag(&target, &tag("1.0")).await.unwrap().map(|r| r.digest), Some(m.clone()));
@@ -335,7 +355,7 @@ pub async fn promotion_commits_race_once(store: &dyn MetadataStore) {
     let p = pending("prm-1", &m, Some("1.0"));
     open(store, &p).await;
     let before = store.log_size().await.unwrap();
-    let commit = commit_of(&p, &m, &layer, TagMode::WriteOnce);
+    let commit = commit_of(&p, &m, &layer, None);
     let seen = std::sync::Mutex::new(Vec::new());
     let (seal_one, seal_two) = (sealer(&p, &seen), sealer(&p, &seen));
     let (first, second) = tokio::join!(
@@ -363,15 +383,12 @@ pub async fn promotion_commits_race_once(store: &dyn MetadataStore) {
     let reject = event(EventKind::PromotionReject);
     store.close_promotion("prm-2", PromotionStatus::Rejected, "no", &reject, at(3)).await.unwrap().unwrap();
     let size = store.log_size().await.unwrap();
-    let outcome = store
-        .commit_promotion(&commit_of(&q, &m2, &layer, TagMode::WriteOnce), &sealer(&q, &seen), at(5))
-        .await
-        .unwrap();
+    let outcome = store.commit_promotion(&commit_of(&q, &m2, &layer, None), &sealer(&q, &seen), at(5)).await.unwrap();
     assert_eq!(outcome, PromotionCommitOutcome::NotPending { status: PromotionStatus::Rejected });
     assert_eq!(store.log_size().await.unwrap(), size);
     assert_eq!(store.manifest_by_digest(&repo(TARGET), &m2).await.unwrap(), None, "nothing linked");
 
-    let ghost = commit_of(&pending("prm-none", &m2, None), &m2, &layer, TagMode::WriteOnce);
+    let ghost = commit_of(&pending("prm-none", &m2, None), &m2, &layer, None);
     let seal = |index: u64| Ok(sealed(&ghost.promotion, index));
     assert!(store.commit_promotion(&ghost, &seal, at(5)).await.is_err(), "a promotion never opened is an error");
 }
@@ -383,9 +400,9 @@ pub async fn promotion_commits_refuse_what_the_source_lacks(store: &dyn Metadata
     let size = store.log_size().await.unwrap();
     let seen = std::sync::Mutex::new(Vec::new());
     let absent = Digest::of(b"absent");
-    let mut lacking_blob = commit_of(&p, &m, &layer, TagMode::WriteOnce);
+    let mut lacking_blob = commit_of(&p, &m, &layer, None);
     lacking_blob.blobs.push(absent.clone());
-    let mut lacking_manifest = commit_of(&p, &m, &layer, TagMode::WriteOnce);
+    let mut lacking_manifest = commit_of(&p, &m, &layer, None);
     lacking_manifest.manifests.push(absent.clone());
     for commit in [lacking_blob, lacking_manifest] {
         let outcome = store.commit_promotion(&commit, &sealer(&p, &seen), at(5)).await.unwrap();
@@ -399,47 +416,94 @@ pub async fn promotion_commits_refuse_what_the_source_lacks(store: &dyn Metadata
     assert_eq!(store.blob_in_repo(&target, &layer).await.unwrap(), None);
 }
 
-/// The write-once rule for promotion commits: a tag set in a gated stage never moves, except
-/// by an audited rollback (a commit whose tag mode is mutable), which logs the move.
-pub async fn promotion_tags_are_write_once(store: &dyn MetadataStore) {
+/// A commit's tag write lands only where the tag points at what it expects (`None`: where it is
+/// absent). A stale expectation loses: nothing is linked, committed or logged. The store applies
+/// no tag rule of its own: a write expecting where the tag stands moves it, with the event
+/// passed in.
+pub async fn promotion_tag_writes_are_conditional(store: &dyn MetadataStore) {
     let (one, layer) = source_image(store, "one").await;
     let (two, _) = source_image(store, "two").await;
     let seen = std::sync::Mutex::new(Vec::new());
     let first = pending("prm-1", &one, Some("1.0"));
     open(store, &first).await;
-    let outcome = store
-        .commit_promotion(&commit_of(&first, &one, &layer, TagMode::WriteOnce), &sealer(&first, &seen), at(5))
-        .await
-        .unwrap();
+    let outcome =
+        store.commit_promotion(&commit_of(&first, &one, &layer, None), &sealer(&first, &seen), at(5)).await.unwrap();
     assert!(matches!(outcome, PromotionCommitOutcome::Committed { .. }), "{outcome:?}");
 
     let second = pending("prm-2", &two, Some("1.0"));
     open(store, &second).await;
     let size = store.log_size().await.unwrap();
-    let outcome = store
-        .commit_promotion(&commit_of(&second, &two, &layer, TagMode::WriteOnce), &sealer(&second, &seen), at(5))
-        .await
-        .unwrap();
-    assert_eq!(outcome, PromotionCommitOutcome::TagImmutable { current: one.clone() });
     let target = repo(TARGET);
+    let elsewhere = Digest::of(b"elsewhere");
+    for stale in [None, Some(&elsewhere)] {
+        let commit = commit_of(&second, &two, &layer, stale);
+        let outcome = store.commit_promotion(&commit, &sealer(&second, &seen), at(5)).await.unwrap();
+        assert_eq!(outcome, PromotionCommitOutcome::TagMoved { current: Some(one.clone()) }, "expecting {stale:?}");
+    }
     assert_eq!(store.manifest_by_tag(&target, &tag("1.0")).await.unwrap().map(|r| r.digest), Some(one.clone()));
     assert_eq!(store.manifest_by_digest(&target, &two).await.unwrap(), None, "nothing linked");
     assert_eq!(store.promotion("prm-2").await.unwrap(), Some(second.clone()), "still pending");
     assert_eq!(store.log_size().await.unwrap(), size, "nothing logged");
 
-    let outcome = store
-        .commit_promotion(&commit_of(&second, &two, &layer, TagMode::Mutable), &sealer(&second, &seen), at(5))
-        .await
-        .unwrap();
+    let commit = commit_of(&second, &two, &layer, Some(&one));
+    let outcome = store.commit_promotion(&commit, &sealer(&second, &seen), at(5)).await.unwrap();
     assert_eq!(
         outcome,
         PromotionCommitOutcome::Committed { log_index: size, release_digest: sealed(&second, size).release_digest }
     );
-    assert_eq!(store.manifest_by_tag(&target, &tag("1.0")).await.unwrap().map(|r| r.digest), Some(two));
+    assert_eq!(store.manifest_by_tag(&target, &tag("1.0")).await.unwrap().map(|r| r.digest), Some(two.clone()));
     let logged = events(store, size).await;
     assert_eq!(kinds(&logged), [EventKind::PromotionCommit.as_str(), EventKind::TagMove.as_str()]);
-    assert_eq!(logged[1]["details"]["previous"], serde_json::json!(one.as_str()));
-    assert_eq!(logged[1]["details"]["promotion"], "prm-2");
+    let passed = commit.tag.map(|w| w.event.to_json());
+    assert_eq!(logged.get(1), passed.as_ref(), "the tag write's event is logged as it was passed");
+
+    // A write expecting a digest fails where the tag is absent.
+    let third = pending("prm-3", &one, Some("2.0"));
+    open(store, &third).await;
+    let size = store.log_size().await.unwrap();
+    let outcome =
+        store.commit_promotion(&commit_of(&third, &one, &layer, Some(&two)), &sealer(&third, &seen), at(5)).await;
+    assert_eq!(outcome.unwrap(), PromotionCommitOutcome::TagMoved { current: None });
+    assert_eq!(store.manifest_by_tag(&target, &tag("2.0")).await.unwrap(), None, "no tag set");
+    assert_eq!(store.promotion("prm-3").await.unwrap(), Some(third), "still pending");
+    assert_eq!(store.log_size().await.unwrap(), size, "nothing logged");
+}
+
+/// Two commits writing one absent tag, each to its own digest: exactly one lands; the other
+/// finds the tag at the winner's digest and commits nothing.
+pub async fn promotion_tag_writes_race_once(store: &dyn MetadataStore) {
+    let (one, layer) = source_image(store, "one").await;
+    let (two, _) = source_image(store, "two").await;
+    let (first, second) = (pending("prm-1", &one, Some("1.0")), pending("prm-2", &two, Some("1.0")));
+    open(store, &first).await;
+    open(store, &second).await;
+    let before = store.log_size().await.unwrap();
+    let seen = std::sync::Mutex::new(Vec::new());
+    let (commit_one, commit_two) = (commit_of(&first, &one, &layer, None), commit_of(&second, &two, &layer, None));
+    let (seal_one, seal_two) = (sealer(&first, &seen), sealer(&second, &seen));
+    let (outcome_one, outcome_two) = tokio::join!(
+        store.commit_promotion(&commit_one, &seal_one, at(5)),
+        store.commit_promotion(&commit_two, &seal_two, at(6)),
+    );
+    let (outcome_one, outcome_two) = (outcome_one.unwrap(), outcome_two.unwrap());
+    let committed = |o: &PromotionCommitOutcome| matches!(o, PromotionCommitOutcome::Committed { .. });
+    let (winner, won, lost) = match (committed(&outcome_one), committed(&outcome_two)) {
+        (true, false) => (0, outcome_one, outcome_two),
+        (false, true) => (1, outcome_two, outcome_one),
+        _ => panic!("exactly one of two tag writes must land, got {outcome_one:?} and {outcome_two:?}"),
+    };
+    let (won_by, loser, digest) = [(&first, &second, &one), (&second, &first, &two)][winner];
+    assert_eq!(
+        won,
+        PromotionCommitOutcome::Committed { log_index: before, release_digest: sealed(won_by, before).release_digest }
+    );
+    assert_eq!(lost, PromotionCommitOutcome::TagMoved { current: Some(digest.clone()) });
+    let target = repo(TARGET);
+    assert_eq!(store.manifest_by_tag(&target, &tag("1.0")).await.unwrap().map(|r| r.digest).as_ref(), Some(digest));
+    assert_eq!(store.promotion(&loser.id).await.unwrap().as_ref(), Some(loser), "the loser is still pending");
+    let logged = events(store, before).await;
+    assert_eq!(kinds(&logged), [EventKind::PromotionCommit.as_str(), EventKind::TagCreate.as_str()]);
+    assert_eq!(logged[1]["details"]["promotion"], serde_json::json!(won_by.id), "only the winner's tag event");
 }
 
 pub async fn tags_move_only_from_where_they_stand(store: &dyn MetadataStore) {
