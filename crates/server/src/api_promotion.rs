@@ -82,20 +82,8 @@ pub async fn request(
         .transpose()
         .map_err(|e| bad(format!("`tag`: {e}"), "use a tag like `1.4.2`"))?;
     // Access is decided by the engine, on the digest it resolves for this promotion.
-    let access = EngineAccess {
-        service: &app.callers,
-        caller: &caller,
-        action: Action::PromoteRequest,
-        resource: Resource::Promotion {
-            id: String::new(),
-            repository: repo.in_stage(&target).path().to_owned(),
-            stage: target.to_string(),
-            requester_id: caller.id.to_string(),
-            pushers: Vec::new(),
-        },
-        source: &source,
-        request_id: &request_id,
-    };
+    let target_repo = repo.in_stage(&target);
+    let access = EngineAccess::promote_request(&app.callers, &caller, &target_repo, &source, &request_id);
     let engine_caller = engine_caller(&app, &caller, &source, &request_id);
     let view = app
         .promoter

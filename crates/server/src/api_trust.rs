@@ -163,20 +163,9 @@ pub async fn artifacts(
             let target = target_stage(&app, &query)?;
             // A dry run costs what a promotion request costs: only those who may ask for one,
             // and at a bounded rate each. The engine decides access on the evidence it gathers.
-            let access = crate::caller::EngineAccess {
-                service: &app.callers,
-                caller: &caller,
-                action: airlock_access::authz::Action::PromoteRequest,
-                resource: airlock_access::authz::Resource::Promotion {
-                    id: String::new(),
-                    repository: repo.in_stage(&target).path().to_owned(),
-                    stage: target.to_string(),
-                    requester_id: caller.id.to_string(),
-                    pushers: Vec::new(),
-                },
-                source: &source,
-                request_id: &request_id,
-            };
+            let target_repo = repo.in_stage(&target);
+            let access =
+                crate::caller::EngineAccess::promote_request(&app.callers, &caller, &target_repo, &source, &request_id);
             let engine_caller = crate::api_promotion::engine_caller(&app, &caller, &source, &request_id);
             // Charged first: gathering the evidence the decision reads is already work.
             app.evaluations.take(caller.id.as_str()).map_err(|retry_after_secs| ApiError::Throttled {

@@ -83,19 +83,9 @@ pub async fn legacy_user(app: &App, name: &str, roles: &[String], password: &str
     let token = format!("{}{}.{name}", airlock_core::identity::ENROLLMENT_PREFIX, "A".repeat(43));
     let now = app.clock.now();
     let record = airlock_core::ports::PrincipalRecord {
-        id: id.clone(),
-        kind: airlock_model::PrincipalKind::User,
-        epoch: 1,
-        disabled: false,
-        password_hash: None,
-        totp_secret: None,
-        api_key_hash: None,
-        api_key_expires_at: None,
-        roles: roles.to_vec(),
-        created_at: now,
-        email: None,
         enrollment_hash: Some(airlock_core::identity::enrollment_token_hash(&token)),
         enrollment_expires_at: Some(now.plus_millis(3_600_000)),
+        ..airlock_core::ports::PrincipalRecord::new(&id, airlock_model::PrincipalKind::User, roles, now)
     };
     let event = airlock_core::audit::Event::allowed(
         airlock_core::audit::EventKind::PrincipalCreate,

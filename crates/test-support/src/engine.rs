@@ -227,20 +227,9 @@ impl Engine {
         let id = PrincipalId::parse(name).expect("principal name");
         let now = airlock_core::ports::Clock::now(&self.clock);
         let record = airlock_core::ports::PrincipalRecord {
-            id,
-            kind,
-            epoch: 1,
-            disabled: false,
-            password_hash: None,
-            totp_secret: None,
-            api_key_hash: None,
-            api_key_expires_at: None,
-            roles: roles.to_vec(),
-            created_at: now,
             // Stored as identity stores it: trimmed and lowercased.
             email: email.map(|e| e.trim().to_lowercase()),
-            enrollment_hash: None,
-            enrollment_expires_at: None,
+            ..airlock_core::ports::PrincipalRecord::new(&id, kind, roles, now)
         };
         let event = airlock_core::audit::Event::allowed(
             airlock_core::audit::EventKind::PrincipalCreate,

@@ -57,25 +57,6 @@ fn email(email: Option<&str>) -> Result<Option<String>, IdentityError> {
     Ok(Some(e))
 }
 
-/// A principal as first stored: epoch 1, enabled, holding `roles`, with no credential yet.
-fn new_record(id: &PrincipalId, kind: PrincipalKind, roles: &[String], now: Timestamp) -> PrincipalRecord {
-    PrincipalRecord {
-        id: id.clone(),
-        kind,
-        epoch: 1,
-        disabled: false,
-        password_hash: None,
-        totp_secret: None,
-        api_key_hash: None,
-        api_key_expires_at: None,
-        roles: roles.to_vec(),
-        created_at: now,
-        email: None,
-        enrollment_hash: None,
-        enrollment_expires_at: None,
-    }
-}
-
 /// Why user `id` may not hold `role` without an e-mail.
 pub(super) fn no_person(id: &PrincipalId, role: &str) -> IdentityError {
     IdentityError::Invalid(format!(
@@ -223,7 +204,7 @@ impl Identity {
         let record = PrincipalRecord {
             api_key_hash: Some(api_key_hash(&key)),
             api_key_expires_at: Some(expires),
-            ..new_record(id, PrincipalKind::ServiceAccount, &bound, now)
+            ..PrincipalRecord::new(id, PrincipalKind::ServiceAccount, &bound, now)
         };
         let event = events::principal(EventKind::PrincipalCreate, &acting.actor, now, id)
             .with_detail("kind", json!(PrincipalKind::ServiceAccount.as_str()))
@@ -258,7 +239,7 @@ impl Identity {
             email: email.clone(),
             enrollment_hash: Some(hash),
             enrollment_expires_at: Some(expires),
-            ..new_record(id, PrincipalKind::User, &bound, now)
+            ..PrincipalRecord::new(id, PrincipalKind::User, &bound, now)
         };
         let event = events::principal(EventKind::PrincipalCreate, &acting.actor, now, id)
             .with_detail("kind", json!(PrincipalKind::User.as_str()))
@@ -282,8 +263,10 @@ impl Identity {
             return Ok(false);
         }
         let now = self.now();
-        let record =
-            PrincipalRecord { password_hash: Some(password_hash), ..new_record(id, PrincipalKind::User, roles, now) };
+        let record = PrincipalRecord {
+            password_hash: Some(password_hash),
+            ..PrincipalRecord::new(id, PrincipalKind::User, roles, now)
+        };
         let event = events::principal(EventKind::PrincipalCreate, &Actor::system(), now, id)
             .with_detail("kind", json!(PrincipalKind::User.as_str()))
             .with_detail("roles", json!(roles))

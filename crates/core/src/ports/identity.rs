@@ -33,6 +33,28 @@ pub struct PrincipalRecord {
     pub enrollment_expires_at: Option<Timestamp>,
 }
 
+impl PrincipalRecord {
+    /// A principal as first stored: epoch 1, enabled, holding `roles`, with no credential and no
+    /// e-mail yet.
+    pub fn new(id: &PrincipalId, kind: PrincipalKind, roles: &[String], now: Timestamp) -> PrincipalRecord {
+        PrincipalRecord {
+            id: id.clone(),
+            kind,
+            epoch: 1,
+            disabled: false,
+            password_hash: None,
+            totp_secret: None,
+            api_key_hash: None,
+            api_key_expires_at: None,
+            roles: roles.to_vec(),
+            created_at: now,
+            email: None,
+            enrollment_hash: None,
+            enrollment_expires_at: None,
+        }
+    }
+}
+
 /// One change to a principal. Every change bumps its epoch, so tokens issued before it die.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrincipalChange {

@@ -195,6 +195,32 @@ pub(crate) struct EngineAccess<'a> {
     pub request_id: &'a str,
 }
 
+impl<'a> EngineAccess<'a> {
+    /// `caller` asking to promote into `target` (the repository in its target stage).
+    pub(crate) fn promote_request(
+        service: &'a CallerService,
+        caller: &'a Caller,
+        target: &RepoName,
+        source: &'a str,
+        request_id: &'a str,
+    ) -> EngineAccess<'a> {
+        EngineAccess {
+            service,
+            caller,
+            action: Action::PromoteRequest,
+            resource: Resource::Promotion {
+                id: String::new(),
+                repository: target.path().to_owned(),
+                stage: target.stage().to_string(),
+                requester_id: caller.id.to_string(),
+                pushers: Vec::new(),
+            },
+            source,
+            request_id,
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl airlock_core::promotion::AccessCheck for EngineAccess<'_> {
     fn reads_origin(&self) -> bool {

@@ -70,21 +70,7 @@ pub async fn principals_change_with_their_epoch(store: &dyn MetadataStore) {
 
 /// User `id`, holding no role and no credential, created at 1.
 fn user(id: &PrincipalId, email: Option<&str>) -> PrincipalRecord {
-    PrincipalRecord {
-        id: id.clone(),
-        kind: PrincipalKind::User,
-        epoch: 1,
-        disabled: false,
-        password_hash: None,
-        totp_secret: None,
-        api_key_hash: None,
-        api_key_expires_at: None,
-        roles: vec![],
-        created_at: at(1),
-        email: email.map(str::to_owned),
-        enrollment_hash: None,
-        enrollment_expires_at: None,
-    }
+    PrincipalRecord { email: email.map(str::to_owned), ..PrincipalRecord::new(id, PrincipalKind::User, &[], at(1)) }
 }
 
 pub async fn grants_move_once_and_revocation_raises_the_epoch(store: &dyn MetadataStore) {
