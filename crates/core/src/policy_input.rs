@@ -36,6 +36,18 @@ pub struct Requester {
     pub kind: String,
 }
 
+impl Requester {
+    /// `principal` of `kind` as the gates name them (`user` or `service`), so an input shown to
+    /// a caller is the one the gates evaluate for them.
+    pub fn of(principal: &airlock_model::PrincipalId, kind: airlock_model::PrincipalKind) -> Requester {
+        let kind = match kind {
+            airlock_model::PrincipalKind::User => "user",
+            airlock_model::PrincipalKind::ServiceAccount => "service",
+        };
+        Requester { principal: principal.to_string(), kind: kind.to_owned() }
+    }
+}
+
 /// The policy input document (`docs/policy-input.md`), typed. The policy engine serializes it
 /// (`airlock_policy::Engine::evaluate_input`); nothing else reads it back out of JSON.
 #[derive(Debug, Clone, Serialize)]

@@ -138,10 +138,8 @@ pub async fn artifacts(
     ArtifactReader { repo, digest, action, rest, caller, source, request_id }: ArtifactReader,
 ) -> Result<Response, ApiError> {
     let invalid = || invalid_artifact_path(&rest);
-    let requester = airlock_core::policy_input::Requester {
-        principal: caller.id.to_string(),
-        kind: caller.kind.as_str().to_owned(),
-    };
+    // Named as the gates name it: the input shown is the one they evaluate.
+    let requester = airlock_core::policy_input::Requester::of(&caller.id, caller.kind);
     let route = ARTIFACT_ROUTES
         .iter()
         .find(|(m, a, _)| *m == method.as_str() && *a == action.as_str())

@@ -119,13 +119,7 @@ pub struct Caller {
 
 impl Caller {
     pub(crate) fn requester(&self) -> Requester {
-        Requester {
-            principal: self.principal.to_string(),
-            kind: match self.kind {
-                PrincipalKind::User => "user".to_owned(),
-                PrincipalKind::ServiceAccount => "service".to_owned(),
-            },
-        }
+        Requester::of(&self.principal, self.kind)
     }
 }
 

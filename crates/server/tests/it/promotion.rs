@@ -815,3 +815,30 @@ async fn a_dry_run_is_decided_by_the_target_stage_s_own_policy() {
     let promoted = f.promote(&ci, REPO, "12.0", "staging", Some("12.0")).await;
     assert_eq!(promoted.json()["policy_digest"], staging.json()["bundle_digest"], "{:?}", promoted.body);
 }
+
+/// `GET …/policy-input` shows the document the gates evaluate for the caller, byte for byte:
+/// its canonical digest is the promotion's `input_digest` (a service account is named
+/// `service` in both; the input shown used to say `service_account`).
+#[tokio::test]
+async fn the_policy_input_shown_is_the_one_the_gates_evaluate() {
+    let f = Fixture::new("").await;
+    let ci = f.tester_token().await;
+    let image = Image::new(&[("app", b"payments 14.0")]);
+    f.app.push_image(REPO, &image, "14.0").await;
+    f.provenance(&image, "ci-bot").await;
+    let shown = f
+        .api(
+            Method::GET,
+            &format!("/api/v1/artifacts/{REPO}/{}/policy-input?to=staging", image.digest()),
+            &ci,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(shown.status, StatusCode::OK, "{:?}", shown.body);
+    let shown = shown.json();
+    assert_eq!(shown["requester"]["kind"], "service", "{}", shown["requester"]);
+    let canonical = airlock_model::jcs::canonicalize(&shown).unwrap();
+    let promoted = f.promote(&ci, REPO, "14.0", "staging", Some("14.0")).await;
+    assert_eq!(promoted.json()["status"], "promoted", "{:?}", promoted.body);
+    assert_eq!(promoted.json()["report"]["input_digest"], airlock_model::Digest::of(&canonical).as_str());
+}
