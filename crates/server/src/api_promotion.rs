@@ -166,16 +166,14 @@ async fn decide(
         app.registry.store().pusher(&current.record.source, &current.record.digest).await.map_err(CallerError::from)?;
     let engine_caller = engine_caller(&app, &caller, &source, &request_id);
     let origin = match app.callers.has_custom_policies() {
-        true => app
-            .promoter
-            .origin(&current.record.source, &current.record.digest, current.record.target.stage())
-            .await
-            .ok()
-            .flatten(),
+        true => Some(
+            app.promoter.origin(&current.record.source, &current.record.digest, current.record.target.stage()).await,
+        ),
         false => None,
     };
+    let seen = origin.as_ref().and_then(|o| o.as_ref().ok().cloned().flatten());
     let decided =
-        app.callers.require_in(&caller, action, &resource(&current.record, pusher), &source, &request_id, origin).await;
+        app.callers.require_in(&caller, action, &resource(&current.record, pusher), &source, &request_id, seen).await;
     decided.map_err(|e| {
         match e {
             CallerError::Denied(message) if action == Action::PromoteApprove && !engine_caller.mfa_fresh => {
@@ -186,6 +184,13 @@ async fn decide(
             other => other,
         }
     })?;
+    // An approval is decided on the artifact's origin, never past a failure to read it; a
+    // rejection takes something away and needs none.
+    if action == Action::PromoteApprove
+        && let Some(Err(e)) = origin
+    {
+        return Err(e.into());
+    }
     let view = if action == Action::PromoteApprove {
         app.promoter.approve(&engine_caller, &id, &body.comment).await?
     } else {

@@ -155,7 +155,8 @@ pub async fn artifacts(
         ArtifactRoute::PolicyInput => {
             let target = target_stage(&app, &query)?;
             let input = app.registry.policy_input(&repo, &digest, &target, &requester).await?;
-            Ok(Json(to_api::policy_input(&input)).into_response())
+            let input = to_api::policy_input(&input).map_err(|e| ApiError::Internal(format!("policy input: {e}")))?;
+            Ok(Json(input).into_response())
         }
         ArtifactRoute::Evaluate => {
             let target = target_stage(&app, &query)?;

@@ -51,21 +51,29 @@ impl Identity {
                     "stored role `{name}` does not read: {e}; restore the database from backup"
                 ))
             })?;
-            let role = reread_repositories(role);
-            // A stored role the grammar now refuses grants nothing (fail closed) but does not
-            // stop the server: the operator is told, and the other roles stay in force.
+            defined.push((name, reread_repositories(role)));
+        }
+        let roles: Vec<RoleDefinition> = defined.iter().map(|(_, role)| role.clone()).collect();
+        if roles.is_empty() || self.install(roles, true).is_ok() {
+            return Ok(());
+        }
+        // Some stored role the grammar now refuses: it grants nothing (fail closed) but does not
+        // stop the server; the operator is told, and the other roles stay in force. Each role is
+        // compiled alone only on this path, so a start with valid roles compiles them once.
+        let mut valid = Vec::with_capacity(defined.len());
+        for (name, role) in defined {
             match self.install(vec![role.clone()], false) {
-                Ok(()) => defined.push(role),
+                Ok(()) => valid.push(role),
                 Err(e) => tracing::warn!(
                     role = %name,
                     "stored role `{name}` is left out and grants nothing: {e}; define a role with the new spelling and bind it instead"
                 ),
             }
         }
-        if defined.is_empty() {
+        if valid.is_empty() {
             return Ok(());
         }
-        self.install(defined, true)
+        self.install(valid, true)
     }
 
     /// Compiles the roles in force plus `added` and, if they validate, puts them in force when

@@ -328,14 +328,15 @@ impl Promoter {
         let resolved = if access.reads_origin() {
             let resolved = self.resolve(&request.source, &request.reference).await;
             let gathered = match &resolved {
-                // Without a trusted origin (the input cannot be built), the decision sees none.
                 Ok(digest) => {
-                    self.registry.gather_policy_input(&request.source, digest, &request.target, &requester).await.ok()
+                    Some(self.registry.gather_policy_input(&request.source, digest, &request.target, &requester).await)
                 }
                 Err(_) => None,
             };
-            access.check(gathered.as_ref().and_then(origin_of)).await?;
-            Some((resolved, gathered))
+            // A reference that does not resolve has no origin; a gathering that failed is
+            // reported after the decision (a refusal comes first), never decided past.
+            access.check(gathered.as_ref().and_then(|g| g.as_ref().ok()).and_then(origin_of)).await?;
+            Some((resolved, gathered.transpose()?))
         } else {
             access.check(None).await?;
             None

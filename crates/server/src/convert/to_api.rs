@@ -304,6 +304,6 @@ pub fn stages(stages: &airlock_core::Stages) -> Vec<api::StageInfo> {
 
 /// The policy input document as `GET …/policy-input` shows it: the engine's typed input,
 /// serialized as the policy engine serializes it.
-pub fn policy_input(input: &airlock_core::policy_input::Input) -> api::PolicyInput {
-    api::PolicyInput(serde_json::to_value(input).unwrap_or(serde_json::Value::Null))
+pub fn policy_input(input: &airlock_core::policy_input::Input) -> Result<api::PolicyInput, serde_json::Error> {
+    serde_json::to_value(input).map(api::PolicyInput)
 }
