@@ -10,6 +10,7 @@ pub mod oci;
 #[cfg(feature = "server")]
 pub mod process;
 pub mod promotion;
+pub mod services;
 
 use std::path::Path;
 
