@@ -63,6 +63,23 @@ pub fn storage_full(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// Whether `error`, or anything it was caused by, is the metadata store being unreachable (a
+/// database server down, restarting or cut off). Backends report it as an [`io::Error`] of kind
+/// `NotConnected` somewhere in the chain, so callers can answer "unavailable, retry later"
+/// instead of an internal failure.
+pub fn store_unavailable(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<io::Error>()
+            && io.kind() == io::ErrorKind::NotConnected
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
 /// A blob as the metadata store knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobRecord {
@@ -414,4 +431,36 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     async fn rehash(&self, digest: &Digest) -> Result<Digest, BlobError>;
     /// Moves a corrupt blob aside so it can never be served.
     async fn quarantine(&self, digest: &Digest) -> Result<(), BlobError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store failure whose source is `source`.
+    fn failure(source: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        StoreError { operation: "test", source: Box::new(source) }
+    }
+
+    #[test]
+    fn unavailable_and_full_are_told_apart_through_the_chain() {
+        let cases = [
+            (io::ErrorKind::NotConnected, true, false),
+            (io::ErrorKind::StorageFull, false, true),
+            (io::ErrorKind::QuotaExceeded, false, true),
+            (io::ErrorKind::ConnectionRefused, false, false),
+            (io::ErrorKind::Other, false, false),
+        ];
+        for (kind, unavailable, full) in cases {
+            // The kind directly in the source, and wrapped once more as a driver would.
+            let direct = failure(io::Error::from(kind));
+            let wrapped = failure(io::Error::other(failure(io::Error::new(kind, "driver"))));
+            for error in [&direct, &wrapped] {
+                assert_eq!(store_unavailable(error), unavailable, "{kind:?}: {error}");
+                assert_eq!(storage_full(error), full, "{kind:?}: {error}");
+            }
+        }
+        let plain = StoreError { operation: "test", source: "a constraint failed".into() };
+        assert!(!store_unavailable(&plain));
+    }
 }
