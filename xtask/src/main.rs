@@ -338,8 +338,9 @@ fn json_outside_tests(text: &str) -> Vec<usize> {
 }
 
 /// The transparency log's tables are append-only (DESIGN.md, STYLE.md 18): no statement in the
-/// code or the migrations may update or delete their rows. Triggers that refuse such statements
-/// mention them only as `BEFORE UPDATE ON` / `BEFORE DELETE ON`, which this check allows.
+/// code or the migrations of any backend may update, delete or truncate their rows, or switch
+/// off the triggers that refuse it. Those triggers mention the statements only as
+/// `BEFORE UPDATE ON` / `BEFORE UPDATE OR DELETE OR TRUNCATE ON`, which this check allows.
 fn check_log_append_only(root: &Path, problems: &mut Vec<String>) -> anyhow::Result<()> {
     let mut files = Vec::new();
     collect_files(&root.join("crates"), &mut files, &|name| name.ends_with(".rs") || name.ends_with(".sql"))?;
@@ -350,18 +351,32 @@ fn check_log_append_only(root: &Path, problems: &mut Vec<String>) -> anyhow::Res
             continue;
         }
         let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read `{shown}`"))?;
-        let flat = text.to_ascii_lowercase().split_whitespace().collect::<Vec<_>>().join(" ");
-        for table in ["log_leaves", "log_nodes", "log_checkpoints"] {
-            for statement in
-                [format!("update {table}"), format!("delete from {table}"), format!("replace into {table}")]
-            {
-                if flat.contains(&statement) {
-                    problems.push(format!("`{shown}` contains `{statement}`: the transparency log is append-only"));
-                }
-            }
+        for statement in log_rewrites(&text) {
+            problems.push(format!("`{shown}` contains `{statement}`: the transparency log is append-only"));
         }
     }
     Ok(())
+}
+
+/// The statements in `text` that would rewrite a log table, lowercased with single spaces.
+fn log_rewrites(text: &str) -> Vec<String> {
+    let flat = text.to_ascii_lowercase().split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut found = Vec::new();
+    for table in ["log_leaves", "log_nodes", "log_checkpoints"] {
+        for statement in [
+            format!("update {table}"),
+            format!("delete from {table}"),
+            format!("replace into {table}"),
+            format!("truncate {table}"),
+            format!("truncate table {table}"),
+            format!("alter table {table} disable trigger"),
+        ] {
+            if flat.contains(&statement) {
+                found.push(statement);
+            }
+        }
+    }
+    found
 }
 
 /// The comment that says why a `["field"]` lookup in a CLI command is not a DTO read: on the
@@ -462,6 +477,24 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, keep: &dyn Fn(&str) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_rewrites_are_found_in_either_backend_sql() {
+        let triggers = "CREATE TRIGGER t BEFORE UPDATE OR DELETE OR TRUNCATE ON log_leaves\n\
+                        FOR EACH STATEMENT EXECUTE FUNCTION log_append_only();\n\
+                        CREATE TRIGGER u BEFORE UPDATE ON log_nodes BEGIN SELECT 1; END;";
+        assert!(log_rewrites(triggers).is_empty());
+        let cases = [
+            ("UPDATE  log_nodes SET hash = $1", "update log_nodes"),
+            ("DELETE FROM\n log_checkpoints", "delete from log_checkpoints"),
+            ("TRUNCATE log_leaves", "truncate log_leaves"),
+            ("truncate table log_nodes", "truncate table log_nodes"),
+            ("ALTER TABLE log_leaves DISABLE TRIGGER ALL", "alter table log_leaves disable trigger"),
+        ];
+        for (sql, found) in cases {
+            assert_eq!(log_rewrites(sql), [found], "{sql}");
+        }
+    }
 
     #[test]
     fn json_is_refused_outside_test_items_only() {
