@@ -1,4 +1,5 @@
-//! The metadata store: the core's ports implemented over SQLite (embedded, the default).
+//! The metadata store: the core's ports implemented over SQLite (embedded, the default) and
+//! PostgreSQL (several replicas over one database).
 //!
 //! **Architecture Invariant:** each backend speaks its own SQL and owns its own migrations; what
 //! they share is the conformance suite in `airlock-test-support`, not code.
@@ -15,6 +16,11 @@
     )
 )]
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_MAX, DEFAULT_STATEMENT_TIMEOUT, PostgresOptions, PostgresStore,
+    PostgresStoreError,
+};
 pub use sqlite::{Check, CheckVerdict, SqliteStore, SqliteStoreError};

@@ -1,6 +1,9 @@
-//! The store conformance suite against the SQLite backend, each check on a fresh database.
+//! The store conformance suite against each backend, each check on a fresh database: SQLite
+//! here, PostgreSQL (with what only a shared server has) in `postgres.rs`.
 
 use airlock_store::SqliteStore;
+
+mod postgres;
 
 async fn fresh() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -30,13 +30,23 @@ pub use promotion::*;
 pub use registry::*;
 pub use trust::*;
 
-/// Instantiates every conformance check as a `#[tokio::test]`. `$make` is an expression that
-/// evaluates to a future yielding `(guard, store)`: a fresh, empty store and whatever must live
-/// as long as it (a temporary directory, a database handle).
+/// Instantiates every conformance check as a `#[tokio::test]`.
+///
+/// - `store_conformance!(make())`: `make()` is a future yielding `(guard, store)`, a fresh, empty
+///   store and whatever must live as long as it (a temporary directory, a database).
+/// - `store_conformance!(optional make)`: for a backend on an external service, `make` is called
+///   with the case's name and yields `Option<(guard, store)>`; `None` skips the case (the service
+///   is not configured, see [`crate::services::service`]).
 #[macro_export]
 macro_rules! store_conformance {
+    (optional $make:expr) => {
+        $crate::store_conformance!(@all optional $make);
+    };
     ($make:expr) => {
-        $crate::store_conformance!(@cases $make;
+        $crate::store_conformance!(@all always $make);
+    };
+    (@all $mode:ident $make:expr) => {
+        $crate::store_conformance!(@cases $mode $make;
             blobs_are_visible_only_where_linked,
             mount_needs_a_holder,
             quarantine_hides_and_reinsert_heals,
@@ -77,11 +87,20 @@ macro_rules! store_conformance {
             break_glass_reviews_close_once,
         );
     };
-    (@cases $make:expr; $($name:ident),* $(,)?) => {
+    (@cases always $make:expr; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $name() {
                 let (_guard, store) = $make.await;
+                $crate::conformance::$name(&store).await;
+            }
+        )*
+    };
+    (@cases optional $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let Some((_guard, store)) = $make(stringify!($name)).await else { return };
                 $crate::conformance::$name(&store).await;
             }
         )*

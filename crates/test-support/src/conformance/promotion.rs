@@ -47,11 +47,11 @@ pub async fn release_bundles_attach_once_per_promotion(store: &dyn MetadataStore
 }
 
 /// Where the promotion checks promote from and into.
-const SOURCE: &str = "staging/a";
-const TARGET: &str = "prod/a";
+pub const SOURCE: &str = "staging/a";
+pub const TARGET: &str = "prod/a";
 
 /// A pending promotion `id` of `digest` from [`SOURCE`] into [`TARGET`], under `tag_name`.
-pub(super) fn pending(id: &str, digest: &Digest, tag_name: Option<&str>) -> PromotionRecord {
+pub fn pending(id: &str, digest: &Digest, tag_name: Option<&str>) -> PromotionRecord {
     PromotionRecord {
         id: id.to_owned(),
         source: repo(SOURCE),
@@ -89,7 +89,7 @@ pub(super) async fn source_image(store: &dyn MetadataStore, body: &str) -> (Dige
 
 /// The write of `p`'s tag, if it has one, to its digest where the tag points at `expected`, with
 /// the event the engine would log for it: a set, or a move naming the previous digest.
-pub(super) fn tag_write(p: &PromotionRecord, expected: Option<&Digest>) -> Option<TagWrite> {
+pub fn tag_write(p: &PromotionRecord, expected: Option<&Digest>) -> Option<TagWrite> {
     let tag = p.tag.clone()?;
     let subject =
         Subject { repository: Some(p.target.clone()), digest: Some(p.digest.clone()), tag: Some(tag.clone()) };
@@ -104,12 +104,7 @@ pub(super) fn tag_write(p: &PromotionRecord, expected: Option<&Digest>) -> Optio
 
 /// What committing `p` links: `manifest` and its `layer`, and its tag where the tag points at
 /// `expected` (`None`: where it is absent).
-pub(super) fn commit_of(
-    p: &PromotionRecord,
-    manifest: &Digest,
-    layer: &Digest,
-    expected: Option<&Digest>,
-) -> PromotionCommit {
+pub fn commit_of(p: &PromotionRecord, manifest: &Digest, layer: &Digest, expected: Option<&Digest>) -> PromotionCommit {
     PromotionCommit {
         promotion: p.clone(),
         manifests: vec![manifest.clone()],
@@ -121,7 +116,7 @@ pub(super) fn commit_of(
 
 /// What a seal writes for `p` given the index its first event lands at: a release record naming
 /// that index (its one layer inline), a summary beside it, and the commit event.
-pub(super) fn sealed(p: &PromotionRecord, index: u64) -> Sealed {
+pub fn sealed(p: &PromotionRecord, index: u64) -> Sealed {
     let engine = |kind: &str| {
         let content = Bytes::from(format!("{kind} of {} at {index}", p.id));
         let layer = Digest::of(&content);

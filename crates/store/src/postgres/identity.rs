@@ -1,0 +1,335 @@
+//! Users, service accounts, role bindings, grants and defined roles on PostgreSQL.
+
+use airlock_core::audit::Event;
+use airlock_core::ports::{
+    GrantKind, GrantRecord, GrantStatus, IdentityStore, PrincipalChange, PrincipalRecord, StoreError,
+};
+use airlock_model::{PrincipalId, PrincipalKind, Timestamp};
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, Row, Transaction};
+
+use super::{CommitPoints, PostgresStore, err, invalid, records, time_col, time_opt, to_i64};
+
+const COLUMNS: &str = "id, kind, epoch, disabled, password_hash, totp_secret, api_key_hash, api_key_expires_at, \
+     created_at, email, enrollment_hash, enrollment_expires_at";
+
+fn principal_row(row: &PgRow, roles: Vec<String>, operation: &'static str) -> Result<PrincipalRecord, StoreError> {
+    let id: String = row.try_get("id").map_err(err(operation))?;
+    let kind: String = row.try_get("kind").map_err(err(operation))?;
+    let epoch: i64 = row.try_get("epoch").map_err(err(operation))?;
+    Ok(PrincipalRecord {
+        id: PrincipalId::parse(&id).map_err(|e| invalid(operation, e.to_string()))?,
+        kind: PrincipalKind::parse(&kind)
+            .ok_or_else(|| invalid(operation, format!("unknown principal kind `{kind}`")))?,
+        epoch: u64::try_from(epoch).map_err(|e| StoreError { operation, source: Box::new(e) })?,
+        disabled: row.try_get("disabled").map_err(err(operation))?,
+        password_hash: row.try_get("password_hash").map_err(err(operation))?,
+        totp_secret: row.try_get("totp_secret").map_err(err(operation))?,
+        api_key_hash: row.try_get("api_key_hash").map_err(err(operation))?,
+        api_key_expires_at: time_opt(row, "api_key_expires_at", operation)?,
+        roles,
+        created_at: time_col(row, "created_at", operation)?,
+        email: row.try_get("email").map_err(err(operation))?,
+        enrollment_hash: row.try_get("enrollment_hash").map_err(err(operation))?,
+        enrollment_expires_at: time_opt(row, "enrollment_expires_at", operation)?,
+    })
+}
+
+/// The principal `id` with its roles, read on `conn`.
+async fn principal_on(
+    conn: &mut sqlx::PgConnection,
+    id: &str,
+    operation: &'static str,
+) -> Result<Option<PrincipalRecord>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM principals WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(err(operation))?;
+    let Some(row) = row else { return Ok(None) };
+    let roles: Vec<String> = sqlx::query_scalar("SELECT role FROM role_bindings WHERE principal = $1 ORDER BY role")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(err(operation))?;
+    principal_row(&row, roles, operation).map(Some)
+}
+
+/// Applies `change` to `id` and bumps its epoch, inside `tx`; `false` when there is no such
+/// principal, or an `Enroll` whose token is not the outstanding one (the caller then drops `tx`).
+async fn apply(
+    tx: &mut Transaction<'static, Postgres>,
+    id: &PrincipalId,
+    change: &PrincipalChange,
+    operation: &'static str,
+) -> Result<bool, StoreError> {
+    let bumped = sqlx::query("UPDATE principals SET epoch = epoch + 1 WHERE id = $1")
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(err(operation))?;
+    if bumped.rows_affected() == 0 {
+        return Ok(false);
+    }
+    // Each statement takes the principal's id as `$1`.
+    let query = sqlx::query::<Postgres>;
+    let statement = match change {
+        PrincipalChange::Disable => query("UPDATE principals SET disabled = true WHERE id = $1").bind(id.as_str()),
+        PrincipalChange::Enable => query("UPDATE principals SET disabled = false WHERE id = $1").bind(id.as_str()),
+        PrincipalChange::SetPassword { hash } => {
+            query("UPDATE principals SET password_hash = $2 WHERE id = $1").bind(id.as_str()).bind(hash.as_str())
+        }
+        PrincipalChange::SetTotp { secret } => {
+            query("UPDATE principals SET totp_secret = $2 WHERE id = $1").bind(id.as_str()).bind(secret.as_deref())
+        }
+        PrincipalChange::SetApiKey { hash, expires_at } => {
+            query("UPDATE principals SET api_key_hash = $2, api_key_expires_at = $3 WHERE id = $1")
+                .bind(id.as_str())
+                .bind(hash.as_str())
+                .bind(expires_at.as_millis())
+        }
+        PrincipalChange::GrantRole { role } => {
+            query("INSERT INTO role_bindings (principal, role) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(id.as_str())
+                .bind(role.as_str())
+        }
+        PrincipalChange::RevokeRole { role } => {
+            query("DELETE FROM role_bindings WHERE principal = $1 AND role = $2").bind(id.as_str()).bind(role.as_str())
+        }
+        PrincipalChange::SetEnrollment { hash, expires_at } => query(
+            "UPDATE principals SET enrollment_hash = $2, enrollment_expires_at = $3, password_hash = NULL, \
+             totp_secret = NULL WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(hash.as_str())
+        .bind(expires_at.as_millis()),
+        PrincipalChange::Enroll { token_hash, password_hash, totp_secret } => {
+            let done = query(
+                "UPDATE principals SET password_hash = $2, totp_secret = $3, enrollment_hash = NULL, \
+                 enrollment_expires_at = NULL WHERE id = $1 AND enrollment_hash = $4",
+            )
+            .bind(id.as_str())
+            .bind(password_hash.as_str())
+            .bind(totp_secret.as_str())
+            .bind(token_hash.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(err(operation))?;
+            return Ok(done.rows_affected() == 1);
+        }
+    };
+    statement.execute(&mut **tx).await.map_err(err(operation))?;
+    Ok(true)
+}
+
+#[async_trait]
+impl IdentityStore for PostgresStore {
+    async fn principal(&self, id: &PrincipalId) -> Result<Option<PrincipalRecord>, StoreError> {
+        const OP: &str = "principal lookup";
+        let mut conn = self.pool.acquire().await.map_err(err(OP))?;
+        principal_on(&mut conn, id.as_str(), OP).await
+    }
+
+    async fn principals(&self) -> Result<Vec<PrincipalRecord>, StoreError> {
+        const OP: &str = "principal list";
+        // One statement, so the principals and their roles are read at one instant.
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS}, ARRAY(SELECT role FROM role_bindings b WHERE b.principal = p.id ORDER BY role) AS roles \
+             FROM principals p ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err(OP))?;
+        rows.iter()
+            .map(|row| {
+                let roles: Vec<String> = row.try_get("roles").map_err(err(OP))?;
+                principal_row(row, roles, OP)
+            })
+            .collect()
+    }
+
+    async fn create_principal(&self, record: &PrincipalRecord, event: &Event) -> Result<bool, StoreError> {
+        const OP: &str = "principal create";
+        let insert = format!(
+            "INSERT INTO principals ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT DO NOTHING"
+        );
+        let insert = |_| {
+            sqlx::query(&insert)
+                .bind(record.id.as_str())
+                .bind(record.kind.as_str())
+                .bind(to_i64(record.epoch.max(1)))
+                .bind(record.disabled)
+                .bind(&record.password_hash)
+                .bind(&record.totp_secret)
+                .bind(&record.api_key_hash)
+                .bind(record.api_key_expires_at.map(Timestamp::as_millis))
+                .bind(record.created_at.as_millis())
+                .bind(&record.email)
+                .bind(&record.enrollment_hash)
+                .bind(record.enrollment_expires_at.map(Timestamp::as_millis))
+        };
+        let Some((mut tx, tail)) = self.begin_if(OP, insert).await? else { return Ok(false) };
+        sqlx::query("INSERT INTO role_bindings (principal, role) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING")
+            .bind(record.id.as_str())
+            .bind(&record.roles)
+            .execute(&mut *tx)
+            .await
+            .map_err(err(OP))?;
+        self.commit_at(tx, tail, std::slice::from_ref(event), None).await?;
+        Ok(true)
+    }
+
+    async fn change_principal(
+        &self,
+        id: &PrincipalId,
+        change: &PrincipalChange,
+        event: &Event,
+    ) -> Result<Option<PrincipalRecord>, StoreError> {
+        const OP: &str = "principal change";
+        let mut tx = self.begin(OP).await?;
+        if !apply(&mut tx, id, change, OP).await? {
+            return Ok(None);
+        }
+        let record = principal_on(&mut tx, id.as_str(), OP).await?;
+        self.commit_with_log(tx, std::slice::from_ref(event)).await?;
+        Ok(record)
+    }
+
+    async fn create_grant(&self, grant: &GrantRecord, event: &Event) -> Result<(), StoreError> {
+        let insert = format!(
+            "INSERT INTO access_grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        );
+        let insert = |_| {
+            sqlx::query(&insert)
+                .bind(&grant.id)
+                .bind(grant.principal.as_str())
+                .bind(&grant.role)
+                .bind(&grant.reason)
+                .bind(to_i64(grant.duration_secs))
+                .bind(grant.status.as_str())
+                .bind(grant.requested_at.as_millis())
+                .bind(&grant.decided_by)
+                .bind(grant.decided_at.map(Timestamp::as_millis))
+                .bind(grant.expires_at.map(Timestamp::as_millis))
+                .bind(grant.kind.as_str())
+                .bind(grant.requested_by.as_str())
+                .bind(&grant.approved_by)
+        };
+        self.logged_if("grant create", insert, event, None).await?;
+        Ok(())
+    }
+
+    async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError> {
+        Ok(select_grants(&self.pool, "id = $1", Some(id), "grant lookup").await?.pop())
+    }
+
+    async fn grants(&self, principal: Option<&PrincipalId>) -> Result<Vec<GrantRecord>, StoreError> {
+        let principal = principal.map(PrincipalId::as_str);
+        select_grants(&self.pool, "$1::text IS NULL OR principal = $1", principal, "grant list").await
+    }
+
+    async fn decide_grant(
+        &self,
+        grant: &GrantRecord,
+        from: GrantStatus,
+        change: Option<&PrincipalChange>,
+        event: &Event,
+    ) -> Result<Option<GrantRecord>, StoreError> {
+        const OP: &str = "grant decision";
+        // A first approval lands only on a grant that has none yet; a decision after it only on
+        // the same first approval.
+        let update = |_| {
+            sqlx::query(
+                "UPDATE access_grants SET status = $1, decided_by = $2, decided_at = $3, expires_at = $4, \
+                 approved_by = $5 WHERE id = $6 AND status = $7 AND (approved_by IS NULL OR approved_by = $5)",
+            )
+            .bind(grant.status.as_str())
+            .bind(&grant.decided_by)
+            .bind(grant.decided_at.map(Timestamp::as_millis))
+            .bind(grant.expires_at.map(Timestamp::as_millis))
+            .bind(&grant.approved_by)
+            .bind(&grant.id)
+            .bind(from.as_str())
+        };
+        let Some((mut tx, tail)) = self.begin_if(OP, update).await? else { return Ok(None) };
+        if let Some(change) = change
+            && !apply(&mut tx, &grant.principal, change, OP).await?
+        {
+            return Ok(None);
+        }
+        if grant.status == GrantStatus::Revoked {
+            sqlx::query("UPDATE principals SET epoch = epoch + 1 WHERE id = $1")
+                .bind(grant.principal.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(err(OP))?;
+        }
+        let stored = select_grants(&mut *tx, "id = $1", Some(&grant.id), OP).await?.pop();
+        // An approval leaves the grant active, or pending with its first of two approvals.
+        let points = matches!(grant.status, GrantStatus::Active | GrantStatus::Pending)
+            .then_some(CommitPoints { logged: "grant-approve-logged", done: "grant-approve-done" });
+        self.commit_at(tx, tail, std::slice::from_ref(event), points).await?;
+        Ok(stored)
+    }
+
+    async fn defined_roles(&self) -> Result<Vec<(String, String)>, StoreError> {
+        const OP: &str = "role list";
+        let rows = sqlx::query("SELECT name, definition FROM roles ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err(OP))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("name").map_err(err(OP))?, r.try_get("definition").map_err(err(OP))?)))
+            .collect()
+    }
+
+    async fn define_role(&self, name: &str, definition: &str, event: &Event) -> Result<bool, StoreError> {
+        let insert = |_| {
+            sqlx::query("INSERT INTO roles (name, definition, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(name)
+                .bind(definition)
+                .bind(event.time.as_millis())
+        };
+        Ok(self.logged_if("role define", insert, event, None).await?.is_some())
+    }
+}
+
+const GRANT_COLUMNS: &str = "id, principal, role, reason, duration_secs, status, requested_at, decided_by, decided_at, \
+     expires_at, kind, requested_by, approved_by";
+
+fn grant_row(row: &PgRow, operation: &'static str) -> Result<GrantRecord, StoreError> {
+    let principal: String = row.try_get("principal").map_err(err(operation))?;
+    let requested_by: String = row.try_get("requested_by").map_err(err(operation))?;
+    let status: String = row.try_get("status").map_err(err(operation))?;
+    let duration: i64 = row.try_get("duration_secs").map_err(err(operation))?;
+    let kind: String = row.try_get("kind").map_err(err(operation))?;
+    Ok(GrantRecord {
+        id: row.try_get("id").map_err(err(operation))?,
+        kind: GrantKind::parse(&kind).ok_or_else(|| invalid(operation, format!("unknown grant kind `{kind}`")))?,
+        principal: PrincipalId::parse(&principal).map_err(|e| invalid(operation, e.to_string()))?,
+        requested_by: PrincipalId::parse(&requested_by).map_err(|e| invalid(operation, e.to_string()))?,
+        approved_by: row.try_get("approved_by").map_err(err(operation))?,
+        role: row.try_get("role").map_err(err(operation))?,
+        reason: row.try_get("reason").map_err(err(operation))?,
+        duration_secs: u64::try_from(duration).map_err(|e| StoreError { operation, source: Box::new(e) })?,
+        status: GrantStatus::parse(&status)
+            .ok_or_else(|| invalid(operation, format!("unknown grant status `{status}`")))?,
+        requested_at: time_col(row, "requested_at", operation)?,
+        decided_by: row.try_get("decided_by").map_err(err(operation))?,
+        decided_at: time_opt(row, "decided_at", operation)?,
+        expires_at: time_opt(row, "expires_at", operation)?,
+    })
+}
+
+/// The grants matching `clause`, newest first; its `$1` takes `value`.
+async fn select_grants(
+    executor: impl sqlx::Executor<'_, Database = Postgres>,
+    clause: &str,
+    value: Option<&str>,
+    operation: &'static str,
+) -> Result<Vec<GrantRecord>, StoreError> {
+    let sql = format!("SELECT {GRANT_COLUMNS} FROM access_grants WHERE {clause} ORDER BY requested_at DESC, id");
+    records(executor, sqlx::query(&sql).bind(value), grant_row, operation).await
+}
