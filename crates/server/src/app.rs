@@ -569,6 +569,9 @@ impl Server {
     }
 }
 
+/// How often failed logins quiet for a day are swept from the store.
+const LOGIN_SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
 fn spawn_background(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     // Once a signed checkpoint covers a commit, the engine attaches its release bundle.
@@ -589,6 +592,18 @@ fn spawn_background(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(expired = n, "dropped idle upload sessions"),
                 Err(e) => tracing::warn!(error = %e, "upload expiry failed; retrying later"),
+            }
+        }
+    }));
+    // Failed logins nobody repeated for a day are forgotten; the table stays small.
+    let callers = app.state.callers.clone();
+    tasks.push(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(LOGIN_SWEEP_EVERY).await;
+            match callers.sweep_login_failures().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(forgotten = n, "forgot failed logins quiet for a day"),
+                Err(e) => tracing::warn!(error = %e, "forgetting old failed logins failed; retrying later"),
             }
         }
     }));

@@ -223,3 +223,37 @@ pub trait IdentityStore: Send + Sync {
     /// Stores a role definition and logs `event` with it; `false` when the name is taken.
     async fn define_role(&self, name: &str, definition: &str, event: &Event) -> Result<bool, StoreError>;
 }
+
+/// Failed logins counted against one key: how many, and when the last one was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFailures {
+    pub failures: u32,
+    pub last: Timestamp,
+}
+
+/// What a login leaves behind that every server over the store must see at once: failures that
+/// back off a guesser, and the one-time-code steps already spent. Not logged: the log records
+/// each failed login itself.
+#[async_trait]
+pub trait LoginStore: Send + Sync {
+    /// Counts one failure at `now` against each of `keys`, starting a key's count over when its
+    /// last failure is at or before `forget_before`. Returns each key's count after this one.
+    async fn count_login_failures(
+        &self,
+        keys: &[String],
+        now: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<Vec<u32>, StoreError>;
+    /// The failures counted against each of `keys`, in order (`None`: none on record).
+    async fn login_failures(&self, keys: &[String]) -> Result<Vec<Option<LoginFailures>>, StoreError>;
+    /// Forgets the failures of `key` (its owner just proved the secret).
+    async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError>;
+    /// Forgets every key whose last failure is before `before`; returns how many were forgotten.
+    async fn forget_login_failures(&self, before: Timestamp) -> Result<u64, StoreError>;
+    /// Spends one-time-code step `step` of `principal`'s second factor `factor` (a fingerprint of
+    /// its secret): `true` when it is later than every step spent before with that factor, or the
+    /// factor is new (a new secret's codes start afresh); `false` (nothing changed) otherwise. So
+    /// each code logs in once whichever server it reaches, and of two racing uses exactly one
+    /// wins.
+    async fn spend_totp_step(&self, principal: &PrincipalId, factor: &str, step: u64) -> Result<bool, StoreError>;
+}

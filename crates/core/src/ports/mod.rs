@@ -22,7 +22,9 @@ mod promotion;
 
 pub use cpu::{Cpu, CpuBusy, Inline, offload};
 pub use failpoint::{FAILPOINT_ENV, failpoint};
-pub use identity::{GrantKind, GrantRecord, GrantStatus, IdentityStore, PrincipalChange, PrincipalRecord};
+pub use identity::{
+    GrantKind, GrantRecord, GrantStatus, IdentityStore, LoginFailures, LoginStore, PrincipalChange, PrincipalRecord,
+};
 pub use promotion::*;
 
 /// A stream of body bytes, from a client or from storage.
@@ -354,6 +356,7 @@ pub trait MetadataStore:
     + LogStore
     + TrustStore
     + IdentityStore
+    + LoginStore
     + PromotionStore
     + ControlStore
     + ReleaseBundleStore
@@ -367,6 +370,7 @@ impl<
         + LogStore
         + TrustStore
         + IdentityStore
+        + LoginStore
         + PromotionStore
         + ControlStore
         + ReleaseBundleStore

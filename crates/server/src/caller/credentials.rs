@@ -52,20 +52,27 @@ impl CallerService {
         // Code guesses back off per (principal, client address), apart from passwords: the
         // right password before each guess does not wipe them.
         let guesses = [ThrottleKey::otp(record.id.as_str(), source), ThrottleKey::client(source)];
-        if let Some(wait) = self.throttle.blocked(&guesses, std::time::Instant::now()) {
+        if let Some(wait) = self.throttle.blocked(&guesses).await? {
             return Err(CallerError::Throttled { retry_after_secs: throttle::retry_after_secs(wait) });
         }
         let now = self.now_secs();
-        let key = record.id.to_string();
-        let last = self.totp_steps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).copied();
-        match airlock_access::totp::verify(&secret, code.trim(), now, last) {
+        // A step is spent in the store, conditionally, so a code logs in once whichever server
+        // it reaches, and of two racing uses exactly one wins.
+        let spent = match airlock_access::totp::verify(&secret, code.trim(), now, None) {
             Some(step) => {
-                self.totp_steps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, step);
-                self.throttle.succeed(&guesses[0]);
+                // The spent step belongs to this secret: a newly enrolled factor starts afresh.
+                let factor = airlock_model::Digest::of(&secret).hex().to_owned();
+                self.logins.spend_totp_step(&record.id, &factor, step).await?
+            }
+            None => false,
+        };
+        match spent {
+            true => {
+                self.throttle.succeed(&guesses[0]).await?;
                 Ok(now)
             }
-            None => {
-                self.throttle.fail(&guesses, std::time::Instant::now());
+            false => {
+                self.throttle.fail(&guesses).await?;
                 let event = Event {
                     kind: EventKind::LoginFailed,
                     time: self.clock.now(),
@@ -166,7 +173,7 @@ impl CallerService {
         let api_key = !ci && throttle::is_api_key(&secret);
         let guessable = !ci && !api_key;
         let keys = [ThrottleKey::password(&name, source), ThrottleKey::client(source)];
-        if guessable && let Some(wait) = self.throttle.blocked(&keys, std::time::Instant::now()) {
+        if guessable && let Some(wait) = self.throttle.blocked(&keys).await? {
             return Err(CallerError::Throttled { retry_after_secs: throttle::retry_after_secs(wait) });
         }
         let mut limit = Vec::new();
@@ -242,13 +249,13 @@ impl CallerService {
         match (verdict, record) {
             (Ok(()), Some(record)) => {
                 if guessable {
-                    self.throttle.succeed(&keys[0]);
+                    self.throttle.succeed(&keys[0]).await?;
                 }
                 Ok(Authenticated { record, limit })
             }
             (verdict, _) => {
                 if guessable {
-                    self.throttle.fail(&keys, std::time::Instant::now());
+                    self.throttle.fail(&keys).await?;
                 } else if api_key {
                     self.throttle.api_key_failed();
                 } else {
@@ -263,6 +270,11 @@ impl CallerService {
                 Err(CallerError::BadCredentials)
             }
         }
+    }
+
+    /// Forgets failed logins nobody repeated for a day; returns how many keys were forgotten.
+    pub async fn sweep_login_failures(&self) -> Result<u64, CallerError> {
+        Ok(self.throttle.sweep().await?)
     }
 
     /// Failed logins with API keys and CI tokens, which never back off, for `/metrics`.

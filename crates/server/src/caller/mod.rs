@@ -91,12 +91,13 @@ pub struct CallerService {
     stages: Stages,
     realm: String,
     issuer: String,
-    throttle: Arc<throttle::Throttle>,
+    throttle: throttle::Throttle,
+    /// Spent one-time-code steps (and, through `throttle`, failed logins), shared by every
+    /// server over the store.
+    logins: Arc<dyn airlock_core::ports::LoginStore>,
     /// The token buckets every request passes first (`rate_limits`).
     limiter: Arc<limit::Limiter>,
     oidc: Arc<std::sync::RwLock<Vec<airlock_access::token::oidc::OidcIssuer>>>,
-    /// The last TOTP step each user spent, so a code is accepted once (per process).
-    totp_steps: Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
     /// Where password hashes are computed and checked.
     cpu: Arc<dyn airlock_core::ports::Cpu>,
 }
@@ -130,6 +131,8 @@ impl CallerService {
                     .map_err(|source| CallerStartError::PoliciesRead { path: path.display().to_string(), source })?,
             ),
         };
+        let logins: Arc<dyn airlock_core::ports::LoginStore> = store.clone();
+        let throttle = throttle::Throttle::new(logins.clone(), clock.clone());
         let identity = Identity::new(
             store,
             observer,
@@ -162,10 +165,10 @@ impl CallerService {
             stages,
             realm: format!("{public_url}/token"),
             issuer,
-            throttle: Arc::default(),
+            throttle,
+            logins,
             limiter,
             oidc: Arc::new(std::sync::RwLock::new(oidc)),
-            totp_steps: Arc::default(),
             cpu,
         })
     }

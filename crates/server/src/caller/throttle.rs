@@ -15,13 +15,15 @@
 //!   an unknown name (or a principal without a password), against [`decoy_password_hash`], so
 //!   the time taken does not tell which names exist.
 //!
-//! The state is in memory, per process, bounded by [`THROTTLE_ENTRIES_MAX`].
+//! The state is in the metadata store ([`LoginStore`]), so every server over one database sees
+//! the same failures at once: a guesser cannot spread guesses over replicas. Keys that nobody
+//! failed for a day are swept ([`Throttle::sweep`]).
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use airlock_model::PRINCIPAL_NAME_MAX_LEN;
+use airlock_core::ports::{Clock, LoginFailures, LoginStore, StoreError};
+use airlock_model::{PRINCIPAL_NAME_MAX_LEN, Timestamp};
 use prometheus_client::metrics::counter::Counter;
 
 use airlock_core::identity::API_KEY_PREFIX;
@@ -34,8 +36,6 @@ pub const CLIENT_FAILURES_BEFORE_BACKOFF: u32 = 100;
 pub const LOGIN_BACKOFF_MAX: Duration = Duration::from_secs(900);
 /// Failures are forgotten after this long without another.
 pub const LOGIN_FAILURES_FORGOTTEN_AFTER: Duration = Duration::from_secs(24 * 3600);
-/// Most keys tracked; past it, the failures forgotten and then the quietest half are dropped.
-pub const THROTTLE_ENTRIES_MAX: usize = 100_000;
 /// Characters after the prefix: 256 bits in unpadded URL-safe base64.
 const API_KEY_BODY_CHARS: usize = 43;
 
@@ -73,27 +73,36 @@ impl Key {
             Key::Client(_) => CLIENT_FAILURES_BEFORE_BACKOFF,
         }
     }
+
+    /// The key as stored: a JSON array, so no name or address can pass for another key.
+    fn stored(&self) -> String {
+        let parts: [&str; 3] = match self {
+            Key::Password { principal, client } => ["password", principal, client],
+            Key::Otp { principal, client } => ["otp", principal, client],
+            Key::Client(client) => ["client", "", client],
+        };
+        serde_json::to_string(&parts).unwrap_or_default()
+    }
 }
 
 fn claimed(name: &str) -> String {
     name.chars().take(PRINCIPAL_NAME_MAX_LEN.saturating_add(1)).collect::<String>().to_ascii_lowercase()
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Strikes {
-    failures: u32,
-    last: Instant,
-    blocked_until: Instant,
+/// How long a key with `failures` (against a threshold of `before_backoff`) waits after its
+/// last failure: nothing up to the threshold, then 1 s, 2 s, 4 s, ... up to [`LOGIN_BACKOFF_MAX`].
+fn wait_after(failures: u32, before_backoff: u32) -> Duration {
+    match failures.checked_sub(before_backoff) {
+        None => Duration::ZERO,
+        Some(over) => {
+            let secs = 1u64.checked_shl(over.min(20)).unwrap_or(u64::MAX);
+            Duration::from_secs(secs).min(LOGIN_BACKOFF_MAX)
+        }
+    }
 }
 
-impl Strikes {
-    fn new(now: Instant) -> Strikes {
-        Strikes { failures: 0, last: now, blocked_until: now }
-    }
-
-    fn forgotten(&self, now: Instant) -> bool {
-        now.saturating_duration_since(self.last) >= LOGIN_FAILURES_FORGOTTEN_AFTER
-    }
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Failed logins of unguessable credentials, for `/metrics`: they are never backed off, so a
@@ -106,62 +115,66 @@ pub struct LoginCounters {
     pub ci_token_failures: Counter,
 }
 
-/// Failed logins per [`Key`], with exponential backoff: after a key's threshold of failures,
-/// each further attempt waits 1 s, 2 s, 4 s, ... up to [`LOGIN_BACKOFF_MAX`].
-#[derive(Debug)]
+/// Failed logins per [`Key`] in the store, with exponential backoff: after a key's threshold of
+/// failures, each further attempt waits 1 s, 2 s, 4 s, ... up to [`LOGIN_BACKOFF_MAX`] after the
+/// last failure.
+#[derive(Clone)]
 pub struct Throttle {
-    entries: Mutex<HashMap<Key, Strikes>>,
-    capacity: usize,
+    store: Arc<dyn LoginStore>,
+    clock: Arc<dyn Clock>,
     counters: LoginCounters,
 }
 
-impl Default for Throttle {
-    fn default() -> Self {
-        Throttle::with_capacity(THROTTLE_ENTRIES_MAX)
+impl std::fmt::Debug for Throttle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Throttle").finish_non_exhaustive()
     }
 }
 
 impl Throttle {
-    /// A throttle tracking at most `capacity` keys.
-    pub fn with_capacity(capacity: usize) -> Throttle {
-        Throttle { entries: Mutex::default(), capacity: capacity.max(2), counters: LoginCounters::default() }
+    /// A throttle over `store`'s login state, reading time from `clock`.
+    pub fn new(store: Arc<dyn LoginStore>, clock: Arc<dyn Clock>) -> Throttle {
+        Throttle { store, clock, counters: LoginCounters::default() }
+    }
+
+    fn forget_before(&self, now: Timestamp) -> Timestamp {
+        Timestamp::from_millis(now.as_millis().saturating_sub(millis(LOGIN_FAILURES_FORGOTTEN_AFTER)))
     }
 
     /// How long the longest-blocked of `keys` must still wait, if any is blocked.
-    pub fn blocked(&self, keys: &[Key], now: Instant) -> Option<Duration> {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        keys.iter()
-            .filter_map(|k| entries.get(k))
-            .filter(|s| !s.forgotten(now))
-            .map(|s| s.blocked_until.saturating_duration_since(now))
-            .filter(|d| !d.is_zero())
-            .max()
+    pub async fn blocked(&self, keys: &[Key]) -> Result<Option<Duration>, StoreError> {
+        let stored: Vec<String> = keys.iter().map(Key::stored).collect();
+        let found = self.store.login_failures(&stored).await?;
+        let now = self.clock.now();
+        let forget_before = self.forget_before(now);
+        let waits = keys.iter().zip(found).filter_map(|(key, failures)| {
+            let LoginFailures { failures, last } = failures?;
+            if last <= forget_before {
+                return None;
+            }
+            let until = last.as_millis().saturating_add(millis(wait_after(failures, key.before_backoff())));
+            let left = until.saturating_sub(now.as_millis());
+            (left > 0).then(|| Duration::from_millis(u64::try_from(left).unwrap_or(0)))
+        });
+        Ok(waits.max())
     }
 
     /// Counts a failure against each of `keys`.
-    pub fn fail(&self, keys: &[Key], now: Instant) {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        for key in keys {
-            if entries.len() >= self.capacity && !entries.contains_key(key) {
-                make_room(&mut entries, self.capacity, now);
-            }
-            let strikes = entries.entry(key.clone()).or_insert_with(|| Strikes::new(now));
-            if strikes.forgotten(now) {
-                *strikes = Strikes::new(now);
-            }
-            strikes.failures = strikes.failures.saturating_add(1);
-            strikes.last = now;
-            if let Some(over) = strikes.failures.checked_sub(key.before_backoff()) {
-                let secs = 1u64.checked_shl(over.min(20)).unwrap_or(u64::MAX);
-                let wait = Duration::from_secs(secs).min(LOGIN_BACKOFF_MAX);
-                strikes.blocked_until = now.checked_add(wait).unwrap_or(now);
-            }
-        }
+    pub async fn fail(&self, keys: &[Key]) -> Result<(), StoreError> {
+        let stored: Vec<String> = keys.iter().map(Key::stored).collect();
+        let now = self.clock.now();
+        self.store.count_login_failures(&stored, now, self.forget_before(now)).await?;
+        Ok(())
     }
 
     /// Forgets the failures of `key` (its owner just proved the secret).
-    pub fn succeed(&self, key: &Key) {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
+    pub async fn succeed(&self, key: &Key) -> Result<(), StoreError> {
+        self.store.clear_login_failures(&key.stored()).await
+    }
+
+    /// Forgets keys nobody failed for [`LOGIN_FAILURES_FORGOTTEN_AFTER`]; returns how many.
+    pub async fn sweep(&self) -> Result<u64, StoreError> {
+        self.store.forget_login_failures(self.forget_before(self.clock.now())).await
     }
 
     /// Counts a refused API key.
@@ -178,19 +191,6 @@ impl Throttle {
     pub fn counters(&self) -> LoginCounters {
         self.counters.clone()
     }
-}
-
-/// Drops forgotten failures and then, if the table is still full, the quietest half.
-fn make_room(entries: &mut HashMap<Key, Strikes>, capacity: usize, now: Instant) {
-    entries.retain(|_, s| !s.forgotten(now));
-    if entries.len() < capacity {
-        return;
-    }
-    let mut lasts: Vec<Instant> = entries.values().map(|s| s.last).collect();
-    let middle = lasts.len() / 2;
-    let (_, median, _) = lasts.select_nth_unstable(middle);
-    let median = *median;
-    entries.retain(|_, s| s.last > median);
 }
 
 /// The `Retry-After` of a wait: whole seconds, rounded up, at least 1.
@@ -236,108 +236,114 @@ fn make_decoy() -> String {
 mod tests {
     use super::*;
 
-    const SECOND: Duration = Duration::from_secs(1);
+    const SECOND: i64 = 1000;
 
-    fn fail_n(throttle: &Throttle, keys: &[Key], n: u32, now: Instant) {
+    /// A throttle over a fresh SQLite store, with a clock the test moves.
+    async fn throttle() -> (tempfile::TempDir, Throttle, airlock_test_support::ManualClock) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(airlock_store::SqliteStore::open(&dir.path().join("metadata.db")).await.unwrap());
+        let clock = airlock_test_support::ManualClock::at(1_795_669_200_000);
+        (dir, Throttle::new(store, Arc::new(clock.clone())), clock)
+    }
+
+    async fn fail_n(throttle: &Throttle, keys: &[Key], n: u32) {
         for _ in 0..n {
-            throttle.fail(keys, now);
+            throttle.fail(keys).await.unwrap();
         }
     }
 
-    #[test]
-    fn backoff_doubles_per_principal_and_address_up_to_the_cap() {
-        let throttle = Throttle::default();
-        let now = Instant::now();
+    #[tokio::test]
+    async fn backoff_doubles_per_principal_and_address_up_to_the_cap() {
+        let (_dir, throttle, clock) = throttle().await;
         let key = [Key::password("victim", "192.0.2.1")];
-        fail_n(&throttle, &key, LOGIN_FAILURES_BEFORE_BACKOFF - 1, now);
-        assert_eq!(throttle.blocked(&key, now), None, "the first failures are free");
-        let waits: Vec<u64> = (0..13)
-            .map(|_| {
-                throttle.fail(&key, now);
-                throttle.blocked(&key, now).unwrap().as_secs()
-            })
-            .collect();
+        fail_n(&throttle, &key, LOGIN_FAILURES_BEFORE_BACKOFF - 1).await;
+        assert_eq!(throttle.blocked(&key).await.unwrap(), None, "the first failures are free");
+        let mut waits = Vec::new();
+        for _ in 0..13 {
+            throttle.fail(&key).await.unwrap();
+            waits.push(throttle.blocked(&key).await.unwrap().unwrap().as_secs());
+        }
         assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900]);
-        assert_eq!(throttle.blocked(&key, now + 900 * SECOND), None);
+        clock.advance(899 * SECOND);
+        assert_eq!(throttle.blocked(&key).await.unwrap(), Some(Duration::from_secs(1)));
+        clock.advance(SECOND);
+        assert_eq!(throttle.blocked(&key).await.unwrap(), None);
     }
 
-    #[test]
-    fn failures_for_a_name_from_one_address_do_not_block_another_address() {
-        let throttle = Throttle::default();
-        let now = Instant::now();
+    #[tokio::test]
+    async fn failures_for_a_name_from_one_address_do_not_block_another_address() {
+        let (_dir, throttle, clock) = throttle().await;
         let attacker = [Key::password("victim", "198.51.100.9"), Key::client("198.51.100.9")];
-        fail_n(&throttle, &attacker, 50, now);
-        assert!(throttle.blocked(&attacker, now).is_some());
+        fail_n(&throttle, &attacker, 50).await;
+        assert!(throttle.blocked(&attacker).await.unwrap().is_some());
         let owner = [Key::password("victim", "192.0.2.1"), Key::client("192.0.2.1")];
-        assert_eq!(throttle.blocked(&owner, now), None);
-        // One failure per backoff period keeps only the attacker's own pair blocked.
-        assert_eq!(throttle.blocked(&owner, now + 10_000 * SECOND), None);
+        assert_eq!(throttle.blocked(&owner).await.unwrap(), None);
+        clock.advance(10_000 * SECOND);
+        assert_eq!(throttle.blocked(&owner).await.unwrap(), None);
     }
 
-    #[test]
-    fn names_are_compared_as_claimed_lowercase() {
-        let throttle = Throttle::default();
-        let now = Instant::now();
-        fail_n(&throttle, &[Key::password("Victim", "a")], LOGIN_FAILURES_BEFORE_BACKOFF, now);
-        assert!(throttle.blocked(&[Key::password("victim", "a")], now).is_some());
+    #[tokio::test]
+    async fn names_are_compared_as_claimed_lowercase() {
+        let (_dir, throttle, _clock) = throttle().await;
+        fail_n(&throttle, &[Key::password("Victim", "a")], LOGIN_FAILURES_BEFORE_BACKOFF).await;
+        assert!(throttle.blocked(&[Key::password("victim", "a")]).await.unwrap().is_some());
         assert_ne!(Key::password("victim", "a"), Key::otp("victim", "a"), "codes and passwords count apart");
+        assert_eq!(throttle.blocked(&[Key::otp("victim", "a")]).await.unwrap(), None);
         let long = "x".repeat(5000);
         assert!(matches!(Key::password(&long, "a"), Key::Password { principal, .. } if principal.len() == 65));
     }
 
     #[test]
-    fn spraying_names_from_one_address_backs_off_that_address_only() {
-        let throttle = Throttle::default();
-        let now = Instant::now();
+    fn no_name_or_address_passes_for_another_key() {
+        let keys = [
+            Key::password("a b", "c"),
+            Key::password("a", "b c"),
+            Key::otp("a b", "c"),
+            Key::client("a b c"),
+            Key::password("a\"", "b"),
+            Key::password("a", "\"b"),
+        ];
+        let stored: std::collections::HashSet<String> = keys.iter().map(Key::stored).collect();
+        assert_eq!(stored.len(), keys.len(), "{stored:?}");
+    }
+
+    #[tokio::test]
+    async fn spraying_names_from_one_address_backs_off_that_address_only() {
+        let (_dir, throttle, _clock) = throttle().await;
         for n in 0..CLIENT_FAILURES_BEFORE_BACKOFF {
             let keys = [Key::password(&format!("user-{n}"), "198.51.100.9"), Key::client("198.51.100.9")];
-            assert_eq!(throttle.blocked(&keys, now), None, "after {n} names");
-            throttle.fail(&keys, now);
+            assert_eq!(throttle.blocked(&keys).await.unwrap(), None, "after {n} names");
+            throttle.fail(&keys).await.unwrap();
         }
         let next = [Key::password("user-new", "198.51.100.9"), Key::client("198.51.100.9")];
-        assert_eq!(throttle.blocked(&next, now), Some(SECOND));
+        assert_eq!(throttle.blocked(&next).await.unwrap(), Some(Duration::from_secs(1)));
         let elsewhere = [Key::password("user-new", "192.0.2.1"), Key::client("192.0.2.1")];
-        assert_eq!(throttle.blocked(&elsewhere, now), None);
+        assert_eq!(throttle.blocked(&elsewhere).await.unwrap(), None);
     }
 
-    #[test]
-    fn success_forgets_the_pair_but_not_the_address() {
-        let throttle = Throttle::default();
-        let now = Instant::now();
+    #[tokio::test]
+    async fn success_forgets_the_pair_but_not_the_address() {
+        let (_dir, throttle, _clock) = throttle().await;
         let pair = Key::password("alice", "192.0.2.1");
         let client = Key::client("192.0.2.1");
-        fail_n(&throttle, &[pair.clone(), client.clone()], CLIENT_FAILURES_BEFORE_BACKOFF, now);
-        throttle.succeed(&pair);
-        assert_eq!(throttle.blocked(std::slice::from_ref(&pair), now), None);
-        assert!(throttle.blocked(&[pair, client], now).is_some(), "a valid account does not reset a sprayer");
+        fail_n(&throttle, &[pair.clone(), client.clone()], CLIENT_FAILURES_BEFORE_BACKOFF).await;
+        throttle.succeed(&pair).await.unwrap();
+        assert_eq!(throttle.blocked(std::slice::from_ref(&pair)).await.unwrap(), None);
+        assert!(throttle.blocked(&[pair, client]).await.unwrap().is_some(), "a valid account does not reset a sprayer");
     }
 
-    #[test]
-    fn failures_are_forgotten_after_a_quiet_day() {
-        let throttle = Throttle::default();
-        let now = Instant::now();
+    #[tokio::test]
+    async fn failures_are_forgotten_after_a_quiet_day_and_swept() {
+        let (_dir, throttle, clock) = throttle().await;
         let key = [Key::password("alice", "192.0.2.1")];
-        fail_n(&throttle, &key, 30, now);
-        let later = now + LOGIN_FAILURES_FORGOTTEN_AFTER;
-        assert_eq!(throttle.blocked(&key, later), None);
-        throttle.fail(&key, later);
-        assert_eq!(throttle.blocked(&key, later), None, "counting starts over");
-    }
-
-    #[test]
-    fn a_full_table_drops_the_quietest_half() {
-        let throttle = Throttle::with_capacity(100);
-        let start = Instant::now();
-        let guesser = [Key::password("victim", "198.51.100.9")];
-        for n in 0..100u64 {
-            throttle.fail(&[Key::password("noise", &format!("192.0.2.{n}"))], start + Duration::from_millis(n));
-        }
-        fail_n(&throttle, &guesser, 10, start + 200 * SECOND);
-        assert!(throttle.blocked(&guesser, start + 200 * SECOND).is_some(), "the latest key is kept");
-        let entries = throttle.entries.lock().unwrap();
-        assert!(entries.len() <= 100 && entries.len() > 40, "{}", entries.len());
-        assert!(entries.contains_key(&Key::password("noise", "192.0.2.99")), "the latest noise is kept");
-        assert!(!entries.contains_key(&Key::password("noise", "192.0.2.0")), "the quietest is dropped");
+        fail_n(&throttle, &key, 30).await;
+        fail_n(&throttle, &[Key::password("bob", "192.0.2.1")], 1).await;
+        clock.advance(millis(LOGIN_FAILURES_FORGOTTEN_AFTER));
+        assert_eq!(throttle.blocked(&key).await.unwrap(), None);
+        throttle.fail(&key).await.unwrap();
+        assert_eq!(throttle.blocked(&key).await.unwrap(), None, "counting starts over");
+        clock.advance(1);
+        assert_eq!(throttle.sweep().await.unwrap(), 1, "only bob's quiet key is swept");
     }
 
     #[test]
@@ -358,9 +364,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn unguessable_failures_are_counted_not_throttled() {
-        let throttle = Throttle::default();
+    #[tokio::test]
+    async fn unguessable_failures_are_counted_not_throttled() {
+        let (_dir, throttle, _clock) = throttle().await;
         let counters = throttle.counters();
         throttle.api_key_failed();
         throttle.api_key_failed();

@@ -23,6 +23,7 @@ mod promotion;
 mod promotion_race;
 mod refusals;
 mod release;
+mod replicas;
 mod socket;
 mod storage;
 mod strict_manifests;

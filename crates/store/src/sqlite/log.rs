@@ -34,14 +34,19 @@ fn leaf_row(row: &SqliteRow, operation: &'static str) -> Result<LogLeaf, StoreEr
     Ok(LogLeaf { index, data: Bytes::from(data), leaf_hash: hash_of(&hash, operation)? })
 }
 
-/// The right edge of the stored tree, read from the nodes table: O(log n) lookups.
-pub(super) async fn load_tail(tx: &mut Transaction<'static, Sqlite>) -> Result<CompactRange, StoreError> {
-    const OP: &str = "log tail load";
+/// The stored log's size, read in `tx`: one lookup on the leaves' primary key.
+async fn stored_size(tx: &mut Transaction<'static, Sqlite>, operation: &'static str) -> Result<u64, StoreError> {
     let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves")
         .fetch_one(&mut **tx)
         .await
-        .map_err(err(OP))?;
-    let size = u64::try_from(size).map_err(|e| StoreError { operation: OP, source: Box::new(e) })?;
+        .map_err(err(operation))?;
+    u64::try_from(size).map_err(|e| StoreError { operation, source: Box::new(e) })
+}
+
+/// The right edge of the stored tree, read from the nodes table: O(log n) lookups.
+pub(super) async fn load_tail(tx: &mut Transaction<'static, Sqlite>) -> Result<CompactRange, StoreError> {
+    const OP: &str = "log tail load";
+    let size = stored_size(tx, OP).await?;
     let mut hashes = Vec::new();
     for id in root_nodes(size) {
         let hash: Option<Vec<u8>> = sqlx::query_scalar("SELECT hash FROM log_nodes WHERE level = ? AND idx = ?")
@@ -142,10 +147,14 @@ impl SqliteStore {
     /// will land at (`tail.size()`) before [`Self::commit_with_tail`] appends it. Until that
     /// commit succeeds the cache stays empty, so a failure anywhere reloads it; a caller that
     /// gives up without appending may hand it back with [`Self::keep_log_tail`].
+    ///
+    /// The cached edge is used only while the stored log has its size: another process that
+    /// appended to the same database meanwhile (a second server started on one data directory)
+    /// makes it stale, and appending at a stale edge would fork the tree.
     pub(super) async fn log_tail(&self, tx: &mut Transaction<'static, Sqlite>) -> Result<CompactRange, StoreError> {
         match self.take_log_tail() {
-            Some(tail) => Ok(tail),
-            None => load_tail(tx).await,
+            Some(tail) if tail.size() == stored_size(tx, "log tail check").await? => Ok(tail),
+            _ => load_tail(tx).await,
         }
     }
 

@@ -6,6 +6,7 @@ mod health;
 pub use health::{Check, CheckVerdict};
 mod identity;
 mod log;
+mod login;
 mod promotion;
 mod release;
 mod trust;
@@ -61,9 +62,10 @@ pub enum SqliteStoreError {
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
-    /// The log's right edge as of the last commit, so an append needs no O(log n) reads. Only
-    /// the single writer connection appends, so this is exact; any doubt resets it to `None`
-    /// and the next append reloads it from the nodes table.
+    /// The log's right edge as of the last commit, so an append needs no O(log n) reads. Each
+    /// write transaction checks it against the stored size first (another process may have
+    /// appended to the same file); any doubt resets it to `None` and the next append reloads it
+    /// from the nodes table.
     log_tail: Arc<Mutex<Option<CompactRange>>>,
 }
 

@@ -366,10 +366,7 @@ impl PromotionStore for SqliteStore {
 
         failpoint("promotion-commit-linked");
         // The release record names the index its commit event lands at.
-        let mut tail = match self.take_log_tail() {
-            Some(tail) => tail,
-            None => log::load_tail(&mut tx).await?,
-        };
+        let mut tail = self.log_tail(&mut tx).await?;
         let sealed = seal(tail.size()).map_err(|e| invalid(OP, e))?;
         for engine_manifest in &sealed.release {
             super::insert_engine_manifest(&mut tx, target, engine_manifest, now, OP).await?;

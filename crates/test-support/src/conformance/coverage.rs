@@ -53,6 +53,11 @@ pub const CASES: &[(&str, &[&str])] = &[
     ("IdentityStore::decide_grant", &["grants_move_once_and_revocation_raises_the_epoch", "grant_decisions_race_once"]),
     ("IdentityStore::defined_roles", &["roles_are_defined_once"]),
     ("IdentityStore::define_role", &["roles_are_defined_once"]),
+    ("LoginStore::count_login_failures", &["login_failures_count_and_are_forgotten"]),
+    ("LoginStore::login_failures", &["login_failures_count_and_are_forgotten"]),
+    ("LoginStore::clear_login_failures", &["login_failures_count_and_are_forgotten"]),
+    ("LoginStore::forget_login_failures", &["login_failures_count_and_are_forgotten"]),
+    ("LoginStore::spend_totp_step", &["totp_steps_are_spent_once"]),
     ("PromotionStore::open_promotion", &["promotions_open_once_per_key_and_list_newest_first"]),
     (
         "PromotionStore::promotion",

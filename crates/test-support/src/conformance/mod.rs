@@ -6,10 +6,10 @@
 
 use airlock_core::audit::{Actor, Event, EventKind, Subject};
 use airlock_core::ports::{
-    ApprovalRecord, EngineManifest, FreezeRecord, GrantKind, GrantRecord, GrantStatus, MetadataStore, NewAttestation,
-    NewManifest, PrincipalChange, PrincipalRecord, PromotionCommit, PromotionCommitOutcome, PromotionFilter,
-    PromotionRecord, PromotionStatus, PutManifestOutcome, ReviewRecord, Sealed, StoredCheckpoint, StoredRoot, TagMode,
-    TagWrite, UploadRecord, Verdict, WaiverRecord, WaiverState,
+    ApprovalRecord, EngineManifest, FreezeRecord, GrantKind, GrantRecord, GrantStatus, LoginFailures, MetadataStore,
+    NewAttestation, NewManifest, PrincipalChange, PrincipalRecord, PromotionCommit, PromotionCommitOutcome,
+    PromotionFilter, PromotionRecord, PromotionStatus, PutManifestOutcome, ReviewRecord, Sealed, StoredCheckpoint,
+    StoredRoot, TagMode, TagWrite, UploadRecord, Verdict, WaiverRecord, WaiverState,
 };
 use airlock_model::{Digest, PrincipalId, PrincipalKind, RepoName, StageName, Tag, Timestamp, UploadId};
 use airlock_tlog::{CompactRange, leaf_hash};
@@ -19,6 +19,7 @@ mod control;
 pub mod coverage;
 mod identity;
 mod log;
+mod login;
 mod promotion;
 mod registry;
 mod trust;
@@ -26,6 +27,7 @@ mod trust;
 pub use control::*;
 pub use identity::*;
 pub use log::*;
+pub use login::*;
 pub use promotion::*;
 pub use registry::*;
 pub use trust::*;
@@ -71,6 +73,8 @@ macro_rules! store_conformance {
             release_bundles_attach_once_per_promotion,
             scans_and_pages_stay_in_bounds,
             roles_are_defined_once,
+            login_failures_count_and_are_forgotten,
+            totp_steps_are_spent_once,
             grant_decisions_race_once,
             promotions_open_once_per_key_and_list_newest_first,
             approvals_count_once_per_person,
