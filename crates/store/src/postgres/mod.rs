@@ -12,6 +12,7 @@ mod control;
 mod errors;
 mod identity;
 mod log;
+mod login;
 mod promotion;
 mod registry;
 mod release;
