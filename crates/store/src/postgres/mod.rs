@@ -32,8 +32,8 @@ use sqlx::{Postgres, Row, Transaction};
 pub(crate) use log::CommitPoints;
 
 /// The advisory lock every write transaction takes first: the log's sequencer. One constant
-/// key (`airlock` in ASCII) for the whole database, whichever replica writes.
-pub(crate) const SEQUENCER_LOCK: i64 = 0x0061_6972_6c6f_636b;
+/// key for the whole database, whichever replica writes.
+pub(crate) const SEQUENCER_LOCK: i64 = i64::from_be_bytes(*b"\0airlock");
 
 /// Connections a store keeps to PostgreSQL unless told otherwise.
 pub const DEFAULT_POOL_MAX: u32 = 16;
@@ -51,7 +51,8 @@ pub struct PostgresOptions {
     pub url: String,
     /// Most connections this store opens (at least one).
     pub pool_max: u32,
-    /// Set as `statement_timeout` on every connection; zero turns it off.
+    /// Set as `statement_timeout` on every connection; zero turns it off. A write waiting
+    /// longer than this for the log's sequencer lock (other replicas writing) fails too.
     pub statement_timeout: Duration,
     /// Bounds connecting and waiting for a free connection; past it an operation fails with an
     /// error [`airlock_core::ports::store_unavailable`] recognizes.
@@ -105,7 +106,9 @@ pub enum PostgresStoreError {
     /// PostgreSQL did not answer, or went away: an [`std::io::Error`] of kind `NotConnected`
     /// (wrapping the driver's error), which [`airlock_core::ports::store_unavailable`]
     /// recognizes.
-    #[error("PostgreSQL at `{target}` is unavailable: {source}; check that it is running and reachable from this host")]
+    #[error(
+        "PostgreSQL at `{target}` is unavailable: {source}; check that it is running and reachable from this host, and with `sslmode=verify-full` that `sslrootcert` trusts its certificate"
+    )]
     Unavailable {
         target: String,
         #[source]

@@ -371,6 +371,36 @@ async fn terminated_sessions_are_replaced() {
     admin.close().await;
 }
 
+/// Every write waits for the log's sequencer lock, whoever holds it (here an administrator's
+/// session), while reads go on; a wait longer than the statement timeout fails the write, and
+/// not as the server being unavailable.
+#[tokio::test]
+async fn writes_wait_for_the_sequencer_lock_within_the_statement_timeout() {
+    // The store's sequencer key: the lock a write takes before anything else.
+    const SEQUENCER_LOCK: i64 = i64::from_be_bytes(*b"\0airlock");
+    let test = "writes_wait_for_the_sequencer_lock_within_the_statement_timeout";
+    let Some(db) = TestDatabase::create(test).await else { return };
+    let options = PostgresOptions { statement_timeout: Duration::from_millis(300), ..db.options() };
+    let store = PostgresStore::connect(&options).await.unwrap();
+    assert_eq!(store.append_events(&[marked(0, 0, 0)]).await.unwrap(), [0]);
+
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(db.url()).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(SEQUENCER_LOCK).execute(&mut admin).await.unwrap();
+    let started = std::time::Instant::now();
+    let refused = store.append_events(&[marked(0, 1, 0)]).await.unwrap_err();
+    assert!(started.elapsed() >= Duration::from_millis(300), "it waited for the lock");
+    assert!(refused.to_string().contains("statement timeout"), "{refused}");
+    assert!(!store_unavailable(&refused), "{refused}");
+    let (dev, x) = (repo("dev/a"), Digest::of(b"x"));
+    let blob = store.insert_blob(&dev, &x, 1, Some(Bytes::from_static(b"x")), None, at(1)).await;
+    assert!(blob.is_err(), "a write that appends nothing waits for the lock too");
+    assert_eq!(store.log_size().await.unwrap(), 1, "reads do not wait");
+
+    sqlx::query("SELECT pg_advisory_unlock($1)").bind(SEQUENCER_LOCK).execute(&mut admin).await.unwrap();
+    assert_eq!(store.append_events(&[marked(0, 2, 0)]).await.unwrap(), [1]);
+    assert_eq!(check_log(&store, 2).await, ["0/0/0", "0/2/0"]);
+}
+
 /// Connecting again migrates nothing and loses nothing; replicas starting together migrate once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_run_once_whoever_connects() {
