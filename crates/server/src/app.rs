@@ -96,6 +96,8 @@ pub enum StartError {
     LogCheck(#[source] crate::log::LogError),
     #[error("server failed: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("cannot read the metadata store at start: {0}; check that the database is reachable")]
+    StoreRead(#[source] airlock_core::ports::StoreError),
 }
 
 /// What every handler can reach.
@@ -114,6 +116,8 @@ pub struct AppState {
     /// Dry-run evaluations per principal (`limits.evaluations_per_minute`).
     pub evaluations: Arc<crate::caller::PerPrincipal>,
     pub evaluations_per_minute: u32,
+    /// The version of the store's cached state loaded here ([`crate::fresh`]).
+    pub cached: Arc<crate::fresh::Loaded>,
 }
 
 /// The opened stores and the state built on them.
@@ -186,6 +190,8 @@ impl App {
         if !write_refusals.is_empty() {
             registry = registry.refusing_writes(write_refusals.join("; and "));
         }
+        // Read before anything cached is loaded, so a change made meanwhile shows at the first check.
+        let cached = Arc::new(crate::fresh::Loaded::before_load(store.clone()).await.map_err(StartError::StoreRead)?);
         let cpu: Arc<dyn airlock_core::ports::Cpu> =
             Arc::new(crate::cpu::CpuPool::per_core(config.cpu_queue).map_err(StartError::Threads)?);
         let registry = registry.with_cpu(cpu.clone());
@@ -237,6 +243,7 @@ impl App {
             root_applies: Arc::new(crate::caller::PerPrincipal::per_minute(crate::TRUST_ROOT_APPLIES_PER_MINUTE)),
             evaluations: Arc::new(crate::caller::PerPrincipal::per_minute(config.evaluations_per_minute)),
             evaluations_per_minute: config.evaluations_per_minute,
+            cached,
         };
         Ok(App { state, store, blobs, clock, config })
     }
@@ -299,6 +306,7 @@ impl App {
             .route("/v2/{*rest}", any(v2::dispatch))
             .fallback(not_found)
             .with_state(self.state.clone())
+            .layer(middleware::from_fn_with_state(self.state.clone(), crate::fresh::layer))
             .layer(middleware::from_fn_with_state(self.state.callers.clone(), crate::caller::rate_limit_layer))
             .layer(middleware::from_fn_with_state(Arc::new(self.config.trusted_proxies.clone()), client_addr::layer))
             .layer(middleware::map_response(crate::error::retry_after))
@@ -581,6 +589,7 @@ fn spawn_background(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
         async move { bundles.signed(&c).await }
     })));
     tasks.push(tokio::spawn(crate::log::run_refusal_closer(app.state.registry.clone())));
+    tasks.push(tokio::spawn(crate::fresh::run(app.state.clone())));
     let expiry = app.clone();
     tasks.push(tokio::spawn(async move {
         let idle = expiry.config.upload_idle_timeout;

@@ -35,6 +35,7 @@ pub mod doctor;
 mod drain;
 mod error;
 mod extract;
+mod fresh;
 pub mod log;
 mod metrics;
 mod openapi;

@@ -41,11 +41,15 @@ impl Identity {
             .any(|r| r.permissions.iter().any(|p| p.actions.iter().any(|a| actions.contains(a))))
     }
 
-    /// Adds the roles defined through the API (at start).
+    /// Adds the roles defined through the API that are not in force yet: all of them at start,
+    /// and later those another server over the store defined. A role is defined once and never
+    /// changes, so one in force by name is the stored one.
     pub async fn load_defined_roles(&self) -> Result<(), IdentityError> {
         let stored = self.store.defined_roles().await?;
         let mut defined = Vec::with_capacity(stored.len());
-        for (name, json) in stored {
+        let in_force: std::collections::HashSet<String> =
+            self.roles.read().unwrap_or_else(PoisonError::into_inner).roles.iter().map(|r| r.name.clone()).collect();
+        for (name, json) in stored.into_iter().filter(|(name, _)| !in_force.contains(name)) {
             let role: RoleDefinition = serde_json::from_str(&json).map_err(|e| {
                 IdentityError::Invalid(format!(
                     "stored role `{name}` does not read: {e}; restore the database from backup"

@@ -348,6 +348,22 @@ pub trait LogStore: Send + Sync {
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
 }
 
+/// A hint that what servers cache from the store may have changed.
+pub type ChangeHints = Pin<Box<dyn Stream<Item = ()> + Send>>;
+
+/// What every server over one store caches from it (the trust root in force, the roles defined
+/// through the API), versioned, so a server can tell that another changed it.
+#[async_trait]
+pub trait CachedState: Send + Sync {
+    /// A number that rises with every stored change to what servers cache, raised in the
+    /// transaction that makes the change.
+    async fn cached_state_version(&self) -> Result<u64, StoreError>;
+    /// Hints, as changes commit, that [`CachedState::cached_state_version`] may have risen, where
+    /// the backend can send them (PostgreSQL's `LISTEN`/`NOTIFY`); `None` where it cannot. A
+    /// missed hint is harmless: servers also read the version before each decision and on a timer.
+    async fn watch_cached_state(&self) -> Result<Option<ChangeHints>, StoreError>;
+}
+
 /// The whole metadata store.
 pub trait MetadataStore:
     BlobIndex
@@ -357,6 +373,7 @@ pub trait MetadataStore:
     + TrustStore
     + IdentityStore
     + LoginStore
+    + CachedState
     + PromotionStore
     + ControlStore
     + ReleaseBundleStore
@@ -371,6 +388,7 @@ impl<
         + TrustStore
         + IdentityStore
         + LoginStore
+        + CachedState
         + PromotionStore
         + ControlStore
         + ReleaseBundleStore

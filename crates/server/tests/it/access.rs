@@ -859,3 +859,31 @@ service_account = "ci-payments"
     );
     assert!(airlock_server::Config::from_toml(&both, "test").is_err());
 }
+
+#[tokio::test]
+async fn a_role_defined_on_one_replica_is_in_force_on_another_at_once() {
+    let a = TestApp::new("").await;
+    let b = TestApp::with_config(a.app.config.clone()).await;
+    let role = serde_json::json!({"name": "payments-reader", "description": "reads payments everywhere",
+        "permissions": [{"actions": ["pull"], "stages": ["*"], "repositories": ["payments/**"]}]});
+    let defined = api(&a, Method::POST, "/api/v1/roles", &admin_api_token(&a).await, role.clone()).await;
+    assert_eq!(defined.status, StatusCode::CREATED, "{:?}", defined.body);
+    // The other replica binds it at once, and refuses to define it again.
+    let admin_b = admin_api_token(&b).await;
+    let created = api(
+        &b,
+        Method::POST,
+        "/api/v1/principals",
+        &admin_b,
+        serde_json::json!({"name": "reader", "kind": "service_account", "roles": ["payments-reader"]}),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    assert_eq!(api(&b, Method::POST, "/api/v1/roles", &admin_b, role).await.status, StatusCode::BAD_REQUEST);
+    let key = created.json()["api_key"].as_str().unwrap().to_owned();
+    let token = token_as(&b, "reader", &key, &["repository:prod/payments/api:pull"]).await.unwrap();
+    assert_eq!(
+        granted(&token),
+        serde_json::json!([{"type": "repository", "name": "prod/payments/api", "actions": ["pull"]}])
+    );
+}

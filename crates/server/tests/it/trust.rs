@@ -479,3 +479,38 @@ async fn expired_root_says_so() {
     assert_eq!(listed["attestations"][0]["status"], "trusted", "{listed}");
     drop(data);
 }
+
+#[tokio::test]
+async fn a_key_revoked_on_one_replica_stops_counting_on_another_at_once() {
+    let mut a = TestApp::new("").await;
+    let b = TestApp::with_config(a.app.config.clone()).await;
+    // Opening the second rotated the tester's key; both replicas push with the new one.
+    a.tester_key = b.tester_key.clone();
+    let image = Image::new(&[("app", b"binary")]);
+    a.push_image("dev/payments/api", &image, "1.0").await;
+    let (r1, r2, r3, ci_old) = (key(), key(), key(), key());
+    let v1 = sign_root(&root(1, &[&r1, &r2, &r3], 2, &ci_old, &[]), &[&r1, &r2]).unwrap();
+    assert_eq!(put_root(&a, v1).await.status, StatusCode::OK);
+    let (reply, trusted) = attest(&b, "dev/payments/api", &image, &image.digest(), &ci_old).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+    let item = |listed: &serde_json::Value| {
+        listed["attestations"].as_array().unwrap().iter().find(|i| i["referrer"] == trusted).cloned().unwrap()
+    };
+    let on_b = evidence(&b, "dev/payments/api", &image).await;
+    assert_eq!(on_b["trust_root_version"], 1, "the root applied on the other replica is in force");
+    assert_eq!(item(&on_b)["at_ingest"]["trusted"], true, "verified at ingest under the other replica's root");
+
+    // v2, applied on a, revokes the key; b counts it no more, at once.
+    let ci_new = key();
+    let v2 = sign_root(&root(2, &[&r1, &r2, &r3], 2, &ci_new, &[&ci_old]), &[&r2, &r3]).unwrap();
+    assert_eq!(put_root(&a, v2).await.status, StatusCode::OK);
+    let on_b = evidence(&b, "dev/payments/api", &image).await;
+    assert_eq!(on_b["trust_root_version"], 2);
+    assert_eq!(item(&on_b)["status"], "untrusted", "{on_b}");
+    assert_eq!(b.get("/api/v1/trust/root").await.json()["signed"]["version"], 2);
+    // b follows on from v2: v3 applies there, and a sees it.
+    let v3 = sign_root(&root(3, &[&r1, &r2, &r3], 2, &ci_new, &[&ci_old]), &[&r1, &r3]).unwrap();
+    let applied = put_root(&b, v3).await;
+    assert_eq!(applied.status, StatusCode::OK, "{:?}", applied.body);
+    assert_eq!(evidence(&a, "dev/payments/api", &image).await["trust_root_version"], 3);
+}

@@ -1,5 +1,6 @@
 //! SQLite backend: WAL journal, `synchronous=FULL`, one writer connection and a pool of readers.
 
+mod cached;
 mod control;
 mod health;
 

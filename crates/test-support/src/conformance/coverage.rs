@@ -40,6 +40,8 @@ pub const CASES: &[(&str, &[&str])] = &[
     ("TrustStore::root_version", &["trust_roots_keep_every_version"]),
     ("TrustStore::put_root", &["trust_roots_keep_every_version"]),
     ("TrustStore::attestations", &["attestations_are_recorded_with_their_manifest"]),
+    ("CachedState::cached_state_version", &["cached_state_versions_rise_with_roots_and_roles"]),
+    ("CachedState::watch_cached_state", &["cached_state_versions_rise_with_roots_and_roles"]),
     ("IdentityStore::principal", &["principals_change_with_their_epoch"]),
     ("IdentityStore::principals", &["principals_change_with_their_epoch"]),
     ("IdentityStore::create_principal", &["principals_change_with_their_epoch"]),

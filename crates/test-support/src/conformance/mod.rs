@@ -67,6 +67,7 @@ macro_rules! store_conformance {
             granting_rows_store_the_index_of_their_event,
             checkpoints_are_kept_by_size,
             trust_roots_keep_every_version,
+            cached_state_versions_rise_with_roots_and_roles,
             attestations_are_recorded_with_their_manifest,
             principals_change_with_their_epoch,
             grants_move_once_and_revocation_raises_the_epoch,

@@ -48,3 +48,28 @@ pub async fn attestations_are_recorded_with_their_manifest(store: &dyn MetadataS
     assert!(store.delete_manifest(&r, &m.digest, &actor(), at(6)).await.unwrap());
     assert!(store.attestations(&r, &subject).await.unwrap().is_empty(), "deleting the referrer drops its attestation");
 }
+
+pub async fn cached_state_versions_rise_with_roots_and_roles(store: &dyn MetadataStore) {
+    use futures::StreamExt as _;
+    let mut hints = store.watch_cached_state().await.unwrap();
+    let start = store.cached_state_version().await.unwrap();
+    assert_eq!(store.cached_state_version().await.unwrap(), start, "reading changes nothing");
+    let root = StoredRoot { version: 1, document: Bytes::from_static(b"{\"signed\":{}}") };
+    assert!(store.put_root(&root, &event(EventKind::TrustRootBootstrap), at(1)).await.unwrap());
+    let after_root = store.cached_state_version().await.unwrap();
+    assert!(after_root > start, "a trust root raises the version: {start} -> {after_root}");
+    if let Some(hints) = hints.as_mut() {
+        let hint = tokio::time::timeout(std::time::Duration::from_secs(10), hints.next()).await;
+        assert_eq!(hint.expect("a hint arrives after a change commits"), Some(()));
+    }
+    assert!(!store.put_root(&root, &event(EventKind::TrustRootUpdate), at(2)).await.unwrap());
+    assert_eq!(store.cached_state_version().await.unwrap(), after_root, "a refused change raises nothing");
+    assert!(store.define_role("auditor", "{}", &event(EventKind::RoleDefine)).await.unwrap());
+    let after_role = store.cached_state_version().await.unwrap();
+    assert!(after_role > after_root, "a role raises the version");
+    assert!(!store.define_role("auditor", "{}", &event(EventKind::RoleDefine)).await.unwrap());
+    assert_eq!(store.cached_state_version().await.unwrap(), after_role);
+    // What servers do not cache leaves the version alone.
+    store.append_events(&[event(EventKind::LoginFailed)]).await.unwrap();
+    assert_eq!(store.cached_state_version().await.unwrap(), after_role);
+}

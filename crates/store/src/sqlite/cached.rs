@@ -1,0 +1,23 @@
+//! The version of what servers cache, on SQLite: raised by triggers on `trust_roots` and `roles`
+//! in the transaction of each change. SQLite cannot notify other processes, so servers read it.
+
+use airlock_core::ports::{CachedState, ChangeHints, StoreError};
+use async_trait::async_trait;
+
+use super::{SqliteStore, err};
+
+#[async_trait]
+impl CachedState for SqliteStore {
+    async fn cached_state_version(&self) -> Result<u64, StoreError> {
+        const OP: &str = "cached state version";
+        let version: i64 = sqlx::query_scalar("SELECT version FROM cached_state WHERE id = 1")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(err(OP))?;
+        u64::try_from(version).map_err(|e| StoreError { operation: OP, source: Box::new(e) })
+    }
+
+    async fn watch_cached_state(&self) -> Result<Option<ChangeHints>, StoreError> {
+        Ok(None)
+    }
+}
