@@ -8,6 +8,7 @@
 //! it. The log's right edge is cached per store but checked under the lock against the stored
 //! size (`log.rs`), since another replica may have appended since.
 
+mod cached;
 mod control;
 mod errors;
 mod identity;
@@ -35,6 +36,9 @@ pub(crate) use log::CommitPoints;
 /// key for the whole database, whichever replica writes.
 pub(crate) const SEQUENCER_LOCK: i64 = i64::from_be_bytes(*b"\0airlock");
 
+/// Sessions listening for other servers' changes at once (a server watches once).
+const LISTENERS_MAX: u32 = 4;
+
 /// Connections a store keeps to PostgreSQL unless told otherwise.
 pub const DEFAULT_POOL_MAX: u32 = 16;
 /// How long a statement may run before PostgreSQL cancels it, unless told otherwise.
@@ -49,7 +53,8 @@ pub struct PostgresOptions {
     /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`; TLS is asked for with `sslmode`
     /// (`?sslmode=verify-full&sslrootcert=/path/ca.pem`), as libpq reads it.
     pub url: String,
-    /// Most connections this store opens (at least one).
+    /// Most connections this store opens for its operations (at least one); watching for other
+    /// servers' changes takes one more while it lasts.
     pub pool_max: u32,
     /// Set as `statement_timeout` on every connection; zero turns it off. A write waiting
     /// longer than this for the log's sequencer lock (other replicas writing) fails too.
@@ -148,6 +153,9 @@ impl PostgresStoreError {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Sessions that `LISTEN` for other servers' changes (`cached.rs`), apart from `pool` so a
+    /// watcher never takes a connection a request needs; opened on first use.
+    listeners: PgPool,
     /// The log's right edge as of this store's last commit. Another replica may have appended
     /// since, so a write transaction uses it only when its size is the stored size, read under
     /// the sequencer lock; otherwise it reloads the edge from the nodes table.
@@ -211,18 +219,26 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.pool_max.max(1))
             .acquire_timeout(options.connect_timeout)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await
             .map_err(|source| PostgresStoreError::connecting(target.clone(), source))?;
+        let listeners = PgPoolOptions::new()
+            .max_connections(LISTENERS_MAX)
+            .acquire_timeout(options.connect_timeout)
+            .connect_lazy_with(connect);
         if let Err(source) = sqlx::migrate!("./migrations/postgres").run(&pool).await {
             pool.close().await;
             return Err(PostgresStoreError::Migrate { target, source });
         }
-        Ok(PostgresStore { pool, log_tail: Arc::new(Mutex::new(None)) })
+        Ok(PostgresStore { pool, listeners, log_tail: Arc::new(Mutex::new(None)) })
     }
 
-    /// Closes the pool, waiting for connections in use to come back.
+    /// Closes the store: ends its change hints and waits for connections in use to come back.
     pub async fn close(&self) {
+        // Calling `close` marks the listening pool closed at once. Its sessions belong to hint
+        // streams, which end (and give them back) when next polled; waiting for them here would
+        // wait on a stream nobody may be polling.
+        drop(self.listeners.close());
         self.pool.close().await;
     }
 

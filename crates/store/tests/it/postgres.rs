@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use airlock_core::audit::{Actor, Event, EventKind, Subject};
 use airlock_core::ports::{
-    BlobIndex, LogStore, ManifestIndex, MetadataStore, NewManifest, PromotionCommitOutcome, PromotionStatus,
-    PromotionStore, PutManifestOutcome, StoredCheckpoint, TagMode, store_unavailable,
+    BlobIndex, CachedState, IdentityStore, LogStore, ManifestIndex, MetadataStore, NewManifest, PromotionCommitOutcome,
+    PromotionStatus, PromotionStore, PutManifestOutcome, StoredCheckpoint, TagMode, store_unavailable,
 };
 use airlock_model::{Digest, RepoName, Tag, Timestamp};
 use airlock_store::{PostgresOptions, PostgresStore, PostgresStoreError};
@@ -399,6 +399,41 @@ async fn writes_wait_for_the_sequencer_lock_within_the_statement_timeout() {
     sqlx::query("SELECT pg_advisory_unlock($1)").bind(SEQUENCER_LOCK).execute(&mut admin).await.unwrap();
     assert_eq!(store.append_events(&[marked(0, 2, 0)]).await.unwrap(), [1]);
     assert_eq!(check_log(&store, 2).await, ["0/0/0", "0/2/0"]);
+}
+
+/// A change one replica commits reaches another's hints, also after the listening session was
+/// ended (its loss is itself a hint); closing the store ends them.
+#[tokio::test]
+async fn changes_on_one_replica_hint_the_others() {
+    use futures::StreamExt as _;
+    let Some((db, stores)) = replicas("changes_on_one_replica_hint_the_others", 2).await else { return };
+    let (a, b) = (&stores[0], &stores[1]);
+    let mut hints = a.watch_cached_state().await.unwrap().expect("PostgreSQL sends hints");
+    let next = async |hints: &mut airlock_core::ports::ChangeHints| {
+        tokio::time::timeout(Duration::from_secs(10), hints.next()).await.expect("a hint within 10 s")
+    };
+    let event = || Event::allowed(EventKind::RoleDefine, &Actor::system(), at(1), Subject::default());
+    let before = a.cached_state_version().await.unwrap();
+    assert!(b.define_role("auditor", "{}", &event()).await.unwrap());
+    assert_eq!(next(&mut hints).await, Some(()));
+    assert!(a.cached_state_version().await.unwrap() > before, "the other replica reads the raised version");
+
+    let admin = sqlx::PgPool::connect(db.url()).await.unwrap();
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() \
+         AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert_eq!(ended, [true], "the listening session was ended");
+    assert_eq!(next(&mut hints).await, Some(()), "a lost session is a hint");
+    assert!(b.define_role("reader", "{}", &event()).await.unwrap());
+    assert_eq!(next(&mut hints).await, Some(()), "the hints go on on a new session");
+    admin.close().await;
+
+    a.close().await;
+    assert_eq!(next(&mut hints).await, None, "a closed store sends no more hints");
 }
 
 /// Connecting again migrates nothing and loses nothing; replicas starting together migrate once.
