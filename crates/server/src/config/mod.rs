@@ -50,6 +50,15 @@ const EVALUATIONS_PER_MINUTE: u32 = 30;
 const CPU_QUEUE: usize = 128;
 /// Seconds the start-up `PRAGMA quick_check` may take before it is given up.
 const START_CHECK_SECS: u64 = 10;
+/// Connections in a PostgreSQL store's pool, by default (`store.pool_max`).
+const STORE_POOL_MAX: u32 = 16;
+/// Longest a PostgreSQL statement may run, by default (`store.statement_timeout_ms`).
+const STORE_STATEMENT_TIMEOUT_MS: u64 = 30_000;
+/// Longest a connection to PostgreSQL may take to open, by default (`store.connect_timeout_secs`).
+const STORE_CONNECT_TIMEOUT_SECS: u64 = 10;
+/// The environment variable that, when set, replaces `store.url` (so a password need not sit in
+/// the file).
+pub const STORE_URL_ENV: &str = "AIRLOCK_STORE_URL";
 /// Seconds between background scrubs.
 pub const SCRUB_INTERVAL_SECS: u64 = 6 * 3600;
 /// Bytes per second the background scrub may read.
@@ -102,6 +111,8 @@ pub enum ConfigError {
         #[source]
         source: crate::client_addr::CidrError,
     },
+    #[error("config file `{path}`: {message}")]
+    Store { path: String, message: String },
 }
 
 /// The file as written. Every field has a default.
@@ -117,6 +128,7 @@ struct RawConfig {
     uploads: RawUploads,
     scrub: RawScrub,
     store: RawStore,
+    blobs: RawBlobs,
     log: RawLog,
     trust: RawTrust,
     policy: RawPolicy,
@@ -335,12 +347,83 @@ impl Default for RawScrub {
 #[serde(default)]
 struct RawStore {
     start_check_secs: u64,
+    url: Option<String>,
+    pool_max: u32,
+    statement_timeout_ms: u64,
+    connect_timeout_secs: u64,
 }
 
 impl Default for RawStore {
     fn default() -> Self {
-        RawStore { start_check_secs: START_CHECK_SECS }
+        RawStore {
+            start_check_secs: START_CHECK_SECS,
+            url: None,
+            pool_max: STORE_POOL_MAX,
+            statement_timeout_ms: STORE_STATEMENT_TIMEOUT_MS,
+            connect_timeout_secs: STORE_CONNECT_TIMEOUT_SECS,
+        }
     }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct RawBlobs {
+    url: Option<String>,
+    endpoint: Option<String>,
+    region: Option<String>,
+    allow_http: bool,
+}
+
+/// Where the metadata lives (`[store]`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// `store.url` (or `AIRLOCK_STORE_URL`): a `postgres://` URL; `None` for SQLite in the data
+    /// directory.
+    pub url: Option<String>,
+    /// `store.pool_max`: connections to PostgreSQL per server.
+    pub pool_max: u32,
+    /// `store.statement_timeout_ms`: longest a PostgreSQL statement may run.
+    pub statement_timeout: Duration,
+    /// `store.connect_timeout_secs`: longest a connection may take to open.
+    pub connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.url.as_deref().map(redact_password))
+            .field("pool_max", &self.pool_max)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+/// `url` with any password replaced by `***`, for logs and errors.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// Where blobs live (`[blobs]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BlobsConfig {
+    /// `blobs.url`: `s3://BUCKET/PREFIX`; `None` for the data directory.
+    pub url: Option<String>,
+    /// `blobs.endpoint`: the S3 endpoint, for storage other than AWS (SeaweedFS, MinIO, Ceph).
+    pub endpoint: Option<String>,
+    /// `blobs.region`: the bucket's region.
+    pub region: Option<String>,
+    /// `blobs.allow_http`: whether the endpoint may be plain HTTP.
+    pub allow_http: bool,
 }
 
 /// Log line format.
@@ -423,6 +506,10 @@ pub struct Config {
     /// Most time `PRAGMA quick_check` may take at start (`store.start_check_secs`); `None`
     /// skips it.
     pub start_check: Option<Duration>,
+    /// Where the metadata lives: SQLite in the data directory, or PostgreSQL.
+    pub store: StoreConfig,
+    /// Where blobs live: the data directory, or an S3 bucket.
+    pub blobs: BlobsConfig,
     pub log: LogConfig,
     /// A trust root document applied at start when none is stored yet (`airlock trust init`).
     pub trust_root: Option<PathBuf>,
@@ -498,6 +585,10 @@ impl Config {
             Err(source) => Err(ConfigError::Read { path: display, source }),
         }?;
         config.bootstrap_password = std::env::var(crate::caller::BOOTSTRAP_PASSWORD_ENV).ok().filter(|p| !p.is_empty());
+        if let Some(url) = std::env::var(STORE_URL_ENV).ok().filter(|u| !u.is_empty()) {
+            check_store_url(&url, STORE_URL_ENV)?;
+            config.store.url = Some(url);
+        }
         Ok((config, unknown))
     }
 
@@ -599,6 +690,8 @@ impl Config {
             cpu_queue: l.cpu_queue.max(1),
             evaluations_per_minute: l.evaluations_per_minute.max(1),
             start_check: (raw.store.start_check_secs > 0).then(|| Duration::from_secs(raw.store.start_check_secs)),
+            store: store_config(raw.store, path)?,
+            blobs: blobs_config(raw.blobs, path)?,
             scrub: ScrubConfig {
                 enabled: raw.scrub.enabled,
                 interval: Duration::from_secs(raw.scrub.interval_secs.max(1)),
@@ -766,6 +859,46 @@ impl Config {
         let bytes = airlock_model::jcs::canonicalize(&value).unwrap_or_default();
         airlock_model::Digest::of(&bytes)
     }
+}
+
+fn check_store_url(url: &str, path: &str) -> Result<(), ConfigError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(());
+    }
+    Err(ConfigError::Store {
+        path: path.to_owned(),
+        message: format!(
+            "`store.url` `{}` is not a `postgres://` URL; leave it out to keep SQLite in the data directory",
+            airlock_model::echo::echo(&redact_password(url))
+        ),
+    })
+}
+
+fn store_config(raw: RawStore, path: &str) -> Result<StoreConfig, ConfigError> {
+    if let Some(url) = &raw.url {
+        check_store_url(url, path)?;
+    }
+    Ok(StoreConfig {
+        url: raw.url,
+        pool_max: raw.pool_max.clamp(1, 1000),
+        statement_timeout: Duration::from_millis(raw.statement_timeout_ms.max(100)),
+        connect_timeout: Duration::from_secs(raw.connect_timeout_secs.max(1)),
+    })
+}
+
+fn blobs_config(raw: RawBlobs, path: &str) -> Result<BlobsConfig, ConfigError> {
+    if let Some(url) = &raw.url
+        && !url.starts_with("s3://")
+    {
+        return Err(ConfigError::Store {
+            path: path.to_owned(),
+            message: format!(
+                "`blobs.url` `{}` is not an `s3://BUCKET/PREFIX` URL; leave it out to keep blobs in the data directory",
+                airlock_model::echo::echo(url)
+            ),
+        });
+    }
+    Ok(BlobsConfig { url: raw.url, endpoint: raw.endpoint, region: raw.region, allow_http: raw.allow_http })
 }
 
 #[cfg(test)]
