@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_api::v1::{self as api, SystemInfo};
-use airlock_blob::FsBlobStore;
+use airlock_blob::{FsBlobStore, S3BlobStore, S3Options, S3Url};
 use airlock_core::Registry;
 use airlock_core::audit::{Actor, Event, EventKind, Subject};
 use airlock_core::ports::{BlobError, BlobStore, Clock, MetadataStore};
@@ -134,6 +134,23 @@ pub struct App {
     pub config: Config,
 }
 
+/// The blob store `config` names: the data directory, or an S3 bucket.
+fn open_blobs(config: &Config) -> Result<Arc<dyn BlobStore>, StartError> {
+    let Some(url) = &config.blobs.url else {
+        let dir = &config.data_dir;
+        let store =
+            FsBlobStore::open(dir).map_err(|source| StartError::Blobs { path: dir.display().to_string(), source })?;
+        return Ok(Arc::new(store));
+    };
+    let parsed = S3Url::parse(url).map_err(|e| StartError::NotBuilt(format!("`blobs.url`: {e}")))?;
+    let mut options = S3Options::new(parsed);
+    options.endpoint.clone_from(&config.blobs.endpoint);
+    options.region.clone_from(&config.blobs.region);
+    options.allow_http = config.blobs.allow_http;
+    let store = S3BlobStore::open(&options).map_err(|source| StartError::Blobs { path: url.clone(), source })?;
+    Ok(Arc::new(store))
+}
+
 /// The metadata store's backend.
 #[derive(Debug, Clone)]
 pub enum Backend {
@@ -175,9 +192,9 @@ impl App {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir)
             .map_err(|source| StartError::DataDir { path: dir.display().to_string(), source })?;
-        if config.store.url.is_some() || config.blobs.url.is_some() {
+        if config.store.url.is_some() {
             return Err(StartError::NotBuilt(
-                "`store.url` and `blobs.url` are read but this build serves only the data directory; remove them".to_owned(),
+                "`store.url` is read but this build keeps metadata only in the data directory; remove it".to_owned(),
             ));
         }
         let sqlite = Arc::new(SqliteStore::open(&dir.join(DATABASE_FILE)).await?);
@@ -202,9 +219,7 @@ impl App {
         let dir = &config.data_dir;
         let store = backend.store();
         let mut write_refusals: Vec<String> = damage.into_iter().collect();
-        let blobs: Arc<dyn BlobStore> = Arc::new(
-            FsBlobStore::open(dir).map_err(|source| StartError::Blobs { path: dir.display().to_string(), source })?,
-        );
+        let blobs = open_blobs(&config)?;
         let log = LogService::open(store.clone(), clock.clone(), dir, &config.log)?;
         // The origin in force is the stored one; the config digest and release records name it.
         config.log.origin = log.origin().to_owned();

@@ -888,14 +888,11 @@ fn store_config(raw: RawStore, path: &str) -> Result<StoreConfig, ConfigError> {
 
 fn blobs_config(raw: RawBlobs, path: &str) -> Result<BlobsConfig, ConfigError> {
     if let Some(url) = &raw.url
-        && !url.starts_with("s3://")
+        && let Err(e) = airlock_blob::S3Url::parse(url)
     {
         return Err(ConfigError::Store {
             path: path.to_owned(),
-            message: format!(
-                "`blobs.url` `{}` is not an `s3://BUCKET/PREFIX` URL; leave it out to keep blobs in the data directory",
-                airlock_model::echo::echo(url)
-            ),
+            message: format!("`blobs.url`: {e}; leave it out to keep blobs in the data directory"),
         });
     }
     Ok(BlobsConfig { url: raw.url, endpoint: raw.endpoint, region: raw.region, allow_http: raw.allow_http })
