@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_api::v1::{self as api, SystemInfo};
-use airlock_blob::FsBlobStore;
+use airlock_blob::{FsBlobStore, S3BlobStore, S3Options, S3Url};
 use airlock_core::Registry;
 use airlock_core::audit::{Actor, Event, EventKind, Subject};
-use airlock_core::ports::{BlobError, Clock};
+use airlock_core::ports::{BlobError, BlobStore, Clock, MetadataStore};
 use airlock_store::{Check, CheckVerdict, SqliteStore, SqliteStoreError};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -96,6 +96,8 @@ pub enum StartError {
     LogCheck(#[source] crate::log::LogError),
     #[error("server failed: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("{0}")]
+    NotBuilt(String),
     #[error("cannot read the metadata store at start: {0}; check that the database is reachable")]
     StoreRead(#[source] airlock_core::ports::StoreError),
 }
@@ -124,10 +126,59 @@ pub struct AppState {
 #[derive(Debug, Clone)]
 pub struct App {
     pub state: AppState,
-    pub store: Arc<SqliteStore>,
-    pub blobs: Arc<FsBlobStore>,
+    pub store: Arc<dyn MetadataStore>,
+    /// The store's backend, for what only it can do (checks, closing).
+    pub backend: Backend,
+    pub blobs: Arc<dyn BlobStore>,
     pub clock: Arc<dyn Clock>,
     pub config: Config,
+}
+
+/// The blob store `config` names: the data directory, or an S3 bucket.
+fn open_blobs(config: &Config) -> Result<Arc<dyn BlobStore>, StartError> {
+    let Some(url) = &config.blobs.url else {
+        let dir = &config.data_dir;
+        let store =
+            FsBlobStore::open(dir).map_err(|source| StartError::Blobs { path: dir.display().to_string(), source })?;
+        return Ok(Arc::new(store));
+    };
+    let parsed = S3Url::parse(url).map_err(|e| StartError::NotBuilt(format!("`blobs.url`: {e}")))?;
+    let mut options = S3Options::new(parsed);
+    options.endpoint.clone_from(&config.blobs.endpoint);
+    options.region.clone_from(&config.blobs.region);
+    options.allow_http = config.blobs.allow_http;
+    let store = S3BlobStore::open(&options).map_err(|source| StartError::Blobs { path: url.clone(), source })?;
+    Ok(Arc::new(store))
+}
+
+/// The metadata store's backend.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// SQLite in the data directory (`metadata.db`).
+    Sqlite(Arc<SqliteStore>),
+}
+
+impl Backend {
+    /// The store behind the ports.
+    pub fn store(&self) -> Arc<dyn MetadataStore> {
+        match self {
+            Backend::Sqlite(store) => store.clone(),
+        }
+    }
+
+    /// The SQLite store, when that is the backend.
+    pub fn sqlite(&self) -> Option<&SqliteStore> {
+        match self {
+            Backend::Sqlite(store) => Some(store),
+        }
+    }
+
+    /// Closes the store's connections cleanly.
+    pub async fn close(&self) {
+        match self {
+            Backend::Sqlite(store) => store.close().await,
+        }
+    }
 }
 
 impl App {
@@ -141,9 +192,14 @@ impl App {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir)
             .map_err(|source| StartError::DataDir { path: dir.display().to_string(), source })?;
-        let store = Arc::new(SqliteStore::open(&dir.join(DATABASE_FILE)).await?);
-        let damage = start_check(&store, &dir.join(DATABASE_FILE), config.start_check).await;
-        match App::open_over(config, clock, store, damage.clone()).await {
+        if config.store.url.is_some() {
+            return Err(StartError::NotBuilt(
+                "`store.url` is read but this build keeps metadata only in the data directory; remove it".to_owned(),
+            ));
+        }
+        let sqlite = Arc::new(SqliteStore::open(&dir.join(DATABASE_FILE)).await?);
+        let damage = start_check(&sqlite, &dir.join(DATABASE_FILE), config.start_check).await;
+        match App::open_over(config, clock, Backend::Sqlite(sqlite), damage.clone()).await {
             // Damage where the start must read stops it: say so, not only which read failed.
             Err(source) => match damage {
                 Some(reason) => Err(StartError::Damaged { reason, source: Box::new(source) }),
@@ -157,14 +213,13 @@ impl App {
     async fn open_over(
         mut config: Config,
         clock: Arc<dyn Clock>,
-        store: Arc<SqliteStore>,
+        backend: Backend,
         damage: Option<String>,
     ) -> Result<App, StartError> {
         let dir = &config.data_dir;
+        let store = backend.store();
         let mut write_refusals: Vec<String> = damage.into_iter().collect();
-        let blobs = Arc::new(
-            FsBlobStore::open(dir).map_err(|source| StartError::Blobs { path: dir.display().to_string(), source })?,
-        );
+        let blobs = open_blobs(&config)?;
         let log = LogService::open(store.clone(), clock.clone(), dir, &config.log)?;
         // The origin in force is the stored one; the config digest and release records name it.
         config.log.origin = log.origin().to_owned();
@@ -245,7 +300,7 @@ impl App {
             evaluations_per_minute: config.evaluations_per_minute,
             cached,
         };
-        Ok(App { state, store, blobs, clock, config })
+        Ok(App { state, store, backend, blobs, clock, config })
     }
 
     /// Records the server start (with the effective config's digest), creates the bootstrap
@@ -331,7 +386,7 @@ impl App {
 
     /// Closes the database cleanly.
     pub async fn close(&self) {
-        self.store.close().await;
+        self.backend.close().await;
     }
 }
 

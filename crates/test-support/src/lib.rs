@@ -1,9 +1,10 @@
-//! Test-only helpers: OCI fixture builders, the store conformance suite, fresh PostgreSQL
-//! databases, the core's engine over real ports without the server, and (with the `server`
-//! feature) an in-process app and `spawn_app` on port 0.
+//! Test-only helpers: OCI fixture builders, the store and blob store conformance suites, fresh
+//! PostgreSQL databases, the core's engine over real ports without the server, and (with the
+//! `server` feature) an in-process app and `spawn_app` on port 0.
 
 #[cfg(feature = "server")]
 mod app;
+pub mod blob_conformance;
 pub mod conformance;
 pub mod engine;
 pub mod oci;

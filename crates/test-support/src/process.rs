@@ -8,14 +8,35 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// A running `airlock serve`, started with the bootstrap administrator's password set to
-/// [`crate::ADMIN_PASSWORD`] and with a `tester` service account ([`crate::TESTER_ROLES`]).
+/// [`crate::ADMIN_PASSWORD`] and with a `tester` service account ([`crate::TESTER_ROLES`]). It
+/// is an [`Endpoint`] too (through `Deref`): the client calls below go to it.
 #[derive(Debug)]
 pub struct ServerProcess {
     pub child: Child,
-    pub addr: SocketAddr,
     pub data: PathBuf,
+    pub endpoint: Endpoint,
+}
+
+/// Where clients reach Airlock (one server, or a load balancer in front of several), and the
+/// `tester` service account's key there; the client calls tests make.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
     /// The `tester` service account's API key.
     pub tester_key: String,
+}
+
+impl std::ops::Deref for ServerProcess {
+    type Target = Endpoint;
+    fn deref(&self) -> &Endpoint {
+        &self.endpoint
+    }
+}
+
+impl std::ops::DerefMut for ServerProcess {
+    fn deref_mut(&mut self) -> &mut Endpoint {
+        &mut self.endpoint
+    }
 }
 
 impl ServerProcess {
@@ -64,7 +85,8 @@ impl ServerProcess {
             .unwrap_or_else(|| panic!("unexpected first line from airlock serve: {first:?}"));
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        let mut server = ServerProcess { child, addr, data: data.to_owned(), tester_key: String::new() };
+        let mut server =
+            ServerProcess { child, data: data.to_owned(), endpoint: Endpoint { addr, tester_key: String::new() } };
         // The key is kept beside the data directory, so a server restarted over the same data
         // (even one refusing writes) serves the same tester.
         let key_file = data.with_extension("tester-key");
@@ -79,6 +101,21 @@ impl ServerProcess {
         server
     }
 
+    /// SIGKILL: the crash case.
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for a graceful exit and returns its status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill runs");
+        assert!(status.success(), "kill -TERM failed");
+        self.child.wait().expect("server exits")
+    }
+}
+
+impl Endpoint {
     /// Enrolls a second factor for the bootstrap administrator (a lone admin grants nothing
     /// privileged without one); a second call (or one after a restart over the same data) is
     /// refused as replacing it, which is fine.
@@ -188,19 +225,6 @@ impl ServerProcess {
     /// `host:port`, as registry clients want it.
     pub fn host(&self) -> String {
         self.addr.to_string()
-    }
-
-    /// SIGKILL: the crash case.
-    pub fn kill_hard(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM, then waits for a graceful exit and returns its status.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill runs");
-        assert!(status.success(), "kill -TERM failed");
-        self.child.wait().expect("server exits")
     }
 }
 

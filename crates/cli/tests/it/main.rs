@@ -76,7 +76,7 @@ pub fn show(output: &Output) -> String {
 /// Logs in under `home` (an `XDG_CONFIG_HOME`) as a key admin, the service account `keys` with
 /// role `key-admin`, created (or given a new key) on `server`: applying a trust root is a key
 /// admin's duty (issue 17), never anonymous.
-pub fn login_key_admin(server: &airlock_test_support::process::ServerProcess, home: &Path) {
+pub fn login_key_admin(server: &airlock_test_support::process::Endpoint, home: &Path) {
     let key = server.service_account("keys", &["key-admin"]);
     let url = format!("http://{}", server.addr);
     run(Command::new(airlock())

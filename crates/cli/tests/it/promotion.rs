@@ -7,18 +7,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use airlock_test_support::oci::Image;
-use airlock_test_support::process::ServerProcess;
+use airlock_test_support::process::{Endpoint, ServerProcess};
 use serde_json::{Value, json};
 
 use crate::{airlock, cmd, run, show};
 
-/// Writes the policy bundle and a config with the three stages; returns the config's path.
-fn write_config(dir: &Path) -> PathBuf {
+/// Writes the policy bundle and a config with the three stages, plus `extra` (TOML keys outside
+/// the stages); returns the config's path.
+pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
     let bundle = dir.join("policy");
     std::fs::create_dir_all(&bundle).unwrap();
     std::fs::write(bundle.join("policy.rego"), airlock_test_support::promotion::DENY_CRITICAL_POLICY).unwrap();
     let config = format!(
-        r#"[policy]
+        r#"{extra}
+[policy]
 bundle = "{}"
 
 [[stages]]
@@ -46,7 +48,7 @@ role = "release-approver"
 }
 
 /// The binary with `tester`'s credentials in the environment, as CI passes them.
-fn as_tester(home: &Path, server: &ServerProcess, args: &[&str]) -> Output {
+fn as_tester(home: &Path, server: &Endpoint, args: &[&str]) -> Output {
     cmd(home, args).env("AIRLOCK_USERNAME", "tester").env("AIRLOCK_PASSWORD", &server.tester_key).output().unwrap()
 }
 
@@ -72,14 +74,14 @@ fn login(home: &Path, url: &str, name: &str, secret: &str, otp: Option<&str>) ->
 /// Creates user `name` with `roles`, a password and the e-mail `NAME@example.com` (approvers
 /// are people only with an e-mail) through the admin API, enrolls a TOTP authenticator for it,
 /// and returns the current code.
-fn user_with_mfa(server: &ServerProcess, name: &str, password: &str, roles: &[&str]) -> String {
+fn user_with_mfa(server: &Endpoint, name: &str, password: &str, roles: &[&str]) -> String {
     let secret = server.user(name, password, roles, Some(&format!("{name}@example.com")));
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     airlock_access::totp::code_at(&secret, now)
 }
 
 /// Pushes `image` with skopeo as `tester` to `repo:tag`.
-fn skopeo_push(server: &ServerProcess, dir: &Path, image: &Image, repo: &str, tag: &str) {
+fn skopeo_push(server: &Endpoint, dir: &Path, image: &Image, repo: &str, tag: &str) {
     let layout = dir.join(format!("layout-{tag}"));
     image.write_layout(&layout, tag);
     run(Command::new("skopeo")
@@ -92,8 +94,7 @@ fn skopeo_push(server: &ServerProcess, dir: &Path, image: &Image, repo: &str, ta
 #[test]
 fn promotion_with_real_clients_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let d = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-    let config = write_config(dir.path());
+    let config = write_config(dir.path(), "");
     let server = ServerProcess::start_with(
         airlock(),
         &dir.path().join("data"),
@@ -101,8 +102,16 @@ fn promotion_with_real_clients_end_to_end() {
         "warn",
         Stdio::inherit(),
     );
+    promote_end_to_end(dir.path(), &server);
+}
+
+/// The whole job through `server` (one server, or a load balancer in front of several), over a
+/// config from [`write_config`]: trust root, pushes, attestation, gates, approvals, pulls from
+/// prod and offline verification.
+pub fn promote_end_to_end(dir: &Path, server: &Endpoint) {
+    let d = |name: &str| dir.join(name).to_str().unwrap().to_owned();
     let url = format!("http://{}", server.addr);
-    let home = |who: &str| dir.path().join(format!("home-{who}"));
+    let home = |who: &str| dir.join(format!("home-{who}"));
 
     // A trust root whose `ci` signer may sign provenance for dev and staging.
     let (ci_pub, ci_priv, root_dir) = (d("ci.pub"), d("ci.key"), d("root"));
@@ -112,13 +121,13 @@ fn promotion_with_real_clients_end_to_end() {
     init.extend(["--repository", "staging/**", "--output", "json"]);
     let root = d("root/root.json");
     ok(&cmd(&home("ceremony"), &init).output().unwrap());
-    crate::login_key_admin(&server, &home("ceremony"));
+    crate::login_key_admin(server, &home("ceremony"));
     ok(&crate::trust_apply(&home("ceremony"), &root, &["--server", &url, "--output", "json"]));
 
     // skopeo pushes into dev; without provenance the staging gate denies, exit 3, with a fix.
     let image = Image::new(&[("app.bin", b"payments api 1.0"), ("etc/config", b"mode=prod\n")]);
     let digest = image.digest();
-    skopeo_push(&server, dir.path(), &image, "dev/payments/api", "1.0");
+    skopeo_push(server, dir, &image, "dev/payments/api", "1.0");
     let ci_key = server.service_account("ci-bot", &["ci"]);
     let ci = home("ci-bot");
     assert_eq!(login(&ci, &url, "ci-bot", &ci_key, None)["kind"], "service_account");
@@ -142,7 +151,7 @@ fn promotion_with_real_clients_end_to_end() {
     let (subject, predicate_file) = (format!("dev/payments/api@{digest}"), d("provenance.json"));
     let mut attest = vec!["attest", &subject, "--predicate-type", "https://slsa.dev/provenance/v1"];
     attest.extend(["--predicate", &predicate_file, "--key", &ci_priv, "--server", &url, "--output", "json"]);
-    let attested = ok(&as_tester(&home("tester"), &server, &attest));
+    let attested = ok(&as_tester(&home("tester"), server, &attest));
     assert_eq!(attested["evidence"]["status"], "trusted", "{attested}");
     let provenance = attested["referrer"].as_str().expect("referrer digest").to_owned();
 
@@ -158,8 +167,8 @@ fn promotion_with_real_clients_end_to_end() {
     assert_eq!(checked["signers"], json!(["ci"]), "{staged}");
 
     // Prod waits for two release approvers with a fresh second factor.
-    let alice_otp = user_with_mfa(&server, "alice", "alice-password-123", &["release-approver"]);
-    let bob_otp = user_with_mfa(&server, "bob", "bob-password-123", &["release-approver"]);
+    let alice_otp = user_with_mfa(server, "alice", "alice-password-123", &["release-approver"]);
+    let bob_otp = user_with_mfa(server, "bob", "bob-password-123", &["release-approver"]);
     let reason = "release 1.0";
     let mut request = vec!["promote", "staging/payments/api:1.0", "--to", "prod", "--tag", "1.0"];
     request.extend(["--reason", reason, "--output", "json"]);
@@ -206,7 +215,7 @@ fn promotion_with_real_clients_end_to_end() {
     // skopeo pulls the same bytes out of prod.
     let creds = format!("tester:{}", server.tester_key);
     let prod = format!("docker://{}/prod/payments/api:1.0", server.host());
-    let out = dir.path().join("pulled");
+    let out = dir.join("pulled");
     run(Command::new("skopeo")
         .args(["copy", "--src-tls-verify=false", "--preserve-digests", "--src-creds", &creds])
         .arg(&prod)
@@ -235,7 +244,7 @@ fn promotion_with_real_clients_end_to_end() {
     std::fs::write(&log_key_file, &log_key.body).unwrap();
     let verify = |reference: &str, key: &str| {
         let args = ["verify", reference, "--offline", "--release-key", key, "--log-key", &log_key_file];
-        as_tester(&home("auditor"), &server, &[&args[..], &["--server", &url, "--output", "json"]].concat())
+        as_tester(&home("auditor"), server, &[&args[..], &["--server", &url, "--output", "json"]].concat())
     };
     let verified = ok(&verify("prod/payments/api:1.0", &d("release.pem")));
     assert_eq!(verified["verified"], true, "{verified}");
@@ -248,7 +257,7 @@ fn promotion_with_real_clients_end_to_end() {
 
     // A digest only in dev was never promoted into prod.
     let other = Image::new(&[("app.bin", b"payments api 1.1, never released")]);
-    skopeo_push(&server, dir.path(), &other, "dev/payments/api", "1.1");
+    skopeo_push(server, dir, &other, "dev/payments/api", "1.1");
     let never = json_with(&verify(&format!("prod/payments/api@{}", other.digest()), &d("release.pem")), 3);
     assert_eq!(never["verified"], false, "{never}");
     assert!(never["reason"].as_str().unwrap().contains("never promoted"), "{never}");

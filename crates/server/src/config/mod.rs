@@ -18,6 +18,10 @@ use airlock_model::{NameError, StageName};
 use serde::Deserialize;
 
 mod rate_limits;
+mod storage;
+
+pub use storage::{BlobsConfig, STORE_URL_ENV, StoreConfig, redact_password};
+use storage::{RawBlobs, RawStore, blobs_config, check_store_url, store_config};
 
 pub use rate_limits::{ANONYMOUS_BURST, ANONYMOUS_PER_MINUTE, PRINCIPAL_BURST, PRINCIPAL_PER_MINUTE, RateLimits};
 
@@ -102,6 +106,8 @@ pub enum ConfigError {
         #[source]
         source: crate::client_addr::CidrError,
     },
+    #[error("config file `{path}`: {message}")]
+    Store { path: String, message: String },
 }
 
 /// The file as written. Every field has a default.
@@ -117,6 +123,7 @@ struct RawConfig {
     uploads: RawUploads,
     scrub: RawScrub,
     store: RawStore,
+    blobs: RawBlobs,
     log: RawLog,
     trust: RawTrust,
     policy: RawPolicy,
@@ -331,18 +338,6 @@ impl Default for RawScrub {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(default)]
-struct RawStore {
-    start_check_secs: u64,
-}
-
-impl Default for RawStore {
-    fn default() -> Self {
-        RawStore { start_check_secs: START_CHECK_SECS }
-    }
-}
-
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -423,6 +418,10 @@ pub struct Config {
     /// Most time `PRAGMA quick_check` may take at start (`store.start_check_secs`); `None`
     /// skips it.
     pub start_check: Option<Duration>,
+    /// Where the metadata lives: SQLite in the data directory, or PostgreSQL.
+    pub store: StoreConfig,
+    /// Where blobs live: the data directory, or an S3 bucket.
+    pub blobs: BlobsConfig,
     pub log: LogConfig,
     /// A trust root document applied at start when none is stored yet (`airlock trust init`).
     pub trust_root: Option<PathBuf>,
@@ -498,6 +497,10 @@ impl Config {
             Err(source) => Err(ConfigError::Read { path: display, source }),
         }?;
         config.bootstrap_password = std::env::var(crate::caller::BOOTSTRAP_PASSWORD_ENV).ok().filter(|p| !p.is_empty());
+        if let Some(url) = std::env::var(STORE_URL_ENV).ok().filter(|u| !u.is_empty()) {
+            check_store_url(&url, STORE_URL_ENV)?;
+            config.store.url = Some(url);
+        }
         Ok((config, unknown))
     }
 
@@ -599,6 +602,8 @@ impl Config {
             cpu_queue: l.cpu_queue.max(1),
             evaluations_per_minute: l.evaluations_per_minute.max(1),
             start_check: (raw.store.start_check_secs > 0).then(|| Duration::from_secs(raw.store.start_check_secs)),
+            store: store_config(raw.store, path)?,
+            blobs: blobs_config(raw.blobs, path)?,
             scrub: ScrubConfig {
                 enabled: raw.scrub.enabled,
                 interval: Duration::from_secs(raw.scrub.interval_secs.max(1)),

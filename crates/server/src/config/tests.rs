@@ -195,3 +195,35 @@ fn rate_limits_and_refusal_windows_have_defaults_and_keys() {
     let (window_only, _) = Config::from_toml("[log]\nrefusal_window_secs = 5\n", "t").unwrap();
     assert_ne!(default.digest(), window_only.digest());
 }
+
+#[test]
+fn the_store_and_blobs_default_to_the_data_directory_and_take_urls() {
+    let (config, unknown) = Config::from_toml("", "t").unwrap();
+    assert!(unknown.is_empty());
+    assert_eq!((config.store.url.as_deref(), config.blobs.url.as_deref()), (None, None));
+    assert_eq!(config.store.pool_max, 16);
+    let text = "[store]\nurl = \"postgres://airlock:s3cret@db.internal:5432/airlock?sslmode=verify-full\"\npool_max = 4\n\
+                statement_timeout_ms = 5000\n[blobs]\nurl = \"s3://artifacts/airlock\"\nendpoint = \"http://127.0.0.1:8333\"\n\
+                region = \"eu-west-1\"\nallow_http = true\n";
+    let (config, unknown) = Config::from_toml(text, "t").unwrap();
+    assert!(unknown.is_empty(), "{unknown:?}");
+    assert_eq!(config.store.pool_max, 4);
+    assert_eq!(config.store.statement_timeout, Duration::from_secs(5));
+    assert_eq!(config.blobs.url.as_deref(), Some("s3://artifacts/airlock"));
+    assert!(config.blobs.allow_http);
+    let shown = format!("{:?}", config.store);
+    assert!(!shown.contains("s3cret") && shown.contains("airlock:***@db.internal:5432/airlock"), "{shown}");
+}
+
+#[test]
+fn store_and_blob_urls_of_another_kind_are_refused_without_their_password() {
+    let err = Config::from_toml("[store]\nurl = \"mysql://root:hunter2@db/airlock\"", "airlock.toml").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config file `airlock.toml`: `store.url` `mysql://root:***@db/airlock` is not a `postgres://` URL; leave it out to keep SQLite in the data directory"
+    );
+    let err = Config::from_toml("[blobs]\nurl = \"/srv/blobs\"", "airlock.toml").unwrap_err();
+    assert!(err.to_string().contains("`/srv/blobs` does not start with `s3://`"), "{err}");
+    assert_eq!(redact_password("postgres://u@h/db"), "postgres://u@h/db");
+    assert_eq!(redact_password("postgres://u:p@ss@h/db?x=1"), "postgres://u:***@h/db?x=1");
+}

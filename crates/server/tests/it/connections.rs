@@ -187,7 +187,7 @@ async fn every_429_and_503_says_when_to_retry() {
     assert_eq!(refused.header("retry-after"), "30", "WritesRefused on /api/v1");
 
     // 503: `/readyz` while the metadata store does not answer.
-    app.app.store.close().await;
+    app.app.close().await;
     let unready = app.get("/readyz").await;
     assert_eq!(unready.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(unready.header("retry-after"), "30", "/readyz");

@@ -445,7 +445,7 @@ async fn promotion_requests_refuse_bad_input_without_a_500() {
 #[tokio::test]
 async fn a_request_cut_off_before_its_commit_is_finished_by_asking_again() {
     use airlock_core::audit::{Actor, Event, EventKind, Subject};
-    use airlock_core::ports::{PromotionRecord, PromotionStatus, PromotionStore as _};
+    use airlock_core::ports::{PromotionRecord, PromotionStatus};
     use airlock_model::{RepoName, Tag};
     let f = Fixture::new("").await;
     let image = Image::new(&[("app", b"payments 5.0")]);
@@ -763,7 +763,7 @@ async fn a_policy_change_voids_the_approvals_given_under_the_old_one() {
     )
     .unwrap();
     let config = f.app.app.config.clone();
-    f.app.app.store.close().await;
+    f.app.app.close().await;
     let reopened = TestApp::with_config_and_clock(config, f.clock.clone()).await;
     let old = std::mem::replace(&mut f.app, reopened);
     f.clock.advance(31_000);

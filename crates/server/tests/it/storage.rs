@@ -83,7 +83,7 @@ async fn scrub_quarantines_corrupt_blobs_and_they_are_never_served() {
 #[tokio::test]
 async fn the_database_is_wal_with_full_sync() {
     let app = TestApp::new("").await;
-    let ok = app.app.store.integrity_check().await.unwrap();
+    let ok = app.app.backend.sqlite().unwrap().integrity_check().await.unwrap();
     assert_eq!(ok, "ok");
     let _ = App::open(test_config(app.dir.path(), "")).await.unwrap();
     let wal = app.app.config.data_dir.join(format!("{}-wal", airlock_server::DATABASE_FILE));

@@ -220,7 +220,7 @@ async fn store_as_before(
     subject: Option<&str>,
     tag: Option<&str>,
 ) -> String {
-    use airlock_core::ports::{ManifestIndex as _, NewManifest, TagMode};
+    use airlock_core::ports::{NewManifest, TagMode};
     use airlock_model::{Digest, RepoName, Tag};
     let body = Bytes::from(serde_json::to_vec(body).unwrap());
     let stored = Digest::parse(&digest(&body)).unwrap();

@@ -279,7 +279,7 @@ async fn the_trust_root_in_force_survives_a_restart() {
     let config = app.app.config.clone();
     let data = app.dir;
     drop(app.router);
-    app.app.store.close().await;
+    app.app.close().await;
 
     let reopened = TestApp::with_config(config).await;
     let listed = evidence(&reopened, "dev/payments/api", &image).await;
@@ -459,7 +459,7 @@ async fn expired_root_says_so() {
     let config = app.app.config.clone();
     let data = app.dir;
     drop(app.router);
-    app.app.store.close().await;
+    app.app.close().await;
     let reopened = TestApp::with_config_and_clock(config, clock.clone()).await;
     says_expired(&evidence(&reopened, "dev/payments/api", &image).await);
 
