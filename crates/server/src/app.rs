@@ -12,7 +12,9 @@ use airlock_blob::{FsBlobStore, S3BlobStore, S3Options, S3Url};
 use airlock_core::Registry;
 use airlock_core::audit::{Actor, Event, EventKind, Subject};
 use airlock_core::ports::{BlobError, BlobStore, Clock, MetadataStore};
-use airlock_store::{Check, CheckVerdict, SqliteStore, SqliteStoreError};
+use airlock_store::{
+    Check, CheckVerdict, PostgresOptions, PostgresStore, PostgresStoreError, SqliteStore, SqliteStoreError,
+};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, any, get, on};
@@ -48,6 +50,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Store(#[from] SqliteStoreError),
+    #[error(transparent)]
+    Postgres(#[from] PostgresStoreError),
     #[error("{reason}; the server cannot start over it")]
     Damaged {
         reason: String,
@@ -156,6 +160,8 @@ fn open_blobs(config: &Config) -> Result<Arc<dyn BlobStore>, StartError> {
 pub enum Backend {
     /// SQLite in the data directory (`metadata.db`).
     Sqlite(Arc<SqliteStore>),
+    /// PostgreSQL (`store.url`), shared by several servers.
+    Postgres(Arc<PostgresStore>),
 }
 
 impl Backend {
@@ -163,6 +169,7 @@ impl Backend {
     pub fn store(&self) -> Arc<dyn MetadataStore> {
         match self {
             Backend::Sqlite(store) => store.clone(),
+            Backend::Postgres(store) => store.clone(),
         }
     }
 
@@ -170,6 +177,7 @@ impl Backend {
     pub fn sqlite(&self) -> Option<&SqliteStore> {
         match self {
             Backend::Sqlite(store) => Some(store),
+            Backend::Postgres(_) => None,
         }
     }
 
@@ -177,6 +185,7 @@ impl Backend {
     pub async fn close(&self) {
         match self {
             Backend::Sqlite(store) => store.close().await,
+            Backend::Postgres(store) => store.close().await,
         }
     }
 }
@@ -192,10 +201,15 @@ impl App {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir)
             .map_err(|source| StartError::DataDir { path: dir.display().to_string(), source })?;
-        if config.store.url.is_some() {
-            return Err(StartError::NotBuilt(
-                "`store.url` is read but this build keeps metadata only in the data directory; remove it".to_owned(),
-            ));
+        if let Some(url) = &config.store.url {
+            let options = PostgresOptions {
+                url: url.clone(),
+                pool_max: config.store.pool_max,
+                statement_timeout: config.store.statement_timeout,
+                connect_timeout: config.store.connect_timeout,
+            };
+            let postgres = Arc::new(PostgresStore::connect(&options).await?);
+            return App::open_over(config, clock, Backend::Postgres(postgres), None).await;
         }
         let sqlite = Arc::new(SqliteStore::open(&dir.join(DATABASE_FILE)).await?);
         let damage = start_check(&sqlite, &dir.join(DATABASE_FILE), config.start_check).await;

@@ -2,6 +2,7 @@
 //! API code (`/api/v1`), a status and a public message. 5xx bodies say nothing internal; the
 //! detail goes to the log with the request id. Every `From<...> for ApiError` is here too, so a
 //! handler only ever writes `?`.
+//! tidy: long because the table and the test enumerating every row of it belong together.
 
 use crate::caller::CallerError;
 use airlock_api::oci::{ErrorBody, ErrorEntry};
@@ -217,6 +218,10 @@ pub async fn data_dir_scope(
     DATA_DIR.scope(dir, next.run(request)).await
 }
 
+/// What a client reads when the metadata store cannot be reached.
+const STORE_UNREACHABLE_MESSAGE: &str =
+    "the metadata store cannot be reached; nothing was changed by this request; retry after the `Retry-After` seconds";
+
 /// What a client reads when the disk is full.
 fn storage_full_message() -> String {
     let dir = DATA_DIR.try_with(|d| format!("`{d}`")).unwrap_or_else(|_| "of this server".to_owned());
@@ -359,9 +364,19 @@ pub const INTERNAL_MESSAGE: &str =
 impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
         let full = airlock_core::ports::storage_full(&self);
-        let row = if full { STORAGE_FULL } else { classify(&self) };
+        let unreachable = !full && airlock_core::ports::store_unavailable(&self);
+        let row = if full {
+            STORAGE_FULL
+        } else if unreachable {
+            UNAVAILABLE
+        } else {
+            classify(&self)
+        };
         // Internal failures say nothing; a deliberate refusal (writes refused, a full disk) says why.
-        let message = if row.internal() {
+        let message = if unreachable {
+            tracing::warn!(error = %self, "the metadata store is unreachable; request refused");
+            STORE_UNREACHABLE_MESSAGE.to_owned()
+        } else if row.internal() {
             tracing::error!(error = %self, "request failed");
             INTERNAL_MESSAGE.to_owned()
         } else if full {
@@ -418,15 +433,27 @@ pub enum ApiError {
     BodyTimeout(String),
     #[error("internal failure: {0}")]
     Internal(String),
+    /// The metadata store failed: unreachable (503), a full disk (507), or internal.
+    #[error(transparent)]
+    Store(#[from] airlock_core::ports::StoreError),
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let full = airlock_core::ports::storage_full(&self);
+        let unreachable = !full && airlock_core::ports::store_unavailable(&self);
         let (status, code, message, remediation) = match &self {
             _ if full => {
                 tracing::error!(error = %self, "the disk is full; api request refused");
                 (STORAGE_FULL.status, STORAGE_FULL.api_code(), storage_full_message(), None)
+            }
+            _ if unreachable => {
+                tracing::warn!(error = %self, "the metadata store is unreachable; api request refused");
+                (UNAVAILABLE.status, UNAVAILABLE.api_code(), STORE_UNREACHABLE_MESSAGE.to_owned(), None)
+            }
+            ApiError::Store(e) => {
+                tracing::error!(error = %e, "api request failed");
+                (INTERNAL.status, INTERNAL.api_code(), INTERNAL_MESSAGE.to_owned(), None)
             }
             ApiError::BadParameter { message, remediation } => {
                 (StatusCode::BAD_REQUEST, ApiCode::InvalidParameter.as_str(), message.clone(), Some(remediation.clone()))
@@ -507,18 +534,12 @@ impl From<crate::log::LogError> for ApiError {
     }
 }
 
-impl From<airlock_core::ports::StoreError> for ApiError {
-    fn from(e: airlock_core::ports::StoreError) -> Self {
-        ApiError::Internal(e.to_string())
-    }
-}
-
 impl From<PromotionError> for ApiError {
     fn from(e: PromotionError) -> Self {
         let message = e.to_string();
         match e {
             PromotionError::Registry(e) => ApiError::Registry(e),
-            PromotionError::Store(e) => ApiError::Internal(e.to_string()),
+            PromotionError::Store(e) => ApiError::Store(e),
             PromotionError::Seal(detail) => ApiError::Internal(detail),
             PromotionError::Unknown { .. } => ApiError::NotFound(message),
             PromotionError::NotPromotable { .. }
@@ -589,6 +610,15 @@ mod tests {
             ApiError::BodyTooLarge { max: 1, key: "limits.api_body_max_bytes" },
             ApiError::BodyTimeout("m".to_owned()),
             ApiError::Internal("m".to_owned()),
+            ApiError::Store(store_error()),
+            ApiError::Store(StoreError {
+                operation: "read",
+                source: Box::new(std::io::Error::new(std::io::ErrorKind::NotConnected, "connection refused")),
+            }),
+            ApiError::Store(StoreError {
+                operation: "write",
+                source: Box::new(std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full")),
+            }),
             ApiError::Registry(RegistryError::WritesRefused { reason: "r".to_owned() }),
             ApiError::Registry(RegistryError::NameUnknown { repo: RepoName::parse("prod/app").unwrap() }),
             ApiError::Auth(CallerError::Missing { realm: "r".to_owned(), challenge: "c".to_owned() }),
@@ -611,6 +641,7 @@ mod tests {
                     ApiError::BodyTooLarge { .. } => "BodyTooLarge".to_owned(),
                     ApiError::BodyTimeout(_) => "BodyTimeout".to_owned(),
                     ApiError::Internal(_) => "Internal".to_owned(),
+                    ApiError::Store(s) => format!("Store({})", s.source),
                 };
                 (name, e)
             })
@@ -742,6 +773,9 @@ mod tests {
             ApiError::BodyTooLarge                       413 TOO_LARGE
             ApiError::BodyTimeout                        408 TIMEOUT
             ApiError::Internal                           500 INTERNAL
+            ApiError::Store(gone)                        500 INTERNAL
+            ApiError::Store(connection refused)          503 UNAVAILABLE
+            ApiError::Store(disk full)                   507 INSUFFICIENT_STORAGE
             ApiError::Registry(WritesRefused)            503 UNAVAILABLE
             ApiError::Registry(NameUnknown)              404 NAME_UNKNOWN
             ApiError::Auth(Missing)                      401 UNAUTHORIZED

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use airlock_core::ports::FAILPOINT_ENV;
 use airlock_test_support::oci::{Image, digest};
-use airlock_test_support::process::{RawReply, ServerProcess, request};
+use airlock_test_support::process::{Endpoint, RawReply, ServerProcess, request};
 use serde_json::Value;
 
 use crate::airlock;
@@ -33,7 +33,7 @@ pub fn json_of(reply: &RawReply) -> Value {
 }
 
 /// Pushes `image`'s blobs into `repo` over the raw HTTP API.
-pub fn push_blobs(server: &ServerProcess, repo: &str, image: &Image) {
+pub fn push_blobs(server: &Endpoint, repo: &str, image: &Image) {
     for blob in image.blobs() {
         let d = digest(blob);
         let reply = server.request("POST", &format!("/v2/{repo}/blobs/uploads/?digest={d}"), &[], blob);
@@ -47,7 +47,7 @@ pub fn manifest_put<'a>(repo: &str, reference: &str, image: &'a Image) -> (Strin
 }
 
 /// Pushes a one-layer image as `repo:tag` over the raw HTTP API; returns it.
-pub fn push(server: &ServerProcess, repo: &str, tag: &str, contents: &[u8]) -> Image {
+pub fn push(server: &Endpoint, repo: &str, tag: &str, contents: &[u8]) -> Image {
     let image = Image::new(&[("app.bin", contents)]);
     push_blobs(server, repo, &image);
     let (path, headers) = manifest_put(repo, tag, &image);
@@ -57,7 +57,7 @@ pub fn push(server: &ServerProcess, repo: &str, tag: &str, contents: &[u8]) -> I
 }
 
 /// An API token for `name`, with a second factor when `otp` is given.
-pub fn api_token(server: &ServerProcess, name: &str, secret: &str, otp: Option<&str>) -> String {
+pub fn api_token(server: &Endpoint, name: &str, secret: &str, otp: Option<&str>) -> String {
     let basic = airlock_test_support::basic(name, secret);
     let mut headers = vec![("authorization", basic.as_str())];
     headers.extend(otp.map(|code| ("x-airlock-otp", code)));
@@ -66,12 +66,12 @@ pub fn api_token(server: &ServerProcess, name: &str, secret: &str, otp: Option<&
     json_of(&reply)["token"].as_str().expect("token").to_owned()
 }
 
-pub fn tester_token(server: &ServerProcess) -> String {
+pub fn tester_token(server: &Endpoint) -> String {
     api_token(server, airlock_test_support::TESTER, &server.tester_key, None)
 }
 
 /// A request to `/api/v1` with an API token and, when given, a JSON body.
-pub fn api(server: &ServerProcess, method: &str, path: &str, token: &str, body: Option<&Value>) -> RawReply {
+pub fn api(server: &Endpoint, method: &str, path: &str, token: &str, body: Option<&Value>) -> RawReply {
     let bearer = format!("Bearer {token}");
     let body = body.map(Value::to_string).unwrap_or_default();
     request(
@@ -86,7 +86,7 @@ pub fn api(server: &ServerProcess, method: &str, path: &str, token: &str, body: 
 /// Sends a request to a server about to abort (as `tester` for `/v2` paths); returns whatever
 /// came back (nothing, when the process died first), never failing on a dropped connection.
 pub fn request_into_crash(
-    server: &ServerProcess,
+    server: &Endpoint,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
@@ -100,7 +100,7 @@ pub fn request_into_crash(
 }
 
 /// [`request_into_crash`] to `/api/v1` with an API token and a JSON body.
-pub fn api_into_crash(server: &ServerProcess, method: &str, path: &str, token: &str, body: &Value) -> Vec<u8> {
+pub fn api_into_crash(server: &Endpoint, method: &str, path: &str, token: &str, body: &Value) -> Vec<u8> {
     let bearer = format!("Bearer {token}");
     let headers = [("authorization", bearer.as_str()), ("content-type", "application/json")];
     request_into_crash(server, method, path, &headers, body.to_string().as_bytes())
@@ -123,7 +123,7 @@ pub fn wait_for_abort(server: &mut ServerProcess, point: &str) {
 }
 
 /// The log's entries, in order.
-pub fn log_entries(server: &ServerProcess) -> Vec<Value> {
+pub fn log_entries(server: &Endpoint) -> Vec<Value> {
     let reply = server.request("GET", "/api/v1/log/entries?start=0", &[], b"");
     assert_eq!(reply.status, 200, "{}", body_text(&reply));
     let page = json_of(&reply);
@@ -135,7 +135,7 @@ pub fn log_entries(server: &ServerProcess) -> Vec<Value> {
 /// Waits until the log has settled, and returns its size: every committed promotion has its
 /// release bundle attached (the engine attaches it, and logs that, once a checkpoint covers the
 /// commit) and the latest signed checkpoint covers the whole log.
-pub fn wait_for_checkpoint(server: &ServerProcess) -> u64 {
+pub fn wait_for_checkpoint(server: &Endpoint) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let entries = log_entries(server);
@@ -160,7 +160,7 @@ pub fn wait_for_checkpoint(server: &ServerProcess) -> u64 {
 }
 
 /// `airlock audit verify` against the server with the log key it serves: exit 0, whole log.
-pub fn audit_verifies(server: &ServerProcess, dir: &Path, context: &str) {
+pub fn audit_verifies(server: &airlock_test_support::process::Endpoint, dir: &Path, context: &str) {
     let size = wait_for_checkpoint(server);
     let key = server.request("GET", "/api/v1/log/key", &[], b"");
     assert_eq!(key.status, 200);
@@ -184,7 +184,7 @@ pub fn audit_verifies(server: &ServerProcess, dir: &Path, context: &str) {
 }
 
 /// The restarted server accepts writes into `repo`: its start-up checks found nothing wrong.
-pub fn writes_accepted(server: &ServerProcess, repo: &str, context: &str) {
+pub fn writes_accepted(server: &Endpoint, repo: &str, context: &str) {
     let write = server.request("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"");
     assert_eq!(write.status, 202, "{context}: the restarted server refuses writes: {}", body_text(&write));
 }

@@ -21,6 +21,7 @@ mod promotion;
 mod promotion_crash;
 mod quickstart;
 mod release;
+mod replicas;
 mod serve;
 mod trust;
 
