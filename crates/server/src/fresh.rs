@@ -109,7 +109,7 @@ pub async fn layer(State(app): State<AppState>, request: Request, next: Next) ->
     if decides(&request)
         && let Err(e) = ensure_fresh(&app).await
     {
-        tracing::error!(error = %e, "cannot read the store's cached state version");
+        tracing::warn!(error = %e, "cannot read the store's cached state version");
         return if request.uri().path().starts_with("/api/v1/") {
             ApiError::from(e).into_response()
         } else {

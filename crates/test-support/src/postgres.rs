@@ -30,6 +30,15 @@ impl TestDatabase {
     /// When the cluster is configured but the database cannot be created.
     pub async fn create(test: &str) -> Option<TestDatabase> {
         let admin_url = crate::services::service(POSTGRES_URL_VAR, test)?;
+        Some(TestDatabase::create_on(&admin_url, test).await)
+    }
+
+    /// A new, empty database on the cluster `admin_url` names.
+    ///
+    /// # Panics
+    /// When the database cannot be created.
+    pub async fn create_on(admin_url: &str, test: &str) -> TestDatabase {
+        let admin_url = admin_url.to_owned();
         let admin = PgConnectOptions::from_str(&admin_url)
             .unwrap_or_else(|e| panic!("`{POSTGRES_URL_VAR}` is not a PostgreSQL URL: {e}"));
         let name = unique_name(test);
@@ -40,7 +49,7 @@ impl TestDatabase {
             .unwrap_or_else(|e| panic!("cannot create database `{name}`: {e}"));
         sqlx::Connection::close(conn).await.ok();
         let url = with_database(&admin_url, &name);
-        Some(TestDatabase { admin, name, url })
+        TestDatabase { admin, name, url }
     }
 
     /// The database's URL.
@@ -81,6 +90,101 @@ impl Drop for TestDatabase {
         });
         let _ = dropped.join();
     }
+}
+
+/// A PostgreSQL cluster of one test's own, for a test that stops and starts the database under
+/// load (the shared one serves other tests meanwhile). Needs Debian's `postgresql`, as
+/// `scripts/services` installs it; run as root, it runs the server as the `postgres` user
+/// (`initdb` refuses root). Stopped (immediately) when dropped.
+#[derive(Debug)]
+pub struct PrivateCluster {
+    bin: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+impl PrivateCluster {
+    /// Creates and starts a cluster under `dir`, or `None` when PostgreSQL is not configured
+    /// for the tests (see [`crate::services::service`]).
+    ///
+    /// # Panics
+    /// When PostgreSQL is configured but its binaries cannot make a cluster.
+    pub fn start(dir: &std::path::Path, test: &str) -> Option<PrivateCluster> {
+        crate::services::service(POSTGRES_URL_VAR, test)?;
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("Debian's postgresql is installed (scripts/services installs it)")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|b| b.join("initdb").exists())
+            .max()
+            .expect("a PostgreSQL version with initdb");
+        std::fs::create_dir_all(dir).expect("cluster directory");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let cluster = PrivateCluster { bin, dir: dir.to_owned(), port };
+        if is_root() {
+            let status = std::process::Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir).status();
+            assert!(status.is_ok_and(|s| s.success()), "chown the cluster directory to postgres");
+        }
+        let data = dir.join("data");
+        let init = cluster
+            .as_postgres("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"])
+            .output()
+            .expect("initdb runs");
+        assert!(init.status.success(), "initdb: {}", String::from_utf8_lossy(&init.stderr));
+        cluster.ctl("start");
+        Some(cluster)
+    }
+
+    fn as_postgres(&self, program: &str) -> std::process::Command {
+        let path = self.bin.join(program);
+        if is_root() {
+            let mut command = std::process::Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
+        } else {
+            std::process::Command::new(path)
+        }
+    }
+
+    fn ctl(&self, action: &str) {
+        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1", self.port, self.dir.display());
+        let mut command = self.as_postgres("pg_ctl");
+        command.arg("-D").arg(self.dir.join("data")).arg("-l").arg(self.dir.join("log")).args(["-w", "-o", &options]);
+        match action {
+            "stop" => command.args(["-m", "fast", "stop"]),
+            "kill" => command.args(["-m", "immediate", "stop"]),
+            other => command.arg(other),
+        };
+        let out = command.output().expect("pg_ctl runs");
+        assert!(out.status.success() || action == "kill", "pg_ctl {action}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// The cluster's admin URL.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the server (fast shutdown: sessions are cut, in-flight transactions roll back).
+    pub fn stop(&self) {
+        self.ctl("stop");
+    }
+
+    /// Starts the server again, on the same port.
+    pub fn start_again(&self) {
+        self.ctl("start");
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        self.ctl("kill");
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"))
 }
 
 /// A database name unique in this cluster: the test's name (trimmed to fit PostgreSQL's 63

@@ -57,6 +57,21 @@ impl ServerProcess {
         ServerProcess::spawn(binary, data, args, "warn", Stdio::inherit(), envs)
     }
 
+    /// Like [`ServerProcess::start_env`], listening on `listen` (a replica restarted where its
+    /// load balancer expects it).
+    pub fn start_at(
+        binary: &Path,
+        data: &Path,
+        listen: SocketAddr,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> ServerProcess {
+        let mut all = vec!["--listen".to_owned(), listen.to_string()];
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        let borrowed: Vec<&str> = all.iter().map(String::as_str).collect();
+        ServerProcess::spawn(binary, data, &borrowed, "warn", Stdio::inherit(), envs)
+    }
+
     fn spawn(
         binary: &Path,
         data: &Path,
@@ -65,8 +80,11 @@ impl ServerProcess {
         stderr: Stdio,
         envs: &[(&str, &str)],
     ) -> ServerProcess {
+        let listen = if args.contains(&"--listen") { Vec::new() } else { vec!["--listen", "127.0.0.1:0"] };
         let mut child = Command::new(binary)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg("serve")
+            .args(listen)
+            .arg("--data")
             .arg(data)
             .args(args)
             .env("RUST_LOG", log)

@@ -59,11 +59,32 @@ impl Drop for Cluster {
     }
 }
 
+/// The stages of the chaos cases: `dev` pushable, `staging` with no gate but the policy, which
+/// denies only critical findings.
+fn simple_config(dir: &Path, extra: &str) -> PathBuf {
+    let bundle = dir.join("policy");
+    std::fs::create_dir_all(&bundle).unwrap();
+    std::fs::write(bundle.join("policy.rego"), airlock_test_support::promotion::DENY_CRITICAL_POLICY).unwrap();
+    let config = format!(
+        "{extra}\n[policy]\nbundle = \"{}\"\n\n[[stages]]\nname = \"dev\"\npushable = true\n\n[[stages]]\nname = \"staging\"\n",
+        bundle.display()
+    );
+    let path = dir.join("airlock.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
 impl Cluster {
-    /// Starts the cluster under `dir`, or `None` when PostgreSQL or S3 is not configured.
+    /// Starts the cluster under `dir` with the promotion job's stages, or `None` when
+    /// PostgreSQL or S3 is not configured.
     pub fn start(dir: &Path, test: &str) -> Option<Cluster> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let database = runtime.block_on(TestDatabase::create(test))?;
+        Cluster::over(dir, test, database, crate::promotion::write_config)
+    }
+
+    /// Starts the cluster under `dir` over `database`, its config written by `config`.
+    fn over(dir: &Path, test: &str, database: TestDatabase, config: fn(&Path, &str) -> PathBuf) -> Option<Cluster> {
         let bucket = bucket(test)?;
         let balancer_port = free_port();
         let prefix = format!("{test}-{}", std::process::id());
@@ -73,6 +94,8 @@ impl Cluster {
 [store]
 url = "{}"
 pool_max = 8
+# An outage longer than this is answered 503 rather than waited out.
+connect_timeout_secs = 2
 
 [blobs]
 url = "s3://{}/{prefix}"
@@ -87,7 +110,7 @@ trusted_proxies = ["127.0.0.1"]
             bucket.bucket,
             bucket.endpoint,
         );
-        let config = crate::promotion::write_config(dir, &extra);
+        let config = config(dir, &extra);
         let envs = vec![
             ("AWS_ACCESS_KEY_ID".to_owned(), bucket.access_key.clone()),
             ("AWS_SECRET_ACCESS_KEY".to_owned(), bucket.secret_key.clone()),
@@ -120,8 +143,31 @@ trusted_proxies = ["127.0.0.1"]
 
     /// Starts one replica over `data` with the cluster's config.
     pub fn start_replica(&self, data: &Path) -> ServerProcess {
-        let envs: Vec<(&str, &str)> = self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        ServerProcess::start_env(airlock(), data, &["--config", self.config.to_str().unwrap()], &envs)
+        self.start_replica_with(data, None, &[])
+    }
+
+    /// Starts one replica over `data` with the cluster's config and `extra` environment, on
+    /// `listen` when given.
+    fn start_replica_with(&self, data: &Path, listen: Option<SocketAddr>, extra: &[(&str, &str)]) -> ServerProcess {
+        let mut envs: Vec<(&str, &str)> = self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        envs.extend_from_slice(extra);
+        let args = ["--config", self.config.to_str().unwrap()];
+        match listen {
+            Some(addr) => ServerProcess::start_at(airlock(), data, addr, &args, &envs),
+            None => ServerProcess::start_env(airlock(), data, &args, &envs),
+        }
+    }
+
+    /// Restarts replica `n` (0-based) where it listened, with `AIRLOCK_FAILPOINT=point` when
+    /// given: it aborts when its work reaches that point, as a `kill -9` there would. (A
+    /// restart keeps `tester`'s key: it is kept beside the data directory.)
+    fn restart(&mut self, n: usize, point: Option<&str>) {
+        let (data, addr) = (self.replicas[n].data.clone(), self.replicas[n].addr);
+        self.replicas[n].kill_hard();
+        let env: Vec<(&str, &str)> = point.map(|p| ("AIRLOCK_FAILPOINT", p)).into_iter().collect();
+        self.replicas[n] = self.start_replica_with(&data, Some(addr), &env);
+        // The balancer finds it again at its next health check.
+        self.wait_ready(Duration::from_secs(20));
     }
 
     fn start_balancer(&self) -> Child {
@@ -228,4 +274,205 @@ fn three_replicas_behind_haproxy_run_the_whole_job() {
     // The log all three appended to is one tree: the auditor's verification passes through the
     // balancer, whichever replica answers each read.
     crate::crash_support::audit_verifies(lb, dir.path(), "three replicas");
+}
+
+impl Cluster {
+    /// Starts the cluster with the chaos cases' stages ([`simple_config`]).
+    fn simple(dir: &Path, test: &str) -> Option<Cluster> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let database = runtime.block_on(TestDatabase::create(test))?;
+        Cluster::over(dir, test, database, simple_config)
+    }
+
+    /// Replica `n`'s own address, as a client that was talking to it directly sees it.
+    fn direct(&self, n: usize) -> Endpoint {
+        Endpoint { addr: self.replicas[n].addr, tester_key: self.endpoint.tester_key.clone() }
+    }
+}
+
+/// Log entries of `kind` about promotion `id`.
+fn events_about(lb: &Endpoint, kind: &str, id: &str) -> usize {
+    crate::crash_support::log_entries(lb)
+        .iter()
+        .filter(|e| e["event"]["type"] == kind && e["event"].to_string().contains(id))
+        .count()
+}
+
+#[test]
+fn a_replica_killed_inside_a_promotion_commit_leaves_it_to_another_exactly_once() {
+    use crate::crash_support::{api, api_into_crash, api_token, json_of, push, wait_for_abort};
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut cluster) = Cluster::simple(dir.path(), "chaos_promotion_commit") else { return };
+    let ci_key = cluster.endpoint.service_account("ci-bot", &["ci"]);
+    for point in ["promotion-commit-linked", "promotion-commit-sealed", "promotion-commit-logged"] {
+        let tag = point.trim_start_matches("promotion-commit-");
+        let image = push(&cluster.endpoint, "dev/app", tag, format!("built for {point}").as_bytes());
+        cluster.restart(0, Some(point));
+        let lb = cluster.endpoint.clone();
+        let body = serde_json::json!({"repository": "dev/app", "reference": tag, "to": "staging", "tag": tag});
+        // The request reaches the armed replica directly; it dies inside the commit.
+        let direct = cluster.direct(0);
+        let token = api_token(&direct, "ci-bot", &ci_key, None);
+        let answer = api_into_crash(&direct, "POST", "/api/v1/promotions", &token, &body);
+        wait_for_abort(&mut cluster.replicas[0], point);
+        assert!(!String::from_utf8_lossy(&answer).contains("promoted"), "{point}: no answer came back");
+        let staged = lb.request("GET", &format!("/v2/staging/app/manifests/{tag}"), &[], b"");
+        assert_eq!(staged.status, 404, "{point}: nothing of the interrupted commit is in staging");
+
+        // Asked again through the balancer, another replica commits it, once.
+        let again = api(&lb, "POST", "/api/v1/promotions", &token, Some(&body));
+        assert!(again.status == 200 || again.status == 201, "{point}: {}", String::from_utf8_lossy(&again.body));
+        let promotion = json_of(&again);
+        assert_eq!(promotion["status"], "promoted", "{point}: {promotion}");
+        let id = promotion["id"].as_str().unwrap().to_owned();
+        assert_eq!(events_about(&lb, "promotion.commit", &id), 1, "{point}: one commit on record");
+        let staged = lb.request("GET", &format!("/v2/staging/app/manifests/{tag}"), &[], b"");
+        assert_eq!((staged.status, staged.body), (200, image.manifest.to_vec()), "{point}");
+        // The dead replica comes back over its data directory.
+        cluster.restart(0, None);
+    }
+    crate::crash_support::audit_verifies(&cluster.endpoint, dir.path(), "promotion commits on three replicas");
+}
+
+#[test]
+fn a_replica_killed_mid_chunk_leaves_the_upload_to_another() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut cluster) = Cluster::simple(dir.path(), "chaos_chunked_upload") else { return };
+    let lb = cluster.endpoint.clone();
+    let bytes = airlock_test_support::oci::pseudo_random(2 * 1024 * 1024 + 3, 11);
+    let digest = airlock_test_support::oci::digest(&bytes);
+    let started = lb.request("POST", "/v2/dev/resumed/blobs/uploads/", &[], b"");
+    assert_eq!(started.status, 202);
+    let location = started.header("location").to_owned();
+    let first = 1024 * 1024;
+    let range = format!("0-{}", first - 1);
+    let headers = [("content-type", "application/octet-stream"), ("content-range", range.as_str())];
+    let reply = lb.request("PATCH", &location, &headers, &bytes[..first]);
+    assert_eq!(reply.status, 202, "{}", String::from_utf8_lossy(&reply.body));
+    let location = reply.header("location").to_owned();
+
+    // The next chunk goes to replica 0 directly, which is killed halfway through it.
+    let rest = &bytes[first..];
+    let range = format!("{first}-{}", bytes.len() - 1);
+    let headers = [("content-type", "application/octet-stream"), ("content-range", range.as_str())];
+    let mut stream = cluster.direct(0).start_request("PATCH", &location, &headers, rest.len() as u64);
+    stream.write_all(&rest[..rest.len() / 2]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    cluster.replicas[0].kill_hard();
+    drop(stream);
+
+    // Through the balancer the upload stands where the last whole chunk left it; the client
+    // resumes from there and another replica commits it.
+    let status = lb.request("GET", &location, &[], b"");
+    assert_eq!(status.status, 204, "{}", String::from_utf8_lossy(&status.body));
+    assert_eq!(status.header("range"), format!("0-{}", first - 1), "the half chunk was dropped");
+    let resumed = lb.request("PATCH", &location, &headers, rest);
+    assert_eq!(resumed.status, 202, "{}", String::from_utf8_lossy(&resumed.body));
+    let location = resumed.header("location").to_owned();
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let done = lb.request("PUT", &format!("{location}{separator}digest={digest}"), &[], b"");
+    assert_eq!(done.status, 201, "{}", String::from_utf8_lossy(&done.body));
+    let pulled = lb.request("GET", &format!("/v2/dev/resumed/blobs/{digest}"), &[], b"");
+    assert_eq!((pulled.status, pulled.body == bytes), (200, true));
+}
+
+#[test]
+fn a_replica_killed_while_signing_a_checkpoint_leaves_the_checkpoint_to_another() {
+    use crate::crash_support::{push, wait_for_abort};
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut cluster) = Cluster::simple(dir.path(), "chaos_checkpoint") else { return };
+    for point in ["checkpoint-sign-signed", "checkpoint-sign-stored"] {
+        // A push through it logs a write, so its checkpointer reaches the point and the replica
+        // dies holding a signed, unstored (or unmirrored) checkpoint.
+        cluster.restart(0, Some(point));
+        push(&cluster.direct(0), "dev/app", &format!("{point}-0"), b"committed before the checkpoint");
+        wait_for_abort(&mut cluster.replicas[0], point);
+        // The others go on: their commits and checkpoints cover what it had not signed.
+        let lb = cluster.endpoint.clone();
+        push(&lb, "dev/app", point, point.as_bytes());
+        crate::crash_support::audit_verifies(&lb, dir.path(), point);
+        cluster.restart(0, None);
+        let restarted = request(cluster.replicas[0].addr, "GET", "/readyz", &[], b"");
+        assert_eq!(restarted.status, 200, "{point}: {}", String::from_utf8_lossy(&restarted.body));
+    }
+}
+
+#[test]
+fn postgresql_restarted_under_load_costs_503s_and_loses_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let test = "chaos_postgres_restart";
+    let Some(postgres) = airlock_test_support::postgres::PrivateCluster::start(&dir.path().join("pg"), test) else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let database = runtime.block_on(TestDatabase::create_on(&postgres.url(), test));
+    let Some(cluster) = Cluster::over(dir.path(), test, database, simple_config) else { return };
+    let lb = cluster.endpoint.clone();
+    // A registry token taken before the outage: logging in needs the database too.
+    let token = format!("Bearer {}", lb.registry_token(&["repository:dev/load:pull,push".to_owned()]));
+
+    // Pushes one image after another through the balancer; each manifest PUT's status is kept.
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let load = {
+        let (lb, token, stop) = (lb.clone(), token.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut pushed = Vec::new();
+            let mut n = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let image = Image::new(&[("n", n.to_be_bytes().as_slice())]);
+                let auth = [("authorization", token.as_str())];
+                // The first refusal among the blob pushes, or the manifest's status.
+                let refused = image.blobs().find_map(|blob| {
+                    let d = airlock_test_support::oci::digest(blob);
+                    let path = format!("/v2/dev/load/blobs/uploads/?digest={d}");
+                    let status = request(lb.addr, "POST", &path, &auth, blob).status;
+                    (status != 201).then_some(status)
+                });
+                let status = refused.unwrap_or_else(|| {
+                    let headers = [("authorization", token.as_str()), ("content-type", image.media_type())];
+                    request(lb.addr, "PUT", &format!("/v2/dev/load/manifests/v{n}"), &headers, &image.manifest).status
+                });
+                pushed.push((n, image, status));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            pushed
+        })
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    postgres.stop();
+    std::thread::sleep(Duration::from_secs(3));
+    postgres.start_again();
+    // The replicas recover by themselves: no restart, the balancer puts them back.
+    let recovered = Instant::now();
+    cluster.wait_ready(Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    let pushed = load.join().unwrap();
+    eprintln!("recovered {} ms after the database came back", recovered.elapsed().as_millis());
+
+    let statuses: std::collections::BTreeMap<u16, usize> =
+        pushed.iter().fold(Default::default(), |mut m, (_, _, s)| {
+            *m.entry(*s).or_default() += 1;
+            m
+        });
+    assert!(statuses.get(&201).is_some_and(|n| *n > 5), "pushes succeeded before and after: {statuses:?}");
+    assert!(statuses.contains_key(&503), "the outage was answered 503: {statuses:?}");
+    assert!(
+        statuses.keys().all(|s| [201, 503].contains(s)),
+        "nothing but 201 and 503 (no internal error, no lost answer): {statuses:?}"
+    );
+    let last = pushed.last().unwrap();
+    assert_eq!(last.2, 201, "writes work again after the restart: {statuses:?}");
+    // Every acknowledged push is there, byte for byte.
+    for (n, image, status) in &pushed {
+        if *status == 201 {
+            let headers = [("authorization", token.as_str()), ("accept", image.media_type())];
+            let got = request(lb.addr, "GET", &format!("/v2/dev/load/manifests/v{n}"), &headers, b"");
+            assert_eq!((got.status, &got.body), (200, &image.manifest.to_vec()), "push {n} was acknowledged");
+        }
+    }
+    crate::crash_support::audit_verifies(&lb, dir.path(), "after a PostgreSQL restart");
 }
