@@ -49,6 +49,9 @@ pub struct Cluster {
     pub endpoint: Endpoint,
     pub config: PathBuf,
     envs: Vec<(String, String)>,
+    bucket: Bucket,
+    /// The blobs' prefix in the bucket.
+    prefix: String,
     _database: TestDatabase,
 }
 
@@ -110,6 +113,7 @@ trusted_proxies = ["127.0.0.1"]
             bucket.bucket,
             bucket.endpoint,
         );
+        let prefix = prefix.clone();
         let config = config(dir, &extra);
         let envs = vec![
             ("AWS_ACCESS_KEY_ID".to_owned(), bucket.access_key.clone()),
@@ -121,6 +125,8 @@ trusted_proxies = ["127.0.0.1"]
             endpoint: Endpoint { addr: SocketAddr::from(([127, 0, 0, 1], balancer_port)), tester_key: String::new() },
             config,
             envs,
+            bucket,
+            prefix,
             _database: database,
         };
         for n in 1..=3 {
@@ -475,4 +481,49 @@ fn postgresql_restarted_under_load_costs_503s_and_loses_nothing() {
         }
     }
     crate::crash_support::audit_verifies(&lb, dir.path(), "after a PostgreSQL restart");
+}
+
+#[test]
+fn the_scrubber_quarantines_a_corrupt_object_in_the_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(cluster) = Cluster::simple(dir.path(), "scrub_over_s3") else { return };
+    let lb = &cluster.endpoint;
+    // Larger than `limits.inline_blob_max_bytes`, so it lives in the bucket.
+    let bytes = airlock_test_support::oci::pseudo_random(300 * 1024, 5);
+    let digest = airlock_test_support::oci::digest(&bytes);
+    let pushed = lb.request("POST", &format!("/v2/dev/scrubbed/blobs/uploads/?digest={digest}"), &[], &bytes);
+    assert_eq!(pushed.status, 201, "{}", String::from_utf8_lossy(&pushed.body));
+
+    // Someone with write access to the bucket changes the object's bytes.
+    let hex = digest.trim_start_matches("sha256:");
+    let b = &cluster.bucket;
+    let key = format!("{}/{}/blobs/sha256/{}/{hex}", b.bucket, cluster.prefix, &hex[..2]);
+    let tampered = dir.path().join("tampered");
+    std::fs::write(&tampered, airlock_test_support::oci::pseudo_random(300 * 1024, 6)).unwrap();
+    run(Command::new("curl")
+        .args(["-sf", "--aws-sigv4", "aws:amz:us-east-1:s3", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "--user"])
+        .arg(format!("{}:{}", b.access_key, b.secret_key))
+        .args(["-X", "PUT", "--data-binary"])
+        .arg(format!("@{}", tampered.display()))
+        .arg(format!("{}/{key}", b.endpoint)));
+
+    // One scrub pass, from a replica's data directory and config, finds it and quarantines it.
+    let envs: Vec<(&str, &str)> = cluster.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = Command::new(airlock())
+        .args(["scrub", "--output", "json", "--config", cluster.config.to_str().unwrap(), "--data"])
+        .arg(&cluster.replicas[1].data)
+        .envs(envs)
+        .output()
+        .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", crate::show(&out)));
+    assert_eq!(out.status.code(), Some(1), "a quarantine exits 1: {report}");
+    assert_eq!(report["quarantined"], serde_json::json!([digest]), "{report}");
+    let gone = lb.request("GET", &format!("/v2/dev/scrubbed/blobs/{digest}"), &[], b"");
+    assert_eq!(gone.status, 404, "a quarantined blob is never served");
+    // Pushing the good bytes again heals it.
+    let healed = lb.request("POST", &format!("/v2/dev/scrubbed/blobs/uploads/?digest={digest}"), &[], &bytes);
+    assert_eq!(healed.status, 201, "{}", String::from_utf8_lossy(&healed.body));
+    let pulled = lb.request("GET", &format!("/v2/dev/scrubbed/blobs/{digest}"), &[], b"");
+    assert_eq!((pulled.status, pulled.body == bytes), (200, true));
 }
