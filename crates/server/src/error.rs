@@ -219,8 +219,7 @@ pub async fn data_dir_scope(
 }
 
 /// What a client reads when the metadata store cannot be reached.
-const STORE_UNREACHABLE_MESSAGE: &str =
-    "the metadata store cannot be reached; nothing was changed by this request; retry after the `Retry-After` seconds";
+const STORE_UNREACHABLE_MESSAGE: &str = "the metadata store is unreachable or overloaded; nothing was changed by this request; retry after the `Retry-After` seconds";
 
 /// What a client reads when the disk is full.
 fn storage_full_message() -> String {

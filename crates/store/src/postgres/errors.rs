@@ -8,9 +8,12 @@ use std::io::ErrorKind;
 /// SQLSTATE `disk_full`. (`out_of_memory`, `53200`, is not a full disk.)
 const DISK_FULL: &str = "53100";
 
-/// SQLSTATEs of a server that is going away or not there yet: `admin_shutdown`,
-/// `crash_shutdown`, `cannot_connect_now`.
-const GOING_AWAY: [&str; 3] = ["57P01", "57P02", "57P03"];
+/// SQLSTATEs after which the request can only be retried later, its transaction rolled back:
+/// a server going away or not there yet (`admin_shutdown`, `crash_shutdown`,
+/// `cannot_connect_now`), one with no connection to spare (`too_many_connections`), and a
+/// statement that ran past `store.statement_timeout_ms` (`query_canceled`), as one waiting for
+/// the sequencer lock behind a long write does.
+const GOING_AWAY: [&str; 5] = ["57P01", "57P02", "57P03", "53300", "57014"];
 
 /// SQLSTATE class `08`: connection exceptions.
 const CONNECTION_EXCEPTION_CLASS: &str = "08";
@@ -56,14 +59,14 @@ mod tests {
         let cases = [
             ("53100", Some(ErrorKind::StorageFull)),
             ("53200", None),
-            ("53300", None),
+            ("53300", Some(ErrorKind::NotConnected)),
             ("08000", Some(ErrorKind::NotConnected)),
             ("08006", Some(ErrorKind::NotConnected)),
             ("08P01", Some(ErrorKind::NotConnected)),
             ("57P01", Some(ErrorKind::NotConnected)),
             ("57P02", Some(ErrorKind::NotConnected)),
             ("57P03", Some(ErrorKind::NotConnected)),
-            ("57014", None),
+            ("57014", Some(ErrorKind::NotConnected)),
             ("23505", None),
             ("40001", None),
         ];

@@ -372,8 +372,8 @@ async fn terminated_sessions_are_replaced() {
 }
 
 /// Every write waits for the log's sequencer lock, whoever holds it (here an administrator's
-/// session), while reads go on; a wait longer than the statement timeout fails the write, and
-/// not as the server being unavailable.
+/// session), while reads go on; a wait longer than the statement timeout fails the write as one
+/// to retry later (the server answers 503 with `Retry-After`), its transaction rolled back.
 #[tokio::test]
 async fn writes_wait_for_the_sequencer_lock_within_the_statement_timeout() {
     // The store's sequencer key: the lock a write takes before anything else.
@@ -390,7 +390,7 @@ async fn writes_wait_for_the_sequencer_lock_within_the_statement_timeout() {
     let refused = store.append_events(&[marked(0, 1, 0)]).await.unwrap_err();
     assert!(started.elapsed() >= Duration::from_millis(300), "it waited for the lock");
     assert!(refused.to_string().contains("statement timeout"), "{refused}");
-    assert!(!store_unavailable(&refused), "{refused}");
+    assert!(store_unavailable(&refused), "{refused}");
     let (dev, x) = (repo("dev/a"), Digest::of(b"x"));
     let blob = store.insert_blob(&dev, &x, 1, Some(Bytes::from_static(b"x")), None, at(1)).await;
     assert!(blob.is_err(), "a write that appends nothing waits for the lock too");
