@@ -27,6 +27,8 @@ enum Command {
     Scrub(commands::scrub::Args),
     /// Check a data directory (the whole database, the log) with the server stopped, and say what to do next.
     Doctor(commands::doctor::Args),
+    /// Move a single node (SQLite and the data directory) to PostgreSQL and S3, with the server stopped.
+    Migrate(commands::migrate::Args),
     /// Verify, export and follow the transparency log.
     Audit(commands::audit::Args),
     /// Sign an in-toto statement about an artifact and push it as a referrer.
@@ -96,6 +98,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => commands::demo::exec(args),
         Command::Scrub(args) => commands::scrub::exec(args),
         Command::Doctor(args) => commands::doctor::exec(args),
+        Command::Migrate(args) => commands::migrate::exec(args),
         Command::Audit(args) => commands::audit::exec(args),
         Command::Attest(args) => commands::attest::exec(args),
         Command::Attestation(args) => commands::attestation::exec(args),

@@ -38,6 +38,7 @@ mod extract;
 mod fresh;
 pub mod log;
 mod metrics;
+pub mod migrate;
 mod openapi;
 mod policy;
 pub mod promotion;

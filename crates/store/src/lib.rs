@@ -16,6 +16,7 @@
     )
 )]
 
+pub mod migrate;
 mod postgres;
 mod sqlite;
 

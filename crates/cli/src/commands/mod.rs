@@ -12,6 +12,7 @@ pub mod doctor;
 pub mod evidence;
 pub mod key;
 pub mod login;
+pub mod migrate;
 pub mod policy;
 pub mod promote;
 pub mod release;

@@ -17,6 +17,7 @@ mod crash_support;
 mod damaged_store;
 mod disk_full;
 mod identity;
+mod migrate;
 mod promotion;
 mod promotion_crash;
 mod quickstart;

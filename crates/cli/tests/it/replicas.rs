@@ -25,14 +25,14 @@ fn free_port() -> u16 {
 }
 
 /// The S3 settings of the test bucket, or `None` to skip.
-struct Bucket {
-    endpoint: String,
-    bucket: String,
-    access_key: String,
-    secret_key: String,
+pub(crate) struct Bucket {
+    pub(crate) endpoint: String,
+    pub(crate) bucket: String,
+    pub(crate) access_key: String,
+    pub(crate) secret_key: String,
 }
 
-fn bucket(test: &str) -> Option<Bucket> {
+pub(crate) fn bucket(test: &str) -> Option<Bucket> {
     Some(Bucket {
         endpoint: service("AIRLOCK_TEST_S3_ENDPOINT", test)?,
         bucket: service("AIRLOCK_TEST_S3_BUCKET", test)?,

@@ -233,6 +233,11 @@ impl PostgresStore {
         Ok(PostgresStore { pool, listeners, log_tail: Arc::new(Mutex::new(None)) })
     }
 
+    /// The pool every operation uses, for `migrate`'s copy and checks.
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Closes the store: ends its change hints and waits for connections in use to come back.
     pub async fn close(&self) {
         // Calling `close` marks the listening pool closed at once. Its sessions belong to hint

@@ -1,8 +1,10 @@
 //! The store conformance suite against each backend, each check on a fresh database: SQLite
-//! here, PostgreSQL (with what only a shared server has) in `postgres.rs`.
+//! here, PostgreSQL (with what only a shared server has) in `postgres.rs`; `airlock migrate`'s copy
+//! from one to the other in `migrate.rs`.
 
 use airlock_store::SqliteStore;
 
+mod migrate;
 mod postgres;
 
 async fn fresh() -> (tempfile::TempDir, SqliteStore) {
