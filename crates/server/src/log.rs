@@ -338,7 +338,9 @@ impl LogService {
             let checkpoint = match Checkpoint::open(note.as_bytes(), &self.verifier) {
                 Ok(c) => c,
                 Err(e) => {
-                    return Ok(Some(format!("the {source}'s latest checkpoint does not verify with the log key: {e}")));
+                    return Ok(Some(format!(
+                        "the {source}'s latest checkpoint does not verify with the log key: {e}; a server joining replicas over a shared store needs their `log/key`, `log/origin`, `auth/token.key` and `keys/release.key` in its data directory (runbook, \"Adding a replica\")"
+                    )));
                 }
             };
             if reference.as_ref().is_none_or(|r| checkpoint.size > r.size) {

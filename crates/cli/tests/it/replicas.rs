@@ -527,3 +527,24 @@ fn the_scrubber_quarantines_a_corrupt_object_in_the_bucket() {
     let pulled = lb.request("GET", &format!("/v2/dev/scrubbed/blobs/{digest}"), &[], b"");
     assert_eq!((pulled.status, pulled.body == bytes), (200, true));
 }
+
+#[test]
+fn a_replica_without_the_shared_keys_refuses_writes_and_says_what_to_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(cluster) = Cluster::simple(dir.path(), "replica_without_keys") else { return };
+    crate::crash_support::push(&cluster.endpoint, "dev/app", "1", b"signed by the cluster's log key");
+    crate::crash_support::wait_for_checkpoint(&cluster.endpoint);
+    // A fourth replica started over an empty data directory makes keys of its own. (The
+    // tester's key is handed to it beside its data directory: it could not create one.)
+    let data = dir.path().join("stray");
+    std::fs::write(data.with_extension("tester-key"), &cluster.endpoint.tester_key).unwrap();
+    let stray = cluster.start_replica(&data);
+    let ready = request(stray.addr, "GET", "/readyz", &[], b"");
+    let said = String::from_utf8_lossy(&ready.body);
+    assert_eq!(ready.status, 503, "{said}");
+    assert!(said.contains("does not verify with the log key") && said.contains("Adding a replica"), "{said}");
+    let write = stray.request("POST", "/v2/dev/app/blobs/uploads/", &[], b"");
+    assert_eq!(write.status, 503, "{}", String::from_utf8_lossy(&write.body));
+    // The others go on.
+    crate::crash_support::push(&cluster.endpoint, "dev/app", "2", b"still accepted by the cluster");
+}
