@@ -6,9 +6,9 @@
 //!
 //! Why not `insert_blob` and `put_manifest` for every image: each is a transaction of its own (a
 //! dozen statements and a commit). The bench prints the port's rate as it pushes its fixtures,
-//! ~530 manifests/s on two cores, so the million manifests of the top size would take over half
-//! an hour, and their 1.6 million blobs as long again, where the bulk rows take under five minutes
-//! with the whole log.
+//! 530–660 manifests/s on two cores, so the million manifests of the top size would take about
+//! half an hour, and their 1.6 million blobs as long again, where the bulk rows take under five
+//! minutes with the whole log.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
