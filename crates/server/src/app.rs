@@ -122,7 +122,7 @@ pub struct AppState {
     /// Dry-run evaluations per principal (`limits.evaluations_per_minute`).
     pub evaluations: Arc<crate::caller::PerPrincipal>,
     pub evaluations_per_minute: u32,
-    /// The version of the store's cached state loaded here ([`crate::fresh`]).
+    /// The version of the store's cached state loaded here (`fresh.rs`).
     pub cached: Arc<crate::fresh::Loaded>,
 }
 
