@@ -65,6 +65,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 /// them again; past this many the memory is cleared.
 const RECORDS_CACHED: usize = 4096;
 
+/// The most bytes a chunk record may hold (a length of at most 20 digits, a space, a 32-digit
+/// nonce, with room to spare).
+const RECORD_MAX_BYTES: u64 = 128;
+
 /// One chunk of an upload, as its record names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Record {
@@ -345,6 +349,12 @@ impl S3BlobStore {
         let cache_key = meta.e_tag.as_ref().map(|tag| (meta.location.to_string(), tag.clone()));
         if let Some(record) = cache_key.as_ref().and_then(|k| self.cached(k)) {
             return Ok(record);
+        }
+        // A record is `<length> <nonce>`, a few dozen bytes: a larger object is not one, and is
+        // never read into memory.
+        if meta.size > RECORD_MAX_BYTES {
+            let why = format!("the chunk record holds {} bytes, more than a record ever does", meta.size);
+            return Err(self.inconsistent("read chunk record", &meta.location, why));
         }
         let record = self.read_record(&meta.location).await?;
         if let Some(k) = cache_key {
