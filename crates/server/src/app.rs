@@ -639,6 +639,10 @@ impl Server {
         for task in background {
             task.abort();
         }
+        // After a clean stop the file beside the log key holds the newest checkpoint.
+        if let Err(e) = self.app.state.log.flush_checkpoint_file().await {
+            tracing::error!(error = %e, "cannot write the checkpoint file beside the log key at shutdown");
+        }
         // Refusals counted in windows still open are put on record before the database closes.
         crate::log::close_refusals(&self.app.state.registry, true).await;
         self.app.close().await;

@@ -106,7 +106,25 @@ pub struct LogService {
     verifier: Arc<Verifier>,
     origin: String,
     checkpoint_file: PathBuf,
+    mirror: Arc<Mirror>,
     pub trigger: Arc<CheckpointTrigger>,
+}
+
+/// The checkpoint file beside the key, rewritten at most once per `interval`: each rewrite
+/// costs a file creation, two fsyncs and a rename, which a commit should not pay each time. A
+/// checkpoint signed sooner waits, and the newest waiting one is written when the interval is
+/// up, or when the server stops.
+#[derive(Debug)]
+struct Mirror {
+    interval: std::time::Duration,
+    state: tokio::sync::Mutex<MirrorState>,
+}
+
+#[derive(Debug, Default)]
+struct MirrorState {
+    written_at: Option<tokio::time::Instant>,
+    /// The newest checkpoint note not yet in the file.
+    pending: Option<String>,
 }
 
 fn read_or_create_key(path: &Path, origin: &str) -> Result<Signer, LogKeyError> {
@@ -208,6 +226,10 @@ impl LogService {
             verifier: Arc::new(verifier),
             origin,
             checkpoint_file: data_dir.join("log").join("checkpoint"),
+            mirror: Arc::new(Mirror {
+                interval: config.checkpoint_file_interval,
+                state: tokio::sync::Mutex::new(MirrorState::default()),
+            }),
             trigger: Arc::new(CheckpointTrigger::default()),
         })
     }
@@ -258,7 +280,8 @@ impl LogService {
     /// [`Self::checkpoint`], with the crash-test failpoints of the background checkpointer when
     /// `signing` is [`Signing::Background`]: `checkpoint-sign-signed` (signed, nothing stored),
     /// `checkpoint-sign-stored` (in the database, the file beside the key not yet rewritten) and
-    /// `checkpoint-sign-done` (both durable, release bundles not yet attached).
+    /// `checkpoint-sign-done` (in the database, and in the file unless it was rewritten less
+    /// than `log.checkpoint_file_interval_ms` ago; release bundles not yet attached).
     async fn sign_checkpoint(&self, signing: Signing) -> Result<StoredCheckpoint, LogError> {
         let point = |name: &str| {
             if signing == Signing::Background {
@@ -269,6 +292,10 @@ impl LogService {
         if let Some(latest) = self.store.latest_checkpoint().await?
             && latest.size == size
         {
+            // After a crash the file can lag the database by an interval: bring it up to date.
+            if signing == Signing::AtStart {
+                self.mirror_now(&latest.note).await?;
+            }
             return Ok(latest);
         }
         let root = self.root(size).await?;
@@ -278,14 +305,63 @@ impl LogService {
         point("checkpoint-sign-signed");
         self.store.put_checkpoint(&stored, self.clock.now()).await?;
         point("checkpoint-sign-stored");
-        self.mirror(&stored.note).await?;
+        match signing {
+            Signing::AtStart => self.mirror_now(&stored.note).await?,
+            Signing::Background => self.mirror_soon(&stored.note).await?,
+        }
         point("checkpoint-sign-done");
         Ok(stored)
     }
 
+    /// Writes `note` to the checkpoint file now.
+    async fn mirror_now(&self, note: &str) -> Result<(), LogError> {
+        let mut state = self.mirror.state.lock().await;
+        self.write_checkpoint_file(note).await?;
+        state.written_at = Some(tokio::time::Instant::now());
+        state.pending = None;
+        Ok(())
+    }
+
+    /// Writes `note` to the checkpoint file unless the file was rewritten less than the interval
+    /// ago; then it waits for [`Self::flush_checkpoint_file`].
+    async fn mirror_soon(&self, note: &str) -> Result<(), LogError> {
+        let mut state = self.mirror.state.lock().await;
+        let recent = state.written_at.is_some_and(|at| at.elapsed() < self.mirror.interval);
+        if recent {
+            state.pending = Some(note.to_owned());
+            return Ok(());
+        }
+        self.write_checkpoint_file(note).await?;
+        state.written_at = Some(tokio::time::Instant::now());
+        state.pending = None;
+        Ok(())
+    }
+
+    /// When the waiting checkpoint is due in the file, if one is waiting.
+    async fn checkpoint_file_due(&self) -> Option<tokio::time::Instant> {
+        let state = self.mirror.state.lock().await;
+        state.pending.as_ref()?;
+        let now = tokio::time::Instant::now();
+        Some(state.written_at.and_then(|at| at.checked_add(self.mirror.interval)).unwrap_or(now))
+    }
+
+    /// Writes the waiting checkpoint, if any, to the file beside the key. The server calls it as
+    /// it stops, so after a clean stop the file holds the newest checkpoint.
+    pub async fn flush_checkpoint_file(&self) -> Result<(), LogError> {
+        let mut state = self.mirror.state.lock().await;
+        let Some(note) = state.pending.take() else { return Ok(()) };
+        // A failed write is tried again an interval later, not at once in a loop.
+        state.written_at = Some(tokio::time::Instant::now());
+        if let Err(e) = self.write_checkpoint_file(&note).await {
+            state.pending = Some(note);
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Keeps the latest checkpoint in a file beside the key too, so a database restored from an
     /// older copy is caught at the next start even though its own checkpoints look fine.
-    async fn mirror(&self, note: &str) -> Result<(), LogError> {
+    async fn write_checkpoint_file(&self, note: &str) -> Result<(), LogError> {
         let path = self.checkpoint_file.clone();
         let note = note.to_owned();
         let display = path.display().to_string();
@@ -313,11 +389,23 @@ impl LogService {
         Fut: std::future::Future<Output = ()> + Send,
     {
         loop {
-            self.trigger.0.notified().await;
-            tokio::time::sleep(delay).await;
-            match self.sign_checkpoint(Signing::Background).await {
-                Ok(checkpoint) => signed(checkpoint).await,
-                Err(e) => tracing::error!(error = %e, "cannot sign a log checkpoint; retrying at the next commit"),
+            let due = self.checkpoint_file_due().await;
+            // Without a checkpoint waiting for the file, nothing is due: wait for a commit.
+            let now = tokio::time::Instant::now();
+            let far = now.checked_add(std::time::Duration::from_secs(3600)).unwrap_or(now);
+            tokio::select! {
+                () = self.trigger.0.notified() => {
+                    tokio::time::sleep(delay).await;
+                    match self.sign_checkpoint(Signing::Background).await {
+                        Ok(checkpoint) => signed(checkpoint).await,
+                        Err(e) => tracing::error!(error = %e, "cannot sign a log checkpoint; retrying at the next commit"),
+                    }
+                }
+                () = tokio::time::sleep_until(due.unwrap_or(far)), if due.is_some() => {
+                    if let Err(e) = self.flush_checkpoint_file().await {
+                        tracing::error!(error = %e, "cannot write the checkpoint file beside the log key; retrying");
+                    }
+                }
             }
         }
     }

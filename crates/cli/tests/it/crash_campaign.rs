@@ -190,7 +190,13 @@ impl Campaign {
         let data = dir.path().join("data");
         let roots = trust_roots(dir.path());
         let config = dir.path().join("airlock.toml");
-        std::fs::write(&config, "public_url = \"http://crash-campaign.test\"\n").unwrap();
+        // Every checkpoint is written to the file beside the key at once, so each crash point
+        // finds the file in a known state (`checkpoint_file.rs` covers the default interval).
+        std::fs::write(
+            &config,
+            "public_url = \"http://crash-campaign.test\"\n[log]\ncheckpoint_file_interval_ms = 0\n",
+        )
+        .unwrap();
         let config = config.to_str().unwrap().to_owned();
         let server = start(&data, &["--config", &config], None);
         let basic = airlock_test_support::basic("admin", airlock_test_support::ADMIN_PASSWORD);

@@ -9,6 +9,7 @@
 )]
 
 mod audit;
+mod checkpoint_file;
 mod clients;
 mod cpu_work;
 mod crash;

@@ -61,6 +61,9 @@ pub const SCRUB_RATE_BYTES_PER_SEC: u64 = 64 * 1024 * 1024;
 /// Milliseconds the checkpointer waits after a commit, so commits close together share one
 /// signed checkpoint.
 pub const CHECKPOINT_DELAY_MS: u64 = 5;
+/// Milliseconds between two rewrites of the checkpoint file beside the log key; the newest
+/// checkpoint waits at most this long to be written there.
+pub const CHECKPOINT_FILE_INTERVAL_MS: u64 = 1000;
 /// Most log entries returned by one `GET /api/v1/log/entries`.
 pub const LOG_ENTRIES_PAGE_MAX: u64 = 1000;
 
@@ -241,6 +244,7 @@ struct RawLog {
     origin: Option<String>,
     key_path: Option<PathBuf>,
     checkpoint_delay_ms: Option<u64>,
+    checkpoint_file_interval_ms: Option<u64>,
     entries_page_max: Option<u64>,
     refusal_window_secs: Option<u64>,
     refusal_keys_max: Option<usize>,
@@ -391,6 +395,9 @@ pub struct LogConfig {
     /// The Ed25519 log key; by default `log/key` under the data directory, created at first start.
     pub key_path: Option<PathBuf>,
     pub checkpoint_delay: Duration,
+    /// Least time between two rewrites of the checkpoint file beside the key (each costs a file
+    /// creation, two fsyncs and a rename); zero rewrites it after every checkpoint.
+    pub checkpoint_file_interval: Duration,
     pub entries_page_max: u64,
     /// How identical refusals are aggregated (`log.refusal_window_secs`, `log.refusal_keys_max`).
     pub refusals: RefusalLimits,
@@ -614,6 +621,9 @@ impl Config {
                 origin_configured_by,
                 key_path: raw.log.key_path,
                 checkpoint_delay: Duration::from_millis(raw.log.checkpoint_delay_ms.unwrap_or(CHECKPOINT_DELAY_MS)),
+                checkpoint_file_interval: Duration::from_millis(
+                    raw.log.checkpoint_file_interval_ms.unwrap_or(CHECKPOINT_FILE_INTERVAL_MS),
+                ),
                 entries_page_max: raw.log.entries_page_max.unwrap_or(LOG_ENTRIES_PAGE_MAX).max(1),
                 refusals: RefusalLimits {
                     window_secs: raw.log.refusal_window_secs.unwrap_or(REFUSAL_WINDOW_SECS).max(1),
@@ -751,6 +761,7 @@ impl Config {
                 "origin": self.log.origin,
                 "key_path": self.log.key_path.as_ref().map(|p| p.display().to_string()),
                 "checkpoint_delay_ms": u64::try_from(self.log.checkpoint_delay.as_millis()).unwrap_or(u64::MAX),
+                "checkpoint_file_interval_ms": u64::try_from(self.log.checkpoint_file_interval.as_millis()).unwrap_or(u64::MAX),
                 "entries_page_max": self.log.entries_page_max,
                 "refusal_window_secs": self.log.refusals.window_secs,
                 "refusal_keys_max": self.log.refusals.keys_max,
