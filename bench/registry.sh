@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Airlock against Debian's docker-registry (distribution 2.8), side by side on loopback, in one
-# run. Prints each figure for both and the ratio (higher is better for Airlock, except RSS).
+# run. Prints the machine's own rates, each figure for both and the ratio (higher is better for
+# Airlock, except RSS), then each target with whether it is met.
 #   bench/registry.sh            # 256 MiB image, 200 tiny images
 #   SIZE_MIB=64 TINY=50 bench/registry.sh
+#   AIRLOCK_BIN=/path/to/airlock bench/registry.sh     # skip the build, measure that release binary
+#   PREVIOUS_BIN=/path/to/older/airlock bench/registry.sh   # and an earlier one, in the same run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -16,8 +19,16 @@ if ((${#missing[@]})); then
   pkgs=("${missing[@]/docker-registry/docker-registry}")
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 fi
-echo "building airlock (release)" >&2
-cargo build --release --quiet --bin airlock
+if [ -n "${AIRLOCK_BIN:-}" ]; then
+  airlock_bin=$AIRLOCK_BIN
+else
+  echo "building airlock (release)" >&2
+  cargo build --release --quiet --bin airlock
+  airlock_bin=$root/target/release/airlock
+fi
+for b in "$airlock_bin" ${PREVIOUS_BIN:+"$PREVIOUS_BIN"}; do
+  [ -x "$b" ] || { echo "bench/registry.sh: $b is not an executable; build it or fix AIRLOCK_BIN / PREVIOUS_BIN" >&2; exit 1; }
+done
 
 work=$(mktemp -d /var/tmp/airlock-bench.XXXXXX)
 pids=()
@@ -30,21 +41,23 @@ layer_digest=$(cat "$work/layout/layer.digest")
 cat "$work/layout/layer.bin" >/dev/null   # warm the page cache for both sides
 
 BENCH_ADMIN_PASSWORD=bench-admin-password
-start_airlock() {
-  rm -rf "$work/airlock-data"
-  AIRLOCK_BOOTSTRAP_PASSWORD=$BENCH_ADMIN_PASSWORD "$root/target/release/airlock" serve --listen 127.0.0.1:5101 --data "$work/airlock-data" >"$work/airlock.out" 2>"$work/airlock.log" &
+start_airlock() { # binary port
+  local bin=$1 port=$2
+  rm -rf "$work/airlock-data-$port"
+  AIRLOCK_BOOTSTRAP_PASSWORD=$BENCH_ADMIN_PASSWORD "$bin" serve --listen "127.0.0.1:$port" --data "$work/airlock-data-$port" >"$work/airlock-$port.out" 2>"$work/airlock-$port.log" &
   pids+=($!); airlock_pid=$!
-  wait_up 5101
+  wait_up "$port"
   # A service account that pushes to dev, as CI would; skopeo and curl authenticate as it.
-  local api; api=$(curl -fsS -X POST -u "admin:$BENCH_ADMIN_PASSWORD" http://127.0.0.1:5101/api/v1/auth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  local api; api=$(curl -fsS -X POST -u "admin:$BENCH_ADMIN_PASSWORD" "http://127.0.0.1:$port/api/v1/auth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   airlock_key=$(curl -fsS -H "Authorization: Bearer $api" -H 'Content-Type: application/json' \
-    -d '{"name":"bench","kind":"service_account","roles":["developer"]}' http://127.0.0.1:5101/api/v1/principals |
+    -d '{"name":"bench","kind":"service_account","roles":["developer"]}' "http://127.0.0.1:$port/api/v1/principals" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
 }
-creds() { [ "$1" = 5101 ] && echo "bench:$airlock_key" || true; }
+is_airlock() { [ "$1" != 5102 ]; }
+creds() { is_airlock "$1" && echo "bench:$airlock_key" || true; }
 bearer() { # port repo: an Authorization header for Airlock, nothing for the peer
-  [ "$1" = 5101 ] || return 0
-  local t; t=$(curl -fsS -u "$(creds 5101)" "http://127.0.0.1:5101/token?service=airlock&scope=repository:$2:pull,push" |
+  is_airlock "$1" || return 0
+  local t; t=$(curl -fsS -u "$(creds "$1")" "http://127.0.0.1:$1/token?service=airlock&scope=repository:$2:pull,push" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   echo "Authorization: Bearer $t"
 }
@@ -101,27 +114,74 @@ measure() { # name port pid repo-prefix
   t=$(for i in $(seq "$RUNS"); do timed skopeo_pull "$port" "$repo/push1"; done | best); result[$name.pull]=$t
   t=$(for i in $(seq "$RUNS"); do timed curl_put "$port" "$repo/curl$i"; done | best); result[$name.put]=$t
   t=$(for i in $(seq "$RUNS"); do timed curl_get "$port" "$repo/curl1"; done | best); result[$name.get]=$t
-  local token=""; [ "$port" = 5101 ] && token=$(bearer 5101 "$repo/tiny" | sed 's/^Authorization: Bearer //')
+  local token=""; is_airlock "$port" && token=$(bearer "$port" "$repo/tiny" | sed 's/^Authorization: Bearer //')
   t=$(python3 bench/tiny_push.py 127.0.0.1 "$port" "$repo/tiny" "$TINY" $token); result[$name.tiny]=$t
   result[$name.peak]=$(rss_kib "$pid" VmHWM)
 }
 
+python3 bench/machine.py "$work" --shell >"$work/machine.txt"
+grep -v '^machine_' "$work/machine.txt" >&2
+eval "$(grep '^machine_' "$work/machine.txt")"
+
 echo "measuring skopeo alone" >&2
 alone=$(for i in $(seq "$RUNS"); do timed skopeo_alone; done | best)
-echo "measuring airlock" >&2
-start_airlock; measure airlock 5101 "$airlock_pid" dev/bench
+echo "measuring airlock ($airlock_bin)" >&2
+start_airlock "$airlock_bin" 5101; measure airlock 5101 "$airlock_pid" dev/bench
+kill "$airlock_pid"; wait "$airlock_pid" 2>/dev/null || true
+if [ -n "${PREVIOUS_BIN:-}" ]; then
+  echo "measuring the previous airlock ($PREVIOUS_BIN)" >&2
+  start_airlock "$PREVIOUS_BIN" 5103; measure previous 5103 "$airlock_pid" dev/bench
+  kill "$airlock_pid"; wait "$airlock_pid" 2>/dev/null || true
+fi
 echo "measuring docker-registry" >&2
 start_peer; measure peer 5102 "$peer_pid" dev/bench
 
 mb=$((SIZE_MIB * 1048576))
 rate() { echo "$mb / $1 / 1000000" | bc -l; }
-row() { printf '%-34s %14.1f %16.1f %8.2fx\n' "$1" "$2" "$3" "$4"; }
-printf '%-34s %14s %16s %9s\n' "figure" "airlock" "docker-registry" "ratio"
+per_s() { echo "$TINY / $1" | bc -l; }
+mib() { echo "$1 / 1024" | bc -l; }
+# figure name, then the value for airlock, previous (if measured) and the peer; the ratio is
+# airlock over the peer, or the peer over airlock when lower is better.
+declare -A value
+figure() { # key label transform lower-is-better
+  local key=$1 label=$2 f=$3 lower=$4 a p q ratio
+  a=$($f "${result[airlock.$key]}"); p=$($f "${result[peer.$key]}")
+  if [ "$lower" = 1 ]; then ratio=$(echo "$p / $a" | bc -l); else ratio=$(echo "$a / $p" | bc -l); fi
+  value[$key]=$a; value[$key.ratio]=$ratio
+  if [ -n "${PREVIOUS_BIN:-}" ]; then
+    q=$($f "${result[previous.$key]}")
+    printf '%-34s %10.1f %10.1f %16.1f %8.2fx\n' "$label" "$a" "$q" "$p" "$ratio"
+  else
+    printf '%-34s %10.1f %16.1f %8.2fx\n' "$label" "$a" "$p" "$ratio"
+  fi
+}
+grep -v '^machine_' "$work/machine.txt"
+if [ -n "${PREVIOUS_BIN:-}" ]; then
+  printf '%-34s %10s %10s %16s %9s\n' "figure" "airlock" "previous" "docker-registry" "ratio"
+else
+  printf '%-34s %10s %16s %9s\n' "figure" "airlock" "docker-registry" "ratio"
+fi
 printf 'skopeo alone, layout to directory, no registry: %.1f MB/s (the client ceiling for push and pull)\n' "$(rate "$alone")"
-a=$(rate "${result[airlock.push]}"); p=$(rate "${result[peer.push]}"); row "skopeo push ${SIZE_MIB} MiB (MB/s)" "$a" "$p" "$(echo "$a / $p" | bc -l)"
-a=$(rate "${result[airlock.pull]}"); p=$(rate "${result[peer.pull]}"); row "skopeo pull ${SIZE_MIB} MiB (MB/s)" "$a" "$p" "$(echo "$a / $p" | bc -l)"
-a=$(rate "${result[airlock.put]}"); p=$(rate "${result[peer.put]}"); row "curl monolithic PUT (MB/s)" "$a" "$p" "$(echo "$a / $p" | bc -l)"
-a=$(rate "${result[airlock.get]}"); p=$(rate "${result[peer.get]}"); row "curl GET ${SIZE_MIB} MiB (MB/s)" "$a" "$p" "$(echo "$a / $p" | bc -l)"
-a=$(echo "$TINY / ${result[airlock.tiny]}" | bc -l); p=$(echo "$TINY / ${result[peer.tiny]}" | bc -l); row "$TINY tiny images (images/s)" "$a" "$p" "$(echo "$a / $p" | bc -l)"
-a=$(echo "${result[airlock.idle]} / 1024" | bc -l); p=$(echo "${result[peer.idle]} / 1024" | bc -l); row "idle RSS (MiB, lower is better)" "$a" "$p" "$(echo "$p / $a" | bc -l)"
-a=$(echo "${result[airlock.peak]} / 1024" | bc -l); p=$(echo "${result[peer.peak]} / 1024" | bc -l); row "peak RSS (MiB, lower is better)" "$a" "$p" "$(echo "$p / $a" | bc -l)"
+figure push "skopeo push ${SIZE_MIB} MiB (MB/s)" rate 0
+figure pull "skopeo pull ${SIZE_MIB} MiB (MB/s)" rate 0
+figure put "curl monolithic PUT (MB/s)" rate 0
+figure get "curl GET ${SIZE_MIB} MiB (MB/s)" rate 0
+figure tiny "$TINY tiny images (images/s)" per_s 0
+figure idle "idle RSS (MiB, lower is better)" mib 1
+figure peak "peak RSS (MiB, lower is better)" mib 1
+
+# The targets, each with whether this run met it.
+ceiling=$(echo "if ($machine_sha256_mb_s < $machine_disk_mb_s) $machine_sha256_mb_s else $machine_disk_mb_s" | bc -l)
+target() { # label measured target-text met
+  printf '%-46s %-22s %-34s %s\n' "$1" "$2" "$3" "$([ "$4" = 1 ] && echo met || echo "NOT met")"
+}
+ge() { [ "$(echo "$1 >= $2" | bc -l)" = 1 ] && echo 1 || echo 0; }
+le() { [ "$(echo "$1 <= $2" | bc -l)" = 1 ] && echo 1 || echo 0; }
+echo
+printf '%-46s %-22s %-34s %s\n' "target" "measured" "wanted" "met"
+target "curl GET vs the peer" "$(printf '%.2fx' "${value[get.ratio]}")" ">= 1.00x" "$(ge "${value[get.ratio]}" 1.0)"
+target "skopeo pull vs the peer" "$(printf '%.2fx' "${value[pull.ratio]}")" ">= 1.20x" "$(ge "${value[pull.ratio]}" 1.2)"
+target "$TINY tiny images vs the peer" "$(printf '%.2fx' "${value[tiny.ratio]}")" ">= 3.00x" "$(ge "${value[tiny.ratio]}" 3.0)"
+target "curl monolithic PUT" "$(printf '%.0f MB/s' "${value[put]}")" "$(printf '>= %.0f MB/s (80%% of %.0f)' "$(echo "0.8 * $ceiling" | bc -l)" "$ceiling")" "$(ge "${value[put]}" "$(echo "0.8 * $ceiling" | bc -l)")"
+target "idle RSS" "$(printf '%.1f MiB' "${value[idle]}")" "<= 16 MiB" "$(le "${value[idle]}" 16)"
+target "peak RSS" "$(printf '%.1f MiB' "${value[peak]}")" "<= 48 MiB" "$(le "${value[peak]}" 48)"
