@@ -18,6 +18,7 @@
 
 pub mod attest;
 pub mod audit;
+mod group_commit;
 pub mod identity;
 pub mod policy_input;
 pub mod ports;

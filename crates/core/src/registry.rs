@@ -233,6 +233,8 @@ pub struct Registry {
     log_facts: Arc<crate::promotion::backed::LogFacts>,
     /// Identical refusals are logged once a window and counted ([`crate::refusals`]).
     refusals: Arc<crate::refusals::Refusals>,
+    /// Event-only appends arriving together share one transaction.
+    group_commit: Arc<crate::group_commit::GroupCommit>,
 }
 
 impl Registry {
@@ -257,6 +259,7 @@ impl Registry {
             integrity: Arc::default(),
             log_facts: Arc::default(),
             refusals: Arc::default(),
+            group_commit: Arc::default(),
         }
     }
 
@@ -322,9 +325,10 @@ impl Registry {
         self.log.appended();
     }
 
-    /// Appends events in a transaction of their own (events with no state change of their own).
+    /// Appends events with no state change of their own, in a transaction shared with the other
+    /// such appends arriving meanwhile (group commit); returns once they are durable.
     pub async fn log_events(&self, events: &[Event]) -> Result<Vec<u64>, RegistryError> {
-        let indices = self.store.append_events(events).await?;
+        let indices = self.group_commit.append(self.store.as_ref(), events).await?;
         self.log.appended();
         Ok(indices)
     }
