@@ -17,8 +17,8 @@ acceptable(choice) if {
 # The distinct readings of the components' licenses (`license_error` and `license_choices`):
 # components mostly share a few licenses, so each distinct reading is judged once, and the
 # components are looked at one by one only when some reading fails. A component lacking either
-# field (an input written by hand; the engine derives both) reads as `null` and `[]`. The engine's
-# components are read directly, which costs a third of a call to `object.get` for each.
+# field (an input written by hand; the engine derives both) reads as `null` and `[]`. Components
+# that have both (all the engine's) are read directly: a third of the cost of `object.get`.
 license_readings := {[c.license_error, c.license_choices] | some c in input.evidence.components} | {[
 	object.get(c, "license_error", null),
 	object.get(c, "license_choices", []),

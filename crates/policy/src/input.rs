@@ -454,7 +454,7 @@ fn derive(result: Result<Vec<crate::license::Choice>, crate::license::LicenseErr
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use serde_json::json;
 
@@ -488,6 +488,41 @@ mod tests {
         assert!(json["evidence"]["components"][1]["license_error"].is_string());
         // Anything outside a component keeps what the caller wrote.
         assert_eq!(json["evidence"]["license_choices"], Value::Null);
+    }
+
+    #[test]
+    fn equal_evidence_items_share_one_value_and_others_keep_their_own() {
+        let item = json!({"id": "CVE-1", "severity": "low", "fix_available": false, "cvss_score": 1});
+        // Equal as numbers, but not the same JSON: never shared.
+        let float = json!({"id": "CVE-1", "severity": "low", "fix_available": false, "cvss_score": 1.0});
+        let component = json!({"name": "a", "license_expression": "MIT"});
+        let input = json!({
+            "evidence": evidence(json!([component.clone()])),
+            "attestations": [{"evidence": {"vulnerabilities": [item.clone(), float, item], "components": [component]}}],
+        });
+        let mut converter = Converter::default();
+        let value = converter.root(&input);
+        let object = |v: &RegoValue| match v {
+            RegoValue::Object(o) => o.clone(),
+            other => panic!("{other:?}"),
+        };
+        let vulnerabilities = &value["attestations"][0]["evidence"]["vulnerabilities"];
+        let [first, second, third] = [0u64, 1, 2].map(|i| object(&vulnerabilities[&RegoValue::from(i)]));
+        assert!(regorus::Rc::ptr_eq(&first, &third));
+        assert!(!regorus::Rc::ptr_eq(&first, &second));
+        // Each is what converting it alone gives.
+        let items = input["attestations"][0]["evidence"]["vulnerabilities"].as_array().unwrap();
+        for (i, item) in items.iter().enumerate() {
+            let alone = Converter::default().convert(item, Place::EvidenceItem);
+            let shared = &vulnerabilities[&RegoValue::from(i)];
+            assert_eq!(shared.to_json_str().unwrap(), alone.to_json_str().unwrap());
+        }
+        // A component shared between the merged and an attestation's evidence keeps its licenses.
+        let merged = &value["evidence"]["components"][0];
+        let attested = &value["attestations"][0]["evidence"]["components"][0];
+        assert!(regorus::Rc::ptr_eq(&object(merged), &object(attested)));
+        let choices: Value = serde_json::from_str(&merged["license_choices"].to_json_str().unwrap()).unwrap();
+        assert_eq!(choices, json!([["MIT"]]));
     }
 
     #[test]
