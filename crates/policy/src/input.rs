@@ -264,9 +264,10 @@ fn optional_string(object: &Map<String, Value>, path: &Path<'_>, key: &str) -> R
 /// state the same licenses share one reading. The input's depth is already bounded.
 ///
 /// The merged `evidence` repeats what the attestations' own `evidence` holds, so an item of an
-/// evidence list equal to one already converted at the same place is not converted again: it
-/// shares that value (regorus values are immutable and reference-counted), which is the same
-/// value converting it again would give. Member names, repeated by every item, are shared too.
+/// evidence list identical to one already converted at the same place (the same JSON, numbers
+/// by kind and bits) is not converted again: it shares that value (regorus values are immutable
+/// and reference-counted), which is the value converting it again would give. Member names,
+/// repeated by every item, are shared too.
 #[derive(Default)]
 struct Converter<'a> {
     seen: BTreeMap<(Option<&'a str>, Vec<&'a str>), Derived>,
@@ -354,7 +355,8 @@ impl<'a> Converter<'a> {
         self.buffer.clear();
         fingerprint(value, &mut self.buffer);
         let hash = self.hasher.hash_one(self.buffer.as_slice());
-        if let Some(converted) = self.items.get(&(hash, place)).and_then(|same| same.iter().find(|(v, _)| *v == value))
+        if let Some(converted) =
+            self.items.get(&(hash, place)).and_then(|same| same.iter().find(|(v, _)| identical(v, value)))
         {
             return converted.1.clone();
         }
@@ -386,6 +388,28 @@ impl<'a> Converter<'a> {
     }
 }
 
+/// Whether `a` and `b` are the same JSON, numbers by kind and bits: serde_json's `==` holds `0.0`
+/// and `-0.0` equal, which regorus does not print alike.
+fn identical(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => number_bits(x) == number_bits(y),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| identical(a, b)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && identical(va, vb))
+        }
+        _ => a == b,
+    }
+}
+
+/// A number's kind (unsigned, negative, float) and bits.
+fn number_bits(n: &serde_json::Number) -> (u8, u64) {
+    match (n.as_u64(), n.as_i64(), n.as_f64()) {
+        (Some(u), _, _) => (3, u),
+        (None, Some(i), _) => (4, u64::from_le_bytes(i.to_le_bytes())),
+        (None, None, f) => (5, f.unwrap_or_default().to_bits()),
+    }
+}
+
 /// Appends bytes that tell `value` apart from any other JSON value (the converse is checked on
 /// a hit): a tag per kind, lengths, string bytes, and numbers by kind and bits. Hashed as one
 /// slice, this is several times cheaper than hashing the value member by member.
@@ -396,11 +420,7 @@ fn fingerprint(value: &Value, out: &mut Vec<u8>) {
         Value::Null => out.push(0),
         Value::Bool(b) => out.push(if *b { 2 } else { 1 }),
         Value::Number(n) => {
-            let (tag, bits) = match (n.as_u64(), n.as_i64(), n.as_f64()) {
-                (Some(u), _, _) => (3, u),
-                (None, Some(i), _) => (4, u64::from_le_bytes(i.to_le_bytes())),
-                (None, None, f) => (5, f.unwrap_or_default().to_bits()),
-            };
+            let (tag, bits) = number_bits(n);
             out.push(tag);
             out.extend_from_slice(&bits.to_le_bytes());
         }
@@ -495,10 +515,12 @@ mod tests {
         let item = json!({"id": "CVE-1", "severity": "low", "fix_available": false, "cvss_score": 1});
         // Equal as numbers, but not the same JSON: never shared.
         let float = json!({"id": "CVE-1", "severity": "low", "fix_available": false, "cvss_score": 1.0});
+        let zero = json!({"id": "CVE-2", "severity": "low", "fix_available": false, "cvss_score": 0.0});
+        let negative_zero = json!({"id": "CVE-2", "severity": "low", "fix_available": false, "cvss_score": -0.0});
         let component = json!({"name": "a", "license_expression": "MIT"});
         let input = json!({
             "evidence": evidence(json!([component.clone()])),
-            "attestations": [{"evidence": {"vulnerabilities": [item.clone(), float, item], "components": [component]}}],
+            "attestations": [{"evidence": {"vulnerabilities": [item.clone(), float, item, zero, negative_zero], "components": [component]}}],
         });
         let mut converter = Converter::default();
         let value = converter.root(&input);
@@ -510,6 +532,8 @@ mod tests {
         let [first, second, third] = [0u64, 1, 2].map(|i| object(&vulnerabilities[&RegoValue::from(i)]));
         assert!(regorus::Rc::ptr_eq(&first, &third));
         assert!(!regorus::Rc::ptr_eq(&first, &second));
+        let [fourth, fifth] = [3u64, 4].map(|i| object(&vulnerabilities[&RegoValue::from(i)]));
+        assert!(!regorus::Rc::ptr_eq(&fourth, &fifth));
         // Each is what converting it alone gives.
         let items = input["attestations"][0]["evidence"]["vulnerabilities"].as_array().unwrap();
         for (i, item) in items.iter().enumerate() {
