@@ -15,7 +15,9 @@
 # a recursion error; regorus 0.14 may instead leave other rules undefined.
 package airlock
 
-# The rules that apply to this promotion's target stage.
+# The rules that apply to this promotion's target stage. A rule that applies only to some stages
+# starts with `"<rule>" in stage_rules` (written out rather than through a function, which costs
+# a call each time).
 stage_rules := data.airlock.stages[input.target_stage].rules
 
 enabled(rule) if rule in stage_rules

@@ -7,32 +7,23 @@ package airlock
 
 provenance_types := {"https://slsa.dev/provenance/v1", "https://slsa.dev/provenance/v0.2"}
 
-# The attestation types the library knows: `provenance`, `sbom` and `vulnerability-scan`.
-is_type(a, type) if {
-	type == "provenance"
-	a.predicate_type in provenance_types
+# The attestation types the library knows: `provenance`, `sbom` and `vulnerability-scan`. Each
+# definition names its type in its head, so a call for another type skips it without running it.
+is_type(a, "provenance") if a.predicate_type in provenance_types
+
+# `a.predicate_type` is a prefix or a version of it (`https://cyclonedx.org/bom/v1.5`): with a
+# `/` appended, it starts with the prefix and a `/`. At most one prefix matches.
+is_type(a, "sbom") if {
+	some prefix in sbom_prefixes
+	startswith(concat("", [a.predicate_type, "/"]), prefix)
 }
 
-is_type(a, type) if {
-	type == "sbom"
-	some prefix in ["https://cyclonedx.org/bom", "https://spdx.dev/Document"]
-	is_or_under(a.predicate_type, prefix)
-}
+is_type(a, "vulnerability-scan") if a.predicate_type == "https://cosign.sigstore.dev/attestation/vuln/v1"
 
-is_type(a, type) if {
-	type == "vulnerability-scan"
-	a.predicate_type == "https://cosign.sigstore.dev/attestation/vuln/v1"
-}
+is_type(a, "vulnerability-scan") if count(object.get(a, ["evidence", "vulnerabilities"], [])) > 0
 
-is_type(a, type) if {
-	type == "vulnerability-scan"
-	count(object.get(a, ["evidence", "vulnerabilities"], [])) > 0
-}
-
-# `uri` is `prefix` or a version of it (`https://cyclonedx.org/bom/v1.5`).
-is_or_under(uri, prefix) if uri == prefix
-
-is_or_under(uri, prefix) if startswith(uri, concat("", [prefix, "/"]))
+# The SBOM types, each with a `/` appended: CycloneDX and SPDX.
+sbom_prefixes := ["https://cyclonedx.org/bom/", "https://spdx.dev/Document/"]
 
 # The signers of `a` allowed to vouch for `type`.
 vouching_signers(a, type) := {s | some s in a.signers; s in object.get(data.airlock.allowed_signers, type, [])}
@@ -51,30 +42,38 @@ vouching_ids(a, type) := {k.keyid |
 # The attestation types the library knows.
 attestation_types := ["provenance", "sbom", "vulnerability-scan"]
 
-# For each type, the trusted attestations of that type signed by a signer allowed for it. A rule,
-# so it is worked out once per decision; functions are evaluated at every call.
-qualifying_by_type := {type: [a |
+# For each type, the trusted attestations of that type signed by a signer allowed for it, each
+# with those signers, as `[attestation, signers]`. A rule, so it is worked out once per decision;
+# functions are evaluated at every call.
+vouched_by_type := {type: [[a, signers] |
 	some a in input.attestations
 	a.trusted == true
 	is_type(a, type)
-	count(vouching_signers(a, type)) > 0
+	signers := vouching_signers(a, type)
+	count(signers) > 0
 ] | some type in attestation_types}
+
+# For each type, the trusted attestations of that type signed by a signer allowed for it.
+qualifying_by_type := {type: [a | some [a, _] in vouched] | some type, vouched in vouched_by_type}
 
 # The trusted attestations of `type` signed by a signer allowed for it.
 qualifying(type) := object.get(qualifying_by_type, type, [])
 
 # For each type, the allowed signers vouching for it.
-signers_by_type := {type: {s | some a in qualifying_by_type[type]; some s in vouching_signers(a, type)} |
-	some type in attestation_types
-}
+signers_by_type := {type: {s | some [_, signers] in vouched; some s in signers} | some type, vouched in vouched_by_type}
 
 # The allowed signers vouching for `type`.
 signers_of(type) := object.get(signers_by_type, type, set())
 
-# For each type, the identities (keys) vouching for it as allowed signers.
-ids_by_type := {type: {i | some a in qualifying_by_type[type]; some i in vouching_ids(a, type)} |
-	some type in attestation_types
+# For each type, the identities (keys) vouching for it as allowed signers: `vouching_ids`, with the
+# signers already worked out.
+ids_by_type := {type: {i | some [a, signers] in vouched; some i in ids(a, type, signers)} |
+	some type, vouched in vouched_by_type
 }
+
+ids(a, type, _) := vouching_ids(a, type) if is_array(a.keys)
+
+ids(a, _, signers) := signers if not is_array(a.keys)
 
 # The identities vouching for `type`.
 ids_of(type) := object.get(ids_by_type, type, set())
@@ -107,7 +106,7 @@ why_missing(type) := "none is attached" if {
 provenance := [p | some a in qualifying("provenance"); some p in object.get(a, ["evidence", "provenance"], [])]
 
 deny contains f if {
-	enabled("provenance-required")
+	"provenance-required" in stage_rules
 	count(qualifying("provenance")) == 0
 	f := finding(
 		"provenance-required",
@@ -118,7 +117,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	enabled("builder-allowed")
+	"builder-allowed" in stage_rules
 	count(provenance) == 0
 	f := finding(
 		"builder-allowed",
@@ -129,7 +128,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	enabled("builder-allowed")
+	"builder-allowed" in stage_rules
 	some p in provenance
 	not p.builder_id in data.airlock.allowed_builders
 	f := finding(
@@ -141,7 +140,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	enabled("sbom-required")
+	"sbom-required" in stage_rules
 	count(qualifying("sbom")) == 0
 	f := finding(
 		"sbom-required",
@@ -198,7 +197,7 @@ scan_problem := sprintf("no trusted vulnerability scan signed by an allowed sign
 } else := "every trusted vulnerability scan is dated after the decision time, beyond the allowed clock skew"
 
 deny contains f if {
-	enabled("scan-fresh")
+	"scan-fresh" in stage_rules
 	not fresh_scan
 	f := finding(
 		"scan-fresh",
@@ -225,7 +224,7 @@ shared_sets contains types if {
 }
 
 deny contains f if {
-	enabled("distinct-signers")
+	"distinct-signers" in stage_rules
 	smallest := min({count(s) | some s in shared_sets})
 	some types in shared_sets
 	count(types) == smallest
@@ -242,7 +241,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	enabled("distinct-signers")
+	"distinct-signers" in stage_rules
 	count(data.airlock.distinct_signer_types) > 8
 	f := finding(
 		"distinct-signers",

@@ -16,9 +16,15 @@ acceptable(choice) if {
 
 # The distinct readings of the components' licenses (`license_error` and `license_choices`):
 # components mostly share a few licenses, so each distinct reading is judged once, and the
-# components are looked at one by one only when some reading fails.
-license_readings := {[object.get(c, "license_error", null), object.get(c, "license_choices", [])] |
+# components are looked at one by one only when some reading fails. A component lacking either
+# field (an input written by hand; the engine derives both) reads as `null` and `[]`. Components
+# that have both (all the engine's) are read directly: a third of the cost of `object.get`.
+license_readings := {[c.license_error, c.license_choices] | some c in input.evidence.components} | {[
+	object.get(c, "license_error", null),
+	object.get(c, "license_choices", []),
+] |
 	some c in input.evidence.components
+	not [c.license_error, c.license_choices]
 }
 
 # The readings that fail: unreadable, naming no license (unless allowed), or offering no
@@ -65,7 +71,7 @@ license_finding(c, msg, remediation) := object.union(finding("license-allowed", 
 } else := finding("license-allowed", "high", msg, remediation)
 
 deny contains f if {
-	enabled("license-allowed")
+	"license-allowed" in stage_rules
 	some c in failing_components
 	is_string(c.license_error)
 	f := license_finding(
@@ -76,7 +82,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	enabled("license-allowed")
+	"license-allowed" in stage_rules
 	some c in failing_components
 	not is_string(c.license_error)
 	count(c.license_choices) == 0
@@ -89,7 +95,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	enabled("license-allowed")
+	"license-allowed" in stage_rules
 	some c in failing_components
 	not is_string(c.license_error)
 	count(c.license_choices) > 0

@@ -60,3 +60,14 @@ test_licenses_are_not_checked_for_staging if {
 	inp := make_input("staging", attestations, object.union(merged_evidence, {"components": [licensed("GPL-3.0-only", [["GPL-3.0-only"]])]}))
 	count(rules(inp)) == 0
 }
+
+# A component without the fields the engine derives, or with only one, reads as if it had them
+# as `null` and `[]`.
+test_components_without_derived_fields_read_as_defaults if {
+	airlock.license_readings == {[null, []], [null, [["ISC"]]], ["bad", []], [null, [["MIT"]]]} with input as with_components([
+		{"name": "neither", "purl": "pkg:npm/neither@1.0.0"},
+		{"name": "choices-only", "purl": "pkg:npm/choices-only@1.0.0", "license_choices": [["ISC"]]},
+		{"name": "error-only", "purl": "pkg:npm/error-only@1.0.0", "license_error": "bad"},
+		licensed("MIT", [["MIT"]]),
+	])
+}

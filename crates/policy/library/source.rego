@@ -4,7 +4,7 @@
 package airlock
 
 deny contains f if {
-	enabled("source-repository-allowed")
+	"source-repository-allowed" in stage_rules
 	count(provenance) == 0
 	f := finding(
 		"source-repository-allowed",
@@ -15,7 +15,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	enabled("source-repository-allowed")
+	"source-repository-allowed" in stage_rules
 	some p in provenance
 	not p.source_repository in data.airlock.allowed_source_repositories
 	f := finding(

@@ -38,8 +38,13 @@ fix_remediation(v) := sprintf("upgrade %s to `%v` (or later), rebuild, scan and 
 } else := "no fix is published: remove or replace the package; if the vulnerable code cannot be reached, publish a signed OpenVEX `not_affected` statement; a waiver is the last resort"
 
 deny contains f if {
-	enabled("no-critical-vulnerabilities")
+	"no-critical-vulnerabilities" in stage_rules
 	some v in input.evidence.vulnerabilities
+	# `severity` keeps every severity but `unknown` as it is, so only `critical` and `unknown`
+	# findings can be judged critical; the others are skipped without calling it.
+	v.severity != "low"
+	v.severity != "medium"
+	v.severity != "high"
 	severity(v) == "critical"
 	f := vulnerability_finding(
 		"no-critical-vulnerabilities",
@@ -51,8 +56,12 @@ deny contains f if {
 }
 
 deny contains f if {
-	enabled("no-fixable-high-vulnerabilities")
+	"no-fixable-high-vulnerabilities" in stage_rules
 	some v in input.evidence.vulnerabilities
+	# Likewise, only `high` and `unknown` findings can be judged high.
+	v.severity != "low"
+	v.severity != "medium"
+	v.severity != "critical"
 	severity(v) == "high"
 	v.fix_available == true
 	f := vulnerability_finding(

@@ -22,7 +22,7 @@ const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// The canonical (RFC 8785) bytes of `value`, refusing nesting deeper than `max_depth`.
 pub fn canonicalize(value: &Value, max_depth: usize) -> Result<Vec<u8>, CanonicalError> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(4096);
     write_value(value, &mut out, 0, max_depth)?;
     Ok(out)
 }
@@ -38,10 +38,10 @@ fn write_value(value: &Value, out: &mut Vec<u8>, depth: usize, max: usize) -> Re
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) if n.as_i64().is_some_and(|i| i.unsigned_abs() <= MAX_SAFE_INTEGER) => {
             // An integer that a double holds exactly prints the same in ECMAScript.
-            out.extend_from_slice(n.to_string().as_bytes());
+            write_display(n, out);
         }
         Value::Number(n) if n.as_u64().is_some_and(|u| u <= MAX_SAFE_INTEGER) => {
-            out.extend_from_slice(n.to_string().as_bytes());
+            write_display(n, out);
         }
         Value::Number(n) => {
             // Without serde_json's `arbitrary_precision`, every number converts to a double;
@@ -66,6 +66,14 @@ fn write_value(value: &Value, out: &mut Vec<u8>, depth: usize, max: usize) -> Re
             // `preserve_order`), so the members are always sorted here; for ASCII names byte
             // order is the same order, and cheaper.
             out.push(b'{');
+            if in_byte_order_ascii(map) {
+                // serde_json's default map iterates in byte order already.
+                for (i, (key, item)) in map.iter().enumerate() {
+                    write_member(i, key, item, out, deeper, max)?;
+                }
+                out.push(b'}');
+                return Ok(());
+            }
             let mut members: Vec<(&String, &Value)> = map.iter().collect();
             if members.iter().all(|(k, _)| k.is_ascii()) {
                 members.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
@@ -79,6 +87,19 @@ fn write_value(value: &Value, out: &mut Vec<u8>, depth: usize, max: usize) -> Re
         }
     }
     Ok(())
+}
+
+/// Whether every member name of `map` is ASCII and the map iterates them in byte order (for
+/// ASCII names, the UTF-16 order RFC 8785 sorts by).
+fn in_byte_order_ascii(map: &serde_json::Map<String, Value>) -> bool {
+    let mut previous: Option<&str> = None;
+    for key in map.keys() {
+        if !key.is_ascii() || previous.is_some_and(|p| p.as_bytes() >= key.as_bytes()) {
+            return false;
+        }
+        previous = Some(key);
+    }
+    true
 }
 
 fn write_member(
@@ -95,6 +116,13 @@ fn write_member(
     write_string(key, out);
     out.push(b':');
     write_value(item, out, depth, max)
+}
+
+/// `value`'s `Display` form appended to `out`, without a `String` in between.
+fn write_display(value: &impl std::fmt::Display, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    // Writing to a `Vec` cannot fail.
+    let _ = write!(out, "{value}");
 }
 
 /// ECMAScript `Number::toString(x)` (ECMA-262 §6.1.6.1.20), which RFC 8785 adopts.

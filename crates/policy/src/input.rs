@@ -6,7 +6,8 @@
 //! the engine refuses, before any Rego runs, an input that lacks a field the rules rely on or
 //! holds one of the wrong type.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher as _;
 
 use airlock_model::Timestamp;
 use airlock_model::echo::echo;
@@ -261,15 +262,30 @@ fn optional_string(object: &Map<String, Value>, path: &Path<'_>, key: &str) -> R
 /// component of `evidence` and of each attestation's `evidence` (replacing any the caller set):
 /// Rego has no recursion to evaluate SPDX expressions (see [`crate::license`]). Components that
 /// state the same licenses share one reading. The input's depth is already bounded.
+///
+/// The merged `evidence` repeats what the attestations' own `evidence` holds, so an item of an
+/// evidence list identical to one already converted at the same place (the same JSON, numbers
+/// by kind and bits) is not converted again: it shares that value (regorus values are immutable
+/// and reference-counted), which is the value converting it again would give. Member names,
+/// repeated by every item, are shared too.
 #[derive(Default)]
-struct Converter {
-    seen: BTreeMap<(Option<String>, Vec<String>), Derived>,
+struct Converter<'a> {
+    seen: BTreeMap<(Option<&'a str>, Vec<&'a str>), Derived>,
+    /// Converted evidence items by their fingerprint's hash and place, with the JSON they came
+    /// from, compared in full on a hit.
+    items: HashMap<(u64, Place), Vec<(&'a Value, RegoValue)>>,
+    /// The hasher of fingerprints: keyed per process, so that crafted evidence cannot make every
+    /// item collide.
+    hasher: std::hash::RandomState,
+    /// A fingerprint being written.
+    buffer: Vec<u8>,
+    keys: HashMap<&'a str, RegoValue>,
 }
 
 type Derived = (RegoValue, RegoValue);
 
 /// Where a value sits in the input, as far as enrichment cares.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Place {
     Root,
     Attestations,
@@ -277,6 +293,10 @@ enum Place {
     Evidence,
     Components,
     Component,
+    /// An evidence list other than `components`.
+    EvidenceList,
+    /// An item of such a list.
+    EvidenceItem,
     Other,
 }
 
@@ -288,18 +308,20 @@ impl Place {
             (Place::Root, Some("attestations")) => Place::Attestations,
             (Place::Attestations, None) => Place::Attestation,
             (Place::Evidence, Some("components")) => Place::Components,
+            (Place::Evidence, Some(_)) => Place::EvidenceList,
             (Place::Components, None) => Place::Component,
+            (Place::EvidenceList, None) => Place::EvidenceItem,
             _ => Place::Other,
         }
     }
 }
 
-impl Converter {
-    fn root(&mut self, value: &Value) -> RegoValue {
+impl<'a> Converter<'a> {
+    fn root(&mut self, value: &'a Value) -> RegoValue {
         self.convert(value, Place::Root)
     }
 
-    fn convert(&mut self, value: &Value, place: Place) -> RegoValue {
+    fn convert(&mut self, value: &'a Value, place: Place) -> RegoValue {
         match value {
             Value::Null => RegoValue::Null,
             Value::Bool(b) => RegoValue::Bool(*b),
@@ -307,15 +329,17 @@ impl Converter {
             Value::String(s) => RegoValue::String(s.as_str().into()),
             Value::Array(items) => {
                 let place = place.child(None);
-                RegoValue::from(items.iter().map(|item| self.convert(item, place)).collect::<Vec<_>>())
+                let shared = matches!(place, Place::Component | Place::EvidenceItem);
+                RegoValue::from(
+                    items
+                        .iter()
+                        .map(|item| if shared { self.convert_shared(item, place) } else { self.convert(item, place) })
+                        .collect::<Vec<_>>(),
+                )
             }
             Value::Object(map) => {
-                let mut object: BTreeMap<RegoValue, RegoValue> = map
-                    .iter()
-                    .map(|(key, item)| {
-                        (RegoValue::String(key.as_str().into()), self.convert(item, place.child(Some(key))))
-                    })
-                    .collect();
+                let mut object: BTreeMap<RegoValue, RegoValue> =
+                    map.iter().map(|(key, item)| (self.key(key), self.convert(item, place.child(Some(key))))).collect();
                 if place == Place::Component {
                     let (choices, error) = self.licenses(map);
                     object.insert(RegoValue::from("license_choices"), choices);
@@ -326,22 +350,101 @@ impl Converter {
         }
     }
 
+    /// `value` at `place` converted, or the value of an equal one converted there before.
+    fn convert_shared(&mut self, value: &'a Value, place: Place) -> RegoValue {
+        self.buffer.clear();
+        fingerprint(value, &mut self.buffer);
+        let hash = self.hasher.hash_one(self.buffer.as_slice());
+        if let Some(converted) =
+            self.items.get(&(hash, place)).and_then(|same| same.iter().find(|(v, _)| identical(v, value)))
+        {
+            return converted.1.clone();
+        }
+        let converted = self.convert(value, place);
+        self.items.entry((hash, place)).or_default().push((value, converted.clone()));
+        converted
+    }
+
+    /// A member name as a regorus string, shared with every other occurrence of the same name.
+    fn key(&mut self, key: &'a str) -> RegoValue {
+        self.keys.entry(key).or_insert_with(|| RegoValue::String(key.into())).clone()
+    }
+
     /// The reading of a component's licenses, worked out once per distinct statement.
-    fn licenses(&mut self, component: &Map<String, Value>) -> Derived {
-        let expression = component.get("license_expression").and_then(Value::as_str).map(str::to_owned);
-        let licenses: Vec<String> = component
+    fn licenses(&mut self, component: &'a Map<String, Value>) -> Derived {
+        let expression = component.get("license_expression").and_then(Value::as_str);
+        let licenses: Vec<&str> = component
             .get("licenses")
             .and_then(Value::as_array)
-            .map(|l| l.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|l| l.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         let key = (expression, licenses);
         if let Some(derived) = self.seen.get(&key) {
             return derived.clone();
         }
-        let borrowed: Vec<&str> = key.1.iter().map(String::as_str).collect();
-        let derived = derive(component_choices(key.0.as_deref(), &borrowed));
+        let derived = derive(component_choices(key.0, &key.1));
         self.seen.insert(key, derived.clone());
         derived
+    }
+}
+
+/// Whether `a` and `b` are the same JSON, numbers by kind and bits: serde_json's `==` holds `0.0`
+/// and `-0.0` equal, which regorus does not print alike.
+fn identical(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => number_bits(x) == number_bits(y),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| identical(a, b)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && identical(va, vb))
+        }
+        _ => a == b,
+    }
+}
+
+/// A number's kind (unsigned, negative, float) and bits.
+fn number_bits(n: &serde_json::Number) -> (u8, u64) {
+    match (n.as_u64(), n.as_i64(), n.as_f64()) {
+        (Some(u), _, _) => (3, u),
+        (None, Some(i), _) => (4, u64::from_le_bytes(i.to_le_bytes())),
+        (None, None, f) => (5, f.unwrap_or_default().to_bits()),
+    }
+}
+
+/// Appends bytes that tell `value` apart from any other JSON value (the converse is checked on
+/// a hit): a tag per kind, lengths, string bytes, and numbers by kind and bits. Hashed as one
+/// slice, this is several times cheaper than hashing the value member by member.
+fn fingerprint(value: &Value, out: &mut Vec<u8>) {
+    let length =
+        |n: usize, out: &mut Vec<u8>| out.extend_from_slice(&u64::try_from(n).unwrap_or(u64::MAX).to_le_bytes());
+    match value {
+        Value::Null => out.push(0),
+        Value::Bool(b) => out.push(if *b { 2 } else { 1 }),
+        Value::Number(n) => {
+            let (tag, bits) = number_bits(n);
+            out.push(tag);
+            out.extend_from_slice(&bits.to_le_bytes());
+        }
+        Value::String(s) => {
+            out.push(6);
+            length(s.len(), out);
+            out.extend_from_slice(s.as_bytes());
+        }
+        Value::Array(items) => {
+            out.push(7);
+            length(items.len(), out);
+            for item in items {
+                fingerprint(item, out);
+            }
+        }
+        Value::Object(map) => {
+            out.push(8);
+            length(map.len(), out);
+            for (key, item) in map {
+                length(key.len(), out);
+                out.extend_from_slice(key.as_bytes());
+                fingerprint(item, out);
+            }
+        }
     }
 }
 
@@ -371,7 +474,7 @@ fn derive(result: Result<Vec<crate::license::Choice>, crate::license::LicenseErr
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use serde_json::json;
 
@@ -405,6 +508,45 @@ mod tests {
         assert!(json["evidence"]["components"][1]["license_error"].is_string());
         // Anything outside a component keeps what the caller wrote.
         assert_eq!(json["evidence"]["license_choices"], Value::Null);
+    }
+
+    #[test]
+    fn equal_evidence_items_share_one_value_and_others_keep_their_own() {
+        let item = json!({"id": "CVE-1", "severity": "low", "fix_available": false, "cvss_score": 1});
+        // Equal as numbers, but not the same JSON: never shared.
+        let float = json!({"id": "CVE-1", "severity": "low", "fix_available": false, "cvss_score": 1.0});
+        let zero = json!({"id": "CVE-2", "severity": "low", "fix_available": false, "cvss_score": 0.0});
+        let negative_zero = json!({"id": "CVE-2", "severity": "low", "fix_available": false, "cvss_score": -0.0});
+        let component = json!({"name": "a", "license_expression": "MIT"});
+        let input = json!({
+            "evidence": evidence(json!([component.clone()])),
+            "attestations": [{"evidence": {"vulnerabilities": [item.clone(), float, item, zero, negative_zero], "components": [component]}}],
+        });
+        let mut converter = Converter::default();
+        let value = converter.root(&input);
+        let object = |v: &RegoValue| match v {
+            RegoValue::Object(o) => o.clone(),
+            other => panic!("{other:?}"),
+        };
+        let vulnerabilities = &value["attestations"][0]["evidence"]["vulnerabilities"];
+        let [first, second, third] = [0u64, 1, 2].map(|i| object(&vulnerabilities[&RegoValue::from(i)]));
+        assert!(regorus::Rc::ptr_eq(&first, &third));
+        assert!(!regorus::Rc::ptr_eq(&first, &second));
+        let [fourth, fifth] = [3u64, 4].map(|i| object(&vulnerabilities[&RegoValue::from(i)]));
+        assert!(!regorus::Rc::ptr_eq(&fourth, &fifth));
+        // Each is what converting it alone gives.
+        let items = input["attestations"][0]["evidence"]["vulnerabilities"].as_array().unwrap();
+        for (i, item) in items.iter().enumerate() {
+            let alone = Converter::default().convert(item, Place::EvidenceItem);
+            let shared = &vulnerabilities[&RegoValue::from(i)];
+            assert_eq!(shared.to_json_str().unwrap(), alone.to_json_str().unwrap());
+        }
+        // A component shared between the merged and an attestation's evidence keeps its licenses.
+        let merged = &value["evidence"]["components"][0];
+        let attested = &value["attestations"][0]["evidence"]["components"][0];
+        assert!(regorus::Rc::ptr_eq(&object(merged), &object(attested)));
+        let choices: Value = serde_json::from_str(&merged["license_choices"].to_json_str().unwrap()).unwrap();
+        assert_eq!(choices, json!([["MIT"]]));
     }
 
     #[test]
