@@ -12,19 +12,27 @@ use std::sync::{Arc, Mutex};
 use airlock_core::ports::{BlobError, BlobStore, ByteStream, CommitOutcome, Committed, failpoint};
 use airlock_model::{Digest, Sha256Hasher, UploadId};
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore};
 use tokio::sync::mpsc;
 
-/// Chunks in flight between the receiving task and each of the hashing and writing threads.
-const PIPE_DEPTH: usize = 16;
+/// Chunks in flight between the receiving task and each of the hashing and writing threads. A
+/// chunk holds the connection's read buffer it came in (up to some hundred KiB), so this bounds
+/// the memory of an upload; a few suffice to keep the network, the hash and the disk overlapping.
+const PIPE_DEPTH: usize = 4;
 /// The writer flushes to disk after this many bytes, keeping the final fsync short.
 const SYNC_EVERY: usize = 16 * 1024 * 1024;
-/// Read size when streaming a stored blob.
-const READ_CHUNK: usize = 1024 * 1024;
+/// Read size when streaming a stored blob: small enough that a chunk is still in cache when the
+/// connection writes it out.
+const READ_CHUNK: usize = 128 * 1024;
+/// Chunks read ahead of the connection when streaming a stored blob.
+const READ_AHEAD: usize = 4;
+/// Read buffers a stream keeps for reuse: the chunks queued, the ones the connection is writing,
+/// and the one being read.
+const READ_BUFFERS: usize = READ_AHEAD + 4;
 /// Read size when re-hashing staged bytes after a restart.
 const REHASH_BUF: usize = 1024 * 1024;
 
@@ -195,24 +203,25 @@ async fn stream_to_file(
     }
 }
 
-/// Streams `range` of `file` from a blocking thread in [`READ_CHUNK`] pieces.
+/// Streams `range` of `file` from a blocking thread in [`READ_CHUNK`] pieces, at most
+/// [`READ_AHEAD`] of them queued ahead of the receiver.
 fn file_stream(mut file: std::fs::File, range: Range<u64>) -> ByteStream {
-    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(READ_AHEAD);
     tokio::task::spawn_blocking(move || {
         if let Err(e) = file.seek(SeekFrom::Start(range.start)) {
             let _ = tx.blocking_send(Err(e));
             return;
         }
+        let mut buffers = ReadBuffers::default();
         let mut left = range.end.saturating_sub(range.start);
         while left > 0 {
             let want = usize::try_from(left).unwrap_or(READ_CHUNK).min(READ_CHUNK);
-            let mut buf = vec![0u8; want];
-            let item = match file.read(&mut buf) {
+            let mut buf = buffers.take();
+            let item = match file.read(buf.get_mut(..want).unwrap_or_default()) {
                 Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob file is shorter than its record")),
                 Ok(n) => {
-                    buf.truncate(n);
                     left = left.saturating_sub(n as u64);
-                    Ok(Bytes::from(buf))
+                    Ok(buffers.lend(buf, n))
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => Err(e),
@@ -224,6 +233,39 @@ fn file_stream(mut file: std::fs::File, range: Range<u64>) -> ByteStream {
         }
     });
     Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
+}
+
+/// The read buffers of one [`file_stream`]. Each chunk sent is a slice of a [`READ_CHUNK`]
+/// buffer; once the receiver has written and dropped it, the buffer is read into again, so a
+/// stream touches a few buffers that stay in cache instead of a fresh zeroed one per chunk.
+#[derive(Default)]
+struct ReadBuffers {
+    /// Buffers lent out, oldest first; a buffer whose chunk was dropped is unique again.
+    lent: std::collections::VecDeque<Bytes>,
+}
+
+impl ReadBuffers {
+    /// A buffer of [`READ_CHUNK`] bytes: a returned one, or a new one.
+    fn take(&mut self) -> BytesMut {
+        if let Some(at) = self.lent.iter().position(Bytes::is_unique)
+            && let Some(buf) = self.lent.remove(at)
+            && let Ok(buf) = buf.try_into_mut()
+        {
+            return buf;
+        }
+        BytesMut::zeroed(READ_CHUNK)
+    }
+
+    /// The first `n` bytes of `buf` as a chunk to send; `buf` is kept to be read into again.
+    fn lend(&mut self, buf: BytesMut, n: usize) -> Bytes {
+        let buf = buf.freeze();
+        let chunk = buf.slice(..n.min(buf.len()));
+        if self.lent.len() >= READ_BUFFERS {
+            self.lent.pop_front();
+        }
+        self.lent.push_back(buf);
+        chunk
+    }
 }
 
 fn sync_dir(dir: &FsPath) -> io::Result<()> {
@@ -466,6 +508,42 @@ mod tests {
         assert_eq!(store.upload_size(&id).await.unwrap(), 4);
         let outcome = store.commit(&id, &Digest::of(b"good"), 1024).await.unwrap();
         assert_eq!(outcome, CommitOutcome::Committed(Committed::Inline(Bytes::from_static(b"good"))));
+    }
+
+    /// `len` bytes with no short period, so a chunk read from the wrong place shows.
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8 ^ (i / 251 % 256) as u8).collect()
+    }
+
+    #[tokio::test]
+    async fn reads_across_read_buffer_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let data = pattern(3 * READ_CHUNK + 7);
+        let id = id(6);
+        store.append(&id, None, Box::pin(stream::iter(vec![Ok(Bytes::from(data.clone()))]))).await.unwrap();
+        let digest = Digest::of(&data);
+        store.commit(&id, &digest, 0).await.unwrap();
+
+        // Every chunk held until the end: no buffer comes back, each read takes a new one.
+        assert!(collect(store.read(&digest, None).await.unwrap()).await == data, "whole blob, chunks held");
+        // Each chunk dropped once checked: the reader reads into returned buffers again.
+        let mut stream = store.read(&digest, None).await.unwrap();
+        let mut at = 0usize;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.unwrap();
+            assert!(chunk[..] == data[at..at + chunk.len()], "chunk at {at} differs");
+            at += chunk.len();
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(at, data.len());
+
+        let c = READ_CHUNK as u64;
+        let len = data.len() as u64;
+        for range in [0..c, c - 1..c + 1, c..2 * c, c + 1..3 * c - 1, 0..len, 3 * c..len, len - 1..len] {
+            let want = &data[range.start as usize..range.end as usize];
+            assert!(collect(store.read(&digest, Some(range.clone())).await.unwrap()).await == want, "{range:?}");
+        }
     }
 
     #[tokio::test]

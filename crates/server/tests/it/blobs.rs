@@ -55,6 +55,14 @@ async fn post_then_put_stores_large_blobs_and_serves_ranges() {
     assert_eq!(part.header("content-range"), format!("bytes 10-19/{}", data.len()));
     assert_eq!(part.body.as_ref(), &data[10..20]);
 
+    // Across the seams of the file store's 128 KiB read buffers, from and to odd offsets.
+    let across =
+        app.send(Method::GET, &format!("/v2/dev/a/blobs/{d}"), &[("range", "bytes=131000-262200")], Bytes::new()).await;
+    assert_eq!(across.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(across.header("content-range"), format!("bytes 131000-262200/{}", data.len()));
+    assert_eq!(across.header("content-length"), "131201");
+    assert_eq!(across.body.as_ref(), &data[131000..262201]);
+
     let suffix = app.send(Method::GET, &format!("/v2/dev/a/blobs/{d}"), &[("range", "bytes=-5")], Bytes::new()).await;
     assert_eq!(suffix.body.as_ref(), &data[data.len() - 5..]);
 
