@@ -533,8 +533,10 @@ impl Registry {
         body: ByteStream,
     ) -> Result<u64, RegistryError> {
         self.open_upload(actor, repo, id).await?;
-        let size = self.blobs.append(id, start, body).await?;
+        // A durable commit before the first byte: the session's row, committed lazily when the
+        // session opened, is then on disk before any staged bytes are, so they can be expired.
         self.store.touch_upload(id, self.clock.now()).await?;
+        let size = self.blobs.append(id, start, body).await?;
         Ok(size)
     }
 
@@ -549,6 +551,8 @@ impl Registry {
     ) -> Result<u64, RegistryError> {
         self.open_upload(actor, repo, id).await?;
         if let Some(body) = last_chunk {
+            // As in `append_upload`: the session's row is durable before its bytes are staged.
+            self.store.touch_upload(id, self.clock.now()).await?;
             self.blobs.append(id, None, body).await?;
         }
         let outcome = self.blobs.commit(id, digest, self.limits.inline_blob_max).await;

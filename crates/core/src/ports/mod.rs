@@ -297,9 +297,12 @@ pub trait ManifestIndex: Send + Sync {
     ) -> Result<Vec<ReferrerRecord>, StoreError>;
 }
 
-/// Upload sessions, which outlive a restart.
+/// Upload sessions, which outlive a restart once they hold bytes.
 #[async_trait]
 pub trait UploadIndex: Send + Sync {
+    /// Records a new session. Backends may commit it without waiting for the disk: it is made
+    /// durable by the next durable commit, and the core makes one ([`Self::touch_upload`])
+    /// before the session's first bytes are staged.
     async fn create_upload(&self, upload: &UploadRecord) -> Result<(), StoreError>;
     async fn upload(&self, id: &UploadId) -> Result<Option<UploadRecord>, StoreError>;
     async fn touch_upload(&self, id: &UploadId, now: Timestamp) -> Result<(), StoreError>;

@@ -354,15 +354,23 @@ impl ManifestIndex for PostgresStore {
 #[async_trait]
 impl UploadIndex for PostgresStore {
     async fn create_upload(&self, upload: &UploadRecord) -> Result<(), StoreError> {
+        const OP: &str = "upload create";
+        // A new session's row is committed without waiting for the WAL flush: it becomes
+        // durable with the next synchronous commit, which the session's first bytes make before
+        // they are written (`touch_upload`). A crash before that loses a session that holds
+        // nothing; its client starts again on the 404.
+        let mut tx = self.pool.begin().await.map_err(err(OP))?;
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await.map_err(err(OP))?;
         sqlx::query("INSERT INTO uploads (id, repo, client, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(upload.id.as_str())
             .bind(upload.repo.as_str())
             .bind(&upload.client)
             .bind(upload.created_at.as_millis())
             .bind(upload.updated_at.as_millis())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
-            .map_err(err("upload create"))?;
+            .map_err(err(OP))?;
+        tx.commit().await.map_err(err(OP))?;
         Ok(())
     }
 

@@ -714,15 +714,31 @@ impl ManifestIndex for SqliteStore {
 #[async_trait]
 impl UploadIndex for SqliteStore {
     async fn create_upload(&self, upload: &UploadRecord) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO uploads (id, repo, client, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(upload.id.as_str())
-            .bind(upload.repo.as_str())
-            .bind(&upload.client)
-            .bind(upload.created_at.as_millis())
-            .bind(upload.updated_at.as_millis())
-            .execute(&self.writer)
-            .await
-            .map_err(err("upload create"))?;
+        const OP: &str = "upload create";
+        // A new session's row is committed without waiting for the disk (`synchronous=NORMAL`):
+        // it becomes durable with the next full commit, which the session's first bytes make
+        // before they are written (`touch_upload`). A crash before that loses a session that
+        // holds nothing; its client starts again on the 404.
+        let mut conn = self.writer.acquire().await.map_err(err(OP))?;
+        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await.map_err(err(OP))?;
+        let inserted =
+            sqlx::query("INSERT INTO uploads (id, repo, client, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
+                .bind(upload.id.as_str())
+                .bind(upload.repo.as_str())
+                .bind(&upload.client)
+                .bind(upload.created_at.as_millis())
+                .bind(upload.updated_at.as_millis())
+                .execute(&mut *conn)
+                .await;
+        if sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await.is_err() {
+            // Never hand out a writer that might still commit without waiting for the disk.
+            drop(conn.detach());
+            return Err(StoreError {
+                operation: OP,
+                source: Box::new(std::io::Error::other("cannot restore `synchronous = FULL` on the writer")),
+            });
+        }
+        inserted.map_err(err(OP))?;
         Ok(())
     }
 
