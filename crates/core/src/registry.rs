@@ -233,6 +233,8 @@ pub struct Registry {
     log_facts: Arc<crate::promotion::backed::LogFacts>,
     /// Identical refusals are logged once a window and counted ([`crate::refusals`]).
     refusals: Arc<crate::refusals::Refusals>,
+    /// Attestations read and signature checks made, kept for later decisions ([`crate::verified`]).
+    verified: Arc<crate::verified::AttestationCache>,
 }
 
 impl Registry {
@@ -257,7 +259,20 @@ impl Registry {
             integrity: Arc::default(),
             log_facts: Arc::default(),
             refusals: Arc::default(),
+            verified: Arc::default(),
         }
+    }
+
+    /// The same registry, keeping attestation readings and signature checks within `limits`.
+    #[must_use]
+    pub fn with_verified_limits(mut self, limits: crate::verified::CacheLimits) -> Registry {
+        self.verified = Arc::new(crate::verified::AttestationCache::new(limits));
+        self
+    }
+
+    /// The attestation readings and signature checks this registry keeps.
+    pub fn verified(&self) -> &Arc<crate::verified::AttestationCache> {
+        &self.verified
     }
 
     /// The same registry, counting its refusals in `refusals`.
