@@ -177,8 +177,8 @@ impl Registry {
         // The manifest and its attestations, read at once: two reads, one wait.
         let (record, attestations) =
             futures::try_join!(self.store().manifest_by_digest(repo, digest), self.store().attestations(repo, digest))?;
-        let record =
-            record.ok_or_else(|| RegistryError::ManifestUnknown { repo: repo.clone(), reference: digest.to_string() })?;
+        let record = record
+            .ok_or_else(|| RegistryError::ManifestUnknown { repo: repo.clone(), reference: digest.to_string() })?;
         let root = self.trust().in_force();
         let now = self.clock().now();
         // Waivers approved through the API meet the bundle's in the same decision.

@@ -93,12 +93,14 @@ impl ReadStatement {
         self.predicate.get_or_init(|| {
             let bytes = self.statement.predicate.get().as_bytes();
             let value: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
-            let (evidence, evidence_error) =
-                match airlock_evidence::from_predicate(&self.statement.predicate_type, bytes, &EvidenceLimits::default())
-                {
-                    Ok(e) => (e, None),
-                    Err(e) => (None, Some(e.to_string())),
-                };
+            let (evidence, evidence_error) = match airlock_evidence::from_predicate(
+                &self.statement.predicate_type,
+                bytes,
+                &EvidenceLimits::default(),
+            ) {
+                Ok(e) => (e, None),
+                Err(e) => (None, Some(e.to_string())),
+            };
             Predicate { value, evidence, evidence_error }
         })
     }
@@ -125,12 +127,15 @@ pub(crate) fn read(bytes: &[u8]) -> Reading {
     }
 }
 
+/// An envelope's digest and a trust root's content digest.
+type SignedKey = (Digest, Digest);
+
 /// The readings and signature checks kept by one registry, shared by its clones.
 #[derive(Debug)]
 pub struct AttestationCache {
     readings: Mutex<Bounded<Digest, Arc<Reading>>>,
     /// (envelope digest, root content digest) to the ids of the root's keys that signed.
-    signed: Mutex<Bounded<(Digest, Digest), Arc<[KeyId]>>>,
+    signed: Mutex<Bounded<SignedKey, Arc<[KeyId]>>>,
 }
 
 impl Default for AttestationCache {

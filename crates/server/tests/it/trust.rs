@@ -590,7 +590,11 @@ async fn listed(app: &TestApp, base: &str, referrer: &str) -> serde_json::Value 
     let input = app.get(&format!("{base}/policy-input?to=staging")).await;
     assert_eq!(input.status, StatusCode::OK, "{:?}", input.body);
     let input = input.json();
-    input["attestations"].as_array().unwrap().iter().find(|a| a["referrer"] == referrer).cloned().unwrap_or_else(
-        || panic!("`{referrer}` not listed: {input}"),
-    )
+    input["attestations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["referrer"] == referrer)
+        .cloned()
+        .unwrap_or_else(|| panic!("`{referrer}` not listed: {input}"))
 }
