@@ -174,13 +174,14 @@ impl Registry {
         requester: &Requester,
     ) -> Result<PolicyInput, RegistryError> {
         self.stage_of(repo)?;
-        // The manifest and its attestations, read at once: two reads, one wait.
-        let (record, attestations) =
-            futures::try_join!(self.store().manifest_by_digest(repo, digest), self.store().attestations(repo, digest))?;
-        let record = record
+        let record = self
+            .store()
+            .manifest_by_digest(repo, digest)
+            .await?
             .ok_or_else(|| RegistryError::ManifestUnknown { repo: repo.clone(), reference: digest.to_string() })?;
         let root = self.trust().in_force();
         let now = self.clock().now();
+        let attestations = self.store().attestations(repo, digest).await?;
         // Waivers approved through the API meet the bundle's in the same decision.
         // Only those whose approval the log backs (`promotion::backed`).
         let waivers = crate::promotion::backed::active_waivers(self, now)
