@@ -17,15 +17,29 @@ use crate::registry::{Registry, RegistryError};
 
 /// The trust root in force, shared by every request; replaced only through [`Registry::update_root`].
 #[derive(Debug, Default)]
-pub struct TrustState(RwLock<Option<Arc<TrustedRoot>>>);
+pub struct TrustState(RwLock<Option<InForce>>);
+
+/// A root in force and the digest of its document as stored: what signature checks kept for
+/// later decisions are keyed by ([`crate::verified`]), so no two root contents share one.
+#[derive(Debug, Clone)]
+pub struct InForce {
+    pub root: Arc<TrustedRoot>,
+    pub digest: Digest,
+}
 
 impl TrustState {
     pub fn current(&self) -> Option<Arc<TrustedRoot>> {
+        self.in_force().map(|f| f.root)
+    }
+
+    /// The root in force with its content digest.
+    pub fn in_force(&self) -> Option<InForce> {
         self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn set(&self, root: TrustedRoot) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(root));
+        let digest = Digest::of(root.document().raw());
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(InForce { root: Arc::new(root), digest });
     }
 }
 

@@ -27,6 +27,7 @@ pub mod references;
 pub mod refusals;
 pub mod registry;
 pub mod stage;
+pub mod verified;
 pub mod vex;
 
 pub use registry::{BlobBody, ByteRange, PutManifest, Registry, RegistryError, RegistryLimits};

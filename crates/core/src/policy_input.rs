@@ -7,8 +7,8 @@
 //! A VEX statement removes a vulnerability only when its signer may sign VEX here (see
 //! [`crate::vex`]); every other statement is listed in `vex_ignored` and changes nothing.
 
-use airlock_dsse::{Envelope, EnvelopeLimits, KeyId, StatementLimits};
-use airlock_evidence::{Evidence, Limits as EvidenceLimits};
+use airlock_dsse::KeyId;
+use airlock_evidence::Evidence;
 use airlock_model::manifest::{Manifest, ManifestLimits};
 use airlock_model::{Digest, RepoName, StageName};
 use std::collections::BTreeMap;
@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use crate::promotion::gates::{SeenAttestation, SeenKey};
 use crate::registry::{Registry, RegistryError};
+use crate::verified::{AttestationCache, Reading};
 use crate::vex;
 
 /// Most untrusted attestations listed in the policy input; the rest are only counted, in
@@ -178,7 +179,7 @@ impl Registry {
             .manifest_by_digest(repo, digest)
             .await?
             .ok_or_else(|| RegistryError::ManifestUnknown { repo: repo.clone(), reference: digest.to_string() })?;
-        let root = self.trust().current();
+        let root = self.trust().in_force();
         let now = self.clock().now();
         let attestations = self.store().attestations(repo, digest).await?;
         // Waivers approved through the API meet the bundle's in the same decision.
@@ -198,7 +199,8 @@ impl Registry {
             now,
             waivers,
         };
-        self.offload(move || build(&facts, &record, &attestations, root.as_deref())).await
+        let cache = std::sync::Arc::clone(self.verified());
+        self.offload(move || build(&facts, &record, &attestations, root.as_ref(), &cache)).await
     }
 }
 
@@ -217,7 +219,8 @@ fn build(
     facts: &Facts,
     record: &crate::ports::ManifestRecord,
     attestations: &[crate::ports::AttestationRecord],
-    root: Option<&airlock_trust::TrustedRoot>,
+    root: Option<&crate::attest::InForce>,
+    cache: &AttestationCache,
 ) -> PolicyInput {
     let Facts { repo, digest, target, requester, now, waivers } = facts;
     let now = *now;
@@ -225,7 +228,8 @@ fn build(
     let annotations = Manifest::parse(Some(&record.media_type), &record.body, &ManifestLimits::default())
         .map(|m| m.annotations)
         .unwrap_or_default();
-    let gathered: Vec<Gathered> = attestations.iter().map(|a| gather(a, root, repo, now)).collect();
+    let gathered: Vec<Gathered> = attestations.iter().map(|a| gather(a, root, repo, now, cache)).collect();
+    let root = root.map(|r| r.root.as_ref());
 
     // Evidence from trusted attestations only, merged; VEX statements kept aside with whether
     // their signer may suppress a finding here.
@@ -326,43 +330,39 @@ fn untrusted(
 }
 
 /// Verifies one stored attestation against the root in force. Its predicate is parsed, and its
-/// evidence read, only when it is trusted.
+/// evidence read, only when it is trusted. What depends only on bytes (the reading of the
+/// envelope, which keys signed it under this root's content) comes from `cache` when kept; the
+/// rules that depend on the time and the repository are applied here, every time.
 fn gather(
     attestation: &crate::ports::AttestationRecord,
-    root: Option<&airlock_trust::TrustedRoot>,
+    root: Option<&crate::attest::InForce>,
     repo: &RepoName,
     now: airlock_model::Timestamp,
+    cache: &AttestationCache,
 ) -> Gathered {
     let claimed = airlock_model::echo::echo(&attestation.predicate_type);
-    let envelope = match Envelope::parse(&attestation.envelope, &EnvelopeLimits::default()) {
-        Ok(envelope) => envelope,
-        Err(e) => {
-            let reason = format!("the stored envelope no longer parses: {e}");
-            return untrusted(attestation, &claimed, Vec::new(), Vec::new(), vec![reason]);
+    let envelope_digest = Digest::of(&attestation.envelope);
+    let reading = cache.reading(&envelope_digest, &attestation.envelope);
+    let read = match reading.as_ref() {
+        Reading::Unparsable { reason } => {
+            return untrusted(attestation, &claimed, Vec::new(), Vec::new(), vec![reason.clone()]);
         }
-    };
-    // The envelope's key id hints, unauthenticated: only well-formed ones, for the record.
-    let hints: Vec<String> = envelope
-        .signatures
-        .iter()
-        .filter_map(|s| s.keyid.as_deref())
-        .filter_map(|k| KeyId::parse(k).ok())
-        .map(|k| k.as_str().to_owned())
-        .collect();
-    // The statement names the predicate type the signatures are judged for.
-    let statement = match envelope.in_toto_statement(&StatementLimits::default()) {
-        Ok(statement) => statement,
-        Err(e) => {
-            let reason = format!("the stored envelope no longer parses: {e}");
-            return untrusted(attestation, &claimed, Vec::new(), hints, vec![reason]);
+        // The statement names the predicate type the signatures are judged for.
+        Reading::NoStatement { hints, reason } => {
+            return untrusted(attestation, &claimed, Vec::new(), hints.clone(), vec![reason.clone()]);
         }
+        Reading::Statement(read) => read,
     };
-    let Some(root) = root else {
+    let (statement, hints) = (&read.statement, &read.hints);
+    let Some(in_force) = root else {
         let reason = "no trust root is configured; a key admin must apply one".to_owned();
         let predicate_type = airlock_model::echo::echo(&statement.predicate_type);
-        return untrusted(attestation, &predicate_type, Vec::new(), hints, vec![reason]);
+        return untrusted(attestation, &predicate_type, Vec::new(), hints.clone(), vec![reason]);
     };
-    let evaluation = root.evaluate(&envelope, &statement.predicate_type, repo, now);
+    let root = in_force.root.as_ref();
+    let evaluation = root.evaluate_signed(&statement.predicate_type, repo, now, || {
+        cache.signed_by(&envelope_digest, &in_force.digest, || root.signed_by(&read.envelope))
+    });
     let keys: Vec<SeenKey> = evaluation
         .keys
         .iter()
@@ -371,20 +371,12 @@ fn gather(
     if !evaluation.trusted {
         let reasons = evaluation.reasons.iter().map(ToString::to_string).collect();
         let predicate_type = airlock_model::echo::echo(&statement.predicate_type);
-        return untrusted(attestation, &predicate_type, keys, hints, reasons);
+        return untrusted(attestation, &predicate_type, keys, hints.clone(), reasons);
     }
 
     // Trusted: the predicate as signed, and the evidence read from it.
-    let predicate_bytes = statement.predicate.get().as_bytes();
-    let predicate: Value = serde_json::from_slice(predicate_bytes).unwrap_or(Value::Null);
-    let (evidence, evidence_error) = match airlock_evidence::from_predicate(
-        &statement.predicate_type,
-        predicate_bytes,
-        &EvidenceLimits::default(),
-    ) {
-        Ok(e) => (e, None),
-        Err(e) => (None, Some(e.to_string())),
-    };
+    let predicate = read.predicate();
+    let evidence = predicate.evidence.clone();
     let keyids: Vec<KeyId> = evaluation.keys.iter().map(|k| k.keyid.clone()).collect();
     Gathered {
         listed: Listed::Trusted(Box::new(TrustedAttestation {
@@ -395,9 +387,9 @@ fn gather(
             keyids: keys.iter().map(|k| k.keyid.clone()).collect(),
             keys: keys.clone(),
             reasons: evaluation.reasons.iter().map(ToString::to_string).collect(),
-            predicate,
+            predicate: predicate.value.clone(),
             evidence: evidence.clone(),
-            evidence_error,
+            evidence_error: predicate.evidence_error.clone(),
         })),
         seen: SeenAttestation {
             referrer: attestation.manifest.to_string(),

@@ -235,6 +235,8 @@ pub struct Registry {
     refusals: Arc<crate::refusals::Refusals>,
     /// Event-only appends arriving together share one transaction.
     group_commit: Arc<crate::group_commit::GroupCommit>,
+    /// Attestations read and signature checks made, kept for later decisions ([`crate::verified`]).
+    verified: Arc<crate::verified::AttestationCache>,
 }
 
 impl Registry {
@@ -260,7 +262,20 @@ impl Registry {
             log_facts: Arc::default(),
             refusals: Arc::default(),
             group_commit: Arc::default(),
+            verified: Arc::default(),
         }
+    }
+
+    /// The same registry, keeping attestation readings and signature checks within `limits`.
+    #[must_use]
+    pub fn with_verified_limits(mut self, limits: crate::verified::CacheLimits) -> Registry {
+        self.verified = Arc::new(crate::verified::AttestationCache::new(limits));
+        self
+    }
+
+    /// The attestation readings and signature checks this registry keeps.
+    pub fn verified(&self) -> &Arc<crate::verified::AttestationCache> {
+        &self.verified
     }
 
     /// The same registry, counting its refusals in `refusals`.

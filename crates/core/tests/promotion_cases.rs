@@ -768,3 +768,106 @@ image = "b"
     let input = run.input("a", "staging").await;
     assert_eq!(input["attestations"].as_array().unwrap().len(), 3, "{input:#}");
 }
+
+/// Attestation readings and signature checks are kept between decisions (`airlock_core::verified`);
+/// nothing kept may outlive the trust root, the clock or the repository it was decided for.
+mod kept_verdicts {
+    use super::*;
+
+    const PUSHED: &str = r#"description = "an image with provenance signed by ci"
+[[steps]]
+action = "push"
+image = "a"
+
+[[steps]]
+action = "provenance"
+image = "a"
+"#;
+
+    /// The one attestation of image `a` in the policy input: whether it is trusted, and why not.
+    async fn verdict(run: &Run) -> (bool, String) {
+        let input = run.input("a", "staging").await;
+        let attestations = input["attestations"].as_array().unwrap();
+        assert_eq!(attestations.len(), 1, "{input:#}");
+        (attestations[0]["trusted"].as_bool().unwrap(), attestations[0]["reasons"].to_string())
+    }
+
+    /// Decides twice, so the second decision reads what the first kept.
+    async fn trusted_warm(run: &Run) {
+        assert!(verdict(run).await.0);
+        assert!(verdict(run).await.0);
+        assert!(run.engine.registry.verified().usage().signed >= 1, "the check is kept");
+    }
+
+    #[tokio::test]
+    async fn a_key_revoked_by_a_new_root_stops_counting_at_the_very_next_decision() {
+        let mut run = run_text("revoked_with_a_warm_cache", PUSHED).await;
+        trusted_warm(&run).await;
+        let revoke = Step { action: "revoke-ci-key".into(), ..Step::default() };
+        run.step(&revoke).await.unwrap();
+        let (trusted, reasons) = verdict(&run).await;
+        assert!(!trusted, "{reasons}");
+        assert!(reasons.contains("revoked"), "{reasons}");
+    }
+
+    #[tokio::test]
+    async fn a_signer_rule_narrowed_to_another_repository_stops_counting_at_once() {
+        let mut run = run_text("narrowed_with_a_warm_cache", PUSHED).await;
+        trusted_warm(&run).await;
+        // The same keys, the same signer, one rule narrower: another root content.
+        run.signers = vec![SignerSpec {
+            name: "ci".to_owned(),
+            key: "ci".to_owned(),
+            predicate_types: vec!["https://**".to_owned()],
+            repositories: vec!["dev/other/**".to_owned()],
+        }];
+        run.apply_root(&[]).await;
+        let (trusted, reasons) = verdict(&run).await;
+        assert!(!trusted, "{reasons}");
+        assert!(reasons.contains("may not sign for repository"), "{reasons}");
+        // Widened again: trusted again, from a root of yet another content.
+        run.signers[0].repositories = everywhere();
+        run.apply_root(&[]).await;
+        assert!(verdict(&run).await.0);
+    }
+
+    #[tokio::test]
+    async fn a_signer_whose_rule_expired_stops_counting_when_the_clock_passes_it() {
+        let run = run_text("expired_with_a_warm_cache", PUSHED).await;
+        trusted_warm(&run).await;
+        // The rules end 300 days after the start; the root 365 days after.
+        run.clock.advance(i64::try_from(299 * DAY).unwrap());
+        assert!(verdict(&run).await.0);
+        run.clock.advance(i64::try_from(2 * DAY).unwrap());
+        let (trusted, reasons) = verdict(&run).await;
+        assert!(!trusted, "{reasons}");
+        assert!(reasons.contains("signer `ci` expired"), "{reasons}");
+        // And the root itself, warm or not.
+        run.clock.advance(i64::try_from(70 * DAY).unwrap());
+        let (trusted, reasons) = verdict(&run).await;
+        assert!(!trusted && reasons.contains("trust root version 1 expired"), "{reasons}");
+    }
+
+    #[tokio::test]
+    async fn many_attestations_past_the_bound_are_each_still_verified() {
+        let mut run = run_text("many_attestations_past_the_bound", PUSHED).await;
+        let limits = airlock_core::verified::CacheLimits { entries: 3, bytes: 1 << 20 };
+        run.engine.registry = run.engine.registry.clone().with_verified_limits(limits);
+        let image = run.image("a").clone();
+        for n in 0..11 {
+            let predicate = support::provenance(&image, &format!("ci-bot-{n}"));
+            run.try_attest("a", support::PROVENANCE, &predicate, "ci").await.unwrap();
+        }
+        let unsigned = run.try_attest("a", support::PROVENANCE, &support::provenance(&image, "x"), "outsider").await;
+        assert!(unsigned.is_ok(), "{unsigned:?}");
+        for _ in 0..3 {
+            let input = run.input("a", "staging").await;
+            let attestations = input["attestations"].as_array().unwrap();
+            assert_eq!(attestations.len(), 13, "{input:#}");
+            let trusted = attestations.iter().filter(|a| a["trusted"] == true).count();
+            assert_eq!(trusted, 12, "every signed one, whatever was kept");
+            let usage = run.engine.registry.verified().usage();
+            assert!(usage.readings <= 3 && usage.signed <= 3, "{usage:?}");
+        }
+    }
+}

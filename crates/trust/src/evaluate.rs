@@ -151,15 +151,68 @@ impl TrustedRoot {
             return refused;
         }
 
-        // 2. Which keys the envelope is signed by: only keys a signer rule names or a revocation
-        //    names are tried, each key (by fingerprint) at most once.
+        // 2. Which keys the envelope is signed by.
+        let verified = self.verified_keys(envelope);
+        self.decide(&verified, predicate_type, repo, now)
+    }
+
+    /// The ids (as this root lists them) of the keys that made a valid signature over
+    /// `envelope`'s PAE: step 2 of [`TrustedRoot::evaluate`], the only step that verifies
+    /// signatures, and the only one that depends on nothing but the envelope's bytes and this
+    /// root's content. Only keys a signer rule names or a revocation names are tried, each key (by
+    /// fingerprint) at most once; the ids are in the root's key order.
+    ///
+    /// A caller that keeps the answer, to spare verifying the same envelope again, must key it
+    /// by this root's content (its document's digest), never by its version alone, and pass it
+    /// back only to [`TrustedRoot::evaluate_signed`] of a root with that same content.
+    pub fn signed_by(&self, envelope: &Envelope) -> Vec<KeyId> {
+        let verified = self.verified_keys(envelope);
+        let root = self.root();
+        // Back from each verified key to the id the root lists it under.
+        verified
+            .iter()
+            .filter_map(|v| root.keys.iter().find(|(_, k)| std::ptr::eq(*k, *v)).map(|(id, _)| id.clone()))
+            .collect()
+    }
+
+    /// [`TrustedRoot::evaluate`] with step 2 answered by `signed_by`, the ids
+    /// [`TrustedRoot::signed_by`] returned for the envelope under a root of this same content.
+    /// Steps 1, 3 and 4 (root expiry, revocations, signer windows and scopes, thresholds) run
+    /// here on every call, so a kept answer never outlives a revocation, an expiry or a scope.
+    /// `signed_by` is called only when step 1 lets the decision reach signatures.
+    pub fn evaluate_signed<S: AsRef<[KeyId]>>(
+        &self,
+        predicate_type: &str,
+        repo: &RepoName,
+        now: Timestamp,
+        signed_by: impl FnOnce() -> S,
+    ) -> Evaluation {
+        // 1. As in `evaluate`: an expired root, or a predicate type past the limit, decides first.
+        if let Some(refused) = self.refuse_early(predicate_type, now) {
+            return refused;
+        }
+        // 2. The keys that signed, each once by fingerprint; ids this root does not list count
+        //    for nothing.
+        let signed = signed_by();
+        let mut seen = BTreeSet::new();
+        let verified: Vec<&PublicKey> = signed
+            .as_ref()
+            .iter()
+            .filter_map(|id| self.root().keys.get(id))
+            .filter(|key| seen.insert(key.fingerprint()))
+            .collect();
+        self.decide(&verified, predicate_type, repo, now)
+    }
+
+    /// Only keys a signer rule names or a revocation names are tried, each key (by fingerprint)
+    /// at most once, in the root's key order.
+    fn verified_keys(&self, envelope: &Envelope) -> Vec<&PublicKey> {
         let root = self.root();
         let named: BTreeSet<&KeyId> =
             root.signers.iter().flat_map(|s| s.keyids.iter()).chain(root.revoked.iter().map(|r| &r.keyid)).collect();
         let candidates: Vec<&PublicKey> =
             root.keys.iter().filter(|(id, _)| named.contains(id)).map(|(_, k)| k).collect();
-        let verified = envelope.verified_keys(&candidates);
-        self.decide(&verified, predicate_type, repo, now)
+        envelope.verified_keys(&candidates)
     }
 
     /// Whether signatures by `keyids` (keys that already verified, as [`Evaluation::keys`] lists

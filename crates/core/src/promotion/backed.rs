@@ -119,19 +119,21 @@ impl LogFacts {
     }
 
     /// Reads the leaves appended since the last call, then answers `pick` from all of them.
+    ///
+    /// One query when fewer than a page of leaves were appended (a decision's usual case): a
+    /// page shorter than asked is the end of the log as it was read, so its size is never asked.
     async fn caught_up<T>(&self, log: &dyn LogStore, pick: impl FnOnce(&Facts) -> T) -> Result<T, StoreError> {
-        let size = log.log_size().await?;
         loop {
             let next = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next;
-            if next >= size {
-                break;
-            }
-            let leaves = log.log_leaves(next, next.saturating_add(FACTS_PAGE).min(size)).await?;
-            if leaves.is_empty() {
-                break;
-            }
+            let leaves = log.log_leaves(next, next.saturating_add(FACTS_PAGE)).await?;
             for leaf in &leaves {
                 self.observe(leaf);
+            }
+            let now_next = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next;
+            // A short page ends the log; so does a page that moved nothing (leaves past a gap),
+            // rather than asking for the same page again.
+            if u64::try_from(leaves.len()).unwrap_or(u64::MAX) < FACTS_PAGE || now_next == next {
+                break;
             }
         }
         Ok(pick(&self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)))

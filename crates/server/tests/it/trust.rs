@@ -514,3 +514,87 @@ async fn a_key_revoked_on_one_replica_stops_counting_on_another_at_once() {
     assert_eq!(applied.status, StatusCode::OK, "{:?}", applied.body);
     assert_eq!(evidence(&a, "dev/payments/api", &image).await["trust_root_version"], 3);
 }
+
+/// Decisions keep what they verified for the next ones (the envelopes read, the signature checks,
+/// keyed by envelope and trust root content); nothing kept outlives the root, the repository
+/// scope or the clock it was decided under. Replica `b` decides warm while the root changes on
+/// replica `a`: a revoked key, a signer rule narrowed to another repository, a signer past the
+/// end of its rule, each stops counting at `b`'s very next decision.
+#[tokio::test]
+async fn a_warm_decision_never_counts_what_the_root_or_the_clock_no_longer_allows() {
+    let clock = airlock_test_support::ManualClock::at(now().as_millis());
+    let mut a = TestApp::with_clock("", clock.clone()).await;
+    let b = TestApp::with_config_and_clock(a.app.config.clone(), clock.clone()).await;
+    // Opening the second rotated the tester's key; both replicas push with the new one.
+    a.tester_key = b.tester_key.clone();
+    let image = Image::new(&[("app", b"binary")]);
+    a.push_image("dev/payments/api", &image, "1.0").await;
+    let base = format!("/api/v1/artifacts/dev/payments/api/{}", image.digest());
+    // The attestation `referrer` in `b`'s policy input, after two decisions on `b` warmed it.
+    let warm = |referrer: String| {
+        let (b, base) = (&b, &base);
+        async move {
+            for _ in 0..2 {
+                let decision = b.send(Method::POST, &format!("{base}/evaluate?to=staging"), &[], Bytes::new()).await;
+                assert_eq!(decision.status, StatusCode::OK, "{:?}", decision.body);
+            }
+            listed(b, base, &referrer).await
+        }
+    };
+    let (r1, r2, r3, ci_old, ci_new) = (key(), key(), key(), key(), key());
+    let v1 = sign_root(&root(1, &[&r1, &r2, &r3], 2, &ci_old, &[]), &[&r1, &r2]).unwrap();
+    assert_eq!(put_root(&a, v1).await.status, StatusCode::OK);
+    // The signer rules start at the wall clock's now.
+    clock.advance(1000);
+    let (reply, old) = attest(&b, "dev/payments/api", &image, &image.digest(), &ci_old).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+    let item = warm(old.clone()).await;
+    assert_eq!(item["trusted"], true, "{item}");
+
+    // 1. v2 revokes `ci_old`: not counted at `b`'s next decision.
+    let v2 = sign_root(&root(2, &[&r1, &r2, &r3], 2, &ci_new, &[&ci_old]), &[&r1, &r2]).unwrap();
+    assert_eq!(put_root(&a, v2).await.status, StatusCode::OK);
+    clock.advance(1000);
+    let item = listed(&b, &base, &old).await;
+    assert_eq!(item["trusted"], false, "{item}");
+    assert!(item["reasons"].to_string().contains("the key is revoked"), "{item}");
+
+    // 2. v3 narrows `ci` to another repository, same keys: not counted at `b`'s next decision.
+    let (reply, new) = attest(&b, "dev/payments/api", &image, &image.digest(), &ci_new).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+    let item = warm(new.clone()).await;
+    assert_eq!(item["trusted"], true, "{item}");
+    let mut v3 = root(3, &[&r1, &r2, &r3], 2, &ci_new, &[&ci_old]);
+    v3.signers[0].repositories = vec![RepoPattern::parse("dev/other/**").unwrap()];
+    assert_eq!(put_root(&a, sign_root(&v3, &[&r1, &r2]).unwrap()).await.status, StatusCode::OK);
+    clock.advance(1000);
+    let item = listed(&b, &base, &new).await;
+    assert_eq!(item["trusted"], false, "{item}");
+    assert!(item["reasons"].to_string().contains("may not sign for repository"), "{item}");
+
+    // 3. v4 scopes `ci` back, for one more minute: counted, warm, until the clock passes it.
+    let mut v4 = root(4, &[&r1, &r2, &r3], 2, &ci_new, &[&ci_old]);
+    v4.signers[0].not_after = airlock_core::ports::Clock::now(&clock).plus_millis(60_000);
+    assert_eq!(put_root(&a, sign_root(&v4, &[&r1, &r2]).unwrap()).await.status, StatusCode::OK);
+    clock.advance(1000);
+    let item = warm(new.clone()).await;
+    assert_eq!(item["trusted"], true, "{item}");
+    clock.advance(120_000);
+    let item = listed(&b, &base, &new).await;
+    assert_eq!(item["trusted"], false, "{item}");
+    assert!(item["reasons"].to_string().contains("signer `ci` expired at"), "{item}");
+}
+
+/// The attestation `referrer` as the policy input for staging lists it.
+async fn listed(app: &TestApp, base: &str, referrer: &str) -> serde_json::Value {
+    let input = app.get(&format!("{base}/policy-input?to=staging")).await;
+    assert_eq!(input.status, StatusCode::OK, "{:?}", input.body);
+    let input = input.json();
+    input["attestations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["referrer"] == referrer)
+        .cloned()
+        .unwrap_or_else(|| panic!("`{referrer}` not listed: {input}"))
+}

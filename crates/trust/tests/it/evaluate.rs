@@ -14,7 +14,11 @@ const SUMMARY: &str = "https://slsa.dev/verification_summary/v1";
 fn check_at(now: Timestamp, predicate_type: &str, repository: &str, signers: &[&str], expect: Expect) {
     let root = trusted("valid/evaluate-root.json");
     let repo = RepoName::parse(repository).unwrap();
-    let e = root.evaluate(&envelope(predicate_type, signers), predicate_type, &repo, now);
+    let envelope = envelope(predicate_type, signers);
+    let e = root.evaluate(&envelope, predicate_type, &repo, now);
+    // The same decision over signatures verified once and kept: identical, reasons and all.
+    let kept = root.signed_by(&envelope);
+    assert_eq!(root.evaluate_signed(predicate_type, &repo, now, || kept.clone()), e);
     assert_eq!(e.root_version, 1);
     let mut out = format!("{} [{}]", if e.trusted { "trusted" } else { "untrusted" }, e.signers.join(", "));
     for reason in &e.reasons {
@@ -243,4 +247,29 @@ fn expired_root_says_so() {
     let reloaded = TrustedRoot::reload(stored).unwrap();
     let e = reloaded.evaluate(&envelope(PROVENANCE, &["ci"]), PROVENANCE, &repo, later);
     assert_eq!(e.reasons, [UntrustedReason::ExpiredRoot { version: 1, expired_at }]);
+}
+
+/// Signatures verified once and kept are judged again on every decision: a key's rule that
+/// expires, a repository out of its scope, an expired root, all apply to the kept answer.
+#[test]
+fn kept_signatures_are_judged_again_at_each_decision() {
+    let root = trusted("valid/evaluate-root.json");
+    let payments = RepoName::parse("dev/payments/api").unwrap();
+    let billing = RepoName::parse("dev/billing/api").unwrap();
+    let signed = root.signed_by(&envelope(PROVENANCE, &["ci"]));
+    assert_eq!(signed, [kid("ci")]);
+    assert!(root.evaluate_signed(PROVENANCE, &payments, now(), || signed.clone()).trusted);
+    assert!(!root.evaluate_signed(PROVENANCE, &billing, now(), || signed.clone()).trusted);
+    assert!(!root.evaluate_signed(PROVENANCE, &payments, at("2027-06-01T00:00:00Z"), || signed.clone()).trusted);
+    // An expired root decides before any signature: the kept answer is not even asked for.
+    let e = root.evaluate_signed(PROVENANCE, &payments, at("2028-01-01T00:00:00Z"), || -> Vec<_> {
+        unreachable!("an expired root reads no signature")
+    });
+    assert!(!e.trusted);
+    // A revoked key verifies, and counts for nothing.
+    let stolen = root.signed_by(&envelope(PROVENANCE, &["stolen"]));
+    assert_eq!(stolen, [kid("stolen")]);
+    let e = root.evaluate_signed(PROVENANCE, &payments, now(), || stolen.clone());
+    assert!(!e.trusted);
+    assert!(e.reasons.iter().any(|r| r.code() == "revoked-key"), "{:?}", e.reasons);
 }
