@@ -715,10 +715,9 @@ impl ManifestIndex for SqliteStore {
 impl UploadIndex for SqliteStore {
     async fn create_upload(&self, upload: &UploadRecord) -> Result<(), StoreError> {
         const OP: &str = "upload create";
-        // A new session's row is committed without waiting for the disk (`synchronous=NORMAL`):
-        // it becomes durable with the next full commit, which the session's first bytes make
-        // before they are written (`touch_upload`). A crash before that loses a session that
-        // holds nothing; its client starts again on the 404.
+        // Committed without waiting for the disk (`synchronous=NORMAL`): the durable commit the
+        // session's first bytes make first (`touch_upload`) carries it; a crash before that
+        // loses a session holding nothing, and its client starts again on the 404.
         let mut conn = self.writer.acquire().await.map_err(err(OP))?;
         sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await.map_err(err(OP))?;
         let inserted =
@@ -730,16 +729,11 @@ impl UploadIndex for SqliteStore {
                 .bind(upload.updated_at.as_millis())
                 .execute(&mut *conn)
                 .await;
-        if sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await.is_err() {
-            // Never hand out a writer that might still commit without waiting for the disk.
-            drop(conn.detach());
-            return Err(StoreError {
-                operation: OP,
-                source: Box::new(std::io::Error::other("cannot restore `synchronous = FULL` on the writer")),
-            });
+        if let Err(e) = sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await {
+            drop(conn.detach()); // never hand out a writer that might not wait for the disk
+            return Err(err(OP)(e));
         }
-        inserted.map_err(err(OP))?;
-        Ok(())
+        inserted.map_err(err(OP)).map(drop)
     }
 
     async fn upload(&self, id: &UploadId) -> Result<Option<UploadRecord>, StoreError> {
