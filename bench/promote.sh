@@ -12,6 +12,7 @@
 #   bench/promote.sh                         # 1 GiB image, 7 runs, wrk 10 s
 #   SIZE_MIB=64 RUNS=3 bench/promote.sh      # quick
 #   AIRLOCK_BIN=/path/to/airlock bench/promote.sh   # skip the build, use that release binary
+#   PERF=1 bench/promote.sh                  # and a CPU profile of the server's gate decisions
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -353,7 +354,17 @@ run_wrk() { # name method url: requests/s, latency, and the server's CPU time pe
   res[$1.cpu]=$(echo "($c1 - $c0) * 1000 / $hz / ${res[$1.n]}" | bc -l)
 }
 before=$(log_size)
+if [ "${PERF:-0}" = 1 ]; then
+  command -v perf >/dev/null || die "PERF=1 needs perf (Debian: linux-perf)"
+  perf record -q -g -p "$airlock_pid" -o "$work/decisions.perf" 2>/dev/null &
+  perf_pid=$!
+fi
 run_wrk evaluate POST "$A$artifact/evaluate?to=staging"
+if [ "${PERF:-0}" = 1 ]; then
+  kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
+  perf report -i "$work/decisions.perf" --no-children --sort dso,sym --stdio 2>/dev/null |
+    awk '/^ +[0-9.]+%/ {print}' | head -25 >"$work/decisions.profile"
+fi
 sleep 0.5
 logged=$(($(log_size) - before))
 # The same authentication and evidence (4 envelopes re-verified, normalized), without the
@@ -397,5 +408,20 @@ printf '  log grew by %s entries; server CPU %.2f ms per decision\n' "$logged" "
 printf 'evidence alone (GET policy-input, no decision, no log entry): %.0f/s, p50 %s, server CPU %.2f ms per request%s\n' \
   "${res[input.rps]}" "${res[input.p50]}" "${res[input.cpu]}" "${res[input.non2xx]:+, ${res[input.non2xx]} non-2xx}"
 echo "disk: ${res[commits]} one-row SQLite commits/s (WAL, synchronous=FULL) in the work directory"
-echo "targets: commit <= 20 ms p50 whatever the size; gate decisions >= 2000/s"
+python3 "$root/bench/machine.py" "$work"
+met() { [ "$(echo "$1" | bc -l)" = 1 ] && echo met || echo "NOT met"; }
+echo
+printf '%-52s %-16s %-14s %s\n' "target" "measured" "wanted" "met"
+printf '%-52s %-16s %-14s %s\n' "gate decisions/s over HTTP" "$(printf '%.0f' "${res[evaluate.rps]}")" ">= 2000" "$(met "${res[evaluate.rps]} >= 2000")"
+printf '%-52s %-16s %-14s %s\n' "server CPU per gate decision (ms)" "$(printf '%.2f' "${res[evaluate.cpu]}")" "<= 1" "$(met "${res[evaluate.cpu]} <= 1")"
+for img in big small; do
+  label=$big_label; [ "$img" = small ] && label=$small_label
+  printf '%-52s %-16s %-14s %s\n' "promotion commit p50, $label (final approval, ms)" "$(printf '%.1f' "${res[prod.$img]}")" "<= 10" "$(met "${res[prod.$img]} <= 10")"
+  printf '%-52s %-16s %-14s %s\n' "promotion commit p50, $label (to staging, ms)" "$(printf '%.1f' "${res[staging.$img]}")" "<= 10" "$(met "${res[staging.$img]} <= 10")"
+done
+if [ "${PERF:-0}" = 1 ]; then
+  echo
+  echo "server CPU profile during the gate decisions (perf, self time, top entries):"
+  cat "$work/decisions.profile"
+fi
 echo "load: before airlock ${res[load.airlock]}; before peer ${res[load.peer]}; before wrk ${res[load.wrk]}; end ${res[load.end]}"
