@@ -363,7 +363,7 @@ run_wrk evaluate POST "$A$artifact/evaluate?to=staging"
 if [ "${PERF:-0}" = 1 ]; then
   kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
   perf report -i "$work/decisions.perf" --no-children --sort dso,sym --stdio 2>/dev/null |
-    awk '/^ +[0-9.]+%/ {print}' | head -25 >"$work/decisions.profile"
+    awk '/^ +[0-9.]+%/ && n++ < 25' >"$work/decisions.profile"
 fi
 sleep 0.5
 logged=$(($(log_size) - before))
