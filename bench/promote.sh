@@ -371,8 +371,6 @@ logged=$(($(log_size) - before))
 # decision and its log entry: what the decision itself adds.
 run_wrk input GET "$A$artifact/policy-input?to=staging"
 res[load.end]=$(load)
-say "disk: one-row SQLite commits, 3 s"
-res[commits]=$(util sqlite-commits "$work" 3)
 
 # ---------------------------------------------------------------------------------------------
 small_label="${SMALL_BYTES} B"; ((SMALL_BYTES == 1024)) && small_label="1 KiB"
@@ -407,7 +405,6 @@ printf 'gate decisions: outcome `%s`, %s attestations trusted; %s requests, p50 
 printf '  log grew by %s entries; server CPU %.2f ms per decision\n' "$logged" "${res[evaluate.cpu]}"
 printf 'evidence alone (GET policy-input, no decision, no log entry): %.0f/s, p50 %s, server CPU %.2f ms per request%s\n' \
   "${res[input.rps]}" "${res[input.p50]}" "${res[input.cpu]}" "${res[input.non2xx]:+, ${res[input.non2xx]} non-2xx}"
-echo "disk: ${res[commits]} one-row SQLite commits/s (WAL, synchronous=FULL) in the work directory"
 python3 "$root/bench/machine.py" "$work"
 met() { [ "$(echo "$1" | bc -l)" = 1 ] && echo met || echo "NOT met"; }
 echo

@@ -9,8 +9,6 @@
   json PATH                   reads JSON on stdin, prints the value at a dotted PATH
                               (`manifests.0.digest`); exits 1 when it is missing
   p50                         the median of the numbers on stdin, one a line
-  sqlite-commits DIR SECS     one-row SQLite commits per second (WAL, synchronous=FULL) in DIR:
-                              what this disk's fsync allows a store that commits each write alone
 """
 
 import base64
@@ -19,7 +17,6 @@ import hashlib
 import hmac
 import json
 import os
-import sqlite3
 import statistics
 import struct
 import sys
@@ -136,20 +133,6 @@ def get(path):
     print(value if isinstance(value, str) else json.dumps(value))
 
 
-def sqlite_commits(directory, seconds):
-    con = sqlite3.connect(os.path.join(directory, "commits.db"), isolation_level=None)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA synchronous=FULL")
-    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB)")
-    n, start = 0, time.monotonic()
-    while time.monotonic() - start < seconds:
-        con.execute("BEGIN IMMEDIATE")
-        con.execute("INSERT INTO t (data) VALUES (?)", (os.urandom(200),))
-        con.execute("COMMIT")
-        n += 1
-    print("%.0f" % (n / (time.monotonic() - start)))
-
-
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "totp":
@@ -162,8 +145,6 @@ def main():
         get(args[0])
     elif cmd == "p50":
         print(statistics.median(float(x) for x in sys.stdin.read().split()))
-    elif cmd == "sqlite-commits":
-        sqlite_commits(args[0], float(args[1]))
     else:
         sys.exit("unknown subcommand `%s`; see the docstring" % cmd)
 
