@@ -294,7 +294,7 @@ impl LogService {
         {
             // After a crash the file can lag the database by an interval: bring it up to date.
             if signing == Signing::AtStart {
-                self.mirror_now(&latest.note).await?;
+                self.mirror(&latest.note, true).await?;
             }
             return Ok(latest);
         }
@@ -305,29 +305,16 @@ impl LogService {
         point("checkpoint-sign-signed");
         self.store.put_checkpoint(&stored, self.clock.now()).await?;
         point("checkpoint-sign-stored");
-        match signing {
-            Signing::AtStart => self.mirror_now(&stored.note).await?,
-            Signing::Background => self.mirror_soon(&stored.note).await?,
-        }
+        self.mirror(&stored.note, signing == Signing::AtStart).await?;
         point("checkpoint-sign-done");
         Ok(stored)
     }
 
-    /// Writes `note` to the checkpoint file now.
-    async fn mirror_now(&self, note: &str) -> Result<(), LogError> {
+    /// Writes `note` to the checkpoint file, now when `at_once`, otherwise unless the file was
+    /// rewritten less than the interval ago; then it waits for [`Self::flush_checkpoint_file`].
+    async fn mirror(&self, note: &str, at_once: bool) -> Result<(), LogError> {
         let mut state = self.mirror.state.lock().await;
-        self.write_checkpoint_file(note).await?;
-        state.written_at = Some(tokio::time::Instant::now());
-        state.pending = None;
-        Ok(())
-    }
-
-    /// Writes `note` to the checkpoint file unless the file was rewritten less than the interval
-    /// ago; then it waits for [`Self::flush_checkpoint_file`].
-    async fn mirror_soon(&self, note: &str) -> Result<(), LogError> {
-        let mut state = self.mirror.state.lock().await;
-        let recent = state.written_at.is_some_and(|at| at.elapsed() < self.mirror.interval);
-        if recent {
+        if !at_once && state.written_at.is_some_and(|at| at.elapsed() < self.mirror.interval) {
             state.pending = Some(note.to_owned());
             return Ok(());
         }

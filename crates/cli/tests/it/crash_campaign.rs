@@ -8,15 +8,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use airlock_test_support::oci::{Image, digest, pseudo_random};
 use airlock_test_support::process::ServerProcess;
 use serde_json::{Value, json};
 
 use crate::crash_support::{
-    api, api_token, audit_verifies, body_text, json_of, log_entries, manifest_put, push_blobs, request_into_crash, sql,
-    start, wait_for_abort, writes_accepted,
+    api, api_token, audit_verifies, body_text, checkpoint_file_size, json_of, log_entries, manifest_put, push_blobs,
+    request_into_crash, settled_log, sql, start, wait_for_abort, writes_accepted,
 };
 use crate::{airlock, run, trust_init};
 
@@ -347,7 +347,7 @@ impl Campaign {
         if let Kind::Checkpoint = kind {
             // The checkpoint of the start settles first, so the one after this write is the one
             // that crashes.
-            wait_for_settled_log(&server);
+            settled_log(&server);
         }
         let headers = request.header_refs();
         let size_before = log_entries(&server).len() as u64;
@@ -437,28 +437,6 @@ impl Request {
     fn header_refs(&self) -> Vec<(&str, &str)> {
         self.headers.iter().map(|(k, v)| (*k, v.as_str())).collect()
     }
-}
-
-/// Waits until the latest checkpoint covers the whole log.
-fn wait_for_settled_log(server: &ServerProcess) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let size = log_entries(server).len() as u64;
-        let note = body_text(&server.request("GET", "/api/v1/log/checkpoint", &[], b""));
-        if note.lines().nth(1).and_then(|l| l.parse::<u64>().ok()) == Some(size) {
-            // The checkpointer's wake-up for the start's entries has passed too.
-            std::thread::sleep(Duration::from_millis(100));
-            return;
-        }
-        assert!(Instant::now() < deadline, "no checkpoint of size {size} within 10 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The size of the checkpoint in the file the server keeps beside its log key.
-fn checkpoint_file_size(data: &Path) -> u64 {
-    let note = std::fs::read_to_string(data.join("log").join("checkpoint")).expect("checkpoint file");
-    note.lines().nth(1).and_then(|l| l.parse().ok()).expect("checkpoint size line")
 }
 
 /// Trust root documents version 1 to 6, each signed by the one root key, made with the CLI.

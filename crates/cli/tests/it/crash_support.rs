@@ -195,3 +195,25 @@ pub fn sql(data: &Path, query: &str) -> String {
     assert!(out.status.success(), "sqlite3: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
+
+/// Waits until the latest checkpoint covers the whole log, and the checkpointer's wake-up for
+/// the entries before it has passed too; returns the log's size.
+pub fn settled_log(server: &Endpoint) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let size = log_entries(server).len() as u64;
+        let note = body_text(&server.request("GET", "/api/v1/log/checkpoint", &[], b""));
+        if note.lines().nth(1).and_then(|l| l.parse::<u64>().ok()) == Some(size) {
+            std::thread::sleep(Duration::from_millis(100));
+            return size;
+        }
+        assert!(Instant::now() < deadline, "no checkpoint of size {size} within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The size of the checkpoint in the file the server keeps beside its log key.
+pub fn checkpoint_file_size(data: &Path) -> u64 {
+    let note = std::fs::read_to_string(data.join("log").join("checkpoint")).expect("checkpoint file");
+    note.lines().nth(1).and_then(|l| l.parse().ok()).expect("checkpoint size line")
+}
