@@ -350,10 +350,16 @@ impl BlobStore for FsBlobStore {
             && existing.size == state.size
         {
             // Content-addressed: the same bytes are already durable. Freeing the redundant copy
-            // can take long on a large file, so it happens off the request's path.
+            // can take long on a large file, so it happens off the request's path, after a rename
+            // that takes it out of the session's name at once: the session ends here.
+            let redundant = file.with_extension("redundant");
+            let doomed = match tokio::fs::rename(&file, &redundant).await {
+                Ok(()) => redundant,
+                Err(_) => file,
+            };
             tokio::task::spawn_blocking(move || {
-                if let Err(e) = std::fs::remove_file(&file) {
-                    tracing::warn!(error = %e, path = %file.display(), "cannot remove a redundant staged upload");
+                if let Err(e) = std::fs::remove_file(&doomed) {
+                    tracing::warn!(error = %e, path = %doomed.display(), "cannot remove a redundant staged upload");
                 }
             });
             return Ok(CommitOutcome::Committed(Committed::Stored { size: state.size }));
