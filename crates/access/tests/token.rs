@@ -301,6 +301,68 @@ fn signature_by_another_key_under_our_kid_is_refused() {
     assert!(matches!(verify(&token), Err(TokenError::BadSignature { .. })));
 }
 
+/// A verifier remembers the tokens whose signatures verified; the attacks below are tried on
+/// one verifier that has just accepted the genuine token, so only its memory stands between
+/// them and acceptance.
+fn warm_verifier(token: &str) -> Verifier {
+    let verifier = verifier_for(&[&fixed_key()]);
+    for _ in 0..3 {
+        verifier.verify(token, TokenKind::Registry, NOW, &epochs()).unwrap();
+    }
+    verifier
+}
+
+#[test]
+fn a_remembered_token_does_not_vouch_for_a_changed_one() {
+    let token = mint(&fixed_key(), &registry_claims()).unwrap();
+    let verifier = warm_verifier(&token);
+    let check = |t: &str| verifier.verify(t, TokenKind::Registry, NOW, &epochs());
+    assert!(matches!(check(&flip_signature(&token)), Err(TokenError::BadSignature { .. })));
+    let mut parts = token_parts(&token);
+    let mut claims = registry_claims();
+    claims.access[2].actions.push("push".into());
+    parts[1] = b64(serde_json::to_vec(&claims).unwrap());
+    assert!(matches!(check(&parts.join(".")), Err(TokenError::BadSignature { .. })));
+    // The genuine token's signature under a forged payload.
+    let forged = sign_raw(&TokenKey::generate(), &airlock_header(&fixed_key()), &token_parts(&token)[1]);
+    assert!(matches!(check(&forged), Err(TokenError::BadSignature { .. })));
+    assert!(check(&token).is_ok());
+}
+
+#[test]
+fn a_remembered_token_is_still_judged_on_time_kind_and_epoch() {
+    let token = mint(&fixed_key(), &registry_claims()).unwrap();
+    let verifier = warm_verifier(&token);
+    let expired = NOW + REGISTRY_TOKEN_TTL_SECS + MAX_LEEWAY_SECS + 1;
+    assert!(matches!(
+        verifier.verify(&token, TokenKind::Registry, expired, &epochs()),
+        Err(TokenError::Expired { .. })
+    ));
+    assert!(matches!(verifier.verify(&token, TokenKind::Api, NOW, &epochs()), Err(TokenError::KindMismatch { .. })));
+    let mut after_role_change = epochs();
+    after_role_change.insert(ALICE.to_owned(), ALICE_EPOCH + 1);
+    assert!(matches!(
+        verifier.verify(&token, TokenKind::Registry, NOW, &after_role_change),
+        Err(TokenError::StaleEpoch { .. })
+    ));
+    let disabled = BTreeMap::from([("bob".to_owned(), 1)]);
+    assert!(matches!(
+        verifier.verify(&token, TokenKind::Registry, NOW, &disabled),
+        Err(TokenError::UnknownPrincipal { .. })
+    ));
+}
+
+#[test]
+fn a_verifier_without_the_key_refuses_a_token_another_remembers() {
+    let token = mint(&fixed_key(), &registry_claims()).unwrap();
+    let _warm = warm_verifier(&token);
+    let rotated_away = verifier_for(&[&TokenKey::generate()]);
+    assert!(matches!(
+        rotated_away.verify(&token, TokenKind::Registry, NOW, &epochs()),
+        Err(TokenError::UnknownKey { .. })
+    ));
+}
+
 #[test]
 fn unknown_kid_is_refused() {
     let stranger = TokenKey::generate();

@@ -35,13 +35,15 @@ mod jws;
 mod key;
 pub mod oidc;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 
 pub use error::TokenError;
 use jws::{Compact, check_validity, echo};
@@ -257,18 +259,54 @@ impl EpochSource for BTreeMap<String, u64> {
 
 /// Verifies Airlock tokens for one issuer and audience under a set of keys. The clock is always
 /// passed in; verification never reads the system time.
+///
+/// A token is usually presented many times in its short life (a registry client sends it with
+/// every request), so a verifier remembers the digests of the last [`SIGNATURES_REMEMBERED`]
+/// tokens whose signature verified under its keys, and skips only that one step for them: the
+/// bytes must be identical, and every other check (issuer, audience, lifetime, kind, epoch)
+/// runs each time. The memory belongs to this set of keys; a verifier with other keys starts
+/// empty.
 #[derive(Clone, Debug)]
 pub struct Verifier {
     keys: VerifyingKeys,
     issuer: String,
     audience: String,
     leeway_secs: u64,
+    verified: Arc<VerifiedSignatures>,
+}
+
+/// How many tokens whose signatures verified a [`Verifier`] remembers (32 bytes each). Past
+/// this the memory starts again.
+pub const SIGNATURES_REMEMBERED: usize = 8192;
+
+/// The SHA-256 digests of tokens whose signature verified, bounded by [`SIGNATURES_REMEMBERED`].
+#[derive(Debug, Default)]
+struct VerifiedSignatures(Mutex<HashSet<[u8; 32]>>);
+
+impl VerifiedSignatures {
+    fn contains(&self, digest: &[u8; 32]) -> bool {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).contains(digest)
+    }
+
+    fn insert(&self, digest: [u8; 32]) {
+        let mut seen = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() >= SIGNATURES_REMEMBERED {
+            seen.clear();
+        }
+        seen.insert(digest);
+    }
 }
 
 impl Verifier {
     /// A verifier with the default leeway, [`MAX_LEEWAY_SECS`].
     pub fn new(keys: VerifyingKeys, issuer: impl Into<String>, audience: impl Into<String>) -> Verifier {
-        Verifier { keys, issuer: issuer.into(), audience: audience.into(), leeway_secs: MAX_LEEWAY_SECS }
+        Verifier {
+            keys,
+            issuer: issuer.into(),
+            audience: audience.into(),
+            leeway_secs: MAX_LEEWAY_SECS,
+            verified: Arc::default(),
+        }
     }
 
     /// The same verifier allowing `leeway_secs` of clock skew, clamped to [`MAX_LEEWAY_SECS`].
@@ -322,10 +360,15 @@ impl Verifier {
         // 3. The `kid` names one of the verifying keys.
         let kid = header.kid.ok_or(TokenError::MissingKeyId)?;
         let key = self.keys.get(&kid).ok_or_else(|| TokenError::UnknownKey { kid: echo(&kid) })?;
-        // 4. RFC 7515 §5.2 step 8: the signature over the bytes as received.
+        // 4. RFC 7515 §5.2 step 8: the signature over the bytes as received, or these very
+        //    bytes verified under these keys before.
         let signature = parts.signature::<64>()?;
-        if !key.verifies(parts.signing_input.as_bytes(), &signature) {
-            return Err(TokenError::BadSignature { kid: key.kid().to_owned() });
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if !self.verified.contains(&digest) {
+            if !key.verifies(parts.signing_input.as_bytes(), &signature) {
+                return Err(TokenError::BadSignature { kid: key.kid().to_owned() });
+            }
+            self.verified.insert(digest);
         }
         // 5. RFC 7519 §7.2 step 10: the claims, only now that they are known to be Airlock's.
         let claims: ReceivedClaims = parts.payload()?;

@@ -42,17 +42,17 @@ async fn principal_on(
     id: &str,
     operation: &'static str,
 ) -> Result<Option<PrincipalRecord>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM principals WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(err(operation))?;
+    // One statement: one instant, and one round trip on the path of every authenticated request.
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS}, ARRAY(SELECT role FROM role_bindings b WHERE b.principal = p.id ORDER BY role) AS roles \
+         FROM principals p WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(err(operation))?;
     let Some(row) = row else { return Ok(None) };
-    let roles: Vec<String> = sqlx::query_scalar("SELECT role FROM role_bindings WHERE principal = $1 ORDER BY role")
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(err(operation))?;
+    let roles: Vec<String> = row.try_get("roles").map_err(err(operation))?;
     principal_row(&row, roles, operation).map(Some)
 }
 

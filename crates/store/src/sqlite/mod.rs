@@ -202,17 +202,24 @@ async fn ensure_repo(
     repo: &RepoName,
     now: Timestamp,
 ) -> Result<i64, StoreError> {
-    sqlx::query("INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
-        .bind(repo.as_str())
-        .bind(now.as_millis())
-        .execute(&mut **tx)
-        .await
-        .map_err(err("repository create"))?;
-    sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
-        .bind(repo.as_str())
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(err("repository create"))
+    // The repository usually exists: one lookup. Otherwise one insert, and a lookup again only
+    // if another writer created it meanwhile.
+    let existing = || sqlx::query_scalar::<_, i64>("SELECT id FROM repositories WHERE name = ?").bind(repo.as_str());
+    if let Some(id) = existing().fetch_optional(&mut **tx).await.map_err(err("repository create"))? {
+        return Ok(id);
+    }
+    let created: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING RETURNING id",
+    )
+    .bind(repo.as_str())
+    .bind(now.as_millis())
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(err("repository create"))?;
+    match created {
+        Some(id) => Ok(id),
+        None => existing().fetch_one(&mut **tx).await.map_err(err("repository create")),
+    }
 }
 
 /// Links blob `digest`, stored already, into repository `repo_id`.
