@@ -179,6 +179,26 @@ impl Identity {
         Ok(IdentityError::Denied(message))
     }
 
+    /// The stored principal, and whether it holds an active just-in-time grant, read at one
+    /// instant (for [`Identity::in_force_granted`]).
+    pub async fn principal_granted(&self, id: &PrincipalId) -> Result<Option<(PrincipalRecord, bool)>, IdentityError> {
+        Ok(self.store.principal_granted(id).await?)
+    }
+
+    /// [`Identity::in_force`] for a record read with [`Identity::principal_granted`]: a
+    /// principal without an active grant has no role to add, and its grants are not read.
+    pub async fn in_force_granted(
+        &self,
+        mut record: PrincipalRecord,
+        granted: bool,
+    ) -> Result<(PrincipalRecord, Option<Timestamp>), IdentityError> {
+        if granted {
+            return self.in_force(record).await;
+        }
+        record.roles.sort();
+        Ok((record, None))
+    }
+
     /// `record` with the roles of its grants in force now added (sorted), and when the first of
     /// those grants ends.
     pub async fn in_force(

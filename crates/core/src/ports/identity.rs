@@ -187,6 +187,12 @@ impl GrantRecord {
 #[async_trait]
 pub trait IdentityStore: Send + Sync {
     async fn principal(&self, id: &PrincipalId) -> Result<Option<PrincipalRecord>, StoreError>;
+    /// The principal, and whether it holds an active just-in-time grant (a grant whose roles
+    /// [`GrantRecord::in_force`] may add), read at one instant: a request by a principal without
+    /// one needs no read of its grants. The default reads the principal and answers `true`.
+    async fn principal_granted(&self, id: &PrincipalId) -> Result<Option<(PrincipalRecord, bool)>, StoreError> {
+        Ok(self.principal(id).await?.map(|record| (record, true)))
+    }
     /// Every principal, by name.
     async fn principals(&self) -> Result<Vec<PrincipalRecord>, StoreError>;
     /// Stores a new principal (with its roles) and logs `event` with it; `false` when the name

@@ -300,10 +300,12 @@ pub trait ManifestIndex: Send + Sync {
 /// Upload sessions, which outlive a restart once they hold bytes.
 #[async_trait]
 pub trait UploadIndex: Send + Sync {
-    /// Records a new session. Backends may commit it without waiting for the disk: it is made
-    /// durable by the next durable commit, and the core makes one ([`Self::touch_upload`])
-    /// before the session's first bytes are staged.
-    async fn create_upload(&self, upload: &UploadRecord) -> Result<(), StoreError>;
+    /// Records a new session unless its client holds `max_open` sessions already (`false`:
+    /// nothing stored). The count and the insert are one statement (on PostgreSQL, sessions
+    /// opened at the same instant may each pass the count). Backends may commit it
+    /// without waiting for the disk: it is made durable by the next durable commit, and the core
+    /// makes one ([`Self::touch_upload`]) before the session's first bytes are staged.
+    async fn create_upload(&self, upload: &UploadRecord, max_open: u64) -> Result<bool, StoreError>;
     async fn upload(&self, id: &UploadId) -> Result<Option<UploadRecord>, StoreError>;
     async fn touch_upload(&self, id: &UploadId, now: Timestamp) -> Result<(), StoreError>;
     async fn delete_upload(&self, id: &UploadId) -> Result<(), StoreError>;

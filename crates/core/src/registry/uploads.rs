@@ -18,10 +18,6 @@ impl Registry {
         client: &str,
     ) -> Result<UploadId, RegistryError> {
         self.ensure_pushable(actor, repo, "blob.upload", Subject::default()).await?;
-        let open = self.store.uploads_by_client(client).await?;
-        if open >= self.limits.uploads_per_client {
-            return Err(RegistryError::TooManyUploads { open, max: self.limits.uploads_per_client });
-        }
         let now = self.clock.now();
         let record = UploadRecord {
             id: id.clone(),
@@ -30,7 +26,12 @@ impl Registry {
             created_at: now,
             updated_at: now,
         };
-        self.store.create_upload(&record).await?;
+        let max = self.limits.uploads_per_client;
+        if !self.store.create_upload(&record, max).await? {
+            // Counted again only to say how many: the refusal itself was decided atomically.
+            let open = self.store.uploads_by_client(client).await?.max(max);
+            return Err(RegistryError::TooManyUploads { open, max });
+        }
         Ok(id)
     }
 

@@ -157,16 +157,17 @@ impl CallerService {
         // in the token is believed.
         let subject = unverified_subject(token)
             .ok_or_else(|| invalid("token is malformed; send the token exactly as it was issued".to_owned()))?;
-        let record = match PrincipalId::parse(&subject) {
-            Ok(id) => self.identity.principal(&id).await?,
+        let found = match PrincipalId::parse(&subject) {
+            Ok(id) => self.identity.principal_granted(&id).await?,
             Err(_) => None,
         };
-        let epochs = LiveEpoch(record.as_ref().filter(|r| !r.disabled).map(|r| (r.id.to_string(), r.epoch)));
+        let epochs =
+            LiveEpoch(found.as_ref().map(|(r, _)| r).filter(|r| !r.disabled).map(|r| (r.id.to_string(), r.epoch)));
         let claims = self.verifier.verify(token, kind, self.now_secs(), &epochs).map_err(|e| invalid(e.to_string()))?;
-        let Some(record) = record else {
+        let Some((record, granted)) = found else {
             return Err(invalid("token names an unknown principal; request a new token".to_owned()));
         };
-        let (record, _) = self.identity.in_force(record).await?;
+        let (record, _) = self.identity.in_force_granted(record, granted).await?;
         Ok(Caller {
             id: record.id,
             kind: record.kind,

@@ -36,15 +36,18 @@ fn principal_row(row: &PgRow, roles: Vec<String>, operation: &'static str) -> Re
     })
 }
 
-/// The principal `id` with its roles, read on `conn`.
+/// The principal `id` with its roles, and whether it holds an active just-in-time grant, read
+/// on `conn` in one statement: one instant, and one round trip on the path of every
+/// authenticated request.
 async fn principal_on(
     conn: &mut sqlx::PgConnection,
     id: &str,
     operation: &'static str,
-) -> Result<Option<PrincipalRecord>, StoreError> {
-    // One statement: one instant, and one round trip on the path of every authenticated request.
+) -> Result<Option<(PrincipalRecord, bool)>, StoreError> {
     let row = sqlx::query(&format!(
-        "SELECT {COLUMNS}, ARRAY(SELECT role FROM role_bindings b WHERE b.principal = p.id ORDER BY role) AS roles \
+        "SELECT {COLUMNS}, ARRAY(SELECT role FROM role_bindings b WHERE b.principal = p.id ORDER BY role) AS roles, \
+         EXISTS (SELECT 1 FROM access_grants g WHERE g.principal = p.id AND g.status = 'active' AND g.kind = 'jit') \
+         AS granted \
          FROM principals p WHERE id = $1"
     ))
     .bind(id)
@@ -53,7 +56,8 @@ async fn principal_on(
     .map_err(err(operation))?;
     let Some(row) = row else { return Ok(None) };
     let roles: Vec<String> = row.try_get("roles").map_err(err(operation))?;
-    principal_row(&row, roles, operation).map(Some)
+    let granted: bool = row.try_get("granted").map_err(err(operation))?;
+    Ok(Some((principal_row(&row, roles, operation)?, granted)))
 }
 
 /// Applies `change` to `id` and bumps its epoch, inside `tx`; `false` when there is no such
@@ -128,6 +132,12 @@ impl IdentityStore for PostgresStore {
     async fn principal(&self, id: &PrincipalId) -> Result<Option<PrincipalRecord>, StoreError> {
         const OP: &str = "principal lookup";
         let mut conn = self.pool.acquire().await.map_err(err(OP))?;
+        Ok(principal_on(&mut conn, id.as_str(), OP).await?.map(|(record, _)| record))
+    }
+
+    async fn principal_granted(&self, id: &PrincipalId) -> Result<Option<(PrincipalRecord, bool)>, StoreError> {
+        const OP: &str = "principal lookup";
+        let mut conn = self.pool.acquire().await.map_err(err(OP))?;
         principal_on(&mut conn, id.as_str(), OP).await
     }
 
@@ -192,7 +202,7 @@ impl IdentityStore for PostgresStore {
         if !apply(&mut tx, id, change, OP).await? {
             return Ok(None);
         }
-        let record = principal_on(&mut tx, id.as_str(), OP).await?;
+        let record = principal_on(&mut tx, id.as_str(), OP).await?.map(|(record, _)| record);
         self.commit_with_log(tx, std::slice::from_ref(event)).await?;
         Ok(record)
     }

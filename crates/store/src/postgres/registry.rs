@@ -353,7 +353,7 @@ impl ManifestIndex for PostgresStore {
 
 #[async_trait]
 impl UploadIndex for PostgresStore {
-    async fn create_upload(&self, upload: &UploadRecord) -> Result<(), StoreError> {
+    async fn create_upload(&self, upload: &UploadRecord, max_open: u64) -> Result<bool, StoreError> {
         const OP: &str = "upload create";
         // A new session's row is committed without waiting for the WAL flush: it becomes
         // durable with the next synchronous commit, which the session's first bytes make before
@@ -361,17 +361,21 @@ impl UploadIndex for PostgresStore {
         // nothing; its client starts again on the 404.
         let mut tx = self.pool.begin().await.map_err(err(OP))?;
         sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await.map_err(err(OP))?;
-        sqlx::query("INSERT INTO uploads (id, repo, client, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(upload.id.as_str())
-            .bind(upload.repo.as_str())
-            .bind(&upload.client)
-            .bind(upload.created_at.as_millis())
-            .bind(upload.updated_at.as_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(err(OP))?;
+        let inserted = sqlx::query(
+            "INSERT INTO uploads (id, repo, client, created_at, updated_at) SELECT $1, $2, $3, $4, $5 \
+             WHERE (SELECT COUNT(*) FROM uploads WHERE client = $3) < $6",
+        )
+        .bind(upload.id.as_str())
+        .bind(upload.repo.as_str())
+        .bind(&upload.client)
+        .bind(upload.created_at.as_millis())
+        .bind(upload.updated_at.as_millis())
+        .bind(i64::try_from(max_open).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await
+        .map_err(err(OP))?;
         tx.commit().await.map_err(err(OP))?;
-        Ok(())
+        Ok(inserted.rows_affected() == 1)
     }
 
     async fn upload(&self, id: &UploadId) -> Result<Option<UploadRecord>, StoreError> {

@@ -43,16 +43,19 @@ fn principal_row(row: &SqliteRow, roles: Vec<String>, operation: &'static str) -
     })
 }
 
-/// The principal `id` with its roles, read on `conn` in one statement: one instant, and one
-/// round trip on the path of every authenticated request.
+/// The principal `id` with its roles, and whether it holds an active just-in-time grant, read
+/// on `conn` in one statement: one instant, and one round trip on the path of every
+/// authenticated request.
 async fn principal_on(
     conn: &mut sqlx::SqliteConnection,
     id: &str,
     operation: &'static str,
-) -> Result<Option<PrincipalRecord>, StoreError> {
+) -> Result<Option<(PrincipalRecord, bool)>, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS}, \
-         (SELECT json_group_array(role ORDER BY role) FROM role_bindings b WHERE b.principal = p.id) AS roles \
+         (SELECT json_group_array(role ORDER BY role) FROM role_bindings b WHERE b.principal = p.id) AS roles, \
+         EXISTS (SELECT 1 FROM access_grants g WHERE g.principal = p.id AND g.status = 'active' AND g.kind = 'jit') \
+         AS granted \
          FROM principals p WHERE id = ?"
     ))
     .bind(id)
@@ -63,7 +66,8 @@ async fn principal_on(
     let roles: String = row.try_get("roles").map_err(err(operation))?;
     let roles: Vec<String> = serde_json::from_str(&roles)
         .map_err(|e| invalid(operation, format!("roles of `{id}` are not a list of names: {e}")))?;
-    principal_row(&row, roles, operation).map(Some)
+    let granted: bool = row.try_get("granted").map_err(err(operation))?;
+    Ok(Some((principal_row(&row, roles, operation)?, granted)))
 }
 
 /// Applies `change` to `id` and bumps its epoch, inside `tx`; `false` when there is no such
@@ -131,6 +135,12 @@ async fn apply(
 #[async_trait]
 impl IdentityStore for SqliteStore {
     async fn principal(&self, id: &PrincipalId) -> Result<Option<PrincipalRecord>, StoreError> {
+        const OP: &str = "principal lookup";
+        let mut conn = self.readers.acquire().await.map_err(err(OP))?;
+        Ok(principal_on(&mut conn, id.as_str(), OP).await?.map(|(record, _)| record))
+    }
+
+    async fn principal_granted(&self, id: &PrincipalId) -> Result<Option<(PrincipalRecord, bool)>, StoreError> {
         const OP: &str = "principal lookup";
         let mut conn = self.readers.acquire().await.map_err(err(OP))?;
         principal_on(&mut conn, id.as_str(), OP).await
@@ -205,7 +215,7 @@ impl IdentityStore for SqliteStore {
         if !apply(&mut tx, id, change, OP).await? {
             return Ok(None);
         }
-        let record = principal_on(&mut tx, id.as_str(), OP).await?;
+        let record = principal_on(&mut tx, id.as_str(), OP).await?.map(|(record, _)| record);
         self.commit_with_log(tx, std::slice::from_ref(event)).await?;
         Ok(record)
     }

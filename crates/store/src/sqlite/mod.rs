@@ -720,27 +720,42 @@ impl ManifestIndex for SqliteStore {
 
 #[async_trait]
 impl UploadIndex for SqliteStore {
-    async fn create_upload(&self, upload: &UploadRecord) -> Result<(), StoreError> {
+    async fn create_upload(&self, upload: &UploadRecord, max_open: u64) -> Result<bool, StoreError> {
         const OP: &str = "upload create";
         // Committed without waiting for the disk (`synchronous=NORMAL`): the durable commit the
         // session's first bytes make first (`touch_upload`) carries it; a crash before that
-        // loses a session holding nothing, and its client starts again on the 404.
+        // loses a session holding nothing, and its client starts again on the 404. The three
+        // statements go to the writer's thread as one command.
         let mut conn = self.writer.acquire().await.map_err(err(OP))?;
-        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await.map_err(err(OP))?;
-        let inserted =
-            sqlx::query("INSERT INTO uploads (id, repo, client, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
-                .bind(upload.id.as_str())
-                .bind(upload.repo.as_str())
-                .bind(&upload.client)
-                .bind(upload.created_at.as_millis())
-                .bind(upload.updated_at.as_millis())
-                .execute(&mut *conn)
-                .await;
-        if let Err(e) = sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await {
-            drop(conn.detach()); // never hand out a writer that might not wait for the disk
-            return Err(err(OP)(e));
+        let inserted = sqlx::query(
+            "PRAGMA synchronous = NORMAL; \
+             INSERT INTO uploads (id, repo, client, created_at, updated_at) SELECT ?, ?, ?, ?, ? \
+             WHERE (SELECT COUNT(*) FROM uploads WHERE client = ?) < ? RETURNING id; \
+             PRAGMA synchronous = FULL",
+        )
+        .bind(upload.id.as_str())
+        .bind(upload.repo.as_str())
+        .bind(&upload.client)
+        .bind(upload.created_at.as_millis())
+        .bind(upload.updated_at.as_millis())
+        .bind(&upload.client)
+        .bind(i64::try_from(max_open).unwrap_or(i64::MAX))
+        // All of it runs (`fetch_all`; a limit would stop before the last statement), and the
+        // row the insert returns says whether the session was opened: SQLite's change counts
+        // are not reset by the pragmas around it.
+        .fetch_all(&mut *conn)
+        .await;
+        match inserted {
+            Ok(rows) => Ok(rows.len() == 1),
+            Err(e) => {
+                // Stopped part-way, maybe still not waiting for the disk: restore it, or never
+                // hand this writer out again.
+                if sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await.is_err() {
+                    drop(conn.detach());
+                }
+                Err(err(OP)(e))
+            }
         }
-        inserted.map_err(err(OP)).map(drop)
     }
 
     async fn upload(&self, id: &UploadId) -> Result<Option<UploadRecord>, StoreError> {

@@ -43,6 +43,7 @@ pub const CASES: &[(&str, &[&str])] = &[
     ("CachedState::cached_state_version", &["cached_state_versions_rise_with_roots_and_roles"]),
     ("CachedState::watch_cached_state", &["cached_state_versions_rise_with_roots_and_roles"]),
     ("IdentityStore::principal", &["principals_change_with_their_epoch"]),
+    ("IdentityStore::principal_granted", &["grants_move_once_and_revocation_raises_the_epoch"]),
     ("IdentityStore::principals", &["principals_change_with_their_epoch"]),
     ("IdentityStore::create_principal", &["principals_change_with_their_epoch"]),
     (

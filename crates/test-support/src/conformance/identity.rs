@@ -97,8 +97,12 @@ pub async fn grants_move_once_and_revocation_raises_the_epoch(store: &dyn Metada
         decided_at: None,
         expires_at: None,
     };
+    assert_eq!(store.principal_granted(&bob).await.unwrap().map(|(_, g)| g), Some(false), "no grant yet");
     store.create_grant(&pending, &event(EventKind::AccessRequest)).await.unwrap();
     assert_eq!(store.grant("g-1").await.unwrap().as_ref(), Some(&pending));
+    let (read, granted) = store.principal_granted(&bob).await.unwrap().unwrap();
+    assert!(!granted, "a pending grant gives nothing");
+    assert_eq!(Some(read), store.principal(&bob).await.unwrap(), "the same principal as `principal` reads");
     let active = GrantRecord {
         status: GrantStatus::Active,
         decided_by: Some("alice".to_owned()),
@@ -110,6 +114,7 @@ pub async fn grants_move_once_and_revocation_raises_the_epoch(store: &dyn Metada
         store.decide_grant(&active, GrantStatus::Pending, None, &event(EventKind::AccessApprove)).await.unwrap();
     assert_eq!(stored.as_ref(), Some(&active));
     assert!(active.in_force(at(5)) && !active.in_force(at(4 + 1_800_000)));
+    assert_eq!(store.principal_granted(&bob).await.unwrap().map(|(_, g)| g), Some(true), "an active grant is named");
     assert_eq!(
         store.decide_grant(&active, GrantStatus::Pending, None, &event(EventKind::AccessApprove)).await.unwrap(),
         None,
@@ -118,6 +123,7 @@ pub async fn grants_move_once_and_revocation_raises_the_epoch(store: &dyn Metada
     let revoked = GrantRecord { status: GrantStatus::Revoked, ..active };
     store.decide_grant(&revoked, GrantStatus::Active, None, &event(EventKind::AccessRevoke)).await.unwrap().unwrap();
     assert_eq!(store.principal(&bob).await.unwrap().unwrap().epoch, 2, "revoking kills the principal's tokens");
+    assert_eq!(store.principal_granted(&bob).await.unwrap().map(|(_, g)| g), Some(false), "a revoked grant is not");
     assert_eq!(store.grants(Some(&bob)).await.unwrap().len(), 1);
     assert_eq!(store.grants(None).await.unwrap().len(), 1);
 
@@ -152,6 +158,11 @@ pub async fn grants_move_once_and_revocation_raises_the_epoch(store: &dyn Metada
         .unwrap();
     let now = store.principal(&bob).await.unwrap().unwrap();
     assert_eq!(now.roles, ["release-approver"]);
+    assert_eq!(
+        store.principal_granted(&bob).await.unwrap().map(|(_, g)| g),
+        Some(false),
+        "a role binding is a role, not a just-in-time grant"
+    );
     assert_eq!(now.epoch, 3, "binding a role raises the epoch");
     assert!(!done.in_force(at(5)), "a binding is not a just-in-time grant");
 

@@ -137,10 +137,17 @@ pub async fn uploads_live_until_deleted_or_idle(store: &dyn MetadataStore) {
     let b = upload("bbbbbbbbbbbbbbbbbbbb", "10.0.0.1", 200);
     let c = upload("cccccccccccccccccccc", "10.0.0.2", 300);
     for u in [&a, &b, &c] {
-        store.create_upload(u).await.unwrap();
+        assert!(store.create_upload(u, 2).await.unwrap());
     }
     assert_eq!(store.upload(&a.id).await.unwrap(), Some(a.clone()));
     assert_eq!(store.uploads_by_client("10.0.0.1").await.unwrap(), 2);
+    // A client holding its most sessions opens no other; another client still may.
+    let over = upload("eeeeeeeeeeeeeeeeeeee", "10.0.0.1", 250);
+    assert!(!store.create_upload(&over, 2).await.unwrap(), "a third session over a limit of two");
+    assert_eq!(store.upload(&over.id).await.unwrap(), None, "nothing stored");
+    assert_eq!(store.uploads_by_client("10.0.0.1").await.unwrap(), 2);
+    assert!(store.create_upload(&over, 3).await.unwrap(), "under a higher limit");
+    store.delete_upload(&over.id).await.unwrap();
     store.touch_upload(&a.id, at(400)).await.unwrap();
     assert_eq!(store.idle_uploads(at(350), 10).await.unwrap(), vec![b.id.clone(), c.id.clone()]);
     store.delete_upload(&b.id).await.unwrap();
@@ -150,7 +157,7 @@ pub async fn uploads_live_until_deleted_or_idle(store: &dyn MetadataStore) {
 
 pub async fn closing_an_upload_with_its_blob(store: &dyn MetadataStore) {
     let u = upload("dddddddddddddddddddd", "10.0.0.3", 1);
-    store.create_upload(&u).await.unwrap();
+    assert!(store.create_upload(&u, 1).await.unwrap());
     let d = Digest::of(b"done");
     store.insert_blob(&u.repo, &d, 4, Some(Bytes::from_static(b"done")), Some(&u.id), at(2)).await.unwrap();
     assert_eq!(store.upload(&u.id).await.unwrap(), None, "the session ended with the blob's transaction");
@@ -189,7 +196,7 @@ pub async fn scans_and_pages_stay_in_bounds(store: &dyn MetadataStore) {
 
     let (old, new) = (upload("eeeeeeeeeeeeeeeeeeee", "10.0.0.1", 100), upload("ffffffffffffffffffff", "10.0.0.1", 200));
     for u in [&new, &old] {
-        store.create_upload(u).await.unwrap();
+        assert!(store.create_upload(u, 2).await.unwrap());
     }
     assert_eq!(store.idle_uploads(at(300), 1).await.unwrap(), std::slice::from_ref(&old.id), "the longest idle first");
     assert!(store.idle_uploads(at(100), 10).await.unwrap().is_empty(), "idle since before, strictly");
