@@ -4,12 +4,13 @@
 //! is answered only once its events are durable.
 
 use std::io;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use futures::FutureExt as _;
 use futures::channel::oneshot;
 
 use crate::audit::Event;
-use crate::ports::{MetadataStore, StoreError, storage_full, store_unavailable};
+use crate::ports::{MetadataStore, StoreError, Tasks, storage_full, store_unavailable};
 
 type Reply = Result<Vec<u64>, StoreError>;
 
@@ -35,42 +36,49 @@ impl GroupCommit {
     /// Whoever takes the committer's lock commits everything waiting, its own events and those
     /// of the callers that arrived while the previous batch was being committed; a caller whose
     /// events an earlier batch took finds its answer there when its turn comes.
-    pub(crate) async fn append(&self, store: &dyn MetadataStore, events: &[Event]) -> Reply {
+    ///
+    /// The batch commits on `tasks`, so a caller that goes away while its batch commits (its
+    /// client disconnected) cancels nothing for the others: they are answered when it ends.
+    pub(crate) async fn append(&self, store: &Arc<dyn MetadataStore>, tasks: &dyn Tasks, events: &[Event]) -> Reply {
         let (reply, mut answer) = oneshot::channel();
         self.waiting().push(Waiting { events: events.to_vec(), reply });
         let _committing = self.committer.lock().await;
         if let Ok(Some(reply)) = answer.try_recv() {
             return reply;
         }
-        self.commit_waiting(store).await;
-        // Our events were in the batch just committed, unless a caller that took them went away
-        // in the middle of its commit: then whether they were committed is unknown.
+        let batch = std::mem::take(&mut *self.waiting());
+        if !batch.is_empty() {
+            // The lock is held until the batch ends, so the next gathers behind it. If this
+            // caller goes away first, the next batch may start while this one commits; the
+            // store orders the two.
+            tasks.spawn(commit(Arc::clone(store), batch).boxed()).await;
+        }
+        // Our events were in the batch just committed, unless it was cancelled with a caller
+        // that took them (tasks that run where they are awaited): then whether they were
+        // committed is unknown.
         answer.await.unwrap_or_else(|_| Err(abandoned()))
     }
 
     fn waiting(&self) -> std::sync::MutexGuard<'_, Vec<Waiting>> {
         self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
 
-    async fn commit_waiting(&self, store: &dyn MetadataStore) {
-        let batch = std::mem::take(&mut *self.waiting());
-        if batch.is_empty() {
-            return;
-        }
-        let all: Vec<Event> = batch.iter().flat_map(|w| w.events.iter().cloned()).collect();
-        match store.append_events(&all).await {
-            Ok(indices) => {
-                let mut rest = indices.as_slice();
-                for w in batch {
-                    let (mine, tail) = rest.split_at_checked(w.events.len()).unwrap_or((rest, &[]));
-                    rest = tail;
-                    let _ = w.reply.send(Ok(mine.to_vec()));
-                }
+/// Commits `batch` in one transaction and answers each of its callers.
+async fn commit(store: Arc<dyn MetadataStore>, batch: Vec<Waiting>) {
+    let all: Vec<Event> = batch.iter().flat_map(|w| w.events.iter().cloned()).collect();
+    match store.append_events(&all).await {
+        Ok(indices) => {
+            let mut rest = indices.as_slice();
+            for w in batch {
+                let (mine, tail) = rest.split_at_checked(w.events.len()).unwrap_or((rest, &[]));
+                rest = tail;
+                let _ = w.reply.send(Ok(mine.to_vec()));
             }
-            Err(e) => {
-                for w in batch {
-                    let _ = w.reply.send(Err(shared(&e)));
-                }
+        }
+        Err(e) => {
+            for w in batch {
+                let _ = w.reply.send(Err(shared(&e)));
             }
         }
     }

@@ -237,6 +237,8 @@ pub struct Registry {
     refusals: Arc<crate::refusals::Refusals>,
     /// Event-only appends arriving together share one transaction.
     group_commit: Arc<crate::group_commit::GroupCommit>,
+    /// Where a shared commit runs, so a caller that goes away does not cancel it for the others.
+    tasks: Arc<dyn crate::ports::Tasks>,
     /// Attestations read and signature checks made, kept for later decisions ([`crate::verified`]).
     verified: Arc<crate::verified::AttestationCache>,
 }
@@ -264,6 +266,7 @@ impl Registry {
             log_facts: Arc::default(),
             refusals: Arc::default(),
             group_commit: Arc::default(),
+            tasks: Arc::new(crate::ports::Awaited),
             verified: Arc::default(),
         }
     }
@@ -295,6 +298,14 @@ impl Registry {
     /// The same registry, refusing every write with `reason` (the log failed its check).
     pub fn refusing_writes(mut self, reason: impl Into<String>) -> Registry {
         self.writes_refused = Some(Arc::from(reason.into()));
+        self
+    }
+
+    /// The same registry, committing shared log appends on `tasks` (the default runs each where
+    /// it is awaited, so a caller that goes away cancels its batch for the others too).
+    #[must_use]
+    pub fn with_tasks(mut self, tasks: Arc<dyn crate::ports::Tasks>) -> Registry {
+        self.tasks = tasks;
         self
     }
 
@@ -345,7 +356,7 @@ impl Registry {
     /// Appends events with no state change of their own, in a transaction shared with the other
     /// such appends arriving meanwhile (group commit); returns once they are durable.
     pub async fn log_events(&self, events: &[Event]) -> Result<Vec<u64>, RegistryError> {
-        let indices = self.group_commit.append(self.store.as_ref(), events).await?;
+        let indices = self.group_commit.append(&self.store, self.tasks.as_ref(), events).await?;
         self.log.appended();
         Ok(indices)
     }

@@ -263,7 +263,8 @@ impl App {
         let cached = Arc::new(crate::fresh::Loaded::before_load(store.clone()).await.map_err(StartError::StoreRead)?);
         let cpu: Arc<dyn airlock_core::ports::Cpu> =
             Arc::new(crate::cpu::CpuPool::per_core(config.cpu_queue).map_err(StartError::Threads)?);
-        let registry = registry.with_cpu(cpu.clone());
+        // A shared log commit runs to its end when the request that started it goes away.
+        let registry = registry.with_cpu(cpu.clone()).with_tasks(Arc::new(crate::cpu::RuntimeTasks));
         // The trust root in force survives restarts; an invalid or expired one stays out, and
         // attestations are untrusted until a valid one is applied.
         match registry.load_trust_root().await {

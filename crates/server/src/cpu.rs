@@ -106,3 +106,17 @@ mod tests {
         done_rx.recv_timeout(Duration::from_secs(5)).expect("the worker survived the panic");
     }
 }
+
+/// Tasks on the server's runtime: a shared log commit runs to its end whoever goes away.
+#[derive(Debug, Default)]
+pub struct RuntimeTasks;
+
+impl airlock_core::ports::Tasks for RuntimeTasks {
+    fn spawn(&self, task: futures::future::BoxFuture<'static, ()>) -> futures::future::BoxFuture<'static, ()> {
+        let running = tokio::spawn(task);
+        Box::pin(async move {
+            // A task that panicked has ended too; its callers are answered `abandoned`.
+            let _ = running.await;
+        })
+    }
+}

@@ -187,7 +187,8 @@ impl Engine {
         let blobs = Arc::new(FsBlobStore::open(dir.path()).expect("blob store opens"));
         let policies = Arc::new(PolicySet::new(bundles(config.policy.bundle.as_deref(), &stages), None));
         let registry =
-            Registry::new(stages, limits, store.clone(), blobs, Arc::new(clock.clone()), Arc::new(Unobserved));
+            Registry::new(stages, limits, store.clone(), blobs, Arc::new(clock.clone()), Arc::new(Unobserved))
+                .with_tasks(Arc::new(RuntimeTasks));
         let identity =
             Identity::new(store.clone(), Arc::new(Unobserved), Arc::new(clock.clone()), None, identity_config())
                 .expect("identity");
@@ -308,4 +309,17 @@ pub fn identity_config() -> IdentityConfig {
 pub fn actor(name: &str) -> Actor {
     let kind = if name == PUSHER { PrincipalKind::ServiceAccount } else { PrincipalKind::User };
     Actor::authenticated(&PrincipalId::parse(name).expect("principal name"), kind, "engine-test")
+}
+
+/// Tasks on the test's runtime, as the server runs them.
+#[derive(Debug, Default)]
+pub struct RuntimeTasks;
+
+impl airlock_core::ports::Tasks for RuntimeTasks {
+    fn spawn(&self, task: futures::future::BoxFuture<'static, ()>) -> futures::future::BoxFuture<'static, ()> {
+        let running = tokio::spawn(task);
+        Box::pin(async move {
+            let _ = running.await;
+        })
+    }
 }

@@ -2,6 +2,8 @@
 //! runs off the async workers, on a bounded pool the server provides, so one expensive request
 //! cannot stall every other. A full queue refuses the work rather than growing without bound.
 
+use futures::future::BoxFuture;
+
 /// Where CPU-bound work runs.
 pub trait Cpu: Send + Sync + std::fmt::Debug {
     /// Queues `job`, or refuses it when the pool's queue is full.
@@ -40,4 +42,24 @@ pub async fn offload<T: Send + 'static>(
         let _ = tx.send(work());
     }))?;
     rx.await.map_err(|_| CpuBusy::Lost)
+}
+
+/// Where work runs that must finish whoever waits for it: a batch of log appends several
+/// requests share is committed to its end, and each of them answered, even when the request
+/// that started it goes away (its client disconnected).
+pub trait Tasks: Send + Sync + std::fmt::Debug {
+    /// Starts `task`; the returned future ends when it has. Dropping that future leaves the
+    /// task running.
+    fn spawn(&self, task: BoxFuture<'static, ()>) -> BoxFuture<'static, ()>;
+}
+
+/// Runs each task where it is awaited, so it goes away with its caller: for tests and tools
+/// with no server.
+#[derive(Debug, Default)]
+pub struct Awaited;
+
+impl Tasks for Awaited {
+    fn spawn(&self, task: BoxFuture<'static, ()>) -> BoxFuture<'static, ()> {
+        task
+    }
 }

@@ -20,7 +20,7 @@ mod failpoint;
 mod identity;
 mod promotion;
 
-pub use cpu::{Cpu, CpuBusy, Inline, offload};
+pub use cpu::{Awaited, Cpu, CpuBusy, Inline, Tasks, offload};
 pub use failpoint::{FAILPOINT_ENV, failpoint};
 pub use identity::{
     GrantKind, GrantRecord, GrantStatus, IdentityStore, LoginFailures, LoginStore, PrincipalChange, PrincipalRecord,
