@@ -388,6 +388,32 @@ async fn holds(
     sqlx::query_scalar(sql).bind(repo_id).bind(digest.as_str()).fetch_one(&mut **tx).await.map_err(err(operation))
 }
 
+/// The first of `digests`, in their order, that repository `repo_id` does not hold as `what`,
+/// in one query rather than one each.
+async fn first_missing(
+    tx: &mut Transaction<'static, Postgres>,
+    repo_id: i64,
+    what: Held,
+    digests: &[Digest],
+    operation: &'static str,
+) -> Result<Option<Digest>, StoreError> {
+    if digests.is_empty() {
+        return Ok(None);
+    }
+    let sql = match what {
+        Held::Blob => {
+            "SELECT rb.digest FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest \
+             WHERE rb.repo_id = $1 AND rb.digest = ANY($2) AND b.quarantined_at IS NULL"
+        }
+        Held::Manifest => "SELECT digest FROM manifests WHERE repo_id = $1 AND digest = ANY($2)",
+    };
+    let wanted: Vec<&str> = digests.iter().map(Digest::as_str).collect();
+    let found: Vec<String> =
+        sqlx::query_scalar(sql).bind(repo_id).bind(&wanted).fetch_all(&mut **tx).await.map_err(err(operation))?;
+    let held: std::collections::HashSet<String> = found.into_iter().collect();
+    Ok(digests.iter().find(|d| !held.contains(d.as_str())).cloned())
+}
+
 /// Stores manifest `m` in repository `repo_id`, pushed by `pushed_by`, unless it is there.
 async fn insert_manifest_row(
     tx: &mut Transaction<'static, Postgres>,

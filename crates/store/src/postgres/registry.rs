@@ -14,8 +14,8 @@ use sqlx::postgres::PgRow;
 
 use super::log::CommitPoints;
 use super::{
-    Held, PostgresStore, TagSet, digest_col, ensure_repo, err, holds, insert_manifest_row, link_blob_row, records,
-    repo_id, set_tag, size_col, tag_event, time_col, to_i64, trust,
+    Held, PostgresStore, TagSet, digest_col, ensure_repo, err, first_missing, holds, insert_manifest_row,
+    link_blob_row, records, repo_id, set_tag, size_col, tag_event, time_col, to_i64, trust,
 };
 
 fn blob_record(row: &PgRow, operation: &'static str) -> Result<BlobRecord, StoreError> {
@@ -200,15 +200,11 @@ impl ManifestIndex for PostgresStore {
         let mut tx = self.begin(OP).await?;
         let repo_id = ensure_repo(&mut tx, repo, now).await?;
         // The references are checked inside the transaction that stores the manifest.
-        for digest in &manifest.required_blobs {
-            if !holds(&mut tx, repo_id, Held::Blob, digest, OP).await? {
-                return Ok(PutManifestOutcome::MissingBlob(digest.clone()));
-            }
+        if let Some(digest) = first_missing(&mut tx, repo_id, Held::Blob, &manifest.required_blobs, OP).await? {
+            return Ok(PutManifestOutcome::MissingBlob(digest));
         }
-        for digest in &manifest.required_manifests {
-            if !holds(&mut tx, repo_id, Held::Manifest, digest, OP).await? {
-                return Ok(PutManifestOutcome::MissingManifest(digest.clone()));
-            }
+        if let Some(digest) = first_missing(&mut tx, repo_id, Held::Manifest, &manifest.required_manifests, OP).await? {
+            return Ok(PutManifestOutcome::MissingManifest(digest));
         }
         insert_manifest_row(&mut tx, repo_id, manifest, actor.principal(), now, OP).await?;
         let subject = |tag: Option<&Tag>| Subject {

@@ -273,6 +273,43 @@ async fn holds(
     Ok(held.is_some())
 }
 
+/// The first of `digests`, in their order, that repository `repo_id` does not hold as `what`:
+/// one query for up to [`HELD_BATCH`] of them, rather than one each.
+async fn first_missing(
+    tx: &mut Transaction<'static, Sqlite>,
+    repo_id: i64,
+    what: Held,
+    digests: &[Digest],
+    operation: &'static str,
+) -> Result<Option<Digest>, StoreError> {
+    let mut held = std::collections::HashSet::with_capacity(digests.len());
+    for chunk in digests.chunks(HELD_BATCH) {
+        let mut q = sqlx::QueryBuilder::<Sqlite>::new(match what {
+            Held::Blob => {
+                "SELECT rb.digest FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest \
+                 WHERE b.quarantined_at IS NULL AND rb.repo_id = "
+            }
+            Held::Manifest => "SELECT digest FROM manifests WHERE repo_id = ",
+        });
+        q.push_bind(repo_id);
+        q.push(match what {
+            Held::Blob => " AND rb.digest IN (",
+            Held::Manifest => " AND digest IN (",
+        });
+        let mut list = q.separated(", ");
+        for digest in chunk {
+            list.push_bind(digest.as_str());
+        }
+        q.push(")");
+        let found: Vec<String> = q.build_query_scalar().fetch_all(&mut **tx).await.map_err(err(operation))?;
+        held.extend(found);
+    }
+    Ok(digests.iter().find(|d| !held.contains(d.as_str())).cloned())
+}
+
+/// Digests checked per query by [`first_missing`].
+const HELD_BATCH: usize = 200;
+
 /// Stores manifest `m` in repository `repo_id`, pushed by `pushed_by`, unless it is there.
 async fn insert_manifest_row(
     tx: &mut Transaction<'static, Sqlite>,
@@ -564,15 +601,11 @@ impl ManifestIndex for SqliteStore {
         let mut tx = self.begin(OP).await?;
         let repo_id = ensure_repo(&mut tx, repo, now).await?;
         // The references are checked inside the transaction that stores the manifest.
-        for digest in &manifest.required_blobs {
-            if !holds(&mut tx, repo_id, Held::Blob, digest, OP).await? {
-                return Ok(PutManifestOutcome::MissingBlob(digest.clone()));
-            }
+        if let Some(digest) = first_missing(&mut tx, repo_id, Held::Blob, &manifest.required_blobs, OP).await? {
+            return Ok(PutManifestOutcome::MissingBlob(digest));
         }
-        for digest in &manifest.required_manifests {
-            if !holds(&mut tx, repo_id, Held::Manifest, digest, OP).await? {
-                return Ok(PutManifestOutcome::MissingManifest(digest.clone()));
-            }
+        if let Some(digest) = first_missing(&mut tx, repo_id, Held::Manifest, &manifest.required_manifests, OP).await? {
+            return Ok(PutManifestOutcome::MissingManifest(digest));
         }
         insert_manifest_row(&mut tx, repo_id, manifest, actor.principal(), now, OP).await?;
         let subject = |tag: Option<&Tag>| Subject {

@@ -36,8 +36,20 @@ pub async fn manifest_references_are_checked(store: &dyn MetadataStore) {
     let missing = Digest::of(b"never pushed");
     let m = manifest("m1", &[&layer, &missing], None, None);
     let outcome = store.put_manifest(&repo("dev/a"), &m, None, &actor(), at(3)).await.unwrap();
-    assert_eq!(outcome, PutManifestOutcome::MissingBlob(missing));
+    assert_eq!(outcome, PutManifestOutcome::MissingBlob(missing.clone()));
     assert_eq!(store.manifest_by_digest(&repo("dev/a"), &m.digest).await.unwrap(), None, "nothing stored");
+    // Checked together, the first missing in the manifest's order is named; a layer named twice
+    // is held once.
+    let also_missing = Digest::of(b"never pushed either");
+    let m = manifest("m1b", &[&layer, &also_missing, &layer, &missing], None, None);
+    let outcome = store.put_manifest(&repo("dev/a"), &m, None, &actor(), at(3)).await.unwrap();
+    assert_eq!(outcome, PutManifestOutcome::MissingBlob(also_missing));
+    let absent = Digest::of(b"absent after many held");
+    let mut refs: Vec<&Digest> = vec![&layer; 449];
+    refs.push(&absent);
+    let m = manifest("m1c", &refs, None, None);
+    let outcome = store.put_manifest(&repo("dev/a"), &m, None, &actor(), at(3)).await.unwrap();
+    assert_eq!(outcome, PutManifestOutcome::MissingBlob(absent), "past the first batch of digests");
 
     let m = manifest("m2", &[&layer], None, None);
     let outcome = store.put_manifest(&repo("dev/b"), &m, None, &actor(), at(3)).await.unwrap();
