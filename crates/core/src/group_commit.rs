@@ -66,19 +66,25 @@ impl GroupCommit {
 
 /// Commits `batch` in one transaction and answers each of its callers.
 async fn commit(store: Arc<dyn MetadataStore>, batch: Vec<Waiting>) {
-    let all: Vec<Event> = batch.iter().flat_map(|w| w.events.iter().cloned()).collect();
+    // The events move into one list; each caller keeps how many were its own.
+    let mut all = Vec::new();
+    let mut callers = Vec::with_capacity(batch.len());
+    for w in batch {
+        callers.push((w.events.len(), w.reply));
+        all.extend(w.events);
+    }
     match store.append_events(&all).await {
         Ok(indices) => {
             let mut rest = indices.as_slice();
-            for w in batch {
-                let (mine, tail) = rest.split_at_checked(w.events.len()).unwrap_or((rest, &[]));
+            for (count, reply) in callers {
+                let (mine, tail) = rest.split_at_checked(count).unwrap_or((rest, &[]));
                 rest = tail;
-                let _ = w.reply.send(Ok(mine.to_vec()));
+                let _ = reply.send(Ok(mine.to_vec()));
             }
         }
         Err(e) => {
-            for w in batch {
-                let _ = w.reply.send(Err(shared(&e)));
+            for (_, reply) in callers {
+                let _ = reply.send(Err(shared(&e)));
             }
         }
     }

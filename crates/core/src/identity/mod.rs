@@ -186,17 +186,14 @@ impl Identity {
     }
 
     /// [`Identity::in_force`] for a record read with [`Identity::principal_granted`]: a
-    /// principal without an active grant has no role to add, and its grants are not read.
+    /// principal without an active grant has no role to add (its roles come sorted from the
+    /// store), and its grants are not read.
     pub async fn in_force_granted(
         &self,
-        mut record: PrincipalRecord,
+        record: PrincipalRecord,
         granted: bool,
     ) -> Result<(PrincipalRecord, Option<Timestamp>), IdentityError> {
-        if granted {
-            return self.in_force(record).await;
-        }
-        record.roles.sort();
-        Ok((record, None))
+        if granted { self.in_force(record).await } else { Ok((record, None)) }
     }
 
     /// `record` with the roles of its grants in force now added (sorted), and when the first of
