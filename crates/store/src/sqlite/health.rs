@@ -34,20 +34,6 @@ pub(super) fn classify(error: sqlx::Error) -> Box<dyn std::error::Error + Send +
     if full { Box::new(std::io::Error::new(std::io::ErrorKind::StorageFull, error)) } else { Box::new(error) }
 }
 
-/// Keeps the writer connection only if it holds no transaction. After some failures (a full
-/// disk among them) SQLite has already rolled the transaction back, the rollback queued when
-/// the transaction dropped then fails, and the connection would refuse every later `BEGIN`;
-/// such a connection is closed and the pool opens a fresh one.
-pub(super) async fn writer_clean(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
-    use sqlx::Connection as _;
-    if !conn.is_in_transaction() {
-        return Ok(true);
-    }
-    // The rollback queued by the dropped transaction runs before this ping answers.
-    conn.ping().await?;
-    Ok(!conn.is_in_transaction())
-}
-
 /// Which of SQLite's checks to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
@@ -75,7 +61,13 @@ impl SqliteStore {
             Check::Quick => "PRAGMA quick_check",
             Check::Full => "PRAGMA integrity_check",
         };
-        let mut conn = self.readers.acquire().await.map_err(err(OP))?;
+        let mut reader = self.readers.acquire().await.map_err(err(OP))?;
+        if budget.is_some() {
+            // Were this call dropped between setting the handler and removing it, the
+            // connection would interrupt every later query.
+            reader.retire();
+        }
+        let conn = reader.connection().map_err(err(OP))?;
         if let Some(budget) = budget {
             // A budget past the end of time never interrupts.
             let deadline = Instant::now().checked_add(budget);

@@ -7,8 +7,9 @@ use airlock_core::ports::{
 use airlock_model::{PrincipalId, PrincipalKind, Timestamp};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Row, Sqlite};
 
+use super::writer::Tx;
 use super::{CommitPoints, SqliteStore, err, records, to_i64};
 
 const COLUMNS: &str = "id, kind, epoch, disabled, password_hash, totp_secret, api_key_hash, api_key_expires_at, \
@@ -73,7 +74,7 @@ async fn principal_on(
 /// Applies `change` to `id` and bumps its epoch, inside `tx`; `false` when there is no such
 /// principal, or an `Enroll` whose token is not the outstanding one (the caller then drops `tx`).
 async fn apply(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Tx,
     id: &PrincipalId,
     change: &PrincipalChange,
     operation: &'static str,
@@ -136,14 +137,14 @@ async fn apply(
 impl IdentityStore for SqliteStore {
     async fn principal(&self, id: &PrincipalId) -> Result<Option<PrincipalRecord>, StoreError> {
         const OP: &str = "principal lookup";
-        let mut conn = self.readers.acquire().await.map_err(err(OP))?;
-        Ok(principal_on(&mut conn, id.as_str(), OP).await?.map(|(record, _)| record))
+        let mut reader = self.readers.acquire().await.map_err(err(OP))?;
+        Ok(principal_on(reader.connection().map_err(err(OP))?, id.as_str(), OP).await?.map(|(record, _)| record))
     }
 
     async fn principal_granted(&self, id: &PrincipalId) -> Result<Option<(PrincipalRecord, bool)>, StoreError> {
         const OP: &str = "principal lookup";
-        let mut conn = self.readers.acquire().await.map_err(err(OP))?;
-        principal_on(&mut conn, id.as_str(), OP).await
+        let mut reader = self.readers.acquire().await.map_err(err(OP))?;
+        principal_on(reader.connection().map_err(err(OP))?, id.as_str(), OP).await
     }
 
     async fn principals(&self) -> Result<Vec<PrincipalRecord>, StoreError> {

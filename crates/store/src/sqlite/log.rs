@@ -9,8 +9,9 @@ use airlock_tlog::{CompactRange, Hash, NodeId, leaf_hash, root_nodes};
 use async_trait::async_trait;
 use bytes::Bytes;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite};
 
+use super::writer::Tx;
 use super::{SqliteStore, err, to_i64};
 
 /// Rows per multi-row INSERT, well under SQLite's bound on statement variables.
@@ -35,7 +36,7 @@ fn leaf_row(row: &SqliteRow, operation: &'static str) -> Result<LogLeaf, StoreEr
 }
 
 /// The stored log's size, read in `tx`: one lookup on the leaves' primary key.
-async fn stored_size(tx: &mut Transaction<'static, Sqlite>, operation: &'static str) -> Result<u64, StoreError> {
+async fn stored_size(tx: &mut Tx, operation: &'static str) -> Result<u64, StoreError> {
     let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves")
         .fetch_one(&mut **tx)
         .await
@@ -44,7 +45,7 @@ async fn stored_size(tx: &mut Transaction<'static, Sqlite>, operation: &'static 
 }
 
 /// The right edge of the stored tree, read from the nodes table: O(log n) lookups.
-pub(super) async fn load_tail(tx: &mut Transaction<'static, Sqlite>) -> Result<CompactRange, StoreError> {
+pub(super) async fn load_tail(tx: &mut Tx) -> Result<CompactRange, StoreError> {
     const OP: &str = "log tail load";
     let size = stored_size(tx, OP).await?;
     let mut hashes = Vec::new();
@@ -83,11 +84,7 @@ fn rows(tail: &mut CompactRange, events: &[Event]) -> Result<Rows, StoreError> {
 
 /// Appends `events` inside `tx`, extending `tail`. Returns their indices; the caller commits
 /// and, only then, keeps the extended tail.
-pub(super) async fn append_in(
-    tx: &mut Transaction<'static, Sqlite>,
-    tail: &mut CompactRange,
-    events: &[Event],
-) -> Result<Vec<u64>, StoreError> {
+pub(super) async fn append_in(tx: &mut Tx, tail: &mut CompactRange, events: &[Event]) -> Result<Vec<u64>, StoreError> {
     const OP: &str = "log append";
     let (leaves, nodes) = rows(tail, events)?;
     let indices = leaves.iter().map(|l| l.0).collect();
@@ -134,11 +131,7 @@ impl SqliteStore {
 
     /// Appends `events` to the log inside `tx` and commits it: the state change and its log
     /// entries become durable together or not at all. Returns the events' indices.
-    pub(super) async fn commit_with_log(
-        &self,
-        mut tx: Transaction<'static, Sqlite>,
-        events: &[Event],
-    ) -> Result<Vec<u64>, StoreError> {
+    pub(super) async fn commit_with_log(&self, mut tx: Tx, events: &[Event]) -> Result<Vec<u64>, StoreError> {
         let tail = self.log_tail(&mut tx).await?;
         self.commit_with_tail(tx, tail, events).await
     }
@@ -151,7 +144,7 @@ impl SqliteStore {
     /// The cached edge is used only while the stored log has its size: another process that
     /// appended to the same database meanwhile (a second server started on one data directory)
     /// makes it stale, and appending at a stale edge would fork the tree.
-    pub(super) async fn log_tail(&self, tx: &mut Transaction<'static, Sqlite>) -> Result<CompactRange, StoreError> {
+    pub(super) async fn log_tail(&self, tx: &mut Tx) -> Result<CompactRange, StoreError> {
         match self.take_log_tail() {
             Some(tail) if tail.size() == stored_size(tx, "log tail check").await? => Ok(tail),
             _ => load_tail(tx).await,
@@ -161,7 +154,7 @@ impl SqliteStore {
     /// Appends `events` at `tail` inside `tx` and commits it. Returns the events' indices.
     pub(super) async fn commit_with_tail(
         &self,
-        tx: Transaction<'static, Sqlite>,
+        tx: Tx,
         tail: CompactRange,
         events: &[Event],
     ) -> Result<Vec<u64>, StoreError> {
@@ -176,7 +169,7 @@ impl SqliteStore {
         &self,
         operation: &'static str,
         statement: impl FnOnce(i64) -> Statement<'q>,
-    ) -> Result<Option<(Transaction<'static, Sqlite>, CompactRange)>, StoreError> {
+    ) -> Result<Option<(Tx, CompactRange)>, StoreError> {
         let mut tx = self.begin(operation).await?;
         let tail = self.log_tail(&mut tx).await?;
         let done = statement(to_i64(tail.size())).execute(&mut *tx).await.map_err(err(operation))?;
@@ -206,7 +199,7 @@ impl SqliteStore {
     /// [`Self::commit_with_log`] with the crash-test failpoints `points` around the commit.
     pub(super) async fn commit_with_log_at(
         &self,
-        mut tx: Transaction<'static, Sqlite>,
+        mut tx: Tx,
         events: &[Event],
         points: CommitPoints,
     ) -> Result<Vec<u64>, StoreError> {
@@ -218,7 +211,7 @@ impl SqliteStore {
     /// around the commit. Returns the events' indices.
     pub(super) async fn commit_at(
         &self,
-        mut tx: Transaction<'static, Sqlite>,
+        mut tx: Tx,
         mut tail: CompactRange,
         events: &[Event],
         points: Option<CommitPoints>,

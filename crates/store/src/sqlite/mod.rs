@@ -6,12 +6,15 @@ mod health;
 
 pub use health::{Check, CheckVerdict};
 mod identity;
+mod lend;
 mod log;
 mod login;
 mod promotion;
+mod readers;
 mod release;
 mod trust;
 mod uploads;
+mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -27,12 +30,11 @@ use airlock_model::{Digest, RepoName, Tag, Timestamp, UploadId};
 use airlock_tlog::CompactRange;
 use async_trait::async_trait;
 use bytes::Bytes;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, Sqlite};
 
 use log::CommitPoints;
+use writer::Tx;
 
 /// How long a connection waits for SQLite's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,7 +42,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// checkpoints keep per-commit latency flat under a stream of small log appends.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 16_384;
 /// Reader connections; SQLite in WAL mode serves readers concurrently with the one writer.
-const READERS: u32 = 8;
+const READERS: usize = 8;
 
 /// Why the store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -62,8 +64,8 @@ pub enum SqliteStoreError {
 /// The SQLite metadata store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    readers: SqlitePool,
+    writer: writer::Writer,
+    readers: readers::Readers,
     /// The log's right edge as of the last commit, so an append needs no O(log n) reads. Each
     /// write transaction checks it against the stored size first (another process may have
     /// appended to the same file); any doubt resets it to `None` and the next append reloads it
@@ -103,21 +105,18 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string());
         // A local SQLite connection cannot go stale, so no ping before each use.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .after_release(|conn, _| Box::pin(async move { health::writer_clean(conn).await }))
-            .connect_with(options.clone())
+        let writer = writer::Writer::open(options.clone())
             .await
             .map_err(|source| SqliteStoreError::Open { path: display.clone(), source })?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&writer)
-            .await
-            .map_err(|source| SqliteStoreError::Migrate { path: display.clone(), source })?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .test_before_acquire(false)
-            .connect_with(options.read_only(true))
+        {
+            let mut conn =
+                writer.acquire().await.map_err(|source| SqliteStoreError::Open { path: display.clone(), source })?;
+            sqlx::migrate!("./migrations/sqlite")
+                .run(&mut *conn)
+                .await
+                .map_err(|source| SqliteStoreError::Migrate { path: display.clone(), source })?;
+        }
+        let readers = readers::Readers::open(options, READERS)
             .await
             .map_err(|source| SqliteStoreError::Open { path: display, source })?;
         Ok(SqliteStore { writer, readers, log_tail: Arc::new(Mutex::new(None)) })
@@ -129,9 +128,9 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
-    async fn begin(&self, operation: &'static str) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    async fn begin(&self, operation: &'static str) -> Result<Tx, StoreError> {
         // IMMEDIATE takes the write lock up front, so a transaction never fails mid-way on upgrade.
-        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(err(operation))
+        self.writer.begin("BEGIN IMMEDIATE").await.map_err(err(operation))
     }
 
     /// The record `sql` finds for `repo` and `key` (a digest or a tag), its two `?`s in that
@@ -198,11 +197,7 @@ async fn repo_id(
         .map_err(err(operation))
 }
 
-async fn ensure_repo(
-    tx: &mut Transaction<'static, Sqlite>,
-    repo: &RepoName,
-    now: Timestamp,
-) -> Result<i64, StoreError> {
+async fn ensure_repo(tx: &mut Tx, repo: &RepoName, now: Timestamp) -> Result<i64, StoreError> {
     // The repository usually exists: one lookup. Otherwise one insert, and a lookup again only
     // if another writer created it meanwhile.
     let existing = || sqlx::query_scalar::<_, i64>("SELECT id FROM repositories WHERE name = ?").bind(repo.as_str());
@@ -225,7 +220,7 @@ async fn ensure_repo(
 
 /// Links blob `digest`, stored already, into repository `repo_id`.
 async fn link_blob_row(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Tx,
     repo_id: i64,
     digest: &Digest,
     now: Timestamp,
@@ -251,7 +246,7 @@ enum Held {
 
 /// Whether repository `repo_id` holds `what` `digest`.
 async fn holds(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Tx,
     repo_id: i64,
     what: Held,
     digest: &Digest,
@@ -276,7 +271,7 @@ async fn holds(
 /// The first of `digests`, in their order, that repository `repo_id` does not hold as `what`:
 /// one query for up to [`HELD_BATCH`] of them, rather than one each.
 async fn first_missing(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Tx,
     repo_id: i64,
     what: Held,
     digests: &[Digest],
@@ -312,7 +307,7 @@ const HELD_BATCH: usize = 200;
 
 /// Stores manifest `m` in repository `repo_id`, pushed by `pushed_by`, unless it is there.
 async fn insert_manifest_row(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Tx,
     repo_id: i64,
     m: &NewManifest,
     pushed_by: &str,
@@ -350,7 +345,7 @@ enum TagSet {
 
 /// Points `tag` in repository `repo_id` at `digest`, unless `mode` forbids moving it.
 async fn set_tag(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Tx,
     repo_id: i64,
     tag: &Tag,
     digest: &Digest,
@@ -397,7 +392,7 @@ fn tag_event(previous: Option<&Digest>, actor: &Actor, now: Timestamp, subject: 
 /// Stores a manifest the engine writes (a release record, a VSA, a release bundle) with its
 /// inline blobs, linked into repository `repo_id`, inside the caller's transaction.
 async fn insert_engine_manifest(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Tx,
     repo_id: i64,
     written: &airlock_core::ports::EngineManifest,
     now: Timestamp,

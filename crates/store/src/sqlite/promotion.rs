@@ -8,8 +8,9 @@ use airlock_core::ports::{
 use airlock_model::{Digest, RepoName, Tag, Timestamp};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Row, Sqlite};
 
+use super::writer::Tx;
 use super::{Held, ReadRow, SqliteStore, digest_col, ensure_repo, err, log, records, to_i64};
 
 const COLUMNS: &str = "id, source, target, digest, tag, requester, reason, status, policy_digest, evidence_digest, \
@@ -106,7 +107,7 @@ async fn promotion_by_id(
 
 /// The open or promoted promotion with the same idempotency key, if any.
 async fn same_key(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Tx,
     p: &PromotionRecord,
     operation: &'static str,
 ) -> Result<Option<PromotionRecord>, StoreError> {
@@ -119,7 +120,7 @@ async fn same_key(
 /// Links `what` `digest` from `source` into `target`, a manifest with its attestation if it
 /// carries one; false when `source` does not hold it.
 async fn link(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Tx,
     what: Held,
     source: i64,
     target: i64,
@@ -164,7 +165,7 @@ async fn link(
 /// `write.expected`; otherwise nothing changes and the error is where it points (`None`: it is
 /// absent).
 async fn write_tag(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Tx,
     repo_id: i64,
     write: &TagWrite,
     now: Timestamp,

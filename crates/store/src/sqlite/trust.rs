@@ -6,9 +6,10 @@ use airlock_model::{Digest, RepoName, Timestamp};
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde_json::json;
+use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
 
+use super::writer::Tx;
 use super::{CommitPoints, SqliteStore, digest_col, err, records, to_i64};
 
 /// The verdict as stored: a small JSON object.
@@ -80,7 +81,7 @@ fn attestation_row(row: &SqliteRow, operation: &'static str) -> Result<Attestati
 
 /// Records an attestation inside the transaction that stores its manifest.
 pub(super) async fn insert_attestation(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Tx,
     repo_id: i64,
     manifest: &Digest,
     attestation: &airlock_core::ports::NewAttestation,

@@ -41,7 +41,7 @@ impl UploadIndex for SqliteStore {
                 // Stopped part-way, maybe still not waiting for the disk: restore it, or never
                 // hand this writer out again.
                 if sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await.is_err() {
-                    drop(conn.detach());
+                    self.writer.distrust();
                 }
                 Err(err(OP)(e))
             }
