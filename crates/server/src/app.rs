@@ -106,9 +106,33 @@ pub enum StartError {
     StoreRead(#[source] airlock_core::ports::StoreError),
 }
 
-/// What every handler can reach.
+/// What every handler can reach: one allocation, so that the copy each handler and middleware
+/// takes is one reference count, not one per service.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> AppState {
+        AppState(Arc::new(services))
+    }
+
+    /// The services, to change before the router is built (copied if already shared).
+    pub fn services_mut(&mut self) -> &mut Services {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The services behind [`AppState`].
+#[derive(Debug, Clone)]
+pub struct Services {
     pub registry: Registry,
     pub metrics: Metrics,
     pub body: BodyLimits,
@@ -301,7 +325,7 @@ impl App {
             &config.public_url,
             airlock_core::identity::person::PersonRule { fold_subaddress: config.access.fold_subaddress },
         )?;
-        let state = AppState {
+        let state = AppState::new(Services {
             promoter,
             registry,
             metrics: Metrics::with_logins(callers.login_counters()),
@@ -314,7 +338,7 @@ impl App {
             evaluations: Arc::new(crate::caller::PerPrincipal::per_minute(config.evaluations_per_minute)),
             evaluations_per_minute: config.evaluations_per_minute,
             cached,
-        };
+        });
         Ok(App { state, store, backend, blobs, clock, config })
     }
 

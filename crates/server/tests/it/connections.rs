@@ -176,7 +176,8 @@ async fn every_429_and_503_says_when_to_retry() {
     // `/v2` and on `/api/v1`.
     let mut app = TestApp::new("").await;
     let root_token = app.key_admin_token().await;
-    app.app.state.registry = app.app.state.registry.clone().refusing_writes("the log failed its check (test)");
+    app.app.state.services_mut().registry =
+        app.app.state.registry.clone().refusing_writes("the log failed its check (test)");
     app.router = app.app.router();
     let refused = app.send(Method::POST, "/v2/dev/a/blobs/uploads/", &[], "").await;
     assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", refused.body);
