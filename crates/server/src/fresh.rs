@@ -5,16 +5,19 @@
 //! [`CachedState`] version in the transaction that makes it, so:
 //! - every request that can decide something (every request but `/v2` reads) first reads the
 //!   version, one small query, and reloads when another server changed it: a key revoked on one
-//!   replica stops counting on every replica for the next decision;
+//!   replica stops counting on every replica for the next decision. A request bearing a token
+//!   reads the principal it names in the same query, and its authentication uses that read;
 //! - a background task reloads at once on the store's hints (PostgreSQL's `NOTIFY`) and reads
 //!   the version on a timer ([`CHECK_EVERY`]), so even reads served from memory catch up.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use airlock_core::audit::Actor;
-use airlock_core::ports::{CachedState, StoreError};
+use airlock_core::ports::{CachedState, PrincipalRecord, StoreError};
+use airlock_model::PrincipalId;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -52,8 +55,21 @@ impl Loaded {
 
 /// Reloads what this server caches if the store's version moved past the one loaded.
 pub async fn ensure_fresh(app: &AppState) -> Result<(), StoreError> {
+    let current = app.cached.store.cached_state_version().await?;
+    catch_up(app, current).await
+}
+
+/// [`ensure_fresh`], reading the principal `id` in the same round trip as the version.
+async fn ensure_fresh_reading(app: &AppState, id: &PrincipalId) -> Result<ReadPrincipal, StoreError> {
+    let (current, found) = app.cached.store.cached_state_with_principal(id).await?;
+    catch_up(app, current).await?;
+    Ok(found)
+}
+
+/// Reloads what this server caches if `current`, the store's version just read, is past the
+/// one loaded.
+async fn catch_up(app: &AppState, current: u64) -> Result<(), StoreError> {
     let loaded = &app.cached;
-    let current = loaded.store.cached_state_version().await?;
     if current == loaded.version.load(Ordering::Acquire) {
         return Ok(());
     }
@@ -103,20 +119,57 @@ fn decides(request: &Request) -> bool {
     !(v2_read || probe)
 }
 
+/// A principal as [`airlock_core::ports::IdentityStore::principal_granted`] reads it.
+type ReadPrincipal = Option<(PrincipalRecord, bool)>;
+
+tokio::task_local! {
+    /// The principal the request's bearer token names, read by [`layer`] with the cached-state
+    /// version, until the request's caller is resolved: that read is not made twice.
+    static READ_PRINCIPAL: RefCell<Option<(PrincipalId, ReadPrincipal)>>;
+}
+
+/// The principal `id` as [`layer`] read it earlier in this request, once: `None` when it read
+/// another principal or none, or when it was taken already (the caller then reads the store).
+pub fn take_read_principal(id: &PrincipalId) -> Option<ReadPrincipal> {
+    READ_PRINCIPAL
+        .try_with(|read| {
+            let mut read = read.borrow_mut();
+            match read.take() {
+                Some((read_id, found)) if &read_id == id => Some(found),
+                other => {
+                    *read = other;
+                    None
+                }
+            }
+        })
+        .ok()
+        .flatten()
+}
+
 /// Middleware: a request that may decide something first makes sure the cached state is the
-/// store's. A store that cannot be read answers in the error shape of the API it was sent to.
+/// store's. When it bears a token, the principal the token names is read in the same round trip
+/// and kept for the request's authentication, which still verifies the token before believing
+/// any of it. A store that cannot be read answers in the error shape of the API it was sent to.
 pub async fn layer(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    if decides(&request)
-        && let Err(e) = ensure_fresh(&app).await
-    {
-        tracing::warn!(error = %e, "cannot read the store's cached state version");
-        return if request.uri().path().starts_with("/api/v1/") {
-            ApiError::from(e).into_response()
-        } else {
-            ServerError::Registry(e.into()).into_response()
-        };
+    if !decides(&request) {
+        return next.run(request).await;
     }
-    next.run(request).await
+    let subject = crate::caller::bearer_subject(request.headers());
+    let fresh = match &subject {
+        Some(id) => ensure_fresh_reading(&app, id).await.map(|found| Some((id.clone(), found))),
+        None => ensure_fresh(&app).await.map(|()| None),
+    };
+    match fresh {
+        Ok(read) => READ_PRINCIPAL.scope(RefCell::new(read), next.run(request)).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the store's cached state version");
+            if request.uri().path().starts_with("/api/v1/") {
+                ApiError::from(e).into_response()
+            } else {
+                ServerError::Registry(e.into()).into_response()
+            }
+        }
+    }
 }
 
 /// The background task: reload on each hint from the store, and check on a timer.
@@ -142,5 +195,51 @@ pub async fn run(app: AppState) {
         if let Err(e) = ensure_fresh(&app).await {
             tracing::warn!(error = %e, "cannot read the store's cached state version; retrying");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airlock_core::ports::PrincipalRecord;
+    use airlock_model::{PrincipalKind, Timestamp};
+
+    fn read(name: &str) -> (PrincipalId, ReadPrincipal) {
+        let id = PrincipalId::parse(name).unwrap();
+        let record = PrincipalRecord::new(&id, PrincipalKind::User, &[], Timestamp::from_millis(1));
+        (id, Some((record, false)))
+    }
+
+    #[tokio::test]
+    async fn the_principal_read_with_the_version_is_taken_once_and_only_by_its_own_id() {
+        let (alice, found) = read("alice");
+        let bob = PrincipalId::parse("bob").unwrap();
+        let taken = READ_PRINCIPAL
+            .scope(RefCell::new(Some((alice.clone(), found.clone()))), async {
+                let other = take_read_principal(&bob);
+                let own = take_read_principal(&alice);
+                let again = take_read_principal(&alice);
+                (other, own, again)
+            })
+            .await;
+        assert_eq!(
+            taken,
+            (None, Some(found), None),
+            "another id gets nothing and leaves it; the second take reads the store"
+        );
+    }
+
+    #[tokio::test]
+    async fn outside_a_request_nothing_was_read() {
+        let (alice, _) = read("alice");
+        assert_eq!(take_read_principal(&alice), None);
+        // A task spawned by a handler does not see its request's read.
+        let (id, found) = read("alice");
+        let spawned = READ_PRINCIPAL
+            .scope(RefCell::new(Some((id, found))), async {
+                tokio::spawn(async move { take_read_principal(&alice) }).await.unwrap()
+            })
+            .await;
+        assert_eq!(spawned, None);
     }
 }

@@ -363,6 +363,13 @@ pub trait CachedState: Send + Sync {
     /// A number that rises with every stored change to what servers cache, raised in the
     /// transaction that makes the change.
     async fn cached_state_version(&self) -> Result<u64, StoreError>;
+    /// The version and, read at the same instant, the principal `id` as
+    /// [`IdentityStore::principal_granted`] reads it: what a server reads first for every
+    /// authenticated request that can decide something, in one round trip where the backend can.
+    async fn cached_state_with_principal(
+        &self,
+        id: &airlock_model::PrincipalId,
+    ) -> Result<(u64, Option<(PrincipalRecord, bool)>), StoreError>;
     /// Hints, as changes commit, that [`CachedState::cached_state_version`] may have risen, where
     /// the backend can send them (PostgreSQL's `LISTEN`/`NOTIFY`); `None` where it cannot. A
     /// missed hint is harmless: servers also read the version before each decision and on a timer.

@@ -23,6 +23,8 @@ mod oidc;
 mod throttle;
 mod tokens;
 
+pub(crate) use tokens::bearer_subject;
+
 use std::sync::Arc;
 
 use airlock_access::scope::RepoAction;

@@ -158,7 +158,11 @@ impl CallerService {
         let subject = unverified_subject(token)
             .ok_or_else(|| invalid("token is malformed; send the token exactly as it was issued".to_owned()))?;
         let found = match PrincipalId::parse(&subject) {
-            Ok(id) => self.identity.principal_granted(&id).await?,
+            // Read already in this request, with the cached-state version (`fresh.rs`).
+            Ok(id) => match crate::fresh::take_read_principal(&id) {
+                Some(found) => found,
+                None => self.identity.principal_granted(&id).await?,
+            },
             Err(_) => None,
         };
         let epochs =
@@ -269,6 +273,12 @@ fn unverified_kind(token: &str) -> Option<TokenKind> {
         "registry" => Some(TokenKind::Registry),
         _ => None,
     }
+}
+
+/// The principal a request's bearer token names, read without verifying the token: only to
+/// read that principal early ([`crate::fresh::layer`]), never to believe anything about it.
+pub(crate) fn bearer_subject(headers: &HeaderMap) -> Option<PrincipalId> {
+    PrincipalId::parse(&unverified_subject(bearer(headers)?)?).ok()
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use airlock_core::ports::{CachedState, ChangeHints, StoreError};
+use airlock_core::ports::{CachedState, ChangeHints, PrincipalRecord, StoreError};
+use airlock_model::PrincipalId;
 use async_trait::async_trait;
 use sqlx::postgres::PgListener;
 
@@ -44,6 +45,19 @@ impl CachedState for PostgresStore {
             .await
             .map_err(err(OP))?;
         u64::try_from(version).map_err(|e| StoreError { operation: OP, source: Box::new(e) })
+    }
+
+    async fn cached_state_with_principal(
+        &self,
+        id: &PrincipalId,
+    ) -> Result<(u64, Option<(PrincipalRecord, bool)>), StoreError> {
+        const OP: &str = "principal lookup";
+        let mut conn = self.pool.acquire().await.map_err(err(OP))?;
+        match super::identity::principal_with_version_on(&mut conn, id.as_str(), OP).await? {
+            Some((record, granted, version)) => Ok((version, Some((record, granted)))),
+            // No principal row to carry it: the version on its own.
+            None => Ok((self.cached_state_version().await?, None)),
+        }
     }
 
     /// Listens on a session of its own (from the store's listening pool, so it never takes a

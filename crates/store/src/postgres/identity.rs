@@ -44,10 +44,20 @@ async fn principal_on(
     id: &str,
     operation: &'static str,
 ) -> Result<Option<(PrincipalRecord, bool)>, StoreError> {
+    Ok(principal_with_version_on(conn, id, operation).await?.map(|(record, granted, _)| (record, granted)))
+}
+
+/// [`principal_on`], with the cached-state version read in the same statement.
+pub(super) async fn principal_with_version_on(
+    conn: &mut sqlx::PgConnection,
+    id: &str,
+    operation: &'static str,
+) -> Result<Option<(PrincipalRecord, bool, u64)>, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS}, ARRAY(SELECT role FROM role_bindings b WHERE b.principal = p.id ORDER BY role) AS roles, \
          EXISTS (SELECT 1 FROM access_grants g WHERE g.principal = p.id AND g.status = 'active' AND g.kind = 'jit') \
-         AS granted \
+         AS granted, \
+         (SELECT version FROM cached_state WHERE id = 1) AS cached_version \
          FROM principals p WHERE id = $1"
     ))
     .bind(id)
@@ -57,7 +67,9 @@ async fn principal_on(
     let Some(row) = row else { return Ok(None) };
     let roles: Vec<String> = row.try_get("roles").map_err(err(operation))?;
     let granted: bool = row.try_get("granted").map_err(err(operation))?;
-    Ok(Some((principal_row(&row, roles, operation)?, granted)))
+    let version: i64 = row.try_get("cached_version").map_err(err(operation))?;
+    let version = u64::try_from(version).map_err(|e| StoreError { operation, source: Box::new(e) })?;
+    Ok(Some((principal_row(&row, roles, operation)?, granted, version)))
 }
 
 /// Applies `change` to `id` and bumps its epoch, inside `tx`; `false` when there is no such

@@ -1,7 +1,8 @@
 //! The version of what servers cache, on SQLite: raised by triggers on `trust_roots` and `roles`
 //! in the transaction of each change. SQLite cannot notify other processes, so servers read it.
 
-use airlock_core::ports::{CachedState, ChangeHints, StoreError};
+use airlock_core::ports::{CachedState, ChangeHints, PrincipalRecord, StoreError};
+use airlock_model::PrincipalId;
 use async_trait::async_trait;
 
 use super::{SqliteStore, err};
@@ -15,6 +16,20 @@ impl CachedState for SqliteStore {
             .await
             .map_err(err(OP))?;
         u64::try_from(version).map_err(|e| StoreError { operation: OP, source: Box::new(e) })
+    }
+
+    async fn cached_state_with_principal(
+        &self,
+        id: &PrincipalId,
+    ) -> Result<(u64, Option<(PrincipalRecord, bool)>), StoreError> {
+        const OP: &str = "principal lookup";
+        let mut reader = self.readers.acquire().await.map_err(err(OP))?;
+        let conn = reader.connection().map_err(err(OP))?;
+        match super::identity::principal_with_version_on(conn, id.as_str(), OP).await? {
+            Some((record, granted, version)) => Ok((version, Some((record, granted)))),
+            // No principal row to carry it: the version on its own.
+            None => Ok((self.cached_state_version().await?, None)),
+        }
     }
 
     async fn watch_cached_state(&self) -> Result<Option<ChangeHints>, StoreError> {

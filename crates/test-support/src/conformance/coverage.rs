@@ -42,6 +42,7 @@ pub const CASES: &[(&str, &[&str])] = &[
     ("TrustStore::attestations", &["attestations_are_recorded_with_their_manifest"]),
     ("CachedState::cached_state_version", &["cached_state_versions_rise_with_roots_and_roles"]),
     ("CachedState::watch_cached_state", &["cached_state_versions_rise_with_roots_and_roles"]),
+    ("CachedState::cached_state_with_principal", &["cached_state_versions_rise_with_roots_and_roles"]),
     ("IdentityStore::principal", &["principals_change_with_their_epoch"]),
     ("IdentityStore::principal_granted", &["grants_move_once_and_revocation_raises_the_epoch"]),
     ("IdentityStore::principals", &["principals_change_with_their_epoch"]),

@@ -72,4 +72,18 @@ pub async fn cached_state_versions_rise_with_roots_and_roles(store: &dyn Metadat
     // What servers do not cache leaves the version alone.
     store.append_events(&[event(EventKind::LoginFailed)]).await.unwrap();
     assert_eq!(store.cached_state_version().await.unwrap(), after_role);
+
+    // The version read with a principal is the version, and the principal is as
+    // `principal_granted` reads it, known or not.
+    let carol = PrincipalId::parse("carol").unwrap();
+    assert_eq!(store.cached_state_with_principal(&carol).await.unwrap(), (after_role, None), "an unknown principal");
+    let record = PrincipalRecord::new(&carol, PrincipalKind::User, &["developer".to_owned()], at(3));
+    assert!(store.create_principal(&record, &event(EventKind::PrincipalCreate)).await.unwrap());
+    let (version, found) = store.cached_state_with_principal(&carol).await.unwrap();
+    assert_eq!(version, store.cached_state_version().await.unwrap());
+    assert_eq!(found, store.principal_granted(&carol).await.unwrap());
+    assert_eq!(found.map(|(p, granted)| (p.roles, granted)), Some((vec!["developer".to_owned()], false)));
+    assert!(store.define_role("reviewer", "{}", &event(EventKind::RoleDefine)).await.unwrap());
+    let (raised, _) = store.cached_state_with_principal(&carol).await.unwrap();
+    assert!(raised > version, "the version read with a principal rises as the version does: {version} -> {raised}");
 }
