@@ -446,26 +446,26 @@ impl BlobIndex for SqliteStore {
     ) -> Result<(), StoreError> {
         const OP: &str = "blob insert";
         let mut tx = self.begin(OP).await?;
-        let repo_id = ensure_repo(&mut tx, repo, now).await?;
+        // One command to the writer's thread: the repository (created if new), the blob, its
+        // link into the repository, and the upload session it closes (none when `?6` is NULL).
         sqlx::query(
-            "INSERT INTO blobs (digest, size, inline_data, created_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (digest) DO UPDATE SET quarantined_at = NULL, inline_data = excluded.inline_data, size = excluded.size",
+            "INSERT INTO repositories (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING; \
+             INSERT INTO blobs (digest, size, inline_data, created_at) VALUES (?3, ?4, ?5, ?2) \
+             ON CONFLICT (digest) DO UPDATE SET quarantined_at = NULL, inline_data = excluded.inline_data, \
+             size = excluded.size; \
+             INSERT INTO repo_blobs (repo_id, digest, created_at) SELECT id, ?3, ?2 FROM repositories WHERE name = ?1 \
+             ON CONFLICT DO NOTHING; \
+             DELETE FROM uploads WHERE id = ?6",
         )
+        .bind(repo.as_str())
+        .bind(now.as_millis())
         .bind(digest.as_str())
         .bind(to_i64(size))
         .bind(inline.as_deref())
-        .bind(now.as_millis())
+        .bind(closing.map(UploadId::as_str))
         .execute(&mut *tx)
         .await
         .map_err(err(OP))?;
-        link_blob_row(&mut tx, repo_id, digest, now, OP).await?;
-        if let Some(id) = closing {
-            sqlx::query("DELETE FROM uploads WHERE id = ?")
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(err(OP))?;
-        }
         failpoint("blob-commit-linked");
         tx.commit().await.map_err(err(OP))?;
         failpoint("blob-commit-done");
