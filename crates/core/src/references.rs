@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use airlock_model::manifest::{Manifest, ManifestKind, ManifestLimits};
+use airlock_model::manifest::{Descriptor, Manifest, ManifestKind, ManifestLimits};
 use airlock_model::{Digest, RepoName};
 
 use crate::promotion::GRAPH_MAX;
@@ -82,15 +82,19 @@ impl Registry {
         if !manifest.kind.is_index() {
             let blobs = manifest.config.iter().map(|d| ("config", d));
             let layers = manifest.entries.iter().filter(|d| !d.is_foreign()).map(|d| ("layers", d));
-            for (field, descriptor) in blobs.chain(layers) {
-                if let Some(blob) = self.store().blob_in_repo(repo, &descriptor.digest).await?
-                    && blob.size != descriptor.size
+            let described: Vec<(&str, &Descriptor)> = blobs.chain(layers).collect();
+            let digests: Vec<Digest> = described.iter().map(|(_, d)| d.digest.clone()).collect();
+            let sizes = self.store().blob_sizes_in_repo(repo, &digests).await?;
+            // The first mismatch in the manifest's order is the one reported.
+            for (field, descriptor) in described {
+                if let Some(&actual) = sizes.get(&descriptor.digest)
+                    && actual != descriptor.size
                 {
                     return Err(RegistryError::DescriptorSizeMismatch {
                         field,
                         digest: descriptor.digest.clone(),
                         declared: descriptor.size,
-                        actual: blob.size,
+                        actual,
                     });
                 }
             }

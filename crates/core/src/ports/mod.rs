@@ -225,6 +225,14 @@ pub struct BlobTotals {
 pub trait BlobIndex: Send + Sync {
     /// The blob if it is linked into `repo`, quarantined or not.
     async fn blob_in_repo(&self, repo: &RepoName, digest: &Digest) -> Result<Option<BlobRecord>, StoreError>;
+    /// The size of each of `digests` linked into `repo`, quarantined or not, as
+    /// [`BlobIndex::blob_in_repo`] finds them, read together (a few hundred digests per query);
+    /// a digest `repo` does not hold is absent from the answer.
+    async fn blob_sizes_in_repo(
+        &self,
+        repo: &RepoName,
+        digests: &[Digest],
+    ) -> Result<std::collections::HashMap<Digest, u64>, StoreError>;
     /// Records a blob (clearing any quarantine, since its bytes were just verified) and links it.
     /// `closing` is the upload session this blob completes; it is deleted in the same
     /// transaction.

@@ -38,6 +38,29 @@ impl BlobIndex for PostgresStore {
         self.record_in_repo(sql, repo, digest.as_str(), blob_record, "blob lookup").await
     }
 
+    async fn blob_sizes_in_repo(
+        &self,
+        repo: &RepoName,
+        digests: &[Digest],
+    ) -> Result<std::collections::HashMap<Digest, u64>, StoreError> {
+        const OP: &str = "blob size lookup";
+        let wanted: Vec<&str> = digests.iter().map(Digest::as_str).collect();
+        let rows = sqlx::query(
+            "SELECT b.digest, b.size FROM blobs b JOIN repo_blobs rb ON rb.digest = b.digest \
+             JOIN repositories r ON r.id = rb.repo_id WHERE r.name = $1 AND b.digest = ANY($2)",
+        )
+        .bind(repo.as_str())
+        .bind(&wanted)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err(OP))?;
+        let mut sizes = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            sizes.insert(digest_col(row, "digest", OP)?, size_col(row, "size", OP)?);
+        }
+        Ok(sizes)
+    }
+
     async fn insert_blob(
         &self,
         repo: &RepoName,

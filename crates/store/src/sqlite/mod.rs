@@ -435,6 +435,32 @@ impl BlobIndex for SqliteStore {
         self.record_in_repo(sql, repo, digest.as_str(), blob_record, "blob lookup").await
     }
 
+    async fn blob_sizes_in_repo(
+        &self,
+        repo: &RepoName,
+        digests: &[Digest],
+    ) -> Result<std::collections::HashMap<Digest, u64>, StoreError> {
+        const OP: &str = "blob size lookup";
+        let mut sizes = std::collections::HashMap::with_capacity(digests.len());
+        for chunk in digests.chunks(HELD_BATCH) {
+            let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+                "SELECT b.digest, b.size FROM blobs b JOIN repo_blobs rb ON rb.digest = b.digest \
+                 JOIN repositories r ON r.id = rb.repo_id WHERE r.name = ",
+            );
+            q.push_bind(repo.as_str());
+            q.push(" AND b.digest IN (");
+            let mut list = q.separated(", ");
+            for digest in chunk {
+                list.push_bind(digest.as_str());
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&self.readers).await.map_err(err(OP))? {
+                sizes.insert(digest_col(&row, "digest", OP)?, size_col(&row, "size", OP)?);
+            }
+        }
+        Ok(sizes)
+    }
+
     async fn insert_blob(
         &self,
         repo: &RepoName,

@@ -6,6 +6,7 @@
 /// `every_port_method_has_a_case` until a case for it is written and named here.
 pub const CASES: &[(&str, &[&str])] = &[
     ("BlobIndex::blob_in_repo", &["blobs_are_visible_only_where_linked", "quarantine_hides_and_reinsert_heals"]),
+    ("BlobIndex::blob_sizes_in_repo", &["blob_sizes_are_read_together_where_linked"]),
     ("BlobIndex::insert_blob", &["closing_an_upload_with_its_blob"]),
     ("BlobIndex::mount_blob", &["mount_needs_a_holder", "quarantine_hides_and_reinsert_heals"]),
     (

@@ -52,6 +52,7 @@ macro_rules! store_conformance {
             blobs_are_visible_only_where_linked,
             mount_needs_a_holder,
             quarantine_hides_and_reinsert_heals,
+            blob_sizes_are_read_together_where_linked,
             manifest_references_are_checked,
             tags_move_in_pushable_stages_only,
             deleting_a_manifest_removes_its_tags,

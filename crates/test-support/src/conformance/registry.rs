@@ -12,6 +12,30 @@ pub async fn blobs_are_visible_only_where_linked(store: &dyn MetadataStore) {
     assert_eq!(store.blob_in_repo(&repo("dev/a"), &d).await.unwrap(), None);
 }
 
+pub async fn blob_sizes_are_read_together_where_linked(store: &dyn MetadataStore) {
+    let a = repo("dev/a");
+    let one = blob(store, "dev/a", b"one").await;
+    let elsewhere = blob(store, "dev/b", b"elsewhere").await;
+    let rotting = blob(store, "dev/a", b"rotting").await;
+    store.quarantine_blob(&rotting, at(5)).await.unwrap();
+    let unknown = Digest::of(b"never pushed");
+    let sizes =
+        store.blob_sizes_in_repo(&a, &[one.clone(), elsewhere.clone(), rotting.clone(), unknown]).await.unwrap();
+    let expected: std::collections::HashMap<Digest, u64> =
+        [(one.clone(), 3), (rotting.clone(), 7)].into_iter().collect();
+    assert_eq!(sizes, expected, "linked here, quarantined or not, as `blob_in_repo` finds them");
+    assert!(store.blob_sizes_in_repo(&a, &[]).await.unwrap().is_empty());
+    // Past one query's batch: every digest linked here is found.
+    let mut many = Vec::new();
+    for i in 0..450u32 {
+        let bytes: &'static [u8] = Box::leak(format!("blob {i}").into_bytes().into_boxed_slice());
+        many.push(blob(store, "dev/c", bytes).await);
+    }
+    let sizes = store.blob_sizes_in_repo(&repo("dev/c"), &many).await.unwrap();
+    assert_eq!(sizes.len(), 450);
+    assert_eq!(sizes.get(&many[449]), Some(&8), "`blob 449` is eight bytes");
+}
+
 pub async fn mount_needs_a_holder(store: &dyn MetadataStore) {
     let d = blob(store, "dev/a", b"shared").await;
     assert!(!store.mount_blob(&repo("dev/b"), &repo("dev/c"), &d, at(2)).await.unwrap(), "dev/c holds nothing");
