@@ -9,9 +9,8 @@
 //! it unusable is dropped instead of lent again, and a new one is opened when needed.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
-
 use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
@@ -127,7 +126,7 @@ mod tests {
 
     use sqlx::sqlite::SqliteJournalMode;
 
-    /// A database of `rows` rows, and readers of it.
+    /// A database of three rows, and up to `size` readers of it.
     async fn readers(dir: &tempfile::TempDir, size: usize) -> Readers {
         let options = SqliteConnectOptions::new()
             .filename(dir.path().join("r.db"))
