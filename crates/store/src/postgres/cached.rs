@@ -52,8 +52,13 @@ impl CachedState for PostgresStore {
         id: &PrincipalId,
     ) -> Result<(u64, Option<(PrincipalRecord, bool)>), StoreError> {
         const OP: &str = "principal lookup";
-        let mut conn = self.pool.acquire().await.map_err(err(OP))?;
-        match super::identity::principal_with_version_on(&mut conn, id.as_str(), OP).await? {
+        let found = {
+            // Back before the version is read alone: a caller holding one connection while it
+            // waits for another could, many at once, leave none free.
+            let mut conn = self.pool.acquire().await.map_err(err(OP))?;
+            super::identity::principal_with_version_on(&mut conn, id.as_str(), OP).await?
+        };
+        match found {
             Some((record, granted, version)) => Ok((version, Some((record, granted)))),
             // No principal row to carry it: the version on its own.
             None => Ok((self.cached_state_version().await?, None)),

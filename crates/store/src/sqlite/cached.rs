@@ -23,9 +23,13 @@ impl CachedState for SqliteStore {
         id: &PrincipalId,
     ) -> Result<(u64, Option<(PrincipalRecord, bool)>), StoreError> {
         const OP: &str = "principal lookup";
-        let mut reader = self.readers.acquire().await.map_err(err(OP))?;
-        let conn = reader.connection().map_err(err(OP))?;
-        match super::identity::principal_with_version_on(conn, id.as_str(), OP).await? {
+        let found = {
+            // Back before the version is read alone: a caller holding one reader while it waits
+            // for another could, many at once, leave none free.
+            let mut reader = self.readers.acquire().await.map_err(err(OP))?;
+            super::identity::principal_with_version_on(reader.connection().map_err(err(OP))?, id.as_str(), OP).await?
+        };
+        match found {
             Some((record, granted, version)) => Ok((version, Some((record, granted)))),
             // No principal row to carry it: the version on its own.
             None => Ok((self.cached_state_version().await?, None)),

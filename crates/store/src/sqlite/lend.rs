@@ -2,11 +2,15 @@
 //! a lent connection as an [`sqlx::Executor`], and noticing the errors that may have broken it.
 
 use std::future::Future;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use sqlx::sqlite::{SqliteQueryResult, SqliteRow, SqliteStatement, SqliteTypeInfo};
 use sqlx::{Either, Execute, Executor, Sqlite, SqliteConnection};
+
+/// How long a caller waits for a connection before failing, as sqlx's pool did.
+pub(super) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Lends connections, one statement (or transaction) at a time.
 pub(super) trait Lend: Clone + Send + Sync + 'static {

@@ -16,7 +16,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::lend::{self, Lend};
+use super::lend::{self, ACQUIRE_TIMEOUT, Lend};
 
 /// Read-only connections to one database, at most `size` open, opened as needed.
 #[derive(Clone)]
@@ -47,9 +47,13 @@ impl Readers {
         Ok(Readers { inner: Arc::new(inner) })
     }
 
-    /// A connection to read through, waiting while `size` are lent.
+    /// A connection to read through, waiting while `size` are lent (at most [`ACQUIRE_TIMEOUT`]).
     pub(crate) async fn acquire(&self) -> Result<Reader, sqlx::Error> {
-        let permit = Arc::clone(&self.inner.permits).acquire_owned().await.map_err(|_| sqlx::Error::PoolClosed)?;
+        let permit = Arc::clone(&self.inner.permits).acquire_owned();
+        let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, permit)
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+            .map_err(|_| sqlx::Error::PoolClosed)?;
         let idle = self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let conn = match idle {
             Some(conn) => conn,

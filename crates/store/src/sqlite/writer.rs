@@ -14,16 +14,12 @@ use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteTransactionManager};
 use sqlx::{ConnectOptions, Connection, SqliteConnection, TransactionManager};
 use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
 
-use super::lend::{self, Lend};
-
-/// How long a caller waits for the writer before failing, as sqlx's pool did.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+use super::lend::{self, ACQUIRE_TIMEOUT, Lend};
 
 /// The writer connection of one database.
 #[derive(Clone)]
@@ -189,6 +185,7 @@ lend::executor!(Writer);
 mod tests {
     use super::*;
     use sqlx::sqlite::SqliteJournalMode;
+    use std::time::Duration;
 
     async fn writer(dir: &tempfile::TempDir) -> Writer {
         let options = SqliteConnectOptions::new()

@@ -86,4 +86,12 @@ pub async fn cached_state_versions_rise_with_roots_and_roles(store: &dyn Metadat
     assert!(store.define_role("reviewer", "{}", &event(EventKind::RoleDefine)).await.unwrap());
     let (raised, _) = store.cached_state_with_principal(&carol).await.unwrap();
     assert!(raised > version, "the version read with a principal rises as the version does: {version} -> {raised}");
+    // Many at once naming principals that do not exist (forged tokens) are each answered: none
+    // holds a connection while it waits for another.
+    let strangers: Vec<PrincipalId> = (0..32).map(|i| PrincipalId::parse(&format!("stranger{i}")).unwrap()).collect();
+    let reads = futures::future::join_all(strangers.iter().map(|id| store.cached_state_with_principal(id)));
+    let answers = tokio::time::timeout(std::time::Duration::from_secs(20), reads)
+        .await
+        .expect("32 reads of unknown principals at once are answered");
+    assert!(answers.into_iter().all(|a| a.unwrap() == (raised, None)));
 }
